@@ -7,7 +7,9 @@ fn datagen(c: &mut Criterion) {
     let bytes = shop_sql("shop", Scale::DEMO, 42).len() as u64;
     let mut group = c.benchmark_group("datagen");
     group.throughput(Throughput::Bytes(bytes));
-    group.bench_function("shop_demo_sql", |b| b.iter(|| shop_sql("shop", Scale::DEMO, 42)));
+    group.bench_function("shop_demo_sql", |b| {
+        b.iter(|| shop_sql("shop", Scale::DEMO, 42))
+    });
     group.finish();
 }
 

@@ -31,7 +31,11 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::DemoData { database, seed, scale } => {
+        Command::DemoData {
+            database,
+            seed,
+            scale,
+        } => {
             let base = sync_testkit::shop::Scale::DEMO;
             let scaled = sync_testkit::shop::Scale {
                 customers: base.customers * scale,

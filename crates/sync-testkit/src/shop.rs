@@ -24,7 +24,12 @@ pub struct Scale {
 
 impl Scale {
     /// A few thousand rows in all: what `scripts/demo` loads.
-    pub const DEMO: Self = Self { customers: 500, products: 200, orders: 1_000, events: 300 };
+    pub const DEMO: Self = Self {
+        customers: 500,
+        products: 200,
+        orders: 1_000,
+        events: 300,
+    };
 }
 
 /// Rows per multi-row INSERT statement.
@@ -102,18 +107,26 @@ CREATE TABLE IF NOT EXISTS event_log (
 pub fn shop_sql(db: &str, scale: Scale, seed: u64) -> String {
     let mut rng = Rng::new(seed);
     let mut out = schema_sql(db);
-    push_inserts(&mut out, "customers", scale.customers, |i, s| customer(&mut rng, i, s));
+    push_inserts(&mut out, "customers", scale.customers, |i, s| {
+        customer(&mut rng, i, s)
+    });
     let mut rng = Rng::new(seed ^ 0x70);
-    push_inserts(&mut out, "products", scale.products, |i, s| product(&mut rng, i, s));
+    push_inserts(&mut out, "products", scale.products, |i, s| {
+        product(&mut rng, i, s)
+    });
     let mut rng = Rng::new(seed ^ 0x0d);
     let mut items = Vec::new();
     push_inserts(&mut out, "orders", scale.orders, |i, s| {
         order(&mut rng, i, scale, s, &mut items);
     });
     let item_count = items.len() as u32;
-    push_inserts(&mut out, "order_items", item_count, |i, s| s.push_str(&items[i as usize]));
+    push_inserts(&mut out, "order_items", item_count, |i, s| {
+        s.push_str(&items[i as usize])
+    });
     let mut rng = Rng::new(seed ^ 0xe7);
-    push_inserts(&mut out, "event_log", scale.events, |i, s| event(&mut rng, i, s));
+    push_inserts(&mut out, "event_log", scale.events, |i, s| {
+        event(&mut rng, i, s)
+    });
     out
 }
 
@@ -133,17 +146,44 @@ fn push_inserts(out: &mut String, table: &str, rows: u32, mut row: impl FnMut(u3
     }
 }
 
-const FIRST: &[&str] = &["Li", "Wang", "Zhang", "Anna", "José", "Zoë", "Олег", "Émile", "王芳", "Ngozi"];
-const LAST: &[&str] = &["Chen", "Smith", "O'Brien", "Müller", "Dubois", "山田", "Kowalski", "Nguyen"];
+const FIRST: &[&str] = &[
+    "Li", "Wang", "Zhang", "Anna", "José", "Zoë", "Олег", "Émile", "王芳", "Ngozi",
+];
+const LAST: &[&str] = &[
+    "Chen", "Smith", "O'Brien", "Müller", "Dubois", "山田", "Kowalski", "Nguyen",
+];
 const COUNTRIES: &[&str] = &["CN", "US", "DE", "FR", "JP", "BR", "NG", "PL"];
 const STATUSES: &[&str] = &["active", "active", "active", "blocked", "deleted"];
-const TAGS: &[&str] = &["", "new", "vip", "new,b2b", "vip,churn", "new,vip,churn,b2b"];
-const WORDS: &[&str] = &["steel", "kettle", "blue", "茶", "lamp", "wool", "🚲 bike", "desk", "oak", "mini"];
+const TAGS: &[&str] = &[
+    "",
+    "new",
+    "vip",
+    "new,b2b",
+    "vip,churn",
+    "new,vip,churn,b2b",
+];
+const WORDS: &[&str] = &[
+    "steel",
+    "kettle",
+    "blue",
+    "茶",
+    "lamp",
+    "wool",
+    "🚲 bike",
+    "desk",
+    "oak",
+    "mini",
+];
 
 fn customer(rng: &mut Rng, i: u32, s: &mut String) {
     let id = i + 1;
     let name = format!("{} {}", rng.pick(FIRST), rng.pick(LAST));
-    let _ = write!(s, "{id},'user{id}@example.com',{},'{}',", quote(&name), rng.pick(COUNTRIES));
+    let _ = write!(
+        s,
+        "{id},'user{id}@example.com',{},'{}',",
+        quote(&name),
+        rng.pick(COUNTRIES)
+    );
     if rng.chance(1, 10) {
         s.push_str("NULL,NULL,");
     } else {
@@ -170,14 +210,30 @@ fn customer(rng: &mut Rng, i: u32, s: &mut String) {
         rng.pick(STATUSES),
         rng.pick(TAGS)
     );
-    let _ = write!(s, "'{}.{:03}',", datetime(rng, 2015, 2025), rng.range(0, 999));
+    let _ = write!(
+        s,
+        "'{}.{:03}',",
+        datetime(rng, 2015, 2025),
+        rng.range(0, 999)
+    );
     if rng.chance(1, 5) {
         s.push_str("NULL,");
     } else {
-        let _ = write!(s, "'{}.{:06}',", datetime(rng, 2020, 2025), rng.range(0, 999_999));
+        let _ = write!(
+            s,
+            "'{}.{:06}',",
+            datetime(rng, 2020, 2025),
+            rng.range(0, 999_999)
+        );
     }
     push_nullable(s, rng, |s, rng| {
-        let _ = write!(s, "'{:02}:{:02}:00.{:02}'", rng.range(0, 23), rng.range(0, 59), rng.range(0, 99));
+        let _ = write!(
+            s,
+            "'{:02}:{:02}:00.{:02}'",
+            rng.range(0, 23),
+            rng.range(0, 59),
+            rng.range(0, 99)
+        );
     });
     push_nullable(s, rng, |s, rng| {
         let words: Vec<&str> = (0..rng.range(0, 12)).map(|_| *rng.pick(WORDS)).collect();
@@ -241,9 +297,17 @@ fn order(rng: &mut Rng, i: u32, scale: Scale, s: &mut String, items: &mut Vec<St
         rng.pick(&["CNY", "USD", "EUR"])
     );
     push_nullable(s, rng, |s, rng| {
-        let _ = write!(s, "'{:03}:{:02}:{:02}'", rng.range(-838, 838), rng.range(0, 59), rng.range(0, 59));
+        let _ = write!(
+            s,
+            "'{:03}:{:02}:{:02}'",
+            rng.range(-838, 838),
+            rng.range(0, 59),
+            rng.range(0, 59)
+        );
     });
-    push_nullable(s, rng, |s, rng| s.push_str(&quote(&format!("leave at {}", rng.pick(WORDS)))));
+    push_nullable(s, rng, |s, rng| {
+        s.push_str(&quote(&format!("leave at {}", rng.pick(WORDS))))
+    });
     for line in 1..=rng.range(1, 4) {
         let product = 1_000_000_000_000i64 + rng.range(0, i64::from(scale.products.max(1)) - 1) * 7;
         let discount = if rng.chance(1, 2) {
@@ -323,7 +387,12 @@ mod tests {
 
     #[test]
     fn generation_is_deterministic_and_sized() {
-        let scale = Scale { customers: 10, products: 5, orders: 7, events: 3 };
+        let scale = Scale {
+            customers: 10,
+            products: 5,
+            orders: 7,
+            events: 3,
+        };
         let a = shop_sql("shop", scale, 42);
         assert_eq!(a, shop_sql("shop", scale, 42));
         assert_ne!(a, shop_sql("shop", scale, 43));
