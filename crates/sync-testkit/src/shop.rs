@@ -38,7 +38,8 @@ const INSERT_BATCH: usize = 200;
 /// The DDL of the shop schema in database `db` (created if missing).
 pub fn schema_sql(db: &str) -> String {
     format!(
-        "CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4;
+        "SET NAMES utf8mb4;
+CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4;
 USE `{db}`;
 CREATE TABLE IF NOT EXISTS customers (
   id INT UNSIGNED NOT NULL PRIMARY KEY,
@@ -305,9 +306,12 @@ fn order(rng: &mut Rng, i: u32, scale: Scale, s: &mut String, items: &mut Vec<St
             rng.range(0, 59)
         );
     });
-    push_nullable(s, rng, |s, rng| {
-        s.push_str(&quote(&format!("leave at {}", rng.pick(WORDS))))
-    });
+    // The last column: no trailing comma, so not through `push_nullable`.
+    if rng.chance(1, 6) {
+        s.push_str("NULL");
+    } else {
+        s.push_str(&quote(&format!("leave at {}", rng.pick(WORDS))));
+    }
     for line in 1..=rng.range(1, 4) {
         let product = 1_000_000_000_000i64 + rng.range(0, i64::from(scale.products.max(1)) - 1) * 7;
         let discount = if rng.chance(1, 2) {
