@@ -1,20 +1,31 @@
 //! Client for Alibaba MaxCompute (ODPS): the REST control plane and the
 //! Tunnel data plane.
 //!
-//! # Module plan
+//! # Modules
 //!
 //! | module | job |
 //! |---|---|
-//! | `error` | typed errors, including MaxCompute's own error code and message |
-//! | `auth` | request signing (canonical string, HMAC-SHA1), STS tokens; secrets never printed |
-//! | `rest` | SQL instances, table schemas and partitions, tunnel endpoint discovery |
-//! | `session` | upload and download session JSON |
-//! | `encode` | no-I/O block codecs: chunked Arrow IPC with CRC32C, protobuf records |
-//! | `writer` | async block writer: blocks in flight, retry by block id, resumable sessions |
-//! | `types` | the MaxCompute 2.0 type system and its Arrow mapping |
+//! | [`error`] | typed errors, including MaxCompute's own error code and message |
+//! | [`auth`] | request signing (canonical string, HMAC-SHA1), STS tokens; secrets never printed |
+//! | [`types`] | the MaxCompute 2.0 type system and its Arrow mapping |
+//! | [`session`] | upload and download session JSON, partition specs, block ids |
+//! | [`encode`] | no-I/O block codecs: chunked Arrow IPC with CRC32C, protobuf records |
+//! | [`xml`] | the small XML tree used for REST bodies |
 //!
-//! The codec modules are shared with `odps-emulator`, so client and server
-//! cannot drift apart. They land with the odps-tunnel issue; until then this
-//! crate exposes nothing.
+//! The no-I/O modules (`auth`, `types`, `session`, `encode`, `xml`, and
+//! [`ServerError`]'s body rendering) are shared with `odps-emulator`, so
+//! client and server cannot drift apart.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![deny(rustdoc::broken_intra_doc_links)]
+// Tests may unwrap: a panic there is the failure report.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod auth;
+pub mod encode;
+pub mod error;
+pub mod session;
+pub mod types;
+pub mod xml;
+
+pub use error::{Error, ErrorKind, Result, ServerError};
