@@ -103,6 +103,13 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// A `uint32` varint as pyodps's C writer puts it: through an `int32`, so a
+/// value of 2^31 or more goes out sign-extended in 10 bytes. Protobuf readers
+/// (pyodps, Java, ours) take both forms.
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    put_varint(out, i64::from(v as i32) as u64);
+}
+
 fn put_tag(out: &mut Vec<u8>, field: u32, wire_type: u32) {
     put_varint(out, u64::from((field << 3) | wire_type));
 }
@@ -164,7 +171,7 @@ impl RecordEncoder {
                 encode_value(&col.ty, array.as_ref(), row, &mut self.out, &mut crc);
             }
             put_tag(&mut self.out, TUNNEL_END_RECORD, WT_VARINT);
-            put_varint(&mut self.out, u64::from(crc.0));
+            put_u32(&mut self.out, crc.0);
             self.stream_crc.int(crc.0 as i32);
             self.count += 1;
         }
@@ -191,7 +198,7 @@ impl RecordEncoder {
         put_tag(&mut self.out, TUNNEL_META_COUNT, WT_VARINT);
         put_varint(&mut self.out, zigzag64(self.count));
         put_tag(&mut self.out, TUNNEL_META_CHECKSUM, WT_VARINT);
-        put_varint(&mut self.out, u64::from(self.stream_crc.0));
+        put_u32(&mut self.out, self.stream_crc.0);
         self.out
     }
 }
@@ -535,7 +542,10 @@ impl<'a> Input<'a> {
 
     fn uint32(&mut self) -> Result<u32, DecodeError> {
         let v = self.varint()?;
-        u32::try_from(v).map_err(|_| self.err("uint32 out of range"))
+        // Accept the sign-extended 10-byte form some writers use (see `put_u32`).
+        u32::try_from(v)
+            .or_else(|_| i32::try_from(v as i64).map(|x| x as u32))
+            .map_err(|_| self.err("uint32 out of range"))
     }
 
     fn bool(&mut self) -> Result<bool, DecodeError> {
@@ -1400,13 +1410,13 @@ mod tests {
         crc.bytes(b"a");
         let mut want = vec![0x08, 0x02, 0x12, 0x01, b'a'];
         put_tag(&mut want, TUNNEL_END_RECORD, 0);
-        put_varint(&mut want, u64::from(crc.0));
+        put_u32(&mut want, crc.0);
         let mut sc = Crc::default();
         sc.int(crc.0 as i32);
         put_tag(&mut want, TUNNEL_META_COUNT, 0);
         put_varint(&mut want, 2);
         put_tag(&mut want, TUNNEL_META_CHECKSUM, 0);
-        put_varint(&mut want, u64::from(sc.0));
+        put_u32(&mut want, sc.0);
         assert_eq!(stream, want);
     }
 

@@ -1,0 +1,5 @@
+//! Integration tests of odps-tunnel: reference vectors made by pyodps, and
+//! (when the emulator is available) round trips through `odps-emulator`.
+#![allow(clippy::unwrap_used)]
+
+mod pyodps_vectors;
