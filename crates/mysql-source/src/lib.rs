@@ -5,19 +5,34 @@
 //!
 //! # Module plan
 //!
-//! | module | job | status |
-//! |---|---|---|
-//! | [`error`] | typed errors: connection, authentication, server errors | here |
-//! | [`server`] | the server's version and binlog settings, the current binlog position | here |
-//! | `conn`, `auth`, `tls` | handshake, auth plugins, rustls | with the mysql-source issue |
-//! | `replication` | register as a replica, dump from a position or GTID set | with the mysql-source issue |
-//! | `schema` | columns, keys and types from information_schema | with the mysql-source issue |
-//! | `snapshot` | position first, then lock-free primary-key chunks into Arrow | with the mysql-source issue |
+//! | module | job |
+//! |---|---|
+//! | [`error`] | typed errors: unreachable, timeout, access denied, certificate, purged binlog, ... |
+//! | [`conn`] | raw async connection: packets as `Bytes`, handshake, text protocol |
+//! | `auth` | `mysql_native_password`, `caching_sha2_password`, `client_ed25519` |
+//! | [`tls`] | rustls with modes disabled / preferred / required / verify_ca / verify_identity |
+//! | [`server`] | the server's version and binlog settings, the current binlog position |
+//! | [`gtid`] | MySQL GTID sets (tagged too), MariaDB GTID positions |
+//! | [`replication`] | register as a replica, dump, transaction boundaries, reconnect and resume |
+//! | [`schema`] | columns, keys and types from information_schema |
+//! | [`snapshot`] | position first, then lock-free primary-key chunks into Arrow |
+//! | [`arrow`] | text-protocol values straight into Arrow builders |
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod arrow;
+mod auth;
+pub mod conn;
 pub mod error;
+mod frame;
+pub mod gtid;
+pub mod replication;
+pub mod schema;
 pub mod server;
+pub mod snapshot;
+pub mod tls;
 
+pub use conn::{ConnectOptions, RawConn};
 pub use error::{Error, Result};
 pub use server::{BinlogPosition, ServerInfo};
+pub use tls::TlsMode;

@@ -62,9 +62,14 @@ impl ServerInfo {
             .await?;
         let (version, server_id, log_bin, binlog_format, binlog_row_image, binlog_checksum) =
             row.ok_or_else(|| Error::Unexpected("no row for the server variables".into()))?;
-        let metadata: Option<(String, String)> =
-            conn.query_first("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'").await?;
-        let position = if log_bin == 1 { Some(current_position(conn).await?) } else { None };
+        let metadata: Option<(String, String)> = conn
+            .query_first("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'")
+            .await?;
+        let position = if log_bin == 1 {
+            Some(current_position(conn).await?)
+        } else {
+            None
+        };
         Ok(Self {
             is_mariadb: version.to_ascii_lowercase().contains("mariadb"),
             version,
@@ -85,11 +90,15 @@ impl ServerInfo {
 /// [`Error::Unexpected`] when binary logging is off (the statement returns no row).
 pub async fn current_position(conn: &mut mysql_async::Conn) -> Result<BinlogPosition> {
     let row: Option<mysql_async::Row> = conn.query_first("SHOW MASTER STATUS").await?;
-    let row = row.ok_or_else(|| Error::Unexpected("SHOW MASTER STATUS returned no row: binary logging is off".into()))?;
+    let row = row.ok_or_else(|| {
+        Error::Unexpected("SHOW MASTER STATUS returned no row: binary logging is off".into())
+    })?;
     let file: Option<String> = row.get(0);
     let position: Option<u64> = row.get(1);
     match (file, position) {
         (Some(file), Some(position)) => Ok(BinlogPosition { file, position }),
-        _ => Err(Error::Unexpected("SHOW MASTER STATUS row without file and position".into())),
+        _ => Err(Error::Unexpected(
+            "SHOW MASTER STATUS row without file and position".into(),
+        )),
     }
 }

@@ -24,7 +24,9 @@ async fn a_write_advances_the_binlog_position() {
     let url = sync_testkit::mysql_url();
     let opts = mysql_async::Opts::from_url(&url).expect("url");
     let mut conn = mysql_async::Conn::new(opts).await.expect("connect");
-    let before = mysql_source::server::current_position(&mut conn).await.expect("position");
+    let before = mysql_source::server::current_position(&mut conn)
+        .await
+        .expect("position");
     conn.query_drop(
         "CREATE DATABASE IF NOT EXISTS foundation_test; \
          CREATE TABLE IF NOT EXISTS foundation_test.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(10)); \
@@ -32,7 +34,9 @@ async fn a_write_advances_the_binlog_position() {
     )
     .await
     .expect("write");
-    let after = mysql_source::server::current_position(&mut conn).await.expect("position");
+    let after = mysql_source::server::current_position(&mut conn)
+        .await
+        .expect("position");
     assert!(
         after.file > before.file || after.position > before.position,
         "{before:?} -> {after:?}"
@@ -43,7 +47,9 @@ async fn a_write_advances_the_binlog_position() {
 #[tokio::test]
 async fn unreachable_server_is_a_connection_error() {
     // Port 1 on loopback: nothing listens there.
-    let err = ServerInfo::read("mysql://root@127.0.0.1:1").await.expect_err("must fail");
+    let err = ServerInfo::read("mysql://root@127.0.0.1:1")
+        .await
+        .expect_err("must fail");
     assert!(matches!(err, Error::Connection(_)), "{err:?}");
 }
 

@@ -1,0 +1,785 @@
+//! The replication stream: register as a replica, dump the binlog, hand out
+//! events, survive disconnects.
+//!
+//! # Back-pressure and memory
+//! [`BinlogStream::next_event`] is pull-based: a packet is read from the
+//! socket only when the consumer asks for the next event, so a slow
+//! consumer slows the server (TCP flow control) and memory holds one event
+//! plus the read buffer, whatever the size of the transaction. Each
+//! [`Event::bytes`] is a [`Bytes`] slice of the read buffer, not a copy.
+//!
+//! # Transaction boundaries and resuming
+//! The stream follows the transaction shape (GTID / `BEGIN` … `XID` /
+//! `COMMIT`, standalone DDL) and, after each event that ends a transaction,
+//! advances its [`Checkpoint`]: binlog file, the position after the event,
+//! and the executed GTID state. Those are the only positions a restart may
+//! use.
+//!
+//! When the connection drops, the stream reconnects (with backoff) and
+//! dumps again from the last checkpoint, i.e. the start of the transaction
+//! that was being read. The events of that transaction that the consumer
+//! already got are re-sent by the server; the stream recognises them by
+//! their end positions, checks that the last one is byte-identical to what
+//! was delivered (else [`Error::Diverged`]) and drops them, then continues
+//! with the first event the consumer has not seen. The consumer therefore
+//! sees every transaction exactly once, whole and in order, as if nothing
+//! happened; no transaction is buffered by the stream to achieve this.
+//! A consumer that restarts from a stored checkpoint starts a new stream
+//! there: it has never seen any event after that point, so nothing is
+//! dropped.
+//!
+//! A purged binlog ends the stream with [`Error::BinlogPurged`]; it is
+//! never skipped.
+
+use crate::conn::{ConnectOptions, RawConn};
+use crate::error::{Error, Result};
+use crate::frame::{self, kind};
+use crate::gtid::{GtidState, MariadbGtidPos, MysqlGtidSet};
+use crate::server::BinlogPosition;
+use bytes::Bytes;
+use mysql_common_037::packets::{ComBinlogDump, ComRegisterSlave};
+use mysql_common_037::proto::MySerialize;
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// Where the dump starts.
+#[derive(Clone, Debug)]
+pub enum StartPosition {
+    /// A binlog file and byte offset (4 = the file's first event).
+    File(BinlogPosition),
+    /// A MariaDB GTID position (`@slave_connect_state`): the stream starts
+    /// after these transactions.
+    MariadbGtid(MariadbGtidPos),
+    /// A MySQL executed GTID set (`COM_BINLOG_DUMP_GTID`): the stream sends
+    /// every transaction not in it.
+    MysqlGtid(MysqlGtidSet),
+}
+
+/// How to retry after a dropped connection.
+#[derive(Clone, Debug)]
+pub struct ReconnectPolicy {
+    /// Attempts in a row before giving up (0 = never reconnect).
+    pub max_attempts: u32,
+    /// First wait; doubled after each failed attempt.
+    pub initial_backoff: Duration,
+    /// Upper bound of the wait.
+    pub max_backoff: Duration,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Options of a replication stream.
+#[derive(Clone, Debug)]
+pub struct ReplicationOptions {
+    /// Connection options (user needs `REPLICATION SLAVE`).
+    pub connect: ConnectOptions,
+    /// This replica's server id: unique among the source's replicas.
+    pub server_id: u32,
+    /// Where to start.
+    pub start: StartPosition,
+    /// Heartbeat period asked from the server (`None` = no heartbeats).
+    pub heartbeat: Option<Duration>,
+    /// Stop with `None` at the end of the binlog instead of waiting for more
+    /// (`BINLOG_DUMP_NON_BLOCK`); used by tools and benches.
+    pub stop_at_end: bool,
+    /// Reconnect policy.
+    pub reconnect: ReconnectPolicy,
+}
+
+impl ReplicationOptions {
+    /// Options with a 5 s heartbeat and the default reconnect policy.
+    pub fn new(connect: ConnectOptions, server_id: u32, start: StartPosition) -> Self {
+        Self {
+            connect,
+            server_id,
+            start,
+            heartbeat: Some(Duration::from_secs(5)),
+            stop_at_end: false,
+            reconnect: ReconnectPolicy::default(),
+        }
+    }
+}
+
+/// A position where the consumer may (re)start: just after a transaction.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Checkpoint {
+    /// Binlog file and the offset after the transaction's last event.
+    pub position: BinlogPosition,
+    /// The executed GTIDs up to and including that transaction.
+    pub gtid: GtidState,
+}
+
+/// One binlog event as the server sent it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// The whole event: 19-byte header, body and (if enabled) the CRC32.
+    pub bytes: Bytes,
+    /// Event type code.
+    pub event_type: u8,
+    /// Offset after this event in its binlog file (0 for artificial events).
+    pub log_pos: u32,
+    /// True when this event ends a transaction (or is a standalone event
+    /// outside one): [`BinlogStream::checkpoint`] now points after it.
+    pub ends_transaction: bool,
+}
+
+/// Where the stream is inside the transaction shape.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum TrxState {
+    /// Between transactions.
+    Outside,
+    /// After a MySQL GTID: `BEGIN`, a DDL or a payload event follows.
+    AfterGtid,
+    /// After a MariaDB standalone GTID: the next event is the whole group.
+    StandaloneNext,
+    /// Inside `BEGIN` … `XID`/`COMMIT`.
+    Inside,
+}
+
+/// The GTID of the transaction being read, applied at its end.
+#[derive(Clone, Debug)]
+enum PendingGtid {
+    None,
+    Mariadb { domain: u32, server: u32, seq: u64 },
+    Mysql { sid: [u8; 16], gno: u64 },
+}
+
+/// Suppression of re-sent events after a reconnect.
+#[derive(Debug)]
+struct CatchUp {
+    /// End offset of the last event the consumer got.
+    delivered_pos: u32,
+    /// That event's bytes, to check the server re-sent the same.
+    delivered: Bytes,
+    /// True once the re-sent copy of `delivered` was seen.
+    matched: bool,
+}
+
+/// A replication stream; see the module docs.
+#[derive(Debug)]
+pub struct BinlogStream {
+    opts: ReplicationOptions,
+    conn: Option<RawConn>,
+    checkpoint: Checkpoint,
+    /// File of the events being read.
+    file: String,
+    checksum_len: usize,
+    trx: TrxState,
+    pending: PendingGtid,
+    /// Last delivered real event (end offset, bytes).
+    last_delivered: Option<(u32, Bytes)>,
+    catch_up: Option<CatchUp>,
+    reconnects: u32,
+    finished: bool,
+}
+
+impl BinlogStream {
+    /// Connects, registers as a replica and starts the dump.
+    ///
+    /// # Errors
+    /// Connection errors, [`Error::ServerIdInUse`] when another replica has
+    /// the server id, [`Error::BinlogPurged`] when the start is gone.
+    pub async fn start(opts: ReplicationOptions) -> Result<Self> {
+        let (file, gtid) = match &opts.start {
+            StartPosition::File(p) => (p.file.clone(), GtidState::None),
+            StartPosition::MariadbGtid(g) => (String::new(), GtidState::Mariadb(g.clone())),
+            StartPosition::MysqlGtid(s) => (String::new(), GtidState::Mysql(s.clone())),
+        };
+        let position = match &opts.start {
+            StartPosition::File(p) => p.clone(),
+            _ => BinlogPosition {
+                file: String::new(),
+                position: 4,
+            },
+        };
+        let mut stream = Self {
+            conn: None,
+            checkpoint: Checkpoint { position, gtid },
+            file,
+            checksum_len: 0,
+            trx: TrxState::Outside,
+            pending: PendingGtid::None,
+            last_delivered: None,
+            catch_up: None,
+            reconnects: 0,
+            finished: false,
+            opts,
+        };
+        let conn = stream.open(true).await?;
+        stream.conn = Some(conn);
+        Ok(stream)
+    }
+
+    /// The last transaction boundary: where a restart resumes.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    /// How many times the stream reconnected.
+    pub fn reconnects(&self) -> u32 {
+        self.reconnects
+    }
+
+    /// The server's thread id of the current dump connection.
+    pub fn connection_id(&self) -> Option<u32> {
+        self.conn.as_ref().map(|c| c.hello().connection_id)
+    }
+
+    /// The next event; `None` only with [`ReplicationOptions::stop_at_end`]
+    /// at the end of the binlog. Heartbeats are consumed here.
+    ///
+    /// # Errors
+    /// Final errors only: transient ones are retried per the policy first.
+    pub async fn next_event(&mut self) -> Result<Option<Event>> {
+        let mut attempts = 0u32;
+        loop {
+            if self.finished {
+                return Ok(None);
+            }
+            let packet = match self.conn.as_mut() {
+                Some(conn) => conn.read_packet().await,
+                None => Err(Error::Io(std::io::ErrorKind::NotConnected.into())),
+            };
+            let packet = match packet.and_then(|p| self.check_packet(p)) {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    self.finished = true;
+                    return Ok(None);
+                }
+                Err(e) if e.is_transient() && attempts < self.opts.reconnect.max_attempts => {
+                    attempts += 1;
+                    self.reconnect(attempts, &e).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            attempts = 0;
+            if let Some(event) = self.on_event(packet)? {
+                return Ok(Some(event));
+            }
+        }
+    }
+
+    /// Ends the dump and closes the connection.
+    ///
+    /// # Errors
+    /// I/O errors while closing (harmless).
+    pub async fn close(mut self) -> Result<()> {
+        match self.conn.take() {
+            Some(c) => c.close().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Unwraps a stream packet: `Some(event bytes)`, `None` at EOF, or the server's error.
+    fn check_packet(&self, packet: Bytes) -> Result<Option<Bytes>> {
+        match packet.first() {
+            Some(0x00) => Ok(Some(packet.slice(1..))),
+            Some(0xfe) if packet.len() < 9 => Ok(None),
+            Some(0xff) => {
+                Err(self.classify(crate::conn::server_error(&packet, Default::default())))
+            }
+            _ => Err(Error::Protocol(
+                "unexpected packet in the binlog stream".into(),
+            )),
+        }
+    }
+
+    /// Maps error 1236 and kin to their typed errors.
+    fn classify(&self, e: Error) -> Error {
+        match e {
+            Error::Server {
+                code,
+                message,
+                state,
+            } => {
+                let lower = message.to_ascii_lowercase();
+                if lower.contains("same server_id") || lower.contains("same server_uuid") {
+                    Error::ServerIdInUse {
+                        server_id: self.opts.server_id,
+                        detail: message,
+                    }
+                } else if code == 1236
+                    && (lower.contains("purged") || lower.contains("could not find first log file"))
+                    || code == 1373
+                {
+                    let file = match &self.opts.start {
+                        _ if !self.checkpoint.position.file.is_empty() => {
+                            self.checkpoint.position.file.clone()
+                        }
+                        StartPosition::MariadbGtid(g) => format!("GTID position {g}"),
+                        StartPosition::MysqlGtid(s) => format!("GTID set {s}"),
+                        StartPosition::File(p) => p.file.clone(),
+                    };
+                    Error::BinlogPurged { file, message }
+                } else {
+                    Error::Server {
+                        code,
+                        message,
+                        state,
+                    }
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Classifies one event, updates the state, decides whether the consumer sees it.
+    fn on_event(&mut self, bytes: Bytes) -> Result<Option<Event>> {
+        let h = frame::header(&bytes)?;
+        let artificial = h.flags & frame::FLAG_ARTIFICIAL != 0 || h.log_pos == 0;
+        match h.event_type {
+            kind::HEARTBEAT | kind::HEARTBEAT_V2 => return Ok(None),
+            kind::ROTATE if artificial => {
+                // The server names the file it streams from: always the first event.
+                let (pos, name) = frame::rotate(&bytes, self.checksum_len_for_rotate(&bytes))?;
+                if self.catch_up.is_some() {
+                    if name != self.file {
+                        return Err(Error::Diverged(format!(
+                            "resumed in '{name}' but the stream was in '{}'",
+                            self.file
+                        )));
+                    }
+                    return Ok(None);
+                }
+                self.file = name.clone();
+                if self.trx == TrxState::Outside {
+                    self.checkpoint.position = BinlogPosition {
+                        file: name,
+                        position: pos,
+                    };
+                }
+                return Ok(Some(Event {
+                    bytes,
+                    event_type: h.event_type,
+                    log_pos: h.log_pos,
+                    ends_transaction: false,
+                }));
+            }
+            kind::FORMAT_DESCRIPTION => {
+                self.checksum_len = fde_checksum_len(&bytes);
+            }
+            _ => {}
+        }
+        if let Some(cu) = &mut self.catch_up {
+            if artificial || h.log_pos <= cu.delivered_pos {
+                if !artificial && h.log_pos == cu.delivered_pos {
+                    if bytes != cu.delivered {
+                        return Err(Error::Diverged(format!(
+                            "the event ending at {}:{} differs from the one delivered before the reconnect",
+                            self.file, h.log_pos
+                        )));
+                    }
+                    cu.matched = true;
+                }
+                if !artificial && u64::from(h.log_pos) > self.checkpoint.position.position {
+                    // Re-run the boundary tracker over the replayed part of the open transaction.
+                    self.track(&bytes, h)?;
+                }
+                return Ok(None);
+            }
+            if !cu.matched && cu.delivered_pos > self.checkpoint.position.position as u32 {
+                return Err(Error::Diverged(format!(
+                    "no event ends at {}:{} after the reconnect",
+                    self.file, cu.delivered_pos
+                )));
+            }
+            debug!(file = %self.file, pos = h.log_pos, "caught up after reconnect");
+            self.catch_up = None;
+        }
+        // Events before the checkpoint (the FDE re-sent when a dump starts
+        // mid-file) are shown to the consumer but do not move the checkpoint.
+        let stale = self.file == self.checkpoint.position.file
+            && u64::from(h.log_pos) <= self.checkpoint.position.position
+            && h.event_type != kind::ROTATE;
+        let ends = if artificial || stale {
+            false
+        } else {
+            self.track(&bytes, h)?
+        };
+        if !artificial {
+            self.last_delivered = Some((h.log_pos, bytes.clone()));
+        }
+        Ok(Some(Event {
+            bytes,
+            event_type: h.event_type,
+            log_pos: h.log_pos,
+            ends_transaction: ends,
+        }))
+    }
+
+    /// Rotate events before the first FDE: their checksum follows the server setting.
+    fn checksum_len_for_rotate(&self, _bytes: &[u8]) -> usize {
+        self.checksum_len
+    }
+
+    /// Follows the transaction shape; true when `bytes` ends a transaction.
+    fn track(&mut self, bytes: &[u8], h: frame::Header) -> Result<bool> {
+        let cs = self.checksum_len;
+        let ends = match (h.event_type, self.trx) {
+            (kind::MARIADB_GTID, _) => {
+                let (domain, seq, flags2) = frame::mariadb_gtid(bytes, cs)?;
+                self.pending = PendingGtid::Mariadb {
+                    domain,
+                    server: h.server_id,
+                    seq,
+                };
+                self.trx = if flags2 & 1 != 0 {
+                    TrxState::StandaloneNext
+                } else {
+                    TrxState::Inside
+                };
+                false
+            }
+            (kind::GTID | kind::ANONYMOUS_GTID, _) => {
+                let (sid, gno) = frame::mysql_gtid(bytes, cs)?;
+                self.pending = if h.event_type == kind::GTID {
+                    PendingGtid::Mysql { sid, gno }
+                } else {
+                    PendingGtid::None
+                };
+                self.trx = TrxState::AfterGtid;
+                false
+            }
+            (kind::GTID_TAGGED, _) => {
+                // The tag lives in a serialization-format body: binlog-parser's job.
+                warn!("tagged GTID event: the GTID set of the checkpoint does not include it");
+                self.pending = PendingGtid::None;
+                self.trx = TrxState::AfterGtid;
+                false
+            }
+            (kind::QUERY, state) => {
+                let q = frame::query_text(bytes, cs)?;
+                if frame::is_begin(q) {
+                    self.trx = TrxState::Inside;
+                    false
+                } else if state == TrxState::Inside {
+                    frame::is_end(q)
+                } else {
+                    true
+                }
+            }
+            (kind::XID | kind::XA_PREPARE, _) => true,
+            (kind::TRANSACTION_PAYLOAD, TrxState::AfterGtid) => true,
+            (_, TrxState::StandaloneNext) => true,
+            (
+                kind::ROTATE
+                | kind::FORMAT_DESCRIPTION
+                | kind::PREVIOUS_GTIDS
+                | kind::MARIADB_GTID_LIST
+                | kind::MARIADB_BINLOG_CHECKPOINT
+                | kind::STOP,
+                TrxState::Outside,
+            ) => true,
+            _ => false,
+        };
+        if ends {
+            self.commit(bytes, h)?;
+        }
+        Ok(ends)
+    }
+
+    /// Moves the checkpoint past the event that ended a transaction.
+    fn commit(&mut self, bytes: &[u8], h: frame::Header) -> Result<()> {
+        match std::mem::replace(&mut self.pending, PendingGtid::None) {
+            PendingGtid::Mariadb {
+                domain,
+                server,
+                seq,
+            } => {
+                if let GtidState::Mariadb(p) = &mut self.checkpoint.gtid {
+                    p.update(domain, server, seq);
+                } else {
+                    let mut p = MariadbGtidPos::new();
+                    p.update(domain, server, seq);
+                    self.checkpoint.gtid = GtidState::Mariadb(p);
+                }
+            }
+            PendingGtid::Mysql { sid, gno } => {
+                if let GtidState::Mysql(s) = &mut self.checkpoint.gtid {
+                    s.add(sid, "", gno);
+                } else {
+                    let mut s = MysqlGtidSet::new();
+                    s.add(sid, "", gno);
+                    self.checkpoint.gtid = GtidState::Mysql(s);
+                }
+            }
+            PendingGtid::None => {}
+        }
+        self.trx = TrxState::Outside;
+        if h.event_type == kind::ROTATE {
+            let (pos, name) = frame::rotate(bytes, self.checksum_len)?;
+            self.file = name.clone();
+            self.checkpoint.position = BinlogPosition {
+                file: name,
+                position: pos,
+            };
+            // The next file starts fresh: nothing delivered in it yet.
+            self.last_delivered = None;
+        } else {
+            self.checkpoint.position = BinlogPosition {
+                file: self.file.clone(),
+                position: u64::from(h.log_pos),
+            };
+        }
+        Ok(())
+    }
+
+    async fn reconnect(&mut self, attempt: u32, cause: &Error) -> Result<()> {
+        let p = &self.opts.reconnect;
+        let factor = 1u32 << (attempt - 1).min(16);
+        let wait = p.initial_backoff.saturating_mul(factor).min(p.max_backoff);
+        warn!(%cause, attempt, ?wait, checkpoint = ?self.checkpoint.position, "binlog connection lost; reconnecting");
+        if let Some(c) = self.conn.take() {
+            drop(c);
+        }
+        tokio::time::sleep(wait).await;
+        // Re-read the open transaction from its start; drop what was delivered.
+        self.catch_up = self.last_delivered.as_ref().map(|(pos, bytes)| CatchUp {
+            delivered_pos: *pos,
+            delivered: bytes.clone(),
+            matched: false,
+        });
+        self.trx = TrxState::Outside;
+        self.pending = PendingGtid::None;
+        let conn = self.open(false).await?;
+        self.conn = Some(conn);
+        self.reconnects += 1;
+        info!(reconnects = self.reconnects, "binlog stream resumed");
+        Ok(())
+    }
+
+    /// Opens a connection, prepares the session, registers and sends the dump command.
+    async fn open(&mut self, first: bool) -> Result<RawConn> {
+        let mut conn = RawConn::connect(&self.opts.connect).await?;
+        let server_id = self.opts.server_id;
+        if server_id == 0 {
+            return Err(Error::ServerIdInUse {
+                server_id,
+                detail: "0 is not a valid replica id".into(),
+            });
+        }
+        let rows = conn
+            .query_strings("SELECT @@server_id, @@global.binlog_checksum")
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Unexpected("no row for @@server_id".into()))?;
+        let own: u32 = row
+            .first()
+            .cloned()
+            .flatten()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if own == server_id {
+            return Err(Error::ServerIdInUse {
+                server_id,
+                detail: "it is the source server's own @@server_id".into(),
+            });
+        }
+        if first {
+            check_replica_ids(&mut conn, server_id).await?;
+        }
+        let checksum = row.get(1).cloned().flatten().unwrap_or_default();
+        self.checksum_len = if checksum.eq_ignore_ascii_case("NONE") {
+            0
+        } else {
+            4
+        };
+        conn.query_drop("SET @master_binlog_checksum = @@global.binlog_checksum")
+            .await?;
+        conn.query_drop("SET @source_binlog_checksum = @@global.binlog_checksum")
+            .await?;
+        // MariaDB: we understand GTID events and annotate events.
+        conn.query_drop("SET @mariadb_slave_capability = 4").await?;
+        if let Some(hb) = self.opts.heartbeat {
+            let ns = hb.as_nanos().max(1_000_000);
+            conn.query_drop(&format!("SET @master_heartbeat_period = {ns}"))
+                .await?;
+            conn.query_drop(&format!("SET @source_heartbeat_period = {ns}"))
+                .await?;
+            // A silent server for three periods is a dead connection.
+            conn.set_read_timeout(Some(hb * 3 + Duration::from_secs(5)));
+        } else {
+            conn.set_read_timeout(None);
+        }
+
+        let mut reg = Vec::new();
+        ComRegisterSlave::new(server_id).serialize(&mut reg);
+        conn.send_command(&reg).await?;
+        let ok = conn.read_packet().await?;
+        if ok.first() == Some(&0xff) {
+            return Err(self.classify(conn.server_error(&ok)));
+        }
+
+        if let (true, true, StartPosition::File(p)) =
+            (first, conn.hello().is_mariadb, &self.opts.start)
+        {
+            {
+                // The GTID state at the start position, so checkpoints carry GTIDs too.
+                let q = format!(
+                    "SELECT BINLOG_GTID_POS('{}', {})",
+                    p.file.replace('\'', "''"),
+                    p.position
+                );
+                let rows = conn.query_strings(&q).await?;
+                if let Some(Some(g)) = rows.first().and_then(|r| r.first()).cloned() {
+                    self.checkpoint.gtid = GtidState::Mariadb(MariadbGtidPos::parse(&g)?);
+                }
+            }
+        }
+        let flags = if self.opts.stop_at_end { 1u16 } else { 0 };
+        // Every (re)start dumps from the checkpoint: by file position when the
+        // stream started from one, by GTID state when it started from GTIDs
+        // (a file position is not meaningful before the first boundary there).
+        let cmd = if let StartPosition::File(_) = self.opts.start {
+            let p = &self.checkpoint.position;
+            let pos = u32::try_from(p.position).map_err(|_| {
+                Error::Unexpected(format!("binlog offset {} exceeds 4 GiB", p.position))
+            })?;
+            self.file = p.file.clone();
+            let mut buf = Vec::new();
+            ComBinlogDump::new(server_id)
+                .with_pos(pos)
+                .with_filename(p.file.as_bytes())
+                .with_flags(mysql_common_037::packets::BinlogDumpFlags::from_bits_truncate(flags))
+                .serialize(&mut buf);
+            buf
+        } else {
+            match &self.checkpoint.gtid {
+                GtidState::Mariadb(g) => {
+                    conn.query_drop(&format!("SET @slave_connect_state = '{g}'"))
+                        .await?;
+                    conn.query_drop("SET @slave_gtid_strict_mode = 1").await?;
+                    conn.query_drop("SET @slave_gtid_ignore_duplicates = 0")
+                        .await?;
+                    let mut buf = Vec::new();
+                    ComBinlogDump::new(server_id)
+                        .with_pos(4)
+                        .with_flags(
+                            mysql_common_037::packets::BinlogDumpFlags::from_bits_truncate(flags),
+                        )
+                        .serialize(&mut buf);
+                    buf
+                }
+                GtidState::Mysql(set) => binlog_dump_gtid(server_id, flags, set),
+                GtidState::None => {
+                    return Err(Error::Unexpected("GTID start without a GTID state".into()));
+                }
+            }
+        };
+        conn.send_command(&cmd).await?;
+        info!(server_id, start = ?self.checkpoint.position, "binlog dump started");
+        Ok(conn)
+    }
+}
+
+/// `COM_BINLOG_DUMP_GTID` with `BINLOG_THROUGH_GTID`: empty file name, position 4.
+pub fn binlog_dump_gtid(server_id: u32, flags: u16, set: &MysqlGtidSet) -> Vec<u8> {
+    let data = set.encode();
+    let mut buf = Vec::with_capacity(27 + data.len());
+    buf.push(0x1e);
+    buf.extend_from_slice(&(flags | 0x04).to_le_bytes());
+    buf.extend_from_slice(&server_id.to_le_bytes());
+    buf.extend_from_slice(&0u32.to_le_bytes()); // file name length
+    buf.extend_from_slice(&4u64.to_le_bytes());
+    buf.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&data);
+    buf
+}
+
+/// Fails when another registered replica uses `server_id`.
+async fn check_replica_ids(conn: &mut RawConn, server_id: u32) -> Result<()> {
+    let rows = match conn.query_strings("SHOW SLAVE HOSTS").await {
+        Ok(r) => r,
+        // MySQL 8.4 dropped the old name.
+        Err(Error::Server { .. }) => conn.query_strings("SHOW REPLICAS").await?,
+        Err(e) => return Err(e),
+    };
+    for row in rows {
+        if row
+            .first()
+            .cloned()
+            .flatten()
+            .and_then(|s| s.parse::<u32>().ok())
+            == Some(server_id)
+        {
+            let host = row.get(1).cloned().flatten().unwrap_or_default();
+            return Err(Error::ServerIdInUse {
+                server_id,
+                detail: format!("a replica on '{host}' is registered with it"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checksum bytes after each event, from the FORMAT_DESCRIPTION body's
+/// algorithm byte (the fifth byte from the end when present).
+fn fde_checksum_len(fde: &[u8]) -> usize {
+    // header 19 + version 2 + server version 50 + timestamp 4 + header len 1
+    const FIXED: usize = 19 + 2 + 50 + 4 + 1;
+    let version = fde.get(21..71).unwrap_or(&[]);
+    let has_alg = version_has_checksum(version);
+    if !has_alg || fde.len() < FIXED + 5 {
+        return 0;
+    }
+    match fde[fde.len() - 5] {
+        1 => 4,
+        _ => 0,
+    }
+}
+
+/// True for servers that write the checksum algorithm in the FDE
+/// (MySQL ≥ 5.6.1, MariaDB ≥ 5.3).
+fn version_has_checksum(version: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(version);
+    let mut parts = text
+        .trim_end_matches('\0')
+        .split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let patch: u32 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mariadb = text.contains("MariaDB");
+    if mariadb {
+        (major, minor) >= (5, 3)
+    } else {
+        (major, minor, patch) >= (5, 6, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dump_gtid_packet_layout() {
+        let set = MysqlGtidSet::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5").expect("set");
+        let p = binlog_dump_gtid(7, 0, &set);
+        assert_eq!(p[0], 0x1e);
+        assert_eq!(u16::from_le_bytes([p[1], p[2]]), 4);
+        assert_eq!(u32::from_le_bytes([p[3], p[4], p[5], p[6]]), 7);
+        assert_eq!(&p[7..11], &[0, 0, 0, 0]);
+        assert_eq!(u64::from_le_bytes(p[11..19].try_into().expect("8")), 4);
+        assert_eq!(
+            u32::from_le_bytes(p[19..23].try_into().expect("4")) as usize,
+            p.len() - 23
+        );
+    }
+
+    #[test]
+    fn checksum_versions() {
+        assert!(version_has_checksum(b"10.11.6-MariaDB-log\0\0"));
+        assert!(version_has_checksum(b"8.0.36"));
+        assert!(!version_has_checksum(b"5.5.40-log"));
+        assert!(!version_has_checksum(b"5.6.0"));
+    }
+}
