@@ -216,6 +216,20 @@ impl Error {
     }
 }
 
+impl Error {
+    pub(crate) fn protocol(msg: impl Into<String>) -> Self {
+        ErrorKind::Protocol(msg.into()).into()
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        ErrorKind::InvalidArgument(msg.into()).into()
+    }
+
+    pub(crate) fn transport(msg: impl fmt::Display) -> Self {
+        ErrorKind::Transport(msg.to_string()).into()
+    }
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.kind, f)

@@ -11,6 +11,8 @@
 //! | [`session`] | upload and download session JSON, partition specs, block ids |
 //! | [`encode`] | no-I/O block codecs: chunked Arrow IPC with CRC32C, protobuf records |
 //! | [`xml`] | the small XML tree used for REST bodies |
+//! | [`rest`] | signed HTTP client (hyper, rustls): SQL instances, table schemas and partitions, tunnel discovery |
+//! | [`writer`] | upload sessions with the Arrow block writer (blocks in flight, retries, resume), download sessions |
 //!
 //! The no-I/O modules (`auth`, `types`, `session`, `encode`, `xml`, and
 //! [`ServerError`]'s body rendering) are shared with `odps-emulator`, so
@@ -24,8 +26,11 @@
 pub mod auth;
 pub mod encode;
 pub mod error;
+pub mod rest;
 pub mod session;
 pub mod types;
+pub mod writer;
 pub mod xml;
 
 pub use error::{Error, ErrorKind, Result, ServerError};
+pub use rest::Client;
