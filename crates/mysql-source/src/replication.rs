@@ -178,6 +178,8 @@ pub struct BinlogStream {
     last_delivered: Option<(u32, Bytes)>,
     catch_up: Option<CatchUp>,
     reconnects: u32,
+    /// Re-sent events dropped after reconnects (already delivered).
+    dropped_replays: u64,
     finished: bool,
 }
 
@@ -210,6 +212,7 @@ impl BinlogStream {
             last_delivered: None,
             catch_up: None,
             reconnects: 0,
+            dropped_replays: 0,
             finished: false,
             opts,
         };
@@ -226,6 +229,12 @@ impl BinlogStream {
     /// How many times the stream reconnected.
     pub fn reconnects(&self) -> u32 {
         self.reconnects
+    }
+
+    /// How many re-sent events (of transactions open at a disconnect) were
+    /// dropped because the consumer already had them.
+    pub fn dropped_replays(&self) -> u64 {
+        self.dropped_replays
     }
 
     /// The server's thread id of the current dump connection.
@@ -266,6 +275,17 @@ impl BinlogStream {
                 return Ok(Some(event));
             }
         }
+    }
+
+    /// Drops the current connection, with whatever it had buffered but not
+    /// yet handed out, and resumes from the last checkpoint exactly as after
+    /// a failure (e.g. to move to a restarted server at once).
+    ///
+    /// # Errors
+    /// As [`BinlogStream::start`].
+    pub async fn reconnect_now(&mut self) -> Result<()> {
+        let cause = Error::Io(std::io::Error::other("reconnect asked by the caller"));
+        self.reconnect(1, &cause).await
     }
 
     /// Ends the dump and closes the connection.
@@ -379,6 +399,9 @@ impl BinlogStream {
                         )));
                     }
                     cu.matched = true;
+                }
+                if !artificial {
+                    self.dropped_replays += 1;
                 }
                 if !artificial && u64::from(h.log_pos) > self.checkpoint.position.position {
                     // Re-run the boundary tracker over the replayed part of the open transaction.
@@ -636,7 +659,11 @@ impl BinlogStream {
                 }
             }
         }
-        let flags = if self.opts.stop_at_end { 1u16 } else { 0 };
+        let mut flags = if self.opts.stop_at_end { 1u16 } else { 0 };
+        if conn.hello().is_mariadb {
+            // BINLOG_SEND_ANNOTATE_ROWS_EVENT: the statement text before row events.
+            flags |= 2;
+        }
         // Every (re)start dumps from the checkpoint: by file position when the
         // stream started from one, by GTID state when it started from GTIDs
         // (a file position is not meaningful before the first boundary there).
