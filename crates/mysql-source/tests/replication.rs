@@ -82,7 +82,7 @@ async fn killed_dump_connections_lose_and_repeat_nothing() {
             w.query_drop("BEGIN").await.expect("begin");
             let base = i as i64 * 10;
             // Enough rows now and then to split a transaction over many events.
-            let many = if i % 10 == 0 { 400 } else { 3 };
+            let many = if i.is_multiple_of(10) { 400 } else { 3 };
             let values: Vec<String> = (0..many)
                 .map(|k| format!("({}, {k}, REPEAT('x', 150))", base * 1000 + k))
                 .collect();
@@ -112,7 +112,7 @@ async fn killed_dump_connections_lose_and_repeat_nothing() {
             .await
             .expect("update many");
             w.query_drop("COMMIT").await.expect("commit");
-            if i % 7 == 0 {
+            if i.is_multiple_of(7) {
                 tokio::time::sleep(Duration::from_millis(15)).await;
             }
         }
@@ -174,7 +174,7 @@ async fn killed_dump_connections_lose_and_repeat_nothing() {
         // (The stream may still be draining its buffer after a kill: wait for
         // the new connection before the next one.)
         let id = stream.connection_id().expect("connected");
-        if events % 211 == 0 && kills < 6 && Some(id) != last_killed {
+        if events.is_multiple_of(211) && kills < 6 && Some(id) != last_killed {
             admin
                 .query_drop(&format!("KILL CONNECTION {id}"))
                 .await
@@ -188,7 +188,7 @@ async fn killed_dump_connections_lose_and_repeat_nothing() {
                 // kill only at a later boundary. Every other time, also drop
                 // those buffered bytes: the stream must then resume from the
                 // transaction's start and skip what it already handed out.
-                if in_trx_kills % 2 == 1 {
+                if !in_trx_kills.is_multiple_of(2) {
                     stream.reconnect_now().await.expect("reconnect");
                     forced += 1;
                 }
