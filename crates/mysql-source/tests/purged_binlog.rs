@@ -1,0 +1,179 @@
+//! A purged binlog is a typed error, never skipped. Purging would take the
+//! shared sandbox's binlogs away from everyone else, so this test starts a
+//! private MariaDB (own datadir, own port) with `scripts/mysql-sandbox` and
+//! stops it afterwards.
+
+use mysql_source::replication::{BinlogStream, ReplicationOptions, StartPosition};
+use mysql_source::{BinlogPosition, ConnectOptions, Error, RawConn, TlsMode};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct PrivateServer {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mysql-sandbox")
+}
+
+impl PrivateServer {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A port unlikely to be taken by the shared sandbox or another run.
+        let port = 34_000 + (std::process::id() % 2_000) as u16;
+        let status = Command::new("bash")
+            .arg(script())
+            .arg("up")
+            .env("SYNC_MYSQL_DIR", dir.path())
+            .env("SYNC_MYSQL_PORT", port.to_string())
+            .env("SYNC_MYSQL_SERVER_ID", "7")
+            .status()
+            .expect("run scripts/mysql-sandbox");
+        assert!(status.success(), "private MariaDB did not start");
+        Self { dir, port }
+    }
+
+    fn options(&self) -> ConnectOptions {
+        let mut o = ConnectOptions::new("127.0.0.1", self.port, "root");
+        o.tls = TlsMode::Disabled;
+        o
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .arg("down")
+            .env("SYNC_MYSQL_DIR", self.dir.path())
+            .env("SYNC_MYSQL_PORT", self.port.to_string())
+            .status();
+    }
+}
+
+async fn master_status(conn: &mut RawConn) -> BinlogPosition {
+    let rows = conn
+        .query_strings("SHOW MASTER STATUS")
+        .await
+        .expect("status");
+    BinlogPosition {
+        file: rows[0][0].clone().expect("file"),
+        position: rows[0][1].clone().expect("pos").parse().expect("n"),
+    }
+}
+
+#[tokio::test]
+async fn resuming_into_a_purged_binlog_is_a_typed_error() {
+    let server = PrivateServer::start();
+    let mut admin = RawConn::connect(&server.options()).await.expect("connect");
+    admin
+        .query_drop("CREATE DATABASE IF NOT EXISTS purge_test")
+        .await
+        .expect("db");
+    admin
+        .query_drop("CREATE TABLE IF NOT EXISTS purge_test.t (id INT PRIMARY KEY)")
+        .await
+        .expect("table");
+    let old_gtid = admin
+        .query_strings("SELECT @@gtid_binlog_pos")
+        .await
+        .expect("gtid")[0][0]
+        .clone();
+    let first = master_status(&mut admin).await;
+    admin
+        .query_drop("INSERT INTO purge_test.t VALUES (1)")
+        .await
+        .expect("insert");
+
+    // Follow the binlog to its end and keep the checkpoint, as a sync would.
+    let mut opts =
+        ReplicationOptions::new(server.options(), 101, StartPosition::File(first.clone()));
+    opts.stop_at_end = true;
+    let mut stream = BinlogStream::start(opts.clone()).await.expect("stream");
+    let mut events = 0;
+    while stream.next_event().await.expect("event").is_some() {
+        events += 1;
+    }
+    assert!(events > 0);
+    let checkpoint = stream.checkpoint().clone();
+    assert_eq!(checkpoint.position.file, first.file);
+    stream.close().await.expect("close");
+
+    // Rotate twice, write on, purge everything before the current file.
+    admin.query_drop("FLUSH BINARY LOGS").await.expect("flush");
+    admin
+        .query_drop("INSERT INTO purge_test.t VALUES (2)")
+        .await
+        .expect("insert");
+    admin.query_drop("FLUSH BINARY LOGS").await.expect("flush");
+    let current = master_status(&mut admin).await;
+    // The server keeps files it still needs for crash recovery (the binlog
+    // checkpoint trails InnoDB's log flush, once a second here): retry.
+    let mut purged = false;
+    for _ in 0..60 {
+        admin
+            .query_drop(&format!("PURGE BINARY LOGS TO '{}'", current.file))
+            .await
+            .expect("purge");
+        let logs = admin.query_strings("SHOW BINARY LOGS").await.expect("logs");
+        if logs
+            .iter()
+            .all(|r| r[0].as_deref().is_some_and(|f| f >= current.file.as_str()))
+        {
+            purged = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(purged, "the old binlogs were purged");
+
+    // Resume from the checkpoint: the file is gone.
+    opts.start = StartPosition::File(checkpoint.position.clone());
+    let err = first_error(opts.clone()).await;
+    match &err {
+        Error::BinlogPurged { file, message } => {
+            assert_eq!(file, &checkpoint.position.file);
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected BinlogPurged, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains(&checkpoint.position.file) && text.contains("snapshot"),
+        "{text}"
+    );
+
+    // The same from a GTID position that only the purged files held.
+    {
+        let g = old_gtid
+            .filter(|g| !g.is_empty())
+            .expect("the DDL above logged GTIDs");
+        let start = StartPosition::MariadbGtid(
+            mysql_source::gtid::MariadbGtidPos::parse(&g).expect("gtid"),
+        );
+        let mut o = ReplicationOptions::new(server.options(), 102, start);
+        o.stop_at_end = true;
+        let err = first_error(o).await;
+        assert!(matches!(err, Error::BinlogPurged { .. }), "{err:?}");
+    }
+    admin.close().await.expect("close");
+}
+
+/// Starts a non-blocking dump and reads it to the end: the error it must give.
+async fn first_error(opts: ReplicationOptions) -> Error {
+    let mut stream = match BinlogStream::start(opts).await {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    loop {
+        match stream.next_event().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!(
+                "the dump ended without an error: the purged binlog was skipped {:?}",
+                stream.checkpoint()
+            ),
+            Err(e) => return e,
+        }
+    }
+}
