@@ -1,7 +1,6 @@
 //! Schema and parallel snapshot of the Sakila sample database (in
 //! `testdata/sakila`, loaded into a database of its own on the sandbox).
 
-use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, UInt16Type};
 use mysql_source::schema::{self, ColumnType};
