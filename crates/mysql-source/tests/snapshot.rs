@@ -1,0 +1,589 @@
+//! The parallel snapshot against the sandbox MariaDB: many column types
+//! decoded exactly as the server computes them, resume from finished
+//! chunks, and "position first, then lock-free chunks" under a writer.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Decimal128Type, DurationMicrosecondType, Float32Type, Float64Type, Int8Type,
+    Int16Type, Int32Type, Int64Type, TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
+};
+use arrow_array::{Array, RecordBatch};
+use mysql_source::replication::{BinlogStream, ReplicationOptions, StartPosition};
+use mysql_source::schema;
+use mysql_source::snapshot::{self, SnapshotItem, SnapshotOptions, TableJob, ThrottleLimits};
+use mysql_source::{ConnectOptions, RawConn};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+const DB: &str = "mysql_source_snapshot";
+
+fn sandbox() -> ConnectOptions {
+    ConnectOptions::from_url(&sync_testkit::mysql_url()).expect("sandbox URL")
+}
+
+async fn one(conn: &mut RawConn, sql: &str) -> String {
+    conn.query_strings(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))[0][0]
+        .clone()
+        .unwrap_or_default()
+}
+
+/// Reads the whole table through the parallel snapshot; returns the batches and the items' chunk ids.
+async fn snapshot_all(
+    jobs: Vec<TableJob>,
+    parallelism: usize,
+    throttle: ThrottleLimits,
+) -> (Vec<RecordBatch>, BTreeMap<u32, u64>) {
+    let mut opts = SnapshotOptions::new(sandbox());
+    opts.parallelism = parallelism;
+    opts.batch_rows = 333;
+    opts.throttle = throttle;
+    let mut run = snapshot::start(opts, jobs);
+    let mut batches = Vec::new();
+    let mut chunks = BTreeMap::new();
+    while let Some(item) = run.items.recv().await {
+        match item.expect("snapshot") {
+            SnapshotItem::Batch { batch, .. } => batches.push(batch),
+            SnapshotItem::ChunkDone { chunk, rows, .. } => {
+                chunks.insert(chunk, rows);
+            }
+        }
+    }
+    (batches, chunks)
+}
+
+const TYPES_DDL: &str = "(
+    id BIGINT NOT NULL PRIMARY KEY,
+    ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, mi MEDIUMINT, iu INT UNSIGNED,
+    bi BIGINT, bu BIGINT UNSIGNED, de DECIMAL(20,6), f FLOAT, d DOUBLE, b BIT(12), y YEAR,
+    dt DATE, tm TIME(3), dtt DATETIME(6), ts TIMESTAMP(6) NULL DEFAULT NULL,
+    c CHAR(10), vc VARCHAR(100), vb VARBINARY(50), tx TEXT, bl BLOB,
+    e ENUM('red','green','blue'), st SET('a','b','c'), j JSON, g POINT,
+    gen INT AS (mi + 1) STORED, inv INT INVISIBLE
+)";
+
+const TYPES_INSERT: &str = "SELECT seq,
+    IF(seq % 13 = 0, NULL, seq % 256 - 128), seq % 256, seq % 65536 - 32768, seq * 97 % 16777216 - 8388608,
+    seq * 104729 % 4294967296, seq * 1000003 - 2500000000, 18446744073709551615 - seq,
+    (seq * 7919 % 100000000) / 1000000 - 50, seq / 8.0, seq * 1.25e10, seq % 4096, 1901 + seq % 255,
+    DATE('1000-01-01') + INTERVAL (seq * 37) DAY, SEC_TO_TIME(seq * 61 - 400000) + INTERVAL (seq % 1000) * 1000 MICROSECOND,
+    TIMESTAMP('1969-07-20 20:17:40') + INTERVAL (seq * 7777777) SECOND + INTERVAL seq MICROSECOND,
+    IF(seq % 7 = 0, NULL, FROM_UNIXTIME(1000000000 + seq * 3601) + INTERVAL seq MICROSECOND),
+    CONCAT('c', seq % 1000), CONCAT('ü😀', REPEAT('v', seq % 50)), UNHEX(REPEAT(HEX(seq % 256), seq % 20)),
+    REPEAT('text ', seq % 30), UNHEX(SHA2(seq, 256)),
+    ELT(1 + seq % 3, 'red', 'green', 'blue'), MAKE_SET(seq % 8, 'a', 'b', 'c'),
+    JSON_OBJECT('k', seq, 's', CONCAT('x', seq)), POINT(seq, -seq)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_types_decode_as_the_server_computes_them() {
+    let table = format!("types_{}", std::process::id());
+    let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
+    snapshot::prepare_session(&mut conn).await.expect("session");
+    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
+        .await
+        .expect("db");
+    conn.query_drop(&format!("DROP TABLE IF EXISTS {DB}.{table}"))
+        .await
+        .expect("drop");
+    conn.query_drop(&format!("CREATE TABLE {DB}.{table} {TYPES_DDL}"))
+        .await
+        .expect("create");
+    conn.query_drop(&format!(
+        "INSERT INTO {DB}.{table} (id, ti, tu, si, mi, iu, bi, bu, de, f, d, b, y, dt, tm, dtt, ts, c, vc, vb, tx, bl, e, st, j, g) \
+         {TYPES_INSERT} FROM (SELECT CAST(seq AS SIGNED) AS seq FROM mysql.seq_1_to_5000) s"
+    ))
+    .await
+    .expect("fill");
+    conn.query_drop(&format!("UPDATE {DB}.{table} SET inv = id * 3"))
+        .await
+        .expect("invisible");
+
+    let s = schema::read_table(&mut conn, DB, &table)
+        .await
+        .expect("schema");
+    assert!(s.column("inv").expect("inv").invisible);
+    assert!(
+        s.column("gen")
+            .expect("gen")
+            .generated
+            .as_ref()
+            .is_some_and(|g| g.stored)
+    );
+    assert!(s.column("tu").expect("tu").unsigned && !s.column("ti").expect("ti").unsigned);
+    assert_eq!(
+        s.column("vc").expect("vc").charset.as_deref(),
+        Some("utf8mb4")
+    );
+    let plan = snapshot::plan_table(&mut conn, &s, 700)
+        .await
+        .expect("plan");
+    assert_eq!(plan.chunks.len(), 8, "5000 rows in chunks of 700");
+    let job = TableJob {
+        schema: Arc::new(s),
+        plan: Arc::new(plan),
+        done: BTreeSet::new(),
+    };
+    let (batches, chunks) = snapshot_all(vec![job.clone()], 3, ThrottleLimits::default()).await;
+    assert_eq!(chunks.values().sum::<u64>(), 5000);
+
+    // Sums per column, computed by the server and from the Arrow batches.
+    let t = format!("{DB}.{table}");
+    let mut checks: Vec<(&str, String, String)> = Vec::new();
+    macro_rules! sum_int {
+        ($col:literal, $ty:ty, $acc:ty) => {{
+            let ours: $acc = batches
+                .iter()
+                .map(|b| {
+                    b.column_by_name($col)
+                        .expect($col)
+                        .as_primitive::<$ty>()
+                        .iter()
+                        .flatten()
+                        .map(<$acc>::from)
+                        .sum::<$acc>()
+                })
+                .sum();
+            checks.push((
+                $col,
+                ours.to_string(),
+                one(
+                    &mut conn,
+                    &format!("SELECT CAST(SUM({}) AS CHAR) FROM {t}", $col),
+                )
+                .await,
+            ));
+        }};
+    }
+    sum_int!("ti", Int8Type, i64);
+    sum_int!("tu", UInt8Type, u64);
+    sum_int!("si", Int16Type, i64);
+    sum_int!("mi", Int32Type, i64);
+    sum_int!("iu", UInt32Type, u64);
+    sum_int!("bi", Int64Type, i128);
+    sum_int!("bu", UInt64Type, u128);
+    sum_int!("b", UInt64Type, u64);
+    sum_int!("y", UInt16Type, u64);
+    sum_int!("gen", Int32Type, i64);
+    sum_int!("inv", Int32Type, i64);
+    let dec: i128 = batches
+        .iter()
+        .map(|b| {
+            b.column_by_name("de")
+                .expect("de")
+                .as_primitive::<Decimal128Type>()
+                .iter()
+                .flatten()
+                .sum::<i128>()
+        })
+        .sum();
+    checks.push((
+        "de",
+        dec.to_string(),
+        one(
+            &mut conn,
+            &format!("SELECT CAST(SUM(de) * 1000000 AS SIGNED) FROM {t}"),
+        )
+        .await,
+    ));
+    let days: i64 = batches
+        .iter()
+        .map(|b| {
+            b.column_by_name("dt")
+                .expect("dt")
+                .as_primitive::<Date32Type>()
+                .iter()
+                .flatten()
+                .map(i64::from)
+                .sum::<i64>()
+        })
+        .sum();
+    checks.push((
+        "dt",
+        days.to_string(),
+        one(
+            &mut conn,
+            &format!("SELECT SUM(TO_DAYS(dt) - TO_DAYS('1970-01-01')) FROM {t}"),
+        )
+        .await,
+    ));
+    let tm: i64 = batches
+        .iter()
+        .map(|b| {
+            b.column_by_name("tm")
+                .expect("tm")
+                .as_primitive::<DurationMicrosecondType>()
+                .iter()
+                .flatten()
+                .sum::<i64>()
+        })
+        .sum();
+    checks.push((
+        "tm",
+        tm.to_string(),
+        one(
+            &mut conn,
+            &format!("SELECT CAST(SUM(TIME_TO_SEC(tm) * 1000000) AS SIGNED) FROM {t}"),
+        )
+        .await,
+    ));
+    let dtt: i128 = batches
+        .iter()
+        .map(|b| {
+            b.column_by_name("dtt")
+                .expect("dtt")
+                .as_primitive::<TimestampMicrosecondType>()
+                .iter()
+                .flatten()
+                .map(i128::from)
+                .sum::<i128>()
+        })
+        .sum();
+    checks.push((
+        "dtt",
+        dtt.to_string(),
+        one(
+            &mut conn,
+            &format!(
+                "SELECT CAST(SUM(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', dtt)) AS CHAR) FROM {t}"
+            ),
+        )
+        .await,
+    ));
+    let ts: i128 = batches
+        .iter()
+        .map(|b| {
+            b.column_by_name("ts")
+                .expect("ts")
+                .as_primitive::<TimestampMicrosecondType>()
+                .iter()
+                .flatten()
+                .map(i128::from)
+                .sum::<i128>()
+        })
+        .sum();
+    checks.push((
+        "ts",
+        ts.to_string(),
+        one(
+            &mut conn,
+            &format!(
+                "SELECT CAST(SUM(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', ts)) AS CHAR) FROM {t}"
+            ),
+        )
+        .await,
+    ));
+    let f: f64 = batches
+        .iter()
+        .map(|b| {
+            b.column_by_name("f")
+                .expect("f")
+                .as_primitive::<Float32Type>()
+                .iter()
+                .flatten()
+                .map(f64::from)
+                .sum::<f64>()
+        })
+        .sum();
+    checks.push((
+        "f",
+        format!("{f:.0}"),
+        one(&mut conn, &format!("SELECT ROUND(SUM(f)) FROM {t}")).await,
+    ));
+    let d: f64 = batches
+        .iter()
+        .map(|b| {
+            b.column_by_name("d")
+                .expect("d")
+                .as_primitive::<Float64Type>()
+                .iter()
+                .flatten()
+                .sum::<f64>()
+        })
+        .sum();
+    checks.push((
+        "d",
+        format!("{:.0}", d / 1e10),
+        one(&mut conn, &format!("SELECT ROUND(SUM(d) / 1e10) FROM {t}")).await,
+    ));
+    macro_rules! sum_len {
+        ($col:literal, $sql:literal, str) => {{
+            let ours: usize = batches
+                .iter()
+                .map(|b| {
+                    b.column_by_name($col)
+                        .expect($col)
+                        .as_string::<i32>()
+                        .iter()
+                        .flatten()
+                        .map(|v| v.chars().count())
+                        .sum::<usize>()
+                })
+                .sum();
+            checks.push((
+                $col,
+                ours.to_string(),
+                one(
+                    &mut conn,
+                    &format!(concat!("SELECT SUM(", $sql, ") FROM {}"), t),
+                )
+                .await,
+            ));
+        }};
+        ($col:literal, $sql:literal, bin) => {{
+            let ours: usize = batches
+                .iter()
+                .map(|b| {
+                    b.column_by_name($col)
+                        .expect($col)
+                        .as_binary::<i32>()
+                        .iter()
+                        .flatten()
+                        .map(<[u8]>::len)
+                        .sum::<usize>()
+                })
+                .sum();
+            checks.push((
+                $col,
+                ours.to_string(),
+                one(
+                    &mut conn,
+                    &format!(concat!("SELECT SUM(", $sql, ") FROM {}"), t),
+                )
+                .await,
+            ));
+        }};
+    }
+    sum_len!("c", "CHAR_LENGTH(c)", str);
+    sum_len!("vc", "CHAR_LENGTH(vc)", str);
+    sum_len!("tx", "CHAR_LENGTH(tx)", str);
+    sum_len!("e", "CHAR_LENGTH(e)", str);
+    sum_len!("st", "CHAR_LENGTH(st)", str);
+    sum_len!("j", "CHAR_LENGTH(j)", str);
+    sum_len!("vb", "LENGTH(vb)", bin);
+    sum_len!("bl", "LENGTH(bl)", bin);
+    sum_len!("g", "LENGTH(g)", bin);
+    let nulls: usize = batches
+        .iter()
+        .map(|b| b.column_by_name("ts").expect("ts").null_count())
+        .sum();
+    checks.push((
+        "ts nulls",
+        nulls.to_string(),
+        one(&mut conn, &format!("SELECT COUNT(*) - COUNT(ts) FROM {t}")).await,
+    ));
+    let mismatches: Vec<_> = checks
+        .iter()
+        .filter(|(_, ours, theirs)| ours != theirs)
+        .collect();
+    assert!(
+        mismatches.is_empty(),
+        "columns whose Arrow values differ from the server's: {mismatches:?}"
+    );
+    assert_eq!(checks.len(), 28);
+
+    // Resume: with half the chunks marked done, only the others are read.
+    let done: BTreeSet<u32> = chunks.keys().copied().filter(|c| c % 2 == 0).collect();
+    let want: u64 = chunks
+        .iter()
+        .filter(|(c, _)| !done.contains(c))
+        .map(|(_, n)| n)
+        .sum();
+    let resumed = TableJob {
+        done: done.clone(),
+        ..job
+    };
+    let (batches, again) = snapshot_all(vec![resumed], 2, ThrottleLimits::default()).await;
+    assert_eq!(
+        again.keys().copied().collect::<BTreeSet<_>>(),
+        chunks
+            .keys()
+            .copied()
+            .filter(|c| !done.contains(c))
+            .collect()
+    );
+    assert_eq!(
+        batches.iter().map(|b| b.num_rows() as u64).sum::<u64>(),
+        want
+    );
+    conn.close().await.expect("close");
+}
+
+/// `/* op <kind> <id> <version> */` of the writer's statements.
+fn parse_op(sql: &str, table: &str) -> Option<(char, i64, i64)> {
+    if !sql.contains(table) {
+        return None;
+    }
+    let rest = &sql[sql.find("/* op ")? + 6..];
+    let mut it = rest.split_whitespace();
+    let kind = it.next()?.chars().next()?;
+    Some((kind, it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table() {
+    let table = format!("moving_{}", std::process::id());
+    let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
+    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
+        .await
+        .expect("db");
+    conn.query_drop(&format!("DROP TABLE IF EXISTS {DB}.{table}"))
+        .await
+        .expect("drop");
+    conn.query_drop(&format!(
+        "CREATE TABLE {DB}.{table} (id INT PRIMARY KEY, version INT NOT NULL, payload VARCHAR(64) NOT NULL)"
+    ))
+    .await
+    .expect("create");
+    conn.query_drop(&format!(
+        "INSERT INTO {DB}.{table} SELECT seq, 0, CONCAT('row ', seq, ' v0') FROM mysql.seq_1_to_20000"
+    ))
+    .await
+    .expect("fill");
+
+    // A writer that keeps changing the table with single-row statements
+    // whose binlog annotation names the change.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let written = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let (wt, wstop, wcount) = (table.clone(), stop.clone(), written.clone());
+    let writer = tokio::spawn(async move {
+        let mut w = RawConn::connect(&sandbox()).await.expect("writer");
+        let mut n: i64 = 0;
+        while !wstop.load(std::sync::atomic::Ordering::Relaxed) || n < 300 {
+            n += 1;
+            let id = (n * 7919) % 25_000 + 1;
+            let sql = match n % 3 {
+                0 => format!("DELETE FROM {DB}.{wt} WHERE id = {id} /* op d {id} {n} */"),
+                1 => format!(
+                    "INSERT INTO {DB}.{wt} VALUES ({id}, {n}, 'row {id} v{n}') ON DUPLICATE KEY UPDATE version = {n}, payload = 'row {id} v{n}' /* op u {id} {n} */"
+                ),
+                _ => format!(
+                    "UPDATE {DB}.{wt} SET version = {n}, payload = 'row {id} v{n}' WHERE id = {id} /* op u {id} {n} */"
+                ),
+            };
+            w.query_drop(&sql).await.expect("write");
+            wcount.store(n, std::sync::atomic::Ordering::Relaxed);
+            if n % 50 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        w.close().await.expect("close");
+        n
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Position first, then chunks (throttled so the writer overlaps them).
+    let position = snapshot::capture_position(&mut conn)
+        .await
+        .expect("position");
+    let before = written.load(std::sync::atomic::Ordering::Relaxed);
+    let s = schema::read_table(&mut conn, DB, &table)
+        .await
+        .expect("schema");
+    let plan = snapshot::plan_table(&mut conn, &s, 1500)
+        .await
+        .expect("plan");
+    let job = TableJob {
+        schema: Arc::new(s),
+        plan: Arc::new(plan),
+        done: BTreeSet::new(),
+    };
+    let throttle = ThrottleLimits {
+        rows_per_sec: Some(40_000.0),
+        ..Default::default()
+    };
+    let (batches, _) = snapshot_all(vec![job], 3, throttle).await;
+    let during = written.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert!(
+        during >= 100,
+        "the writer changed the table while the chunks were read ({during} writes)"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.expect("writer");
+    assert!(writes > 300, "the writer ran during the snapshot");
+
+    // base: id -> (version, payload) as the chunks saw it.
+    let mut merged: BTreeMap<i64, (i64, String)> = BTreeMap::new();
+    for b in &batches {
+        let ids = b
+            .column_by_name("id")
+            .expect("id")
+            .as_primitive::<Int32Type>();
+        let versions = b
+            .column_by_name("version")
+            .expect("version")
+            .as_primitive::<Int32Type>();
+        let payloads = b
+            .column_by_name("payload")
+            .expect("payload")
+            .as_string::<i32>();
+        for i in 0..b.num_rows() {
+            let old = merged.insert(
+                i64::from(ids.value(i)),
+                (i64::from(versions.value(i)), payloads.value(i).to_owned()),
+            );
+            assert!(old.is_none(), "id {} read twice", ids.value(i));
+        }
+    }
+    // log: every change after the captured position, latest wins.
+    let mut opts = ReplicationOptions::new(
+        sandbox(),
+        3_100_000 + std::process::id() % 100_000,
+        StartPosition::File(position.position.clone()),
+    );
+    opts.stop_at_end = true;
+    let mut stream = BinlogStream::start(opts).await.expect("stream");
+    let mut log_ops = 0;
+    while let Some(ev) = stream.next_event().await.expect("event") {
+        if ev.event_type != 160 {
+            continue;
+        }
+        let sql = String::from_utf8_lossy(&ev.bytes[19..ev.bytes.len() - 4]).into_owned();
+        if let Some((kind, id, n)) = parse_op(&sql, &table) {
+            log_ops += 1;
+            match kind {
+                'd' => {
+                    merged.remove(&id);
+                }
+                _ => {
+                    merged.insert(id, (n, format!("row {id} v{n}")));
+                }
+            }
+        }
+    }
+    assert!(log_ops > 0, "changes happened after the captured position");
+
+    // The final table.
+    let rows = conn
+        .query_strings(&format!(
+            "SELECT id, version, payload FROM {DB}.{table} ORDER BY id"
+        ))
+        .await
+        .expect("final");
+    let fin: BTreeMap<i64, (i64, String)> = rows
+        .into_iter()
+        .map(|r| {
+            let id = r[0].as_deref().expect("id").parse().expect("id");
+            (
+                id,
+                (
+                    r[1].as_deref().expect("v").parse().expect("v"),
+                    r[2].clone().expect("p"),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(merged.len(), fin.len(), "row count of base + log");
+    let diff: Vec<_> = fin
+        .iter()
+        .filter(|(k, v)| merged.get(k) != Some(v))
+        .take(5)
+        .collect();
+    assert!(
+        diff.is_empty(),
+        "base + log differs from the final table: {diff:?}"
+    );
+    conn.close().await.expect("close");
+}
