@@ -1,10 +1,104 @@
-//! `odps-emulator`: a local MaxCompute-compatible server.
-//!
-//! Planned modules: `server` (HTTP routing for `/api` and the Tunnel),
-//! `catalog` (projects, tables, partitions under the data directory), `sql`
-//! (the DDL subset and `SELECT COUNT(*)`), `storage` (committed blocks as
-//! Parquet files). They land with the odps-tunnel issue.
+//! `odps-emulator`: a local MaxCompute-compatible server (REST API under
+//! `/api`, the batch Tunnel at the root) for tests and demos.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("odps-emulator is not implemented yet: it lands with the odps-tunnel issue")
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "A local MaxCompute-compatible server: REST API under /api, Tunnel at the root"
+)]
+struct Args {
+    /// Data directory for projects, tables and Parquet files.
+    #[arg(long, env = "ODPS_EMULATOR_DATA")]
+    data: PathBuf,
+    /// TCP port (0 picks a free one; the chosen endpoint is printed).
+    #[arg(long, env = "ODPS_EMULATOR_PORT", default_value_t = 8080)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, env = "ODPS_EMULATOR_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// AccessKey id that requests must be signed with.
+    #[arg(long, env = "ODPS_EMULATOR_ACCESS_ID")]
+    access_id: String,
+    /// AccessKey secret that requests must be signed with.
+    #[arg(long, env = "ODPS_EMULATOR_ACCESS_KEY", hide_env_values = true)]
+    access_key: String,
+    /// Share (0..1) of block uploads that fail with a retryable error.
+    #[arg(long, env = "ODPS_EMULATOR_FAIL_BLOCK_RATE", default_value_t = 0.0)]
+    fail_block_rate: f64,
+    /// Share (0..1) of commits that fail with a retryable error (before publishing).
+    #[arg(long, env = "ODPS_EMULATOR_FAIL_COMMIT_RATE", default_value_t = 0.0)]
+    fail_commit_rate: f64,
+    /// Delay in milliseconds before each block upload and commit.
+    #[arg(long, env = "ODPS_EMULATOR_DELAY_MS", default_value_t = 0)]
+    delay_ms: u64,
+    /// Seed of the fault generator (same seed, same faults).
+    #[arg(long, env = "ODPS_EMULATOR_FAULT_SEED", default_value_t = 1)]
+    fault_seed: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    for (name, rate) in [
+        ("--fail-block-rate", args.fail_block_rate),
+        ("--fail-commit-rate", args.fail_commit_rate),
+    ] {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&rate),
+            "{name} must be between 0 and 1, got {rate}"
+        );
+    }
+    let mut config = odps_emulator::Config::new(&args.data, &args.access_id, &args.access_key);
+    config.listen = SocketAddr::new(args.host, args.port);
+    config.faults = odps_emulator::FaultConfig {
+        fail_block_rate: args.fail_block_rate,
+        fail_commit_rate: args.fail_commit_rate,
+        delay: Duration::from_millis(args.delay_ms),
+        seed: args.fault_seed,
+    };
+    let emulator = odps_emulator::Emulator::start(config)
+        .await
+        .with_context(|| format!("starting the emulator on {}:{}", args.host, args.port))?;
+    // One line on stdout so scripts can learn the endpoint (useful with --port 0).
+    println!(
+        "odps-emulator listening: endpoint {} tunnel {}",
+        emulator.endpoint(),
+        emulator.tunnel_endpoint()
+    );
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = wait_for_terminate() => {}
+    }
+    emulator.shutdown().await;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_terminate() {
+    std::future::pending().await
 }

@@ -1,0 +1,323 @@
+//! Projects, tables and partitions, kept as one JSON file per table under the
+//! data directory. Names are checked before they become paths.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::OdpsError;
+use crate::odps_type::OdpsType;
+
+/// One column or partition key.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Column {
+    /// Column name (lower-case, as MaxCompute stores it).
+    pub name: String,
+    /// Type name as MaxCompute prints it, e.g. `decimal(10,2)`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Column comment.
+    #[serde(default)]
+    pub comment: String,
+    /// Whether NULL is allowed.
+    #[serde(default = "yes")]
+    pub nullable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Column {
+    /// The parsed type.
+    pub fn odps_type(&self) -> Result<OdpsType, OdpsError> {
+        OdpsType::parse(&self.type_name).map_err(|e| OdpsError::internal(e.to_string()))
+    }
+}
+
+/// A partition: its key values in key order.
+pub type PartitionValues = Vec<(String, String)>;
+
+/// One existing partition.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct PartitionMeta {
+    /// Key/value pairs in the table's key order.
+    pub values: PartitionValues,
+    /// Creation time, seconds since the epoch.
+    pub created: i64,
+    /// Last data change, seconds since the epoch.
+    pub modified: i64,
+}
+
+/// A table's metadata.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct TableMeta {
+    /// Table name (lower-case).
+    pub name: String,
+    /// Unique id, changes when a table is dropped and created again.
+    pub table_id: String,
+    /// Table comment.
+    #[serde(default)]
+    pub comment: String,
+    /// Data columns.
+    pub columns: Vec<Column>,
+    /// Partition keys (empty for a plain table).
+    pub partition_keys: Vec<Column>,
+    /// Existing partitions.
+    #[serde(default)]
+    pub partitions: Vec<PartitionMeta>,
+    /// Lifecycle in days, if set.
+    #[serde(default)]
+    pub lifecycle: Option<i64>,
+    /// Creation time, seconds since the epoch.
+    pub created: i64,
+    /// Last DDL change, seconds since the epoch.
+    pub ddl_modified: i64,
+    /// Last data change, seconds since the epoch.
+    pub data_modified: i64,
+}
+
+impl TableMeta {
+    /// Whether the table has partition keys.
+    pub fn is_partitioned(&self) -> bool {
+        !self.partition_keys.is_empty()
+    }
+
+    /// Orders a parsed partition spec by the table's keys; the spec must name
+    /// every key exactly once.
+    pub fn full_partition(&self, spec: &[(String, String)]) -> Result<PartitionValues, OdpsError> {
+        if spec.len() != self.partition_keys.len() {
+            return Err(OdpsError::invalid_partition(&self.name, spec));
+        }
+        self.partition_keys
+            .iter()
+            .map(|key| {
+                spec.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&key.name))
+                    .map(|(_, v)| (key.name.clone(), v.clone()))
+                    .ok_or_else(|| OdpsError::invalid_partition(&self.name, spec))
+            })
+            .collect()
+    }
+
+    /// Index of an existing partition.
+    pub fn find_partition(&self, values: &PartitionValues) -> Option<usize> {
+        self.partitions.iter().position(|p| &p.values == values)
+    }
+
+    /// Partitions whose values match a (possibly partial) spec.
+    pub fn matching_partitions(&self, spec: &[(String, String)]) -> Vec<&PartitionMeta> {
+        self.partitions
+            .iter()
+            .filter(|p| {
+                spec.iter().all(|(k, v)| {
+                    p.values
+                        .iter()
+                        .any(|(pk, pv)| pk.eq_ignore_ascii_case(k) && pv == v)
+                })
+            })
+            .collect()
+    }
+
+    /// The column list as MaxCompute's schema JSON renders it.
+    pub fn schema_json(&self) -> serde_json::Value {
+        let col = |c: &Column| {
+            serde_json::json!({
+                "name": c.name, "type": c.type_name, "comment": c.comment,
+                "isNullable": c.nullable, "nullable": c.nullable, "label": "",
+            })
+        };
+        serde_json::json!({
+            "tableName": self.name,
+            "comment": self.comment,
+            "owner": OWNER,
+            "createTime": self.created,
+            "lastDDLTime": self.ddl_modified,
+            "lastModifiedTime": self.data_modified,
+            "lifecycle": self.lifecycle.unwrap_or(-1),
+            "isVirtualView": false,
+            "isExternal": false,
+            "size": 0,
+            "Reserved": "{\"Transactional\":\"false\"}",
+            "columns": self.columns.iter().map(col).collect::<Vec<_>>(),
+            "partitionKeys": self.partition_keys.iter().map(col).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The owner every object reports.
+pub const OWNER: &str = "ALIYUN$odps-emulator";
+
+/// Renders partition values as MaxCompute prints a spec: `k1=v1,k2=v2`.
+pub fn spec_string(values: &[(String, String)]) -> String {
+    values
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Parses `k1=v1,k2='v2'` (quotes optional, as the SDK strips them).
+pub fn parse_spec(text: &str) -> Result<Vec<(String, String)>, OdpsError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                OdpsError::invalid_argument(format!("invalid partition spec {text:?}"))
+            })?;
+            let v = v.trim().trim_matches(|c| c == '\'' || c == '"');
+            Ok((k.trim().to_ascii_lowercase(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// The on-disk catalog.
+#[derive(Debug)]
+pub struct Catalog {
+    root: PathBuf,
+}
+
+impl Catalog {
+    /// A catalog rooted at the data directory.
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A project's directory, created on first use (any project name a
+    /// client asks for exists, like a fresh project the key owns).
+    pub fn project_dir(&self, project: &str) -> Result<PathBuf, OdpsError> {
+        check_name(project, "project")?;
+        let dir = self
+            .root
+            .join("projects")
+            .join(project.to_ascii_lowercase());
+        std::fs::create_dir_all(dir.join("tables")).map_err(OdpsError::io)?;
+        Ok(dir)
+    }
+
+    /// A table's directory (metadata and committed data).
+    pub fn table_dir(&self, project: &str, table: &str) -> Result<PathBuf, OdpsError> {
+        check_name(table, "table")?;
+        Ok(self
+            .project_dir(project)?
+            .join("tables")
+            .join(table.to_ascii_lowercase()))
+    }
+
+    /// Directory holding a partition's (or a plain table's) Parquet files.
+    pub fn data_dir(
+        &self,
+        project: &str,
+        table: &str,
+        values: &PartitionValues,
+    ) -> Result<PathBuf, OdpsError> {
+        let mut dir = self.table_dir(project, table)?.join("data");
+        for (k, v) in values {
+            dir.push(format!("{k}={}", escape_path(v)));
+        }
+        Ok(dir)
+    }
+
+    /// Reads a table's metadata; `None` when it does not exist.
+    pub fn load(&self, project: &str, table: &str) -> Result<Option<TableMeta>, OdpsError> {
+        let path = self.table_dir(project, table)?.join("table.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| OdpsError::internal(format!("corrupt table metadata: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(OdpsError::io(e)),
+        }
+    }
+
+    /// Reads a table's metadata or fails with MaxCompute's "table not found".
+    pub fn require(&self, project: &str, table: &str) -> Result<TableMeta, OdpsError> {
+        self.load(project, table)?
+            .ok_or_else(|| OdpsError::no_such_table(project, table))
+    }
+
+    /// Writes a table's metadata atomically (write then rename).
+    pub fn save(&self, project: &str, meta: &TableMeta) -> Result<(), OdpsError> {
+        let dir = self.table_dir(project, &meta.name)?;
+        std::fs::create_dir_all(&dir).map_err(OdpsError::io)?;
+        let tmp = dir.join("table.json.tmp");
+        let bytes =
+            serde_json::to_vec_pretty(meta).map_err(|e| OdpsError::internal(e.to_string()))?;
+        std::fs::write(&tmp, bytes).map_err(OdpsError::io)?;
+        std::fs::rename(&tmp, dir.join("table.json")).map_err(OdpsError::io)
+    }
+
+    /// Removes a table with its data.
+    pub fn drop_table(&self, project: &str, table: &str) -> Result<(), OdpsError> {
+        let dir = self.table_dir(project, table)?;
+        std::fs::remove_dir_all(dir).map_err(OdpsError::io)
+    }
+}
+
+/// Current time in seconds since the epoch.
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Project, table and column names: letters, digits and `_` only, so a name
+/// can never escape the data directory.
+pub fn check_name(name: &str, what: &str) -> Result<(), OdpsError> {
+    if name.is_empty()
+        || name.len() > 128
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(OdpsError::invalid_argument(format!(
+            "invalid {what} name {name:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Keeps partition values path-safe: anything but `[A-Za-z0-9_-]` becomes `%XX`.
+fn escape_path(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_escape_the_data_dir() {
+        assert!(check_name("../etc", "table").is_err());
+        assert!(check_name("a/b", "table").is_err());
+        assert!(check_name("good_name1", "table").is_ok());
+        assert_eq!(escape_path("a/../b"), "a%2F%2E%2E%2Fb");
+    }
+
+    #[test]
+    fn parses_partition_specs() {
+        assert_eq!(
+            parse_spec("pt='20240101', Region=cn").unwrap(),
+            vec![
+                ("pt".to_owned(), "20240101".to_owned()),
+                ("region".to_owned(), "cn".to_owned())
+            ]
+        );
+        assert!(parse_spec("nonsense").is_err());
+    }
+}

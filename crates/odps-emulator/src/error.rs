@@ -1,0 +1,130 @@
+//! MaxCompute's error responses: an HTTP status, a code and a message, sent
+//! as `<Error>` XML on the REST API and as JSON on the Tunnel.
+
+use std::fmt;
+
+/// An error the emulator reports to the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OdpsError {
+    /// HTTP status.
+    pub status: u16,
+    /// MaxCompute's error code, e.g. `NoSuchObject` or `SignatureNotMatch`.
+    pub code: String,
+    /// Human-readable message, usually starting with an `ODPS-xxxxxxx` number.
+    pub message: String,
+}
+
+impl OdpsError {
+    /// Any error.
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// A bad request parameter.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(
+            400,
+            "InvalidArgument",
+            format!("ODPS-0420111: Invalid argument - {}", message.into()),
+        )
+    }
+
+    /// A missing table.
+    pub fn no_such_table(project: &str, table: &str) -> Self {
+        Self::new(
+            404,
+            "NoSuchObject",
+            format!("ODPS-0130131:Table not found - '{project}.{table}' cannot be resolved"),
+        )
+    }
+
+    /// A missing partition.
+    pub fn no_such_partition(table: &str, spec: &str) -> Self {
+        Self::new(
+            404,
+            "NoSuchPartition",
+            format!("ODPS-0130131:Partition not found - table {table}, partition {spec}"),
+        )
+    }
+
+    /// A partition spec that does not fit the table's keys.
+    pub fn invalid_partition(table: &str, spec: &[(String, String)]) -> Self {
+        Self::invalid_argument(format!(
+            "partition spec {} does not match the partition keys of table {table}",
+            crate::catalog::spec_string(spec)
+        ))
+    }
+
+    /// An endpoint or action the emulator does not implement.
+    pub fn unsupported(what: impl Into<String>) -> Self {
+        Self::new(
+            501,
+            "NotImplemented",
+            format!(
+                "ODPS-0420095: Access Denied - the MaxCompute emulator does not support {}",
+                what.into()
+            ),
+        )
+    }
+
+    /// A server-side failure.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(
+            500,
+            "InternalServerError",
+            format!("ODPS-0010000:System internal error - {}", message.into()),
+        )
+    }
+
+    /// A file-system failure.
+    pub fn io(err: std::io::Error) -> Self {
+        Self::internal(err.to_string())
+    }
+
+    /// The REST API's XML body.
+    pub fn to_xml(&self, request_id: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n  <Code>{}</Code>\n  <Message><![CDATA[{}]]></Message>\n  <RequestId>{}</RequestId>\n  <HostId>localhost</HostId>\n</Error>\n",
+            xml_escape(&self.code),
+            self.message.replace("]]>", "]]]]><![CDATA[>"),
+            xml_escape(request_id)
+        )
+    }
+
+    /// The Tunnel's JSON body.
+    pub fn to_json(&self, request_id: &str) -> String {
+        serde_json::json!({
+            "Code": self.code, "Message": self.message,
+            "RequestId": request_id, "HostId": "localhost",
+        })
+        .to_string()
+    }
+}
+
+impl fmt::Display for OdpsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.code, self.status, self.message)
+    }
+}
+
+impl std::error::Error for OdpsError {}
+
+/// Escapes text for an XML element or attribute.
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}

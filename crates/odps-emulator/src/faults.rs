@@ -1,0 +1,104 @@
+//! Fault injection for writer retry tests: a share of block uploads and
+//! commits fail with a retryable 500 error, and requests can be delayed.
+//! The draw is a seeded generator, so a test run is repeatable.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::error::OdpsError;
+
+/// What to inject.
+#[derive(Clone, Debug, Default)]
+pub struct FaultConfig {
+    /// Share (0.0..=1.0) of block uploads that fail before their data is kept.
+    pub fail_block_rate: f64,
+    /// Share (0.0..=1.0) of commits that fail before anything is published.
+    pub fail_commit_rate: f64,
+    /// Delay before each block upload and commit is handled.
+    pub delay: Duration,
+    /// Seed of the generator.
+    pub seed: u64,
+}
+
+/// The injector shared by all requests.
+#[derive(Debug)]
+pub struct Faults {
+    config: FaultConfig,
+    state: Mutex<u64>,
+}
+
+/// Which operation a fault hits.
+#[derive(Clone, Copy, Debug)]
+pub enum Operation {
+    /// A block upload.
+    Block,
+    /// A session commit.
+    Commit,
+}
+
+impl Faults {
+    /// An injector for a configuration.
+    pub fn new(config: FaultConfig) -> Self {
+        let seed = config.seed | 1;
+        Self {
+            config,
+            state: Mutex::new(seed),
+        }
+    }
+
+    /// Waits the configured delay, then maybe fails the operation.
+    pub async fn before(&self, op: Operation) -> Result<(), OdpsError> {
+        if !self.config.delay.is_zero() {
+            tokio::time::sleep(self.config.delay).await;
+        }
+        let rate = match op {
+            Operation::Block => self.config.fail_block_rate,
+            Operation::Commit => self.config.fail_commit_rate,
+        };
+        if rate > 0.0 && self.next_unit() < rate {
+            tracing::info!(?op, "injecting a fault");
+            return Err(OdpsError::new(
+                500,
+                "InternalServerError",
+                format!("ODPS-0010000:System internal error - injected fault ({op:?})"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// xorshift64*: a uniform draw in [0, 1).
+    fn next_unit(&self) -> f64 {
+        let mut state = match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut x = *state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        *state = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fails_about_the_configured_share() {
+        let faults = Faults::new(FaultConfig {
+            fail_block_rate: 0.3,
+            seed: 7,
+            ..Default::default()
+        });
+        let mut failed = 0;
+        for _ in 0..1000 {
+            if faults.before(Operation::Block).await.is_err() {
+                failed += 1;
+            }
+            assert!(faults.before(Operation::Commit).await.is_ok());
+        }
+        assert!((200..400).contains(&failed), "{failed}");
+    }
+}

@@ -1,0 +1,461 @@
+//! SQL instances: a submitted query runs at once (the DDL subset and
+//! `SELECT COUNT(*)`), and the instance keeps its status and result for the
+//! status, task-status and result endpoints.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::catalog::{self, Catalog, PartitionMeta, TableMeta, now_secs};
+use crate::error::{OdpsError, xml_escape};
+use crate::sql::{self, Statement};
+use crate::storage;
+
+/// A finished instance.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// Instance id.
+    pub id: String,
+    /// Task name from the submitted job.
+    pub task_name: String,
+    /// The submitted query.
+    pub query: String,
+    /// Whether every statement succeeded.
+    pub success: bool,
+    /// Result text (CSV for a query) or the error text.
+    pub result: String,
+    /// Start time, seconds since the epoch.
+    pub start: i64,
+    /// End time, seconds since the epoch.
+    pub end: i64,
+}
+
+/// Finished instances by project and id.
+#[derive(Debug, Default)]
+pub struct Instances {
+    by_id: Mutex<HashMap<(String, String), Instance>>,
+}
+
+impl Instances {
+    /// Remembers an instance.
+    pub fn insert(&self, project: &str, instance: Instance) {
+        let mut map = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(
+            (project.to_ascii_lowercase(), instance.id.clone()),
+            instance,
+        );
+    }
+
+    /// Looks an instance up.
+    pub fn get(&self, project: &str, id: &str) -> Result<Instance, OdpsError> {
+        let map = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(project.to_ascii_lowercase(), id.to_owned()))
+            .cloned()
+            .ok_or_else(|| {
+                OdpsError::new(
+                    404,
+                    "NoSuchObject",
+                    format!("ODPS-0420062: Instance not found - {id}"),
+                )
+            })
+    }
+}
+
+/// The task name and query of a submitted `<Instance>` job.
+pub fn parse_job(xml: &str) -> Result<(String, String), OdpsError> {
+    let task = element(xml, "SQL")
+        .ok_or_else(|| OdpsError::unsupported("instance jobs other than a single SQL task"))?;
+    let name = element(task, "Name")
+        .map(|n| unescape(n.trim()))
+        .unwrap_or_else(|| "AnonymousSQLTask".into());
+    let query = element(task, "Query")
+        .ok_or_else(|| OdpsError::invalid_argument("SQL task without a Query"))?;
+    Ok((name, unescape(query.trim())))
+}
+
+/// Inner text of the first `<tag>…</tag>` (attributes allowed).
+fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}");
+    let mut from = 0;
+    loop {
+        let start = from + xml[from..].find(&open)?;
+        let after = &xml[start + open.len()..];
+        // `<SQLx` is another element; only `>` or whitespace may follow the name.
+        if after.starts_with('>') || after.starts_with(char::is_whitespace) {
+            let body_start = start + open.len() + after.find('>')? + 1;
+            let close = format!("</{tag}>");
+            let end = body_start + xml[body_start..].find(&close)?;
+            return Some(&xml[body_start..end]);
+        }
+        from = start + open.len();
+    }
+}
+
+/// CDATA sections and the five XML entities.
+fn unescape(text: &str) -> String {
+    if let Some(inner) = text
+        .strip_prefix("<![CDATA[")
+        .and_then(|t| t.strip_suffix("]]>"))
+    {
+        return inner.to_owned();
+    }
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Runs a script; the first failing statement ends it.
+pub fn run(
+    catalog: &Catalog,
+    lock: &Mutex<()>,
+    project: &str,
+    id: String,
+    task_name: String,
+    query: &str,
+) -> Instance {
+    let start = now_secs();
+    let outcome = sql::parse_script(query)
+        .map_err(|e| e.to_string())
+        .and_then(|statements| {
+            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut result = String::new();
+            for statement in statements {
+                result = execute(catalog, project, statement).map_err(|e| e.message)?;
+            }
+            Ok(result)
+        });
+    tracing::info!(%project, %id, ok = outcome.is_ok(), "instance finished");
+    let (success, result) = match outcome {
+        Ok(r) => (true, r),
+        Err(e) => (false, e),
+    };
+    Instance {
+        id,
+        task_name,
+        query: query.to_owned(),
+        success,
+        result,
+        start,
+        end: now_secs(),
+    }
+}
+
+fn semantic(message: String) -> OdpsError {
+    OdpsError::new(
+        400,
+        "SemanticError",
+        format!("ODPS-0130071:[0,0] Semantic analysis exception - {message}"),
+    )
+}
+
+fn execute(catalog: &Catalog, project: &str, statement: Statement) -> Result<String, OdpsError> {
+    match statement {
+        Statement::CreateTable {
+            if_not_exists,
+            table,
+            columns,
+            partition_keys,
+            comment,
+            lifecycle,
+        } => {
+            if catalog.load(project, &table)?.is_some() {
+                return if if_not_exists {
+                    Ok(String::new())
+                } else {
+                    Err(semantic(format!(
+                        "Table or view already exists - {project}.{table}"
+                    )))
+                };
+            }
+            let mut seen = std::collections::HashSet::new();
+            for c in columns.iter().chain(&partition_keys) {
+                catalog::check_name(&c.name, "column").map_err(|e| semantic(e.message))?;
+                if !seen.insert(c.name.clone()) {
+                    return Err(semantic(format!(
+                        "column {} is defined more than once",
+                        c.name
+                    )));
+                }
+            }
+            let now = now_secs();
+            let meta = TableMeta {
+                table_id: format!("{:032x}", now_nanos()),
+                name: table,
+                comment,
+                columns,
+                partition_keys,
+                partitions: Vec::new(),
+                lifecycle,
+                created: now,
+                ddl_modified: now,
+                data_modified: now,
+            };
+            catalog.save(project, &meta)?;
+            Ok(String::new())
+        }
+        Statement::AddColumns { table, columns } => {
+            let mut meta = require(catalog, project, &table)?;
+            for c in columns {
+                catalog::check_name(&c.name, "column").map_err(|e| semantic(e.message))?;
+                if meta
+                    .columns
+                    .iter()
+                    .chain(&meta.partition_keys)
+                    .any(|e| e.name == c.name)
+                {
+                    return Err(semantic(format!(
+                        "column {} already exists in {table}",
+                        c.name
+                    )));
+                }
+                meta.columns.push(c);
+            }
+            meta.ddl_modified = now_secs();
+            catalog.save(project, &meta)?;
+            Ok(String::new())
+        }
+        Statement::AddPartitions {
+            table,
+            if_not_exists,
+            partitions,
+        } => {
+            let mut meta = require(catalog, project, &table)?;
+            if !meta.is_partitioned() {
+                return Err(semantic(format!("table {table} is not partitioned")));
+            }
+            for spec in partitions {
+                let values = meta
+                    .full_partition(&spec)
+                    .map_err(|e| semantic(e.message))?;
+                if meta.find_partition(&values).is_some() {
+                    if if_not_exists {
+                        continue;
+                    }
+                    return Err(semantic(format!(
+                        "Partition already exists - {}",
+                        catalog::spec_string(&values)
+                    )));
+                }
+                let now = now_secs();
+                meta.partitions.push(PartitionMeta {
+                    values,
+                    created: now,
+                    modified: now,
+                });
+            }
+            catalog.save(project, &meta)?;
+            Ok(String::new())
+        }
+        Statement::DropPartitions {
+            table,
+            if_exists,
+            partitions,
+        } => {
+            let mut meta = require(catalog, project, &table)?;
+            for spec in partitions {
+                let values = meta
+                    .full_partition(&spec)
+                    .map_err(|e| semantic(e.message))?;
+                match meta.find_partition(&values) {
+                    Some(i) => {
+                        meta.partitions.remove(i);
+                        let dir = catalog.data_dir(project, &table, &values)?;
+                        if dir.exists() {
+                            std::fs::remove_dir_all(dir).map_err(OdpsError::io)?;
+                        }
+                    }
+                    None if if_exists => {}
+                    None => {
+                        return Err(semantic(format!(
+                            "Partition not found - {}",
+                            catalog::spec_string(&values)
+                        )));
+                    }
+                }
+            }
+            catalog.save(project, &meta)?;
+            Ok(String::new())
+        }
+        Statement::DropTable { if_exists, table } => {
+            if catalog.load(project, &table)?.is_none() {
+                return if if_exists {
+                    Ok(String::new())
+                } else {
+                    Err(no_table(project, &table))
+                };
+            }
+            catalog.drop_table(project, &table)?;
+            Ok(String::new())
+        }
+        Statement::SelectCount { table, filter } => {
+            let meta = require(catalog, project, &table)?;
+            for (k, _) in &filter {
+                if !meta.partition_keys.iter().any(|p| &p.name == k) {
+                    return Err(OdpsError::unsupported(format!(
+                        "WHERE on column {k}: only equality on partition keys is supported"
+                    )));
+                }
+            }
+            let dirs = if meta.is_partitioned() {
+                meta.matching_partitions(&filter)
+                    .into_iter()
+                    .map(|p| catalog.data_dir(project, &table, &p.values))
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                vec![catalog.data_dir(project, &table, &Vec::new())?]
+            };
+            let mut total = 0u64;
+            for dir in dirs {
+                for file in storage::data_files(&dir)? {
+                    total += storage::row_count(&file)?;
+                }
+            }
+            Ok(format!("\"_c0\"\n{total}\n"))
+        }
+    }
+}
+
+fn no_table(project: &str, table: &str) -> OdpsError {
+    OdpsError::new(
+        404,
+        "NoSuchTable",
+        format!("ODPS-0130131:[1,1] Table not found - table {project}.{table} cannot be resolved"),
+    )
+}
+
+fn require(catalog: &Catalog, project: &str, table: &str) -> Result<TableMeta, OdpsError> {
+    catalog
+        .load(project, table)?
+        .ok_or_else(|| no_table(project, table))
+}
+
+/// A unique, increasing number for ids.
+pub fn now_nanos() -> u128 {
+    static LAST: Mutex<u128> = Mutex::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    *last = (*last + 1).max(now);
+    *last
+}
+
+/// `GET …/instances/{id}`: the instance status.
+pub fn status_xml(instance: &Instance) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Instance>\n  <Status>Terminated</Status>\n  <StartTime>{}</StartTime>\n  <EndTime>{}</EndTime>\n</Instance>\n",
+        crate::http_date(instance.start),
+        crate::http_date(instance.end)
+    )
+}
+
+fn task_status(instance: &Instance) -> &'static str {
+    if instance.success {
+        "Success"
+    } else {
+        "Failed"
+    }
+}
+
+/// `GET …/instances/{id}?taskstatus`.
+pub fn task_status_xml(instance: &Instance) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Instance>\n  <Status>Terminated</Status>\n  <Tasks>\n    <Task Type=\"SQL\">\n      <Name>{}</Name>\n      <StartTime>{}</StartTime>\n      <EndTime>{}</EndTime>\n      <Status>{}</Status>\n      <Histories/>\n    </Task>\n  </Tasks>\n</Instance>\n",
+        xml_escape(&instance.task_name),
+        crate::http_date(instance.start),
+        crate::http_date(instance.end),
+        task_status(instance)
+    )
+}
+
+/// `GET …/instances/{id}?source`: the submitted job.
+pub fn source_xml(instance: &Instance) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Job>\n  <Owner>{}</Owner>\n  <Priority>9</Priority>\n  <Tasks>\n    <SQL>\n      <Name>{}</Name>\n      <Query><![CDATA[{}]]></Query>\n    </SQL>\n  </Tasks>\n  <DAG>\n    <RunMode>Sequence</RunMode>\n  </DAG>\n</Job>\n",
+        xml_escape(crate::catalog::OWNER),
+        xml_escape(&instance.task_name),
+        instance.query.replace("]]>", "]]]]><![CDATA[>")
+    )
+}
+
+/// `GET …/instances/{id}?result`.
+pub fn result_xml(instance: &Instance) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Instance>\n  <Tasks>\n    <Task Type=\"SQL\">\n      <Name>{}</Name>\n      <Status>{}</Status>\n      <Result Format=\"csv\"><![CDATA[{}]]></Result>\n    </Task>\n  </Tasks>\n</Instance>\n",
+        xml_escape(&instance.task_name),
+        task_status(instance),
+        instance.result.replace("]]>", "]]]]><![CDATA[>")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_sdks_job_xml() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?>
+<Instance><Job><Priority>9</Priority><Tasks><SQL><Name>AnonymousSQLTask</Name>
+<Config><Property><Name>settings</Name><Value>{}</Value></Property></Config>
+<Query><![CDATA[select count(*) from t where a > 1;]]></Query></SQL></Tasks></Job></Instance>"#;
+        let (name, query) = parse_job(xml).unwrap();
+        assert_eq!(name, "AnonymousSQLTask");
+        assert_eq!(query, "select count(*) from t where a > 1;");
+        assert!(parse_job("<Instance><Job><Tasks><SQLRT/></Tasks></Job></Instance>").is_err());
+    }
+
+    #[test]
+    fn runs_ddl_against_a_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::new(dir.path().to_path_buf());
+        let lock = Mutex::new(());
+        let ok = run(
+            &catalog,
+            &lock,
+            "p",
+            "1".into(),
+            "t".into(),
+            "CREATE TABLE t (id BIGINT) PARTITIONED BY (pt STRING); ALTER TABLE t ADD PARTITION (pt='a');",
+        );
+        assert!(ok.success, "{}", ok.result);
+        let meta = catalog.require("p", "t").unwrap();
+        assert_eq!(meta.partitions.len(), 1);
+        let again = run(
+            &catalog,
+            &lock,
+            "p",
+            "2".into(),
+            "t".into(),
+            "ALTER TABLE t ADD PARTITION (pt='a')",
+        );
+        assert!(!again.success);
+        assert!(
+            again.result.contains("Partition already exists"),
+            "{}",
+            again.result
+        );
+        let count = run(
+            &catalog,
+            &lock,
+            "p",
+            "3".into(),
+            "t".into(),
+            "SELECT COUNT(*) FROM t WHERE pt='a'",
+        );
+        assert_eq!(count.result, "\"_c0\"\n0\n");
+        let missing = run(
+            &catalog,
+            &lock,
+            "p",
+            "4".into(),
+            "t".into(),
+            "DROP TABLE nope",
+        );
+        assert!(
+            missing.result.starts_with("ODPS-0130131"),
+            "{}",
+            missing.result
+        );
+    }
+}

@@ -1,0 +1,224 @@
+//! `odps-emulator`: a local MaxCompute-compatible server.
+//!
+//! It serves the REST API under `http://127.0.0.1:PORT/api` and the batch
+//! Tunnel under `http://127.0.0.1:PORT`, checks every request's signature
+//! against one configured AccessKey, runs a small SQL subset as instances and
+//! stores committed uploads as Parquet files under a data directory. Any
+//! project a client names is created on first use.
+//!
+//! # Modules
+//!
+//! | module | job |
+//! |---|---|
+//! | `server` | HTTP routing for `/api` and the Tunnel, error bodies |
+//! | `auth` | recomputes and compares the request signature |
+//! | `catalog` | projects, tables and partitions as JSON under the data directory |
+//! | `sql` | parser of the DDL subset and `SELECT COUNT(*)` |
+//! | `instances` | runs SQL instances, their status and result XML |
+//! | `tunnel` | upload and download sessions |
+//! | `framing`, `arrow_wire`, `protobuf` | the Tunnel body formats |
+//! | `value`, `odps_type` | MaxCompute types and values, their Arrow forms |
+//! | `storage` | Parquet files of committed blocks |
+//! | `faults` | injected failures and delays for retry tests |
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let dir = std::env::temp_dir().join("odps-emulator-doc");
+//! let emulator = odps_emulator::Emulator::start(odps_emulator::Config::new(dir, "AK", "SK")).await?;
+//! println!("point the client at {}", emulator.endpoint());
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod arrow_wire;
+pub mod auth;
+pub mod catalog;
+pub mod error;
+pub mod faults;
+pub mod framing;
+pub mod instances;
+pub mod odps_type;
+pub mod protobuf;
+pub mod server;
+pub mod sql;
+pub mod storage;
+pub mod tunnel;
+pub mod value;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use error::OdpsError;
+pub use faults::FaultConfig;
+
+/// How to run the emulator.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Data directory (projects, tables, Parquet files, staged uploads).
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The AccessKey requests must be signed with.
+    pub credentials: auth::Credentials,
+    /// Injected failures and delays.
+    pub faults: FaultConfig,
+}
+
+impl Config {
+    /// Listens on a free loopback port, no faults.
+    pub fn new(data_dir: impl Into<PathBuf>, access_id: &str, access_key: &str) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            credentials: auth::Credentials {
+                access_id: access_id.to_owned(),
+                access_key: access_key.to_owned(),
+            },
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+/// A running emulator.
+#[derive(Debug)]
+pub struct Emulator {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Emulator {
+    /// Binds the port and starts serving in the background.
+    pub async fn start(config: Config) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let listener = TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let catalog = Arc::new(catalog::Catalog::new(config.data_dir.clone()));
+        let meta_lock = Arc::new(Mutex::new(()));
+        let state = Arc::new(server::AppState {
+            tunnel: tunnel::Tunnel::new(
+                catalog.clone(),
+                meta_lock.clone(),
+                faults::Faults::new(config.faults.clone()),
+            ),
+            catalog,
+            meta_lock,
+            credentials: config.credentials.clone(),
+            instances: instances::Instances::default(),
+            tunnel_host: addr.to_string(),
+        });
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = &mut stopped => break,
+                    accepted = listener.accept() => accepted,
+                };
+                let (stream, _) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| server::handle(state.clone(), req));
+                    if let Err(e) = Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        });
+        tracing::info!(%addr, "MaxCompute emulator listening");
+        Ok(Self { addr, stop, task })
+    }
+
+    /// The socket address served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The service endpoint for clients: `http://127.0.0.1:PORT/api`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/api", self.addr)
+    }
+
+    /// The Tunnel endpoint: `http://127.0.0.1:PORT`.
+    pub fn tunnel_endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections and waits for the accept loop to end.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+
+    /// Serves until the accept loop ends (it ends only on error or shutdown).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// RFC 1123 date in GMT, as HTTP and MaxCompute's XML use it.
+pub fn http_date(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (proleptic Gregorian), see H. Hinnant's date algorithms.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_http_dates() {
+        assert_eq!(super::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            super::http_date(1_735_689_600),
+            "Wed, 01 Jan 2025 00:00:00 GMT"
+        );
+        assert_eq!(
+            super::http_date(951_782_400),
+            "Tue, 29 Feb 2000 00:00:00 GMT"
+        );
+    }
+}

@@ -1,0 +1,461 @@
+//! HTTP front: checks the signature, routes `/api/...` to the REST API and
+//! everything else to the Tunnel, and turns errors into MaxCompute's error
+//! bodies (XML on the REST API, JSON on the Tunnel).
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::auth::{Credentials, SignedParts, percent_decode};
+use crate::catalog::{self, Catalog, OWNER, TableMeta};
+use crate::error::{OdpsError, xml_escape};
+use crate::http_date;
+use crate::instances::{self, Instances};
+use crate::tunnel::{Format, TableRequest, Tunnel};
+
+/// Largest request body accepted (a block of the recommended size fits).
+const MAX_BODY: usize = 2 << 30;
+/// Path prefix of the REST API.
+const API_PREFIX: &str = "/api";
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct AppState {
+    /// Tables and partitions.
+    pub catalog: Arc<Catalog>,
+    /// Serializes metadata changes.
+    pub meta_lock: Arc<Mutex<()>>,
+    /// The account requests must be signed with.
+    pub credentials: Credentials,
+    /// Finished SQL instances.
+    pub instances: Instances,
+    /// Upload and download sessions.
+    pub tunnel: Tunnel,
+    /// `host:port` the Tunnel is reached at.
+    pub tunnel_host: String,
+}
+
+/// A response before it becomes an HTTP response.
+struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: Bytes,
+    location: Option<String>,
+}
+
+impl Reply {
+    fn ok(content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        Self {
+            status: 200,
+            content_type,
+            body: body.into(),
+            location: None,
+        }
+    }
+
+    fn xml(body: String) -> Self {
+        Self::ok("application/xml", body)
+    }
+
+    fn json(body: String) -> Self {
+        Self::ok("application/json", body)
+    }
+}
+
+/// Which side of the server a request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plane {
+    Rest,
+    Tunnel,
+}
+
+/// Handles one request; never fails at the HTTP level.
+pub async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let request_id = format!("{:032x}", instances::now_nanos());
+    let path = req.uri().path().to_owned();
+    let (plane, local_path) = match path.strip_prefix(API_PREFIX) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => (Plane::Rest, rest.to_owned()),
+        _ => (Plane::Tunnel, path.clone()),
+    };
+    let method = req.method().clone();
+    tracing::debug!(%method, uri = %req.uri(), "request");
+    let reply = match serve(&state, plane, &local_path, req).await {
+        Ok(reply) => reply,
+        Err(err) => {
+            tracing::info!(%method, %path, code = %err.code, message = %err.message, "request failed");
+            let (content_type, body) = match plane {
+                Plane::Rest => ("application/xml", err.to_xml(&request_id)),
+                Plane::Tunnel => ("application/json", err.to_json(&request_id)),
+            };
+            Reply {
+                status: err.status,
+                content_type,
+                body: body.into(),
+                location: None,
+            }
+        }
+    };
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", reply.content_type)
+        .header("x-odps-request-id", &request_id)
+        .header("date", http_date(catalog::now_secs()));
+    if let Some(location) = reply.location {
+        builder = builder.header("location", location);
+    }
+    Ok(builder
+        .body(Full::new(reply.body))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+}
+
+async fn serve(
+    state: &AppState,
+    plane: Plane,
+    path: &str,
+    req: Request<Incoming>,
+) -> Result<Reply, OdpsError> {
+    let method = req.method().clone();
+    let query = req.uri().query().map(str::to_owned);
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    state.credentials.verify(&SignedParts {
+        method: method.as_str(),
+        headers: headers.clone(),
+        path,
+        query: query.as_deref(),
+    })?;
+    if let Some((_, encoding)) = headers.iter().find(|(k, _)| k == "content-encoding")
+        && !encoding.is_empty()
+        && encoding != "identity"
+    {
+        return Err(OdpsError::unsupported(format!(
+            "Content-Encoding {encoding}; send uncompressed data"
+        )));
+    }
+    let body = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| OdpsError::invalid_argument(format!("reading the request body failed: {e}")))?
+        .to_bytes();
+    let params = parse_query(query.as_deref().unwrap_or(""));
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode(s, false))
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match plane {
+        Plane::Rest => rest(state, &method, &segments, &params, &body),
+        Plane::Tunnel => tunnel(state, &method, &segments, &params, &body).await,
+    }
+}
+
+/// Query pairs in order, decoded (`+` is a space); a bare key has value "".
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+fn has(params: &[(String, String)], key: &str) -> bool {
+    params.iter().any(|(k, _)| k == key)
+}
+
+fn get<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `projects/{p}/tables/{t}` or `projects/{p}/schemas/{s}/tables/{t}` (only
+/// the `default` schema exists).
+fn table_path<'a>(segments: &[&'a str]) -> Option<(&'a str, &'a str)> {
+    match segments {
+        ["projects", p, "tables", t] => Some((p, t)),
+        ["projects", p, "schemas", s, "tables", t] if s.eq_ignore_ascii_case("default") => {
+            Some((p, t))
+        }
+        _ => None,
+    }
+}
+
+fn unknown(method: &Method, segments: &[&str], params: &[(String, String)]) -> OdpsError {
+    let keys: Vec<&str> = params
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| *k != "curr_project")
+        .collect();
+    OdpsError::unsupported(format!(
+        "{method} /{} with parameters {keys:?}",
+        segments.join("/")
+    ))
+}
+
+fn rest(
+    state: &AppState,
+    method: &Method,
+    segments: &[&str],
+    params: &[(String, String)],
+    body: &[u8],
+) -> Result<Reply, OdpsError> {
+    if let Some((project, table)) = table_path(segments) {
+        if method == Method::GET {
+            return table_get(state, project, table, params);
+        }
+        return Err(unknown(method, segments, params));
+    }
+    match (method, segments) {
+        (&Method::GET, ["projects", project]) => {
+            state.catalog.project_dir(project)?;
+            Ok(Reply::xml(project_xml(project)))
+        }
+        (&Method::GET, ["projects", project, "tunnel"]) if has(params, "service") => {
+            state.catalog.project_dir(project)?;
+            Ok(Reply::ok("text/plain", state.tunnel_host.clone()))
+        }
+        (&Method::GET, ["projects", project, "tables"]) => {
+            let project_dir = state.catalog.project_dir(project)?;
+            tables_xml(state, project, &project_dir, params).map(Reply::xml)
+        }
+        (&Method::POST, ["projects", project, "instances"]) => {
+            state.catalog.project_dir(project)?;
+            let xml = std::str::from_utf8(body)
+                .map_err(|_| OdpsError::invalid_argument("instance XML is not UTF-8"))?;
+            let (task_name, query) = instances::parse_job(xml)?;
+            let id = format!("{:x}", instances::now_nanos());
+            tracing::info!(%project, %id, %query, "running SQL");
+            let instance = instances::run(
+                &state.catalog,
+                &state.meta_lock,
+                project,
+                id.clone(),
+                task_name,
+                &query,
+            );
+            state.instances.insert(project, instance);
+            Ok(Reply {
+                status: 201,
+                content_type: "application/xml",
+                body: Bytes::new(),
+                location: Some(format!(
+                    "http://{}/api/projects/{project}/instances/{id}",
+                    state.tunnel_host
+                )),
+            })
+        }
+        (&Method::GET, ["projects", project, "instances", id]) => {
+            let instance = state.instances.get(project, id)?;
+            let actions: Vec<&str> = params
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .filter(|k| *k != "curr_project" && *k != "curr_schema")
+                .collect();
+            match actions.as_slice() {
+                [] => Ok(Reply::xml(instances::status_xml(&instance))),
+                ["taskstatus"] => Ok(Reply::xml(instances::task_status_xml(&instance))),
+                ["result"] => Ok(Reply::xml(instances::result_xml(&instance))),
+                ["source"] => Ok(Reply::xml(instances::source_xml(&instance))),
+                _ => Err(unknown(method, segments, params)),
+            }
+        }
+        (&Method::PUT, ["projects", project, "instances", id]) => {
+            // Instances finish before their creation returns, so stopping is a no-op.
+            state.instances.get(project, id)?;
+            Ok(Reply::xml(String::new()))
+        }
+        _ => Err(unknown(method, segments, params)),
+    }
+}
+
+fn table_get(
+    state: &AppState,
+    project: &str,
+    table: &str,
+    params: &[(String, String)],
+) -> Result<Reply, OdpsError> {
+    let meta = state.catalog.require(project, table)?;
+    if has(params, "partitions") {
+        let spec = catalog::parse_spec(get(params, "partition").unwrap_or(""))?;
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Partitions>\n");
+        for p in meta.matching_partitions(&spec) {
+            xml.push_str(&partition_xml(
+                state, project, &meta, &p.values, p.created, p.modified,
+            )?);
+        }
+        xml.push_str("  <Marker></Marker>\n  <MaxItems>1000</MaxItems>\n</Partitions>\n");
+        return Ok(Reply::xml(xml));
+    }
+    if let Some(spec) = get(params, "partition") {
+        let values = meta.full_partition(&catalog::parse_spec(spec)?)?;
+        let index = meta.find_partition(&values).ok_or_else(|| {
+            OdpsError::no_such_partition(&meta.name, &catalog::spec_string(&values))
+        })?;
+        let p = &meta.partitions[index];
+        let body = partition_xml(state, project, &meta, &p.values, p.created, p.modified)?;
+        return Ok(Reply::xml(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"
+        )));
+    }
+    Ok(Reply::xml(table_xml(&meta)))
+}
+
+fn rows_in(
+    state: &AppState,
+    project: &str,
+    table: &str,
+    values: &catalog::PartitionValues,
+) -> Result<(u64, u64), OdpsError> {
+    let mut rows = 0;
+    let mut bytes = 0;
+    for file in crate::storage::data_files(&state.catalog.data_dir(project, table, values)?)? {
+        rows += crate::storage::row_count(&file)?;
+        bytes += std::fs::metadata(&file).map_err(OdpsError::io)?.len();
+    }
+    Ok((rows, bytes))
+}
+
+fn partition_xml(
+    state: &AppState,
+    project: &str,
+    meta: &TableMeta,
+    values: &catalog::PartitionValues,
+    created: i64,
+    modified: i64,
+) -> Result<String, OdpsError> {
+    let (rows, bytes) = rows_in(state, project, &meta.name, values)?;
+    let mut xml = String::from("  <Partition>\n");
+    for (k, v) in values {
+        xml.push_str(&format!(
+            "    <Column Name=\"{}\" Value=\"{}\"/>\n",
+            xml_escape(k),
+            xml_escape(v)
+        ));
+    }
+    let schema = serde_json::json!({
+        "createTime": created, "lastDDLTime": created, "lastModifiedTime": modified,
+        "partitionSize": bytes, "partitionRecordNum": rows,
+    });
+    xml.push_str(&format!(
+        "    <CreationTime>{created}</CreationTime>\n    <LastDDLTime>{created}</LastDDLTime>\n    <LastModifiedTime>{modified}</LastModifiedTime>\n    <PartitionSize>{bytes}</PartitionSize>\n    <PartitionRecordCount>{rows}</PartitionRecordCount>\n    <Schema><![CDATA[{schema}]]></Schema>\n  </Partition>\n"
+    ));
+    Ok(xml)
+}
+
+fn table_xml(meta: &TableMeta) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Table>\n  <Name>{}</Name>\n  <TableId>{}</TableId>\n  <Comment>{}</Comment>\n  <Owner>{}</Owner>\n  <Type>MANAGED_TABLE</Type>\n  <CreationTime>{}</CreationTime>\n  <LastModifiedTime>{}</LastModifiedTime>\n  <Schema format=\"json\"><![CDATA[{}]]></Schema>\n</Table>\n",
+        xml_escape(&meta.name),
+        xml_escape(&meta.table_id),
+        xml_escape(&meta.comment),
+        xml_escape(OWNER),
+        http_date(meta.created),
+        http_date(meta.data_modified),
+        meta.schema_json()
+            .to_string()
+            .replace("]]>", "]]]]><![CDATA[>")
+    )
+}
+
+fn tables_xml(
+    state: &AppState,
+    project: &str,
+    project_dir: &std::path::Path,
+    params: &[(String, String)],
+) -> Result<String, OdpsError> {
+    let prefix = get(params, "name").unwrap_or("").to_ascii_lowercase();
+    let mut names = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(project_dir.join("tables")) {
+        for entry in entries.flatten() {
+            if let Some(name) = entry.file_name().to_str()
+                && name.starts_with(&prefix)
+            {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    names.sort();
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Tables>\n");
+    for name in names {
+        if let Some(meta) = state.catalog.load(project, &name)? {
+            xml.push_str(&format!(
+                "  <Table>\n    <Name>{}</Name>\n    <TableId>{}</TableId>\n    <Owner>{}</Owner>\n    <Type>MANAGED_TABLE</Type>\n  </Table>\n",
+                xml_escape(&meta.name),
+                xml_escape(&meta.table_id),
+                xml_escape(OWNER)
+            ));
+        }
+    }
+    xml.push_str("  <Marker></Marker>\n  <MaxItems>1000</MaxItems>\n</Tables>\n");
+    Ok(xml)
+}
+
+fn project_xml(project: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Project>\n  <Name>{}</Name>\n  <Comment></Comment>\n  <Owner>{}</Owner>\n  <State>AVAILABLE</State>\n  <ProjectGroupName></ProjectGroupName>\n  <Properties></Properties>\n</Project>\n",
+        xml_escape(project),
+        xml_escape(OWNER)
+    )
+}
+
+async fn tunnel(
+    state: &AppState,
+    method: &Method,
+    segments: &[&str],
+    params: &[(String, String)],
+    body: &[u8],
+) -> Result<Reply, OdpsError> {
+    let Some((project, table)) = table_path(segments) else {
+        return Err(unknown(method, segments, params));
+    };
+    let req = TableRequest {
+        project,
+        table,
+        params,
+    };
+    let format = if has(params, "arrow") {
+        Format::Arrow
+    } else {
+        Format::Protobuf
+    };
+    match (method, get(params, "uploadid"), get(params, "downloadid")) {
+        (&Method::POST, None, None) if has(params, "uploads") => {
+            state.tunnel.create_upload(&req).map(Reply::json)
+        }
+        (&Method::POST, None, None) if has(params, "downloads") => {
+            state.tunnel.create_download(&req).map(Reply::json)
+        }
+        (&Method::GET, Some(id), None) => state.tunnel.upload_status(&req, id).map(Reply::json),
+        (&Method::PUT, Some(id), None) if has(params, "blockid") => {
+            state.tunnel.upload_block(&req, id, body, format).await?;
+            Ok(Reply::ok("application/json", Bytes::new()))
+        }
+        (&Method::POST, Some(id), None) => state.tunnel.commit(&req, id).await.map(Reply::json),
+        (&Method::GET, None, Some(id)) if has(params, "data") => state
+            .tunnel
+            .read(&req, id, format)
+            .map(|b| Reply::ok("application/octet-stream", b)),
+        (&Method::GET, None, Some(id)) => state.tunnel.download_status(&req, id).map(Reply::json),
+        _ => Err(unknown(method, segments, params)),
+    }
+}

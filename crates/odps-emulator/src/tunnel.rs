@@ -1,0 +1,540 @@
+//! The batch Tunnel: upload sessions (create, status, block upload, commit)
+//! and download sessions (create, status, read), in the Arrow and the
+//! protobuf record formats. Uploaded blocks are staged beside the session and
+//! only become table data when the session is committed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::{ArrayRef, RecordBatch};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{self, Catalog, Column, PartitionMeta, PartitionValues, TableMeta, now_secs};
+use crate::error::OdpsError;
+use crate::faults::{Faults, Operation};
+use crate::instances::now_nanos;
+use crate::{arrow_wire, framing, protobuf, storage, value};
+
+/// Largest block id a session accepts (ids run from 0).
+const MAX_BLOCK_ID: u64 = 19_999;
+/// Largest single field the SDK may send, reported in the session.
+const MAX_FIELD_SIZE: u64 = 8 * 1024 * 1024;
+
+/// An upload session, persisted beside its staged blocks.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct UploadSession {
+    id: String,
+    table: String,
+    table_id: String,
+    partition: PartitionValues,
+    columns: Vec<Column>,
+    partition_keys: Vec<Column>,
+    overwrite: bool,
+    committed: bool,
+    /// Block id → rows staged for it.
+    blocks: BTreeMap<u64, u64>,
+}
+
+/// A download session: the files and row count at creation time.
+#[derive(Clone, Debug)]
+struct DownloadSession {
+    meta: TableMeta,
+    files: Vec<PathBuf>,
+    record_count: u64,
+}
+
+/// Tunnel state shared by all requests.
+#[derive(Debug)]
+pub struct Tunnel {
+    catalog: Arc<Catalog>,
+    meta_lock: Arc<Mutex<()>>,
+    sessions_lock: Mutex<()>,
+    downloads: Mutex<HashMap<(String, String), DownloadSession>>,
+    faults: Faults,
+}
+
+/// The body format of a block or a read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Chunked Arrow IPC record batches.
+    Arrow,
+    /// The protobuf record format.
+    Protobuf,
+}
+
+/// What a tunnel request asks for, from its query parameters.
+#[derive(Debug)]
+pub struct TableRequest<'a> {
+    /// Project name.
+    pub project: &'a str,
+    /// Table name.
+    pub table: &'a str,
+    /// Decoded query parameters.
+    pub params: &'a [(String, String)],
+}
+
+impl TableRequest<'_> {
+    /// A parameter's value, if present.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn partition(&self) -> Result<Vec<(String, String)>, OdpsError> {
+        catalog::parse_spec(self.param("partition").unwrap_or(""))
+    }
+}
+
+fn session_error(message: impl Into<String>) -> OdpsError {
+    OdpsError::new(400, "InvalidStatusChange", message.into())
+}
+
+fn no_session(id: &str) -> OdpsError {
+    OdpsError::new(
+        404,
+        "NoSuchUpload",
+        format!("upload session {id} does not exist"),
+    )
+}
+
+impl Tunnel {
+    /// Tunnel state over the catalog; `meta_lock` serializes metadata changes.
+    pub fn new(catalog: Arc<Catalog>, meta_lock: Arc<Mutex<()>>, faults: Faults) -> Self {
+        Self {
+            catalog,
+            meta_lock,
+            sessions_lock: Mutex::new(()),
+            downloads: Mutex::new(HashMap::new()),
+            faults,
+        }
+    }
+
+    fn upload_dir(&self, project: &str, id: &str) -> Result<PathBuf, OdpsError> {
+        catalog::check_name(id, "upload id")?;
+        Ok(self.catalog.project_dir(project)?.join("uploads").join(id))
+    }
+
+    fn load_upload(&self, project: &str, id: &str) -> Result<UploadSession, OdpsError> {
+        let path = self.upload_dir(project, id)?.join("session.json");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_session(id)),
+            Err(e) => return Err(OdpsError::io(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map_err(|e| OdpsError::internal(format!("corrupt upload session: {e}")))
+    }
+
+    fn save_upload(&self, project: &str, session: &UploadSession) -> Result<(), OdpsError> {
+        let dir = self.upload_dir(project, &session.id)?;
+        std::fs::create_dir_all(&dir).map_err(OdpsError::io)?;
+        let tmp = dir.join("session.json.tmp");
+        let bytes = serde_json::to_vec(session).map_err(|e| OdpsError::internal(e.to_string()))?;
+        std::fs::write(&tmp, bytes).map_err(OdpsError::io)?;
+        std::fs::rename(tmp, dir.join("session.json")).map_err(OdpsError::io)
+    }
+
+    /// `POST R?uploads`: a new upload session.
+    pub fn create_upload(&self, req: &TableRequest<'_>) -> Result<String, OdpsError> {
+        let _guard = self.meta_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut meta = self.catalog.require(req.project, req.table)?;
+        let spec = req.partition()?;
+        let partition = if meta.is_partitioned() {
+            let values = meta.full_partition(&spec)?;
+            if meta.find_partition(&values).is_none() {
+                if req.param("create_partition").is_some_and(|v| v != "false") {
+                    let now = now_secs();
+                    meta.partitions.push(PartitionMeta {
+                        values: values.clone(),
+                        created: now,
+                        modified: now,
+                    });
+                    self.catalog.save(req.project, &meta)?;
+                } else {
+                    return Err(OdpsError::no_such_partition(
+                        &meta.name,
+                        &catalog::spec_string(&values),
+                    ));
+                }
+            }
+            values
+        } else if spec.is_empty() {
+            Vec::new()
+        } else {
+            return Err(OdpsError::invalid_argument(format!(
+                "table {} is not partitioned",
+                meta.name
+            )));
+        };
+        let session = UploadSession {
+            id: format!("{:032x}", now_nanos()),
+            table: meta.name.clone(),
+            table_id: meta.table_id.clone(),
+            partition,
+            columns: meta.columns.clone(),
+            partition_keys: meta.partition_keys.clone(),
+            overwrite: req.param("overwrite").is_some_and(|v| v == "true"),
+            committed: false,
+            blocks: BTreeMap::new(),
+        };
+        self.save_upload(req.project, &session)?;
+        tracing::info!(project = req.project, table = req.table, id = %session.id, "upload session created");
+        upload_json(&session, &meta)
+    }
+
+    /// `GET R?uploadid`: the session with its uploaded blocks.
+    pub fn upload_status(&self, req: &TableRequest<'_>, id: &str) -> Result<String, OdpsError> {
+        let session = self.load_upload(req.project, id)?;
+        check_session_table(&session, req)?;
+        let meta = self.catalog.require(req.project, req.table)?;
+        upload_json(&session, &meta)
+    }
+
+    /// `PUT R?uploadid&blockid`: stages one block (replacing an earlier one
+    /// with the same id).
+    pub async fn upload_block(
+        &self,
+        req: &TableRequest<'_>,
+        id: &str,
+        body: &[u8],
+        format: Format,
+    ) -> Result<(), OdpsError> {
+        self.faults.before(Operation::Block).await?;
+        let block: u64 = req
+            .param("blockid")
+            .and_then(|b| b.parse().ok())
+            .filter(|b| *b <= MAX_BLOCK_ID)
+            .ok_or_else(|| {
+                OdpsError::invalid_argument(format!("block id must be 0..={MAX_BLOCK_ID}"))
+            })?;
+        let session = self.load_upload(req.project, id)?;
+        check_session_table(&session, req)?;
+        if session.committed {
+            return Err(session_error(format!(
+                "upload session {id} is already committed"
+            )));
+        }
+        let schema = storage::arrow_schema(&session.columns)?;
+        let batches = match format {
+            Format::Arrow => arrow_wire::decode(&framing::unframe(body)?, &schema)?,
+            Format::Protobuf => {
+                let types = session
+                    .columns
+                    .iter()
+                    .map(Column::odps_type)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let rows = protobuf::decode(body, &types)?;
+                let arrays = types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ty)| {
+                        let column: Vec<_> = rows.iter().map(|r| r[i].clone()).collect();
+                        value::to_array(ty, &column)
+                    })
+                    .collect::<Result<Vec<ArrayRef>, _>>()?;
+                let options =
+                    arrow_array::RecordBatchOptions::new().with_row_count(Some(rows.len()));
+                vec![
+                    RecordBatch::try_new_with_options(schema.clone(), arrays, &options)
+                        .map_err(|e| OdpsError::invalid_argument(e.to_string()))?,
+                ]
+            }
+        };
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let dir = self.upload_dir(req.project, id)?;
+        storage::write_parquet(
+            &dir.join(format!("block-{block:05}.parquet")),
+            &schema,
+            &batches,
+        )?;
+        let _guard = self.sessions_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut session = self.load_upload(req.project, id)?;
+        if session.committed {
+            return Err(session_error(format!(
+                "upload session {id} was committed during the upload"
+            )));
+        }
+        session.blocks.insert(block, rows as u64);
+        self.save_upload(req.project, &session)?;
+        tracing::debug!(%id, block, rows, ?format, "block staged");
+        Ok(())
+    }
+
+    /// `POST R?uploadid`: publishes every staged block at once.
+    pub async fn commit(&self, req: &TableRequest<'_>, id: &str) -> Result<String, OdpsError> {
+        self.faults.before(Operation::Commit).await?;
+        let _meta_guard = self.meta_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.sessions_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut session = self.load_upload(req.project, id)?;
+        check_session_table(&session, req)?;
+        if session.committed {
+            return Err(session_error(format!(
+                "upload session {id} is already committed"
+            )));
+        }
+        let mut meta = self.catalog.require(req.project, req.table)?;
+        if meta.table_id != session.table_id {
+            return Err(session_error(format!(
+                "table {} was dropped after the session was created",
+                meta.name
+            )));
+        }
+        let partition_index = if meta.is_partitioned() {
+            Some(meta.find_partition(&session.partition).ok_or_else(|| {
+                OdpsError::no_such_partition(&meta.name, &catalog::spec_string(&session.partition))
+            })?)
+        } else {
+            None
+        };
+        let data_dir = self
+            .catalog
+            .data_dir(req.project, req.table, &session.partition)?;
+        std::fs::create_dir_all(&data_dir).map_err(OdpsError::io)?;
+        if session.overwrite {
+            for old in storage::data_files(&data_dir)? {
+                std::fs::remove_file(old).map_err(OdpsError::io)?;
+            }
+        }
+        let upload_dir = self.upload_dir(req.project, id)?;
+        let seq = now_nanos();
+        for block in session.blocks.keys() {
+            let from = upload_dir.join(format!("block-{block:05}.parquet"));
+            let to = data_dir.join(format!("{seq:032x}-{id}-{block:05}.parquet"));
+            std::fs::rename(from, to).map_err(OdpsError::io)?;
+        }
+        session.committed = true;
+        self.save_upload(req.project, &session)?;
+        let now = now_secs();
+        meta.data_modified = now;
+        if let Some(i) = partition_index {
+            meta.partitions[i].modified = now;
+        }
+        self.catalog.save(req.project, &meta)?;
+        tracing::info!(%id, blocks = session.blocks.len(), "upload session committed");
+        upload_json(&session, &meta)
+    }
+
+    /// `POST R?downloads`: a download session over the committed data.
+    pub fn create_download(&self, req: &TableRequest<'_>) -> Result<String, OdpsError> {
+        let meta = self.catalog.require(req.project, req.table)?;
+        let spec = req.partition()?;
+        let values = if meta.is_partitioned() {
+            let values = meta.full_partition(&spec)?;
+            if meta.find_partition(&values).is_none() {
+                return Err(OdpsError::no_such_partition(
+                    &meta.name,
+                    &catalog::spec_string(&values),
+                ));
+            }
+            values
+        } else if spec.is_empty() {
+            Vec::new()
+        } else {
+            return Err(OdpsError::invalid_argument(format!(
+                "table {} is not partitioned",
+                meta.name
+            )));
+        };
+        let files =
+            storage::data_files(&self.catalog.data_dir(req.project, req.table, &values)?)?;
+        let mut record_count = 0;
+        for f in &files {
+            record_count += storage::row_count(f)?;
+        }
+        let id = format!("{:032x}", now_nanos());
+        let json = download_json(&id, &meta, record_count);
+        let mut downloads = self.downloads.lock().unwrap_or_else(|p| p.into_inner());
+        downloads.insert(
+            (req.project.to_ascii_lowercase(), id),
+            DownloadSession {
+                meta,
+                files,
+                record_count,
+            },
+        );
+        Ok(json)
+    }
+
+    fn download(&self, project: &str, id: &str) -> Result<DownloadSession, OdpsError> {
+        let downloads = self.downloads.lock().unwrap_or_else(|p| p.into_inner());
+        downloads
+            .get(&(project.to_ascii_lowercase(), id.to_owned()))
+            .cloned()
+            .ok_or_else(|| {
+                OdpsError::new(
+                    404,
+                    "NoSuchDownload",
+                    format!("download session {id} does not exist"),
+                )
+            })
+    }
+
+    /// `GET R?downloadid`: the download session.
+    pub fn download_status(&self, req: &TableRequest<'_>, id: &str) -> Result<String, OdpsError> {
+        let session = self.download(req.project, id)?;
+        Ok(download_json(id, &session.meta, session.record_count))
+    }
+
+    /// `GET R?data&downloadid&rowrange=(start,count)[&columns=…]`: rows as a
+    /// body in the asked format.
+    pub fn read(
+        &self,
+        req: &TableRequest<'_>,
+        id: &str,
+        format: Format,
+    ) -> Result<Vec<u8>, OdpsError> {
+        let session = self.download(req.project, id)?;
+        let (start, count) = parse_row_range(req.param("rowrange").unwrap_or(""))?;
+        if start
+            .checked_add(count)
+            .is_none_or(|end| end > session.record_count)
+        {
+            return Err(OdpsError::invalid_argument(format!(
+                "row range ({start},{count}) is outside the {} records of the session",
+                session.record_count
+            )));
+        }
+        let columns = match req.param("columns").filter(|c| !c.is_empty()) {
+            None => session.meta.columns.clone(),
+            Some(list) => list
+                .split(',')
+                .map(|name| {
+                    session
+                        .meta
+                        .columns
+                        .iter()
+                        .find(|c| c.name.eq_ignore_ascii_case(name.trim()))
+                        .cloned()
+                        .ok_or_else(|| {
+                            OdpsError::invalid_argument(format!("no column {name} in the table"))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let schema = storage::arrow_schema(&columns)?;
+        let mut batches = Vec::new();
+        let (mut skip, mut left) = (start, count);
+        for file in &session.files {
+            if left == 0 {
+                break;
+            }
+            for batch in storage::read_parquet(file)? {
+                let rows = batch.num_rows() as u64;
+                if skip >= rows {
+                    skip -= rows;
+                    continue;
+                }
+                let take = (rows - skip).min(left);
+                // Both fit in usize: they are bounded by this batch's row count.
+                let slice = batch.slice(skip as usize, take as usize);
+                batches.push(storage::adapt(&slice, &columns, &schema)?);
+                skip = 0;
+                left -= take;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        match format {
+            Format::Arrow => Ok(framing::frame(&arrow_wire::encode(&batches, &schema)?)),
+            Format::Protobuf => {
+                let types = columns
+                    .iter()
+                    .map(Column::odps_type)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut rows = Vec::new();
+                for batch in &batches {
+                    for r in 0..batch.num_rows() {
+                        rows.push(
+                            types
+                                .iter()
+                                .zip(batch.columns())
+                                .map(|(ty, array)| value::from_array(ty, array, r))
+                                .collect::<Result<Vec<_>, _>>()?,
+                        );
+                    }
+                }
+                protobuf::encode(&rows, &types)
+            }
+        }
+    }
+}
+
+fn check_session_table(session: &UploadSession, req: &TableRequest<'_>) -> Result<(), OdpsError> {
+    if !session.table.eq_ignore_ascii_case(req.table) {
+        return Err(OdpsError::invalid_argument(format!(
+            "upload session {} belongs to table {}, not {}",
+            session.id, session.table, req.table
+        )));
+    }
+    Ok(())
+}
+
+fn parse_row_range(text: &str) -> Result<(u64, u64), OdpsError> {
+    let bad = || OdpsError::invalid_argument(format!("invalid rowrange {text:?}"));
+    let inner = text
+        .trim()
+        .strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .ok_or_else(bad)?;
+    let (a, b) = inner.split_once(',').ok_or_else(bad)?;
+    Ok((
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    ))
+}
+
+fn session_schema(
+    meta: &TableMeta,
+    columns: &[Column],
+    partition_keys: &[Column],
+) -> serde_json::Value {
+    let mut view = meta.clone();
+    view.columns = columns.to_vec();
+    view.partition_keys = partition_keys.to_vec();
+    view.schema_json()
+}
+
+fn upload_json(session: &UploadSession, meta: &TableMeta) -> Result<String, OdpsError> {
+    let blocks: Vec<_> = session
+        .blocks
+        .iter()
+        .map(|(id, rows)| serde_json::json!({ "BlockID": id, "RecordCount": rows }))
+        .collect();
+    Ok(serde_json::json!({
+        "UploadID": session.id,
+        "Status": if session.committed { "closed" } else { "normal" },
+        "UploadedBlockList": blocks,
+        "Schema": session_schema(meta, &session.columns, &session.partition_keys),
+        "MaxFieldSize": MAX_FIELD_SIZE,
+        "QuotaName": "",
+    })
+    .to_string())
+}
+
+fn download_json(id: &str, meta: &TableMeta, record_count: u64) -> String {
+    serde_json::json!({
+        "DownloadID": id,
+        "Status": "normal",
+        "RecordCount": record_count,
+        "Schema": session_schema(meta, &meta.columns, &meta.partition_keys),
+        "QuotaName": "",
+        "SupportReadByRawSize": false,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_row_ranges() {
+        assert_eq!(parse_row_range("(0,10)").unwrap(), (0, 10));
+        assert_eq!(parse_row_range(" (5, 1) ").unwrap(), (5, 1));
+        assert!(parse_row_range("0,10").is_err());
+    }
+}
