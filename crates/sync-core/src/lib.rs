@@ -5,18 +5,44 @@
 //! columns `record_id`, `operation_flag`, `utc_timestamp`, `before_flag`,
 //! `after_flag`). Merging the two gives the source's rows.
 //!
-//! # Module plan
+//! # Modules
 //!
-//! | module | job |
-//! |---|---|
-//! | `machine` | the phases `Precheck → SchemaSync → FullSync → Incremental` and their transitions, in one place |
-//! | `checkpoint` | versioned checkpoints written atomically (temp file, fsync, rename) |
-//! | `mapping` | MySQL column types to MaxCompute types and Arrow arrays |
-//! | `records` | row changes to `_log` records with deterministic `record_id`s |
-//! | `phase/*` | precheck, schema sync, full sync, incremental sync |
-//! | `sink/*` | the `Sink` trait; the local Parquet warehouse and MaxCompute |
-//! | `merge` | rebuild current state from `t_base` + `t_log` |
+//! | module | job | status |
+//! |---|---|---|
+//! | [`machine`] | the phases `Precheck → SchemaSync → FullSync → Incremental` and their transitions, in one place | here |
+//! | [`checkpoint`] | versioned checkpoints written atomically (temp file, fsync, rename) | here |
+//! | [`records`] | row changes to `_log` records: flags, naming rules, partitions, deterministic `record_id`s | here |
+//! | [`sink`] | the `Sink` trait and the local Parquet warehouse | here (MaxCompute sink: with odps-tunnel) |
+//! | [`merge`] | rebuild current state from `t_base` + `t_log`, and the same as MaxCompute SQL | here |
+//! | `mapping` | MySQL column types to MaxCompute types and Arrow arrays | next |
+//! | `phase/*` | precheck, schema sync, full sync, incremental sync drivers | next |
 //!
-//! They land with the sync-core issue; until then this crate exposes nothing.
+//! # Exactly once
+//!
+//! 1. `record_id` is a counter carried in the checkpoint and advanced per row
+//!    change in binlog order ([`records::RecordIds`]): replaying a binlog
+//!    range from a checkpoint yields the same ids and the same records.
+//! 2. Before a batch for the range `[a, b)` becomes visible, the checkpoint
+//!    records an [`machine::Intent`] naming the commit unit (derived from the
+//!    range) and `b` (temp file, fsync, rename).
+//! 3. The sink commits the unit; [`sink::Sink::commit_unit`] is idempotent per
+//!    unit name.
+//! 4. The checkpoint moves to `b` and drops the intent.
+//! 5. On restart with an intent: if the sink reports the unit committed, move
+//!    to `b`; otherwise commit it again (same unit, same rows: no duplicates)
+//!    or drop the intent and redo the range from `a`.
+//!
+//! The full phase commits one unit per chunk, named by table and chunk
+//! number, and ends by handing the binlog position captured before the first
+//! chunk to the incremental phase.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+pub mod checkpoint;
+pub mod error;
+pub mod machine;
+pub mod merge;
+pub mod records;
+pub mod sink;
+
+pub use error::{Error, Result};

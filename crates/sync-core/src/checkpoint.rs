@@ -1,0 +1,194 @@
+//! Versioned checkpoints, written atomically.
+//!
+//! A checkpoint is one JSON file `<state_dir>/<name>.json` holding a format
+//! version and the caller's state. [`CheckpointStore::save`] writes a temp
+//! file, fsyncs it, renames it over the old one and fsyncs the directory, so
+//! a crash at any instant leaves either the old or the new checkpoint whole.
+//! A file that cannot be parsed, or that a newer build wrote, is refused with
+//! a typed error: the task never silently restarts from zero.
+
+use crate::error::{Error, Result};
+use serde::{Serialize, de::DeserializeOwned};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+/// The checkpoint format this build writes and the newest it reads.
+pub const CHECKPOINT_VERSION: u32 = 1;
+
+#[derive(serde::Deserialize)]
+struct VersionProbe {
+    version: u32,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct Envelope<T> {
+    version: u32,
+    state: T,
+}
+
+/// Loads and saves one checkpoint file of state `T`.
+#[derive(Debug)]
+pub struct CheckpointStore<T> {
+    path: PathBuf,
+    _state: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize + DeserializeOwned> CheckpointStore<T> {
+    /// A store for `<dir>/<name>.json`; the directory is created on first save.
+    pub fn new(dir: impl AsRef<Path>, name: &str) -> Self {
+        Self {
+            path: dir.as_ref().join(format!("{name}.json")),
+            _state: PhantomData,
+        }
+    }
+
+    /// Where the checkpoint lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved state, or `None` when no checkpoint was ever written.
+    ///
+    /// # Errors
+    /// [`Error::CorruptCheckpoint`] for a file that is not a checkpoint,
+    /// [`Error::CheckpointTooNew`] for one from a newer build, [`Error::Io`]
+    /// when it cannot be read.
+    pub fn load(&self) -> Result<Option<T>> {
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("reading checkpoint", &self.path, e)),
+        };
+        let corrupt = |reason: String| Error::CorruptCheckpoint {
+            path: self.path.clone(),
+            reason,
+        };
+        let probe: VersionProbe =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if probe.version > CHECKPOINT_VERSION {
+            return Err(Error::CheckpointTooNew {
+                path: self.path.clone(),
+                found: probe.version,
+                supported: CHECKPOINT_VERSION,
+            });
+        }
+        let envelope: Envelope<T> =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some(envelope.state))
+    }
+
+    /// Replaces the checkpoint with `state`, atomically and durably.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when any step (create, write, fsync, rename) fails; the
+    /// previous checkpoint is then still in place.
+    pub fn save(&self, state: &T) -> Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| Error::io("creating state directory", dir, e))?;
+        let envelope = Envelope {
+            version: CHECKPOINT_VERSION,
+            state,
+        };
+        let json = serde_json::to_vec_pretty(&envelope)
+            .map_err(|e| Error::Schema(format!("checkpoint state does not serialize: {e}")))?;
+        let tmp = self.path.with_extension("json.tmp");
+        write_durably(&tmp, &json)?;
+        fs::rename(&tmp, &self.path)
+            .map_err(|e| Error::io("renaming checkpoint into place", &self.path, e))?;
+        sync_dir(dir)
+    }
+}
+
+/// Writes `bytes` to `path` (created or truncated) and fsyncs the file.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| Error::io("creating", path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("writing", path, e))?;
+    f.sync_all().map_err(|e| Error::io("fsyncing", path, e))
+}
+
+/// Fsyncs a directory so that a rename inside it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("fsyncing directory", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+    struct State {
+        position: u64,
+        file: String,
+    }
+
+    fn state(position: u64) -> State {
+        State {
+            position,
+            file: "mariadb-bin.000001".into(),
+        }
+    }
+
+    #[test]
+    fn absent_then_saved_then_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::<State>::new(dir.path().join("state"), "task");
+        assert_eq!(store.load().expect("load"), None);
+        store.save(&state(4)).expect("save");
+        assert_eq!(store.load().expect("load"), Some(state(4)));
+        store.save(&state(1234)).expect("save");
+        assert_eq!(store.load().expect("load"), Some(state(1234)));
+        assert!(
+            !store.path().with_extension("json.tmp").exists(),
+            "temp file left behind"
+        );
+    }
+
+    #[test]
+    fn corrupt_file_is_refused_not_reset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::<State>::new(dir.path(), "task");
+        store.save(&state(99)).expect("save");
+        let mut bytes = fs::read(store.path()).expect("read");
+        bytes.truncate(bytes.len() / 2);
+        fs::write(store.path(), &bytes).expect("truncate");
+        let err = store.load().expect_err("a torn checkpoint must not load");
+        assert!(matches!(err, Error::CorruptCheckpoint { .. }), "{err}");
+        assert!(
+            err.to_string().contains("refusing to start from scratch"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn newer_version_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::<State>::new(dir.path(), "task");
+        fs::write(
+            store.path(),
+            br#"{"version": 7, "state": {"future": true}}"#,
+        )
+        .expect("write");
+        let err = store.load().expect_err("newer format");
+        assert!(
+            matches!(
+                err,
+                Error::CheckpointTooNew {
+                    found: 7,
+                    supported: CHECKPOINT_VERSION,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}

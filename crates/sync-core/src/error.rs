@@ -1,0 +1,74 @@
+//! Errors of the sync task.
+
+use std::path::PathBuf;
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What stopped the task.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done, e.g. "writing checkpoint".
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A checkpoint file exists but cannot be read as one. The task refuses
+    /// to start rather than begin again from zero.
+    #[error(
+        "checkpoint {path} is corrupt ({reason}); refusing to start from scratch: \
+         restore it from a backup, or delete the state directory to resync everything"
+    )]
+    CorruptCheckpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// A checkpoint written by a newer version of this program.
+    #[error(
+        "checkpoint {path} has format version {found}, newer than the {supported} this build \
+         understands: run a newer sync-cli"
+    )]
+    CheckpointTooNew {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Version found in the file.
+        found: u32,
+        /// Highest version this build reads.
+        supported: u32,
+    },
+    /// A step that the current phase does not allow.
+    #[error(transparent)]
+    Transition(#[from] crate::machine::TransitionError),
+    /// Arrow could not build or combine batches.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// Parquet could not write or read a file.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Data that does not fit what the destination table expects.
+    #[error("{0}")]
+    Schema(String),
+}
+
+impl Error {
+    /// An I/O error with what was being done and where.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! The task's phases and every transition between them, in one place.
+//!
+//! ```text
+//! Precheck ──► SchemaSync ──► FullSync ──────────────► Incremental ─┐
+//!    │             │    (capture position, then chunks)     ▲   └────┘ batches
+//!    │             └──► Positioning (no full phase) ────────┘
+//!    └──(phases not selected are skipped)       FullSync ──► Finished (no incremental)
+//! ```
+//!
+//! [`TaskState`] is what the checkpoint persists. [`TaskState::apply`] is the
+//! only way to change it: it consumes the state and one [`Step`] and returns
+//! the next state or a [`TransitionError`], so a step that the current phase
+//! does not allow (a chunk after the full phase, a second batch intent while
+//! one is pending) cannot slip through.
+//!
+//! What each phase persists:
+//! * `FullSync`: the binlog position captured before the first row was read
+//!   (where the incremental phase will start) and, per table, the chunks
+//!   committed so far and the key to resume after.
+//! * `Incremental`: the position up to which every change is committed, the
+//!   next `record_id`, and at most one pending [`Intent`]: the batch being
+//!   committed, so that a restart can ask the sink whether it landed.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A position in the source's binary log.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct SourcePosition {
+    /// Binlog file name.
+    pub file: String,
+    /// Byte offset in the file of the next event to read.
+    pub position: u64,
+    /// The GTID state at this position, when the source uses GTIDs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
+}
+
+/// Which of the three sync types the task runs.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct SelectedPhases {
+    /// Create `t_base` and `t_log` in the destination.
+    pub schema: bool,
+    /// Copy existing rows into `t_base`.
+    pub full: bool,
+    /// Stream changes into `t_log`.
+    pub incremental: bool,
+}
+
+/// Progress of one table in the full phase.
+#[derive(Clone, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+pub struct TableProgress {
+    /// Chunks committed to `t_base`.
+    pub chunks_done: u64,
+    /// Rows committed to `t_base`.
+    pub rows: u64,
+    /// The key after which the next chunk starts (opaque to the machine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_after: Option<serde_json::Value>,
+    /// Every chunk of the table is committed.
+    pub done: bool,
+}
+
+/// State of the full phase.
+#[derive(Clone, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+pub struct FullSync {
+    /// The binlog position captured before any row was read; `None` until captured.
+    pub start: Option<SourcePosition>,
+    /// Progress per source table (`db.table`).
+    pub tables: BTreeMap<String, TableProgress>,
+}
+
+/// A batch of changes being committed: written to the checkpoint before the
+/// sink makes the batch visible, cleared once the checkpoint moves past it.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Intent {
+    /// The sink's name for this commit unit, derived from the range.
+    pub unit: String,
+    /// The position after the batch's last transaction.
+    pub to: SourcePosition,
+    /// The `record_id` the next batch starts with.
+    pub next_record_id: u64,
+}
+
+/// State of the incremental phase.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Incremental {
+    /// Every change before this position is committed to `t_log`.
+    pub position: SourcePosition,
+    /// The `record_id` of the next change record.
+    pub next_record_id: u64,
+    /// The batch whose commit is in flight, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Intent>,
+}
+
+/// The phase a task is in.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    /// Checking both ends before anything is written.
+    Precheck,
+    /// Creating `t_base` and `t_log`.
+    SchemaSync,
+    /// Copying existing rows into `t_base`.
+    FullSync(FullSync),
+    /// No full phase: capturing the position where the incremental phase starts.
+    Positioning,
+    /// Streaming changes into `t_log`.
+    Incremental(Incremental),
+    /// All selected phases are done (no incremental phase was selected).
+    Finished,
+}
+
+impl Phase {
+    /// A short name for logs and `status`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Precheck => "precheck",
+            Self::SchemaSync => "schema_sync",
+            Self::FullSync(_) => "full_sync",
+            Self::Positioning => "positioning",
+            Self::Incremental(_) => "incremental",
+            Self::Finished => "finished",
+        }
+    }
+}
+
+/// Something that happened, reported to the machine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Every precheck passed (warnings allowed).
+    PrecheckPassed,
+    /// The destination tables exist.
+    SchemaSynced,
+    /// The binlog position was captured (before any row is read in the full phase).
+    PositionCaptured(SourcePosition),
+    /// A chunk of a table is committed to `t_base`.
+    ChunkCommitted {
+        /// Source table, `db.table`.
+        table: String,
+        /// Rows in the chunk.
+        rows: u64,
+        /// The key to resume after, `None` for a single-chunk table.
+        resume_after: Option<serde_json::Value>,
+        /// This was the table's last chunk.
+        last: bool,
+    },
+    /// Every table's chunks are committed.
+    FullSyncFinished,
+    /// A batch of changes is about to be committed.
+    BatchPrepared(Intent),
+    /// The pending batch is visible in the sink.
+    BatchCommitted,
+    /// The pending batch did not land (found on restart); it will be redone.
+    BatchAbandoned,
+}
+
+impl Step {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::PrecheckPassed => "precheck_passed",
+            Self::SchemaSynced => "schema_synced",
+            Self::PositionCaptured(_) => "position_captured",
+            Self::ChunkCommitted { .. } => "chunk_committed",
+            Self::FullSyncFinished => "full_sync_finished",
+            Self::BatchPrepared(_) => "batch_prepared",
+            Self::BatchCommitted => "batch_committed",
+            Self::BatchAbandoned => "batch_abandoned",
+        }
+    }
+}
+
+/// A step the current phase does not allow.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[error("step `{step}` is not allowed in phase `{phase}`: {why}")]
+pub struct TransitionError {
+    /// The phase the task was in.
+    pub phase: &'static str,
+    /// The step that was refused.
+    pub step: &'static str,
+    /// Why.
+    pub why: &'static str,
+}
+
+/// Everything the checkpoint persists about a task.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct TaskState {
+    /// The sync types the task runs.
+    pub selected: SelectedPhases,
+    /// Where it is.
+    pub phase: Phase,
+}
+
+impl TaskState {
+    /// A new task, at the precheck.
+    pub fn new(selected: SelectedPhases) -> Self {
+        Self {
+            selected,
+            phase: Phase::Precheck,
+        }
+    }
+
+    /// The phase after the schema phase (or after the precheck when the
+    /// schema phase is not selected).
+    fn after_schema(&self) -> Phase {
+        if self.selected.full {
+            Phase::FullSync(FullSync::default())
+        } else if self.selected.incremental {
+            Phase::Positioning
+        } else {
+            Phase::Finished
+        }
+    }
+
+    /// Applies one step and returns the next state.
+    ///
+    /// # Errors
+    /// [`TransitionError`] when the step is not allowed in the current phase;
+    /// the state is then unchanged (returned to no one: the caller keeps its
+    /// checkpoint and stops).
+    pub fn apply(self, step: Step) -> Result<Self, TransitionError> {
+        let refuse = |phase: &Phase, why| TransitionError {
+            phase: phase.name(),
+            step: step.name(),
+            why,
+        };
+        let selected = self.selected;
+        let next = match (self.phase, step.clone()) {
+            (Phase::Precheck, Step::PrecheckPassed) => {
+                if selected.schema {
+                    Phase::SchemaSync
+                } else {
+                    Self {
+                        selected,
+                        phase: Phase::SchemaSync,
+                    }
+                    .after_schema()
+                }
+            }
+            (Phase::SchemaSync, Step::SchemaSynced) => Self {
+                selected,
+                phase: Phase::SchemaSync,
+            }
+            .after_schema(),
+            (Phase::FullSync(mut full), Step::PositionCaptured(pos)) => {
+                if full.start.is_some() {
+                    return Err(refuse(
+                        &Phase::FullSync(full),
+                        "the start position is already captured",
+                    ));
+                }
+                full.start = Some(pos);
+                Phase::FullSync(full)
+            }
+            (
+                Phase::FullSync(mut full),
+                Step::ChunkCommitted {
+                    table,
+                    rows,
+                    resume_after,
+                    last,
+                },
+            ) => {
+                if full.start.is_none() {
+                    return Err(refuse(
+                        &Phase::FullSync(full),
+                        "no row may be read before the binlog position is captured",
+                    ));
+                }
+                let progress = full.tables.entry(table).or_default();
+                if progress.done {
+                    return Err(refuse(
+                        &Phase::FullSync(full),
+                        "the table's last chunk was already committed",
+                    ));
+                }
+                progress.chunks_done += 1;
+                progress.rows += rows;
+                progress.resume_after = resume_after;
+                progress.done = last;
+                Phase::FullSync(full)
+            }
+            (Phase::FullSync(full), Step::FullSyncFinished) => match full.start {
+                None => {
+                    return Err(refuse(
+                        &Phase::FullSync(full),
+                        "the start position was never captured",
+                    ));
+                }
+                Some(_) if full.tables.values().any(|t| !t.done) => {
+                    return Err(refuse(
+                        &Phase::FullSync(full),
+                        "some tables still have chunks to copy",
+                    ));
+                }
+                Some(start) if selected.incremental => Phase::Incremental(Incremental {
+                    position: start,
+                    next_record_id: 1,
+                    pending: None,
+                }),
+                Some(_) => Phase::Finished,
+            },
+            (Phase::Positioning, Step::PositionCaptured(pos)) => Phase::Incremental(Incremental {
+                position: pos,
+                next_record_id: 1,
+                pending: None,
+            }),
+            (Phase::Incremental(mut inc), Step::BatchPrepared(intent)) => {
+                if inc.pending.is_some() {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "another batch is still pending",
+                    ));
+                }
+                if intent.next_record_id < inc.next_record_id {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "record ids must not go backwards",
+                    ));
+                }
+                inc.pending = Some(intent);
+                Phase::Incremental(inc)
+            }
+            (Phase::Incremental(mut inc), Step::BatchCommitted) => match inc.pending.take() {
+                Some(intent) => {
+                    inc.position = intent.to;
+                    inc.next_record_id = intent.next_record_id;
+                    Phase::Incremental(inc)
+                }
+                None => return Err(refuse(&Phase::Incremental(inc), "no batch is pending")),
+            },
+            (Phase::Incremental(mut inc), Step::BatchAbandoned) => {
+                if inc.pending.take().is_none() {
+                    return Err(refuse(&Phase::Incremental(inc), "no batch is pending"));
+                }
+                Phase::Incremental(inc)
+            }
+            (phase, _) => return Err(refuse(&phase, "the phase does not take this step")),
+        };
+        Ok(Self {
+            selected,
+            phase: next,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: SelectedPhases = SelectedPhases {
+        schema: true,
+        full: true,
+        incremental: true,
+    };
+
+    fn pos(file: &str, position: u64) -> SourcePosition {
+        SourcePosition {
+            file: file.into(),
+            position,
+            gtid: None,
+        }
+    }
+
+    fn chunk(table: &str, rows: u64, last: bool) -> Step {
+        Step::ChunkCommitted {
+            table: table.into(),
+            rows,
+            resume_after: Some(rows.into()),
+            last,
+        }
+    }
+
+    #[test]
+    fn full_task_walks_every_phase_and_starts_incremental_at_the_captured_position() {
+        let s = TaskState::new(ALL);
+        let s = s.apply(Step::PrecheckPassed).expect("precheck");
+        assert_eq!(s.phase, Phase::SchemaSync);
+        let s = s.apply(Step::SchemaSynced).expect("schema");
+        let s = s
+            .apply(Step::PositionCaptured(pos("b.000002", 500)))
+            .expect("capture");
+        let s = s.apply(chunk("shop.a", 10, false)).expect("chunk");
+        let s = s.apply(chunk("shop.a", 5, true)).expect("chunk");
+        let Phase::FullSync(full) = &s.phase else {
+            panic!("{:?}", s.phase)
+        };
+        assert_eq!(full.tables["shop.a"].rows, 15);
+        assert_eq!(full.tables["shop.a"].chunks_done, 2);
+        let s = s.apply(Step::FullSyncFinished).expect("finish");
+        assert_eq!(
+            s.phase,
+            Phase::Incremental(Incremental {
+                position: pos("b.000002", 500),
+                next_record_id: 1,
+                pending: None
+            })
+        );
+    }
+
+    #[test]
+    fn no_row_before_the_position_and_no_finish_with_open_tables() {
+        let s = TaskState::new(ALL)
+            .apply(Step::PrecheckPassed)
+            .and_then(|s| s.apply(Step::SchemaSynced));
+        let s = s.expect("to full sync");
+        let err = s
+            .clone()
+            .apply(chunk("shop.a", 1, true))
+            .expect_err("chunk before capture");
+        assert!(err.why.contains("captured"), "{err}");
+        let s = s
+            .apply(Step::PositionCaptured(pos("b.1", 4)))
+            .expect("capture");
+        let s = s.apply(chunk("shop.a", 1, false)).expect("chunk");
+        assert!(s.clone().apply(Step::FullSyncFinished).is_err());
+        let s = s.apply(chunk("shop.a", 1, true)).expect("last");
+        assert!(
+            s.apply(chunk("shop.a", 1, true)).is_err(),
+            "chunk after the last"
+        );
+    }
+
+    #[test]
+    fn batches_advance_position_and_ids_only_when_committed() {
+        let sel = SelectedPhases {
+            schema: false,
+            full: false,
+            incremental: true,
+        };
+        let s = TaskState::new(sel)
+            .apply(Step::PrecheckPassed)
+            .expect("precheck");
+        assert_eq!(s.phase, Phase::Positioning);
+        let s = s
+            .apply(Step::PositionCaptured(pos("b.1", 4)))
+            .expect("capture");
+        let intent = Intent {
+            unit: "u1".into(),
+            to: pos("b.1", 900),
+            next_record_id: 41,
+        };
+        let s = s
+            .apply(Step::BatchPrepared(intent.clone()))
+            .expect("prepare");
+        assert!(
+            s.clone().apply(Step::BatchPrepared(intent)).is_err(),
+            "two pending"
+        );
+        let abandoned = s.clone().apply(Step::BatchAbandoned).expect("abandon");
+        let Phase::Incremental(inc) = &abandoned.phase else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                inc.position.position,
+                inc.next_record_id,
+                inc.pending.is_none()
+            ),
+            (4, 1, true)
+        );
+        let s = s.apply(Step::BatchCommitted).expect("commit");
+        let Phase::Incremental(inc) = &s.phase else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                inc.position.position,
+                inc.next_record_id,
+                inc.pending.is_none()
+            ),
+            (900, 41, true)
+        );
+        let back = Intent {
+            unit: "u0".into(),
+            to: pos("b.1", 950),
+            next_record_id: 3,
+        };
+        assert!(
+            s.apply(Step::BatchPrepared(back)).is_err(),
+            "ids went backwards"
+        );
+    }
+
+    #[test]
+    fn schema_only_task_finishes_and_state_round_trips_through_json() {
+        let sel = SelectedPhases {
+            schema: true,
+            full: false,
+            incremental: false,
+        };
+        let s = TaskState::new(sel)
+            .apply(Step::PrecheckPassed)
+            .and_then(|s| s.apply(Step::SchemaSynced));
+        assert_eq!(s.expect("schema").phase, Phase::Finished);
+        let s = TaskState::new(ALL).apply(Step::PrecheckPassed).expect("p");
+        let json = serde_json::to_string(&s).expect("json");
+        assert_eq!(serde_json::from_str::<TaskState>(&json).expect("back"), s);
+    }
+}

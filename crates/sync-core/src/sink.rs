@@ -1,0 +1,51 @@
+//! Where records land: one async trait, two implementations.
+//!
+//! * [`local::LocalWarehouse`]: a directory of Parquet files, the embedded default.
+//! * MaxCompute through `odps-tunnel` (with the odps-tunnel integration).
+//!
+//! Exactly-once rests on one promise every sink keeps: [`Sink::commit_unit`]
+//! is idempotent per unit name. Committing a unit that was already committed,
+//! fully or partly, with the same data leaves exactly one copy of each row.
+//! The task derives unit names and contents from binlog ranges and chunk ids,
+//! so a redo after a crash always offers the same unit with the same data.
+
+pub mod local;
+
+use crate::error::Result;
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+/// A destination table.
+#[derive(Clone, Debug)]
+pub struct TableDef {
+    /// Destination name, e.g. `customers_log`.
+    pub name: String,
+    /// The data columns (partition columns excluded).
+    pub schema: SchemaRef,
+    /// Partition column names, coarse to fine (all STRING).
+    pub partition_columns: Vec<String>,
+}
+
+/// Rows for one table partition within a commit unit.
+#[derive(Clone, Debug)]
+pub struct TableBatch {
+    /// Destination table name.
+    pub table: String,
+    /// Partition values, one per partition column, in order.
+    pub partition: Vec<String>,
+    /// The rows.
+    pub batch: RecordBatch,
+}
+
+/// A destination.
+#[async_trait::async_trait]
+pub trait Sink: Send + Sync {
+    /// Whether a table exists (for the conflicting-tables precheck).
+    async fn table_exists(&self, name: &str) -> Result<bool>;
+    /// Creates the table when it does not exist yet.
+    async fn ensure_table(&self, def: &TableDef) -> Result<()>;
+    /// Makes every row of a unit visible. Idempotent per `unit` (see the module docs).
+    async fn commit_unit(&self, unit: &str, data: Vec<TableBatch>) -> Result<()>;
+    /// Whether `unit` was committed completely.
+    async fn is_committed(&self, unit: &str) -> Result<bool>;
+}
