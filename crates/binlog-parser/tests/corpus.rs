@@ -273,3 +273,285 @@ fn compressed_transaction() {
     assert!(w.types.contains(&EventType::Xid));
     assert_eq!(w.images.len(), 1, "{:?}", w.images);
 }
+
+fn members_of(bytes: &[u8], col: usize, enum_or_set: u64) -> String {
+    let mut file = BinlogFile::new(bytes).unwrap();
+    while let Some(ev) = file.next_event() {
+        if let EventData::TableMap(tm) = ev.unwrap().data {
+            let c = &file.context().table(tm.table_id).unwrap().columns[col];
+            let names: Vec<String> = c
+                .members
+                .iter()
+                .map(|m| String::from_utf8_lossy(m).into_owned())
+                .collect();
+            return match c.kind {
+                binlog_parser::ColumnType::Enum => names[enum_or_set as usize - 1].clone(),
+                _ => names
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| enum_or_set & (1 << i) != 0)
+                    .map(|(_, n)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            };
+        }
+    }
+    panic!("no table map")
+}
+
+#[test]
+fn enum_set_and_long_char() {
+    let w = walk("mysql-enum-string-set.000001");
+    assert_eq!(w.images.len(), 4);
+    // CHAR(128) utf8mb4: max 512 bytes, so a 2-byte length (the real-type trick).
+    let first = &w.images[0];
+    assert!(first.starts_with("A 0='0123456789"), "{first}");
+    let after_update = &w.images[2];
+    assert!(
+        after_update.starts_with("A 0='field1' 1='field_2' 2=enum:2 3=set:10 4='0123"),
+        "{after_update}"
+    );
+    let bytes = corpus("mysql-enum-string-set.000001");
+    assert_eq!(members_of(&bytes, 2, 2), "variant2");
+    assert_eq!(members_of(&bytes, 3, 10), "two,four");
+}
+
+#[test]
+fn invisible_columns() {
+    let w = walk("binlog-invisible-columns.000001");
+    assert_eq!(
+        w.images,
+        [
+            "A 0=1 1=2 2=-3 3='4' 4=x'05' 5=6000000000",
+            "A 0=NULL 1=NULL 2=-33 3='44' 4=x'55' 5=NULL",
+            "B 0=NULL 1=NULL 2=-33 3='44' 4=x'55' 5=NULL",
+            "A 0=111 1=222 2=-333 3='444' 4=x'55' 5=NULL",
+        ]
+    );
+    let bytes = corpus("binlog-invisible-columns.000001");
+    let mut file = BinlogFile::new(&bytes).unwrap();
+    while let Some(ev) = file.next_event() {
+        if let EventData::TableMap(tm) = ev.unwrap().data {
+            let t = file.context().table(tm.table_id).unwrap();
+            let vis: Vec<bool> = t.columns.iter().map(|c| c.visible.unwrap()).collect();
+            assert_eq!(vis, [false, false, true, true, true, false]);
+            assert_eq!(t.columns[5].name.as_deref(), Some("f6"));
+            assert!(t.columns[5].unsigned && !t.columns[2].unsigned);
+        }
+    }
+}
+
+#[test]
+fn hidden_generated_column_is_absent_from_the_image() {
+    let w = walk("rpl_unfiltered_hidden_gcol.000001");
+    // Table map: a, the hidden functional-index column, b; image: a and b.
+    assert_eq!(w.images, ["A 0=1 2='1'"]);
+}
+
+#[test]
+fn minimal_row_metadata_partial_image() {
+    let w = walk("minimal_row_metadata.000001");
+    assert_eq!(w.images, ["A 0=1 2='a' 4=3230202323"]);
+}
+
+#[test]
+fn tagged_gtids() {
+    let bytes = corpus("binlog_transaction_with_GTID_TAG.000001");
+    let mut gtids = Vec::new();
+    let mut prev = String::new();
+    for ev in BinlogFile::new(&bytes).unwrap() {
+        match ev.unwrap().data {
+            EventData::Gtid(g) => gtids.push(g.gtid_string()),
+            EventData::PreviousGtids(p) => prev = p.to_gtid_set_string(),
+            _ => {}
+        }
+    }
+    assert_eq!(gtids, ["55778904-0299-11f1-b1b8-4ef0c4956feb:mytag:3"]);
+    assert_eq!(
+        prev,
+        "55778904-0299-11f1-b1b8-4ef0c4956feb:1-13,55778904-0299-11f1-b1b8-4ef0c4956feb:mytag:1-2"
+    );
+    assert_eq!(
+        walk("binlog_transaction_with_GTID_TAG.000001").images,
+        ["A 0=3 1=100 2=250.00"]
+    );
+}
+
+#[test]
+fn mariadb_file() {
+    let w = walk("mariadb-bin.000001");
+    assert_eq!(
+        w.images,
+        [
+            "A 0=62 1='foo' 2=enum:2 3=x'7b22666f6f223a317d' 4=ts:1650493084",
+            "A 0=63 1='foo' 2=enum:2 3=x'7b22666f6f223a317d' 4=ts:1650493195",
+        ]
+    );
+    let bytes = corpus("mariadb-bin.000001");
+    assert_eq!(members_of(&bytes, 2, 2), "JSON");
+    let mut seqs = Vec::new();
+    let mut annotate = Vec::new();
+    for ev in BinlogFile::new(&bytes).unwrap() {
+        match ev.unwrap().data {
+            EventData::MariadbGtid(g) => seqs.push((g.domain_id, g.seq_no)),
+            EventData::AnnotateRows(a) => {
+                annotate.push(String::from_utf8_lossy(a.query).into_owned())
+            }
+            EventData::BinlogCheckpoint(c) => assert_eq!(c.name, b"mariadb-bin.000001"),
+            _ => {}
+        }
+    }
+    assert_eq!(seqs, [(0, 1), (0, 2)]);
+    assert!(
+        annotate[0].starts_with("insert into outbox"),
+        "{annotate:?}"
+    );
+}
+
+#[test]
+fn partial_json_update_applies_to_the_before_document() {
+    let bytes = corpus("json.binlog.000001");
+    let mut file = BinlogFile::new(&bytes).unwrap();
+    // Last full JSON document per id, then the partial diffs applied to it.
+    let mut docs = std::collections::BTreeMap::new();
+    let mut applied = Vec::new();
+    while let Some(ev) = file.next_event() {
+        let ev = ev.unwrap();
+        let EventData::Rows(rows) = &ev.data else {
+            continue;
+        };
+        for change in file.context().rows(rows).unwrap() {
+            let change = change.unwrap();
+            let before_id = change.before.map(|b| b.get(0).unwrap().unwrap());
+            let Some(after) = change.after else { continue };
+            let vals: Vec<_> = after.values().map(|r| r.unwrap()).collect();
+            let id = vals
+                .iter()
+                .find(|(i, _)| *i == 0)
+                .map(|(_, v)| *v)
+                .or(before_id)
+                .unwrap();
+            let Value::Int(id) = id else { panic!() };
+            for (i, v) in &vals {
+                match v {
+                    Value::Json(j) => {
+                        docs.insert(id, j.as_bytes().to_vec());
+                    }
+                    Value::JsonDiff(d) => {
+                        assert_eq!(*i, 1);
+                        let before = binlog_parser::Json::from_bytes(&docs[&id]);
+                        let text = d.apply(&before).unwrap();
+                        // The generated column `age` of the same image must agree.
+                        let age = vals.iter().find(|(c, _)| *c == 3).unwrap().1;
+                        applied.push((id, text, age.as_i128()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert_eq!(applied.len(), 6);
+    assert_eq!(
+        applied[0],
+        (
+            1,
+            r#"{"age": 26, "data": "xxxxxxxxxx", "name": "Joe"}"#.to_owned(),
+            Some(26)
+        )
+    );
+    assert_eq!(
+        applied[5],
+        (
+            6,
+            r#"{"age": 42, "data": "zzzzzzzzzz", "name": "Pete"}"#.to_owned(),
+            Some(42)
+        )
+    );
+}
+
+#[test]
+fn checksum_mismatch_is_a_typed_error_at_the_event() {
+    let mut bytes = corpus("mysql_type_bit.000001");
+    // Corrupt one byte inside the rows event at offset 927.
+    bytes[927 + 25] ^= 0x55;
+    let errs: Vec<Error> = BinlogFile::new(&bytes)
+        .unwrap()
+        .filter_map(|e| e.err())
+        .collect();
+    assert_eq!(errs.len(), 1);
+    assert!(
+        matches!(errs[0], Error::Checksum { offset: 927, .. }),
+        "{:?}",
+        errs[0]
+    );
+}
+
+/// A reader that hands out at most 7 bytes per call.
+struct Dribble<'a>(&'a [u8]);
+impl std::io::Read for Dribble<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(7).min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn stream_reader_matches_slice_reader() {
+    for name in ALL {
+        let bytes = corpus(name);
+        let from_slice: Vec<String> = match BinlogFile::new(&bytes) {
+            Ok(f) => f
+                .map(|r| match r {
+                    Ok(ev) => format!("{}:{:?}", ev.offset(), ev.event_type()),
+                    Err(e) => format!("err@{}", e.offset()),
+                })
+                .collect(),
+            Err(e) => vec![format!("err@{}", e.offset())],
+        };
+        let mut from_stream = Vec::new();
+        match binlog_parser::BinlogReader::new(Dribble(&bytes)) {
+            Err(e) => from_stream.push(format!("err@{}", e.offset())),
+            Ok(mut r) => loop {
+                let pos = r.position();
+                match r.next_event() {
+                    Ok(Some((ev, _))) => {
+                        from_stream.push(format!("{}:{:?}", ev.offset(), ev.event_type()))
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        from_stream.push(format!("err@{}", e.offset()));
+                        // A decode error leaves the stream at the next event.
+                        if r.position() == pos {
+                            break;
+                        }
+                    }
+                }
+            },
+        }
+        assert_eq!(from_slice, from_stream, "{name}");
+    }
+}
+
+#[test]
+fn network_packets_decode_like_the_file() {
+    let bytes = corpus("json.binlog.000001");
+    let mut ctx = binlog_parser::DecodeContext::new();
+    let mut pos = 4;
+    let mut images = 0;
+    while pos < bytes.len() {
+        let size = u32::from_le_bytes(bytes[pos + 9..pos + 13].try_into().unwrap()) as usize;
+        // A packet is exactly one event (after the 0x00 OK byte).
+        let packet = bytes[pos..pos + size].to_vec();
+        let ev = ctx.decode_packet(&packet).unwrap();
+        if let EventData::Rows(r) = &ev.data {
+            for ch in ctx.rows(r).unwrap() {
+                let ch = ch.unwrap();
+                images += usize::from(ch.before.is_some()) + usize::from(ch.after.is_some());
+            }
+        }
+        pos += size;
+    }
+    assert_eq!(images, 30);
+}
