@@ -1,6 +1,7 @@
 //! `odps-emulator`: a local MaxCompute-compatible server (REST API under
 //! `/api`, the batch Tunnel at the root) for tests and demos.
 
+use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
     for (name, rate) in [

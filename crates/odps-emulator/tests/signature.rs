@@ -1,0 +1,113 @@
+//! Starts the emulator in-process and speaks raw HTTP to it: a request signed
+//! with the wrong key is refused in MaxCompute's own error format, the same
+//! request signed right is served.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use odps_emulator::auth::{self, SignedParts};
+use odps_emulator::{Config, Emulator};
+use tokio::net::TcpStream;
+
+const ACCESS_ID: &str = "rust-test-id";
+const ACCESS_KEY: &str = "rust-test-secret";
+
+/// Sends a GET signed with `secret`; returns status, headers and body.
+async fn signed_get(
+    emulator: &Emulator,
+    path: &str,
+    query: &str,
+    secret: &str,
+) -> (u16, hyper::HeaderMap, String) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let date = odps_emulator::http_date(i64::try_from(now).unwrap());
+    // The signed resource is the part after the endpoint, so `/api` is not in it.
+    let signed_path = path.strip_prefix("/api").unwrap_or(path);
+    let canonical = auth::canonical_string(&SignedParts {
+        method: "GET",
+        headers: vec![
+            ("date".into(), date.clone()),
+            ("x-odps-user-agent".into(), "rust-test".into()),
+        ],
+        path: signed_path,
+        query: Some(query),
+    });
+    let signature = auth::sign(secret, &canonical);
+    let stream = TcpStream::connect(emulator.addr()).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::get(format!("{path}?{query}"))
+        .header("host", emulator.addr().to_string())
+        .header("date", date)
+        .header("x-odps-user-agent", "rust-test")
+        .header("authorization", format!("ODPS {ACCESS_ID}:{signature}"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn wrong_key_is_refused_in_maxcompute_error_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = Emulator::start(Config::new(dir.path(), ACCESS_ID, ACCESS_KEY))
+        .await
+        .unwrap();
+
+    let (status, headers, body) = signed_get(
+        &emulator,
+        "/api/projects/rust_sig/tunnel",
+        "service&curr_project=rust_sig",
+        "wrong-secret",
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(headers.contains_key("x-odps-request-id"));
+    assert_eq!(headers["content-type"], "application/xml");
+    assert!(body.contains("<Error>"), "{body}");
+    assert!(body.contains("<Code>SignatureNotMatch</Code>"), "{body}");
+    assert!(body.contains("ODPS-0410042"), "{body}");
+    assert!(body.contains("<RequestId>"), "{body}");
+    assert!(
+        !body.contains(ACCESS_KEY),
+        "the secret must never be echoed"
+    );
+
+    // The Tunnel answers in its JSON error format.
+    let (status, _, body) = signed_get(
+        &emulator,
+        "/projects/rust_sig/tables/t",
+        "downloadid=x",
+        "wrong-secret",
+    )
+    .await;
+    assert_eq!(status, 403);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["Code"], "SignatureNotMatch");
+
+    // Signed with the right key, the same request is served.
+    let (status, _, body) = signed_get(
+        &emulator,
+        "/api/projects/rust_sig/tunnel",
+        "service&curr_project=rust_sig",
+        ACCESS_KEY,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, emulator.addr().to_string());
+
+    emulator.shutdown().await;
+}
