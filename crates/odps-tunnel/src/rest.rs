@@ -595,11 +595,12 @@ impl Client {
     ///
     /// Request and parse errors.
     pub async fn partitions(&self, table: &str) -> Result<Vec<PartitionSpec>> {
-        let path = format!("{}/partitions", self.table_path(table));
+        // The partition list is an action on the table resource.
+        let path = self.table_path(table);
         let mut marker = String::new();
         let mut out = Vec::new();
         loop {
-            let mut params = vec![("expectmarker", Some("true"))];
+            let mut params = vec![("partitions", None), ("expectmarker", Some("true"))];
             if !marker.is_empty() {
                 params.push(("marker", Some(marker.as_str())));
             }

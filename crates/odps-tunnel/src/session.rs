@@ -138,6 +138,7 @@ impl<'de> Deserialize<'de> for SessionStatus {
 
 /// One column in schema JSON.
 #[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+#[serde(from = "ColumnJsonRaw")]
 pub struct ColumnJson {
     /// Column name.
     pub name: String,
@@ -145,32 +146,49 @@ pub struct ColumnJson {
     #[serde(rename = "type")]
     pub ty: OdpsType,
     /// Column comment.
-    #[serde(default)]
     pub comment: String,
-    /// Whether nulls are allowed (`isNullable`; some servers write `nullable`).
-    #[serde(
-        rename = "isNullable",
-        alias = "nullable",
-        default = "yes",
-        deserialize_with = "lenient_bool"
-    )]
+    /// Whether nulls are allowed (`isNullable`; some servers also or only
+    /// write `nullable`).
+    #[serde(rename = "isNullable")]
     pub nullable: bool,
 }
 
-fn yes() -> bool {
-    true
+/// What servers send for a column, before settling `isNullable`/`nullable`.
+#[derive(Deserialize)]
+struct ColumnJsonRaw {
+    name: String,
+    #[serde(rename = "type")]
+    ty: OdpsType,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(rename = "isNullable", default, deserialize_with = "lenient_bool")]
+    is_nullable: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    nullable: Option<bool>,
 }
 
-fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+impl From<ColumnJsonRaw> for ColumnJson {
+    fn from(raw: ColumnJsonRaw) -> Self {
+        Self {
+            name: raw.name,
+            ty: raw.ty,
+            comment: raw.comment.unwrap_or_default(),
+            nullable: raw.is_nullable.or(raw.nullable).unwrap_or(true),
+        }
+    }
+}
+
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum B {
         Bool(bool),
         Text(String),
     }
-    Ok(match B::deserialize(d)? {
-        B::Bool(b) => b,
-        B::Text(t) => !t.eq_ignore_ascii_case("false"),
+    Ok(match Option::<B>::deserialize(d)? {
+        Some(B::Bool(b)) => Some(b),
+        Some(B::Text(t)) => Some(!t.eq_ignore_ascii_case("false")),
+        None => None,
     })
 }
 

@@ -2,4 +2,5 @@
 //! (when the emulator is available) round trips through `odps-emulator`.
 #![allow(clippy::unwrap_used)]
 
+mod emulator;
 mod pyodps_vectors;

@@ -91,7 +91,7 @@ impl ChunkFramer {
             self.started = true;
         }
         self.payload_len += data.len() as u64;
-        self.payload_crc = crc32c::crc32c_append(self.payload_crc, data);
+        // One CRC pass: the payload CRC is combined from the chunk CRCs.
         while !data.is_empty() {
             let take = (self.chunk_size - self.in_chunk).min(data.len());
             let (piece, rest) = data.split_at(take);
@@ -100,6 +100,8 @@ impl ChunkFramer {
             self.in_chunk += take;
             if self.in_chunk == self.chunk_size {
                 out.extend_from_slice(&self.chunk_crc.to_be_bytes());
+                self.payload_crc =
+                    crc32c::crc32c_combine(self.payload_crc, self.chunk_crc, self.chunk_size);
                 self.chunk_crc = 0;
                 self.in_chunk = 0;
             }
@@ -109,7 +111,8 @@ impl ChunkFramer {
 
     /// Appends the closing payload checksum to `out`.
     pub fn finish(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.payload_crc.to_be_bytes());
+        let crc = crc32c::crc32c_combine(self.payload_crc, self.chunk_crc, self.in_chunk);
+        out.extend_from_slice(&crc.to_be_bytes());
     }
 
     /// Payload bytes framed so far.
@@ -350,7 +353,7 @@ impl Deframer {
                     actual,
                 });
             }
-            self.payload_crc = crc32c::crc32c_append(self.payload_crc, chunk);
+            self.payload_crc = crc32c::crc32c_combine(self.payload_crc, actual, size);
             payload.extend_from_slice(chunk);
             self.chunk_index += 1;
             pos += size + 4;
