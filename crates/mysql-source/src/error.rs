@@ -97,6 +97,9 @@ pub enum Error {
     /// The server answered, but not in the shape we expected.
     #[error("unexpected answer from the MySQL server: {0}")]
     Unexpected(String),
+    /// binlog-parser rejected an event.
+    #[error("bad binlog event: {0}")]
+    Parse(#[from] binlog_parser::Error),
     /// A binlog event could not be framed.
     #[error("cannot frame a binlog event: {0}")]
     Binlog(String),

@@ -24,7 +24,6 @@ pub mod arrow;
 mod auth;
 pub mod conn;
 pub mod error;
-mod frame;
 pub mod gtid;
 pub mod replication;
 pub mod schema;

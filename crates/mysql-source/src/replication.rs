@@ -33,9 +33,10 @@
 
 use crate::conn::{ConnectOptions, RawConn};
 use crate::error::{Error, Result};
-use crate::frame::{self, kind};
 use crate::gtid::{GtidState, MariadbGtidPos, MysqlGtidSet};
 use crate::server::BinlogPosition;
+use binlog_parser::header::flags::ARTIFICIAL;
+use binlog_parser::{DecodeContext, EventData, EventHeader, EventType};
 use bytes::Bytes;
 use mysql_common_037::packets::{ComBinlogDump, ComRegisterSlave};
 use mysql_common_037::proto::MySerialize;
@@ -122,8 +123,8 @@ pub struct Checkpoint {
 pub struct Event {
     /// The whole event: 19-byte header, body and (if enabled) the CRC32.
     pub bytes: Bytes,
-    /// Event type code.
-    pub event_type: u8,
+    /// Event type.
+    pub event_type: EventType,
     /// Offset after this event in its binlog file (0 for artificial events).
     pub log_pos: u32,
     /// True when this event ends a transaction (or is a standalone event
@@ -148,8 +149,16 @@ enum TrxState {
 #[derive(Clone, Debug)]
 enum PendingGtid {
     None,
-    Mariadb { domain: u32, server: u32, seq: u64 },
-    Mysql { sid: [u8; 16], gno: u64 },
+    Mariadb {
+        domain: u32,
+        server: u32,
+        seq: u64,
+    },
+    Mysql {
+        sid: [u8; 16],
+        tag: String,
+        gno: u64,
+    },
 }
 
 /// Suppression of re-sent events after a reconnect.
@@ -171,7 +180,10 @@ pub struct BinlogStream {
     checkpoint: Checkpoint,
     /// File of the events being read.
     file: String,
+    /// Checksum bytes per event, from the server's `binlog_checksum`.
     checksum_len: usize,
+    /// binlog-parser's context: the FDE (for QUERY post-headers and checksums).
+    ctx: DecodeContext,
     trx: TrxState,
     pending: PendingGtid,
     /// Last delivered real event (end offset, bytes).
@@ -207,6 +219,7 @@ impl BinlogStream {
             checkpoint: Checkpoint { position, gtid },
             file,
             checksum_len: 0,
+            ctx: DecodeContext::new(),
             trx: TrxState::Outside,
             pending: PendingGtid::None,
             last_delivered: None,
@@ -354,13 +367,21 @@ impl BinlogStream {
 
     /// Classifies one event, updates the state, decides whether the consumer sees it.
     fn on_event(&mut self, bytes: Bytes) -> Result<Option<Event>> {
-        let h = frame::header(&bytes)?;
-        let artificial = h.flags & frame::FLAG_ARTIFICIAL != 0 || h.log_pos == 0;
+        let h = EventHeader::parse(&bytes)?;
+        if h.event_size as usize != bytes.len() {
+            return Err(Error::Binlog(format!(
+                "{:?} event says {} bytes but its packet holds {}",
+                h.event_type,
+                h.event_size,
+                bytes.len()
+            )));
+        }
+        let artificial = h.flags & ARTIFICIAL != 0 || h.log_pos == 0;
         match h.event_type {
-            kind::HEARTBEAT | kind::HEARTBEAT_V2 => return Ok(None),
-            kind::ROTATE if artificial => {
+            EventType::Heartbeat | EventType::HeartbeatV2 => return Ok(None),
+            EventType::Rotate if artificial => {
                 // The server names the file it streams from: always the first event.
-                let (pos, name) = frame::rotate(&bytes, self.checksum_len_for_rotate(&bytes))?;
+                let (pos, name) = self.rotate(&bytes)?;
                 if self.catch_up.is_some() {
                     if name != self.file {
                         return Err(Error::Diverged(format!(
@@ -384,8 +405,8 @@ impl BinlogStream {
                     ends_transaction: false,
                 }));
             }
-            kind::FORMAT_DESCRIPTION => {
-                self.checksum_len = fde_checksum_len(&bytes);
+            EventType::FormatDescription => {
+                self.ctx.decode_packet(&bytes)?;
             }
             _ => {}
         }
@@ -422,7 +443,7 @@ impl BinlogStream {
         // mid-file) are shown to the consumer but do not move the checkpoint.
         let stale = self.file == self.checkpoint.position.file
             && u64::from(h.log_pos) <= self.checkpoint.position.position
-            && h.event_type != kind::ROTATE;
+            && h.event_type != EventType::Rotate;
         let ends = if artificial || stale {
             false
         } else {
@@ -439,67 +460,81 @@ impl BinlogStream {
         }))
     }
 
-    /// Rotate events before the first FDE: their checksum follows the server setting.
-    fn checksum_len_for_rotate(&self, _bytes: &[u8]) -> usize {
-        self.checksum_len
+    /// A ROTATE's (position, next file). Before the stream's first FDE the
+    /// parser cannot know whether events carry a CRC; the server's
+    /// `binlog_checksum` (read at connect) says so.
+    fn rotate(&mut self, bytes: &[u8]) -> Result<(u64, String)> {
+        let ev = self.ctx.decode_packet(bytes)?;
+        let EventData::Rotate(r) = ev.data else {
+            return Err(Error::Binlog("ROTATE did not decode as one".into()));
+        };
+        let missing = self
+            .checksum_len
+            .saturating_sub(self.ctx.format().checksum_len());
+        let name = &r.name[..r.name.len().saturating_sub(missing)];
+        Ok((r.position, String::from_utf8_lossy(name).into_owned()))
     }
 
     /// Follows the transaction shape; true when `bytes` ends a transaction.
-    fn track(&mut self, bytes: &[u8], h: frame::Header) -> Result<bool> {
-        let cs = self.checksum_len;
-        let ends = match (h.event_type, self.trx) {
-            (kind::MARIADB_GTID, _) => {
-                let (domain, seq, flags2) = frame::mariadb_gtid(bytes, cs)?;
+    fn track(&mut self, bytes: &[u8], h: EventHeader) -> Result<bool> {
+        use EventType as T;
+        let decoded = match h.event_type {
+            T::Query
+            | T::QueryCompressed
+            | T::Gtid
+            | T::AnonymousGtid
+            | T::GtidTagged
+            | T::MariadbGtid => Some(self.ctx.decode_packet(bytes)?.data),
+            _ => None,
+        };
+        let ends = match (decoded, h.event_type, self.trx) {
+            (Some(EventData::MariadbGtid(g)), _, _) => {
                 self.pending = PendingGtid::Mariadb {
-                    domain,
+                    domain: g.domain_id,
                     server: h.server_id,
-                    seq,
+                    seq: g.seq_no,
                 };
-                self.trx = if flags2 & 1 != 0 {
+                self.trx = if g.is_standalone() {
                     TrxState::StandaloneNext
                 } else {
                     TrxState::Inside
                 };
                 false
             }
-            (kind::GTID | kind::ANONYMOUS_GTID, _) => {
-                let (sid, gno) = frame::mysql_gtid(bytes, cs)?;
-                self.pending = if h.event_type == kind::GTID {
-                    PendingGtid::Mysql { sid, gno }
-                } else {
-                    PendingGtid::None
+            (Some(EventData::Gtid(g)), _, _) => {
+                self.pending = match (g.anonymous, u64::try_from(g.gno)) {
+                    (false, Ok(gno)) => PendingGtid::Mysql {
+                        sid: g.sid,
+                        tag: String::from_utf8_lossy(g.tag.unwrap_or_default())
+                            .to_ascii_lowercase(),
+                        gno,
+                    },
+                    _ => PendingGtid::None,
                 };
                 self.trx = TrxState::AfterGtid;
                 false
             }
-            (kind::GTID_TAGGED, _) => {
-                // The tag lives in a serialization-format body: binlog-parser's job.
-                warn!("tagged GTID event: the GTID set of the checkpoint does not include it");
-                self.pending = PendingGtid::None;
-                self.trx = TrxState::AfterGtid;
-                false
-            }
-            (kind::QUERY, state) => {
-                let q = frame::query_text(bytes, cs)?;
-                if frame::is_begin(q) {
+            (Some(EventData::Query(q)), _, state) => {
+                if is_begin(&q.query) {
                     self.trx = TrxState::Inside;
                     false
                 } else if state == TrxState::Inside {
-                    frame::is_end(q)
+                    is_end(&q.query)
                 } else {
                     true
                 }
             }
-            (kind::XID | kind::XA_PREPARE, _) => true,
-            (kind::TRANSACTION_PAYLOAD, TrxState::AfterGtid) => true,
-            (_, TrxState::StandaloneNext) => true,
+            (_, T::Xid | T::XaPrepare, _) => true,
+            (_, T::TransactionPayload, TrxState::AfterGtid) => true,
+            (_, _, TrxState::StandaloneNext) => true,
             (
-                kind::ROTATE
-                | kind::FORMAT_DESCRIPTION
-                | kind::PREVIOUS_GTIDS
-                | kind::MARIADB_GTID_LIST
-                | kind::MARIADB_BINLOG_CHECKPOINT
-                | kind::STOP,
+                _,
+                T::Rotate
+                | T::FormatDescription
+                | T::PreviousGtids
+                | T::MariadbGtidList
+                | T::BinlogCheckpoint
+                | T::Stop,
                 TrxState::Outside,
             ) => true,
             _ => false,
@@ -511,7 +546,7 @@ impl BinlogStream {
     }
 
     /// Moves the checkpoint past the event that ended a transaction.
-    fn commit(&mut self, bytes: &[u8], h: frame::Header) -> Result<()> {
+    fn commit(&mut self, bytes: &[u8], h: EventHeader) -> Result<()> {
         match std::mem::replace(&mut self.pending, PendingGtid::None) {
             PendingGtid::Mariadb {
                 domain,
@@ -526,20 +561,20 @@ impl BinlogStream {
                     self.checkpoint.gtid = GtidState::Mariadb(p);
                 }
             }
-            PendingGtid::Mysql { sid, gno } => {
+            PendingGtid::Mysql { sid, tag, gno } => {
                 if let GtidState::Mysql(s) = &mut self.checkpoint.gtid {
-                    s.add(sid, "", gno);
+                    s.add(sid, &tag, gno);
                 } else {
                     let mut s = MysqlGtidSet::new();
-                    s.add(sid, "", gno);
+                    s.add(sid, &tag, gno);
                     self.checkpoint.gtid = GtidState::Mysql(s);
                 }
             }
             PendingGtid::None => {}
         }
         self.trx = TrxState::Outside;
-        if h.event_type == kind::ROTATE {
-            let (pos, name) = frame::rotate(bytes, self.checksum_len)?;
+        if h.event_type == EventType::Rotate {
+            let (pos, name) = self.rotate(bytes)?;
             self.file = name.clone();
             self.checkpoint.position = BinlogPosition {
                 file: name,
@@ -749,38 +784,19 @@ async fn check_replica_ids(conn: &mut RawConn, server_id: u32) -> Result<()> {
     Ok(())
 }
 
-/// Checksum bytes after each event, from the FORMAT_DESCRIPTION body's
-/// algorithm byte (the fifth byte from the end when present).
-fn fde_checksum_len(fde: &[u8]) -> usize {
-    // header 19 + version 2 + server version 50 + timestamp 4 + header len 1
-    const FIXED: usize = 19 + 2 + 50 + 4 + 1;
-    let version = fde.get(21..71).unwrap_or(&[]);
-    let has_alg = version_has_checksum(version);
-    if !has_alg || fde.len() < FIXED + 5 {
-        return 0;
-    }
-    match fde[fde.len() - 5] {
-        1 => 4,
-        _ => 0,
-    }
+/// True for `BEGIN` (case-insensitive, blanks ignored).
+fn is_begin(q: &[u8]) -> bool {
+    q.trim_ascii().eq_ignore_ascii_case(b"BEGIN")
 }
 
-/// True for servers that write the checksum algorithm in the FDE
-/// (MySQL ≥ 5.6.1, MariaDB ≥ 5.3).
-fn version_has_checksum(version: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(version);
-    let mut parts = text
-        .trim_end_matches('\0')
-        .split(|c: char| !c.is_ascii_digit());
-    let major: u32 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let minor: u32 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let patch: u32 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mariadb = text.contains("MariaDB");
-    if mariadb {
-        (major, minor) >= (5, 3)
-    } else {
-        (major, minor, patch) >= (5, 6, 1)
-    }
+/// True for `COMMIT` / `ROLLBACK` and their XA forms.
+fn is_end(q: &[u8]) -> bool {
+    let q = q.trim_ascii();
+    let starts = |p: &[u8]| q.len() >= p.len() && q[..p.len()].eq_ignore_ascii_case(p);
+    q.eq_ignore_ascii_case(b"COMMIT")
+        || q.eq_ignore_ascii_case(b"ROLLBACK")
+        || starts(b"XA COMMIT")
+        || starts(b"XA ROLLBACK")
 }
 
 #[cfg(test)]
@@ -803,10 +819,9 @@ mod tests {
     }
 
     #[test]
-    fn checksum_versions() {
-        assert!(version_has_checksum(b"10.11.6-MariaDB-log\0\0"));
-        assert!(version_has_checksum(b"8.0.36"));
-        assert!(!version_has_checksum(b"5.5.40-log"));
-        assert!(!version_has_checksum(b"5.6.0"));
+    fn transaction_ends() {
+        assert!(is_begin(b" begin "));
+        assert!(is_end(b"COMMIT") && is_end(b"rollback") && is_end(b"XA COMMIT 'x'"));
+        assert!(!is_end(b"INSERT INTO t VALUES (1)"));
     }
 }

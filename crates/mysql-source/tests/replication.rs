@@ -3,6 +3,7 @@
 //! the server side several times; every committed transaction must arrive
 //! exactly once, in order, whole.
 
+use binlog_parser::EventType;
 use mysql_source::replication::{BinlogStream, Event, ReplicationOptions, StartPosition};
 use mysql_source::{ConnectOptions, Error, RawConn};
 use std::collections::BTreeMap;
@@ -30,12 +31,9 @@ async fn position(conn: &mut RawConn) -> mysql_source::BinlogPosition {
     }
 }
 
-const ANNOTATE_ROWS: u8 = 160;
-const MARIADB_GTID: u8 = 162;
-
 /// The ANNOTATE_ROWS statement text of an event (MariaDB), if it is one.
 fn annotate(ev: &Event) -> Option<String> {
-    (ev.event_type == ANNOTATE_ROWS)
+    (ev.event_type == EventType::AnnotateRows)
         .then(|| String::from_utf8_lossy(&ev.bytes[19..ev.bytes.len() - 4]).into_owned())
 }
 
@@ -141,14 +139,14 @@ async fn killed_dump_connections_lose_and_repeat_nothing() {
             .expect("stream error")
             .expect("blocking stream never ends");
         events += 1;
-        if ev.event_type == 4 {
+        if ev.event_type == EventType::Rotate {
             // ROTATE: the file of the following events.
             file = String::from_utf8_lossy(&ev.bytes[27..ev.bytes.len() - 4]).into_owned();
         }
         if ev.log_pos != 0 {
             *seen_pos.entry((file.clone(), ev.log_pos)).or_default() += 1;
         }
-        if ev.event_type == MARIADB_GTID {
+        if ev.event_type == EventType::MariadbGtid {
             let seq = u64::from_le_bytes(ev.bytes[19..27].try_into().expect("8"));
             if let Some(prev) = last_seq {
                 assert!(

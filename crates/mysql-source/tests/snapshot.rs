@@ -9,6 +9,7 @@ use arrow_array::types::{
     UInt64Type,
 };
 use arrow_array::{Array, RecordBatch};
+use binlog_parser::EventType;
 use mysql_source::replication::{BinlogStream, ReplicationOptions, StartPosition};
 use mysql_source::schema;
 use mysql_source::snapshot::{self, SnapshotItem, SnapshotOptions, TableJob, ThrottleLimits};
@@ -537,7 +538,7 @@ async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table(
     let mut stream = BinlogStream::start(opts).await.expect("stream");
     let mut log_ops = 0;
     while let Some(ev) = stream.next_event().await.expect("event") {
-        if ev.event_type != 160 {
+        if ev.event_type != EventType::AnnotateRows {
             continue;
         }
         let sql = String::from_utf8_lossy(&ev.bytes[19..ev.bytes.len() - 4]).into_owned();
