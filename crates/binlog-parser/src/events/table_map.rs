@@ -434,6 +434,13 @@ impl Column {
         .then_some(self.param)
     }
 
+    /// For BINARY(n) columns: n. The server strips trailing `0x00` bytes
+    /// from BINARY values in row images (and trailing spaces from CHAR);
+    /// a caller that needs the stored value pads it back to this length.
+    pub fn fixed_binary_len(&self) -> Option<u32> {
+        (self.kind == ColumnType::String && self.charset == Some(63)).then_some(self.param)
+    }
+
     /// Bit width of a BIT column.
     pub fn bit_width(&self) -> Option<u32> {
         (self.kind == ColumnType::Bit).then_some(self.param)
