@@ -1,10 +1,6 @@
 //! Server-side check of MaxCompute's request signature (v2, HMAC-SHA1): the
-//! canonical string is rebuilt from the request exactly as the SDK builds it
-//! and the signature recomputed with the configured key.
-
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
+//! canonical string is rebuilt from the request with `odps-tunnel`'s signer
+//! and the signature compared (in constant time) with the configured key.
 
 use crate::error::OdpsError;
 
@@ -54,16 +50,13 @@ impl Credentials {
                     "ODPS-0410051:Invalid credentials - authorization header is missing",
                 )
             })?;
-        let (id, signature) = auth
-            .strip_prefix("ODPS ")
-            .and_then(|rest| rest.rsplit_once(':'))
-            .ok_or_else(|| {
-                OdpsError::new(
-                    401,
-                    "Unauthorized",
-                    "ODPS-0410051:Invalid credentials - malformed authorization header",
-                )
-            })?;
+        let (id, signature) = odps_tunnel::auth::parse_authorization(auth).ok_or_else(|| {
+            OdpsError::new(
+                401,
+                "Unauthorized",
+                "ODPS-0410051:Invalid credentials - malformed authorization header",
+            )
+        })?;
         if id != self.access_id {
             return Err(OdpsError::new(
                 401,
@@ -71,8 +64,7 @@ impl Credentials {
                 "ODPS-0410051:Invalid credentials - accessKeyId not found",
             ));
         }
-        let expected = sign(&self.access_key, &canonical_string(parts));
-        if expected.as_bytes() != signature.as_bytes() {
+        if !odps_tunnel::auth::verify(&self.access_key, &canonical_string(parts), signature) {
             return Err(OdpsError::new(
                 403,
                 "SignatureNotMatch",
@@ -83,114 +75,20 @@ impl Credentials {
     }
 }
 
-/// Base64 HMAC-SHA1 of the canonical string.
+/// Base64 HMAC-SHA1 of the canonical string (the client crate's signer).
 pub fn sign(secret: &str, canonical: &str) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(canonical.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    odps_tunnel::auth::signature(secret, canonical)
 }
 
-/// The canonical string the SDK signs.
+/// The canonical string the SDK signs, built by the client crate's own code
+/// so that client and server cannot drift apart.
 pub fn canonical_string(parts: &SignedParts<'_>) -> String {
-    // The SDK percent-decodes the whole URL once, then splits the query and
-    // decodes each pair again (form decoding: `+` is a space).
-    let path = percent_decode(parts.path, false);
-    let params = parts
-        .query
-        .map(|q| parse_query_for_signing(&percent_decode(q, false)));
-    let mut signed: Vec<(String, String)> = vec![
-        ("content-md5".into(), String::new()),
-        ("content-type".into(), String::new()),
-    ];
-    let mut date = None;
-    for (k, v) in &parts.headers {
-        if k == "content-type" || k == "content-md5" || k.starts_with("x-odps-") {
-            upsert(&mut signed, k, v);
-        } else if k == "date" {
-            date = Some(v.clone());
-        }
-    }
-    upsert(&mut signed, "date", &date.unwrap_or_default());
-    if let Some(params) = &params {
-        for (k, v) in params {
-            if k.starts_with("x-odps-") {
-                upsert(&mut signed, k, v);
-            }
-        }
-    }
-    signed.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut lines = vec![parts.method.to_owned()];
-    for (k, v) in signed {
-        if k.starts_with("x-odps-") {
-            lines.push(format!("{k}:{v}"));
-        } else {
-            lines.push(v);
-        }
-    }
-    let mut resource = path;
-    if let Some(mut params) = params.filter(|p| !p.is_empty()) {
-        params.sort_by(|a, b| a.0.cmp(&b.0));
-        let joined = params
-            .iter()
-            .map(|(k, v)| {
-                if v.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{k}={v}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("&");
-        resource.push('?');
-        resource.push_str(&joined);
-    }
-    lines.push(resource);
-    lines.join("\n")
-}
-
-fn upsert(list: &mut Vec<(String, String)>, key: &str, value: &str) {
-    match list.iter_mut().find(|(k, _)| k == key) {
-        Some(entry) => entry.1 = value.to_owned(),
-        None => list.push((key.to_owned(), value.to_owned())),
-    }
-}
-
-/// Query pairs as Python's `dict(parse_qsl(q, keep_blank_values=True))`
-/// gives them: later duplicates win, the first position is kept.
-fn parse_query_for_signing(query: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (percent_decode(k, true), percent_decode(v, true));
-        upsert(&mut out, &k, &v);
-    }
-    out
-}
-
-/// Percent-decodes; with `plus_is_space`, `+` becomes a space (form style).
-/// Invalid escapes stay as they are, like Python's `unquote`.
-pub fn percent_decode(text: &str, plus_is_space: bool) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' && i + 2 < bytes.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                // Two hex digits make at most 0xFF.
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if plus_is_space && b == b'+' { b' ' } else { b });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    odps_tunnel::auth::canonical_string(
+        parts.method,
+        parts.path,
+        parts.query,
+        parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
 }
 
 #[cfg(test)]

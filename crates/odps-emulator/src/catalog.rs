@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::OdpsError;
-use crate::odps_type::OdpsType;
+use odps_tunnel::types::{self as tunnel_types, OdpsType};
 
 /// One column or partition key.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -32,7 +32,18 @@ fn yes() -> bool {
 impl Column {
     /// The parsed type.
     pub fn odps_type(&self) -> Result<OdpsType, OdpsError> {
-        OdpsType::parse(&self.type_name).map_err(|e| OdpsError::internal(e.to_string()))
+        self.type_name
+            .parse()
+            .map_err(|e: tunnel_types::TypeError| OdpsError::internal(e.to_string()))
+    }
+
+    /// The column as the Tunnel codecs of `odps-tunnel` take it.
+    pub fn to_tunnel(&self) -> Result<tunnel_types::Column, OdpsError> {
+        Ok(tunnel_types::Column {
+            name: self.name.clone(),
+            ty: self.odps_type()?,
+            nullable: self.nullable,
+        })
     }
 }
 
@@ -144,6 +155,11 @@ impl TableMeta {
             "partitionKeys": self.partition_keys.iter().map(col).collect::<Vec<_>>(),
         })
     }
+}
+
+/// Columns as the Tunnel codecs of `odps-tunnel` take them.
+pub fn tunnel_columns(columns: &[Column]) -> Result<Vec<tunnel_types::Column>, OdpsError> {
+    columns.iter().map(Column::to_tunnel).collect()
 }
 
 /// The owner every object reports.

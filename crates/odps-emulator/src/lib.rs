@@ -16,10 +16,11 @@
 //! | `sql` | parser of the DDL subset and `SELECT COUNT(*)` |
 //! | `instances` | runs SQL instances, their status and result XML |
 //! | `tunnel` | upload and download sessions |
-//! | `framing`, `arrow_wire`, `protobuf` | the Tunnel body formats |
-//! | `value`, `odps_type` | MaxCompute types and values, their Arrow forms |
 //! | `storage` | Parquet files of committed blocks |
 //! | `faults` | injected failures and delays for retry tests |
+//!
+//! The type system, the Arrow and protobuf body codecs and the signer come
+//! from `odps-tunnel`, so the client and this server share one implementation.
 //!
 //! # Example
 //!
@@ -35,20 +36,15 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod arrow_wire;
 pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod faults;
-pub mod framing;
 pub mod instances;
-pub mod odps_type;
-pub mod protobuf;
 pub mod server;
 pub mod sql;
 pub mod storage;
 pub mod tunnel;
-pub mod value;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::auth::{Credentials, SignedParts, percent_decode};
+use crate::auth::{Credentials, SignedParts};
 use crate::catalog::{self, Catalog, OWNER, TableMeta};
 use crate::error::{OdpsError, xml_escape};
 use crate::http_date;
@@ -175,6 +175,29 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
             (percent_decode(k, true), percent_decode(v, true))
         })
         .collect()
+}
+
+/// Percent-decodes; with `plus_is_space`, `+` becomes a space (form style).
+/// Invalid escapes stay as they are.
+fn percent_decode(text: &str, plus_is_space: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' && i + 2 < bytes.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                // Two hex digits make at most 0xFF.
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if plus_is_space && b == b'+' { b' ' } else { b });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn has(params: &[(String, String)], key: &str) -> bool {

@@ -4,7 +4,7 @@
 //! with MaxCompute's parse-error format.
 
 use crate::catalog::Column;
-use crate::odps_type::OdpsType;
+use odps_tunnel::types::OdpsType;
 
 /// A parsed statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -523,7 +523,7 @@ impl Parser<'_> {
             text.push(' ');
             self.pos += 1;
         }
-        match OdpsType::parse(&text) {
+        match text.parse::<OdpsType>() {
             Ok(t) => Ok(t.to_string()),
             Err(_) => {
                 self.pos = start;

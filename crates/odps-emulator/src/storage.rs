@@ -4,17 +4,15 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow_schema::{Field, Schema, SchemaRef};
+use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use crate::catalog::Column;
 use crate::error::OdpsError;
-use crate::value;
 
 fn internal(e: impl std::fmt::Display) -> OdpsError {
     OdpsError::internal(e.to_string())
@@ -22,11 +20,9 @@ fn internal(e: impl std::fmt::Display) -> OdpsError {
 
 /// The Arrow schema of a table's data columns.
 pub fn arrow_schema(columns: &[Column]) -> Result<SchemaRef, OdpsError> {
-    let fields = columns
-        .iter()
-        .map(|c| Ok(Field::new(&c.name, c.odps_type()?.to_arrow(), true)))
-        .collect::<Result<Vec<_>, OdpsError>>()?;
-    Ok(Arc::new(Schema::new(fields)))
+    Ok(odps_tunnel::types::arrow_schema(
+        &crate::catalog::tunnel_columns(columns)?,
+    ))
 }
 
 /// Writes batches to one Parquet file, atomically.
@@ -103,7 +99,7 @@ pub fn adapt(
         .map(|c| {
             Ok(match batch.column_by_name(&c.name) {
                 Some(array) => array.clone(),
-                None => value::null_array(&c.odps_type()?, batch.num_rows()),
+                None => arrow_array::new_null_array(&c.odps_type()?.to_arrow(), batch.num_rows()),
             })
         })
         .collect::<Result<Vec<ArrayRef>, OdpsError>>()?;
@@ -113,6 +109,8 @@ pub fn adapt(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use arrow_array::Int64Array;
 
     use super::*;

@@ -7,14 +7,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{self, Catalog, Column, PartitionMeta, PartitionValues, TableMeta, now_secs};
 use crate::error::OdpsError;
 use crate::faults::{Faults, Operation};
 use crate::instances::now_nanos;
-use crate::{arrow_wire, framing, protobuf, storage, value};
+use odps_tunnel::encode::arrow::{BlockEncoder, EncoderOptions, decode_block};
+use odps_tunnel::encode::proto::{RecordDecoder, RecordEncoder};
+
+use crate::storage;
 
 /// Largest block id a session accepts (ids run from 0).
 const MAX_BLOCK_ID: u64 = 19_999;
@@ -90,6 +93,15 @@ impl TableRequest<'_> {
 
 fn session_error(message: impl Into<String>) -> OdpsError {
     OdpsError::new(400, "InvalidStatusChange", message.into())
+}
+
+/// A body that does not decode: MaxCompute's malformed-data error.
+fn malformed(err: odps_tunnel::encode::DecodeError) -> OdpsError {
+    OdpsError::new(
+        400,
+        "MalformedDataStream",
+        format!("ODPS-0420061: Malformed data stream - {err}"),
+    )
 }
 
 fn no_session(id: &str) -> OdpsError {
@@ -218,30 +230,15 @@ impl Tunnel {
             )));
         }
         let schema = storage::arrow_schema(&session.columns)?;
+        let columns = catalog::tunnel_columns(&session.columns)?;
         let batches = match format {
-            Format::Arrow => arrow_wire::decode(&framing::unframe(body)?, &schema)?,
-            Format::Protobuf => {
-                let types = session
-                    .columns
-                    .iter()
-                    .map(Column::odps_type)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let rows = protobuf::decode(body, &types)?;
-                let arrays = types
-                    .iter()
-                    .enumerate()
-                    .map(|(i, ty)| {
-                        let column: Vec<_> = rows.iter().map(|r| r[i].clone()).collect();
-                        value::to_array(ty, &column)
-                    })
-                    .collect::<Result<Vec<ArrayRef>, _>>()?;
-                let options =
-                    arrow_array::RecordBatchOptions::new().with_row_count(Some(rows.len()));
-                vec![
-                    RecordBatch::try_new_with_options(schema.clone(), arrays, &options)
-                        .map_err(|e| OdpsError::invalid_argument(e.to_string()))?,
-                ]
-            }
+            Format::Arrow => decode_block(&columns, body).map_err(malformed)?,
+            Format::Protobuf => vec![
+                RecordDecoder::new(&columns)
+                    .decode(body)
+                    .map_err(malformed)?
+                    .batch,
+            ],
         };
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let dir = self.upload_dir(req.project, id)?;
@@ -438,26 +435,28 @@ impl Tunnel {
                 }
             }
         }
+        let columns = catalog::tunnel_columns(&columns)?;
+        let encode_error = |e: odps_tunnel::encode::EncodeError| OdpsError::internal(e.to_string());
         match format {
-            Format::Arrow => Ok(framing::frame(&arrow_wire::encode(&batches, &schema)?)),
-            Format::Protobuf => {
-                let types = columns
-                    .iter()
-                    .map(Column::odps_type)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut rows = Vec::new();
+            Format::Arrow => {
+                // Stored batches already have the table's types.
+                let options = EncoderOptions {
+                    check_values: false,
+                    ..EncoderOptions::default()
+                };
+                let mut encoder =
+                    BlockEncoder::try_new_with_options(&columns, options).map_err(encode_error)?;
                 for batch in &batches {
-                    for r in 0..batch.num_rows() {
-                        rows.push(
-                            types
-                                .iter()
-                                .zip(batch.columns())
-                                .map(|(ty, array)| value::from_array(ty, array, r))
-                                .collect::<Result<Vec<_>, _>>()?,
-                        );
-                    }
+                    encoder.write(batch).map_err(encode_error)?;
                 }
-                protobuf::encode(&rows, &types)
+                Ok(encoder.finish())
+            }
+            Format::Protobuf => {
+                let mut encoder = RecordEncoder::try_new(&columns);
+                for batch in &batches {
+                    encoder.write(batch).map_err(encode_error)?;
+                }
+                Ok(encoder.finish())
             }
         }
     }
