@@ -139,19 +139,16 @@ async fn serve(
         path,
         query: query.as_deref(),
     })?;
-    if let Some((_, encoding)) = headers.iter().find(|(k, _)| k == "content-encoding")
-        && !encoding.is_empty()
-        && encoding != "identity"
-    {
-        return Err(OdpsError::unsupported(format!(
-            "Content-Encoding {encoding}; send uncompressed data"
-        )));
-    }
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| OdpsError::invalid_argument(format!("reading the request body failed: {e}")))?
         .to_bytes();
+    let encoding = headers
+        .iter()
+        .find(|(k, _)| k == "content-encoding")
+        .map(|(_, v)| v.as_str());
+    let body = decompress(encoding, body)?;
     let params = parse_query(query.as_deref().unwrap_or(""));
     let segments: Vec<String> = path
         .split('/')
@@ -162,6 +159,33 @@ async fn serve(
     match plane {
         Plane::Rest => rest(state, &method, &segments, &params, &body),
         Plane::Tunnel => tunnel(state, &method, &segments, &params, &body).await,
+    }
+}
+
+/// Undoes the whole-body compression the Tunnel allows on uploads.
+fn decompress(encoding: Option<&str>, body: Bytes) -> Result<Bytes, OdpsError> {
+    use std::io::Read as _;
+    let bad = |e: std::io::Error| {
+        OdpsError::new(
+            400,
+            "MalformedDataStream",
+            format!("ODPS-0420061: Malformed compressed body - {e}"),
+        )
+    };
+    match encoding.map(str::trim) {
+        None | Some("" | "identity") => Ok(body),
+        Some("deflate") => {
+            tracing::debug!(compressed = body.len(), "inflating a deflate body");
+            let mut out = Vec::with_capacity(body.len() * 4);
+            flate2::read::ZlibDecoder::new(&body[..])
+                .read_to_end(&mut out)
+                .map_err(bad)?;
+            Ok(out.into())
+        }
+        Some("zstd") => Ok(zstd::stream::decode_all(&body[..]).map_err(bad)?.into()),
+        Some(other) => Err(OdpsError::unsupported(format!(
+            "Content-Encoding {other} (supported: deflate, zstd, or none)"
+        ))),
     }
 }
 
@@ -480,5 +504,56 @@ async fn tunnel(
             .map(|b| Reply::ok("application/octet-stream", b)),
         (&Method::GET, None, Some(id)) => state.tunnel.download_status(&req, id).map(Reply::json),
         _ => Err(unknown(method, segments, params)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    #[test]
+    fn decompresses_the_tunnels_body_encodings() {
+        let data = b"tunnel block body ".repeat(100);
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zlib.write_all(&data).unwrap();
+        let deflated = Bytes::from(zlib.finish().unwrap());
+        assert_eq!(
+            decompress(Some("deflate"), deflated).unwrap(),
+            data.as_slice()
+        );
+        let zstd = Bytes::from(zstd::stream::encode_all(&data[..], 3).unwrap());
+        assert_eq!(decompress(Some("zstd"), zstd).unwrap(), data.as_slice());
+        assert_eq!(
+            decompress(None, Bytes::from_static(b"raw")).unwrap(),
+            &b"raw"[..]
+        );
+        assert_eq!(
+            decompress(Some("x-lz4-frame"), Bytes::new())
+                .unwrap_err()
+                .status,
+            501
+        );
+        assert_eq!(
+            decompress(Some("deflate"), Bytes::from_static(b"junk"))
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+
+    #[test]
+    fn decodes_queries_like_the_sdk() {
+        assert_eq!(
+            parse_query("uploads=1&partition=pt%3D20240101%2Cr%3Dcn&arrow&x=a+b"),
+            vec![
+                ("uploads".to_owned(), "1".to_owned()),
+                ("partition".to_owned(), "pt=20240101,r=cn".to_owned()),
+                ("arrow".to_owned(), String::new()),
+                ("x".to_owned(), "a b".to_owned()),
+            ]
+        );
+        assert_eq!(percent_decode("%zz%41", false), "%zzA");
     }
 }

@@ -363,3 +363,43 @@ def test_injected_block_faults_are_retried_without_duplicates():
         assert "injecting a fault op=Commit" in log
     finally:
         emu.stop()
+
+
+def test_compressed_uploads_are_accepted(odps):
+    name = unique("deflate")
+    table = odps.create_table(name, TableSchema.from_lists(["id", "s"], ["bigint", "string"]))
+    tunnel = TableTunnel(odps)
+    session = tunnel.create_upload_session(name)
+    with session.open_record_writer(0, compress=True) as writer:
+        for i in range(200):
+            writer.write(table.new_record([i, "x" * 100]))
+    with session.open_arrow_writer(1, compress=True) as writer:
+        writer.write(pa.record_batch([pa.array(range(200, 300)), pa.array(["y"] * 100)], names=["id", "s"]))
+    session.commit([0, 1])
+    download = tunnel.create_download_session(name)
+    with download.open_record_reader(0, download.count, compress=True) as reader:
+        ids = sorted(r["id"] for r in reader)
+    assert ids == list(range(300))
+
+
+def test_lz4_uploads_are_refused_with_a_clear_error(emulator, odps):
+    import requests
+
+    from odps.accounts import AliyunAccount
+
+    name = unique("lz4")
+    odps.create_table(name, TableSchema.from_lists(["id"], ["bigint"]))
+    session = TableTunnel(odps).create_upload_session(name)
+    # A raw signed request, so that no client-side LZ4 library is needed.
+    url = f"{emulator.tunnel_endpoint}/projects/{odps.project}/tables/{name}"
+    req = requests.Request(
+        "PUT", url, data=b"\x04\x22\x4d\x18",
+        params={"uploadid": session.id, "blockid": "0", "curr_project": odps.project},
+        headers={"Content-Type": "application/octet-stream", "Content-Encoding": "x-lz4-frame",
+                 "x-odps-tunnel-version": "6"},
+    ).prepare()
+    AliyunAccount(odps.account.access_id, odps.account.secret_access_key).sign_request(req, emulator.tunnel_endpoint)
+    resp = requests.Session().send(req)
+    assert resp.status_code == 501
+    assert "x-lz4-frame" in resp.json()["Message"]
+    assert session.id and sorted(session.get_block_list()) == []
