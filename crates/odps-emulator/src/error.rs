@@ -59,10 +59,11 @@ impl OdpsError {
         ))
     }
 
-    /// An endpoint or action the emulator does not implement.
+    /// An endpoint or action the emulator does not implement. A 4xx status,
+    /// so that clients do not retry it as a server failure.
     pub fn unsupported(what: impl Into<String>) -> Self {
         Self::new(
-            501,
+            400,
             "NotImplemented",
             format!(
                 "ODPS-0420095: Access Denied - the MaxCompute emulator does not support {}",

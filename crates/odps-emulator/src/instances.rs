@@ -23,6 +23,8 @@ pub struct Instance {
     pub success: bool,
     /// Result text (CSV for a query) or the error text.
     pub result: String,
+    /// The row count a `SELECT COUNT(*)` produced, for the instance tunnel.
+    pub count: Option<u64>,
     /// Start time, seconds since the epoch.
     pub start: i64,
     /// End time, seconds since the epoch.
@@ -119,16 +121,16 @@ pub fn run(
         .map_err(|e| e.to_string())
         .and_then(|statements| {
             let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-            let mut result = String::new();
+            let mut result = (String::new(), None);
             for statement in statements {
                 result = execute(catalog, project, statement).map_err(|e| e.message)?;
             }
             Ok(result)
         });
     tracing::info!(%project, %id, ok = outcome.is_ok(), "instance finished");
-    let (success, result) = match outcome {
-        Ok(r) => (true, r),
-        Err(e) => (false, e),
+    let (success, result, count) = match outcome {
+        Ok((text, count)) => (true, text, count),
+        Err(e) => (false, e, None),
     };
     Instance {
         id,
@@ -136,6 +138,7 @@ pub fn run(
         query: query.to_owned(),
         success,
         result,
+        count,
         start,
         end: now_secs(),
     }
@@ -149,7 +152,12 @@ fn semantic(message: String) -> OdpsError {
     )
 }
 
-fn execute(catalog: &Catalog, project: &str, statement: Statement) -> Result<String, OdpsError> {
+/// Runs one statement: its result text, and the count of a `SELECT COUNT(*)`.
+fn execute(
+    catalog: &Catalog,
+    project: &str,
+    statement: Statement,
+) -> Result<(String, Option<u64>), OdpsError> {
     match statement {
         Statement::CreateTable {
             if_not_exists,
@@ -161,7 +169,7 @@ fn execute(catalog: &Catalog, project: &str, statement: Statement) -> Result<Str
         } => {
             if catalog.load(project, &table)?.is_some() {
                 return if if_not_exists {
-                    Ok(String::new())
+                    Ok((String::new(), None))
                 } else {
                     Err(semantic(format!(
                         "Table or view already exists - {project}.{table}"
@@ -192,7 +200,7 @@ fn execute(catalog: &Catalog, project: &str, statement: Statement) -> Result<Str
                 data_modified: now,
             };
             catalog.save(project, &meta)?;
-            Ok(String::new())
+            Ok((String::new(), None))
         }
         Statement::AddColumns { table, columns } => {
             let mut meta = require(catalog, project, &table)?;
@@ -213,7 +221,7 @@ fn execute(catalog: &Catalog, project: &str, statement: Statement) -> Result<Str
             }
             meta.ddl_modified = now_secs();
             catalog.save(project, &meta)?;
-            Ok(String::new())
+            Ok((String::new(), None))
         }
         Statement::AddPartitions {
             table,
@@ -245,7 +253,7 @@ fn execute(catalog: &Catalog, project: &str, statement: Statement) -> Result<Str
                 });
             }
             catalog.save(project, &meta)?;
-            Ok(String::new())
+            Ok((String::new(), None))
         }
         Statement::DropPartitions {
             table,
@@ -275,18 +283,18 @@ fn execute(catalog: &Catalog, project: &str, statement: Statement) -> Result<Str
                 }
             }
             catalog.save(project, &meta)?;
-            Ok(String::new())
+            Ok((String::new(), None))
         }
         Statement::DropTable { if_exists, table } => {
             if catalog.load(project, &table)?.is_none() {
                 return if if_exists {
-                    Ok(String::new())
+                    Ok((String::new(), None))
                 } else {
                     Err(no_table(project, &table))
                 };
             }
             catalog.drop_table(project, &table)?;
-            Ok(String::new())
+            Ok((String::new(), None))
         }
         Statement::SelectCount { table, filter } => {
             let meta = require(catalog, project, &table)?;
@@ -311,7 +319,7 @@ fn execute(catalog: &Catalog, project: &str, statement: Statement) -> Result<Str
                     total += storage::row_count(&file)?;
                 }
             }
-            Ok(format!("\"_c0\"\n{total}\n"))
+            Ok((format!("\"_c0\"\n{total}\n"), Some(total)))
         }
     }
 }

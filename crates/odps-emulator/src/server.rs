@@ -162,6 +162,42 @@ async fn serve(
     }
 }
 
+/// The instance tunnel: a download session over a query's result.
+fn instance_tunnel(
+    state: &AppState,
+    method: &Method,
+    project: &str,
+    instance_id: &str,
+    segments: &[&str],
+    params: &[(String, String)],
+) -> Result<Reply, OdpsError> {
+    let req = TableRequest {
+        project,
+        table: "",
+        params,
+    };
+    let format = if has(params, "arrow") {
+        Format::Arrow
+    } else {
+        Format::Protobuf
+    };
+    match (method, get(params, "downloadid")) {
+        (&Method::POST, None) if has(params, "downloads") => {
+            let instance = state.instances.get(project, instance_id)?;
+            state
+                .tunnel
+                .create_instance_download(project, &instance)
+                .map(Reply::json)
+        }
+        (&Method::GET, Some(id)) if has(params, "data") => state
+            .tunnel
+            .read(&req, id, format)
+            .map(|b| Reply::ok("application/octet-stream", b)),
+        (&Method::GET, Some(id)) => state.tunnel.download_status(&req, id).map(Reply::json),
+        _ => Err(unknown(method, segments, params)),
+    }
+}
+
 /// Undoes the whole-body compression the Tunnel allows on uploads.
 fn decompress(encoding: Option<&str>, body: Bytes) -> Result<Bytes, OdpsError> {
     use std::io::Read as _;
@@ -472,6 +508,9 @@ async fn tunnel(
     params: &[(String, String)],
     body: &[u8],
 ) -> Result<Reply, OdpsError> {
+    if let ["projects", project, "instances", instance_id] = segments {
+        return instance_tunnel(state, method, project, instance_id, segments, params);
+    }
     let Some((project, table)) = table_path(segments) else {
         return Err(unknown(method, segments, params));
     };
@@ -532,8 +571,8 @@ mod tests {
         assert_eq!(
             decompress(Some("x-lz4-frame"), Bytes::new())
                 .unwrap_err()
-                .status,
-            501
+                .code,
+            "NotImplemented"
         );
         assert_eq!(
             decompress(Some("deflate"), Bytes::from_static(b"junk"))

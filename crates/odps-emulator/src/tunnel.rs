@@ -44,6 +44,8 @@ struct UploadSession {
 struct DownloadSession {
     meta: TableMeta,
     files: Vec<PathBuf>,
+    /// An instance's result rows, served instead of files.
+    result: Option<RecordBatch>,
     record_count: u64,
 }
 
@@ -349,7 +351,63 @@ impl Tunnel {
             DownloadSession {
                 meta,
                 files,
+                result: None,
                 record_count,
+            },
+        );
+        Ok(json)
+    }
+
+    /// `POST /projects/{p}/instances/{id}?downloads`: the instance tunnel
+    /// over a query's result (a `SELECT COUNT(*)` gives one `bigint` row).
+    pub fn create_instance_download(
+        &self,
+        project: &str,
+        instance: &crate::instances::Instance,
+    ) -> Result<String, OdpsError> {
+        let Some(count) = instance.count.filter(|_| instance.success) else {
+            return Err(OdpsError::invalid_argument(format!(
+                "instance {} has no result set to download",
+                instance.id
+            )));
+        };
+        let column = Column {
+            name: "_c0".into(),
+            type_name: "bigint".into(),
+            comment: String::new(),
+            nullable: true,
+        };
+        let schema = storage::arrow_schema(std::slice::from_ref(&column))?;
+        let value = i64::try_from(count).unwrap_or(i64::MAX);
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![std::sync::Arc::new(arrow_array::Int64Array::from(vec![
+                value,
+            ]))],
+        )
+        .map_err(|e| OdpsError::internal(e.to_string()))?;
+        let meta = TableMeta {
+            name: String::new(),
+            table_id: instance.id.clone(),
+            comment: String::new(),
+            columns: vec![column],
+            partition_keys: Vec::new(),
+            partitions: Vec::new(),
+            lifecycle: None,
+            created: instance.start,
+            ddl_modified: instance.end,
+            data_modified: instance.end,
+        };
+        let id = format!("{:032x}", now_nanos());
+        let json = download_json(&id, &meta, 1);
+        let mut downloads = self.downloads.lock().unwrap_or_else(|p| p.into_inner());
+        downloads.insert(
+            (project.to_ascii_lowercase(), id),
+            DownloadSession {
+                meta,
+                files: Vec::new(),
+                result: Some(batch),
+                record_count: 1,
             },
         );
         Ok(json)
@@ -414,11 +472,16 @@ impl Tunnel {
         let schema = storage::arrow_schema(&columns)?;
         let mut batches = Vec::new();
         let (mut skip, mut left) = (start, count);
-        for file in &session.files {
+        let sources = session
+            .result
+            .iter()
+            .map(|b| Ok(vec![b.clone()]))
+            .chain(session.files.iter().map(|f| storage::read_parquet(f)));
+        for source in sources {
             if left == 0 {
                 break;
             }
-            for batch in storage::read_parquet(file)? {
+            for batch in source? {
                 let rows = batch.num_rows() as u64;
                 if skip >= rows {
                     skip -= rows;
