@@ -75,6 +75,44 @@ impl Credentials {
     }
 }
 
+/// Largest difference between a request's `Date` and the server clock.
+const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
+
+/// Refuses a request whose `Date` is missing, unreadable or too far from
+/// `now` (seconds since the epoch), as MaxCompute does; signatures must not
+/// be replayable forever.
+pub fn check_date(headers: &[(String, String)], now: i64) -> Result<(), OdpsError> {
+    let date = headers
+        .iter()
+        .find(|(k, _)| k == "date")
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| {
+            OdpsError::new(
+                403,
+                "RequestTimeTooSkewed",
+                "ODPS-0410051:Invalid credentials - the Date header is missing",
+            )
+        })?;
+    let sent = odps_tunnel::auth::parse_http_date(date).ok_or_else(|| {
+        OdpsError::new(
+            403,
+            "RequestTimeTooSkewed",
+            format!("ODPS-0410051:Invalid credentials - unreadable Date header {date:?}"),
+        )
+    })?;
+    if (now - sent).abs() > MAX_CLOCK_SKEW_SECS {
+        return Err(OdpsError::new(
+            403,
+            "RequestTimeTooSkewed",
+            format!(
+                "ODPS-0410051:Invalid credentials - the difference between the request time and the server time ({} s) is too large",
+                now - sent
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Base64 HMAC-SHA1 of the canonical string (the client crate's signer).
 pub fn sign(secret: &str, canonical: &str) -> String {
     odps_tunnel::auth::signature(secret, canonical)
@@ -131,6 +169,17 @@ mod tests {
             access_key: "other".into(),
         };
         assert_eq!(wrong.verify(&signed).unwrap_err().code, "SignatureNotMatch");
+    }
+
+    #[test]
+    fn refuses_skewed_or_missing_dates() {
+        let at = |d: &str| vec![("date".to_owned(), d.to_owned())];
+        let now = 1_735_689_600; // Wed, 01 Jan 2025 00:00:00 GMT
+        assert!(check_date(&at("Wed, 01 Jan 2025 00:10:00 GMT"), now).is_ok());
+        let skewed = check_date(&at("Wed, 01 Jan 2025 01:00:00 GMT"), now).unwrap_err();
+        assert_eq!(skewed.code, "RequestTimeTooSkewed");
+        assert!(check_date(&at("yesterday"), now).is_err());
+        assert!(check_date(&[], now).is_err());
     }
 
     #[test]

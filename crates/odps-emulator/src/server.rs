@@ -139,6 +139,7 @@ async fn serve(
         path,
         query: query.as_deref(),
     })?;
+    crate::auth::check_date(&headers, catalog::now_secs())?;
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await

@@ -28,7 +28,18 @@ async fn signed_get(
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let date = odps_emulator::http_date(i64::try_from(now).unwrap());
+    signed_get_at(emulator, path, query, secret, i64::try_from(now).unwrap()).await
+}
+
+/// As [`signed_get`], with the `Date` header set to `secs` since the epoch.
+async fn signed_get_at(
+    emulator: &Emulator,
+    path: &str,
+    query: &str,
+    secret: &str,
+    secs: i64,
+) -> (u16, hyper::HeaderMap, String) {
+    let date = odps_emulator::http_date(secs);
     // The signed resource is the part after the endpoint, so `/api` is not in it.
     let signed_path = path.strip_prefix("/api").unwrap_or(path);
     let canonical = auth::canonical_string(&SignedParts {
@@ -108,6 +119,18 @@ async fn wrong_key_is_refused_in_maxcompute_error_format() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, emulator.addr().to_string());
+
+    // A correct signature over an old Date is refused: no replays.
+    let (status, _, body) = signed_get_at(
+        &emulator,
+        "/api/projects/rust_sig/tunnel",
+        "service&curr_project=rust_sig",
+        ACCESS_KEY,
+        1_000_000_000,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(body.contains("<Code>RequestTimeTooSkewed</Code>"), "{body}");
 
     emulator.shutdown().await;
 }
