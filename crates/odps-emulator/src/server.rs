@@ -507,7 +507,7 @@ async fn tunnel(
     method: &Method,
     segments: &[&str],
     params: &[(String, String)],
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<Reply, OdpsError> {
     if let ["projects", project, "instances", instance_id] = segments {
         return instance_tunnel(state, method, project, instance_id, segments, params);
@@ -534,7 +534,10 @@ async fn tunnel(
         }
         (&Method::GET, Some(id), None) => state.tunnel.upload_status(&req, id).map(Reply::json),
         (&Method::PUT, Some(id), None) if has(params, "blockid") => {
-            state.tunnel.upload_block(&req, id, body, format).await?;
+            state
+                .tunnel
+                .upload_block(&req, id, body.clone(), format)
+                .await?;
             Ok(Reply::ok("application/json", Bytes::new()))
         }
         (&Method::POST, Some(id), None) => state.tunnel.commit(&req, id).await.map(Reply::json),

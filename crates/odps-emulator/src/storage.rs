@@ -34,7 +34,8 @@ pub fn write_parquet(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(OdpsError::io)?;
     }
-    let tmp = path.with_extension("parquet.tmp");
+    // A unique temporary name: a retried block may race with its first try.
+    let tmp = path.with_extension(format!("{:x}.tmp", crate::instances::now_nanos()));
     let file = File::create(&tmp).map_err(OdpsError::io)?;
     let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(internal)?;
     for batch in batches {

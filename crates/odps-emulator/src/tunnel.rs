@@ -213,7 +213,7 @@ impl Tunnel {
         &self,
         req: &TableRequest<'_>,
         id: &str,
-        body: &[u8],
+        body: bytes::Bytes,
         format: Format,
     ) -> Result<(), OdpsError> {
         self.faults.before(Operation::Block).await?;
@@ -233,22 +233,25 @@ impl Tunnel {
         }
         let schema = storage::arrow_schema(&session.columns)?;
         let columns = catalog::tunnel_columns(&session.columns)?;
-        let batches = match format {
-            Format::Arrow => decode_block(&columns, body).map_err(malformed)?,
-            Format::Protobuf => vec![
-                RecordDecoder::new(&columns)
-                    .decode(body)
-                    .map_err(malformed)?
-                    .batch,
-            ],
-        };
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let dir = self.upload_dir(req.project, id)?;
-        storage::write_parquet(
-            &dir.join(format!("block-{block:05}.parquet")),
-            &schema,
-            &batches,
-        )?;
+        let path = self
+            .upload_dir(req.project, id)?
+            .join(format!("block-{block:05}.parquet"));
+        // Decoding and Parquet encoding are CPU work: keep them off the I/O threads.
+        let rows = tokio::task::spawn_blocking(move || {
+            let batches = match format {
+                Format::Arrow => decode_block(&columns, &body).map_err(malformed)?,
+                Format::Protobuf => vec![
+                    RecordDecoder::new(&columns)
+                        .decode(&body)
+                        .map_err(malformed)?
+                        .batch,
+                ],
+            };
+            storage::write_parquet(&path, &schema, &batches)?;
+            Ok::<usize, OdpsError>(batches.iter().map(RecordBatch::num_rows).sum())
+        })
+        .await
+        .map_err(|e| OdpsError::internal(format!("block worker failed: {e}")))??;
         let _guard = self.sessions_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut session = self.load_upload(req.project, id)?;
         if session.committed {
