@@ -409,3 +409,22 @@ def test_lz4_uploads_are_refused_with_a_clear_error(emulator, odps):
     assert resp.status_code == 400
     assert "x-lz4-frame" in resp.json()["Message"]
     assert session.id and sorted(session.get_block_list()) == []
+
+
+def test_overwrite_and_drop_partition(odps):
+    name = unique("overwrite")
+    table = odps.create_table(name, TableSchema.from_lists(["id"], ["bigint"], ["pt"], ["string"]))
+    with table.open_writer(partition="pt=x", create_partition=True) as writer:
+        writer.write([[1], [2], [3]])
+    with table.open_writer(partition="pt=x", overwrite=True) as writer:
+        writer.write([[9]])
+    with table.open_reader(partition="pt=x") as reader:
+        assert [r["id"] for r in reader] == [9]
+    with table.open_writer(partition="pt=y", create_partition=True) as writer:
+        writer.write([[5], [6]])
+    assert count_rows(odps, name) == 3
+    table.delete_partition("pt=x")
+    assert not table.exist_partition("pt=x")
+    assert count_rows(odps, name) == 2
+    with pytest.raises(errors.ODPSError):
+        TableTunnel(odps).create_download_session(name, partition_spec="pt=x")
