@@ -62,7 +62,7 @@ macro_rules! event_types {
                 }
             }
 
-            /// Upper-case name as in the server sources, e.g. `WRITE_ROWS_EVENT_V1`.
+            /// Name of the type, e.g. `WriteRowsV1`.
             pub const fn name(self) -> &'static str {
                 match self {
                     $(EventType::$name => stringify!($name),)*

@@ -335,13 +335,49 @@ pub struct Timestamp {
     pub micros: u32,
 }
 
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.seconds)?;
-        if self.micros != 0 {
-            write!(f, ".{:06}", self.micros)?;
+impl Timestamp {
+    /// The instant as a UTC calendar date and time (the zero timestamp
+    /// gives `0000-00-00 00:00:00`, as MySQL prints it).
+    pub fn to_utc(&self) -> DateTime {
+        if self.seconds == 0 {
+            return DateTime {
+                year: 0,
+                month: 0,
+                day: 0,
+                hour: 0,
+                minute: 0,
+                second: 0,
+                micros: self.micros,
+            };
         }
-        Ok(())
+        let secs = i64::from(self.seconds);
+        // Days since the epoch to a civil date (proleptic Gregorian).
+        let z = secs.div_euclid(86_400) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
+        let rem = secs.rem_euclid(86_400);
+        DateTime {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u8,
+            minute: (rem / 60 % 60) as u8,
+            second: (rem % 60) as u8,
+            micros: self.micros,
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// UTC date and time, e.g. `2022-04-20 22:18:04`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_utc().fmt(f)
     }
 }
 

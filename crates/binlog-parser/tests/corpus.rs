@@ -29,7 +29,7 @@ fn show(v: &Value<'_>) -> String {
         Value::Date(d) => d.to_string(),
         Value::Time(t) => t.to_string(),
         Value::DateTime(d) => d.to_string(),
-        Value::Timestamp(t) => format!("ts:{t}"),
+        Value::Timestamp(t) => format!("ts:{}", t.seconds),
         Value::String(s) => format!("'{}'", String::from_utf8_lossy(s)),
         Value::Bytes(b) => format!(
             "x'{}'",

@@ -1,6 +1,8 @@
 //! `sync-cli`: the command-line front end. All logic lives in the library
 //! crates; this binary parses arguments and maps errors to exit codes.
 
+mod binlog;
+
 use clap::{Parser, Subcommand};
 use std::io::Write as _;
 
@@ -14,6 +16,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Decode a binlog file: `dump` prints events and rows, `stats` counts them.
+    Binlog(binlog::BinlogArgs),
     /// Print the demo shop database (schema and rows) as SQL on stdout.
     DemoData {
         /// Database to create.
@@ -31,6 +35,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Binlog(args) => binlog::run(args)?,
         Command::DemoData {
             database,
             seed,
