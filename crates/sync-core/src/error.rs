@@ -53,6 +53,9 @@ pub enum Error {
     /// Parquet could not write or read a file.
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// The source failed: unreachable, refused, purged binlog, ...
+    #[error("source: {0}")]
+    Source(#[from] mysql_source::Error),
     /// Data that does not fit what the destination table expects.
     #[error("{0}")]
     Schema(String),

@@ -39,10 +39,14 @@
 #![forbid(unsafe_code)]
 
 pub mod checkpoint;
+pub mod config;
 pub mod error;
 pub mod machine;
 pub mod merge;
 pub mod records;
+pub mod rowconv;
+pub mod run;
 pub mod sink;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -135,7 +135,7 @@ pub fn merge(
 }
 
 /// The business columns of `batch` in `schema`'s order.
-fn project(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
+pub(crate) fn project(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
     let columns = schema
         .fields()
         .iter()

@@ -48,4 +48,6 @@ pub trait Sink: Send + Sync {
     async fn commit_unit(&self, unit: &str, data: Vec<TableBatch>) -> Result<()>;
     /// Whether `unit` was committed completely.
     async fn is_committed(&self, unit: &str) -> Result<bool>;
+    /// Every committed row of a table (for merge and verify).
+    async fn read_table(&self, name: &str) -> Result<Vec<RecordBatch>>;
 }

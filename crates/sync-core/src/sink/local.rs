@@ -50,7 +50,7 @@ impl LocalWarehouse {
     ///
     /// # Errors
     /// [`Error::Io`] or [`Error::Parquet`] when a file cannot be read.
-    pub fn read_table(&self, name: &str) -> Result<Vec<RecordBatch>> {
+    pub fn read_table_blocking(&self, name: &str) -> Result<Vec<RecordBatch>> {
         let mut files = Vec::new();
         collect_parquet(&self.root.join(name), &mut files)?;
         files.sort();
@@ -174,6 +174,14 @@ impl Sink for LocalWarehouse {
     async fn is_committed(&self, unit: &str) -> Result<bool> {
         Ok(self.root.join(COMMITS).join(unit).exists())
     }
+
+    async fn read_table(&self, name: &str) -> Result<Vec<RecordBatch>> {
+        let this = self.clone();
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || this.read_table_blocking(&name))
+            .await
+            .map_err(|e| Error::Schema(format!("read task failed: {e}")))?
+    }
 }
 
 #[cfg(test)]
@@ -235,12 +243,12 @@ mod tests {
         assert!(!wh.is_committed("u1").await.expect("committed?"));
         wh.commit_unit("u1", unit.clone()).await.expect("commit");
         assert!(wh.is_committed("u1").await.expect("committed?"));
-        assert_eq!(rows(&wh.read_table("t_log").expect("read")), 6);
+        assert_eq!(rows(&wh.read_table_blocking("t_log").expect("read")), 6);
         assert!(dir.path().join("t_log/modifytime_day=02").is_dir());
         // A crash after the files but before the marker: the redo replaces, never adds.
         fs::remove_file(dir.path().join("_commits/u1")).expect("drop marker");
         wh.commit_unit("u1", unit).await.expect("redo");
-        assert_eq!(rows(&wh.read_table("t_log").expect("read")), 6);
+        assert_eq!(rows(&wh.read_table_blocking("t_log").expect("read")), 6);
     }
 
     #[tokio::test]
@@ -268,6 +276,6 @@ mod tests {
             b"half a file",
         )
         .expect("torn temp");
-        assert_eq!(rows(&wh.read_table("t_base").expect("read")), 1);
+        assert_eq!(rows(&wh.read_table_blocking("t_base").expect("read")), 1);
     }
 }

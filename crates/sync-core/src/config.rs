@@ -1,0 +1,211 @@
+//! The task file: what to sync, from where, to where, and how.
+//!
+//! ```toml
+//! [source]
+//! url = "mysql://root@127.0.0.1:3307"   # password in the URL or SYNC_SOURCE_PASSWORD
+//! server_id = 5501                      # this replica's id, unique among the source's replicas
+//!
+//! [destination]
+//! kind = "local"                        # the embedded Parquet warehouse
+//! path = "./warehouse"
+//!
+//! [objects]
+//! include = ["shop.*"]                  # db.table patterns, `*` matches any run of characters
+//! exclude = ["shop.tmp_*"]
+//!
+//! [sync]
+//! types = ["schema", "full", "incremental"]
+//! state_dir = "./state"
+//! naming_rule = "new"                   # or "previous": record_id, operation_flag, ...
+//! log_partitions = []                   # any of year, month, day, hour, minute
+//! chunk_rows = 50000                    # full phase: rows per primary-key chunk
+//! parallelism = 2                       # full phase: reader connections
+//! batch_rows = 20000                    # incremental: change records per commit
+//! ```
+
+use crate::machine::SelectedPhases;
+use crate::records::{NamingRule, TimeLevel};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// The whole task file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskConfig {
+    /// The MySQL side.
+    pub source: SourceConfig,
+    /// The destination.
+    pub destination: DestinationConfig,
+    /// Which tables.
+    pub objects: ObjectsConfig,
+    /// How.
+    pub sync: SyncConfig,
+}
+
+/// The MySQL side.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `mysql://user[:password]@host:port[?ssl-mode=...&ssl-ca=...]`.
+    pub url: String,
+    /// This replica's server id.
+    #[serde(default = "default_server_id")]
+    pub server_id: u32,
+}
+
+/// The destination.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DestinationConfig {
+    /// A directory of Parquet files.
+    Local {
+        /// The warehouse directory.
+        path: PathBuf,
+    },
+}
+
+/// Which tables.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectsConfig {
+    /// `db.table` patterns to sync.
+    pub include: Vec<String>,
+    /// `db.table` patterns to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// One sync type.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncType {
+    /// Create `t_base` and `t_log`.
+    Schema,
+    /// Copy existing rows into `t_base`.
+    Full,
+    /// Stream changes into `t_log`.
+    Incremental,
+}
+
+/// How.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// The sync types to run.
+    pub types: Vec<SyncType>,
+    /// Where checkpoints live.
+    pub state_dir: PathBuf,
+    /// Names of the metadata columns.
+    #[serde(default)]
+    pub naming_rule: NamingRule,
+    /// Time partition levels of `t_log`.
+    #[serde(default)]
+    pub log_partitions: Vec<TimeLevel>,
+    /// Rows per primary-key chunk in the full phase.
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: u64,
+    /// Reader connections in the full phase.
+    #[serde(default = "default_parallelism")]
+    pub parallelism: usize,
+    /// Change records per incremental commit.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+}
+
+fn default_server_id() -> u32 {
+    5501
+}
+fn default_chunk_rows() -> u64 {
+    50_000
+}
+fn default_parallelism() -> usize {
+    2
+}
+fn default_batch_rows() -> usize {
+    20_000
+}
+
+impl SyncConfig {
+    /// The selected phases.
+    pub fn selected(&self) -> SelectedPhases {
+        SelectedPhases {
+            schema: self.types.contains(&SyncType::Schema),
+            full: self.types.contains(&SyncType::Full),
+            incremental: self.types.contains(&SyncType::Incremental),
+        }
+    }
+}
+
+impl ObjectsConfig {
+    /// Whether `db.table` is selected.
+    pub fn selects(&self, db: &str, table: &str) -> bool {
+        let name = format!("{db}.{table}");
+        self.include.iter().any(|p| glob(p, &name)) && !self.exclude.iter().any(|p| glob(p, &name))
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_file_parses_with_defaults_and_patterns_select() {
+        let cfg: TaskConfig = toml::from_str(
+            r#"
+            [source]
+            url = "mysql://root@127.0.0.1:3307"
+            [destination]
+            kind = "local"
+            path = "./warehouse"
+            [objects]
+            include = ["shop.*"]
+            exclude = ["shop.tmp_*"]
+            [sync]
+            types = ["schema", "full", "incremental"]
+            state_dir = "./state"
+            log_partitions = ["day", "year"]
+            "#,
+        )
+        .expect("parse");
+        assert_eq!(cfg.sync.naming_rule, NamingRule::New);
+        assert_eq!(cfg.sync.chunk_rows, 50_000);
+        assert!(cfg.sync.selected().full);
+        assert!(cfg.objects.selects("shop", "orders"));
+        assert!(!cfg.objects.selects("shop", "tmp_x"));
+        assert!(!cfg.objects.selects("shopx", "orders"));
+        assert!(glob("*.*", "a.b") && glob("a*c", "abbc") && !glob("a*c", "abcd"));
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it_and_its_line() {
+        let err = toml::from_str::<TaskConfig>(
+            "[source]\nurl = \"mysql://h\"\nservr_id = 3\n[destination]\nkind = \"local\"\npath = \"w\"\n",
+        )
+        .expect_err("typo");
+        let msg = err.to_string();
+        assert!(msg.contains("servr_id") && msg.contains("line 3"), "{msg}");
+    }
+}

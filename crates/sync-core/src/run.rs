@@ -1,0 +1,673 @@
+//! Drives a task through its phases against a real source and a sink.
+//!
+//! Every step goes through [`TaskState::apply`] and is checkpointed before
+//! the next one starts; see the crate docs for the exactly-once protocol.
+
+use crate::checkpoint::CheckpointStore;
+use crate::config::TaskConfig;
+use crate::error::{Error, Result};
+use crate::machine::{Incremental, Intent, Phase, SourcePosition, Step, TaskState};
+use crate::records::{LogPartitioning, LogRecordMeta, MetaColumns, Op, RecordIds};
+use crate::rowconv::RowColumns;
+use crate::sink::{Sink, TableBatch, TableDef};
+use arrow_array::builder::{Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{Schema, SchemaRef};
+use binlog_parser::{DecodeContext, EventData, RowsKind};
+use mysql_source::replication::{BinlogStream, ReplicationOptions, StartPosition};
+use mysql_source::schema::TableSchema;
+use mysql_source::snapshot::{self, ChunkPlan, SnapshotItem, SnapshotOptions, TableJob, TablePlan};
+use mysql_source::{BinlogPosition, ConnectOptions, RawConn};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tracing::{info, warn};
+
+/// A source table and its destination tables.
+#[derive(Clone, Debug)]
+pub struct SyncedTable {
+    /// The source table's schema.
+    pub schema: Arc<TableSchema>,
+    /// `db.table`.
+    pub source_name: String,
+    /// Destination name stem: `t` of `t_base` / `t_log`.
+    pub dest: String,
+    /// Arrow schema of the business columns (= `t_base`).
+    pub base_schema: SchemaRef,
+    /// Arrow schema of `t_log`: metadata columns, then the business columns.
+    pub log_schema: SchemaRef,
+}
+
+impl SyncedTable {
+    /// `t_base`.
+    pub fn base_table(&self) -> String {
+        format!("{}_base", self.dest)
+    }
+    /// `t_log`.
+    pub fn log_table(&self) -> String {
+        format!("{}_log", self.dest)
+    }
+}
+
+/// Options of one run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Stop once every change up to the binlog's end at start-up is committed.
+    pub exit_when_caught_up: bool,
+    /// Set to stop at the next transaction boundary.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// A task bound to its source and sink.
+pub struct TaskRunner<S: Sink> {
+    cfg: TaskConfig,
+    connect: ConnectOptions,
+    sink: S,
+    store: CheckpointStore<TaskState>,
+    meta: MetaColumns,
+    partitioning: LogPartitioning,
+}
+
+impl<S: Sink> TaskRunner<S> {
+    /// A runner for `cfg` writing into `sink`.
+    ///
+    /// # Errors
+    /// [`Error::Schema`] for a source URL that does not parse.
+    pub fn new(cfg: TaskConfig, sink: S) -> Result<Self> {
+        let mut connect = ConnectOptions::from_url(&cfg.source.url)
+            .map_err(|e| Error::Schema(format!("[source] url: {e}")))?;
+        if connect.password.is_none() {
+            connect.password = std::env::var("SYNC_SOURCE_PASSWORD").ok();
+        }
+        let store = CheckpointStore::new(&cfg.sync.state_dir, "task");
+        let meta = cfg.sync.naming_rule.meta_columns();
+        let partitioning = LogPartitioning::new(cfg.sync.log_partitions.iter().copied());
+        Ok(Self {
+            cfg,
+            connect,
+            sink,
+            store,
+            meta,
+            partitioning,
+        })
+    }
+
+    /// The sink.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// The metadata column names.
+    pub fn meta(&self) -> &MetaColumns {
+        &self.meta
+    }
+
+    /// The saved state, if any.
+    ///
+    /// # Errors
+    /// As [`CheckpointStore::load`].
+    pub fn state(&self) -> Result<Option<TaskState>> {
+        self.store.load()
+    }
+
+    /// The selected source tables with their destination schemas.
+    ///
+    /// # Errors
+    /// Source errors.
+    pub async fn tables(&self) -> Result<Vec<SyncedTable>> {
+        let mut conn = RawConn::connect(&self.connect).await.map_err(source_err)?;
+        let rows = conn
+            .query_strings(
+                "SELECT table_schema, table_name FROM information_schema.tables \
+                 WHERE table_type = 'BASE TABLE' AND table_schema NOT IN \
+                 ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1, 2",
+            )
+            .await
+            .map_err(source_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (Some(Some(db)), Some(Some(table))) = (row.first(), row.get(1)) else {
+                continue;
+            };
+            if !self.cfg.objects.selects(db, table) {
+                continue;
+            }
+            let schema = mysql_source::schema::read_table(&mut conn, db, table)
+                .await
+                .map_err(source_err)?;
+            let base_schema = snapshot::arrow_schema(&schema);
+            let mut fields = self.meta.fields();
+            fields.extend(base_schema.fields().iter().map(|f| f.as_ref().clone()));
+            out.push(SyncedTable {
+                source_name: format!("{db}.{table}"),
+                dest: table.to_lowercase(),
+                schema: Arc::new(schema),
+                base_schema,
+                log_schema: Arc::new(Schema::new(fields)),
+            });
+        }
+        let _ = conn.close().await;
+        Ok(out)
+    }
+
+    /// Runs the task from its checkpoint until it finishes, is stopped, or
+    /// (with `exit_when_caught_up`) has caught up.
+    ///
+    /// # Errors
+    /// Source, sink and checkpoint errors; the checkpoint stays resumable.
+    pub async fn run(&self, opts: &RunOptions) -> Result<TaskState> {
+        let mut state = match self.store.load()? {
+            Some(s) => s,
+            None => TaskState::new(self.cfg.sync.selected()),
+        };
+        let tables = self.tables().await?;
+        loop {
+            if opts.stop.load(Ordering::Relaxed) {
+                return Ok(state);
+            }
+            state = match &state.phase {
+                Phase::Precheck => self.step(state, Step::PrecheckPassed)?,
+                Phase::SchemaSync => {
+                    for t in &tables {
+                        self.ensure_tables(t).await?;
+                    }
+                    self.step(state, Step::SchemaSynced)?
+                }
+                Phase::Positioning => {
+                    let mut conn = RawConn::connect(&self.connect).await.map_err(source_err)?;
+                    let cp = snapshot::capture_position(&mut conn)
+                        .await
+                        .map_err(source_err)?;
+                    let _ = conn.close().await;
+                    self.step(state, Step::PositionCaptured(position_of(&cp)))?
+                }
+                Phase::FullSync(_) => self.full_sync(state, &tables).await?,
+                Phase::Incremental(_) => {
+                    let next = self.incremental(state, &tables, opts).await?;
+                    return Ok(next);
+                }
+                Phase::Finished => return Ok(state),
+            };
+        }
+    }
+
+    /// Every row of a source table as it is now, as the snapshot reads it.
+    ///
+    /// # Errors
+    /// Source errors.
+    pub async fn read_source(&self, t: &SyncedTable) -> Result<Vec<RecordBatch>> {
+        let mut conn = RawConn::connect(&self.connect).await.map_err(source_err)?;
+        let plan = snapshot::plan_table(&mut conn, &t.schema, self.cfg.sync.chunk_rows)
+            .await
+            .map_err(source_err)?;
+        let _ = conn.close().await;
+        let mut sopts = SnapshotOptions::new(self.connect.clone());
+        sopts.parallelism = self.cfg.sync.parallelism;
+        let job = TableJob {
+            schema: t.schema.clone(),
+            plan: Arc::new(plan),
+            done: BTreeSet::new(),
+        };
+        let mut run = snapshot::start(sopts, vec![job]);
+        let mut batches = Vec::new();
+        while let Some(item) = run.items.recv().await {
+            if let SnapshotItem::Batch { batch, .. } = item.map_err(source_err)? {
+                batches.push(batch);
+            }
+        }
+        Ok(batches)
+    }
+
+    /// Compares every selected source table with its merged destination.
+    ///
+    /// # Errors
+    /// Source and sink errors.
+    pub async fn verify(&self) -> Result<Vec<crate::verify::TableReport>> {
+        let mut reports = Vec::new();
+        for t in self.tables().await? {
+            let source = self.read_source(&t).await?;
+            let base = self.sink.read_table(&t.base_table()).await?;
+            let log = self.sink.read_table(&t.log_table()).await?;
+            reports.push(crate::verify::compare(
+                &t, &self.meta, &source, &base, &log,
+            )?);
+        }
+        Ok(reports)
+    }
+
+    fn step(&self, state: TaskState, step: Step) -> Result<TaskState> {
+        let next = state.apply(step)?;
+        self.store.save(&next)?;
+        Ok(next)
+    }
+
+    async fn ensure_tables(&self, t: &SyncedTable) -> Result<()> {
+        for table in &t.schema.columns {
+            if self.meta.all().contains(&table.name.as_str()) {
+                return Err(Error::Schema(format!(
+                    "column `{}` of {} clashes with a metadata column: choose naming_rule = \"new\"",
+                    table.name, t.source_name
+                )));
+            }
+        }
+        let partitions = self
+            .partitioning
+            .levels()
+            .iter()
+            .map(|&l| self.cfg.sync.naming_rule.partition_column(l))
+            .collect();
+        self.sink
+            .ensure_table(&TableDef {
+                name: t.base_table(),
+                schema: t.base_schema.clone(),
+                partition_columns: vec![],
+            })
+            .await?;
+        self.sink
+            .ensure_table(&TableDef {
+                name: t.log_table(),
+                schema: t.log_schema.clone(),
+                partition_columns: partitions,
+            })
+            .await
+    }
+
+    async fn full_sync(&self, mut state: TaskState, tables: &[SyncedTable]) -> Result<TaskState> {
+        let mut conn = RawConn::connect(&self.connect).await.map_err(source_err)?;
+        if matches!(&state.phase, Phase::FullSync(f) if f.start.is_none()) {
+            let cp = snapshot::capture_position(&mut conn)
+                .await
+                .map_err(source_err)?;
+            info!(file = %cp.position.file, position = cp.position.position, "captured the binlog position before the snapshot");
+            state = self.step(state, Step::PositionCaptured(position_of(&cp)))?;
+        }
+        let Phase::FullSync(full) = &state.phase else {
+            return Ok(state);
+        };
+        let mut jobs = Vec::new();
+        let mut job_tables = Vec::new();
+        for t in tables {
+            let progress = full.tables.get(&t.source_name).cloned().unwrap_or_default();
+            if progress.done {
+                continue;
+            }
+            let plan = self.load_or_plan(&mut conn, t).await?;
+            let done: BTreeSet<u32> = progress
+                .resume_after
+                .as_ref()
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            jobs.push(TableJob {
+                schema: t.schema.clone(),
+                plan: Arc::new(plan),
+                done,
+            });
+            job_tables.push(t);
+        }
+        let _ = conn.close().await;
+        let mut sopts = SnapshotOptions::new(self.connect.clone());
+        sopts.parallelism = self.cfg.sync.parallelism;
+        let chunk_counts: Vec<usize> = jobs.iter().map(|j| j.plan.chunks.len()).collect();
+        let mut done_sets: Vec<BTreeSet<u32>> = jobs.iter().map(|j| j.done.clone()).collect();
+        let mut run = snapshot::start(sopts, jobs);
+        let mut pending: HashMap<(usize, u32), Vec<RecordBatch>> = HashMap::new();
+        while let Some(item) = run.items.recv().await {
+            match item.map_err(source_err)? {
+                SnapshotItem::Batch {
+                    table,
+                    chunk,
+                    batch,
+                } => pending.entry((table, chunk)).or_default().push(batch),
+                SnapshotItem::ChunkDone { table, chunk, rows } => {
+                    let t = job_tables[table];
+                    let data = pending
+                        .remove(&(table, chunk))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|batch| TableBatch {
+                            table: t.base_table(),
+                            partition: vec![],
+                            batch,
+                        })
+                        .collect();
+                    self.sink
+                        .commit_unit(&format!("base-{}-{chunk:06}", t.source_name), data)
+                        .await?;
+                    done_sets[table].insert(chunk);
+                    let last = done_sets[table].len() == chunk_counts[table];
+                    let resume_after = Some(serde_json::json!(done_sets[table]));
+                    state = self.step(
+                        state,
+                        Step::ChunkCommitted {
+                            table: t.source_name.clone(),
+                            rows,
+                            resume_after,
+                            last,
+                        },
+                    )?;
+                }
+            }
+        }
+        // Tables that were empty in every chunk still need their last mark.
+        for (i, t) in job_tables.iter().enumerate() {
+            if done_sets[i].len() != chunk_counts[i] {
+                return Err(Error::Schema(format!(
+                    "snapshot of {} ended with chunks missing",
+                    t.source_name
+                )));
+            }
+        }
+        self.step(state, Step::FullSyncFinished)
+    }
+
+    async fn load_or_plan(&self, conn: &mut RawConn, t: &SyncedTable) -> Result<TablePlan> {
+        let path = self.plan_path(t);
+        if let Ok(bytes) = std::fs::read(&path) {
+            let v: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| Error::CorruptCheckpoint {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            return plan_from_json(&v).ok_or_else(|| Error::CorruptCheckpoint {
+                path,
+                reason: "not a chunk plan".into(),
+            });
+        }
+        let plan = snapshot::plan_table(conn, &t.schema, self.cfg.sync.chunk_rows)
+            .await
+            .map_err(source_err)?;
+        let dir = self.cfg.sync.state_dir.join("plans");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+        crate::checkpoint::write_durably(&path, plan_to_json(&plan).to_string().as_bytes())?;
+        Ok(plan)
+    }
+
+    fn plan_path(&self, t: &SyncedTable) -> PathBuf {
+        self.cfg
+            .sync
+            .state_dir
+            .join("plans")
+            .join(format!("{}.json", t.source_name))
+    }
+
+    async fn incremental(
+        &self,
+        mut state: TaskState,
+        tables: &[SyncedTable],
+        opts: &RunOptions,
+    ) -> Result<TaskState> {
+        let Phase::Incremental(inc) = &state.phase else {
+            return Ok(state);
+        };
+        let mut forced: Option<Intent> = None;
+        if let Some(intent) = inc.pending.clone() {
+            if self.sink.is_committed(&intent.unit).await? {
+                info!(unit = %intent.unit, "the pending batch landed before the restart");
+                state = self.step(state, Step::BatchCommitted)?;
+            } else {
+                info!(unit = %intent.unit, "the pending batch did not land: redoing exactly that range");
+                forced = Some(intent);
+            }
+        }
+        let Phase::Incremental(Incremental {
+            position,
+            next_record_id,
+            ..
+        }) = state.phase.clone()
+        else {
+            return Ok(state);
+        };
+        let by_name: HashMap<(String, String), &SyncedTable> = tables
+            .iter()
+            .map(|t| ((t.schema.database.clone(), t.schema.table.clone()), t))
+            .collect();
+        let start = StartPosition::File(BinlogPosition {
+            file: position.file.clone(),
+            position: position.position,
+        });
+        let mut ropts =
+            ReplicationOptions::new(self.connect.clone(), self.cfg.source.server_id, start);
+        ropts.stop_at_end = opts.exit_when_caught_up;
+        let mut stream = BinlogStream::start(ropts).await.map_err(source_err)?;
+        let mut ctx = DecodeContext::new();
+        let mut ids = RecordIds::new(0, next_record_id);
+        let mut batch = LogBatch::default();
+        let mut batch_start = position;
+        loop {
+            if opts.stop.load(Ordering::Relaxed) && batch.records == 0 {
+                break;
+            }
+            let Some(ev) = stream.next_event().await.map_err(source_err)? else {
+                break;
+            };
+            let event = ctx
+                .decode_packet(&ev.bytes)
+                .map_err(|e| Error::Schema(format!("binlog event at {}: {e}", ev.log_pos)))?;
+            let timestamp = i64::from(event.header().timestamp);
+            if let EventData::Rows(rows) = &event.data {
+                let table = ctx
+                    .table(rows.table_id)
+                    .and_then(|m| by_name.get(&(m.schema.clone(), m.table.clone())));
+                if let Some(t) = table {
+                    let op = match rows.kind {
+                        RowsKind::Write => Op::Insert,
+                        RowsKind::Update | RowsKind::PartialUpdate => Op::Update,
+                        RowsKind::Delete => Op::Delete,
+                    };
+                    for change in ctx
+                        .rows(rows)
+                        .map_err(|e| Error::Schema(format!("rows event: {e}")))?
+                    {
+                        let change = change.map_err(|e| Error::Schema(format!("row: {e}")))?;
+                        let record_id = ids.allocate();
+                        for meta in LogRecordMeta::for_change(op, record_id, timestamp) {
+                            let image = if meta.before_flag() == "Y" {
+                                change.before
+                            } else {
+                                change.after
+                            };
+                            let image = image.ok_or_else(|| {
+                                Error::Schema(format!("{} event without a row image", op.flag()))
+                            })?;
+                            let partition = self.partitioning.values(timestamp);
+                            batch.builder(t, partition).append(&meta, image.values())?;
+                            batch.records += 1;
+                        }
+                    }
+                }
+            }
+            if !ev.ends_transaction {
+                continue;
+            }
+            let cp = stream.checkpoint();
+            let here = position_of_cp(cp);
+            let flush = match &forced {
+                Some(intent) => here.file == intent.to.file && here.position >= intent.to.position,
+                None => {
+                    batch.records >= self.cfg.sync.batch_rows || opts.stop.load(Ordering::Relaxed)
+                }
+            };
+            if flush {
+                state = self
+                    .commit_batch(
+                        state,
+                        &mut batch,
+                        &batch_start,
+                        here.clone(),
+                        ids.next_counter(),
+                        forced.take(),
+                    )
+                    .await?;
+                batch_start = here;
+            }
+        }
+        let cp = position_of_cp(stream.checkpoint());
+        if batch.records > 0 || cp != batch_start {
+            if forced.is_some() {
+                warn!(
+                    "the stream ended before the pending batch's end position; the batch stays pending"
+                );
+                return Ok(state);
+            }
+            state = self
+                .commit_batch(
+                    state,
+                    &mut batch,
+                    &batch_start,
+                    cp,
+                    ids.next_counter(),
+                    None,
+                )
+                .await?;
+        }
+        let _ = stream.close().await;
+        Ok(state)
+    }
+
+    async fn commit_batch(
+        &self,
+        state: TaskState,
+        batch: &mut LogBatch,
+        from: &SourcePosition,
+        to: SourcePosition,
+        next_record_id: u64,
+        forced: Option<Intent>,
+    ) -> Result<TaskState> {
+        let unit = match forced {
+            Some(intent) => intent.unit,
+            None => format!("log-{}-{:012}", from.file, from.position),
+        };
+        let data = batch.finish(&self.meta)?;
+        let rows: usize = data.iter().map(|d| d.batch.num_rows()).sum();
+        let intent = Intent {
+            unit: unit.clone(),
+            to,
+            next_record_id,
+        };
+        let state = self.step(state, Step::BatchPrepared(intent))?;
+        self.sink.commit_unit(&unit, data).await?;
+        info!(%unit, rows, "committed a t_log batch");
+        self.step(state, Step::BatchCommitted)
+    }
+}
+
+/// `t_log` records being gathered, per destination table and partition.
+#[derive(Default)]
+struct LogBatch {
+    tables: BTreeMap<(String, Vec<String>), LogBuilder>,
+    records: usize,
+}
+
+impl LogBatch {
+    fn builder(&mut self, t: &SyncedTable, partition: Vec<String>) -> &mut LogBuilder {
+        self.tables
+            .entry((t.log_table(), partition))
+            .or_insert_with(|| LogBuilder::new(t))
+    }
+
+    fn finish(&mut self, meta: &MetaColumns) -> Result<Vec<TableBatch>> {
+        let _ = meta;
+        let mut out = Vec::new();
+        for ((table, partition), mut b) in std::mem::take(&mut self.tables) {
+            out.push(TableBatch {
+                table,
+                partition,
+                batch: b.finish()?,
+            });
+        }
+        self.records = 0;
+        Ok(out)
+    }
+}
+
+struct LogBuilder {
+    schema: SchemaRef,
+    record_id: Int64Builder,
+    op: StringBuilder,
+    ts: Int64Builder,
+    before: StringBuilder,
+    after: StringBuilder,
+    row: RowColumns,
+}
+
+impl LogBuilder {
+    fn new(t: &SyncedTable) -> Self {
+        Self {
+            schema: t.log_schema.clone(),
+            record_id: Int64Builder::new(),
+            op: StringBuilder::new(),
+            ts: Int64Builder::new(),
+            before: StringBuilder::new(),
+            after: StringBuilder::new(),
+            row: RowColumns::new(&t.schema.columns),
+        }
+    }
+
+    fn append<'a>(
+        &mut self,
+        meta: &LogRecordMeta,
+        values: impl Iterator<Item = binlog_parser::Result<(usize, binlog_parser::Value<'a>)>>,
+    ) -> Result<()> {
+        self.row.append(values)?;
+        self.record_id.append_value(meta.record_id);
+        self.op.append_value(meta.op.flag());
+        self.ts.append_value(meta.utc_timestamp);
+        self.before.append_value(meta.before_flag());
+        self.after.append_value(meta.after_flag());
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.record_id.finish()),
+            Arc::new(self.op.finish()),
+            Arc::new(self.ts.finish()),
+            Arc::new(self.before.finish()),
+            Arc::new(self.after.finish()),
+        ];
+        columns.extend(self.row.finish());
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+fn position_of(cp: &mysql_source::replication::Checkpoint) -> SourcePosition {
+    position_of_cp(cp)
+}
+
+fn position_of_cp(cp: &mysql_source::replication::Checkpoint) -> SourcePosition {
+    let gtid = cp.gtid.to_string();
+    SourcePosition {
+        file: cp.position.file.clone(),
+        position: cp.position.position,
+        gtid: (!gtid.is_empty()).then_some(gtid),
+    }
+}
+
+fn source_err(e: mysql_source::Error) -> Error {
+    Error::Source(e)
+}
+
+fn plan_to_json(plan: &TablePlan) -> serde_json::Value {
+    serde_json::json!({
+        "key": plan.key,
+        "chunks": plan.chunks.iter().map(|c| serde_json::json!({"id": c.id, "lower": c.lower, "upper": c.upper})).collect::<Vec<_>>(),
+    })
+}
+
+fn plan_from_json(v: &serde_json::Value) -> Option<TablePlan> {
+    let key = serde_json::from_value(v.get("key")?.clone()).ok()?;
+    let chunks = v
+        .get("chunks")?
+        .as_array()?
+        .iter()
+        .map(|c| {
+            Some(ChunkPlan {
+                id: u32::try_from(c.get("id")?.as_u64()?).ok()?,
+                lower: serde_json::from_value(c.get("lower")?.clone()).ok()?,
+                upper: serde_json::from_value(c.get("upper")?.clone()).ok()?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(TablePlan { key, chunks })
+}
