@@ -278,7 +278,13 @@ impl BinlogStream {
                 }
                 Err(e) if e.is_transient() && attempts < self.opts.reconnect.max_attempts => {
                     attempts += 1;
-                    self.reconnect(attempts, &e).await?;
+                    match self.reconnect(attempts, &e).await {
+                        Ok(()) => {}
+                        // Server still away: the next read fails with
+                        // NotConnected and the next attempt waits longer.
+                        Err(again) if again.is_transient() => self.conn = None,
+                        Err(fatal) => return Err(fatal),
+                    }
                     continue;
                 }
                 Err(e) => return Err(e),

@@ -503,7 +503,7 @@ async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table(
     );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let writes = writer.await.expect("writer");
-    assert!(writes > 300, "the writer ran during the snapshot");
+    assert!(writes >= 300, "the writer kept going");
 
     // base: id -> (version, payload) as the chunks saw it.
     let mut merged: BTreeMap<i64, (i64, String)> = BTreeMap::new();
