@@ -9,7 +9,7 @@ use arrow_array::types::{
     UInt64Type,
 };
 use arrow_array::{Array, RecordBatch};
-use binlog_parser::EventType;
+use binlog_parser::{DecodeContext, EventData, Value};
 use mysql_source::replication::{BinlogStream, ReplicationOptions, StartPosition};
 use mysql_source::schema;
 use mysql_source::snapshot::{self, SnapshotItem, SnapshotOptions, TableJob, ThrottleLimits};
@@ -412,17 +412,6 @@ async fn many_types_decode_as_the_server_computes_them() {
     conn.close().await.expect("close");
 }
 
-/// `/* op <kind> <id> <version> */` of the writer's statements.
-fn parse_op(sql: &str, table: &str) -> Option<(char, i64, i64)> {
-    if !sql.contains(table) {
-        return None;
-    }
-    let rest = &sql[sql.find("/* op ")? + 6..];
-    let mut it = rest.split_whitespace();
-    let kind = it.next()?.chars().next()?;
-    Some((kind, it.next()?.parse().ok()?, it.next()?.parse().ok()?))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table() {
     let table = format!("moving_{}", std::process::id());
@@ -444,8 +433,7 @@ async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table(
     .await
     .expect("fill");
 
-    // A writer that keeps changing the table with single-row statements
-    // whose binlog annotation names the change.
+    // A writer that keeps changing the table (single-row statements).
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let written = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let (wt, wstop, wcount) = (table.clone(), stop.clone(), written.clone());
@@ -456,12 +444,12 @@ async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table(
             n += 1;
             let id = (n * 7919) % 25_000 + 1;
             let sql = match n % 3 {
-                0 => format!("DELETE FROM {DB}.{wt} WHERE id = {id} /* op d {id} {n} */"),
+                0 => format!("DELETE FROM {DB}.{wt} WHERE id = {id}"),
                 1 => format!(
-                    "INSERT INTO {DB}.{wt} VALUES ({id}, {n}, 'row {id} v{n}') ON DUPLICATE KEY UPDATE version = {n}, payload = 'row {id} v{n}' /* op u {id} {n} */"
+                    "INSERT INTO {DB}.{wt} VALUES ({id}, {n}, 'row {id} v{n}') ON DUPLICATE KEY UPDATE version = {n}, payload = 'row {id} v{n}'"
                 ),
                 _ => format!(
-                    "UPDATE {DB}.{wt} SET version = {n}, payload = 'row {id} v{n}' WHERE id = {id} /* op u {id} {n} */"
+                    "UPDATE {DB}.{wt} SET version = {n}, payload = 'row {id} v{n}' WHERE id = {id}"
                 ),
             };
             w.query_drop(&sql).await.expect("write");
@@ -536,21 +524,39 @@ async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table(
     );
     opts.stop_at_end = true;
     let mut stream = BinlogStream::start(opts).await.expect("stream");
+    // Row images decoded by binlog-parser: after images upsert, before
+    // images of deletes remove.
+    let mut ctx = DecodeContext::new();
     let mut log_ops = 0;
     while let Some(ev) = stream.next_event().await.expect("event") {
-        if ev.event_type != EventType::AnnotateRows {
+        let decoded = ctx.decode_packet(&ev.bytes).expect("decode");
+        let EventData::Rows(rows) = &decoded.data else {
+            continue;
+        };
+        let map = ctx.table(rows.table_id).expect("table map");
+        if map.schema != DB || map.table != table {
             continue;
         }
-        let sql = String::from_utf8_lossy(&ev.bytes[19..ev.bytes.len() - 4]).into_owned();
-        if let Some((kind, id, n)) = parse_op(&sql, &table) {
+        for change in ctx.rows(rows).expect("rows") {
+            let change = change.expect("row");
             log_ops += 1;
-            match kind {
-                'd' => {
-                    merged.remove(&id);
+            match (change.before, change.after) {
+                (_, Some(after)) => {
+                    let mut vals = after.values().map(|v| v.expect("value").1);
+                    let (Some(Value::Int(id)), Some(Value::Int(version)), Some(Value::String(p))) =
+                        (vals.next(), vals.next(), vals.next())
+                    else {
+                        panic!("unexpected after image");
+                    };
+                    merged.insert(id, (version, String::from_utf8_lossy(p).into_owned()));
                 }
-                _ => {
-                    merged.insert(id, (n, format!("row {id} v{n}")));
-                }
+                (Some(before), None) => match before.values().next() {
+                    Some(Ok((_, Value::Int(id)))) => {
+                        merged.remove(&id);
+                    }
+                    other => panic!("unexpected before image {other:?}"),
+                },
+                (None, None) => panic!("row change without images"),
             }
         }
     }
