@@ -322,7 +322,14 @@ impl BinlogStream {
     fn check_packet(&self, packet: Bytes) -> Result<Option<Bytes>> {
         match packet.first() {
             Some(0x00) => Ok(Some(packet.slice(1..))),
-            Some(0xfe) if packet.len() < 9 => Ok(None),
+            // End of the binlog: asked for with `stop_at_end`; otherwise the
+            // server ended the dump (e.g. shutting down), which is a
+            // dropped connection.
+            Some(0xfe) if packet.len() < 9 && self.opts.stop_at_end => Ok(None),
+            Some(0xfe) if packet.len() < 9 => Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the server ended the binlog dump",
+            ))),
             Some(0xff) => {
                 Err(self.classify(crate::conn::server_error(&packet, Default::default())))
             }

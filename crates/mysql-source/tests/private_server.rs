@@ -1,7 +1,8 @@
-//! A purged binlog is a typed error, never skipped. Purging would take the
-//! shared sandbox's binlogs away from everyone else, so this test starts a
-//! private MariaDB (own datadir, own port) with `scripts/mysql-sandbox` and
-//! stops it afterwards.
+//! Tests that need a server of their own: a purged binlog is a typed error,
+//! never skipped (purging the shared sandbox's binlogs would take them away
+//! from everyone else), and the stream rides out a server restart. Each test
+//! starts a private MariaDB (own datadir, own port) with
+//! `scripts/mysql-sandbox` and stops it afterwards.
 
 use mysql_source::replication::{BinlogStream, ReplicationOptions, StartPosition};
 use mysql_source::{BinlogPosition, ConnectOptions, Error, RawConn, TlsMode};
@@ -18,20 +19,25 @@ fn script() -> PathBuf {
 }
 
 impl PrivateServer {
-    fn start() -> Self {
+    fn start(slot: u16) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // A port unlikely to be taken by the shared sandbox or another run.
-        let port = 34_000 + (std::process::id() % 2_000) as u16;
+        let port = 34_000 + (std::process::id() % 1_000) as u16 * 2 + slot;
+        let server = Self { dir, port };
+        server.script("up");
+        server
+    }
+
+    fn script(&self, cmd: &str) {
         let status = Command::new("bash")
             .arg(script())
-            .arg("up")
-            .env("SYNC_MYSQL_DIR", dir.path())
-            .env("SYNC_MYSQL_PORT", port.to_string())
+            .arg(cmd)
+            .env("SYNC_MYSQL_DIR", self.dir.path())
+            .env("SYNC_MYSQL_PORT", self.port.to_string())
             .env("SYNC_MYSQL_SERVER_ID", "7")
             .status()
             .expect("run scripts/mysql-sandbox");
-        assert!(status.success(), "private MariaDB did not start");
-        Self { dir, port }
+        assert!(status.success(), "scripts/mysql-sandbox {cmd} failed");
     }
 
     fn options(&self) -> ConnectOptions {
@@ -65,7 +71,7 @@ async fn master_status(conn: &mut RawConn) -> BinlogPosition {
 
 #[tokio::test]
 async fn resuming_into_a_purged_binlog_is_a_typed_error() {
-    let server = PrivateServer::start();
+    let server = PrivateServer::start(0);
     let mut admin = RawConn::connect(&server.options()).await.expect("connect");
     admin
         .query_drop("CREATE DATABASE IF NOT EXISTS purge_test")
@@ -176,4 +182,79 @@ async fn first_error(opts: ReplicationOptions) -> Error {
             Err(e) => return e,
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_rides_out_a_server_restart() {
+    let server = PrivateServer::start(1);
+    let mut admin = RawConn::connect(&server.options()).await.expect("connect");
+    admin
+        .query_drop("CREATE DATABASE IF NOT EXISTS restart_test")
+        .await
+        .expect("db");
+    admin
+        .query_drop("CREATE TABLE IF NOT EXISTS restart_test.t (id INT PRIMARY KEY)")
+        .await
+        .expect("table");
+    let start = master_status(&mut admin).await;
+    for i in 0..20 {
+        admin
+            .query_drop(&format!(
+                "INSERT INTO restart_test.t VALUES ({i}) /* trx {i} */"
+            ))
+            .await
+            .expect("insert");
+    }
+    let mut opts = ReplicationOptions::new(server.options(), 103, StartPosition::File(start));
+    opts.heartbeat = Some(std::time::Duration::from_secs(1));
+    opts.reconnect.max_attempts = 60;
+    opts.reconnect.max_backoff = std::time::Duration::from_millis(500);
+    let mut stream = BinlogStream::start(opts).await.expect("stream");
+    let mut seen = Vec::new();
+    let mut restarted = false;
+    while seen.len() < 40 {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(60), stream.next_event())
+            .await
+            .expect("an event within 60 s")
+            .expect("the stream survives")
+            .expect("blocking stream");
+        if ev.event_type == binlog_parser::EventType::AnnotateRows {
+            let sql = String::from_utf8_lossy(&ev.bytes[19..ev.bytes.len() - 4]).into_owned();
+            if let Some(i) = sql
+                .split("/* trx ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                seen.push(i);
+            }
+        }
+        if seen.len() == 10 && !restarted {
+            // Stop the server under the stream, write more after it is back.
+            admin.close().await.expect("close");
+            server.script("down");
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+            server.script("up");
+            admin = RawConn::connect(&server.options())
+                .await
+                .expect("reconnect admin");
+            for i in 20..40 {
+                admin
+                    .query_drop(&format!(
+                        "INSERT INTO restart_test.t VALUES ({i}) /* trx {i} */"
+                    ))
+                    .await
+                    .expect("insert");
+            }
+            restarted = true;
+        }
+    }
+    assert_eq!(
+        seen,
+        (0..40).collect::<Vec<u32>>(),
+        "every transaction once, in order, across the restart"
+    );
+    assert!(stream.reconnects() >= 1, "the restart forced a reconnect");
+    stream.close().await.expect("close");
+    admin.close().await.expect("close");
 }
