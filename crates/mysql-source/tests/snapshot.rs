@@ -594,3 +594,89 @@ async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table(
     );
     conn.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn values_larger_than_one_packet_arrive_whole() {
+    // 17 MiB: more than one 16 MiB wire packet, in a result row and in a binlog event.
+    const LEN: usize = 17 << 20;
+    let table = format!("big_{}", std::process::id());
+    let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
+    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
+        .await
+        .expect("db");
+    conn.query_drop(&format!("DROP TABLE IF EXISTS {DB}.{table}"))
+        .await
+        .expect("drop");
+    conn.query_drop(&format!(
+        "CREATE TABLE {DB}.{table} (id INT PRIMARY KEY, b LONGBLOB)"
+    ))
+    .await
+    .expect("create");
+    let position = snapshot::capture_position(&mut conn)
+        .await
+        .expect("position");
+    conn.query_drop(&format!(
+        "INSERT INTO {DB}.{table} VALUES (1, REPEAT('x', {LEN}))"
+    ))
+    .await
+    .expect("insert");
+
+    let s = schema::read_table(&mut conn, DB, &table)
+        .await
+        .expect("schema");
+    let plan = snapshot::plan_table(&mut conn, &s, 10).await.expect("plan");
+    let job = TableJob {
+        schema: Arc::new(s),
+        plan: Arc::new(plan),
+        done: BTreeSet::new(),
+    };
+    let (batches, _) = snapshot_all(vec![job], 1, ThrottleLimits::default()).await;
+    let lens: Vec<usize> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("b")
+                .expect("b")
+                .as_binary::<i32>()
+                .iter()
+                .flatten()
+                .map(<[u8]>::len)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(lens, vec![LEN]);
+
+    let mut opts = ReplicationOptions::new(
+        sandbox(),
+        3_200_000 + std::process::id() % 100_000,
+        StartPosition::File(position.position.clone()),
+    );
+    opts.stop_at_end = true;
+    let mut stream = BinlogStream::start(opts).await.expect("stream");
+    let mut ctx = DecodeContext::new();
+    let mut found = Vec::new();
+    while let Some(ev) = stream.next_event().await.expect("event") {
+        let decoded = ctx.decode_packet(&ev.bytes).expect("decode");
+        let EventData::Rows(rows) = &decoded.data else {
+            continue;
+        };
+        let map = ctx.table(rows.table_id).expect("table map");
+        if map.table != table {
+            continue;
+        }
+        for change in ctx.rows(rows).expect("rows") {
+            let after = change.expect("row").after.expect("insert");
+            if let Some(Ok((_, Value::Bytes(b) | Value::String(b)))) = after.values().nth(1) {
+                found.push(b.len());
+            }
+        }
+    }
+    assert_eq!(
+        found,
+        vec![LEN],
+        "the 17 MiB row image came through the stream whole"
+    );
+    conn.query_drop(&format!("DROP TABLE {DB}.{table}"))
+        .await
+        .expect("drop");
+    conn.close().await.expect("close");
+}
