@@ -7,8 +7,11 @@
 //!    such that every transaction written to the binlog before `P` is
 //!    already committed in InnoDB. On MariaDB it opens a consistent
 //!    snapshot and reads `binlog_snapshot_file/position`, which the server
-//!    keeps consistent with that snapshot; on MySQL it reads the end of the
-//!    binlog (`SHOW MASTER STATUS`).
+//!    keeps consistent with that snapshot; on MySQL 8.0.13+ it reads
+//!    `performance_schema.log_status`, which reports position and
+//!    `gtid_executed` consistent with InnoDB (needs `BACKUP_ADMIN`), and
+//!    falls back to `SHOW MASTER STATUS` (whose binlog end can run a group
+//!    commit ahead of InnoDB for an instant — grant `BACKUP_ADMIN`).
 //! 2. Each chunk is then read by one plain `SELECT` in autocommit mode: an
 //!    InnoDB consistent read, no row or table locks. The chunk shows every
 //!    row of its key range as of some instant `t ≥ P`.
@@ -88,7 +91,26 @@ pub async fn capture_position(conn: &mut RawConn) -> Result<Checkpoint> {
             gtid,
         });
     }
-    let rows = conn.query_strings("SHOW MASTER STATUS").await?;
+    // MySQL 8.0.13+: performance_schema.log_status blocks commits for an
+    // instant and reports the binlog position and gtid_executed consistent
+    // with InnoDB (needs BACKUP_ADMIN). Without it, the end of the binlog.
+    let status = conn
+        .query_strings("SELECT LOCAL FROM performance_schema.log_status")
+        .await;
+    let consistent = status
+        .ok()
+        .and_then(|rows| rows.into_iter().next())
+        .and_then(|r| r.into_iter().next().flatten())
+        .and_then(|j| log_status_checkpoint(&j));
+    if let Some(cp) = consistent {
+        return Ok(cp);
+    }
+    let rows = match conn.query_strings("SHOW MASTER STATUS").await {
+        Ok(r) => r,
+        // MySQL 8.4 renamed it.
+        Err(Error::Server { .. }) => conn.query_strings("SHOW BINARY LOG STATUS").await?,
+        Err(e) => return Err(e),
+    };
     let row = rows.first().ok_or_else(|| {
         Error::Unexpected("SHOW MASTER STATUS is empty: binary logging is off".into())
     })?;
@@ -109,6 +131,37 @@ pub async fn capture_position(conn: &mut RawConn) -> Result<Checkpoint> {
         None => GtidState::None,
     };
     Ok(Checkpoint {
+        position: BinlogPosition { file, position },
+        gtid,
+    })
+}
+
+/// Reads `{"gtid_executed": "...", "binary_log_file": "...", "binary_log_position": N}`
+/// from `performance_schema.log_status.LOCAL`.
+fn log_status_checkpoint(json: &str) -> Option<Checkpoint> {
+    fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+        let at = json.find(&format!("\"{key}\""))? + key.len() + 2;
+        let rest = json[at..].trim_start().strip_prefix(':')?.trim_start();
+        match rest.strip_prefix('"') {
+            Some(s) => s.find('"').map(|end| &s[..end]),
+            None => rest.split([',', '}']).next().map(str::trim),
+        }
+    }
+    let file = field(json, "binary_log_file")?.to_owned();
+    let position = field(json, "binary_log_position")?.parse().ok()?;
+    if file.is_empty() {
+        return None;
+    }
+    // gtid_executed is printed with "\n" between uuids.
+    let gtid_text = field(json, "gtid_executed")
+        .unwrap_or("")
+        .replace("\\n", "");
+    let gtid = if gtid_text.trim().is_empty() {
+        GtidState::None
+    } else {
+        GtidState::Mysql(crate::gtid::MysqlGtidSet::parse(&gtid_text).ok()?)
+    };
+    Some(Checkpoint {
         position: BinlogPosition { file, position },
         gtid,
     })
@@ -703,6 +756,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mysql_log_status_json() {
+        let j = r#"{"gtid_executed": "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,\n55778904-0299-11f1-b1b8-4ef0c4956feb:1-3", "binary_log_file": "binlog.000007", "binary_log_position": 1234}"#;
+        let cp = log_status_checkpoint(j).expect("parse");
+        assert_eq!(
+            cp.position,
+            BinlogPosition {
+                file: "binlog.000007".into(),
+                position: 1234
+            }
+        );
+        assert_eq!(
+            cp.gtid.to_string(),
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,55778904-0299-11f1-b1b8-4ef0c4956feb:1-3"
+        );
+        assert!(log_status_checkpoint("{}").is_none());
+    }
 
     #[test]
     fn composite_key_predicate() {
