@@ -680,3 +680,87 @@ async fn values_larger_than_one_packet_arrive_whole() {
         .expect("drop");
     conn.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn unique_key_tables_chunk_on_it_and_keyless_tables_scan_once() {
+    let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
+    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
+        .await
+        .expect("db");
+    let uk = format!("uk_{}", std::process::id());
+    let nokey = format!("nokey_{}", std::process::id());
+    for t in [&uk, &nokey] {
+        conn.query_drop(&format!("DROP TABLE IF EXISTS {DB}.{t}"))
+            .await
+            .expect("drop");
+    }
+    // A composite unique key over a string with quotes and backslashes, and a
+    // case-insensitive collation: the chunk bounds must follow the server's order.
+    conn.query_drop(&format!(
+        "CREATE TABLE {DB}.{uk} (name VARCHAR(40) NOT NULL, n INT NOT NULL, v INT, UNIQUE KEY u (name, n)) \
+         DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"
+    ))
+    .await
+    .expect("create");
+    conn.query_drop(&format!(
+        "INSERT INTO {DB}.{uk} SELECT CONCAT(ELT(1 + seq % 5, 'a''b', 'A\\\\c', 'b', 'Ä', 'z'), seq % 7), seq, seq \
+         FROM mysql.seq_1_to_3000"
+    ))
+    .await
+    .expect("fill");
+    conn.query_drop(&format!("CREATE TABLE {DB}.{nokey} (v INT)"))
+        .await
+        .expect("create");
+    conn.query_drop(&format!(
+        "INSERT INTO {DB}.{nokey} SELECT seq FROM mysql.seq_1_to_500"
+    ))
+    .await
+    .expect("fill");
+
+    let s = schema::read_table(&mut conn, DB, &uk)
+        .await
+        .expect("schema");
+    assert!(s.primary_key.is_empty());
+    assert_eq!(s.row_key(), Some(&["name".to_owned(), "n".to_owned()][..]));
+    let plan = snapshot::plan_table(&mut conn, &s, 200)
+        .await
+        .expect("plan");
+    assert!(plan.chunks.len() >= 10, "{} chunks", plan.chunks.len());
+    let job = TableJob {
+        schema: Arc::new(s),
+        plan: Arc::new(plan),
+        done: BTreeSet::new(),
+    };
+    let (batches, _) = snapshot_all(vec![job], 3, ThrottleLimits::default()).await;
+    let mut seen = BTreeSet::new();
+    for b in &batches {
+        let v = b
+            .column_by_name("v")
+            .expect("v")
+            .as_primitive::<Int32Type>();
+        for x in v.iter().flatten() {
+            assert!(seen.insert(x), "row {x} read twice");
+        }
+    }
+    assert_eq!(seen.len(), 3000, "every row once");
+
+    let s = schema::read_table(&mut conn, DB, &nokey)
+        .await
+        .expect("schema");
+    assert_eq!(s.row_key(), None);
+    let plan = snapshot::plan_table(&mut conn, &s, 100)
+        .await
+        .expect("plan");
+    assert_eq!(plan.chunks.len(), 1, "one ordered scan");
+    let job = TableJob {
+        schema: Arc::new(s),
+        plan: Arc::new(plan),
+        done: BTreeSet::new(),
+    };
+    let (batches, _) = snapshot_all(vec![job], 2, ThrottleLimits::default()).await;
+    assert_eq!(
+        batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        500
+    );
+    conn.close().await.expect("close");
+}
