@@ -258,6 +258,10 @@ impl BinlogStream {
     /// The next event; `None` only with [`ReplicationOptions::stop_at_end`]
     /// at the end of the binlog. Heartbeats are consumed here.
     ///
+    /// Cancel-safe (e.g. in `select!` or under a timeout): a partly read
+    /// packet stays buffered, except for events over 16 MiB, which arrive
+    /// in several packets and are corrupted if cancelled half-way.
+    ///
     /// # Errors
     /// Final errors only: transient ones are retried per the policy first.
     pub async fn next_event(&mut self) -> Result<Option<Event>> {

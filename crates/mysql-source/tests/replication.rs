@@ -324,3 +324,54 @@ async fn a_clashing_server_id_is_refused() {
     let _ = tokio::time::timeout(Duration::from_millis(200), first.next_event()).await;
     first.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn heartbeats_keep_an_idle_stream_alive() {
+    let table = format!("idle_{}", std::process::id());
+    let mut admin = RawConn::connect(&sandbox()).await.expect("connect");
+    admin
+        .query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
+        .await
+        .expect("db");
+    admin
+        .query_drop(&format!(
+            "CREATE TABLE IF NOT EXISTS {DB}.{table} (id INT PRIMARY KEY)"
+        ))
+        .await
+        .expect("table");
+    let start = position(&mut admin).await;
+    let mut opts = ReplicationOptions::new(sandbox(), replica_id(4), StartPosition::File(start));
+    // Read timeout = 3 heartbeats + 5 s = 8 s: silence longer than that
+    // would count as a dead connection, heartbeats prevent it.
+    opts.heartbeat = Some(Duration::from_secs(1));
+    let mut stream = BinlogStream::start(opts).await.expect("stream");
+    // Drain what is there, then stay idle for longer than the read timeout
+    // (other engineers' writes may arrive meanwhile; they are read too).
+    let idle_until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::timeout_at(idle_until, stream.next_event())
+        .await
+        .is_ok()
+    {}
+    admin
+        .query_drop(&format!(
+            "REPLACE INTO {DB}.{table} VALUES (1) /* trx 0 stmt 0 */"
+        ))
+        .await
+        .expect("write");
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let ev = stream.next_event().await.expect("event").expect("blocking");
+            if annotate(&ev).and_then(|sql| marker(&sql, &table)).is_some() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "the write after the idle period arrived");
+    assert_eq!(
+        stream.reconnects(),
+        0,
+        "no read timeout fired: the server sent heartbeats"
+    );
+    stream.close().await.expect("close");
+}
