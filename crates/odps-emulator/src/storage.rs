@@ -9,6 +9,7 @@ use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use crate::catalog::Column;
@@ -37,7 +38,13 @@ pub fn write_parquet(
     // A unique temporary name: a retried block may race with its first try.
     let tmp = path.with_extension(format!("{:x}.tmp", crate::instances::now_nanos()));
     let file = File::create(&tmp).map_err(OdpsError::io)?;
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(internal)?;
+    // Plain encoding without statistics: the emulator stores data for reading
+    // it back, and must keep up with the fastest client it is tested with.
+    let props = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .build();
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(internal)?;
     for batch in batches {
         writer.write(batch).map_err(internal)?;
     }

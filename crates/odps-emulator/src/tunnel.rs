@@ -237,6 +237,7 @@ impl Tunnel {
             .upload_dir(req.project, id)?
             .join(format!("block-{block:05}.parquet"));
         // Decoding and Parquet encoding are CPU work: keep them off the I/O threads.
+        let started = std::time::Instant::now();
         let rows = tokio::task::spawn_blocking(move || {
             let batches = match format {
                 Format::Arrow => decode_block(&columns, &body).map_err(malformed)?,
@@ -247,7 +248,9 @@ impl Tunnel {
                         .batch,
                 ],
             };
+            let decoded_ms = started.elapsed().as_millis();
             storage::write_parquet(&path, &schema, &batches)?;
+            tracing::debug!(decoded_ms, "block decoded and written");
             Ok::<usize, OdpsError>(batches.iter().map(RecordBatch::num_rows).sum())
         })
         .await
@@ -261,7 +264,7 @@ impl Tunnel {
         }
         session.blocks.insert(block, rows as u64);
         self.save_upload(req.project, &session)?;
-        tracing::debug!(%id, block, rows, ?format, "block staged");
+        tracing::debug!(%id, block, rows, ?format, store_ms = started.elapsed().as_millis(), "block staged");
         Ok(())
     }
 
