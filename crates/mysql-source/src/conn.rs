@@ -283,6 +283,8 @@ pub struct ResultColumn {
 pub struct RawConn {
     stream: Stream,
     rbuf: BytesMut,
+    /// Frames of a payload over 16 MiB read so far.
+    joining: BytesMut,
     seq: u8,
     caps: CapabilityFlags,
     hello: ServerHello,
@@ -329,6 +331,7 @@ impl RawConn {
         let mut conn = Self {
             stream: Stream::Plain(tcp),
             rbuf: BytesMut::with_capacity(READ_CHUNK),
+            joining: BytesMut::new(),
             seq: 0,
             caps: CapabilityFlags::empty(),
             hello: ServerHello {
@@ -420,22 +423,23 @@ impl RawConn {
 
     /// Reads one logical packet (joining 16 MiB continuation packets); the
     /// result shares the read buffer's allocation when it fits one frame.
+    /// Cancel-safe: bytes read before a cancellation stay buffered.
     ///
     /// # Errors
     /// [`Error::Io`] on a broken connection, [`Error::Timeout`] when the read
     /// timeout passes.
     pub async fn read_packet(&mut self) -> Result<Bytes> {
-        let first = self.read_frame().await?;
-        if first.len() < MAX_PAYLOAD {
-            return Ok(first);
-        }
-        // Payloads of 16 MiB and more come in several frames: join them (one copy).
-        let mut joined = BytesMut::from(&first[..]);
         loop {
-            let next = self.read_frame().await?;
-            joined.extend_from_slice(&next);
-            if next.len() < MAX_PAYLOAD {
-                return Ok(joined.freeze());
+            let frame = self.read_frame().await?;
+            if self.joining.is_empty() && frame.len() < MAX_PAYLOAD {
+                return Ok(frame);
+            }
+            // Payloads of 16 MiB and more come in several frames: join them
+            // (one copy). The partial payload lives in `self`, so a cancelled
+            // read loses nothing.
+            self.joining.extend_from_slice(&frame);
+            if frame.len() < MAX_PAYLOAD {
+                return Ok(self.joining.split().freeze());
             }
         }
     }

@@ -259,8 +259,7 @@ impl BinlogStream {
     /// at the end of the binlog. Heartbeats are consumed here.
     ///
     /// Cancel-safe (e.g. in `select!` or under a timeout): a partly read
-    /// packet stays buffered, except for events over 16 MiB, which arrive
-    /// in several packets and are corrupted if cancelled half-way.
+    /// packet stays buffered and the next call continues it.
     ///
     /// # Errors
     /// Final errors only: transient ones are retried per the policy first.
