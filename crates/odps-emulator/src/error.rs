@@ -86,25 +86,29 @@ impl OdpsError {
         Self::internal(err.to_string())
     }
 
+    /// As `odps-tunnel`'s [`ServerError`](odps_tunnel::ServerError), whose
+    /// renderers produce the bodies, so client and server parse alike.
+    fn server_error(&self, request_id: &str) -> odps_tunnel::ServerError {
+        let mut err =
+            odps_tunnel::ServerError::new(self.status, self.code.clone(), self.message.clone());
+        err.request_id = Some(request_id.to_owned());
+        err.host_id = Some(HOST_ID.to_owned());
+        err
+    }
+
     /// The REST API's XML body.
     pub fn to_xml(&self, request_id: &str) -> String {
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n  <Code>{}</Code>\n  <Message><![CDATA[{}]]></Message>\n  <RequestId>{}</RequestId>\n  <HostId>localhost</HostId>\n</Error>\n",
-            xml_escape(&self.code),
-            self.message.replace("]]>", "]]]]><![CDATA[>"),
-            xml_escape(request_id)
-        )
+        self.server_error(request_id).to_xml()
     }
 
     /// The Tunnel's JSON body.
     pub fn to_json(&self, request_id: &str) -> String {
-        serde_json::json!({
-            "Code": self.code, "Message": self.message,
-            "RequestId": request_id, "HostId": "localhost",
-        })
-        .to_string()
+        self.server_error(request_id).to_json()
     }
 }
+
+/// `HostId` of every error body.
+const HOST_ID: &str = "odps-emulator";
 
 impl fmt::Display for OdpsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -116,16 +120,5 @@ impl std::error::Error for OdpsError {}
 
 /// Escapes text for an XML element or attribute.
 pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    odps_tunnel::xml::escape(text)
 }

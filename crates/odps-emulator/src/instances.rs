@@ -64,47 +64,30 @@ impl Instances {
 
 /// The task name and query of a submitted `<Instance>` job.
 pub fn parse_job(xml: &str) -> Result<(String, String), OdpsError> {
-    let task = element(xml, "SQL")
-        .ok_or_else(|| OdpsError::unsupported("instance jobs other than a single SQL task"))?;
-    let name = element(task, "Name")
-        .map(|n| unescape(n.trim()))
-        .unwrap_or_else(|| "AnonymousSQLTask".into());
-    let query = element(task, "Query")
+    let root = odps_tunnel::xml::Element::parse(xml)
+        .map_err(|e| OdpsError::invalid_argument(format!("instance XML: {e}")))?;
+    let tasks = root
+        .path(&["Job", "Tasks"])
+        .ok_or_else(|| OdpsError::invalid_argument("instance XML without Job/Tasks"))?;
+    let [task] = tasks.children.as_slice() else {
+        return Err(OdpsError::unsupported(
+            "jobs with other than exactly one task",
+        ));
+    };
+    if task.name != "SQL" {
+        return Err(OdpsError::unsupported(format!(
+            "{} tasks (only SQL tasks run here)",
+            task.name
+        )));
+    }
+    let name = task
+        .child_text("Name")
+        .map_or("AnonymousSQLTask", str::trim)
+        .to_owned();
+    let query = task
+        .child_text("Query")
         .ok_or_else(|| OdpsError::invalid_argument("SQL task without a Query"))?;
-    Ok((name, unescape(query.trim())))
-}
-
-/// Inner text of the first `<tag>…</tag>` (attributes allowed).
-fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
-    let open = format!("<{tag}");
-    let mut from = 0;
-    loop {
-        let start = from + xml[from..].find(&open)?;
-        let after = &xml[start + open.len()..];
-        // `<SQLx` is another element; only `>` or whitespace may follow the name.
-        if after.starts_with('>') || after.starts_with(char::is_whitespace) {
-            let body_start = start + open.len() + after.find('>')? + 1;
-            let close = format!("</{tag}>");
-            let end = body_start + xml[body_start..].find(&close)?;
-            return Some(&xml[body_start..end]);
-        }
-        from = start + open.len();
-    }
-}
-
-/// CDATA sections and the five XML entities.
-fn unescape(text: &str) -> String {
-    if let Some(inner) = text
-        .strip_prefix("<![CDATA[")
-        .and_then(|t| t.strip_suffix("]]>"))
-    {
-        return inner.to_owned();
-    }
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+    Ok((name, query.trim().to_owned()))
 }
 
 /// Runs a script; the first failing statement ends it.
