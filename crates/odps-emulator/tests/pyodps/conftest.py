@@ -15,16 +15,17 @@ ACCESS_KEY = "emulator-test-secret"
 class Emulator:
     """A running emulator process."""
 
-    def __init__(self, *extra_args):
+    def __init__(self, *extra_args, data_dir=None):
         binary = os.environ.get("ODPS_EMULATOR_BIN")
         if not binary or not os.access(binary, os.X_OK):
             raise RuntimeError(
                 "set ODPS_EMULATOR_BIN to the odps-emulator binary "
                 "(scripts/pyodps-tests does this for you)"
             )
-        self.data_dir = tempfile.mkdtemp(prefix="odps-emulator-pytest-")
+        self.owns_data = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="odps-emulator-pytest-")
         self.log_path = os.path.join(self.data_dir, "emulator.log")
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [binary, "--data", self.data_dir, "--port", "0",
              "--access-id", ACCESS_ID, "--access-key", ACCESS_KEY, *extra_args],
@@ -48,7 +49,7 @@ class Emulator:
         with open(self.log_path) as f:
             return f.read()
 
-    def stop(self):
+    def stop(self, keep_data=False):
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
@@ -57,7 +58,8 @@ class Emulator:
         self.log.close()
         if os.environ.get("ODPS_EMULATOR_LOG"):
             print(self.log_text())
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.owns_data and not keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

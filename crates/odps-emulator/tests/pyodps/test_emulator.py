@@ -428,3 +428,33 @@ def test_overwrite_and_drop_partition(odps):
     assert count_rows(odps, name) == 2
     with pytest.raises(errors.ODPSError):
         TableTunnel(odps).create_download_session(name, partition_spec="pt=x")
+
+
+def test_upload_session_survives_a_restart():
+    first = Emulator()
+    try:
+        odps = first.client()
+        name = unique("restart")
+        table = odps.create_table(name, TableSchema.from_lists(["id"], ["bigint"]))
+        session = TableTunnel(odps).create_upload_session(name)
+        with session.open_record_writer(0) as writer:
+            writer.write(table.new_record([1]))
+        upload_id = session.id
+        first.stop(keep_data=True)
+
+        second = Emulator(data_dir=first.data_dir)
+        try:
+            odps = second.client()
+            resumed = TableTunnel(odps).create_upload_session(name, upload_id=upload_id)
+            assert sorted(resumed.blocks) == [0]
+            with resumed.open_record_writer(1) as writer:
+                writer.write(odps.get_table(name).new_record([2]))
+            resumed.commit([0, 1])
+            with odps.get_table(name).open_reader() as reader:
+                assert sorted(r["id"] for r in reader) == [1, 2]
+        finally:
+            second.stop()
+    finally:
+        import shutil
+
+        shutil.rmtree(first.data_dir, ignore_errors=True)
