@@ -401,7 +401,9 @@ fn table_get(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"
         )));
     }
-    Ok(Reply::xml(table_xml(&meta)))
+    // Whole table: every partition's files (the data directory's subtree).
+    let (rows, bytes) = rows_in(state, project, &meta.name, &Vec::new())?;
+    Ok(Reply::xml(table_xml(&meta, rows, bytes)))
 }
 
 fn rows_in(
@@ -446,7 +448,10 @@ fn partition_xml(
     Ok(xml)
 }
 
-fn table_xml(meta: &TableMeta) -> String {
+fn table_xml(meta: &TableMeta, rows: u64, bytes: u64) -> String {
+    let mut schema = meta.schema_json();
+    schema["recordNum"] = rows.into();
+    schema["size"] = bytes.into();
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Table>\n  <Name>{}</Name>\n  <TableId>{}</TableId>\n  <Comment>{}</Comment>\n  <Owner>{}</Owner>\n  <Type>MANAGED_TABLE</Type>\n  <CreationTime>{}</CreationTime>\n  <LastModifiedTime>{}</LastModifiedTime>\n  <Schema format=\"json\"><![CDATA[{}]]></Schema>\n</Table>\n",
         xml_escape(&meta.name),
@@ -455,9 +460,7 @@ fn table_xml(meta: &TableMeta) -> String {
         xml_escape(OWNER),
         http_date(meta.created),
         http_date(meta.data_modified),
-        meta.schema_json()
-            .to_string()
-            .replace("]]>", "]]]]><![CDATA[>")
+        schema.to_string().replace("]]>", "]]]]><![CDATA[>")
     )
 }
 

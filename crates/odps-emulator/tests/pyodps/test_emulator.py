@@ -237,6 +237,7 @@ def test_partitions_and_columns_are_added(odps):
     assert count_rows(odps, name) == 3
     assert count_rows(odps, name, "WHERE ds='a'") == 2
     assert table.partitions["ds=a"].record_num == 2
+    assert odps.get_table(name).record_num == 3
 
     odps.execute_sql(f"DROP TABLE {name}")
     assert not odps.exist_table(name)
