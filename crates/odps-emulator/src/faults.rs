@@ -101,4 +101,15 @@ mod tests {
         }
         assert!((200..400).contains(&failed), "{failed}");
     }
+
+    #[tokio::test]
+    async fn delays_before_the_operation() {
+        let faults = Faults::new(FaultConfig {
+            delay: Duration::from_millis(30),
+            ..Default::default()
+        });
+        let started = std::time::Instant::now();
+        faults.before(Operation::Commit).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(30));
+    }
 }
