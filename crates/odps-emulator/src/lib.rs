@@ -22,6 +22,25 @@
 //! The type system, the Arrow and protobuf body codecs and the signer come
 //! from `odps-tunnel`, so the client and this server share one implementation.
 //!
+//! # Data directory
+//!
+//! ```text
+//! DIR/projects/<project>/tables/<table>/table.json        schema, partitions
+//! DIR/projects/<project>/tables/<table>/data/[k=v/...]     committed Parquet files
+//! DIR/projects/<project>/uploads/<upload id>/              session.json, staged blocks
+//! ```
+//!
+//! A block is staged as its own Parquet file beside its session; commit moves
+//! the staged files into the table's data directory, so a block that is never
+//! committed is never read. Upload sessions survive a restart; SQL instances
+//! and download sessions live in memory.
+//!
+//! # Faults
+//!
+//! [`FaultConfig`] makes a seeded share of block uploads and commits fail with
+//! a retryable `500 InternalServerError` before they change anything, and can
+//! delay both, for the writer's retry tests.
+//!
 //! # Example
 //!
 //! ```no_run
