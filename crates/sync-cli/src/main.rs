@@ -2,6 +2,7 @@
 //! crates; this binary parses arguments and maps errors to exit codes.
 
 mod binlog;
+mod task;
 
 use clap::{Parser, Subcommand};
 use std::io::Write as _;
@@ -18,6 +19,14 @@ struct Cli {
 enum Command {
     /// Decode a binlog file: `dump` prints events and rows, `stats` counts them.
     Binlog(binlog::BinlogArgs),
+    /// Run the task: schema, full and incremental sync, from its checkpoint.
+    Run(task::RunArgs),
+    /// Show the task's phase and position from its checkpoint.
+    Status(task::TaskFile),
+    /// Compare the source with the merged destination, per table (exit 1 on a difference).
+    Verify(task::TaskFile),
+    /// Print the MaxCompute SQL that merges `t_base` and `t_log` into a table's state.
+    MergeSql(task::MergeSqlArgs),
     /// Print the demo shop database (schema and rows) as SQL on stdout.
     DemoData {
         /// Database to create.
@@ -34,8 +43,20 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = || tokio::runtime::Runtime::new();
     match cli.command {
         Command::Binlog(args) => binlog::run(args)?,
+        Command::Run(args) => runtime()?.block_on(task::run(args))?,
+        Command::Status(args) => task::status(args)?,
+        Command::Verify(args) => runtime()?.block_on(task::verify(args))?,
+        Command::MergeSql(args) => runtime()?.block_on(task::merge_sql(args))?,
         Command::DemoData {
             database,
             seed,

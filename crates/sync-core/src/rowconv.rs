@@ -315,9 +315,16 @@ impl RowColumns {
                 }
                 b.append_value(scratch.as_str());
             }
-            Builder::Bin(b) => match value.as_bytes() {
-                Some(bytes) => b.append_value(bytes),
-                None => return Err(mismatch()),
+            Builder::Bin(b) => match (value.as_bytes(), &col.column_type) {
+                // The binlog drops a BINARY(n)'s trailing zero bytes; SELECT
+                // (and so the snapshot) returns all n of them.
+                (Some(bytes), ColumnType::Binary { len }) if bytes.len() < *len as usize => {
+                    let mut padded = bytes.to_vec();
+                    padded.resize(*len as usize, 0);
+                    b.append_value(&padded);
+                }
+                (Some(bytes), _) => b.append_value(bytes),
+                (None, _) => return Err(mismatch()),
             },
         }
         Ok(())

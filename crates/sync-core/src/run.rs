@@ -434,13 +434,16 @@ impl<S: Sink> TaskRunner<S> {
         let mut ids = RecordIds::new(0, next_record_id);
         let mut batch = LogBatch::default();
         let mut batch_start = position;
+        // Whether the last event read ended a transaction: only there may a
+        // batch end, so that no transaction is ever split across commits.
+        let mut at_boundary = true;
         loop {
-            if opts.stop.load(Ordering::Relaxed) && batch.records == 0 {
-                break;
-            }
-            let Some(ev) = stream.next_event().await.map_err(source_err)? else {
-                break;
+            let next = tokio::select! {
+                ev = stream.next_event() => ev.map_err(source_err)?,
+                () = stopped(&opts.stop) => None,
             };
+            let Some(ev) = next else { break };
+            at_boundary = ev.ends_transaction;
             let event = ctx
                 .decode_packet(&ev.bytes)
                 .map_err(|e| Error::Schema(format!("binlog event at {}: {e}", ev.log_pos)))?;
@@ -503,6 +506,13 @@ impl<S: Sink> TaskRunner<S> {
             }
         }
         let cp = position_of_cp(stream.checkpoint());
+        if !at_boundary {
+            // Stopped inside a transaction: its records are dropped here and
+            // read again from the last committed position on the next run.
+            info!("stopped inside a transaction; the next run resumes at the last committed batch");
+            let _ = stream.close().await;
+            return Ok(state);
+        }
         if batch.records > 0 || cp != batch_start {
             if forced.is_some() {
                 warn!(
@@ -534,18 +544,37 @@ impl<S: Sink> TaskRunner<S> {
         next_record_id: u64,
         forced: Option<Intent>,
     ) -> Result<TaskState> {
-        let unit = match forced {
-            Some(intent) => intent.unit,
-            None => format!("log-{}-{:012}", from.file, from.position),
-        };
         let data = batch.finish(&self.meta)?;
         let rows: usize = data.iter().map(|d| d.batch.num_rows()).sum();
-        let intent = Intent {
-            unit: unit.clone(),
-            to,
-            next_record_id,
+        let (unit, state) = match forced {
+            // The intent is already in the checkpoint: the replay must have
+            // reproduced exactly its range and ids, or something is wrong.
+            Some(intent) => {
+                if intent.to != to || intent.next_record_id != next_record_id {
+                    return Err(Error::Schema(format!(
+                        "replaying pending batch {} ended at {}:{} with next record id {}, \
+                         but it was prepared to end at {}:{} with {}: the binlog changed under the task",
+                        intent.unit,
+                        to.file,
+                        to.position,
+                        next_record_id,
+                        intent.to.file,
+                        intent.to.position,
+                        intent.next_record_id
+                    )));
+                }
+                (intent.unit, state)
+            }
+            None => {
+                let unit = format!("log-{}-{:012}", from.file, from.position);
+                let intent = Intent {
+                    unit: unit.clone(),
+                    to,
+                    next_record_id,
+                };
+                (unit, self.step(state, Step::BatchPrepared(intent))?)
+            }
         };
-        let state = self.step(state, Step::BatchPrepared(intent))?;
         self.sink.commit_unit(&unit, data).await?;
         info!(%unit, rows, "committed a t_log batch");
         self.step(state, Step::BatchCommitted)
@@ -628,6 +657,13 @@ impl LogBuilder {
         ];
         columns.extend(self.row.finish());
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+/// Resolves once `stop` is set (polled: a signal handler only flips the flag).
+async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 

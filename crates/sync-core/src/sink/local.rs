@@ -9,10 +9,12 @@
 //!   _commits/<unit>          one empty marker per fully committed unit
 //! ```
 //!
-//! A unit commits file by file: each file is written under a temp name,
-//! fsynced and renamed to a name derived from the unit, then the marker is
-//! written. A crash midway leaves some files in place and no marker; the redo
-//! writes the same names with the same rows, so nothing is doubled.
+//! A unit commits file by file. First a manifest listing the unit's files is
+//! written to `_pending/<unit>.json`; then each file is written under a temp
+//! name, fsynced and renamed into place; then the marker is written and the
+//! manifest removed. A crash midway leaves some files and the manifest; the
+//! redo deletes the files the manifest names before writing again, so nothing
+//! is doubled even when the redo's rows differ (a snapshot chunk read again).
 
 use super::{Sink, TableBatch, TableDef};
 use crate::checkpoint::{sync_dir, write_durably};
@@ -28,6 +30,8 @@ use std::path::{Path, PathBuf};
 
 /// Folder of the commit markers.
 const COMMITS: &str = "_commits";
+/// Folder of the manifests of units being committed.
+const PENDING: &str = "_pending";
 
 /// A warehouse directory on the local file system.
 #[derive(Clone, Debug)]
@@ -65,20 +69,49 @@ impl LocalWarehouse {
     }
 
     fn commit_blocking(&self, unit: &str, data: Vec<TableBatch>) -> Result<()> {
+        // An earlier attempt at this unit may have left files (a crash before
+        // its marker): its manifest names them, and they go first, so a redo
+        // whose rows differ (a re-read snapshot chunk) leaves no stale copy.
+        let pending_dir = self.root.join(PENDING);
+        fs::create_dir_all(&pending_dir).map_err(|e| Error::io("creating", &pending_dir, e))?;
+        let manifest = pending_dir.join(format!("{unit}.json"));
+        if let Ok(bytes) = fs::read(&manifest) {
+            let old: Vec<PathBuf> = serde_json::from_slice(&bytes).unwrap_or_default();
+            for f in old {
+                match fs::remove_file(self.root.join(&f)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(Error::io("removing a file of an unfinished commit", f, e));
+                    }
+                }
+            }
+        }
         let mut seq: BTreeMap<PathBuf, usize> = BTreeMap::new();
-        for tb in data {
-            let mut dir = self.root.join(&tb.table);
+        let mut planned = Vec::with_capacity(data.len());
+        for tb in &data {
+            let mut dir = PathBuf::from(&tb.table);
             for (col, value) in partition_columns(&self.root, &tb.table)?
                 .iter()
                 .zip(&tb.partition)
             {
                 dir.push(format!("{col}={value}"));
             }
-            fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
             let n = seq.entry(dir.clone()).or_default();
-            let file = dir.join(format!("{unit}-{n:05}.parquet"));
+            planned.push(dir.join(format!("{unit}-{n:05}.parquet")));
             *n += 1;
-            let tmp = dir.join(format!(".{unit}-{n:05}.parquet.tmp"));
+        }
+        let listing = serde_json::to_vec(&planned).map_err(|e| Error::Schema(e.to_string()))?;
+        write_durably(&manifest, &listing)?;
+        sync_dir(&pending_dir)?;
+        for (tb, rel) in data.iter().zip(&planned) {
+            let file = self.root.join(rel);
+            let dir = file.parent().unwrap_or(&self.root).to_path_buf();
+            fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+            let tmp = dir.join(format!(
+                ".{}.tmp",
+                rel.file_name().unwrap_or_default().to_string_lossy()
+            ));
             write_durably(&tmp, &parquet_bytes(&tb.batch)?)?;
             fs::rename(&tmp, &file).map_err(|e| Error::io("renaming into place", &file, e))?;
             sync_dir(&dir)?;
@@ -86,7 +119,8 @@ impl LocalWarehouse {
         let commits = self.root.join(COMMITS);
         fs::create_dir_all(&commits).map_err(|e| Error::io("creating", &commits, e))?;
         write_durably(&commits.join(unit), b"")?;
-        sync_dir(&commits)
+        sync_dir(&commits)?;
+        fs::remove_file(&manifest).map_err(|e| Error::io("removing", &manifest, e))
     }
 }
 
@@ -241,14 +275,35 @@ mod tests {
             },
         ];
         assert!(!wh.is_committed("u1").await.expect("committed?"));
-        wh.commit_unit("u1", unit.clone()).await.expect("commit");
+        wh.commit_unit("u1", unit).await.expect("commit");
         assert!(wh.is_committed("u1").await.expect("committed?"));
         assert_eq!(rows(&wh.read_table_blocking("t_log").expect("read")), 6);
         assert!(dir.path().join("t_log/modifytime_day=02").is_dir());
-        // A crash after the files but before the marker: the redo replaces, never adds.
+        // A crash after the files but before the marker: the redo replaces, never adds,
+        // even when it brings fewer files than the first attempt.
         fs::remove_file(dir.path().join("_commits/u1")).expect("drop marker");
-        wh.commit_unit("u1", unit).await.expect("redo");
-        assert_eq!(rows(&wh.read_table_blocking("t_log").expect("read")), 6);
+        let listing: Vec<PathBuf> = [
+            "t_log/modifytime_day=01/u1-00000.parquet",
+            "t_log/modifytime_day=02/u1-00000.parquet",
+            "t_log/modifytime_day=02/u1-00001.parquet",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        fs::create_dir_all(dir.path().join("_pending")).expect("pending dir");
+        fs::write(
+            dir.path().join("_pending/u1.json"),
+            serde_json::to_vec(&listing).expect("json"),
+        )
+        .expect("manifest");
+        let smaller = vec![TableBatch {
+            table: "t_log".into(),
+            partition: vec!["02".into()],
+            batch: batch(&[3, 4]),
+        }];
+        wh.commit_unit("u1", smaller).await.expect("redo");
+        assert_eq!(rows(&wh.read_table_blocking("t_log").expect("read")), 2);
+        assert!(!dir.path().join("_pending/u1.json").exists());
     }
 
     #[tokio::test]

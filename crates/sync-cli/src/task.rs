@@ -1,0 +1,183 @@
+//! `run`, `status`, `verify` and `merge-sql`: the task file's commands.
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use sync_core::config::{DestinationConfig, TaskConfig};
+use sync_core::machine::Phase;
+use sync_core::run::{RunOptions, TaskRunner};
+use sync_core::sink::local::LocalWarehouse;
+
+/// The task file argument shared by every task command.
+#[derive(Debug, Args)]
+pub(crate) struct TaskFile {
+    /// The task file (TOML).
+    #[arg(long, short, default_value = "task.toml")]
+    config: PathBuf,
+}
+
+/// `run` options.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    task: TaskFile,
+    /// Exit 0 once every change up to the source's binlog end at that moment is committed.
+    #[arg(long)]
+    exit_when_caught_up: bool,
+}
+
+/// `merge-sql` options.
+#[derive(Debug, Args)]
+pub(crate) struct MergeSqlArgs {
+    #[command(flatten)]
+    task: TaskFile,
+    /// The source table, `db.table`.
+    #[arg(long)]
+    table: String,
+    /// Merge the changes made before this Unix time (default: now).
+    #[arg(long)]
+    as_of: Option<i64>,
+}
+
+fn load(path: &Path) -> Result<TaskConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading task file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("task file {}: {e}", path.display()))
+}
+
+fn runner(path: &Path) -> Result<TaskRunner<LocalWarehouse>> {
+    let cfg = load(path)?;
+    let DestinationConfig::Local { path } = &cfg.destination.clone();
+    Ok(TaskRunner::new(cfg, LocalWarehouse::new(path))?)
+}
+
+pub(crate) async fn run(args: RunArgs) -> Result<()> {
+    let runner = runner(&args.task.config)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+        tracing::info!("stopping at the next transaction boundary");
+        flag.store(true, Ordering::Relaxed);
+    });
+    let opts = RunOptions {
+        exit_when_caught_up: args.exit_when_caught_up,
+        stop,
+    };
+    let state = runner.run(&opts).await?;
+    println!("{}", describe(&state.phase));
+    Ok(())
+}
+
+pub(crate) fn status(args: TaskFile) -> Result<()> {
+    let cfg = load(&args.config)?;
+    let store = sync_core::checkpoint::CheckpointStore::<sync_core::machine::TaskState>::new(
+        &cfg.sync.state_dir,
+        "task",
+    );
+    match store.load()? {
+        None => println!(
+            "not started (no checkpoint in {})",
+            cfg.sync.state_dir.display()
+        ),
+        Some(state) => {
+            println!("{}", describe(&state.phase));
+            if let Phase::FullSync(full) = &state.phase {
+                for (table, p) in &full.tables {
+                    println!(
+                        "  {table}: {} rows in {} chunks{}",
+                        p.rows,
+                        p.chunks_done,
+                        if p.done { ", done" } else { "" }
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn verify(args: TaskFile) -> Result<()> {
+    let runner = runner(&args.config)?;
+    let reports = runner.verify().await?;
+    let mut differing = 0;
+    for r in &reports {
+        if r.is_equal() {
+            println!("{}: equal ({} rows)", r.table, r.source_rows);
+        } else {
+            differing += 1;
+            let (missing, extra, different) = r.counts;
+            println!(
+                "{}: DIFFERENT: source {} rows, destination {} rows; {missing} missing, {extra} extra, {different} different",
+                r.table, r.source_rows, r.destination_rows
+            );
+            for (what, keys) in [
+                ("missing", &r.missing),
+                ("extra", &r.extra),
+                ("different", &r.different),
+            ] {
+                if !keys.is_empty() {
+                    println!("  {what} keys: {}", keys.join(" | "));
+                }
+            }
+        }
+    }
+    if differing > 0 {
+        bail!("{differing} of {} tables differ", reports.len());
+    }
+    println!("{} tables equal", reports.len());
+    Ok(())
+}
+
+pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
+    let runner = runner(&args.task.config)?;
+    let tables = runner.tables().await?;
+    let Some(t) = tables.iter().find(|t| t.source_name == args.table) else {
+        bail!("table {} is not selected by the task file", args.table);
+    };
+    let columns: Vec<&str> = t.schema.columns.iter().map(|c| c.name.as_str()).collect();
+    let key: Vec<&str> = t
+        .schema
+        .row_key()
+        .map(|k| k.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    let as_of = match args.as_of {
+        Some(t) => t,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64,
+    };
+    let result = format!("{}_{as_of}", t.dest);
+    print!(
+        "{}",
+        sync_core::merge::merge_sql(&t.dest, &result, &columns, &key, runner.meta(), as_of)
+    );
+    Ok(())
+}
+
+fn describe(phase: &Phase) -> String {
+    match phase {
+        Phase::Incremental(inc) => format!(
+            "phase incremental: committed up to {}:{}{}; next record_id counter {}",
+            inc.position.file,
+            inc.position.position,
+            inc.position
+                .gtid
+                .as_deref()
+                .map(|g| format!(" (gtid {g})"))
+                .unwrap_or_default(),
+            inc.next_record_id
+        ),
+        other => format!("phase {}", other.name()),
+    }
+}
