@@ -1,5 +1,4 @@
-//! Client for Alibaba MaxCompute (ODPS): the REST control plane and the
-//! Tunnel data plane.
+#![doc = include_str!("../README.md")]
 //!
 //! # Modules
 //!

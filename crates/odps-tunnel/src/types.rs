@@ -634,9 +634,13 @@ pub fn arrow_schema(columns: &[Column]) -> SchemaRef {
 /// the table's column order and exact Arrow types, ready to encode.
 ///
 /// Columns are matched by name, case-insensitively. A batch column that the
-/// table lacks is an error, so that data is never dropped silently. Timestamps of the
-/// right unit with any time zone are accepted (the wire carries instants).
-/// `max_field_size` bounds string and binary values in bytes.
+/// table lacks is an error, so that data is never dropped silently. Arrays
+/// must have the table's Arrow types ([`OdpsType::to_arrow`]); only metadata
+/// may differ: timestamps of the right unit with any time zone (the wire
+/// carries instants), and other names or nullability flags of list, map and
+/// struct children. Nothing is cast (no `LargeUtf8` → `Utf8`, no `Int32` →
+/// `Int64`): cast before writing. `max_field_size` bounds string and binary
+/// values in bytes.
 ///
 /// # Errors
 ///

@@ -226,32 +226,38 @@ impl HttpClient {
     }
 
     /// Sends a request and reads the response whole.
+    ///
+    /// A pooled connection may have been closed by the server while idle; a
+    /// request that fails on one before any answer is sent again once on a
+    /// new connection.
     pub(crate) async fn send(
         &self,
         endpoint: &Endpoint,
         request: Request<Full<Bytes>>,
     ) -> Result<Response> {
         let fut = async {
-            let mut sender = match self.take_idle(endpoint) {
-                Some(s) => s,
-                None => self.connect(endpoint).await?,
+            let (parts, body) = request.into_parts();
+            let rebuild = || {
+                let mut r = Request::new(body.clone());
+                *r.method_mut() = parts.method.clone();
+                *r.uri_mut() = parts.uri.clone();
+                *r.headers_mut() = parts.headers.clone();
+                r
             };
+            if let Some(mut sender) = self.take_idle(endpoint) {
+                match sender.send_request(rebuild()).await {
+                    Ok(response) => return self.finish(endpoint, sender, response).await,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "pooled connection failed; using a new one")
+                    }
+                }
+            }
+            let mut sender = self.connect(endpoint).await?;
             let response = sender
-                .send_request(request)
+                .send_request(rebuild())
                 .await
                 .map_err(|e| Error::transport(format!("HTTP request: {e}")))?;
-            let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|e| Error::transport(format!("HTTP response body: {e}")))?
-                .to_bytes();
-            self.put_idle(endpoint, sender);
-            Ok(Response {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            })
+            self.finish(endpoint, sender, response).await
         };
         tokio::time::timeout(self.timeout, fut).await.map_err(|_| {
             Error::from(ErrorKind::Timeout(format!(
@@ -259,6 +265,26 @@ impl HttpClient {
                 self.timeout
             )))
         })?
+    }
+
+    async fn finish(
+        &self,
+        endpoint: &Endpoint,
+        sender: Sender,
+        response: hyper::Response<hyper::body::Incoming>,
+    ) -> Result<Response> {
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| Error::transport(format!("HTTP response body: {e}")))?
+            .to_bytes();
+        self.put_idle(endpoint, sender);
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 }
 
