@@ -437,11 +437,17 @@ impl<S: Sink> TaskRunner<S> {
         // Whether the last event read ended a transaction: only there may a
         // batch end, so that no transaction is ever split across commits.
         let mut at_boundary = true;
+        let mut stopped_by_request = false;
         loop {
             let next = tokio::select! {
                 ev = stream.next_event() => ev.map_err(source_err)?,
-                () = stopped(&opts.stop) => None,
+                () = stopped(&opts.stop) => {
+                    stopped_by_request = true;
+                    None
+                }
             };
+            // The end of the binlog is always a transaction boundary: the
+            // server writes each transaction whole.
             let Some(ev) = next else { break };
             at_boundary = ev.ends_transaction;
             let event = ctx
@@ -506,7 +512,7 @@ impl<S: Sink> TaskRunner<S> {
             }
         }
         let cp = position_of_cp(stream.checkpoint());
-        if !at_boundary {
+        if stopped_by_request && !at_boundary {
             // Stopped inside a transaction: its records are dropped here and
             // read again from the last committed position on the next run.
             info!("stopped inside a transaction; the next run resumes at the last committed batch");
