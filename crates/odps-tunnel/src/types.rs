@@ -22,9 +22,9 @@
 //! | decimal(p,s) | Decimal128(p,s) when p ≤ 38, else Decimal256(p,s); bare `decimal` is (54,18) |
 //! | interval_day_time | Struct{sec: Int64, nano: Int32} |
 //! | interval_year_month | Int64 (months) |
-//! | array<T> | List<T> (item field `item`) |
-//! | map<K,V> | Map<entries{key: K not null, value: V}> |
-//! | struct<..> | Struct with the same field names |
+//! | `array<T>` | `List<T>` (item field `item`) |
+//! | `map<K,V>` | `Map<entries{key: K not null, value: V}>` |
+//! | `struct<..>` | Struct with the same field names |
 //!
 //! The reference SDK has no Arrow mapping for `json`; this crate sends it as
 //! its text, which is what the protobuf format carries too.

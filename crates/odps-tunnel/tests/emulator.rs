@@ -25,8 +25,8 @@ use odps_tunnel::types::{Column, OdpsType};
 use odps_tunnel::writer::{BlockFormat, RetryPolicy, UploadOptions, WriterOptions};
 use odps_tunnel::{ErrorKind, Result};
 
-const ACCESS_ID: &str = "test-id";
-const ACCESS_KEY: &str = "test-key";
+pub(crate) const ACCESS_ID: &str = "test-id";
+pub(crate) const ACCESS_KEY: &str = "test-key";
 
 fn emulator_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -53,14 +53,15 @@ fn emulator_binary() -> PathBuf {
 }
 
 /// A running emulator on a free port with its own data directory.
-struct Emulator {
+pub(crate) struct Emulator {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
+    pub(crate) tunnel: String,
     _data: tempfile::TempDir,
 }
 
 impl Emulator {
-    fn start(extra: &[&str]) -> Self {
+    pub(crate) fn start(extra: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
         let mut child = Command::new(emulator_binary())
             .arg("--data")
@@ -84,20 +85,22 @@ impl Emulator {
             .read_line(&mut line)
             .unwrap();
         // "odps-emulator listening: endpoint <url> tunnel <url>"
-        let endpoint = line
-            .split_whitespace()
-            .skip_while(|w| *w != "endpoint")
-            .nth(1)
-            .unwrap_or_else(|| panic!("unexpected first line from the emulator: {line:?}"))
-            .to_owned();
+        let word_after = |key: &str| {
+            line.split_whitespace()
+                .skip_while(|w| *w != key)
+                .nth(1)
+                .unwrap_or_else(|| panic!("unexpected first line from the emulator: {line:?}"))
+                .to_owned()
+        };
         Self {
+            endpoint: word_after("endpoint"),
+            tunnel: word_after("tunnel"),
             child,
-            endpoint,
             _data: data,
         }
     }
 
-    fn client(&self, project: &str) -> Client {
+    pub(crate) fn client(&self, project: &str) -> Client {
         self.client_with_key(project, ACCESS_KEY)
     }
 

@@ -3,4 +3,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod emulator;
+mod pyodps_cross;
 mod pyodps_vectors;
