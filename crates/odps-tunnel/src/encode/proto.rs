@@ -1112,7 +1112,6 @@ fn struct_array(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::StructField;
     use arrow_array::builder::{Int64Builder, ListBuilder, MapBuilder, StringBuilder};
     use arrow_schema::Field;
 
@@ -1478,8 +1477,6 @@ mod tests {
         )
         .unwrap();
         let good = enc.finish();
-        let trailer_at = good.len() - 5 - 2 * 4 - 1; // find it properly below
-        let _ = trailer_at;
         let mut meta = Vec::new();
         put_tag(&mut meta, TUNNEL_META_COUNT, 0);
         let pos = good
@@ -1571,9 +1568,5 @@ mod tests {
             RecordDecoder::new(&cols).decode(&s),
             Err(DecodeError::Protobuf { .. })
         ));
-        let _ = StructField {
-            name: String::new(),
-            ty: OdpsType::Int,
-        };
     }
 }
