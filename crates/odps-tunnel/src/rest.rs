@@ -80,6 +80,9 @@ pub struct ClientOptions {
     pub tunnel_endpoint: Option<String>,
     /// Quota name passed to tunnel discovery and sessions.
     pub quota_name: Option<String>,
+    /// Extra CA certificates (PEM) trusted for HTTPS besides the webpki
+    /// roots, for private endpoints.
+    pub extra_roots_pem: Option<Vec<u8>>,
 }
 
 impl Default for ClientOptions {
@@ -91,6 +94,7 @@ impl Default for ClientOptions {
             user_agent: format!("odps-tunnel-rs/{}", env!("CARGO_PKG_VERSION")),
             tunnel_endpoint: None,
             quota_name: None,
+            extra_roots_pem: None,
         }
     }
 }
@@ -191,7 +195,7 @@ impl Client {
         }
         Ok(Self {
             inner: Arc::new(Inner {
-                http: HttpClient::new(options.request_timeout),
+                http: HttpClient::new(options.request_timeout, options.extra_roots_pem.clone()),
                 service,
                 tunnel: Mutex::new(tunnel),
                 project: project.to_owned(),

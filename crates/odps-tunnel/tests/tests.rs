@@ -5,3 +5,4 @@
 mod emulator;
 mod pyodps_cross;
 mod pyodps_vectors;
+mod tls;

@@ -143,6 +143,7 @@ pub(crate) struct HttpClient {
     tls: OnceLock<std::result::Result<tokio_rustls::TlsConnector, String>>,
     timeout: Duration,
     max_idle_per_host: usize,
+    extra_roots_pem: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -154,21 +155,32 @@ impl fmt::Debug for HttpClient {
 }
 
 impl HttpClient {
-    pub(crate) fn new(timeout: Duration) -> Self {
+    pub(crate) fn new(timeout: Duration, extra_roots_pem: Option<Vec<u8>>) -> Self {
         Self {
             pool: Mutex::new(HashMap::new()),
             tls: OnceLock::new(),
             timeout,
             max_idle_per_host: 32,
+            extra_roots_pem,
         }
     }
 
     fn tls_connector(&self) -> Result<tokio_rustls::TlsConnector> {
         self.tls
             .get_or_init(|| {
-                let roots = rustls::RootCertStore {
+                let mut roots = rustls::RootCertStore {
                     roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
                 };
+                if let Some(pem) = &self.extra_roots_pem {
+                    use rustls::pki_types::CertificateDer;
+                    use rustls::pki_types::pem::PemObject;
+                    for cert in CertificateDer::pem_slice_iter(pem) {
+                        let cert = cert.map_err(|e| format!("extra root PEM: {e}"))?;
+                        roots
+                            .add(cert)
+                            .map_err(|e| format!("extra root certificate: {e}"))?;
+                    }
+                }
                 let config = rustls::ClientConfig::builder_with_provider(Arc::new(
                     rustls::crypto::ring::default_provider(),
                 ))
