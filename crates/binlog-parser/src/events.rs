@@ -158,16 +158,17 @@ impl DecodeContext {
     /// # Errors
     /// [`Error::MissingTableMap`] when no TABLE_MAP for its id was seen.
     pub fn rows<'s>(&'s self, ev: &'s RowsEvent<'_>) -> Result<Rows<'s, 's>> {
-        let table = self
-            .tables
-            .get(&ev.table_id)
-            .ok_or(Error::MissingTableMap {
-                offset: ev.offset,
-                table_id: ev.table_id,
-            })?;
         // Shorten the event's lifetime to 's (covariant).
         let ev: &'s RowsEvent<'s> = ev;
-        ev.rows(table)
+        match self.tables.get(&ev.table_id) {
+            Some(table) => ev.rows(table),
+            // Old servers wrote empty STMT_END rows events for unmapped ids.
+            None if ev.rows_data.is_empty() => Ok(Rows::empty(ev, &table_map::EMPTY_TABLE)),
+            None => Err(Error::MissingTableMap {
+                offset: ev.offset,
+                table_id: ev.table_id,
+            }),
+        }
     }
 
     /// Frames one event: `bytes` holds exactly one event (header, body,

@@ -212,7 +212,8 @@ impl<'a> Json<'a> {
     /// [`JsonError`] if any part of the document is malformed.
     pub fn to_json_text(&self) -> JResult<String> {
         let mut out = String::with_capacity(self.data.len() * 2);
-        write_value(&mut out, self.value()?, 0)?;
+        let mut budget = self.data.len() + 1;
+        write_value(&mut out, self.value()?, 0, &mut budget)?;
         Ok(out)
     }
 }
@@ -350,10 +351,21 @@ fn write_double(out: &mut String, d: f64) {
     }
 }
 
-fn write_value(out: &mut String, v: JsonValue<'_>, depth: usize) -> JResult<()> {
+/// `budget` = nodes left to visit. A real document stores every node in at
+/// least one byte, so more nodes than bytes means entries share offsets (a
+/// corrupt or hostile document that would render exponentially).
+fn write_value(
+    out: &mut String,
+    v: JsonValue<'_>,
+    depth: usize,
+    budget: &mut usize,
+) -> JResult<()> {
     if depth > MAX_DEPTH {
         return Err(JsonError("nesting deeper than 100"));
     }
+    *budget = budget
+        .checked_sub(1)
+        .ok_or(JsonError("more nodes than the document has bytes"))?;
     match v {
         JsonValue::Null => out.push_str("null"),
         JsonValue::Bool(b) => out.push_str(if b { "true" } else { "false" }),
@@ -374,7 +386,7 @@ fn write_value(out: &mut String, v: JsonValue<'_>, depth: usize) -> JResult<()> 
                 }
                 write_str(out, c.key(i)?);
                 out.push_str(": ");
-                write_value(out, c.value(i, true)?, depth + 1)?;
+                write_value(out, c.value(i, true)?, depth + 1, budget)?;
             }
             out.push('}');
         }
@@ -384,7 +396,7 @@ fn write_value(out: &mut String, v: JsonValue<'_>, depth: usize) -> JResult<()> 
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_value(out, c.value(i, false)?, depth + 1)?;
+                write_value(out, c.value(i, false)?, depth + 1, budget)?;
             }
             out.push(']');
         }
@@ -493,12 +505,16 @@ impl<'a> JsonDiff<'a> {
     /// [`JsonError`] if a document, diff or path is malformed or a path does
     /// not exist in the document.
     pub fn apply(&self, before: &Json<'_>) -> JResult<String> {
-        let mut doc = Node::from_value(before.value()?, 0)?;
+        let mut doc = Node::from_value(before.value()?, 0, &mut (before.as_bytes().len() + 1))?;
         for e in self.entries() {
             let e = e?;
             let path = parse_path(e.path)?;
             let new = match e.value {
-                Some(v) => Some(Node::from_value(v.value()?, 0)?),
+                Some(v) => Some(Node::from_value(
+                    v.value()?,
+                    0,
+                    &mut (v.as_bytes().len() + 1),
+                )?),
                 None => None,
             };
             doc.apply(&path, e.op, new)?;
@@ -574,29 +590,32 @@ fn parse_path(p: &[u8]) -> JResult<Vec<Leg>> {
 }
 
 impl Node {
-    fn from_value(v: JsonValue<'_>, depth: usize) -> JResult<Node> {
+    fn from_value(v: JsonValue<'_>, depth: usize, budget: &mut usize) -> JResult<Node> {
         if depth > MAX_DEPTH {
             return Err(JsonError("nesting deeper than 100"));
         }
+        *budget = budget
+            .checked_sub(1)
+            .ok_or(JsonError("more nodes than the document has bytes"))?;
         Ok(match v {
             JsonValue::Object(c) => {
                 let mut m = Vec::with_capacity(c.len());
                 for i in 0..c.len() {
                     let k = String::from_utf8_lossy(c.key(i)?).into_owned();
-                    m.push((k, Node::from_value(c.value(i, true)?, depth + 1)?));
+                    m.push((k, Node::from_value(c.value(i, true)?, depth + 1, budget)?));
                 }
                 Node::Object(m)
             }
             JsonValue::Array(c) => {
                 let mut a = Vec::with_capacity(c.len());
                 for i in 0..c.len() {
-                    a.push(Node::from_value(c.value(i, false)?, depth + 1)?);
+                    a.push(Node::from_value(c.value(i, false)?, depth + 1, budget)?);
                 }
                 Node::Array(a)
             }
             scalar => {
                 let mut s = String::new();
-                write_value(&mut s, scalar, depth)?;
+                write_value(&mut s, scalar, depth, &mut 1)?;
                 Node::Text(s)
             }
         })

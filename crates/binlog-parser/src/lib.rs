@@ -39,6 +39,8 @@
 
 pub mod error;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod header;
 pub mod json;
 pub(crate) mod parse;

@@ -168,6 +168,20 @@ impl<'a> RowsEvent<'a> {
     }
 }
 
+impl<'s, 't> Rows<'s, 't> {
+    /// An iterator that yields nothing (empty "dummy" rows events of old
+    /// servers, which may refer to a table id without a map).
+    pub(crate) fn empty(ev: &'s RowsEvent<'s>, table: &'t TableMap) -> Self {
+        Rows {
+            ev,
+            table,
+            data: &[],
+            pos: 0,
+            failed: false,
+        }
+    }
+}
+
 /// Iterator over the row changes of one rows event.
 #[derive(Debug, Clone)]
 pub struct Rows<'s, 't> {
@@ -291,6 +305,7 @@ impl<'s, 't> Iterator for Rows<'s, 't> {
             return None;
         }
         let ev = self.ev;
+        let start = self.pos;
         let r = (|| {
             Ok(match ev.kind {
                 RowsKind::Write => RowChange {
@@ -311,6 +326,12 @@ impl<'s, 't> Iterator for Rows<'s, 't> {
                 }
             })
         })();
+        // A change that occupies no bytes (no present columns) would repeat
+        // forever: no server writes one, so it is corrupt input.
+        let r = match r {
+            Ok(_) if self.pos == start => Err(self.error(start, "row image without any columns")),
+            other => other,
+        };
         if r.is_err() {
             self.failed = true;
         }

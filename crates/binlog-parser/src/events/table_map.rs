@@ -490,6 +490,17 @@ pub struct TableMap {
     pub(crate) raw: Vec<u8>,
 }
 
+/// A map with no columns, for empty rows events without a table map.
+pub(crate) static EMPTY_TABLE: TableMap = TableMap {
+    table_id: 0,
+    schema: String::new(),
+    table: String::new(),
+    columns: Vec::new(),
+    primary_key: Vec::new(),
+    json_columns: 0,
+    raw: Vec::new(),
+};
+
 impl TableMap {
     /// Builds the owned map from a TABLE_MAP event, decoding all metadata.
     /// `mariadb` selects MariaDB's rule for which columns carry a charset.
