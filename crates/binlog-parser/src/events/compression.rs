@@ -55,17 +55,25 @@ pub(crate) fn zlib_exact(data: &[u8], len: u64, zlib_header: bool) -> Result<Vec
     Ok(out)
 }
 
-/// Decompresses a zstd frame into one buffer, refusing more than `limit` bytes.
-pub(crate) fn zstd_all(data: &[u8], size_hint: u64) -> Result<Vec<u8>, String> {
-    let mut out =
-        Vec::with_capacity(size_hint.min(MAX_UNCOMPRESSED).min(data.len() as u64 * 32) as usize);
+/// Decompresses a zstd frame into one buffer. The writer announces the
+/// uncompressed size: more output than that (or than 1 GiB) is refused, so a
+/// corrupt or hostile payload cannot balloon.
+pub(crate) fn zstd_all(data: &[u8], announced: u64) -> Result<Vec<u8>, String> {
+    let limit = if announced == 0 {
+        MAX_UNCOMPRESSED
+    } else {
+        announced.min(MAX_UNCOMPRESSED)
+    };
+    let mut out = Vec::with_capacity(limit.min(data.len() as u64 * 32) as usize);
     let decoder = zstd::stream::read::Decoder::new(data).map_err(|e| e.to_string())?;
     decoder
-        .take(MAX_UNCOMPRESSED + 1)
+        .take(limit + 1)
         .read_to_end(&mut out)
         .map_err(|e| e.to_string())?;
-    if out.len() as u64 > MAX_UNCOMPRESSED {
-        return Err("payload decompresses to more than 1 GiB".to_owned());
+    if out.len() as u64 > limit {
+        return Err(format!(
+            "payload decompresses to more than the announced {limit} bytes"
+        ));
     }
     Ok(out)
 }
