@@ -555,3 +555,50 @@ fn network_packets_decode_like_the_file() {
     }
     assert_eq!(images, 30);
 }
+
+#[test]
+fn incident_event_then_rotate() {
+    let bytes = corpus("bug40482-bin.000001");
+    let events: Vec<(u64, EventType, String)> = BinlogFile::new(&bytes)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let detail = match &e.data {
+                EventData::Incident(i) => {
+                    format!("message={:?}", String::from_utf8_lossy(i.message))
+                }
+                EventData::Rotate(r) => format!("{}@{}", r.name_lossy(), r.position),
+                _ => String::new(),
+            };
+            (e.offset(), e.event_type(), detail)
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (4, EventType::FormatDescription, String::new()),
+            (106, EventType::Incident, "message=\"\"".to_owned()),
+            (128, EventType::Rotate, "master-bin.000003@4".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn heartbeat_v2_packet() {
+    // HEARTBEAT_V2 body: (type, len, value)… then 0; 1 = log name, 2 = position.
+    let mut body = vec![1u8, 17];
+    body.extend_from_slice(b"mariadb-bin.00042");
+    body.extend_from_slice(&[2, 3, 0xfc, 0x34, 0x12, 0]);
+    let size = 19 + body.len();
+    let mut packet = vec![0, 0, 0, 0, 41, 1, 0, 0, 0];
+    packet.extend_from_slice(&(size as u32).to_le_bytes());
+    packet.extend_from_slice(&[0; 6]);
+    packet.extend_from_slice(&body);
+    let mut ctx = binlog_parser::DecodeContext::new();
+    let ev = ctx.decode_packet(&packet).unwrap();
+    let EventData::Heartbeat(h) = ev.data else {
+        panic!("{:?}", ev.data)
+    };
+    assert_eq!(h.log_name, b"mariadb-bin.00042");
+    assert_eq!(h.position, 0x1234);
+}
