@@ -343,6 +343,9 @@ fn main() {
         g.bench_function("mysql_common", |b| {
             b.iter(|| decode_mysql_common(black_box(&bytes)))
         });
+        g.bench_function("mysql-binlog-connector-rust", |b| {
+            b.iter(|| decode_connector_rust(black_box(&bytes)))
+        });
         g.finish();
     }
     c.final_summary();
