@@ -660,7 +660,7 @@ impl BinlogStream {
             });
         }
         if first {
-            check_replica_ids(&mut conn, server_id).await?;
+            self.wait_for_free_server_id(&mut conn).await?;
         }
         let checksum = row.get(1).cloned().flatten().unwrap_or_default();
         self.checksum_len = if checksum.eq_ignore_ascii_case("NONE") {
@@ -772,6 +772,35 @@ pub fn binlog_dump_gtid(server_id: u32, flags: u16, set: &MysqlGtidSet) -> Vec<u
     buf.extend_from_slice(&(data.len() as u32).to_le_bytes());
     buf.extend_from_slice(&data);
     buf
+}
+
+impl BinlogStream {
+    /// How long a clashing registration may linger before it counts: a
+    /// replica that died without closing (ours, after a crash) stays listed
+    /// until the server's next heartbeat writes to its dead socket fail.
+    fn server_id_grace(&self) -> Duration {
+        self.opts
+            .heartbeat
+            .map_or(Duration::from_secs(3), |hb| hb * 2 + Duration::from_secs(3))
+    }
+
+    /// Waits out a lingering registration of our server id; a live replica
+    /// that keeps it past the grace period is a real clash.
+    async fn wait_for_free_server_id(&self, conn: &mut RawConn) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.server_id_grace();
+        loop {
+            match check_replica_ids(conn, self.opts.server_id).await {
+                Err(Error::ServerIdInUse { .. }) if tokio::time::Instant::now() < deadline => {
+                    debug!(
+                        server_id = self.opts.server_id,
+                        "server id still registered; waiting for a dead replica to drop"
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 /// Fails when another registered replica uses `server_id`.
