@@ -142,7 +142,7 @@ fn generate(path: &Path, target_bytes: u64) {
             conn.query_drop(insert_batch(2000)).await.unwrap();
             max_id += 2000;
             batch += 1;
-            if batch % 4 == 0 {
+            if batch.is_multiple_of(4) {
                 let lo = max_id.saturating_sub(6000);
                 conn.query_drop(format!(
                     "UPDATE orders SET qty = qty DIV 2, price = price + 1.05, updated = NOW(3), \
@@ -160,7 +160,7 @@ fn generate(path: &Path, target_bytes: u64) {
                     .unwrap();
                 }
             }
-            if batch % 10 == 0 {
+            if batch.is_multiple_of(10) {
                 let lo = max_id.saturating_sub(9000);
                 conn.query_drop(format!("DELETE FROM orders WHERE id BETWEEN {lo} AND {}", lo + 800))
                     .await
