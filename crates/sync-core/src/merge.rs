@@ -124,7 +124,7 @@ pub fn merge(
     let mut survivors: Vec<(OwnedRow, Candidate)> =
         winners.into_iter().filter(|(_, c)| c.after).collect();
     survivors.sort_by(|a, b| a.0.cmp(&b.0));
-    if picks_empty(&survivors) {
+    if survivors.is_empty() {
         return Ok(RecordBatch::new_empty(schema.clone()));
     }
     let picks: Vec<(usize, usize)> = survivors.iter().map(|(_, c)| (c.batch, c.row)).collect();
@@ -135,10 +135,6 @@ pub fn merge(
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
-}
-
-fn picks_empty(survivors: &[(OwnedRow, Candidate)]) -> bool {
-    survivors.is_empty()
 }
 
 /// The business columns of `batch` in `schema`'s order.

@@ -490,7 +490,7 @@ impl<S: Sink> TaskRunner<S> {
                 continue;
             }
             let cp = stream.checkpoint();
-            let here = position_of_cp(cp);
+            let here = position_of(cp);
             let flush = match &forced {
                 Some(intent) => here.file == intent.to.file && here.position >= intent.to.position,
                 None => {
@@ -511,7 +511,7 @@ impl<S: Sink> TaskRunner<S> {
                 batch_start = here;
             }
         }
-        let cp = position_of_cp(stream.checkpoint());
+        let cp = position_of(stream.checkpoint());
         if stopped_by_request && !at_boundary {
             // Stopped inside a transaction: its records are dropped here and
             // read again from the last committed position on the next run.
@@ -550,7 +550,7 @@ impl<S: Sink> TaskRunner<S> {
         next_record_id: u64,
         forced: Option<Intent>,
     ) -> Result<TaskState> {
-        let data = batch.finish(&self.meta)?;
+        let data = batch.finish()?;
         let rows: usize = data.iter().map(|d| d.batch.num_rows()).sum();
         let (unit, state) = match forced {
             // The intent is already in the checkpoint: the replay must have
@@ -601,8 +601,7 @@ impl LogBatch {
             .or_insert_with(|| LogBuilder::new(t))
     }
 
-    fn finish(&mut self, meta: &MetaColumns) -> Result<Vec<TableBatch>> {
-        let _ = meta;
+    fn finish(&mut self) -> Result<Vec<TableBatch>> {
         let mut out = Vec::new();
         for ((table, partition), mut b) in std::mem::take(&mut self.tables) {
             out.push(TableBatch {
@@ -674,10 +673,6 @@ async fn stopped(stop: &AtomicBool) {
 }
 
 fn position_of(cp: &mysql_source::replication::Checkpoint) -> SourcePosition {
-    position_of_cp(cp)
-}
-
-fn position_of_cp(cp: &mysql_source::replication::Checkpoint) -> SourcePosition {
     let gtid = cp.gtid.to_string();
     SourcePosition {
         file: cp.position.file.clone(),
