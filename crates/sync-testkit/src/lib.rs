@@ -4,11 +4,16 @@
 //!   starts; tests that need a server call it and fail loudly without one.
 //! * [`shop`] generates the demo shop database as SQL, deterministically from
 //!   a seed, for the demo, tests and benches.
+//! * [`PrivateServer`] starts a MariaDB of a test's own (own datadir, port and
+//!   extra options) for tests the shared sandbox must not host.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod private_server;
 pub mod rng;
 pub mod shop;
+
+pub use private_server::{PrivateServer, PrivateServerError};
 
 /// Environment variable that points tests at a MySQL-compatible server.
 pub const MYSQL_URL_ENV: &str = "SYNC_TEST_MYSQL_URL";
