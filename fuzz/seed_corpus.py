@@ -10,7 +10,7 @@ import os, re, shutil, struct, sys
 here = os.path.dirname(os.path.abspath(__file__))
 testdata = os.path.join(here, "..", "crates", "binlog-parser", "testdata", "binlogs")
 row_files = re.findall(r'binlogs/([^"]+)"', open(os.path.join(here, "fuzz_targets", "row_files.rs")).read())
-# Same order as the `types` table in binlog_parser::fuzzing::decode_rows.
+# Same order as binlog_parser::fuzzing::ROW_EVENT_TYPES.
 types = [30, 31, 32, 39, 23, 24, 25, 166]
 
 ev_dir = os.path.join(here, "corpus", "binlog_events")

@@ -1,5 +1,5 @@
 // Corpus files whose table maps the row-decoding target decodes against.
-// Shared with `crates/binlog-parser/tests/fuzz_replay.rs` (same order).
+// Also included by `crates/binlog-parser/tests/fuzz_replay.rs`.
 const ROW_FILES: [&[u8]; 8] = [
     include_bytes!("../../crates/binlog-parser/testdata/binlogs/json.binlog.000001"),
     include_bytes!("../../crates/binlog-parser/testdata/binlogs/json-opaque.binlog"),

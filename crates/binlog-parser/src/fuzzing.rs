@@ -131,24 +131,27 @@ pub fn row_contexts(files: &[&[u8]]) -> Vec<(DecodeContext, u64)> {
     out
 }
 
+/// The rows event types [`decode_rows`] picks from (`data[1]` is an index;
+/// `fuzz/seed_corpus.py` keeps the same order).
+pub const ROW_EVENT_TYPES: [EventType; 8] = [
+    EventType::WriteRows,
+    EventType::UpdateRows,
+    EventType::DeleteRows,
+    EventType::PartialUpdateRows,
+    EventType::WriteRowsV1,
+    EventType::UpdateRowsV1,
+    EventType::DeleteRowsV1,
+    EventType::WriteRowsCompressedV1,
+];
+
 /// Row decoding: `data[0]` picks one of `contexts`, `data[1]` the rows
-/// event type, the rest is the rows event body after its table id.
+/// event type (an index into [`ROW_EVENT_TYPES`]), the rest is the rows event body after its table id.
 pub fn decode_rows(contexts: &mut [(DecodeContext, u64)], data: &[u8]) {
     if contexts.is_empty() || data.len() < 2 {
         return;
     }
     let (ctx, table_id) = &mut contexts[usize::from(data[0]) % contexts.len()];
-    let types = [
-        EventType::WriteRows,
-        EventType::UpdateRows,
-        EventType::DeleteRows,
-        EventType::PartialUpdateRows,
-        EventType::WriteRowsV1,
-        EventType::UpdateRowsV1,
-        EventType::DeleteRowsV1,
-        EventType::WriteRowsCompressedV1,
-    ];
-    let event_type = types[usize::from(data[1]) % types.len()];
+    let event_type = ROW_EVENT_TYPES[usize::from(data[1]) % ROW_EVENT_TYPES.len()];
     // A packet without checksum: header, table id, fuzz bytes.
     let body_len = 6 + data.len() - 2;
     let size = 19 + body_len + ctx.format().checksum_len();

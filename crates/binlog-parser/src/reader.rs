@@ -23,6 +23,15 @@ pub struct RawEvent<'a> {
     pub in_payload: bool,
 }
 
+/// The error for input that ends inside an event's common header.
+fn short_header(offset: u64, available: usize) -> Error {
+    Error::Truncated {
+        offset,
+        needed: HEADER_LEN as u64,
+        available: available as u64,
+    }
+}
+
 /// Checks the four-byte magic at the start of a binlog.
 fn check_magic(data: &[u8]) -> Result<()> {
     if data.len() < 4 || data[..4] != BINLOG_MAGIC {
@@ -110,66 +119,44 @@ impl<'a> BinlogFile<'a> {
         self.pos as u64
     }
 
-    /// Frames the next event (checksum verified) without decoding its body.
-    /// An FDE is decoded anyway: later framing depends on it.
-    pub fn next_raw(&mut self) -> Option<Result<RawEvent<'a>>> {
+    /// Frames the next event and steps past it; a framing error ends the
+    /// iteration after being returned.
+    fn frame_next(&mut self) -> Option<Result<RawEvent<'a>>> {
         if self.done || self.pos >= self.data.len() {
             return None;
         }
         let offset = self.pos as u64;
         let rest = &self.data[self.pos..];
         let framed = if rest.len() < HEADER_LEN {
-            Err(Error::Truncated {
-                offset,
-                needed: HEADER_LEN as u64,
-                available: rest.len() as u64,
-            })
+            Err(short_header(offset, rest.len()))
         } else {
             self.ctx.frame(rest, offset)
         };
-        match framed {
-            Ok(raw) => {
-                self.pos += raw.bytes.len();
-                if raw.header.event_type == crate::EventType::FormatDescription
-                    && let Err(e) = self.ctx.decode(raw)
-                {
-                    return Some(Err(e));
-                }
-                Some(Ok(raw))
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
+        match &framed {
+            Ok(raw) => self.pos += raw.bytes.len(),
+            Err(_) => self.done = true,
         }
+        Some(framed)
+    }
+
+    /// Frames the next event (checksum verified) without decoding its body.
+    /// An FDE is decoded anyway: later framing depends on it.
+    pub fn next_raw(&mut self) -> Option<Result<RawEvent<'a>>> {
+        let raw = match self.frame_next()? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        if raw.header.event_type == crate::EventType::FormatDescription
+            && let Err(e) = self.ctx.decode(raw)
+        {
+            return Some(Err(e));
+        }
+        Some(Ok(raw))
     }
 
     /// Frames and decodes the next event.
     pub fn next_event(&mut self) -> Option<Result<Event<'a>>> {
-        if self.done || self.pos >= self.data.len() {
-            return None;
-        }
-        let offset = self.pos as u64;
-        let rest = &self.data[self.pos..];
-        let framed = if rest.len() < HEADER_LEN {
-            Err(Error::Truncated {
-                offset,
-                needed: HEADER_LEN as u64,
-                available: rest.len() as u64,
-            })
-        } else {
-            self.ctx.frame(rest, offset)
-        };
-        match framed {
-            Ok(raw) => {
-                self.pos += raw.bytes.len();
-                Some(self.ctx.decode(raw))
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        Some(self.frame_next()?.and_then(|raw| self.ctx.decode(raw)))
     }
 }
 
@@ -274,11 +261,7 @@ impl<R: Read> BinlogReader<R> {
             return Ok(None);
         }
         if n < HEADER_LEN {
-            return Err(Error::Truncated {
-                offset,
-                needed: HEADER_LEN as u64,
-                available: n as u64,
-            });
+            return Err(short_header(offset, n));
         }
         let h = EventHeader::parse(&header).map_err(|e| e.at_event(offset))?;
         if h.event_size > self.max_event_size {

@@ -2,7 +2,9 @@
 //! offset), and the tricky files decode to the values the MySQL tests wrote.
 #![allow(clippy::unwrap_used)]
 
-use binlog_parser::{BinlogFile, Error, EventData, EventType, Value};
+use binlog_parser::{
+    BinlogFile, DecodeContext, Error, EventData, EventType, RowsEvent, TableMap, Value,
+};
 
 fn corpus(name: &str) -> Vec<u8> {
     let path = format!("{}/testdata/binlogs/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -51,6 +53,25 @@ fn show(v: &Value<'_>) -> String {
     }
 }
 
+/// Appends every image of `rows` as `"B|A i=value ..."`.
+fn push_images(ctx: &DecodeContext, rows: &RowsEvent<'_>, images: &mut Vec<String>) {
+    for change in ctx.rows(rows).unwrap() {
+        let change = change.unwrap();
+        for (tag, img) in [("B", change.before), ("A", change.after)] {
+            if let Some(img) = img {
+                let vals: Vec<String> = img
+                    .values()
+                    .map(|r| {
+                        let (i, v) = r.unwrap();
+                        format!("{i}={}", show(&v))
+                    })
+                    .collect();
+                images.push(format!("{tag} {}", vals.join(" ")));
+            }
+        }
+    }
+}
+
 fn walk(name: &str) -> Walk {
     let bytes = corpus(name);
     let mut w = Walk {
@@ -75,23 +96,7 @@ fn walk(name: &str) -> Walk {
         };
         w.types.push(ev.event_type());
         match &ev.data {
-            EventData::Rows(rows) => {
-                for change in file.context().rows(rows).unwrap() {
-                    let change = change.unwrap();
-                    for (tag, img) in [("B", change.before), ("A", change.after)] {
-                        if let Some(img) = img {
-                            let vals: Vec<String> = img
-                                .values()
-                                .map(|r| {
-                                    let (i, v) = r.unwrap();
-                                    format!("{i}={}", show(&v))
-                                })
-                                .collect();
-                            w.images.push(format!("{tag} {}", vals.join(" ")));
-                        }
-                    }
-                }
-            }
+            EventData::Rows(rows) => push_images(file.context(), rows, &mut w.images),
             EventData::TransactionPayload(p) => {
                 let buf = p.decompress().unwrap();
                 let inner = binlog_parser::PayloadEvents::new(&buf, ev.offset());
@@ -99,17 +104,7 @@ fn walk(name: &str) -> Walk {
                     let iev = file.context_mut().decode(raw.unwrap()).unwrap();
                     w.types.push(iev.event_type());
                     if let EventData::Rows(rows) = &iev.data {
-                        for change in file.context().rows(rows).unwrap() {
-                            let img = change.unwrap().after.unwrap();
-                            let vals: Vec<String> = img
-                                .values()
-                                .map(|r| {
-                                    let (i, v) = r.unwrap();
-                                    format!("{i}={}", show(&v))
-                                })
-                                .collect();
-                            w.images.push(format!("A {}", vals.join(" ")));
-                        }
+                        push_images(file.context(), rows, &mut w.images);
                     }
                 }
             }
@@ -117,6 +112,18 @@ fn walk(name: &str) -> Walk {
         }
     }
     w
+}
+
+/// Every table map of the file, in order.
+fn table_maps(bytes: &[u8]) -> Vec<TableMap> {
+    let mut file = BinlogFile::new(bytes).unwrap();
+    let mut maps = Vec::new();
+    while let Some(ev) = file.next_event() {
+        if let EventData::TableMap(tm) = ev.unwrap().data {
+            maps.push(file.context().table(tm.table_id).unwrap().clone());
+        }
+    }
+    maps
 }
 
 const ALL: &[&str] = &[
@@ -221,15 +228,13 @@ fn corrupt_relay_log_continues_after_the_bad_event() {
 
 #[test]
 fn negative_time() {
-    let w = walk("time_issue.000001");
-    assert_eq!(w.images, ["A 0=-507:48:27"]);
+    assert_eq!(walk("time_issue.000001").images, ["A 0=-507:48:27"]);
 }
 
 #[test]
 fn json_opaque_values() {
-    let w = walk("json-opaque.binlog");
     assert_eq!(
-        w.images,
+        walk("json-opaque.binlog").images,
         [
             "A 0=json:{\"a\": \"base64:type15:VQ==\"}",
             "A 0=json:{\"b\": \"2012-03-18\"}",
@@ -261,8 +266,10 @@ fn vector_values() {
 
 #[test]
 fn bit_values() {
-    let w = walk("mysql_type_bit.000001");
-    assert_eq!(w.images, ["A 0=b:4 1='foo' 2=b:32"]);
+    assert_eq!(
+        walk("mysql_type_bit.000001").images,
+        ["A 0=b:4 1='foo' 2=b:32"]
+    );
 }
 
 #[test]
@@ -275,28 +282,23 @@ fn compressed_transaction() {
 }
 
 fn members_of(bytes: &[u8], col: usize, enum_or_set: u64) -> String {
-    let mut file = BinlogFile::new(bytes).unwrap();
-    while let Some(ev) = file.next_event() {
-        if let EventData::TableMap(tm) = ev.unwrap().data {
-            let c = &file.context().table(tm.table_id).unwrap().columns[col];
-            let names: Vec<String> = c
-                .members
-                .iter()
-                .map(|m| String::from_utf8_lossy(m).into_owned())
-                .collect();
-            return match c.kind {
-                binlog_parser::ColumnType::Enum => names[enum_or_set as usize - 1].clone(),
-                _ => names
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| enum_or_set & (1 << i) != 0)
-                    .map(|(_, n)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            };
-        }
+    let maps = table_maps(bytes);
+    let c = &maps.first().expect("no table map").columns[col];
+    let names: Vec<String> = c
+        .members
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    match c.kind {
+        binlog_parser::ColumnType::Enum => names[enum_or_set as usize - 1].clone(),
+        _ => names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| enum_or_set & (1 << i) != 0)
+            .map(|(_, n)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
     }
-    panic!("no table map")
 }
 
 #[test]
@@ -318,9 +320,8 @@ fn enum_set_and_long_char() {
 
 #[test]
 fn invisible_columns() {
-    let w = walk("binlog-invisible-columns.000001");
     assert_eq!(
-        w.images,
+        walk("binlog-invisible-columns.000001").images,
         [
             "A 0=1 1=2 2=-3 3='4' 4=x'05' 5=6000000000",
             "A 0=NULL 1=NULL 2=-33 3='44' 4=x'55' 5=NULL",
@@ -328,30 +329,29 @@ fn invisible_columns() {
             "A 0=111 1=222 2=-333 3='444' 4=x'55' 5=NULL",
         ]
     );
-    let bytes = corpus("binlog-invisible-columns.000001");
-    let mut file = BinlogFile::new(&bytes).unwrap();
-    while let Some(ev) = file.next_event() {
-        if let EventData::TableMap(tm) = ev.unwrap().data {
-            let t = file.context().table(tm.table_id).unwrap();
-            let vis: Vec<bool> = t.columns.iter().map(|c| c.visible.unwrap()).collect();
-            assert_eq!(vis, [false, false, true, true, true, false]);
-            assert_eq!(t.columns[5].name.as_deref(), Some("f6"));
-            assert!(t.columns[5].unsigned && !t.columns[2].unsigned);
-        }
+    for t in table_maps(&corpus("binlog-invisible-columns.000001")) {
+        let vis: Vec<bool> = t.columns.iter().map(|c| c.visible.unwrap()).collect();
+        assert_eq!(vis, [false, false, true, true, true, false]);
+        assert_eq!(t.columns[5].name.as_deref(), Some("f6"));
+        assert!(t.columns[5].unsigned && !t.columns[2].unsigned);
     }
 }
 
 #[test]
 fn hidden_generated_column_is_absent_from_the_image() {
-    let w = walk("rpl_unfiltered_hidden_gcol.000001");
     // Table map: a, the hidden functional-index column, b; image: a and b.
-    assert_eq!(w.images, ["A 0=1 2='1'"]);
+    assert_eq!(
+        walk("rpl_unfiltered_hidden_gcol.000001").images,
+        ["A 0=1 2='1'"]
+    );
 }
 
 #[test]
 fn minimal_row_metadata_partial_image() {
-    let w = walk("minimal_row_metadata.000001");
-    assert_eq!(w.images, ["A 0=1 2='a' 4=3230202323"]);
+    assert_eq!(
+        walk("minimal_row_metadata.000001").images,
+        ["A 0=1 2='a' 4=3230202323"]
+    );
 }
 
 #[test]

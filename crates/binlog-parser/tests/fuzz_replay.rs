@@ -3,22 +3,13 @@
 //! real table maps, and `fuzz/corpus` + `fuzz/artifacts` when present.
 #![allow(clippy::unwrap_used)]
 
-use binlog_parser::fuzzing::{decode_events, decode_rows, row_contexts};
+use binlog_parser::DecodeContext;
+use binlog_parser::fuzzing::{ROW_EVENT_TYPES, decode_events, decode_rows, row_contexts};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/binlogs");
 
-// Same files and order as fuzz/fuzz_targets/row_files.rs.
-const ROW_FILES: [&str; 8] = [
-    "json.binlog.000001",
-    "json-opaque.binlog",
-    "mysql-enum-string-set.000001",
-    "mariadb-bin.000001",
-    "vector.binlog",
-    "binlog-invisible-columns.000001",
-    "time_issue.000001",
-    "mysql_type_bit.000001",
-];
-const ROW_TYPES: [u8; 8] = [30, 31, 32, 39, 23, 24, 25, 166];
+// `ROW_FILES`: the corpus files whose table maps the row target uses.
+include!("../../../fuzz/fuzz_targets/row_files.rs");
 
 fn files() -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = std::fs::read_dir(DIR)
@@ -54,11 +45,15 @@ fn corpus_truncations_and_flips_never_panic() {
     }
 }
 
+/// The row target's table maps: contexts built from `ROW_FILES`.
+fn row_file_contexts() -> Vec<(DecodeContext, u64)> {
+    row_contexts(&ROW_FILES)
+}
+
 /// Rows-event seeds as `seed_corpus.py` builds them.
 fn row_seeds() -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
-    for (idx, name) in ROW_FILES.iter().enumerate() {
-        let data = std::fs::read(format!("{DIR}/{name}")).unwrap();
+    for (idx, data) in ROW_FILES.iter().enumerate() {
         let mut pos = 4;
         while pos + 19 <= data.len() {
             let t = data[pos + 4];
@@ -66,7 +61,7 @@ fn row_seeds() -> Vec<Vec<u8>> {
             if size < 19 || pos + size > data.len() {
                 break;
             }
-            if let Some(ti) = ROW_TYPES.iter().position(|&x| x == t) {
+            if let Some(ti) = ROW_EVENT_TYPES.iter().position(|x| x.code() == t) {
                 let body = &data[pos + 19..pos + size - 4];
                 let mut seed = vec![idx as u8, ti as u8];
                 seed.extend_from_slice(&body[6..]);
@@ -80,12 +75,7 @@ fn row_seeds() -> Vec<Vec<u8>> {
 
 #[test]
 fn rows_seeds_and_mutations_never_panic() {
-    let bytes: Vec<Vec<u8>> = ROW_FILES
-        .iter()
-        .map(|n| std::fs::read(format!("{DIR}/{n}")).unwrap())
-        .collect();
-    let refs: Vec<&[u8]> = bytes.iter().map(|b| b.as_slice()).collect();
-    let mut ctxs = row_contexts(&refs);
+    let mut ctxs = row_file_contexts();
     assert_eq!(ctxs.len(), ROW_FILES.len());
     let seeds = row_seeds();
     assert!(seeds.len() >= 25, "{}", seeds.len());
@@ -102,7 +92,7 @@ fn rows_seeds_and_mutations_never_panic() {
             }
         }
         // Every event type against every table.
-        for t in 0..8u8 {
+        for t in 0..ROW_EVENT_TYPES.len() as u8 {
             for c in 0..ctxs.len() as u8 {
                 let mut s = seed.clone();
                 s[0] = c;
@@ -116,12 +106,7 @@ fn rows_seeds_and_mutations_never_panic() {
 #[test]
 fn fuzz_corpus_and_artifacts_never_panic() {
     let fuzz = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz");
-    let bytes: Vec<Vec<u8>> = ROW_FILES
-        .iter()
-        .map(|n| std::fs::read(format!("{DIR}/{n}")).unwrap())
-        .collect();
-    let refs: Vec<&[u8]> = bytes.iter().map(|b| b.as_slice()).collect();
-    let mut ctxs = row_contexts(&refs);
+    let mut ctxs = row_file_contexts();
     for sub in ["corpus", "artifacts"] {
         for (target, rows) in [("binlog_events", false), ("binlog_rows", true)] {
             let Ok(dir) = std::fs::read_dir(format!("{fuzz}/{sub}/{target}")) else {
