@@ -2,10 +2,11 @@
 //! crates; this binary parses arguments and maps errors to exit codes.
 
 mod binlog;
+mod progress;
 mod task;
 
 use clap::{Parser, Subcommand};
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 
 /// Sync MySQL, MariaDB and PolarDB for MySQL into Alibaba MaxCompute.
 #[derive(Debug, Parser)]
@@ -19,7 +20,9 @@ struct Cli {
 enum Command {
     /// Decode a binlog file: `dump` prints events and rows, `stats` counts them.
     Binlog(binlog::BinlogArgs),
-    /// Run the task: schema, full and incremental sync, from its checkpoint.
+    /// Check both ends before a run: each check passes, warns or fails with a fix (exit 1 on a failure).
+    Precheck(task::TaskFile),
+    /// Run the task (precheck first): schema, full and incremental sync, from its checkpoint.
     Run(task::RunArgs),
     /// Show the task's phase and position from its checkpoint.
     Status(task::TaskFile),
@@ -43,17 +46,27 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    // Bars on a terminal; plain log lines (one per chunk) otherwise.
+    let bars = std::io::stderr().is_terminal().then(progress::Bars::new);
+    match &bars {
+        Some(b) => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(b.log_writer())
+            .init(),
+        None => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init(),
+    }
     let runtime = || tokio::runtime::Runtime::new();
     match cli.command {
         Command::Binlog(args) => binlog::run(args)?,
-        Command::Run(args) => runtime()?.block_on(task::run(args))?,
+        Command::Precheck(args) => runtime()?.block_on(task::precheck(args))?,
+        Command::Run(args) => runtime()?.block_on(task::run(args, bars))?,
         Command::Status(args) => task::status(args)?,
         Command::Verify(args) => runtime()?.block_on(task::verify(args))?,
         Command::MergeSql(args) => runtime()?.block_on(task::merge_sql(args))?,

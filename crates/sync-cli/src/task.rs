@@ -1,12 +1,13 @@
-//! `run`, `status`, `verify` and `merge-sql`: the task file's commands.
+//! `precheck`, `run`, `status`, `verify` and `merge-sql`: the task file's commands.
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use sync_core::config::{DestinationConfig, TaskConfig};
 use sync_core::machine::Phase;
+use sync_core::precheck::Outcome;
 use sync_core::run::{RunOptions, TaskRunner};
 use sync_core::sink::local::LocalWarehouse;
 
@@ -42,9 +43,7 @@ pub(crate) struct MergeSqlArgs {
 }
 
 fn load(path: &Path) -> Result<TaskConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading task file {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("task file {}: {e}", path.display()))
+    Ok(sync_core::taskfile::load(path)?)
 }
 
 fn runner(path: &Path) -> Result<TaskRunner<LocalWarehouse>> {
@@ -53,8 +52,11 @@ fn runner(path: &Path) -> Result<TaskRunner<LocalWarehouse>> {
     Ok(TaskRunner::new(cfg, LocalWarehouse::new(path))?)
 }
 
-pub(crate) async fn run(args: RunArgs) -> Result<()> {
-    let runner = runner(&args.task.config)?;
+pub(crate) async fn run(args: RunArgs, bars: Option<Arc<crate::progress::Bars>>) -> Result<()> {
+    let mut runner = runner(&args.task.config)?;
+    if let Some(bars) = bars {
+        runner = runner.with_progress(bars);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     tokio::spawn(async move {
@@ -107,6 +109,22 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
     Ok(())
 }
 
+pub(crate) async fn precheck(args: TaskFile) -> Result<()> {
+    let runner = runner(&args.config)?;
+    let report = runner.precheck().await?;
+    print!("{report}");
+    let count = |o| report.checks.iter().filter(|c| c.outcome == o).count();
+    let (failures, warnings) = (count(Outcome::Failure), count(Outcome::Warning));
+    println!(
+        "{} passed, {warnings} warnings, {failures} failures",
+        count(Outcome::Pass)
+    );
+    if failures > 0 {
+        bail!("the precheck failed: fix the {failures} failures above before `run`");
+    }
+    Ok(())
+}
+
 pub(crate) async fn verify(args: TaskFile) -> Result<()> {
     let runner = runner(&args.config)?;
     let reports = runner.verify().await?;
@@ -145,12 +163,8 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
     let Some(t) = tables.iter().find(|t| t.source_name == args.table) else {
         bail!("table {} is not selected by the task file", args.table);
     };
-    let columns: Vec<&str> = t.schema.columns.iter().map(|c| c.name.as_str()).collect();
-    let key: Vec<&str> = t
-        .schema
-        .row_key()
-        .map(|k| k.iter().map(String::as_str).collect())
-        .unwrap_or_default();
+    let columns = t.dest_columns();
+    let key = t.dest_key();
     let as_of = match args.as_of {
         Some(t) => t,
         None => std::time::SystemTime::now()

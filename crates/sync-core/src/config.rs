@@ -12,6 +12,16 @@
 //! [objects]
 //! include = ["shop.*"]                  # db.table patterns, `*` matches any run of characters
 //! exclude = ["shop.tmp_*"]
+//! capitalization = "lower"              # destination names: lower (default), upper, source
+//! conflicting_tables = "error"          # existing destination tables: error (precheck fails) or ignore
+//!
+//! [objects.databases]
+//! shop = "sales"                        # tables of `shop` land as sales_<table>_base / _log
+//!
+//! [objects.tables."shop.customers"]
+//! name = "clients"                      # clients_base / clients_log
+//! columns = ["id", "email", "country"]  # sync only these (the row key must be among them)
+//! rename_columns = { email = "mail" }
 //!
 //! [sync]
 //! types = ["schema", "full", "incremental"]
@@ -24,8 +34,11 @@
 //! ```
 
 use crate::machine::SelectedPhases;
+pub use crate::naming::Capitalization;
+pub use crate::precheck::ConflictMode;
 use crate::records::{NamingRule, TimeLevel};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The whole task file.
@@ -73,6 +86,31 @@ pub struct ObjectsConfig {
     /// `db.table` patterns to leave out.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Case of destination names.
+    #[serde(default)]
+    pub capitalization: Capitalization,
+    /// What to do about destination tables that exist before the task.
+    #[serde(default)]
+    pub conflicting_tables: ConflictMode,
+    /// Database renames: source database → destination name prefix.
+    #[serde(default)]
+    pub databases: BTreeMap<String, String>,
+    /// Per-table edits, keyed by `db.table`.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableOptions>,
+}
+
+/// Edits of one table (`[objects.tables."db.table"]`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableOptions {
+    /// Destination stem (`name_base`, `name_log`).
+    pub name: Option<String>,
+    /// Sync only these columns (they must include the row key).
+    pub columns: Option<Vec<String>>,
+    /// Column renames: source name → destination name.
+    #[serde(default)]
+    pub rename_columns: BTreeMap<String, String>,
 }
 
 /// One sync type.

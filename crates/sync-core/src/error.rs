@@ -56,6 +56,9 @@ pub enum Error {
     /// The source failed: unreachable, refused, purged binlog, ...
     #[error("source: {0}")]
     Source(#[from] mysql_source::Error),
+    /// The precheck found failures; the task did not start.
+    #[error("the precheck failed, nothing was written:\n{0}")]
+    Precheck(crate::precheck::Report),
     /// Data that does not fit what the destination table expects.
     #[error("{0}")]
     Schema(String),

@@ -14,6 +14,9 @@
 //! | [`records`] | row changes to `_log` records: flags, naming rules, partitions, deterministic `record_id`s | here |
 //! | [`sink`] | the `Sink` trait and the local Parquet warehouse | here (MaxCompute sink: with odps-tunnel) |
 //! | [`merge`] | rebuild current state from `t_base` + `t_log`, and the same as MaxCompute SQL | here |
+//! | [`naming`] | destination names: capitalization, database/table/column renames, column lists | here |
+//! | [`progress`] | the full phase's progress, as log lines or (in `sync-cli`) progress bars | here |
+//! | [`precheck`] | every DTS precheck, each pass / warning / failure with a fix hint | here |
 //! | `mapping` | MySQL column types to MaxCompute types and Arrow arrays | next |
 //! | `phase/*` | precheck, schema sync, full sync, incremental sync drivers | next |
 //!
@@ -43,10 +46,14 @@ pub mod config;
 pub mod error;
 pub mod machine;
 pub mod merge;
+pub mod naming;
+pub mod precheck;
+pub mod progress;
 pub mod records;
 pub mod rowconv;
 pub mod run;
 pub mod sink;
+pub mod taskfile;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -42,12 +42,28 @@ enum Builder {
 #[derive(Debug)]
 pub struct RowColumns {
     columns: Vec<(ColumnSchema, Builder)>,
+    /// Per row-image column: the builder it goes to, `None` when not synced.
+    slots: Vec<Option<usize>>,
     scratch: String,
 }
 
 impl RowColumns {
     /// Builders for `columns` (the table's columns in order, as the snapshot reads them).
     pub fn new(columns: &[ColumnSchema]) -> Self {
+        let all: Vec<usize> = (0..columns.len()).collect();
+        Self::projected(columns, &all, columns.len())
+    }
+
+    /// Builders for the synced `columns` of a table whose row images have
+    /// `image_len` columns; `image_columns[i]` is the image position of `columns[i]`.
+    /// Image columns not listed are skipped.
+    pub fn projected(columns: &[ColumnSchema], image_columns: &[usize], image_len: usize) -> Self {
+        let mut slots = vec![None; image_len];
+        for (slot, &pos) in image_columns.iter().enumerate() {
+            if let Some(s) = slots.get_mut(pos) {
+                *s = Some(slot);
+            }
+        }
         let columns = columns
             .iter()
             .map(|c| {
@@ -78,6 +94,7 @@ impl RowColumns {
             .collect();
         Self {
             columns,
+            slots,
             scratch: String::new(),
         }
     }
@@ -105,19 +122,20 @@ impl RowColumns {
         let mut next = 0;
         for item in values {
             let (idx, value) = item.map_err(|e| Error::Schema(format!("row image: {e}")))?;
-            if idx >= self.columns.len() {
+            let Some(&slot) = self.slots.get(idx) else {
                 return Err(Error::Schema(format!(
                     "row image has column {} but the table has {} columns: the table's schema changed",
                     idx + 1,
-                    self.columns.len()
+                    self.slots.len()
                 )));
-            }
-            while next < idx {
+            };
+            let Some(slot) = slot else { continue };
+            while next < slot {
                 self.append_null(next);
                 next += 1;
             }
-            self.append_value(idx, &value)?;
-            next = idx + 1;
+            self.append_value(slot, &value)?;
+            next = slot + 1;
         }
         while next < self.columns.len() {
             self.append_null(next);

@@ -7,12 +7,14 @@ use crate::checkpoint::CheckpointStore;
 use crate::config::TaskConfig;
 use crate::error::{Error, Result};
 use crate::machine::{Incremental, Intent, Phase, SourcePosition, Step, TaskState};
+use crate::naming::Naming;
+use crate::progress::{FullSyncProgress, LogProgress};
 use crate::records::{LogPartitioning, LogRecordMeta, MetaColumns, Op, RecordIds};
 use crate::rowconv::RowColumns;
 use crate::sink::{Sink, TableBatch, TableDef};
 use arrow_array::builder::{Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_schema::SchemaRef;
 use binlog_parser::{DecodeContext, EventData, RowsKind};
 use mysql_source::replication::{BinlogStream, ReplicationOptions, StartPosition};
 use mysql_source::schema::TableSchema;
@@ -24,31 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::{info, warn};
 
-/// A source table and its destination tables.
-#[derive(Clone, Debug)]
-pub struct SyncedTable {
-    /// The source table's schema.
-    pub schema: Arc<TableSchema>,
-    /// `db.table`.
-    pub source_name: String,
-    /// Destination name stem: `t` of `t_base` / `t_log`.
-    pub dest: String,
-    /// Arrow schema of the business columns (= `t_base`).
-    pub base_schema: SchemaRef,
-    /// Arrow schema of `t_log`: metadata columns, then the business columns.
-    pub log_schema: SchemaRef,
-}
-
-impl SyncedTable {
-    /// `t_base`.
-    pub fn base_table(&self) -> String {
-        format!("{}_base", self.dest)
-    }
-    /// `t_log`.
-    pub fn log_table(&self) -> String {
-        format!("{}_log", self.dest)
-    }
-}
+pub use crate::naming::SyncedTable;
 
 /// Options of one run.
 #[derive(Clone, Debug, Default)]
@@ -67,6 +45,7 @@ pub struct TaskRunner<S: Sink> {
     store: CheckpointStore<TaskState>,
     meta: MetaColumns,
     partitioning: LogPartitioning,
+    progress: Arc<dyn FullSyncProgress>,
 }
 
 impl<S: Sink> TaskRunner<S> {
@@ -90,7 +69,14 @@ impl<S: Sink> TaskRunner<S> {
             store,
             meta,
             partitioning,
+            progress: Arc::new(LogProgress),
         })
+    }
+
+    /// Reports the full phase's progress to `progress` instead of log lines.
+    pub fn with_progress(mut self, progress: Arc<dyn FullSyncProgress>) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// The sink.
@@ -114,41 +100,49 @@ impl<S: Sink> TaskRunner<S> {
     /// The selected source tables with their destination schemas.
     ///
     /// # Errors
-    /// Source errors.
+    /// Source errors; [`Error::Schema`] when `[objects.tables]` names a
+    /// column a table does not have (the precheck reports it first).
     pub async fn tables(&self) -> Result<Vec<SyncedTable>> {
         let mut conn = RawConn::connect(&self.connect).await.map_err(source_err)?;
-        let rows = conn
-            .query_strings(
-                "SELECT table_schema, table_name FROM information_schema.tables \
-                 WHERE table_type = 'BASE TABLE' AND table_schema NOT IN \
-                 ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1, 2",
-            )
+        let schemas = read_selected(&mut conn, &self.cfg.objects)
             .await
             .map_err(source_err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (Some(Some(db)), Some(Some(table))) = (row.first(), row.get(1)) else {
-                continue;
-            };
-            if !self.cfg.objects.selects(db, table) {
-                continue;
-            }
-            let schema = mysql_source::schema::read_table(&mut conn, db, table)
-                .await
-                .map_err(source_err)?;
-            let base_schema = snapshot::arrow_schema(&schema);
-            let mut fields = self.meta.fields();
-            fields.extend(base_schema.fields().iter().map(|f| f.as_ref().clone()));
-            out.push(SyncedTable {
-                source_name: format!("{db}.{table}"),
-                dest: table.to_lowercase(),
-                schema: Arc::new(schema),
-                base_schema,
-                log_schema: Arc::new(Schema::new(fields)),
-            });
-        }
         let _ = conn.close().await;
-        Ok(out)
+        let naming = Naming::new(&self.cfg.objects);
+        schemas
+            .iter()
+            .map(|s| naming.table(s, &self.meta).map_err(Error::Schema))
+            .collect()
+    }
+
+    /// The partition column names of `t_log`.
+    pub fn partition_columns(&self) -> Vec<String> {
+        self.partitioning
+            .levels()
+            .iter()
+            .map(|&l| self.cfg.sync.naming_rule.partition_column(l))
+            .collect()
+    }
+
+    /// Runs every precheck against the source and the sink.
+    ///
+    /// # Errors
+    /// [`Error::CorruptCheckpoint`] and kin when the checkpoint cannot be read.
+    pub async fn precheck(&self) -> Result<crate::precheck::Report> {
+        let resumed = self
+            .store
+            .load()?
+            .is_some_and(|s| !matches!(s.phase, Phase::Precheck));
+        let partition_columns = self.partition_columns();
+        Ok(crate::precheck::run(&crate::precheck::Inputs {
+            cfg: &self.cfg,
+            connect: &self.connect,
+            sink: &self.sink,
+            meta: &self.meta,
+            partition_columns: &partition_columns,
+            resumed,
+        })
+        .await)
     }
 
     /// Runs the task from its checkpoint until it finishes, is stopped, or
@@ -161,6 +155,17 @@ impl<S: Sink> TaskRunner<S> {
             Some(s) => s,
             None => TaskState::new(self.cfg.sync.selected()),
         };
+        // On every start, not only the first: a restarted task meets the
+        // server's settings and privileges as they are now.
+        let report = self.precheck().await?;
+        for c in &report.checks {
+            if c.outcome == crate::precheck::Outcome::Warning {
+                warn!(check = c.id, "precheck: {}", c.message);
+            }
+        }
+        if !report.passed() {
+            return Err(Error::Precheck(report));
+        }
         let tables = self.tables().await?;
         loop {
             if opts.stop.load(Ordering::Relaxed) {
@@ -213,7 +218,7 @@ impl<S: Sink> TaskRunner<S> {
         let mut batches = Vec::new();
         while let Some(item) = run.items.recv().await {
             if let SnapshotItem::Batch { batch, .. } = item.map_err(source_err)? {
-                batches.push(batch);
+                batches.push(t.to_dest(batch)?);
             }
         }
         Ok(batches)
@@ -243,20 +248,7 @@ impl<S: Sink> TaskRunner<S> {
     }
 
     async fn ensure_tables(&self, t: &SyncedTable) -> Result<()> {
-        for table in &t.schema.columns {
-            if self.meta.all().contains(&table.name.as_str()) {
-                return Err(Error::Schema(format!(
-                    "column `{}` of {} clashes with a metadata column: choose naming_rule = \"new\"",
-                    table.name, t.source_name
-                )));
-            }
-        }
-        let partitions = self
-            .partitioning
-            .levels()
-            .iter()
-            .map(|&l| self.cfg.sync.naming_rule.partition_column(l))
-            .collect();
+        let partitions = self.partition_columns();
         self.sink
             .ensure_table(&TableDef {
                 name: t.base_table(),
@@ -287,11 +279,13 @@ impl<S: Sink> TaskRunner<S> {
         };
         let mut jobs = Vec::new();
         let mut job_tables = Vec::new();
+        let mut rows_done = Vec::new();
         for t in tables {
             let progress = full.tables.get(&t.source_name).cloned().unwrap_or_default();
             if progress.done {
                 continue;
             }
+            rows_done.push(progress.rows);
             let plan = self.load_or_plan(&mut conn, t).await?;
             let done: BTreeSet<u32> = progress
                 .resume_after
@@ -310,6 +304,14 @@ impl<S: Sink> TaskRunner<S> {
         sopts.parallelism = self.cfg.sync.parallelism;
         let chunk_counts: Vec<usize> = jobs.iter().map(|j| j.plan.chunks.len()).collect();
         let mut done_sets: Vec<BTreeSet<u32>> = jobs.iter().map(|j| j.done.clone()).collect();
+        for (i, t) in job_tables.iter().enumerate() {
+            self.progress.table_started(
+                &t.source_name,
+                chunk_counts[i] as u64,
+                done_sets[i].len() as u64,
+                rows_done[i],
+            );
+        }
         let mut run = snapshot::start(sopts, jobs);
         let mut pending: HashMap<(usize, u32), Vec<RecordBatch>> = HashMap::new();
         while let Some(item) = run.items.recv().await {
@@ -318,7 +320,10 @@ impl<S: Sink> TaskRunner<S> {
                     table,
                     chunk,
                     batch,
-                } => pending.entry((table, chunk)).or_default().push(batch),
+                } => pending
+                    .entry((table, chunk))
+                    .or_default()
+                    .push(job_tables[table].to_dest(batch)?),
                 SnapshotItem::ChunkDone { table, chunk, rows } => {
                     let t = job_tables[table];
                     let data = pending
@@ -336,6 +341,18 @@ impl<S: Sink> TaskRunner<S> {
                         .await?;
                     done_sets[table].insert(chunk);
                     let last = done_sets[table].len() == chunk_counts[table];
+                    rows_done[table] += rows;
+                    self.progress.chunk_committed(
+                        &t.source_name,
+                        rows,
+                        done_sets[table].len() as u64,
+                        chunk_counts[table] as u64,
+                        rows_done[table],
+                    );
+                    if last {
+                        self.progress
+                            .table_finished(&t.source_name, rows_done[table]);
+                    }
                     let resume_after = Some(serde_json::json!(done_sets[table]));
                     state = self.step(
                         state,
@@ -634,7 +651,7 @@ impl LogBuilder {
             ts: Int64Builder::new(),
             before: StringBuilder::new(),
             after: StringBuilder::new(),
-            row: RowColumns::new(&t.schema.columns),
+            row: RowColumns::projected(&t.schema.columns, &t.image_columns, t.source_column_count),
         }
     }
 
@@ -679,6 +696,30 @@ fn position_of(cp: &mysql_source::replication::Checkpoint) -> SourcePosition {
         position: cp.position.position,
         gtid: (!gtid.is_empty()).then_some(gtid),
     }
+}
+
+/// The schemas of the source tables that `objects` selects, in name order.
+pub(crate) async fn read_selected(
+    conn: &mut RawConn,
+    objects: &crate::config::ObjectsConfig,
+) -> mysql_source::Result<Vec<TableSchema>> {
+    let rows = conn
+        .query_strings(
+            "SELECT table_schema, table_name FROM information_schema.tables \
+             WHERE table_type = 'BASE TABLE' AND table_schema NOT IN \
+             ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1, 2",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (Some(Some(db)), Some(Some(table))) = (row.first(), row.get(1)) else {
+            continue;
+        };
+        if objects.selects(db, table) {
+            out.push(mysql_source::schema::read_table(conn, db, table).await?);
+        }
+    }
+    Ok(out)
 }
 
 fn source_err(e: mysql_source::Error) -> Error {

@@ -40,6 +40,12 @@ pub struct TableBatch {
 /// A destination.
 #[async_trait::async_trait]
 pub trait Sink: Send + Sync {
+    /// Proves the destination answers (for the precheck). The default asks
+    /// whether a table exists, which needs the service and the credentials;
+    /// a sink that can prove more (that it may write) overrides it.
+    async fn probe(&self) -> Result<()> {
+        self.table_exists("_sync_probe").await.map(|_| ())
+    }
     /// Whether a table exists (for the conflicting-tables precheck).
     async fn table_exists(&self, name: &str) -> Result<bool>;
     /// Creates the table when it does not exist yet.

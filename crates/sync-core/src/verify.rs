@@ -52,11 +52,7 @@ pub fn compare(
     base: &[RecordBatch],
     log: &[RecordBatch],
 ) -> Result<TableReport> {
-    let key: Vec<&str> = t
-        .schema
-        .row_key()
-        .map(|k| k.iter().map(String::as_str).collect())
-        .unwrap_or_default();
+    let key = t.dest_key();
     let merged = merge(
         &t.base_schema,
         base,

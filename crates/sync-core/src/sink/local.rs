@@ -175,6 +175,14 @@ fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 #[async_trait::async_trait]
 impl Sink for LocalWarehouse {
+    async fn probe(&self) -> Result<()> {
+        // Writing and removing a file proves more than the folder's existence.
+        fs::create_dir_all(&self.root).map_err(|e| Error::io("creating", &self.root, e))?;
+        let path = self.root.join(format!(".probe-{}", std::process::id()));
+        fs::write(&path, b"probe").map_err(|e| Error::io("writing", &path, e))?;
+        fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))
+    }
+
     async fn table_exists(&self, name: &str) -> Result<bool> {
         Ok(self.root.join(name).join("_table.json").exists())
     }

@@ -1,0 +1,195 @@
+//! `sync-cli precheck` prints every check and exits 1 on a failure; `run`
+//! shows progress bars on a terminal and plain log lines otherwise; a bad
+//! task file is reported by key and line.
+
+use mysql_async::prelude::Queryable;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sync-cli"))
+}
+
+fn write_task(dir: &Path, url: &str, db: &str, sync_extra: &str) -> PathBuf {
+    let path = dir.join("task.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[source]\nurl = \"{url}\"\nserver_id = 7321\n[destination]\nkind = \"local\"\npath = \"{}\"\n\
+             [objects]\ninclude = [\"{db}.*\"]\n[sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\n\
+             state_dir = \"{}\"\nchunk_rows = 10\n{sync_extra}\n",
+            dir.join("warehouse").display(),
+            dir.join("state").display()
+        ),
+    )
+    .expect("task file");
+    path
+}
+
+async fn load(url: &str, db: &str, tables: &str) {
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(url).expect("url"))
+        .await
+        .expect("connect");
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db}; {tables}"
+    ))
+    .await
+    .expect("setup");
+    conn.disconnect().await.expect("disconnect");
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+fn rows_sql(n: u32) -> String {
+    let values: Vec<String> = (1..=n).map(|i| format!("({i}, 'v{i}')")).collect();
+    format!(
+        "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO items VALUES {};",
+        values.join(",")
+    )
+}
+
+#[tokio::test]
+async fn precheck_prints_each_check_and_exits_1_on_a_failure() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_precheck";
+    load(
+        &url,
+        db,
+        "CREATE TABLE t (id INT PRIMARY KEY, record_id BIGINT);",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = write_task(dir.path(), &url, db, "naming_rule = \"previous\"");
+    let out = cli()
+        .args(["precheck", "-c"])
+        .arg(&task)
+        .output()
+        .expect("precheck");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("pass     source_reachable"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "failure  metadata_columns       {db}.t.record_id lands as `record_id`"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fix: choose naming_rule = \"new\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" 1 failures\n"), "{stdout}");
+    assert!(
+        text(&out.stderr).contains("the precheck failed"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // `run` refuses on the same failure and creates nothing.
+    let out = cli()
+        .args(["run", "--exit-when-caught-up", "-c"])
+        .arg(&task)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("metadata_columns"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("warehouse/t_base").exists());
+
+    // Fixed: exit 0.
+    let task = write_task(dir.path(), &url, db, "naming_rule = \"new\"");
+    let out = cli()
+        .args(["precheck", "-c"])
+        .arg(&task)
+        .output()
+        .expect("precheck");
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(" 0 failures\n"));
+}
+
+fn run_piped(task: &Path) -> Output {
+    cli()
+        .args(["run", "--exit-when-caught-up", "-c"])
+        .arg(task)
+        .output()
+        .expect("run")
+}
+
+#[tokio::test]
+async fn run_logs_plain_lines_without_a_terminal_and_draws_bars_on_one() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_progress";
+    load(&url, db, &rows_sql(35)).await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = write_task(dir.path(), &url, db, "");
+    let out = run_piped(&task);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("full sync: chunk 4/4 committed") && stderr.contains("rows_done=35"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\r') && !stderr.contains("\u{1b}["),
+        "no terminal control codes in a log: {stderr:?}"
+    );
+
+    // The same under a pseudo-terminal (util-linux `script`).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = write_task(dir.path(), &url, db, "");
+    let command = format!(
+        "'{}' run --exit-when-caught-up -c '{}'",
+        env!("CARGO_BIN_EXE_sync-cli"),
+        task.display()
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("script(1) from util-linux runs the command on a terminal");
+    let screen = text(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("cli_progress.items"), "{screen}");
+    assert!(screen.contains("4/4 chunks  35 rows, done"), "{screen:?}");
+    assert!(
+        !screen.contains("full sync: chunk"),
+        "bars replace the per-chunk lines: {screen}"
+    );
+}
+
+#[test]
+fn task_file_errors_name_the_key_and_the_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = dir.path().join("task.toml");
+    std::fs::write(
+        &task,
+        "[source]\nurl = \"mysql://root@127.0.0.1:1\"\nservr_id = 3\n[destination]\nkind = \"local\"\npath = \"w\"\n\
+         [objects]\ninclude = [\"a.*\"]\n[sync]\ntypes = [\"schema\"]\nstate_dir = \"s\"\n",
+    )
+    .expect("write");
+    let out = cli()
+        .args(["status", "-c"])
+        .arg(&task)
+        .output()
+        .expect("status");
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "task file {}, line 3: unknown key `servr_id` in [source]; did you mean `server_id`?",
+            task.display()
+        )),
+        "{stderr}"
+    );
+}

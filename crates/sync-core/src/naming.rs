@@ -1,0 +1,409 @@
+//! Destination names: the one place that decides what a source database,
+//! table or column is called in the destination.
+//!
+//! Schema sync, the full and incremental phases, merge and verify all take
+//! their names from a [`SyncedTable`] built here, so they cannot disagree.
+//!
+//! The rules, in order (the `_base` / `_log` suffixes and the metadata
+//! columns are appended afterwards, as DTS does):
+//! 1. a table rename (`[objects.tables."db.t"] name = "x"`) gives the stem `x`;
+//! 2. else a database rename (`[objects.databases] db = "d"`) gives `d_t`:
+//!    the destination (a MaxCompute project, a warehouse folder) has one
+//!    namespace for every source database, so the mapped database becomes a
+//!    prefix;
+//! 3. else the stem is the source table name;
+//! 4. column renames (`rename_columns = { a = "b" }`) replace column names;
+//! 5. the capitalization policy (`capitalization`, default `lower` as DTS
+//!    does for MaxCompute) is applied to every name from steps 1–4.
+//!
+//! A column list (`columns = [...]`) keeps only those columns; it must hold
+//! the table's row key, or the merge could not tell rows apart.
+
+use crate::config::ObjectsConfig;
+use crate::records::MetaColumns;
+use arrow_array::RecordBatch;
+use arrow_schema::{Field, Schema, SchemaRef};
+use mysql_source::schema::TableSchema;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Case of destination names (DTS: "capitalization of object names in the destination").
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capitalization {
+    /// Lower case: what DTS does for MaxCompute by default.
+    #[default]
+    Lower,
+    /// Upper case.
+    Upper,
+    /// Exactly as in the source (and as written in renames).
+    Source,
+}
+
+impl Capitalization {
+    /// `name` under this policy.
+    pub fn apply(self, name: &str) -> String {
+        match self {
+            Self::Lower => name.to_lowercase(),
+            Self::Upper => name.to_uppercase(),
+            Self::Source => name.to_owned(),
+        }
+    }
+}
+
+/// A source table and its destination tables.
+#[derive(Clone, Debug)]
+pub struct SyncedTable {
+    /// The source table's schema, reduced to the synced columns (source names).
+    pub schema: Arc<TableSchema>,
+    /// For each synced column, its 0-based position among all the table's
+    /// columns: its index in binlog row images.
+    pub image_columns: Vec<usize>,
+    /// Number of columns of the source table (synced or not).
+    pub source_column_count: usize,
+    /// `db.table`.
+    pub source_name: String,
+    /// Destination name stem: `t` of `t_base` / `t_log`.
+    pub dest: String,
+    /// Arrow schema of the business columns under their destination names (= `t_base`).
+    pub base_schema: SchemaRef,
+    /// Arrow schema of `t_log`: metadata columns, then the business columns.
+    pub log_schema: SchemaRef,
+}
+
+impl SyncedTable {
+    /// `t_base`.
+    pub fn base_table(&self) -> String {
+        format!("{}_base", self.dest)
+    }
+
+    /// `t_log`.
+    pub fn log_table(&self) -> String {
+        format!("{}_log", self.dest)
+    }
+
+    /// Destination names of the business columns, in table order.
+    pub fn dest_columns(&self) -> Vec<&str> {
+        self.base_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect()
+    }
+
+    /// Destination names of the row key (empty when the table has none).
+    pub fn dest_key(&self) -> Vec<&str> {
+        let Some(key) = self.schema.row_key() else {
+            return Vec::new();
+        };
+        key.iter()
+            .filter_map(|k| {
+                let i = self.schema.columns.iter().position(|c| &c.name == k)?;
+                Some(self.base_schema.field(i).name().as_str())
+            })
+            .collect()
+    }
+
+    /// A batch read from the source (source column names) under the destination names.
+    ///
+    /// # Errors
+    /// [`crate::Error::Arrow`] when the batch does not have the synced columns' types.
+    pub fn to_dest(&self, batch: RecordBatch) -> crate::Result<RecordBatch> {
+        Ok(RecordBatch::try_new(
+            self.base_schema.clone(),
+            batch.columns().to_vec(),
+        )?)
+    }
+}
+
+/// The naming rules of one task.
+#[derive(Clone, Debug)]
+pub struct Naming {
+    objects: ObjectsConfig,
+}
+
+impl Naming {
+    /// The rules of a task file's `[objects]`.
+    pub fn new(objects: &ObjectsConfig) -> Self {
+        Self {
+            objects: objects.clone(),
+        }
+    }
+
+    /// The destination stem of `db.table` (before `_base` / `_log`).
+    pub fn table_stem(&self, db: &str, table: &str) -> String {
+        let case = self.objects.capitalization;
+        if let Some(name) = self
+            .table_options(db, table)
+            .and_then(|o| o.name.as_deref())
+        {
+            return case.apply(name);
+        }
+        match self.objects.databases.get(db) {
+            Some(dest_db) => case.apply(&format!("{dest_db}_{table}")),
+            None => case.apply(table),
+        }
+    }
+
+    /// The destination name of a column of `db.table`.
+    pub fn column(&self, db: &str, table: &str, column: &str) -> String {
+        let renamed = self
+            .table_options(db, table)
+            .and_then(|o| o.rename_columns.get(column))
+            .map_or(column, String::as_str);
+        self.objects.capitalization.apply(renamed)
+    }
+
+    fn table_options(&self, db: &str, table: &str) -> Option<&crate::config::TableOptions> {
+        self.objects.tables.get(&format!("{db}.{table}"))
+    }
+
+    /// Whether any table is renamed, has renamed columns or a column list:
+    /// the edits DTS limits to 1,000 tables per task.
+    pub fn edits_tables(&self) -> bool {
+        !self.objects.tables.is_empty()
+    }
+
+    /// `[objects.tables]` entries naming no table in `selected` (`db.table` names).
+    pub fn unknown_table_options<'a>(&'a self, selected: &[String]) -> Vec<&'a str> {
+        self.objects
+            .tables
+            .keys()
+            .filter(|k| !selected.iter().any(|s| s == *k))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// The destination form of one source table.
+    ///
+    /// # Errors
+    /// A message for the precheck when the table's column list or column
+    /// renames name a column the table does not have, or the column list
+    /// leaves out part of the row key.
+    pub fn table(&self, schema: &TableSchema, meta: &MetaColumns) -> Result<SyncedTable, String> {
+        let (db, table) = (&schema.database, &schema.table);
+        let source_name = format!("{db}.{table}");
+        let options = self.table_options(db, table);
+        if let Some(o) = options {
+            for name in o.rename_columns.keys() {
+                if !schema.columns.iter().any(|c| &c.name == name) {
+                    return Err(format!(
+                        "[objects.tables.\"{source_name}\"] rename_columns names `{name}`, which {source_name} does not have"
+                    ));
+                }
+            }
+        }
+        let image_columns: Vec<usize> = match options.and_then(|o| o.columns.as_ref()) {
+            None => (0..schema.columns.len()).collect(),
+            Some(list) => {
+                for name in list {
+                    if !schema.columns.iter().any(|c| &c.name == name) {
+                        return Err(format!(
+                            "[objects.tables.\"{source_name}\"] columns names `{name}`, which {source_name} does not have"
+                        ));
+                    }
+                }
+                let keep: Vec<usize> = (0..schema.columns.len())
+                    .filter(|&i| list.contains(&schema.columns[i].name))
+                    .collect();
+                if let Some(key) = schema.row_key() {
+                    let missing: Vec<&str> = key
+                        .iter()
+                        .filter(|k| !list.contains(k))
+                        .map(String::as_str)
+                        .collect();
+                    if !missing.is_empty() {
+                        return Err(format!(
+                            "[objects.tables.\"{source_name}\"] columns leaves out the row key column(s) {}: \
+                             add them, or the merge cannot tell rows apart",
+                            missing.join(", ")
+                        ));
+                    }
+                }
+                keep
+            }
+        };
+        let mut projected = schema.clone();
+        projected.columns = image_columns
+            .iter()
+            .map(|&i| schema.columns[i].clone())
+            .collect();
+        let fields: Vec<Field> = projected
+            .columns
+            .iter()
+            .map(|c| {
+                let f = mysql_source::arrow::arrow_field(c);
+                Field::new(
+                    self.column(db, table, &c.name),
+                    f.data_type().clone(),
+                    f.is_nullable(),
+                )
+            })
+            .collect();
+        let base_schema = Arc::new(Schema::new(fields.clone()));
+        let mut log_fields = meta.fields();
+        log_fields.extend(fields);
+        Ok(SyncedTable {
+            source_column_count: schema.columns.len(),
+            image_columns,
+            source_name,
+            dest: self.table_stem(db, table),
+            schema: Arc::new(projected),
+            base_schema,
+            log_schema: Arc::new(Schema::new(log_fields)),
+        })
+    }
+}
+
+/// Names that would collide in the destination, as precheck messages:
+/// a business column named like a metadata or partition column, two
+/// columns of one table with one destination name, two tables with one
+/// destination table. MaxCompute compares names without case, so these
+/// comparisons ignore case too.
+pub fn clashes(
+    tables: &[SyncedTable],
+    meta: &MetaColumns,
+    partition_columns: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let reserved: Vec<String> = meta
+        .all()
+        .iter()
+        .map(|s| s.to_lowercase())
+        .chain(partition_columns.iter().map(|s| s.to_lowercase()))
+        .collect();
+    let mut meta_clashes = Vec::new();
+    let mut name_clashes = Vec::new();
+    let mut stems: HashMap<String, &str> = HashMap::new();
+    for t in tables {
+        let mut seen: HashMap<String, &str> = HashMap::new();
+        for (col, dest) in t.schema.columns.iter().zip(t.dest_columns()) {
+            let folded = dest.to_lowercase();
+            if reserved.contains(&folded) {
+                meta_clashes.push(format!(
+                    "{}.{} lands as `{dest}`, the name of a metadata column of {}",
+                    t.source_name,
+                    col.name,
+                    t.log_table()
+                ));
+            }
+            if let Some(other) = seen.insert(folded, &col.name) {
+                name_clashes.push(format!(
+                    "columns `{other}` and `{}` of {} both land as `{dest}`",
+                    col.name, t.source_name
+                ));
+            }
+        }
+        if let Some(other) = stems.insert(t.dest.to_lowercase(), &t.source_name) {
+            name_clashes.push(format!(
+                "tables {other} and {} both land as {} / {}",
+                t.source_name,
+                t.base_table(),
+                t.log_table()
+            ));
+        }
+    }
+    (meta_clashes, name_clashes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::NamingRule;
+    use mysql_source::schema::{ColumnSchema, ColumnType};
+
+    fn col(name: &str, ordinal: u32) -> ColumnSchema {
+        ColumnSchema {
+            name: name.into(),
+            ordinal,
+            column_type: ColumnType::Int,
+            column_type_text: "int(11)".into(),
+            unsigned: false,
+            nullable: false,
+            charset: None,
+            collation: None,
+            default: None,
+            auto_increment: false,
+            generated: None,
+            invisible: false,
+            comment: String::new(),
+        }
+    }
+
+    fn schema() -> TableSchema {
+        TableSchema {
+            database: "Shop".into(),
+            table: "Orders".into(),
+            columns: vec![col("Id", 1), col("Total", 2), col("Note", 3)],
+            primary_key: vec!["Id".into()],
+            unique_keys: vec![],
+            engine: "InnoDB".into(),
+        }
+    }
+
+    fn objects(extra: &str) -> ObjectsConfig {
+        toml::from_str(&format!("include = [\"Shop.*\"]\n{extra}")).expect("objects")
+    }
+
+    #[test]
+    fn names_follow_renames_then_the_case_policy() {
+        let meta = NamingRule::New.meta_columns();
+        let t = Naming::new(&objects(""))
+            .table(&schema(), &meta)
+            .expect("table");
+        assert_eq!(
+            (t.base_table(), t.dest_columns()),
+            ("orders_base".into(), vec!["id", "total", "note"])
+        );
+        let n = Naming::new(&objects(
+            "capitalization = \"upper\"\n[databases]\nShop = \"Sales\"",
+        ));
+        let t = n.table(&schema(), &meta).expect("table");
+        assert_eq!(
+            (t.log_table(), t.dest_key()),
+            ("SALES_ORDERS_log".into(), vec!["ID"])
+        );
+        let n = Naming::new(&objects(
+            "capitalization = \"source\"\n[tables.\"Shop.Orders\"]\nname = \"Sales\"\ncolumns = [\"Id\", \"Note\"]\nrename_columns = { Note = \"Remark\" }",
+        ));
+        let t = n.table(&schema(), &meta).expect("table");
+        assert_eq!(
+            (t.dest.as_str(), t.dest_columns()),
+            ("Sales", vec!["Id", "Remark"])
+        );
+        assert_eq!(t.image_columns, vec![0, 2]);
+        assert_eq!(t.schema.columns.len(), 2);
+    }
+
+    #[test]
+    fn column_lists_keep_the_key_and_name_real_columns() {
+        let meta = NamingRule::New.meta_columns();
+        let n = Naming::new(&objects("[tables.\"Shop.Orders\"]\ncolumns = [\"Total\"]"));
+        let err = n.table(&schema(), &meta).expect_err("key left out");
+        assert!(err.contains("row key") && err.contains("Id"), "{err}");
+        let n = Naming::new(&objects(
+            "[tables.\"Shop.Orders\"]\ncolumns = [\"Id\", \"Totl\"]",
+        ));
+        assert!(
+            n.table(&schema(), &meta)
+                .expect_err("typo")
+                .contains("`Totl`")
+        );
+    }
+
+    #[test]
+    fn clashes_are_found_without_regard_to_case() {
+        let meta = NamingRule::Previous.meta_columns();
+        let mut s = schema();
+        s.columns.push(col("Record_ID", 4));
+        s.columns.push(col("note", 5));
+        let n = Naming::new(&objects("capitalization = \"source\""));
+        let t = n.table(&s, &meta).expect("table");
+        let mut other = schema();
+        other.database = "Crm".into();
+        let t2 = n.table(&other, &meta).expect("table");
+        let (metas, names) = clashes(&[t, t2], &meta, &["modifytime_day".into()]);
+        assert_eq!(metas.len(), 1, "{metas:?}");
+        assert!(metas[0].contains("Record_ID"));
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+}

@@ -1,0 +1,683 @@
+//! The precheck: every DTS check, each a pass, a warning or a failure with a
+//! fix hint, run before anything is written (and again on every restart).
+//!
+//! | check | fails when | warns when |
+//! |---|---|---|
+//! | `source_reachable` | the source refuses or cannot be reached | |
+//! | `destination_reachable` | the sink cannot be reached or written | |
+//! | `objects` | no table is selected, or `[objects.tables]` names an unknown table or column | |
+//! | `source_privileges` | `SHOW GRANTS` lacks SELECT, REPLICATION SLAVE or REPLICATION CLIENT (MariaDB: BINLOG MONITOR) | |
+//! | `log_bin` | binary logging is off | |
+//! | `binlog_format` | not `ROW` | |
+//! | `binlog_row_image` | not `FULL` | |
+//! | `binlog_retention` | binlogs expire in less than 3 days | … in less than 7 days |
+//! | `row_keys` | | a table has neither a primary key nor a NOT NULL unique key |
+//! | `destination_conflicts` | (mode `error`) a destination table exists already | (mode `ignore`) the same |
+//! | `name_clashes` | two tables or columns land under one name | |
+//! | `metadata_columns` | a business column is named like a metadata column | |
+//! | `column_types` | a column has a type the task cannot map | |
+//! | `table_limit` | more than 1,000 tables with table-level edits | |
+//!
+//! The binlog checks apply only when the incremental phase is selected.
+
+use crate::config::TaskConfig;
+use crate::naming::{Naming, SyncedTable, clashes};
+use crate::records::MetaColumns;
+use crate::sink::Sink;
+use mysql_source::schema::{ColumnType, TableSchema};
+use mysql_source::{ConnectOptions, RawConn};
+use std::fmt;
+
+/// What to do about destination tables that exist before the task starts
+/// (DTS: "processing mode of conflicting tables").
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictMode {
+    /// The precheck fails ("precheck and report errors").
+    #[default]
+    Error,
+    /// The precheck warns and the task writes into them ("ignore errors and proceed").
+    Ignore,
+}
+
+/// Tables with table-level edits one task may hold, as DTS limits it.
+pub const MAX_EDITED_TABLES: usize = 1_000;
+/// Binlog retention below this fails the precheck.
+pub const MIN_RETENTION_DAYS: f64 = 3.0;
+/// Binlog retention below this warns.
+pub const RECOMMENDED_RETENTION_DAYS: f64 = 7.0;
+
+/// How a check came out.
+#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
+pub enum Outcome {
+    /// Fine.
+    Pass,
+    /// The task can run, at a risk the message names.
+    Warning,
+    /// The task must not start.
+    Failure,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::Pass => "pass",
+            Self::Warning => "warning",
+            Self::Failure => "failure",
+        })
+    }
+}
+
+/// One check's result.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Check {
+    /// Stable id, e.g. `binlog_format`.
+    pub id: &'static str,
+    /// How it came out.
+    pub outcome: Outcome,
+    /// What was found.
+    pub message: String,
+    /// How to fix it (warnings and failures).
+    pub fix: Option<String>,
+}
+
+/// Every check's result, in a fixed order.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct Report {
+    /// The checks.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    fn add(&mut self, id: &'static str, outcome: Outcome, message: String, fix: Option<String>) {
+        self.checks.push(Check {
+            id,
+            outcome,
+            message,
+            fix,
+        });
+    }
+
+    fn pass(&mut self, id: &'static str, message: impl Into<String>) {
+        self.add(id, Outcome::Pass, message.into(), None);
+    }
+
+    fn warn(&mut self, id: &'static str, message: impl Into<String>, fix: impl Into<String>) {
+        self.add(id, Outcome::Warning, message.into(), Some(fix.into()));
+    }
+
+    fn fail(&mut self, id: &'static str, message: impl Into<String>, fix: impl Into<String>) {
+        self.add(id, Outcome::Failure, message.into(), Some(fix.into()));
+    }
+
+    /// The failed checks.
+    pub fn failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.outcome == Outcome::Failure)
+    }
+
+    /// Whether the task may start (warnings allowed).
+    pub fn passed(&self) -> bool {
+        self.failures().next().is_none()
+    }
+
+    /// The check with this id.
+    pub fn get(&self, id: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.checks {
+            writeln!(f, "{:<8} {:<22} {}", c.outcome, c.id, c.message)?;
+            if let Some(fix) = &c.fix {
+                writeln!(f, "{:<8} {:<22} fix: {fix}", "", "")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the precheck looks at.
+pub struct Inputs<'a, S: Sink + ?Sized> {
+    /// The task file.
+    pub cfg: &'a TaskConfig,
+    /// How to reach the source.
+    pub connect: &'a ConnectOptions,
+    /// The destination.
+    pub sink: &'a S,
+    /// The metadata column names.
+    pub meta: &'a MetaColumns,
+    /// The partition column names of `t_log`.
+    pub partition_columns: &'a [String],
+    /// True when the task's checkpoint is past the precheck: destination
+    /// tables that exist then are the task's own, not conflicts.
+    pub resumed: bool,
+}
+
+/// Runs every check.
+pub async fn run<S: Sink + ?Sized>(inputs: &Inputs<'_, S>) -> Report {
+    let mut report = Report::default();
+    let cfg = inputs.cfg;
+    let incremental = cfg.sync.selected().incremental;
+    let dest = match inputs.sink.probe().await {
+        Ok(()) => {
+            report.pass("destination_reachable", "the destination answers");
+            true
+        }
+        Err(e) => {
+            report.fail(
+                "destination_reachable",
+                format!("the destination cannot be used: {e}"),
+                "check [destination]: the path must be writable (local), the endpoint, project and \
+                 access key must be right and reachable (maxcompute)",
+            );
+            false
+        }
+    };
+    let mut conn = match RawConn::connect(inputs.connect).await {
+        Ok(c) => {
+            report.pass(
+                "source_reachable",
+                format!(
+                    "{} at {}:{} as {}",
+                    c.hello().version,
+                    inputs.connect.host,
+                    inputs.connect.port,
+                    inputs.connect.user
+                ),
+            );
+            c
+        }
+        Err(e) => {
+            report.fail(
+                "source_reachable",
+                format!("cannot log in to the source: {e}"),
+                "check [source] url (host, port, user), the password (in the URL or \
+                 SYNC_SOURCE_PASSWORD), the TLS options, and that no firewall blocks the port",
+            );
+            return report;
+        }
+    };
+    if let Err(e) = source_checks(&mut conn, inputs, incremental, dest, &mut report).await {
+        report.fail(
+            "source_queries",
+            format!("the source refused a precheck query: {e}"),
+            "grant the task's user the privileges listed above, or run the precheck as a user who may \
+             read information_schema and the server variables",
+        );
+    }
+    let _ = conn.close().await;
+    report
+}
+
+async fn source_checks<S: Sink + ?Sized>(
+    conn: &mut RawConn,
+    inputs: &Inputs<'_, S>,
+    incremental: bool,
+    dest_ok: bool,
+    report: &mut Report,
+) -> mysql_source::Result<()> {
+    let cfg = inputs.cfg;
+    let schemas = crate::run::read_selected(conn, &cfg.objects).await?;
+    let naming = Naming::new(&cfg.objects);
+    let selected: Vec<String> = schemas
+        .iter()
+        .map(|s| format!("{}.{}", s.database, s.table))
+        .collect();
+    let mut tables = Vec::new();
+    let mut object_problems = Vec::new();
+    for s in &schemas {
+        match naming.table(s, inputs.meta) {
+            Ok(t) => tables.push(t),
+            Err(e) => object_problems.push(e),
+        }
+    }
+    for unknown in naming.unknown_table_options(&selected) {
+        object_problems.push(format!(
+            "[objects.tables.\"{unknown}\"] names a table that the include/exclude patterns do not select \
+             (or that does not exist)"
+        ));
+    }
+    if schemas.is_empty() {
+        report.fail(
+            "objects",
+            format!(
+                "no source table matches include = {:?} (exclude = {:?})",
+                cfg.objects.include, cfg.objects.exclude
+            ),
+            "fix the [objects] patterns (`db.table`, `*` matches any run of characters)",
+        );
+    } else if !object_problems.is_empty() {
+        report.fail(
+            "objects",
+            object_problems.join("; "),
+            "fix the [objects.tables] entries: source names are case-sensitive, as in the source",
+        );
+    } else {
+        report.pass("objects", format!("{} tables selected", schemas.len()));
+    }
+
+    privileges(conn, &schemas, report).await?;
+    if incremental {
+        binlog_settings(conn, report).await?;
+    } else {
+        report.pass(
+            "binlog",
+            "no incremental phase: the binlog settings do not matter",
+        );
+    }
+    row_keys(&schemas, report);
+    if dest_ok {
+        conflicts(inputs, &tables, report).await;
+    }
+    let (meta_clashes, name_clashes) = clashes(&tables, inputs.meta, inputs.partition_columns);
+    if name_clashes.is_empty() {
+        report.pass(
+            "name_clashes",
+            "every destination table and column name is unique",
+        );
+    } else {
+        report.fail(
+            "name_clashes",
+            name_clashes.join("; "),
+            "rename one of them ([objects.databases], [objects.tables.\"db.t\"] name or \
+             rename_columns), or keep the source's case (capitalization = \"source\")",
+        );
+    }
+    if meta_clashes.is_empty() {
+        report.pass(
+            "metadata_columns",
+            "no business column is named like a metadata column",
+        );
+    } else {
+        report.fail(
+            "metadata_columns",
+            meta_clashes.join("; "),
+            "choose naming_rule = \"new\" in [sync] (new_dts_sync_* names), or rename the column \
+             with rename_columns",
+        );
+    }
+    column_types(&tables, report);
+    if naming.edits_tables() && schemas.len() > MAX_EDITED_TABLES {
+        report.fail(
+            "table_limit",
+            format!(
+                "{} tables selected with table-level edits ([objects.tables]); one task may edit at most {MAX_EDITED_TABLES}",
+                schemas.len()
+            ),
+            "split the tables over several tasks, or drop the [objects.tables] edits \
+             (database renames and whole-table selection have no limit)",
+        );
+    } else {
+        report.pass("table_limit", "within the table limit");
+    }
+    Ok(())
+}
+
+/// A privilege held on some scope.
+#[derive(Debug, PartialEq)]
+struct Grant {
+    privileges: Vec<String>,
+    /// `None` = `*.*`; `Some((db, None))` = `db.*`; `Some((db, Some(t)))` = one table.
+    scope: Option<(String, Option<String>)>,
+}
+
+/// Parses one line of `SHOW GRANTS`; `None` for lines that grant no privileges (roles, proxy).
+fn parse_grant(line: &str) -> Option<Grant> {
+    let rest = line.strip_prefix("GRANT ")?;
+    let on = rest.find(" ON ")?;
+    let (privs, after) = (&rest[..on], &rest[on + 4..]);
+    let to = after.find(" TO ")?;
+    let object = after[..to].trim();
+    // Split the list on commas outside parentheses (column lists).
+    let mut privileges = Vec::new();
+    let (mut depth, mut cur) = (0, String::new());
+    for ch in privs.chars() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                privileges.push(cur.trim().to_ascii_uppercase());
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 0 && ch != ')' {
+            cur.push(ch);
+        }
+    }
+    privileges.push(cur.trim().to_ascii_uppercase());
+    let object = object.strip_prefix("TABLE ").unwrap_or(object);
+    if object.starts_with("PROCEDURE ") || object.starts_with("FUNCTION ") {
+        return None;
+    }
+    let unquote = |s: &str| s.trim().trim_matches('`').replace("``", "`");
+    let scope = if object == "*.*" || object == "*" {
+        None
+    } else {
+        let dot = object
+            .rfind("`.")
+            .map(|i| i + 1)
+            .or_else(|| object.find('.'))?;
+        let (db, table) = (&object[..dot], &object[dot + 1..]);
+        let table = (table.trim() != "*").then(|| unquote(table));
+        Some((unquote(db), table))
+    };
+    Some(Grant { privileges, scope })
+}
+
+fn holds(grant: &Grant, privilege: &str) -> bool {
+    grant
+        .privileges
+        .iter()
+        .any(|p| p == privilege || p == "ALL" || p == "ALL PRIVILEGES")
+}
+
+async fn privileges(
+    conn: &mut RawConn,
+    schemas: &[TableSchema],
+    report: &mut Report,
+) -> mysql_source::Result<()> {
+    let rows = conn.query_strings("SHOW GRANTS").await?;
+    let grants: Vec<Grant> = rows
+        .iter()
+        .filter_map(|r| r.first().cloned().flatten())
+        .filter_map(|l| parse_grant(&l))
+        .collect();
+    let global = |p: &str| grants.iter().any(|g| g.scope.is_none() && holds(g, p));
+    let mut missing = Vec::new();
+    if !global("REPLICATION SLAVE") {
+        missing.push("REPLICATION SLAVE ON *.*".to_owned());
+    }
+    // MariaDB 10.5 renamed REPLICATION CLIENT to BINLOG MONITOR.
+    if !global("REPLICATION CLIENT") && !global("BINLOG MONITOR") && !global("SUPER") {
+        missing.push("REPLICATION CLIENT ON *.* (MariaDB: BINLOG MONITOR)".to_owned());
+    }
+    let no_select: Vec<String> = schemas
+        .iter()
+        .filter(|s| {
+            !grants.iter().any(|g| {
+                holds(g, "SELECT")
+                    && match &g.scope {
+                        None => true,
+                        Some((db, None)) => db_matches(db, &s.database),
+                        Some((db, Some(t))) => db == &s.database && t == &s.table,
+                    }
+            })
+        })
+        .map(|s| format!("{}.{}", s.database, s.table))
+        .collect();
+    if !no_select.is_empty() {
+        missing.push(format!("SELECT on {}", no_select.join(", ")));
+    }
+    if missing.is_empty() {
+        report.pass(
+            "source_privileges",
+            "SELECT, REPLICATION SLAVE and REPLICATION CLIENT are granted",
+        );
+    } else {
+        report.fail(
+            "source_privileges",
+            format!("the source user lacks {}", missing.join("; ")),
+            "as an administrator: GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO \
+             '<user>'@'<host>' (MariaDB 10.5+: BINLOG MONITOR instead of REPLICATION CLIENT)",
+        );
+    }
+    Ok(())
+}
+
+/// A database-level grant's name may hold `%` and `_` wildcards (escaped as `\_`).
+fn db_matches(pattern: &str, db: &str) -> bool {
+    fn go(p: &[char], d: &[char]) -> bool {
+        match p.split_first() {
+            None => d.is_empty(),
+            Some(('\\', rest)) => match (rest.split_first(), d.split_first()) {
+                (Some((pc, prest)), Some((dc, drest))) => pc == dc && go(prest, drest),
+                _ => false,
+            },
+            Some(('%', rest)) => (0..=d.len()).any(|i| go(rest, &d[i..])),
+            Some(('_', rest)) => !d.is_empty() && go(rest, &d[1..]),
+            Some((c, rest)) => d.first() == Some(c) && go(rest, &d[1..]),
+        }
+    }
+    let (p, d): (Vec<char>, Vec<char>) = (pattern.chars().collect(), db.chars().collect());
+    go(&p, &d)
+}
+
+async fn variable(conn: &mut RawConn, name: &str) -> mysql_source::Result<Option<String>> {
+    let rows = conn
+        .query_strings(&format!("SHOW GLOBAL VARIABLES LIKE '{name}'"))
+        .await?;
+    Ok(rows.first().and_then(|r| r.get(1).cloned().flatten()))
+}
+
+async fn binlog_settings(conn: &mut RawConn, report: &mut Report) -> mysql_source::Result<()> {
+    let log_bin = variable(conn, "log_bin").await?.unwrap_or_default();
+    if log_bin.eq_ignore_ascii_case("ON") || log_bin == "1" {
+        report.pass("log_bin", "binary logging is on");
+    } else {
+        report.fail(
+            "log_bin",
+            format!("binary logging is off (log_bin = {log_bin})"),
+            "enable it in the server's config file (log-bin = mysql-bin, server-id = <n>; \
+             PolarDB: loose_polar_log_bin = ON) and restart the server",
+        );
+    }
+    let format = variable(conn, "binlog_format").await?.unwrap_or_default();
+    if format.eq_ignore_ascii_case("ROW") {
+        report.pass("binlog_format", "binlog_format = ROW");
+    } else {
+        report.fail(
+            "binlog_format",
+            format!("binlog_format = {format}, the task needs ROW"),
+            "SET GLOBAL binlog_format = 'ROW' and put binlog_format = ROW in the server's config \
+             file; connections opened before keep their format, so restart the writers",
+        );
+    }
+    let image = variable(conn, "binlog_row_image")
+        .await?
+        .unwrap_or_default();
+    if image.eq_ignore_ascii_case("FULL") {
+        report.pass("binlog_row_image", "binlog_row_image = FULL");
+    } else {
+        report.fail(
+            "binlog_row_image",
+            format!("binlog_row_image = {image}, the task needs FULL (whole rows before and after each change)"),
+            "SET GLOBAL binlog_row_image = 'FULL' and put binlog_row_image = FULL in the server's \
+             config file",
+        );
+    }
+    let seconds = variable(conn, "binlog_expire_logs_seconds")
+        .await?
+        .and_then(|v| v.parse::<f64>().ok());
+    let days = variable(conn, "expire_logs_days")
+        .await?
+        .and_then(|v| v.parse::<f64>().ok());
+    let auto_purge = variable(conn, "binlog_expire_logs_auto_purge").await?;
+    let retention = match (seconds, days) {
+        _ if auto_purge.is_some_and(|v| v.eq_ignore_ascii_case("OFF")) => None,
+        (Some(s), _) if s > 0.0 => Some(s / 86_400.0),
+        (_, Some(d)) if d > 0.0 => Some(d),
+        _ => None,
+    };
+    let fix = "keep binlogs longer: SET GLOBAL binlog_expire_logs_seconds = 604800 (7 days; \
+               MariaDB before 10.6 and MySQL 5.7: expire_logs_days = 7) and the same in the config file";
+    match retention {
+        None => report.pass(
+            "binlog_retention",
+            "binlogs never expire automatically (purged only by hand)",
+        ),
+        Some(d) if d < MIN_RETENTION_DAYS => report.fail(
+            "binlog_retention",
+            format!(
+                "binlogs expire after {d:.2} days; at least {MIN_RETENTION_DAYS} are needed so that a \
+                 stopped task can resume"
+            ),
+            fix,
+        ),
+        Some(d) if d < RECOMMENDED_RETENTION_DAYS => report.warn(
+            "binlog_retention",
+            format!(
+                "binlogs expire after {d:.2} days; {RECOMMENDED_RETENTION_DAYS} are recommended"
+            ),
+            fix,
+        ),
+        Some(d) => report.pass("binlog_retention", format!("binlogs are kept {d:.2} days")),
+    }
+    Ok(())
+}
+
+fn row_keys(schemas: &[TableSchema], report: &mut Report) {
+    let keyless: Vec<String> = schemas
+        .iter()
+        .filter(|s| s.row_key().is_none())
+        .map(|s| format!("{}.{}", s.database, s.table))
+        .collect();
+    if keyless.is_empty() {
+        report.pass(
+            "row_keys",
+            "every table has a primary key or a NOT NULL unique key",
+        );
+    } else {
+        report.warn(
+            "row_keys",
+            format!(
+                "{} have neither a primary key nor a NOT NULL unique key: duplicates are possible \
+                 (identical rows merge into one)",
+                keyless.join(", ")
+            ),
+            "add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)) where you can",
+        );
+    }
+}
+
+async fn conflicts<S: Sink + ?Sized>(
+    inputs: &Inputs<'_, S>,
+    tables: &[SyncedTable],
+    report: &mut Report,
+) {
+    if inputs.resumed {
+        report.pass(
+            "destination_conflicts",
+            "the task is past its precheck: its destination tables are its own",
+        );
+        return;
+    }
+    let mut existing = Vec::new();
+    for t in tables {
+        for name in [t.base_table(), t.log_table()] {
+            match inputs.sink.table_exists(&name).await {
+                Ok(true) => existing.push(name),
+                Ok(false) => {}
+                Err(e) => {
+                    report.fail(
+                        "destination_conflicts",
+                        format!("cannot tell whether {name} exists: {e}"),
+                        "check that the destination is reachable and readable",
+                    );
+                    return;
+                }
+            }
+        }
+    }
+    if existing.is_empty() {
+        report.pass("destination_conflicts", "no destination table exists yet");
+        return;
+    }
+    let list = existing.join(", ");
+    match inputs.cfg.objects.conflicting_tables {
+        crate::precheck::ConflictMode::Error => report.fail(
+            "destination_conflicts",
+            format!("destination tables exist already: {list}"),
+            "rename the tables ([objects.databases] or [objects.tables.\"db.t\"] name), drop or \
+             rename the destination tables, or set conflicting_tables = \"ignore\" in [objects] to \
+             write into them",
+        ),
+        crate::precheck::ConflictMode::Ignore => report.warn(
+            "destination_conflicts",
+            format!(
+                "destination tables exist already and will be written into (conflicting_tables = \
+                 \"ignore\"): {list}"
+            ),
+            "make sure they have the same columns; rows already in them stay",
+        ),
+    }
+}
+
+/// Why a column type cannot be synced, if it cannot.
+pub fn unsupported_type(column_type: &ColumnType) -> Option<String> {
+    match column_type {
+        // The snapshot reads these as text while the binlog carries their
+        // binary form: t_base and t_log would disagree.
+        ColumnType::Other(name) => Some(format!(
+            "type {name} has no mapping (its binlog form differs from what SELECT returns)"
+        )),
+        _ => None,
+    }
+}
+
+fn column_types(tables: &[SyncedTable], report: &mut Report) {
+    let bad: Vec<String> = tables
+        .iter()
+        .flat_map(|t| {
+            t.schema.columns.iter().filter_map(move |c| {
+                unsupported_type(&c.column_type)
+                    .map(|why| format!("{}.{}: {why}", t.source_name, c.name))
+            })
+        })
+        .collect();
+    if bad.is_empty() {
+        report.pass("column_types", "every column type maps");
+    } else {
+        report.fail(
+            "column_types",
+            bad.join("; "),
+            "leave the column out with columns = [...] in [objects.tables.\"db.t\"], or exclude the table",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_parse_on_every_scope() {
+        let g = parse_grant(
+            "GRANT SELECT, RELOAD, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO `u`@`%` IDENTIFIED BY PASSWORD '*AB'",
+        )
+        .expect("grant");
+        assert_eq!(g.scope, None);
+        assert!(holds(&g, "BINLOG MONITOR") && holds(&g, "REPLICATION SLAVE"));
+        let g = parse_grant("GRANT SELECT, INSERT (`a`, `b`) ON `shop`.`orders` TO 'u'@'h'")
+            .expect("grant");
+        assert_eq!(g.scope, Some(("shop".into(), Some("orders".into()))));
+        assert_eq!(g.privileges, ["SELECT", "INSERT"]);
+        let g = parse_grant("GRANT ALL PRIVILEGES ON `shop\\_1`.* TO `u`@`%`").expect("grant");
+        assert_eq!(g.scope, Some(("shop\\_1".into(), None)));
+        assert!(holds(&g, "SELECT"));
+        assert!(parse_grant("GRANT `role1` TO `u`@`%`").is_none());
+        assert!(db_matches("shop\\_1", "shop_1") && !db_matches("shop\\_1", "shopx1"));
+        assert!(
+            db_matches("sh%", "shop") && db_matches("s_op", "shop") && !db_matches("x%", "shop")
+        );
+    }
+
+    #[test]
+    fn outcomes_order_and_report_shows_fixes() {
+        let mut r = Report::default();
+        r.pass("a", "fine");
+        r.warn("b", "hmm", "do x");
+        assert!(r.passed());
+        r.fail("c", "bad", "do y");
+        assert!(!r.passed());
+        let text = r.to_string();
+        assert!(
+            text.contains("failure  c") && text.contains("fix: do y"),
+            "{text}"
+        );
+        assert!(Outcome::Failure > Outcome::Warning);
+    }
+}

@@ -1,0 +1,323 @@
+//! Reading a task file, with errors that name the key and its line.
+//!
+//! The TOML and serde messages ("invalid type: string, expected u32") are
+//! turned into ours: which key, on which line, what was expected and what
+//! was found, and for a misspelt key the nearest known one.
+//!
+//! ```
+//! use sync_core::taskfile::parse;
+//! let err = parse("[source]\nurl = 5\n", "task.toml").expect_err("wrong type");
+//! assert_eq!((err.line, err.key.as_deref()), (2, Some("source.url")));
+//! assert!(err.to_string().contains("must be a string"));
+//! ```
+
+use crate::config::TaskConfig;
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use toml::de::{DeTable, DeValue};
+
+/// A task file that cannot be used.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file, as given.
+    pub file: String,
+    /// 1-based line of the problem (0 when unknown, e.g. the file is unreadable).
+    pub line: usize,
+    /// Dotted key, e.g. `source.server_id`, when the problem is one key.
+    pub key: Option<String>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task file {}", self.file)?;
+        if self.line > 0 {
+            write!(f, ", line {}", self.line)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Reads and parses a task file.
+///
+/// # Errors
+/// [`ConfigError`] when the file cannot be read or is not a valid task file.
+pub fn load(path: &Path) -> Result<TaskConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        line: 0,
+        key: None,
+        message: format!("cannot read it: {e}"),
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parses a task file's text; `file` names it in errors.
+///
+/// # Errors
+/// [`ConfigError`] naming the line, and the key when there is one.
+pub fn parse(text: &str, file: &str) -> Result<TaskConfig, ConfigError> {
+    let error = |span: Option<Range<usize>>, key: Option<String>, message: String| ConfigError {
+        file: file.to_owned(),
+        line: span.map_or(0, |s| line_of(text, s.start)),
+        key,
+        message,
+    };
+    let doc = DeTable::parse(text).map_err(|e| {
+        error(
+            e.span(),
+            None,
+            format!("not valid TOML: {}", e.message().trim()),
+        )
+    })?;
+    toml::from_str::<TaskConfig>(text).map_err(|e| {
+        let span = e.span();
+        let path = span
+            .as_ref()
+            // An empty or whole-file span points at the top level.
+            .filter(|s| !s.is_empty() && !(s.start == 0 && s.end >= text.trim_end().len()))
+            .and_then(|s| key_at(doc.get_ref(), s))
+            .unwrap_or_default();
+        let (key, message) = explain(e.message().trim(), &path);
+        error(span, key, message)
+    })
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The dotted path of the innermost key whose key or value covers `span`.
+fn key_at(table: &DeTable<'_>, span: &Range<usize>) -> Option<Vec<String>> {
+    let covers = |s: Range<usize>| s.start <= span.start && span.end <= s.end;
+    for (k, v) in table {
+        // A `[section]`'s own span is its header only: look inside first.
+        let inner = match v.get_ref() {
+            DeValue::Table(t) => key_at(t, span),
+            DeValue::Array(items) => items.iter().find_map(|item| match item.get_ref() {
+                DeValue::Table(t) => key_at(t, span),
+                _ => None,
+            }),
+            _ => None,
+        };
+        if let Some(mut path) = inner {
+            path.insert(0, k.get_ref().to_string());
+            return Some(path);
+        }
+        if covers(k.span()) || covers(v.span()) {
+            return Some(vec![k.get_ref().to_string()]);
+        }
+    }
+    None
+}
+
+/// Our message for serde's: (dotted key, message).
+fn explain(serde: &str, path: &[String]) -> (Option<String>, String) {
+    let here = path.join(".");
+    let section = |p: &[String]| {
+        if p.is_empty() {
+            "at the top level".to_owned()
+        } else {
+            format!("in [{}]", p.join("."))
+        }
+    };
+    if let Some(rest) = serde.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        let known = backticked(rest.split_once("expected").map_or("", |x| x.1));
+        let parent = &path[..path.len().saturating_sub(1)];
+        let mut key = parent.to_vec();
+        key.push(name.to_owned());
+        let hint = match closest(name, &known) {
+            Some(k) => format!("; did you mean `{k}`?"),
+            None if known.is_empty() => String::new(),
+            None => format!("; known keys: {}", known.join(", ")),
+        };
+        return (
+            Some(key.join(".")),
+            format!("unknown key `{name}` {}{hint}", section(parent)),
+        );
+    }
+    if let Some(rest) = serde.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        let mut key = path.to_vec();
+        key.push(name.to_owned());
+        return (
+            Some(key.join(".")),
+            format!("the required key `{name}` is missing {}", section(path)),
+        );
+    }
+    if let Some(rest) = serde.strip_prefix("invalid type: ") {
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "?"));
+        return (
+            Some(here.clone()),
+            format!(
+                "`{here}` must be {}, but it is {}",
+                plain_type(expected),
+                found
+            ),
+        );
+    }
+    if let Some(rest) = serde.strip_prefix("unknown variant `") {
+        let value = rest.split('`').next().unwrap_or_default();
+        let known = backticked(rest.split_once("expected").map_or("", |x| x.1));
+        return (
+            Some(here.clone()),
+            format!(
+                "`{here}` cannot be \"{value}\"; it is one of {}",
+                known
+                    .iter()
+                    .map(|k| format!("\"{k}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    if let Some(rest) = serde.strip_prefix("invalid value: ") {
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "?"));
+        return (
+            Some(here.clone()),
+            format!(
+                "`{here}` must be {}, but it is {found}",
+                plain_type(expected)
+            ),
+        );
+    }
+    let key = (!here.is_empty()).then_some(here);
+    (key, serde.to_owned())
+}
+
+/// serde's type words as a task file's author would say them.
+fn plain_type(expected: &str) -> String {
+    let e = expected.trim();
+    let word = match e {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative whole number",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a string" => "a string",
+        "a sequence" => "an array, e.g. [\"a\", \"b\"]",
+        "a map" => "a table",
+        _ => return e.to_owned(),
+    };
+    word.to_owned()
+}
+
+fn backticked(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The known key nearest to a misspelt one (at most a third of it changed).
+fn closest(name: &str, known: &[String]) -> Option<String> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.clone())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "[source]\nurl = \"mysql://root@127.0.0.1:3307\"\nserver_id = 3\n\
+                        [destination]\nkind = \"local\"\npath = \"w\"\n\
+                        [objects]\ninclude = [\"shop.*\"]\n\
+                        [sync]\ntypes = [\"schema\"]\nstate_dir = \"s\"\n";
+
+    #[test]
+    fn a_good_file_parses() {
+        let cfg = parse(GOOD, "task.toml").expect("good");
+        assert_eq!(cfg.source.server_id, 3);
+    }
+
+    #[test]
+    fn a_misspelt_key_is_named_with_its_line_and_the_likely_key() {
+        let text = GOOD.replace("server_id = 3", "servr_id = 3");
+        let err = parse(&text, "task.toml").expect_err("typo");
+        assert_eq!(err.line, 3);
+        assert_eq!(err.key.as_deref(), Some("source.servr_id"));
+        assert_eq!(
+            err.to_string(),
+            "task file task.toml, line 3: unknown key `servr_id` in [source]; did you mean `server_id`?"
+        );
+        let text = GOOD.replace("[objects]\n", "[objects]\ncapitalisation = \"upper\"\n");
+        let err = parse(&text, "t.toml").expect_err("typo");
+        assert!(
+            err.message.contains("did you mean `capitalization`"),
+            "{err}"
+        );
+        assert_eq!(err.line, 8);
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key_and_what_it_must_be() {
+        let text = GOOD.replace("server_id = 3", "server_id = \"three\"");
+        let err = parse(&text, "task.toml").expect_err("type");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (3, Some("source.server_id"))
+        );
+        assert_eq!(
+            err.message,
+            "`source.server_id` must be a non-negative whole number, but it is string \"three\""
+        );
+        let text = GOOD.replace("include = [\"shop.*\"]", "include = \"shop.*\"");
+        let err = parse(&text, "task.toml").expect_err("type");
+        assert_eq!((err.line, err.key.as_deref()), (8, Some("objects.include")));
+        assert!(err.message.contains("must be an array"), "{err}");
+        let text = GOOD.replace("[objects]\n", "[objects]\ncapitalization = \"title\"\n");
+        let err = parse(&text, "task.toml").expect_err("variant");
+        assert_eq!(err.key.as_deref(), Some("objects.capitalization"));
+        assert!(
+            err.message.contains("\"lower\", \"upper\", \"source\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_required_key_is_named_with_its_section() {
+        let text = GOOD.replace("state_dir = \"s\"\n", "");
+        let err = parse(&text, "task.toml").expect_err("missing");
+        assert_eq!(err.key.as_deref(), Some("sync.state_dir"));
+        assert_eq!(err.line, 9, "the [sync] header");
+        assert_eq!(
+            err.message,
+            "the required key `state_dir` is missing in [sync]"
+        );
+        let err = parse("[source]\nurl = \"x\"\n", "task.toml").expect_err("missing");
+        assert_eq!(err.key.as_deref(), Some("destination"));
+    }
+
+    #[test]
+    fn broken_toml_names_its_line() {
+        let text = GOOD.replace("server_id = 3", "server_id = = 3");
+        let err = parse(&text, "task.toml").expect_err("syntax");
+        assert_eq!(err.line, 3);
+        assert!(err.message.starts_with("not valid TOML"), "{err}");
+    }
+}

@@ -1,0 +1,405 @@
+//! Every precheck failure provoked once for real, and its message asserted:
+//! binlog settings on private MariaDB instances (the shared sandbox keeps its
+//! settings), privileges, conflicts, clashes, types and limits on the sandbox.
+
+use mysql_async::prelude::Queryable;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use sync_core::Error;
+use sync_core::precheck::{Outcome, Report};
+use sync_core::run::{RunOptions, TaskRunner};
+use sync_core::sink::local::LocalWarehouse;
+use sync_core::sink::{Sink, TableDef};
+
+fn task(url: &str, dir: &Path, objects: &str, sync: &str) -> String {
+    format!(
+        "[source]\nurl = \"{url}\"\nserver_id = 7301\n\
+         [destination]\nkind = \"local\"\npath = \"{}\"\n\
+         [objects]\n{objects}\n\
+         [sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\nstate_dir = \"{}\"\n{sync}\n",
+        dir.join("warehouse").display(),
+        dir.join("state").display()
+    )
+}
+
+fn runner(text: &str, dir: &Path) -> TaskRunner<LocalWarehouse> {
+    let cfg = sync_core::taskfile::parse(text, "task.toml").expect("task file");
+    TaskRunner::new(cfg, LocalWarehouse::new(dir.join("warehouse"))).expect("runner")
+}
+
+async fn precheck(text: &str, dir: &Path) -> Report {
+    runner(text, dir).precheck().await.expect("precheck")
+}
+
+/// The check, asserted to have come out as `outcome`, with its message.
+fn outcome(report: &Report, id: &str, outcome: Outcome) -> String {
+    let c = report
+        .get(id)
+        .unwrap_or_else(|| panic!("no check {id} in\n{report}"));
+    assert_eq!(c.outcome, outcome, "{id}:\n{report}");
+    if outcome != Outcome::Pass {
+        assert!(
+            c.fix.as_deref().is_some_and(|f| !f.is_empty()),
+            "{id} has no fix"
+        );
+    }
+    c.message.clone()
+}
+
+async fn admin(url: &str) -> mysql_async::Conn {
+    mysql_async::Conn::new(mysql_async::Opts::from_url(url).expect("url"))
+        .await
+        .expect("connect")
+}
+
+async fn fresh_db(conn: &mut mysql_async::Conn, db: &str, tables: &str) {
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db}; {tables}"
+    ))
+    .await
+    .expect("setup");
+}
+
+#[tokio::test]
+async fn wrong_binlog_settings_fail_with_their_fix() {
+    let server = sync_testkit::PrivateServer::start(&[
+        "binlog_format=STATEMENT",
+        "binlog_row_image=MINIMAL",
+        "expire_logs_days=1",
+    ])
+    .expect("private server");
+    let mut conn = admin(&server.url()).await;
+    fresh_db(&mut conn, "pre_bl", "CREATE TABLE t (id INT PRIMARY KEY);").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = task(&server.url(), dir.path(), "include = [\"pre_bl.*\"]", "");
+    let report = precheck(&text, dir.path()).await;
+    outcome(&report, "log_bin", Outcome::Pass);
+    let m = outcome(&report, "binlog_format", Outcome::Failure);
+    assert_eq!(m, "binlog_format = STATEMENT, the task needs ROW");
+    let m = outcome(&report, "binlog_row_image", Outcome::Failure);
+    assert!(
+        m.starts_with("binlog_row_image = MINIMAL, the task needs FULL"),
+        "{m}"
+    );
+    let m = outcome(&report, "binlog_retention", Outcome::Failure);
+    assert!(
+        m.starts_with("binlogs expire after 1.00 days; at least 3"),
+        "{m}"
+    );
+    assert!(!report.passed());
+
+    // `run` refuses to start and writes nothing.
+    let err = runner(&text, dir.path())
+        .run(&RunOptions::default())
+        .await
+        .expect_err("run must refuse");
+    match &err {
+        Error::Precheck(r) => assert!(r.get("binlog_format").is_some()),
+        other => panic!("expected a precheck error, got {other}"),
+    }
+    assert!(
+        err.to_string().contains("binlog_format = STATEMENT"),
+        "{err}"
+    );
+    assert!(!dir.path().join("state").exists(), "no checkpoint written");
+    assert!(
+        !dir.path().join("warehouse/t_base").exists(),
+        "no table created"
+    );
+
+    // Fixed at run time (a private server: nobody else sees it); 5 days warn.
+    conn.query_drop(
+        "SET GLOBAL binlog_format = 'ROW'; SET GLOBAL binlog_row_image = 'FULL'; \
+         SET GLOBAL binlog_expire_logs_seconds = 432000",
+    )
+    .await
+    .expect("fix");
+    let report = precheck(&text, dir.path()).await;
+    outcome(&report, "binlog_format", Outcome::Pass);
+    outcome(&report, "binlog_row_image", Outcome::Pass);
+    let m = outcome(&report, "binlog_retention", Outcome::Warning);
+    assert!(m.contains("5.00 days; 7 are recommended"), "{m}");
+    assert!(report.passed(), "{report}");
+    drop(conn);
+}
+
+#[tokio::test]
+async fn binary_logging_off_fails() {
+    let server = sync_testkit::PrivateServer::start(&["skip-log-bin"]).expect("private server");
+    let mut conn = admin(&server.url()).await;
+    fresh_db(
+        &mut conn,
+        "pre_nolog",
+        "CREATE TABLE t (id INT PRIMARY KEY);",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = task(&server.url(), dir.path(), "include = [\"pre_nolog.*\"]", "");
+    let report = precheck(&text, dir.path()).await;
+    let m = outcome(&report, "log_bin", Outcome::Failure);
+    assert_eq!(m, "binary logging is off (log_bin = OFF)");
+    let fix = report.get("log_bin").and_then(|c| c.fix.clone());
+    assert!(fix.is_some_and(|f| f.contains("log-bin")));
+
+    // A task without an incremental phase does not need the binlog.
+    let full_only = text.replace(
+        "types = [\"schema\", \"full\", \"incremental\"]",
+        "types = [\"schema\", \"full\"]",
+    );
+    let report = precheck(&full_only, dir.path()).await;
+    assert!(report.get("log_bin").is_none());
+    outcome(&report, "binlog", Outcome::Pass);
+    assert!(report.passed(), "{report}");
+}
+
+#[tokio::test]
+async fn a_user_without_replication_slave_fails_the_privilege_check() {
+    let url = sync_testkit::mysql_url();
+    let mut conn = admin(&url).await;
+    fresh_db(
+        &mut conn,
+        "pre_priv",
+        "CREATE TABLE t (id INT PRIMARY KEY); CREATE TABLE u (id INT PRIMARY KEY);",
+    )
+    .await;
+    conn.query_drop(
+        "DROP USER IF EXISTS 'pre_noslave'@'%'; \
+         CREATE USER 'pre_noslave'@'%' IDENTIFIED BY 'pw'; \
+         GRANT BINLOG MONITOR ON *.* TO 'pre_noslave'@'%'; \
+         GRANT SELECT ON pre_priv.t TO 'pre_noslave'@'%'",
+    )
+    .await
+    .expect("user");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limited = url.replacen("root@", "pre_noslave:pw@", 1);
+    let text = task(&limited, dir.path(), "include = [\"pre_priv.*\"]", "");
+    let report = precheck(&text, dir.path()).await;
+    let m = outcome(&report, "source_privileges", Outcome::Failure);
+    assert_eq!(
+        m,
+        "the source user lacks REPLICATION SLAVE ON *.*; SELECT on pre_priv.u"
+    );
+
+    conn.query_drop(
+        "GRANT REPLICATION SLAVE ON *.* TO 'pre_noslave'@'%'; \
+         GRANT SELECT ON pre_priv.* TO 'pre_noslave'@'%'",
+    )
+    .await
+    .expect("grant");
+    let report = precheck(&text, dir.path()).await;
+    outcome(&report, "source_privileges", Outcome::Pass);
+    conn.query_drop("DROP USER 'pre_noslave'@'%'")
+        .await
+        .expect("drop user");
+
+    // The wrong password: the source is not reachable as that user.
+    let wrong = url.replacen("root@", "pre_noslave:nope@", 1);
+    let report = precheck(
+        &task(&wrong, dir.path(), "include = [\"pre_priv.*\"]", ""),
+        dir.path(),
+    )
+    .await;
+    let m = outcome(&report, "source_reachable", Outcome::Failure);
+    assert!(m.contains("access denied for user 'pre_noslave'"), "{m}");
+}
+
+#[tokio::test]
+async fn unreachable_ends_fail() {
+    // A port nobody listens on, and a warehouse under a regular file.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("warehouse"), b"a file, not a folder").expect("file");
+    let text = task(
+        &format!("mysql://root@127.0.0.1:{port}"),
+        dir.path(),
+        "include = [\"x.*\"]",
+        "",
+    );
+    let report = precheck(&text, dir.path()).await;
+    let m = outcome(&report, "source_reachable", Outcome::Failure);
+    assert!(
+        m.contains(&format!(
+            "cannot reach the MySQL server at 127.0.0.1:{port}"
+        )),
+        "{m}"
+    );
+    let m = outcome(&report, "destination_reachable", Outcome::Failure);
+    assert!(
+        m.starts_with("the destination cannot be used: creating"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn destination_conflicts_fail_or_warn_by_mode() {
+    let url = sync_testkit::mysql_url();
+    let mut conn = admin(&url).await;
+    fresh_db(
+        &mut conn,
+        "pre_conf",
+        "CREATE TABLE orders (id INT PRIMARY KEY);",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = LocalWarehouse::new(dir.path().join("warehouse"));
+    wh.ensure_table(&TableDef {
+        name: "orders_base".into(),
+        schema: Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "id",
+            arrow_schema::DataType::Int32,
+            false,
+        )])),
+        partition_columns: vec![],
+    })
+    .await
+    .expect("existing table");
+    let text = task(&url, dir.path(), "include = [\"pre_conf.*\"]", "");
+    let report = precheck(&text, dir.path()).await;
+    let m = outcome(&report, "destination_conflicts", Outcome::Failure);
+    assert_eq!(m, "destination tables exist already: orders_base");
+    let ignore = text.replace(
+        "[objects]\n",
+        "[objects]\nconflicting_tables = \"ignore\"\n",
+    );
+    let report = precheck(&ignore, dir.path()).await;
+    let m = outcome(&report, "destination_conflicts", Outcome::Warning);
+    assert!(
+        m.ends_with("(conflicting_tables = \"ignore\"): orders_base"),
+        "{m}"
+    );
+    assert!(report.passed());
+    // A rename avoids the conflict.
+    let renamed = text.replace(
+        "[objects]\n",
+        "[objects]\ndatabases = { pre_conf = \"c\" }\n",
+    );
+    let report = precheck(&renamed, dir.path()).await;
+    outcome(&report, "destination_conflicts", Outcome::Pass);
+}
+
+#[tokio::test]
+async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
+    let url = sync_testkit::mysql_url();
+    let mut conn = admin(&url).await;
+    fresh_db(
+        &mut conn,
+        "pre_clash",
+        "CREATE TABLE events (id INT PRIMARY KEY, record_id BIGINT, Note TEXT, note TEXT);
+         CREATE TABLE hosts (id INT PRIMARY KEY, addr INET6);
+         CREATE TABLE loose (a INT, b INT);",
+    )
+    .await;
+    fresh_db(
+        &mut conn,
+        "pre_clash2",
+        "CREATE TABLE hosts (id INT PRIMARY KEY);",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = task(
+        &url,
+        dir.path(),
+        "include = [\"pre_clash.*\", \"pre_clash2.*\"]",
+        "naming_rule = \"previous\"",
+    );
+    let report = precheck(&text, dir.path()).await;
+    let m = outcome(&report, "metadata_columns", Outcome::Failure);
+    assert_eq!(
+        m,
+        "pre_clash.events.record_id lands as `record_id`, the name of a metadata column of events_log"
+    );
+    let m = outcome(&report, "name_clashes", Outcome::Failure);
+    assert_eq!(
+        m,
+        "columns `Note` and `note` of pre_clash.events both land as `note`; \
+         tables pre_clash.hosts and pre_clash2.hosts both land as hosts_base / hosts_log"
+    );
+    let m = outcome(&report, "column_types", Outcome::Failure);
+    assert!(
+        m.starts_with("pre_clash.hosts.addr: type inet6 has no mapping"),
+        "{m}"
+    );
+    let m = outcome(&report, "row_keys", Outcome::Warning);
+    assert!(
+        m.starts_with("pre_clash.loose have neither a primary key"),
+        "{m}"
+    );
+
+    // The fixes the hints name: the new naming rule, a rename, a column list.
+    let fixed = task(
+        &url,
+        dir.path(),
+        "include = [\"pre_clash.*\", \"pre_clash2.*\"]\n\
+         databases = { pre_clash2 = \"two\" }\n\
+         [objects.tables.\"pre_clash.events\"]\nrename_columns = { note = \"note2\" }\n\
+         [objects.tables.\"pre_clash.hosts\"]\ncolumns = [\"id\"]",
+        "naming_rule = \"new\"",
+    );
+    let report = precheck(&fixed, dir.path()).await;
+    for id in [
+        "metadata_columns",
+        "name_clashes",
+        "column_types",
+        "objects",
+    ] {
+        outcome(&report, id, Outcome::Pass);
+    }
+    assert!(report.passed(), "{report}");
+
+    // Object edits that name nothing real.
+    let typo = task(
+        &url,
+        dir.path(),
+        "include = [\"pre_clash.*\"]\n[objects.tables.\"pre_clash.hostz\"]\nname = \"h\"",
+        "",
+    );
+    let m = outcome(
+        &precheck(&typo, dir.path()).await,
+        "objects",
+        Outcome::Failure,
+    );
+    assert!(
+        m.starts_with("[objects.tables.\"pre_clash.hostz\"] names a table"),
+        "{m}"
+    );
+    let none = task(&url, dir.path(), "include = [\"pre_nothing_here.*\"]", "");
+    let m = outcome(
+        &precheck(&none, dir.path()).await,
+        "objects",
+        Outcome::Failure,
+    );
+    assert!(m.starts_with("no source table matches include"), "{m}");
+}
+
+#[tokio::test]
+async fn more_than_a_thousand_edited_tables_fail() {
+    let url = sync_testkit::mysql_url();
+    let mut conn = admin(&url).await;
+    let creates: String = (0..=1000)
+        .map(|i| format!("CREATE TABLE t{i:04} (id INT PRIMARY KEY);"))
+        .collect();
+    fresh_db(&mut conn, "pre_many", &creates).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = task(&url, dir.path(), "include = [\"pre_many.*\"]", "");
+    let report = precheck(&plain, dir.path()).await;
+    outcome(&report, "table_limit", Outcome::Pass);
+    let edited = task(
+        &url,
+        dir.path(),
+        "include = [\"pre_many.*\"]\n[objects.tables.\"pre_many.t0000\"]\nname = \"first\"",
+        "",
+    );
+    let report = precheck(&edited, dir.path()).await;
+    let m = outcome(&report, "table_limit", Outcome::Failure);
+    assert_eq!(
+        m,
+        "1001 tables selected with table-level edits ([objects.tables]); one task may edit at most 1000"
+    );
+    conn.query_drop("DROP DATABASE pre_many")
+        .await
+        .expect("drop");
+}
