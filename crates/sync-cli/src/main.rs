@@ -59,6 +59,7 @@ fn main() -> anyhow::Result<()> {
             .init(),
         None => tracing_subscriber::fmt()
             .with_env_filter(filter())
+            .with_ansi(false)
             .with_writer(std::io::stderr)
             .init(),
     }

@@ -190,6 +190,11 @@ pub struct TaskState {
     pub selected: SelectedPhases,
     /// Where it is.
     pub phase: Phase,
+    /// This task's id, part of every commit unit's name so that tasks sharing
+    /// a destination never take each other's units for their own (empty in
+    /// checkpoints written before it existed: their unit names stay as they were).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub task_id: String,
 }
 
 impl TaskState {
@@ -198,6 +203,22 @@ impl TaskState {
         Self {
             selected,
             phase: Phase::Precheck,
+            task_id: String::new(),
+        }
+    }
+
+    /// The same state with this task id.
+    pub fn with_task_id(mut self, task_id: impl Into<String>) -> Self {
+        self.task_id = task_id.into();
+        self
+    }
+
+    /// The name of a commit unit of this task.
+    pub fn unit_name(&self, unit: &str) -> String {
+        if self.task_id.is_empty() {
+            unit.to_owned()
+        } else {
+            format!("{}-{unit}", self.task_id)
         }
     }
 
@@ -226,23 +247,16 @@ impl TaskState {
             why,
         };
         let selected = self.selected;
+        let task_id = self.task_id;
         let next = match (self.phase, step.clone()) {
             (Phase::Precheck, Step::PrecheckPassed) => {
                 if selected.schema {
                     Phase::SchemaSync
                 } else {
-                    Self {
-                        selected,
-                        phase: Phase::SchemaSync,
-                    }
-                    .after_schema()
+                    Self::new(selected).after_schema()
                 }
             }
-            (Phase::SchemaSync, Step::SchemaSynced) => Self {
-                selected,
-                phase: Phase::SchemaSync,
-            }
-            .after_schema(),
+            (Phase::SchemaSync, Step::SchemaSynced) => Self::new(selected).after_schema(),
             (Phase::FullSync(mut full), Step::PositionCaptured(pos)) => {
                 if full.start.is_some() {
                     return Err(refuse(
@@ -341,6 +355,7 @@ impl TaskState {
         Ok(Self {
             selected,
             phase: next,
+            task_id,
         })
     }
 }
@@ -494,8 +509,22 @@ mod tests {
             .apply(Step::PrecheckPassed)
             .and_then(|s| s.apply(Step::SchemaSynced));
         assert_eq!(s.expect("schema").phase, Phase::Finished);
-        let s = TaskState::new(ALL).apply(Step::PrecheckPassed).expect("p");
+        let s = TaskState::new(ALL)
+            .with_task_id("t1")
+            .apply(Step::PrecheckPassed)
+            .expect("p");
+        assert_eq!(
+            (s.task_id.as_str(), s.unit_name("u").as_str()),
+            ("t1", "t1-u")
+        );
         let json = serde_json::to_string(&s).expect("json");
         assert_eq!(serde_json::from_str::<TaskState>(&json).expect("back"), s);
+        // A checkpoint from before task ids keeps its unit names.
+        let old: TaskState =
+            serde_json::from_str(&json.replace(r#","task_id":"t1""#, "")).expect("old");
+        assert_eq!(
+            (old.task_id.as_str(), old.unit_name("u").as_str()),
+            ("", "u")
+        );
     }
 }

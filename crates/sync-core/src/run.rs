@@ -153,7 +153,7 @@ impl<S: Sink> TaskRunner<S> {
     pub async fn run(&self, opts: &RunOptions) -> Result<TaskState> {
         let mut state = match self.store.load()? {
             Some(s) => s,
-            None => TaskState::new(self.cfg.sync.selected()),
+            None => TaskState::new(self.cfg.sync.selected()).with_task_id(new_task_id()),
         };
         // On every start, not only the first: a restarted task meets the
         // server's settings and privileges as they are now.
@@ -337,7 +337,10 @@ impl<S: Sink> TaskRunner<S> {
                         })
                         .collect();
                     self.sink
-                        .commit_unit(&format!("base-{}-{chunk:06}", t.source_name), data)
+                        .commit_unit(
+                            &state.unit_name(&format!("base-{}-{chunk:06}", t.source_name)),
+                            data,
+                        )
                         .await?;
                     done_sets[table].insert(chunk);
                     let last = done_sets[table].len() == chunk_counts[table];
@@ -589,7 +592,7 @@ impl<S: Sink> TaskRunner<S> {
                 (intent.unit, state)
             }
             None => {
-                let unit = format!("log-{}-{:012}", from.file, from.position);
+                let unit = state.unit_name(&format!("log-{}-{:012}", from.file, from.position));
                 let intent = Intent {
                     unit: unit.clone(),
                     to,
@@ -696,6 +699,14 @@ fn position_of(cp: &mysql_source::replication::Checkpoint) -> SourcePosition {
         position: cp.position.position,
         gtid: (!gtid.is_empty()).then_some(gtid),
     }
+}
+
+/// A fresh task id: the start time in hex, distinct for tasks created apart.
+fn new_task_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("t{:x}", nanos ^ u128::from(std::process::id()))
 }
 
 /// The schemas of the source tables that `objects` selects, in name order.

@@ -77,7 +77,10 @@ pub fn parse(text: &str, file: &str) -> Result<TaskConfig, ConfigError> {
         let path = span
             .as_ref()
             // An empty or whole-file span points at the top level.
-            .filter(|s| !s.is_empty() && !(s.start == 0 && s.end >= text.trim_end().len()))
+            .filter(|s| {
+                let whole_file = s.start == 0 && s.end >= text.trim_end().len();
+                !(s.is_empty() || whole_file)
+            })
             .and_then(|s| key_at(doc.get_ref(), s))
             .unwrap_or_default();
         let (key, message) = explain(e.message().trim(), &path);

@@ -5,7 +5,6 @@
 use mysql_async::prelude::Queryable;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use sync_core::Error;
 use sync_core::precheck::{Outcome, Report};
 use sync_core::run::{RunOptions, TaskRunner};
@@ -167,7 +166,8 @@ async fn a_user_without_replication_slave_fails_the_privilege_check() {
         "DROP USER IF EXISTS 'pre_noslave'@'%'; \
          CREATE USER 'pre_noslave'@'%' IDENTIFIED BY 'pw'; \
          GRANT BINLOG MONITOR ON *.* TO 'pre_noslave'@'%'; \
-         GRANT SELECT ON pre_priv.t TO 'pre_noslave'@'%'",
+         GRANT SELECT ON pre_priv.t TO 'pre_noslave'@'%'; \
+         GRANT INSERT ON pre_priv.u TO 'pre_noslave'@'%'",
     )
     .await
     .expect("user");
@@ -288,7 +288,7 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
     fresh_db(
         &mut conn,
         "pre_clash",
-        "CREATE TABLE events (id INT PRIMARY KEY, record_id BIGINT, Note TEXT, note TEXT);
+        "CREATE TABLE events (id INT PRIMARY KEY, record_id BIGINT, note TEXT, remark TEXT);
          CREATE TABLE hosts (id INT PRIMARY KEY, addr INET6);
          CREATE TABLE loose (a INT, b INT);",
     )
@@ -305,6 +305,10 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
         dir.path(),
         "include = [\"pre_clash.*\", \"pre_clash2.*\"]",
         "naming_rule = \"previous\"",
+    )
+    .replace(
+        "[sync]",
+        "[objects.tables.\"pre_clash.events\"]\nrename_columns = { remark = \"Note\" }\n[sync]",
     );
     let report = precheck(&text, dir.path()).await;
     let m = outcome(&report, "metadata_columns", Outcome::Failure);
@@ -315,7 +319,7 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
     let m = outcome(&report, "name_clashes", Outcome::Failure);
     assert_eq!(
         m,
-        "columns `Note` and `note` of pre_clash.events both land as `note`; \
+        "columns `note` and `remark` of pre_clash.events both land as `note`; \
          tables pre_clash.hosts and pre_clash2.hosts both land as hosts_base / hosts_log"
     );
     let m = outcome(&report, "column_types", Outcome::Failure);
@@ -335,7 +339,6 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
         dir.path(),
         "include = [\"pre_clash.*\", \"pre_clash2.*\"]\n\
          databases = { pre_clash2 = \"two\" }\n\
-         [objects.tables.\"pre_clash.events\"]\nrename_columns = { note = \"note2\" }\n\
          [objects.tables.\"pre_clash.hosts\"]\ncolumns = [\"id\"]",
         "naming_rule = \"new\"",
     );
