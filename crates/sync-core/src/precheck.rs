@@ -11,6 +11,9 @@
 //! | `binlog_format` | not `ROW` | |
 //! | `binlog_row_image` | not `FULL` | |
 //! | `binlog_retention` | binlogs expire in less than 3 days | … in less than 7 days |
+//! | `binlog_available` | (a resumed task) the binlog file it resumes from is purged | |
+//! | `server_id` | the source's server id is 0, or the task's id is the source's own | |
+//! | `storage_engines` | a table's engine writes no rows to the binlog (FEDERATED, MERGE, BLACKHOLE) | |
 //! | `row_keys` | | a table has neither a primary key nor a NOT NULL unique key |
 //! | `destination_conflicts` | (mode `error`) a destination table exists already | (mode `ignore`) the same |
 //! | `name_clashes` | two tables or columns land under one name | |
@@ -153,6 +156,8 @@ pub struct Inputs<'a, S: Sink + ?Sized> {
     /// True when the task's checkpoint is past the precheck: destination
     /// tables that exist then are the task's own, not conflicts.
     pub resumed: bool,
+    /// The binlog file a resumed task reads from next, if it has one yet.
+    pub resume_binlog: Option<String>,
 }
 
 /// Runs every check.
@@ -261,6 +266,9 @@ async fn source_checks<S: Sink + ?Sized>(
     privileges(conn, &schemas, report).await?;
     if incremental {
         binlog_settings(conn, report).await?;
+        binlog_available(conn, inputs.resume_binlog.as_deref(), report).await?;
+        server_id(conn, cfg.source.server_id, report).await?;
+        storage_engines(&schemas, report);
     } else {
         report.pass(
             "binlog",
@@ -527,6 +535,90 @@ async fn binlog_settings(conn: &mut RawConn, report: &mut Report) -> mysql_sourc
         Some(d) => report.pass("binlog_retention", format!("binlogs are kept {d:.2} days")),
     }
     Ok(())
+}
+
+async fn binlog_available(
+    conn: &mut RawConn,
+    resume: Option<&str>,
+    report: &mut Report,
+) -> mysql_source::Result<()> {
+    let Some(file) = resume else {
+        report.pass(
+            "binlog_available",
+            "the task starts from the current binlog position",
+        );
+        return Ok(());
+    };
+    let logs = conn.query_strings("SHOW BINARY LOGS").await?;
+    if logs
+        .iter()
+        .any(|r| r.first().cloned().flatten().as_deref() == Some(file))
+    {
+        report.pass(
+            "binlog_available",
+            format!("{file}, where the task resumes, is on the server"),
+        );
+    } else {
+        report.fail(
+            "binlog_available",
+            format!(
+                "{file}, where the task resumes, is no longer on the server: the changes in it are lost \
+                 to this task"
+            ),
+            "start the task afresh (a new state_dir and new or emptied destination tables) to take a \
+             new snapshot, and keep binlogs longer (binlog_expire_logs_seconds)",
+        );
+    }
+    Ok(())
+}
+
+async fn server_id(conn: &mut RawConn, ours: u32, report: &mut Report) -> mysql_source::Result<()> {
+    let theirs = variable(conn, "server_id")
+        .await?
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    if theirs == 0 {
+        report.fail(
+            "server_id",
+            "the source's server_id is 0: it refuses replicas",
+            "set server-id = <a unique number > 0> in the source's config file and restart it",
+        );
+    } else if theirs == ours {
+        report.fail(
+            "server_id",
+            format!("[source] server_id = {ours} is the source's own server id"),
+            "give the task a server_id that no server or replica of this source uses",
+        );
+    } else {
+        report.pass(
+            "server_id",
+            format!("source server id {theirs}, the task reads as replica {ours}"),
+        );
+    }
+    Ok(())
+}
+
+fn storage_engines(schemas: &[TableSchema], report: &mut Report) {
+    // Changes to these tables never reach the binlog as rows of the table.
+    const NO_ROWS: [&str; 4] = ["FEDERATED", "MRG_MYISAM", "MERGE", "BLACKHOLE"];
+    let bad: Vec<String> = schemas
+        .iter()
+        .filter(|s| NO_ROWS.iter().any(|e| s.engine.eq_ignore_ascii_case(e)))
+        .map(|s| format!("{}.{} ({})", s.database, s.table, s.engine))
+        .collect();
+    if bad.is_empty() {
+        report.pass("storage_engines", "every table's engine logs its rows");
+    } else {
+        report.fail(
+            "storage_engines",
+            format!(
+                "the incremental phase cannot follow {}: their engine writes no rows of its own to the binlog",
+                bad.join(", ")
+            ),
+            "exclude them in [objects] exclude (sync the underlying tables instead), or convert them \
+             to InnoDB",
+        );
+    }
 }
 
 fn row_keys(schemas: &[TableSchema], report: &mut Report) {

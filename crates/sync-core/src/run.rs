@@ -129,10 +129,15 @@ impl<S: Sink> TaskRunner<S> {
     /// # Errors
     /// [`Error::CorruptCheckpoint`] and kin when the checkpoint cannot be read.
     pub async fn precheck(&self) -> Result<crate::precheck::Report> {
-        let resumed = self
-            .store
-            .load()?
+        let state = self.store.load()?;
+        let resumed = state
+            .as_ref()
             .is_some_and(|s| !matches!(s.phase, Phase::Precheck));
+        let resume_binlog = state.and_then(|s| match s.phase {
+            Phase::FullSync(f) => f.start.map(|p| p.file),
+            Phase::Incremental(i) => Some(i.position.file),
+            _ => None,
+        });
         let partition_columns = self.partition_columns();
         Ok(crate::precheck::run(&crate::precheck::Inputs {
             cfg: &self.cfg,
@@ -141,6 +146,7 @@ impl<S: Sink> TaskRunner<S> {
             meta: &self.meta,
             partition_columns: &partition_columns,
             resumed,
+            resume_binlog,
         })
         .await)
     }

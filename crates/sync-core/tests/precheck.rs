@@ -120,6 +120,63 @@ async fn wrong_binlog_settings_fail_with_their_fix() {
     let m = outcome(&report, "binlog_retention", Outcome::Warning);
     assert!(m.contains("5.00 days; 7 are recommended"), "{m}");
     assert!(report.passed(), "{report}");
+
+    // A task that resumes from a binlog file the server has purged.
+    let runner = runner(&text, dir.path());
+    runner
+        .run(&RunOptions {
+            exit_when_caught_up: true,
+            ..RunOptions::default()
+        })
+        .await
+        .expect("run");
+    outcome(
+        &runner.precheck().await.expect("precheck"),
+        "binlog_available",
+        Outcome::Pass,
+    );
+    let first: String = conn
+        .query_first("SHOW MASTER STATUS")
+        .await
+        .expect("status")
+        .map(|r: mysql_async::Row| r.get(0).expect("file"))
+        .expect("a row");
+    conn.query_drop("FLUSH BINARY LOGS").await.expect("flush");
+    let current: String = conn
+        .query_first("SHOW MASTER STATUS")
+        .await
+        .expect("status")
+        .map(|r: mysql_async::Row| r.get(0).expect("file"))
+        .expect("a row");
+    // The server keeps a file until its crash-recovery checkpoint passes: retry.
+    let mut purged = false;
+    for _ in 0..60 {
+        conn.query_drop(format!("PURGE BINARY LOGS TO '{current}'"))
+            .await
+            .expect("purge");
+        let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.expect("logs");
+        if logs
+            .iter()
+            .all(|r| r.get::<String, _>(0).is_some_and(|f| f != first))
+        {
+            purged = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(purged, "{first} was purged");
+    let report = runner.precheck().await.expect("precheck");
+    let m = outcome(&report, "binlog_available", Outcome::Failure);
+    assert_eq!(
+        m,
+        format!(
+            "{first}, where the task resumes, is no longer on the server: the changes in it are lost to this task"
+        )
+    );
+    assert!(matches!(
+        runner.run(&RunOptions::default()).await,
+        Err(Error::Precheck(_))
+    ));
     drop(conn);
 }
 
@@ -290,7 +347,8 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
         "pre_clash",
         "CREATE TABLE events (id INT PRIMARY KEY, record_id BIGINT, note TEXT, remark TEXT);
          CREATE TABLE hosts (id INT PRIMARY KEY, addr INET6);
-         CREATE TABLE loose (a INT, b INT);",
+         CREATE TABLE loose (a INT, b INT);
+         CREATE TABLE merged (id INT) ENGINE=MERGE UNION=() INSERT_METHOD=NO;",
     )
     .await;
     fresh_db(
@@ -329,7 +387,12 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
     );
     let m = outcome(&report, "row_keys", Outcome::Warning);
     assert!(
-        m.starts_with("pre_clash.loose have neither a primary key"),
+        m.starts_with("pre_clash.loose, pre_clash.merged have neither a primary key"),
+        "{m}"
+    );
+    let m = outcome(&report, "storage_engines", Outcome::Failure);
+    assert!(
+        m.starts_with("the incremental phase cannot follow pre_clash.merged (MRG_MyISAM)"),
         "{m}"
     );
 
@@ -337,7 +400,7 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
     let fixed = task(
         &url,
         dir.path(),
-        "include = [\"pre_clash.*\", \"pre_clash2.*\"]\n\
+        "include = [\"pre_clash.*\", \"pre_clash2.*\"]\nexclude = [\"pre_clash.merged\"]\n\
          databases = { pre_clash2 = \"two\" }\n\
          [objects.tables.\"pre_clash.hosts\"]\ncolumns = [\"id\"]",
         "naming_rule = \"new\"",
@@ -405,4 +468,34 @@ async fn more_than_a_thousand_edited_tables_fail() {
     conn.query_drop("DROP DATABASE pre_many")
         .await
         .expect("drop");
+}
+
+#[tokio::test]
+async fn the_sources_own_server_id_fails() {
+    let url = sync_testkit::mysql_url();
+    let mut conn = admin(&url).await;
+    fresh_db(&mut conn, "pre_sid", "CREATE TABLE t (id INT PRIMARY KEY);").await;
+    let theirs: u32 = conn
+        .query_first("SELECT @@server_id")
+        .await
+        .expect("server id")
+        .expect("a row");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = task(&url, dir.path(), "include = [\"pre_sid.*\"]", "")
+        .replace("server_id = 7301", &format!("server_id = {theirs}"));
+    let m = outcome(
+        &precheck(&text, dir.path()).await,
+        "server_id",
+        Outcome::Failure,
+    );
+    assert_eq!(
+        m,
+        format!("[source] server_id = {theirs} is the source's own server id")
+    );
+    let text = task(&url, dir.path(), "include = [\"pre_sid.*\"]", "");
+    outcome(
+        &precheck(&text, dir.path()).await,
+        "server_id",
+        Outcome::Pass,
+    );
 }
