@@ -193,3 +193,41 @@ fn task_file_errors_name_the_key_and_the_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn merge_sql_uses_the_destination_names() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_merge_names";
+    load(&url, db, &rows_sql(2)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = write_task(dir.path(), &url, db, "");
+    let edited = std::fs::read_to_string(&task).expect("read").replace(
+        "[sync]",
+        "capitalization = \"upper\"\n[objects.tables.\"cli_merge_names.items\"]\n\
+             name = \"Things\"\nrename_columns = { v = \"label\" }\n[sync]",
+    );
+    std::fs::write(&task, edited).expect("write");
+    let out = cli()
+        .args([
+            "merge-sql",
+            "--table",
+            "cli_merge_names.items",
+            "--as-of",
+            "100",
+            "-c",
+        ])
+        .arg(&task)
+        .output()
+        .expect("merge-sql");
+    let sql = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(sql.contains("INSERT OVERWRITE TABLE `THINGS_100`"), "{sql}");
+    assert!(
+        sql.contains("FROM `THINGS_log` WHERE `new_dts_sync_utc_timestamp` < 100"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("PARTITION BY `ID`") && sql.contains("`ID`, `LABEL` FROM `THINGS_base`"),
+        "{sql}"
+    );
+}

@@ -72,7 +72,7 @@ pub fn parse(text: &str, file: &str) -> Result<TaskConfig, ConfigError> {
             format!("not valid TOML: {}", e.message().trim()),
         )
     })?;
-    toml::from_str::<TaskConfig>(text).map_err(|e| {
+    let cfg = toml::from_str::<TaskConfig>(text).map_err(|e| {
         let span = e.span();
         let path = span
             .as_ref()
@@ -85,7 +85,77 @@ pub fn parse(text: &str, file: &str) -> Result<TaskConfig, ConfigError> {
             .unwrap_or_default();
         let (key, message) = explain(e.message().trim(), &path);
         error(span, key, message)
-    })
+    })?;
+    match invalid_value(&cfg) {
+        None => Ok(cfg),
+        Some((path, message)) => {
+            let keys: Vec<String> = path.iter().map(|k| (*k).to_owned()).collect();
+            Err(error(
+                span_of(doc.get_ref(), &keys),
+                Some(keys.join(".")),
+                message,
+            ))
+        }
+    }
+}
+
+/// Values that parse but cannot work: (key path, message).
+fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
+    let sync = &cfg.sync;
+    if sync.types.is_empty() {
+        return Some((
+            vec!["sync", "types"],
+            "`sync.types` is empty: list at least one of \"schema\", \"full\", \"incremental\""
+                .into(),
+        ));
+    }
+    for (key, value) in [
+        ("chunk_rows", sync.chunk_rows),
+        ("parallelism", sync.parallelism as u64),
+        ("batch_rows", sync.batch_rows as u64),
+    ] {
+        if value == 0 {
+            return Some((
+                vec!["sync", key],
+                format!("`sync.{key}` must be at least 1"),
+            ));
+        }
+    }
+    if cfg.objects.include.is_empty() {
+        return Some((
+            vec!["objects", "include"],
+            "`objects.include` is empty: nothing would be synced; list `db.table` patterns such as \"shop.*\"".into(),
+        ));
+    }
+    for (name, options) in &cfg.objects.tables {
+        let path = vec!["objects", "tables", name.as_str()];
+        if name.split('.').count() != 2 || name.split('.').any(str::is_empty) {
+            return Some((
+                path,
+                format!("[objects.tables.\"{name}\"] must name one table as \"db.table\""),
+            ));
+        }
+        if options.columns.as_ref().is_some_and(Vec::is_empty) {
+            return Some((
+                path,
+                format!(
+                    "[objects.tables.\"{name}\"] columns is empty: list the columns to sync, or leave it out to sync all"
+                ),
+            ));
+        }
+    }
+    None
+}
+
+/// Where `path` is written (its key), for the error line.
+fn span_of(table: &DeTable<'_>, path: &[String]) -> Option<Range<usize>> {
+    let (first, rest) = path.split_first()?;
+    let (k, v) = table.iter().find(|(k, _)| k.get_ref() == first.as_str())?;
+    match (rest.is_empty(), v.get_ref()) {
+        (true, _) => Some(k.span()),
+        (false, DeValue::Table(t)) => span_of(t, rest).or(Some(k.span())),
+        (false, _) => Some(k.span()),
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -314,6 +384,27 @@ mod tests {
         );
         let err = parse("[source]\nurl = \"x\"\n", "task.toml").expect_err("missing");
         assert_eq!(err.key.as_deref(), Some("destination"));
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_named_with_their_line() {
+        let text = GOOD.replace(
+            "state_dir = \"s\"\n",
+            "state_dir = \"s\"\nparallelism = 0\n",
+        );
+        let err = parse(&text, "task.toml").expect_err("zero");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (12, Some("sync.parallelism"))
+        );
+        assert_eq!(err.message, "`sync.parallelism` must be at least 1");
+        let text = GOOD.replace("types = [\"schema\"]", "types = []");
+        let err = parse(&text, "task.toml").expect_err("empty");
+        assert_eq!((err.line, err.key.as_deref()), (10, Some("sync.types")));
+        let text = format!("{GOOD}[objects.tables.\"orders\"]\nname = \"o\"\n");
+        let err = parse(&text, "task.toml").expect_err("no db");
+        assert_eq!(err.line, 12);
+        assert!(err.message.contains("\"db.table\""), "{err}");
     }
 
     #[test]
