@@ -115,12 +115,15 @@ pub(crate) async fn precheck(args: TaskFile) -> Result<()> {
     print!("{report}");
     let count = |o| report.checks.iter().filter(|c| c.outcome == o).count();
     let (failures, warnings) = (count(Outcome::Failure), count(Outcome::Warning));
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     println!(
-        "{} passed, {warnings} warnings, {failures} failures",
-        count(Outcome::Pass)
+        "{} passed, {}, {}",
+        count(Outcome::Pass),
+        plural(warnings, "warning"),
+        plural(failures, "failure")
     );
     if failures > 0 {
-        bail!("the precheck failed: fix the {failures} failures above before `run`");
+        bail!("the precheck failed: fix what it names above before `run`");
     }
     Ok(())
 }

@@ -85,7 +85,7 @@ async fn precheck_prints_each_check_and_exits_1_on_a_failure() {
         stdout.contains("fix: choose naming_rule = \"new\""),
         "{stdout}"
     );
-    assert!(stdout.contains(" 1 failures\n"), "{stdout}");
+    assert!(stdout.contains(" 1 failure\n"), "{stdout}");
     assert!(
         text(&out.stderr).contains("the precheck failed"),
         "{}",

@@ -186,7 +186,8 @@ pub async fn run<S: Sink + ?Sized>(inputs: &Inputs<'_, S>) -> Report {
                 "source_reachable",
                 format!(
                     "{} at {}:{} as {}",
-                    c.hello().version,
+                    // MariaDB prefixes its version with 5.5.5- for old clients.
+                    c.hello().version.trim_start_matches("5.5.5-"),
                     inputs.connect.host,
                     inputs.connect.port,
                     inputs.connect.user
@@ -636,7 +637,7 @@ fn row_keys(schemas: &[TableSchema], report: &mut Report) {
         report.warn(
             "row_keys",
             format!(
-                "{} have neither a primary key nor a NOT NULL unique key: duplicates are possible \
+                "no primary key and no NOT NULL unique key on {}: duplicates are possible \
                  (identical rows merge into one)",
                 keyless.join(", ")
             ),

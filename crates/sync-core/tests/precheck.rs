@@ -387,7 +387,9 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
     );
     let m = outcome(&report, "row_keys", Outcome::Warning);
     assert!(
-        m.starts_with("pre_clash.loose, pre_clash.merged have neither a primary key"),
+        m.starts_with(
+            "no primary key and no NOT NULL unique key on pre_clash.loose, pre_clash.merged"
+        ),
         "{m}"
     );
     let m = outcome(&report, "storage_engines", Outcome::Failure);
