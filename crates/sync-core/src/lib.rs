@@ -18,7 +18,6 @@
 //! | [`progress`] | the full phase's progress, as log lines or (in `sync-cli`) progress bars | here |
 //! | [`precheck`] | every DTS precheck, each pass / warning / failure with a fix hint | here |
 //! | `mapping` | MySQL column types to MaxCompute types and Arrow arrays | next |
-//! | `phase/*` | precheck, schema sync, full sync, incremental sync drivers | next |
 //!
 //! # Exactly once
 //!

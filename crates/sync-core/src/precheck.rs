@@ -307,7 +307,7 @@ async fn source_checks<S: Sink + ?Sized>(
              with rename_columns",
         );
     }
-    column_types(&tables, report);
+    column_types(&tables, inputs.sink, report);
     if naming.edits_tables() && schemas.len() > MAX_EDITED_TABLES {
         report.fail(
             "table_limit",
@@ -711,14 +711,19 @@ pub fn unsupported_type(column_type: &ColumnType) -> Option<String> {
     }
 }
 
-fn column_types(tables: &[SyncedTable], report: &mut Report) {
+fn column_types<S: Sink + ?Sized>(tables: &[SyncedTable], sink: &S, report: &mut Report) {
     let bad: Vec<String> = tables
         .iter()
         .flat_map(|t| {
-            t.schema.columns.iter().filter_map(move |c| {
-                unsupported_type(&c.column_type)
-                    .map(|why| format!("{}.{}: {why}", t.source_name, c.name))
-            })
+            t.schema
+                .columns
+                .iter()
+                .zip(t.base_schema.fields())
+                .filter_map(move |(c, field)| {
+                    unsupported_type(&c.column_type)
+                        .or_else(|| sink.column_problem(field))
+                        .map(|why| format!("{}.{}: {why}", t.source_name, c.name))
+                })
         })
         .collect();
     if bad.is_empty() {

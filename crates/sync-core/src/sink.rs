@@ -46,6 +46,11 @@ pub trait Sink: Send + Sync {
     async fn probe(&self) -> Result<()> {
         self.table_exists("_sync_probe").await.map(|_| ())
     }
+    /// Why this destination cannot store a column of this Arrow type, if it
+    /// cannot (for the precheck's `column_types`). The default stores every type.
+    fn column_problem(&self, _field: &arrow_schema::Field) -> Option<String> {
+        None
+    }
     /// Whether a table exists (for the conflicting-tables precheck).
     async fn table_exists(&self, name: &str) -> Result<bool>;
     /// Creates the table when it does not exist yet.
