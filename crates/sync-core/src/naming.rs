@@ -17,7 +17,9 @@
 //!    does for MaxCompute) is applied to every name from steps 1–4.
 //!
 //! A column list (`columns = [...]`) keeps only those columns; it must hold
-//! the table's row key, or the merge could not tell rows apart.
+//! the table's row key, or the merge could not tell rows apart. Column names
+//! in lists and renames compare without case, as MySQL compares them; table
+//! names in `[objects.tables]` are exact (`db.table` as the source spells it).
 
 use crate::config::ObjectsConfig;
 use crate::records::MetaColumns;
@@ -149,7 +151,12 @@ impl Naming {
     pub fn column(&self, db: &str, table: &str, column: &str) -> String {
         let renamed = self
             .table_options(db, table)
-            .and_then(|o| o.rename_columns.get(column))
+            .and_then(|o| {
+                o.rename_columns
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(column))
+                    .map(|(_, v)| v)
+            })
             .map_or(column, String::as_str);
         self.objects.capitalization.apply(renamed)
     }
@@ -186,7 +193,7 @@ impl Naming {
         let options = self.table_options(db, table);
         if let Some(o) = options {
             for name in o.rename_columns.keys() {
-                if !schema.columns.iter().any(|c| &c.name == name) {
+                if schema.column(name).is_none() {
                     return Err(format!(
                         "[objects.tables.\"{source_name}\"] rename_columns names `{name}`, which {source_name} does not have"
                     ));
@@ -197,19 +204,19 @@ impl Naming {
             None => (0..schema.columns.len()).collect(),
             Some(list) => {
                 for name in list {
-                    if !schema.columns.iter().any(|c| &c.name == name) {
+                    if schema.column(name).is_none() {
                         return Err(format!(
                             "[objects.tables.\"{source_name}\"] columns names `{name}`, which {source_name} does not have"
                         ));
                     }
                 }
                 let keep: Vec<usize> = (0..schema.columns.len())
-                    .filter(|&i| list.contains(&schema.columns[i].name))
+                    .filter(|&i| listed(list, &schema.columns[i].name))
                     .collect();
                 if let Some(key) = schema.row_key() {
                     let missing: Vec<&str> = key
                         .iter()
-                        .filter(|k| !list.contains(k))
+                        .filter(|k| !listed(list, k))
                         .map(String::as_str)
                         .collect();
                     if !missing.is_empty() {
@@ -253,6 +260,11 @@ impl Naming {
             log_schema: Arc::new(Schema::new(log_fields)),
         })
     }
+}
+
+/// Whether `column` is in `list`; column names compare without case, as in MySQL.
+fn listed(list: &[String], column: &str) -> bool {
+    list.iter().any(|c| c.eq_ignore_ascii_case(column))
 }
 
 /// Names that would collide in the destination, as precheck messages:
@@ -377,6 +389,11 @@ mod tests {
     #[test]
     fn column_lists_keep_the_key_and_name_real_columns() {
         let meta = NamingRule::New.meta_columns();
+        let n = Naming::new(&objects(
+            "[tables.\"Shop.Orders\"]\ncolumns = [\"id\", \"total\"]\nrename_columns = { TOTAL = \"Sum\" }",
+        ));
+        let t = n.table(&schema(), &meta).expect("any case");
+        assert_eq!(t.dest_columns(), ["id", "sum"]);
         let n = Naming::new(&objects("[tables.\"Shop.Orders\"]\ncolumns = [\"Total\"]"));
         let err = n.table(&schema(), &meta).expect_err("key left out");
         assert!(err.contains("row key") && err.contains("Id"), "{err}");
