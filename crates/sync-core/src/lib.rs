@@ -26,7 +26,8 @@
 //!    range from a checkpoint yields the same ids and the same records.
 //! 2. Before a batch for the range `[a, b)` becomes visible, the checkpoint
 //!    records an [`machine::Intent`] naming the commit unit (derived from the
-//!    range) and `b` (temp file, fsync, rename).
+//!    range, prefixed with the task's id so that tasks sharing a destination
+//!    never share a unit) and `b` (temp file, fsync, rename).
 //! 3. The sink commits the unit; [`sink::Sink::commit_unit`] is idempotent per
 //!    unit name.
 //! 4. The checkpoint moves to `b` and drops the intent.
