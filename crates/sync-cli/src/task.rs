@@ -5,11 +5,11 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use sync_core::config::{DestinationConfig, TaskConfig};
+use sync_core::config::TaskConfig;
 use sync_core::machine::Phase;
 use sync_core::precheck::Outcome;
 use sync_core::run::{RunOptions, TaskRunner};
-use sync_core::sink::local::LocalWarehouse;
+use sync_core::sink::Sink;
 
 /// The task file argument shared by every task command.
 #[derive(Debug, Args)]
@@ -46,10 +46,11 @@ fn load(path: &Path) -> Result<TaskConfig> {
     Ok(sync_core::taskfile::load(path)?)
 }
 
-fn runner(path: &Path) -> Result<TaskRunner<LocalWarehouse>> {
+fn runner(path: &Path) -> Result<TaskRunner<Box<dyn Sink>>> {
     let cfg = load(path)?;
-    let DestinationConfig::Local { path } = &cfg.destination.clone();
-    Ok(TaskRunner::new(cfg, LocalWarehouse::new(path))?)
+    let sink = sync_core::sink::open(&cfg)
+        .map_err(|e| anyhow::anyhow!("task file {}: {e}", path.display()))?;
+    Ok(TaskRunner::new(cfg, sink)?)
 }
 
 pub(crate) async fn run(args: RunArgs, bars: Option<Arc<crate::progress::Bars>>) -> Result<()> {

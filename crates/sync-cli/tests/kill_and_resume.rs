@@ -8,7 +8,6 @@ use mysql_async::prelude::Queryable;
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use sync_core::sink::Sink;
 use sync_core::sink::local::LocalWarehouse;
 use sync_testkit::rng::Rng;
 use sync_testkit::shop::{Scale, shop_sql};
@@ -137,7 +136,7 @@ async fn killed_runs_resume_without_loss_or_duplicates() {
         "products_log",
         "event_log_log",
     ] {
-        let ids = record_ids(&wh.read_table(table).await.expect("read"));
+        let ids = record_ids(&wh.read_table_blocking(table).expect("read"));
         let unique: HashSet<_> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len(), "{table} holds a duplicate record");
         total += ids.len();

@@ -8,6 +8,13 @@
 //! [destination]
 //! kind = "local"                        # the embedded Parquet warehouse
 //! path = "./warehouse"
+//! # or MaxCompute:
+//! # kind = "maxcompute"
+//! # endpoint = "https://service.cn-hangzhou.maxcompute.aliyun.com/api"
+//! # tunnel_endpoint = "https://dt.cn-hangzhou.maxcompute.aliyun.com"   # optional: discovered
+//! # project = "my_project"
+//! # access_id_env = "ALIBABA_CLOUD_ACCESS_KEY_ID"       # names of the environment
+//! # access_key_env = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  #  variables (these are the defaults)
 //!
 //! [objects]
 //! include = ["shop.*"]                  # db.table patterns, `*` matches any run of characters
@@ -33,6 +40,7 @@
 //! batch_rows = 20000                    # incremental: change records per commit
 //! ```
 
+use crate::error::{Error, Result};
 use crate::machine::SelectedPhases;
 pub use crate::naming::Capitalization;
 pub use crate::precheck::ConflictMode;
@@ -75,6 +83,71 @@ pub enum DestinationConfig {
         /// The warehouse directory.
         path: PathBuf,
     },
+    /// A MaxCompute project.
+    Maxcompute(MaxComputeConfig),
+}
+
+/// `[destination] kind = "maxcompute"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxComputeConfig {
+    /// Service endpoint, e.g. `https://service.cn-hangzhou.maxcompute.aliyun.com/api`.
+    pub endpoint: String,
+    /// Tunnel endpoint; asked of the service when absent.
+    #[serde(default)]
+    pub tunnel_endpoint: Option<String>,
+    /// The project.
+    pub project: String,
+    /// Environment variable holding the AccessKey id.
+    #[serde(default = "default_access_id_env")]
+    pub access_id_env: String,
+    /// Environment variable holding the AccessKey secret (never printed).
+    #[serde(default = "default_access_key_env")]
+    pub access_key_env: String,
+}
+
+fn default_access_id_env() -> String {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID".into()
+}
+fn default_access_key_env() -> String {
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into()
+}
+
+impl MaxComputeConfig {
+    /// A client for the project with the credentials from the environment.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the key whose variable is unset, or the
+    /// endpoint that does not parse.
+    pub fn client(&self) -> Result<odps_tunnel::Client> {
+        let var = |key: &str, name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "[destination] {key}: environment variable {name} is not set"
+                    ))
+                })
+        };
+        let id = var("access_id_env", &self.access_id_env)?;
+        let secret = var("access_key_env", &self.access_key_env)?;
+        let options = odps_tunnel::rest::ClientOptions {
+            tunnel_endpoint: self.tunnel_endpoint.clone(),
+            ..odps_tunnel::rest::ClientOptions::default()
+        };
+        odps_tunnel::Client::with_options(
+            &self.endpoint,
+            &self.project,
+            odps_tunnel::auth::Credentials::new(id, secret),
+            options,
+        )
+        .map_err(|e| {
+            Error::Config(format!(
+                "[destination] endpoint / tunnel_endpoint / project: {e}"
+            ))
+        })
+    }
 }
 
 /// Which tables.
@@ -235,6 +308,42 @@ mod tests {
         assert!(!cfg.objects.selects("shop", "tmp_x"));
         assert!(!cfg.objects.selects("shopx", "orders"));
         assert!(glob("*.*", "a.b") && glob("a*c", "abbc") && !glob("a*c", "abcd"));
+    }
+
+    #[test]
+    fn maxcompute_destination_parses_and_names_missing_credentials() {
+        let cfg: TaskConfig = toml::from_str(
+            r#"
+            [source]
+            url = "mysql://root@127.0.0.1:3307"
+            [destination]
+            kind = "maxcompute"
+            endpoint = "http://127.0.0.1:9/api"
+            project = "p"
+            access_id_env = "SYNC_CORE_TEST_UNSET_ID"
+            access_key_env = "SYNC_CORE_TEST_UNSET_KEY"
+            [objects]
+            include = ["shop.*"]
+            [sync]
+            types = ["schema"]
+            state_dir = "./state"
+            "#,
+        )
+        .expect("parse");
+        let DestinationConfig::Maxcompute(mc) = &cfg.destination else {
+            panic!("{:?}", cfg.destination)
+        };
+        assert!(mc.tunnel_endpoint.is_none());
+        let err = mc.client().expect_err("no credentials").to_string();
+        assert!(
+            err.contains("access_id_env") && err.contains("SYNC_CORE_TEST_UNSET_ID"),
+            "{err}"
+        );
+        let typo = toml::from_str::<TaskConfig>(
+            "[source]\nurl = \"mysql://h\"\n[destination]\nkind = \"maxcompute\"\nendpoint = \"http://h/api\"\nproject = \"p\"\nacess_key_env = \"K\"\n",
+        )
+        .expect_err("typo");
+        assert!(typo.to_string().contains("acess_key_env"), "{typo}");
     }
 
     #[test]

@@ -59,6 +59,12 @@ pub enum Error {
     /// The precheck found failures; the task did not start.
     #[error("the precheck failed, nothing was written:\n{0}")]
     Precheck(crate::precheck::Report),
+    /// MaxCompute refused a request or could not be reached.
+    #[error("maxcompute: {0}")]
+    MaxCompute(#[from] odps_tunnel::Error),
+    /// A task file setting that cannot be used; the message names it.
+    #[error("{0}")]
+    Config(String),
     /// Data that does not fit what the destination table expects.
     #[error("{0}")]
     Schema(String),

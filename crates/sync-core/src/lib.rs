@@ -12,12 +12,12 @@
 //! | [`machine`] | the phases `Precheck → SchemaSync → FullSync → Incremental` and their transitions, in one place | here |
 //! | [`checkpoint`] | versioned checkpoints written atomically (temp file, fsync, rename) | here |
 //! | [`records`] | row changes to `_log` records: flags, naming rules, partitions, deterministic `record_id`s | here |
-//! | [`sink`] | the `Sink` trait and the local Parquet warehouse | here (MaxCompute sink: with odps-tunnel) |
+//! | [`sink`] | the `Sink` trait, the local Parquet warehouse and the MaxCompute sink | here |
 //! | [`merge`] | rebuild current state from `t_base` + `t_log`, and the same as MaxCompute SQL | here |
 //! | [`naming`] | destination names: capitalization, database/table/column renames, column lists | here |
 //! | [`progress`] | the full phase's progress, as log lines or (in `sync-cli`) progress bars | here |
 //! | [`precheck`] | every DTS precheck, each pass / warning / failure with a fix hint | here |
-//! | `mapping` | MySQL column types to MaxCompute types and Arrow arrays | next |
+//! | [`mapping`] | MySQL column types to MaxCompute types, and the exact Arrow conversions both ways | here |
 //!
 //! # Exactly once
 //!
@@ -38,6 +38,22 @@
 //! The full phase commits one unit per chunk, named by table and chunk
 //! number, and ends by handing the binlog position captured before the first
 //! chunk to the incremental phase.
+//!
+//! ## How each sink keeps step 3 idempotent
+//!
+//! * Local warehouse: a manifest of the unit's files, written before them;
+//!   a marker once all are in place ([`sink::local`]).
+//! * MaxCompute: a unit takes one Tunnel upload session per table
+//!   partition, and a **unit ledger** (one small JSON file per unit in
+//!   `<state_dir>/maxcompute-units`, replaced atomically like the
+//!   checkpoint) records each session through `open` (created, uploading),
+//!   `committing` (all blocks up, their ids saved; only now is the commit
+//!   sent) and `committed`. [`sink::Sink::is_committed`] is true when the
+//!   ledger says so or every `committing` session reports itself closed. A
+//!   redo finishes `committing` sessions (commit again if still open, never
+//!   when closed), abandons `open` ones (never committed, so invisible) and
+//!   uploads their rows again in new sessions: no session is ever committed
+//!   twice, none is skipped ([`sink::maxcompute`]).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -45,6 +61,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod machine;
+pub mod mapping;
 pub mod merge;
 pub mod naming;
 pub mod precheck;

@@ -238,14 +238,7 @@ impl Naming {
         let fields: Vec<Field> = projected
             .columns
             .iter()
-            .map(|c| {
-                let f = mysql_source::arrow::arrow_field(c);
-                Field::new(
-                    self.column(db, table, &c.name),
-                    f.data_type().clone(),
-                    f.is_nullable(),
-                )
-            })
+            .map(|c| crate::mapping::arrow_field(c).with_name(self.column(db, table, &c.name)))
             .collect();
         let base_schema = Arc::new(Schema::new(fields.clone()));
         let mut log_fields = meta.fields();

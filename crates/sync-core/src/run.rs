@@ -238,8 +238,11 @@ impl<S: Sink> TaskRunner<S> {
         let mut reports = Vec::new();
         for t in self.tables().await? {
             let source = self.read_source(&t).await?;
-            let base = self.sink.read_table(&t.base_table()).await?;
-            let log = self.sink.read_table(&t.log_table()).await?;
+            let base = self
+                .sink
+                .read_table(&t.base_table(), &t.base_schema)
+                .await?;
+            let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
             reports.push(crate::verify::compare(
                 &t, &self.meta, &source, &base, &log,
             )?);

@@ -1,7 +1,9 @@
 //! Where records land: one async trait, two implementations.
 //!
 //! * [`local::LocalWarehouse`]: a directory of Parquet files, the embedded default.
-//! * MaxCompute through `odps-tunnel` (with the odps-tunnel integration).
+//! * [`maxcompute::MaxComputeSink`]: a MaxCompute project through `odps-tunnel`.
+//!
+//! [`open`] builds the one a task file's `[destination]` names.
 //!
 //! Exactly-once rests on one promise every sink keeps: [`Sink::commit_unit`]
 //! is idempotent per unit name. Committing a unit that was already committed,
@@ -10,7 +12,9 @@
 //! so a redo after a crash always offers the same unit with the same data.
 
 pub mod local;
+pub mod maxcompute;
 
+use crate::config::{DestinationConfig, TaskConfig};
 use crate::error::Result;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -59,6 +63,51 @@ pub trait Sink: Send + Sync {
     async fn commit_unit(&self, unit: &str, data: Vec<TableBatch>) -> Result<()>;
     /// Whether `unit` was committed completely.
     async fn is_committed(&self, unit: &str) -> Result<bool>;
-    /// Every committed row of a table (for merge and verify).
-    async fn read_table(&self, name: &str) -> Result<Vec<RecordBatch>>;
+    /// Every committed row of a table (for merge and verify), in `schema`'s
+    /// column order and Arrow types (the table's data columns).
+    async fn read_table(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>>;
+}
+
+#[async_trait::async_trait]
+impl Sink for Box<dyn Sink> {
+    async fn probe(&self) -> Result<()> {
+        self.as_ref().probe().await
+    }
+    fn column_problem(&self, field: &arrow_schema::Field) -> Option<String> {
+        self.as_ref().column_problem(field)
+    }
+    async fn table_exists(&self, name: &str) -> Result<bool> {
+        self.as_ref().table_exists(name).await
+    }
+    async fn ensure_table(&self, def: &TableDef) -> Result<()> {
+        self.as_ref().ensure_table(def).await
+    }
+    async fn commit_unit(&self, unit: &str, data: Vec<TableBatch>) -> Result<()> {
+        self.as_ref().commit_unit(unit, data).await
+    }
+    async fn is_committed(&self, unit: &str) -> Result<bool> {
+        self.as_ref().is_committed(unit).await
+    }
+    async fn read_table(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        self.as_ref().read_table(name, schema).await
+    }
+}
+
+/// The sink a task file's `[destination]` names. The MaxCompute sink keeps
+/// its unit ledger in `<state_dir>/maxcompute-units`.
+///
+/// # Errors
+/// [`Error::Config`] naming the setting: an access key variable that is not
+/// set, a malformed endpoint.
+pub fn open(cfg: &TaskConfig) -> Result<Box<dyn Sink>> {
+    Ok(match &cfg.destination {
+        DestinationConfig::Local { path } => Box::new(local::LocalWarehouse::new(path)),
+        DestinationConfig::Maxcompute(mc) => {
+            let client = mc.client()?;
+            Box::new(maxcompute::MaxComputeSink::new(
+                client,
+                cfg.sync.state_dir.join("maxcompute-units"),
+            ))
+        }
+    })
 }

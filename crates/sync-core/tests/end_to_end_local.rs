@@ -8,7 +8,6 @@ use std::sync::atomic::AtomicBool;
 use sync_core::config::TaskConfig;
 use sync_core::machine::Phase;
 use sync_core::run::{RunOptions, TaskRunner};
-use sync_core::sink::Sink;
 use sync_core::sink::local::LocalWarehouse;
 use sync_testkit::shop::{Scale, shop_sql};
 
@@ -152,8 +151,7 @@ async fn shop_syncs_full_then_incremental_and_verifies_equal() {
     // again alone (id 2), one inserted: 117 records, flags as DTS writes them.
     let log = runner
         .sink()
-        .read_table("customers_log")
-        .await
+        .read_table_blocking("customers_log")
         .expect("read t_log");
     assert_eq!(count(&log, "new_dts_sync_operation_flag", "U"), 116);
     assert_eq!(count(&log, "new_dts_sync_operation_flag", "I"), 1);

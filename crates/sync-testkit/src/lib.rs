@@ -2,6 +2,8 @@
 //!
 //! * [`mysql_url`] finds the sandbox MariaDB that `scripts/mysql-sandbox up`
 //!   starts; tests that need a server call it and fail loudly without one.
+//! * [`emulator`] starts `odps-emulator` for a test and finds the Python
+//!   with pyodps that checks what landed in it.
 //! * [`shop`] generates the demo shop database as SQL, deterministically from
 //!   a seed, for the demo, tests and benches.
 //! * [`PrivateServer`] starts a MariaDB of a test's own (own datadir, port and
@@ -9,6 +11,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod emulator;
 mod private_server;
 pub mod rng;
 pub mod shop;

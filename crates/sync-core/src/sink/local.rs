@@ -20,6 +20,7 @@ use super::{Sink, TableBatch, TableDef};
 use crate::checkpoint::{sync_dir, write_durably};
 use crate::error::{Error, Result};
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -217,7 +218,8 @@ impl Sink for LocalWarehouse {
         Ok(self.root.join(COMMITS).join(unit).exists())
     }
 
-    async fn read_table(&self, name: &str) -> Result<Vec<RecordBatch>> {
+    /// The files hold the task's Arrow types already: `_schema` is not needed.
+    async fn read_table(&self, name: &str, _schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
         let this = self.clone();
         let name = name.to_owned();
         tokio::task::spawn_blocking(move || this.read_table_blocking(&name))

@@ -1,0 +1,524 @@
+//! MySQL column types to MaxCompute (2.0) types, and the conversions between
+//! the Arrow arrays this crate builds and the ones the Tunnel carries.
+//!
+//! The task holds rows in the Arrow types of `mysql_source::arrow` (the
+//! snapshot and the binlog produce the same ones). A destination column's
+//! MaxCompute type follows from that Arrow type, refined by the MySQL
+//! `COLUMN_TYPE` that [`arrow_field`] keeps in each field's metadata
+//! ([`MYSQL_TYPE`]) for fractional seconds and BIT widths:
+//!
+//! | MySQL | Arrow here | MaxCompute |
+//! |---|---|---|
+//! | TINYINT, SMALLINT, MEDIUMINT/INT, BIGINT | Int8 … Int64 | tinyint, smallint, int, bigint |
+//! | TINYINT/SMALLINT/MEDIUMINT/INT UNSIGNED, YEAR | UInt8 / UInt16 / UInt32 | smallint / int / bigint (the next wider) |
+//! | BIGINT UNSIGNED, BIT(64) | UInt64 | decimal(20,0) |
+//! | BIT(1..63) | UInt64 | bigint |
+//! | DECIMAL(p,s), p ≤ 38, s ≤ 18 | Decimal128(p,s) | decimal(p,s) |
+//! | DECIMAL with s > 18 or p > 38 | Decimal128 / Utf8 | string (the exact decimal text) |
+//! | FLOAT, DOUBLE | Float32, Float64 | float, double |
+//! | DATE | Date32 | date |
+//! | TIME(fsp) | Duration(µs) | string, `[-]HHH:MM:SS[.fraction]` as MySQL prints it |
+//! | DATETIME(0..3) / TIMESTAMP(0..3) | Timestamp(µs) | datetime (milliseconds) |
+//! | DATETIME(4..6) | Timestamp(µs) | timestamp_ntz |
+//! | TIMESTAMP(4..6) | Timestamp(µs, UTC) | timestamp |
+//! | CHAR, VARCHAR, TEXT, ENUM, SET, JSON | Utf8 | string |
+//! | BINARY, VARBINARY, BLOB, GEOMETRY | Binary | binary |
+//!
+//! Every conversion is exact both ways or fails with an error naming the
+//! column: integers widen, unsigned 64-bit values become decimals, times
+//! are scaled only when no digit is lost. The Tunnel's Arrow form of
+//! `timestamp_ntz` counts nanoseconds in 64 bits, so a DATETIME(4..6)
+//! before 1677-09-22 or after 2262-04-11 cannot be sent and is refused
+//! (never truncated); DATETIME(0..3) travels as `datetime` over its whole
+//! range. A DATETIME is a wall-clock value and is stored as the instant with
+//! the same reading in UTC: set the project's `odps.sql.timezone` to UTC to
+//! see it unchanged.
+
+use crate::error::{Error, Result};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{DurationMicrosecondType, Int64Type};
+use arrow_array::{
+    Array, ArrayRef, DurationMicrosecondArray, Int64Array, RecordBatch, RecordBatchOptions,
+    StringArray,
+};
+use arrow_cast::{CastOptions, cast_with_options};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use mysql_source::schema::{ColumnSchema, TableSchema};
+use odps_tunnel::types::{Column, OdpsType};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Field metadata key holding the source column's MySQL `COLUMN_TYPE`
+/// (e.g. `datetime(6)`, `bit(8)`), set by [`arrow_schema`].
+pub const MYSQL_TYPE: &str = "mysql_type";
+
+/// Largest decimal scale MaxCompute 2.0 stores.
+const MAX_DECIMAL_SCALE: i8 = 18;
+
+/// The Arrow field of a source column, with its MySQL column type in the
+/// metadata.
+pub fn arrow_field(col: &ColumnSchema) -> Field {
+    mysql_source::arrow::arrow_field(col).with_metadata(HashMap::from([(
+        MYSQL_TYPE.to_owned(),
+        col.column_type_text.to_ascii_lowercase(),
+    )]))
+}
+
+/// The Arrow schema of a source table's rows, with each field's MySQL
+/// column type in its metadata.
+pub fn arrow_schema(schema: &TableSchema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema.columns.iter().map(arrow_field).collect::<Vec<_>>(),
+    ))
+}
+
+/// The `(n)` of a MySQL type such as `datetime(6)` or `bit(12)`.
+fn type_parameter(field: &Field) -> Option<u32> {
+    let text = field.metadata().get(MYSQL_TYPE)?;
+    let open = text.find('(')?;
+    let close = text[open..].find(')')? + open;
+    text[open + 1..close].trim().parse().ok()
+}
+
+fn mysql_type_starts(field: &Field, prefix: &str) -> bool {
+    field
+        .metadata()
+        .get(MYSQL_TYPE)
+        .is_some_and(|t| t.starts_with(prefix))
+}
+
+/// Fractional-second digits of a time column (6 when unknown).
+fn fsp(field: &Field) -> u32 {
+    if mysql_type_starts(field, "time")
+        || mysql_type_starts(field, "datetime")
+        || mysql_type_starts(field, "timestamp")
+    {
+        type_parameter(field).unwrap_or(0).min(6)
+    } else {
+        6
+    }
+}
+
+/// The MaxCompute type of a destination column (see the module table).
+///
+/// # Errors
+/// [`Error::Schema`] for an Arrow type the task never builds.
+pub fn odps_type(field: &Field) -> Result<OdpsType> {
+    Ok(match field.data_type() {
+        DataType::Boolean => OdpsType::Boolean,
+        DataType::Int8 => OdpsType::Tinyint,
+        DataType::Int16 | DataType::UInt8 => OdpsType::Smallint,
+        DataType::Int32 | DataType::UInt16 => OdpsType::Int,
+        DataType::Int64 | DataType::UInt32 => OdpsType::Bigint,
+        DataType::UInt64 => {
+            if mysql_type_starts(field, "bit") && type_parameter(field).is_some_and(|w| w < 64) {
+                OdpsType::Bigint
+            } else {
+                OdpsType::Decimal {
+                    precision: Some(20),
+                    scale: Some(0),
+                }
+            }
+        }
+        DataType::Float32 => OdpsType::Float,
+        DataType::Float64 => OdpsType::Double,
+        DataType::Decimal128(p, s) if *s >= 0 && *s <= MAX_DECIMAL_SCALE && *p <= 38 => {
+            OdpsType::Decimal {
+                precision: Some(*p),
+                scale: Some(*s as u8),
+            }
+        }
+        DataType::Decimal128(..) | DataType::Utf8 | DataType::Duration(TimeUnit::Microsecond) => {
+            OdpsType::String
+        }
+        DataType::Binary => OdpsType::Binary,
+        DataType::Date32 => OdpsType::Date,
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            if fsp(field) <= 3 {
+                OdpsType::Datetime
+            } else if tz.is_some() {
+                OdpsType::Timestamp
+            } else {
+                OdpsType::TimestampNtz
+            }
+        }
+        other => {
+            return Err(Error::Schema(format!(
+                "column `{}`: Arrow type {other} has no MaxCompute mapping",
+                field.name()
+            )));
+        }
+    })
+}
+
+const EXACT: CastOptions<'static> = CastOptions {
+    safe: false,
+    format_options: arrow_cast::display::FormatOptions::new(),
+};
+
+fn conversion_error(
+    column: &str,
+    from: &DataType,
+    to: &DataType,
+    why: impl std::fmt::Display,
+) -> Error {
+    Error::Schema(format!(
+        "column `{column}`: cannot convert {from} to {to}: {why}"
+    ))
+}
+
+/// Converts a task array (`field`) into the Arrow form of MaxCompute type `ty`.
+///
+/// # Errors
+/// [`Error::Schema`] naming the column when a value does not fit exactly.
+pub fn to_odps(array: &ArrayRef, field: &Field, ty: &OdpsType) -> Result<ArrayRef> {
+    let target = ty.to_arrow();
+    let from = array.data_type();
+    if from == &target {
+        return Ok(Arc::clone(array));
+    }
+    let fail = |why: &dyn std::fmt::Display| conversion_error(field.name(), from, &target, why);
+    match (from, &target) {
+        (DataType::Duration(TimeUnit::Microsecond), DataType::Utf8) => {
+            let d = array.as_primitive::<DurationMicrosecondType>();
+            let digits = fsp(field);
+            Ok(Arc::new(
+                d.iter()
+                    .map(|v| v.map(|us| format_time(us, digits)))
+                    .collect::<StringArray>(),
+            ))
+        }
+        (DataType::Timestamp(unit, _), DataType::Timestamp(to_unit, to_tz)) => {
+            rescale(array, *unit, *to_unit, to_tz.clone()).map_err(|e| fail(&e))
+        }
+        _ => cast_with_options(array, &target, &EXACT).map_err(|e| fail(&e)),
+    }
+}
+
+/// Converts an array read from MaxCompute back into the task's Arrow type
+/// of `field`.
+///
+/// # Errors
+/// [`Error::Schema`] naming the column when a value does not fit exactly.
+pub fn from_odps(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
+    let target = field.data_type();
+    let from = array.data_type();
+    if from == target {
+        return Ok(Arc::clone(array));
+    }
+    let fail = |why: &dyn std::fmt::Display| conversion_error(field.name(), from, target, why);
+    match (from, target) {
+        (DataType::Utf8, DataType::Duration(TimeUnit::Microsecond)) => {
+            let s = array.as_string::<i32>();
+            let mut out = Vec::with_capacity(s.len());
+            for v in s.iter() {
+                out.push(match v {
+                    None => None,
+                    Some(text) => Some(
+                        parse_time(text)
+                            .ok_or_else(|| fail(&format!("{text:?} is not a TIME value")))?,
+                    ),
+                });
+            }
+            Ok(Arc::new(DurationMicrosecondArray::from(out)))
+        }
+        (DataType::Timestamp(unit, _), DataType::Timestamp(to_unit, to_tz)) => {
+            rescale(array, *unit, *to_unit, to_tz.clone()).map_err(|e| fail(&e))
+        }
+        _ => cast_with_options(array, target, &EXACT).map_err(|e| fail(&e)),
+    }
+}
+
+fn per_second(unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => 1,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1_000_000,
+        TimeUnit::Nanosecond => 1_000_000_000,
+    }
+}
+
+/// Changes a timestamp array's unit without losing a digit (else an error)
+/// and sets the time zone label (the values are instants either way).
+fn rescale(
+    array: &ArrayRef,
+    from: TimeUnit,
+    to: TimeUnit,
+    tz: Option<Arc<str>>,
+) -> std::result::Result<ArrayRef, String> {
+    let raw = cast_with_options(array, &DataType::Int64, &EXACT).map_err(|e| e.to_string())?;
+    let raw = raw.as_primitive::<Int64Type>();
+    let (f, t) = (per_second(from), per_second(to));
+    let scaled: Int64Array = if t >= f {
+        let m = t / f;
+        raw.try_unary(|v| {
+            v.checked_mul(m).ok_or_else(|| {
+                arrow_schema::ArrowError::ComputeError(format!(
+                    "{v} ({from:?}) is outside the range of {to:?} timestamps"
+                ))
+            })
+        })
+        .map_err(|e| e.to_string())?
+    } else {
+        let d = f / t;
+        raw.try_unary(|v| {
+            if v % d == 0 {
+                Ok(v / d)
+            } else {
+                Err(arrow_schema::ArrowError::ComputeError(format!(
+                    "{v} ({from:?}) has digits finer than {to:?}"
+                )))
+            }
+        })
+        .map_err(|e| e.to_string())?
+    };
+    let data = scaled
+        .into_data()
+        .into_builder()
+        .data_type(DataType::Timestamp(to, tz))
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(arrow_array::make_array(data))
+}
+
+/// A TIME value as MySQL prints it: `[-]H:MM:SS` (at least two hour digits)
+/// and `digits` fractional digits.
+fn format_time(us: i64, digits: u32) -> String {
+    let sign = if us < 0 { "-" } else { "" };
+    let a = us.unsigned_abs();
+    let (secs, frac) = (a / 1_000_000, a % 1_000_000);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = format!("{sign}{h:02}:{m:02}:{s:02}");
+    if digits > 0 {
+        let f = format!("{frac:06}");
+        out.push('.');
+        out.push_str(&f[..digits as usize]);
+    } else if frac != 0 {
+        // More digits than the column declares: keep them rather than lose them.
+        out.push_str(&format!(".{frac:06}"));
+    }
+    out
+}
+
+/// Parses what [`format_time`] prints.
+fn parse_time(text: &str) -> Option<i64> {
+    let (neg, rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text),
+    };
+    let (hms, frac) = match rest.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (rest, None),
+    };
+    let mut parts = hms.split(':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let s: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || m > 59 || s > 59 {
+        return None;
+    }
+    let mut us = (h * 3600 + m * 60 + s) * 1_000_000;
+    if let Some(f) = frac {
+        if f.is_empty() || f.len() > 6 || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        us += f.parse::<i64>().ok()? * 10_i64.pow(6 - f.len() as u32);
+    }
+    Some(if neg { -us } else { us })
+}
+
+/// A task batch as the table `columns` take it: columns matched by name
+/// (case-insensitively), in table order, converted to the Tunnel's types.
+///
+/// # Errors
+/// [`Error::Schema`] for a batch column the table lacks (data is never
+/// dropped), a table column the batch lacks, or a value that does not fit.
+pub fn batch_to_odps(batch: &RecordBatch, columns: &[Column]) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    for f in schema.fields() {
+        if !columns
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(f.name()))
+        {
+            return Err(Error::Schema(format!(
+                "column `{}` is not in the destination table (its columns: {})",
+                f.name(),
+                columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let mut arrays = Vec::with_capacity(columns.len());
+    for c in columns {
+        let (i, field) = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.name().eq_ignore_ascii_case(&c.name))
+            .ok_or_else(|| {
+                Error::Schema(format!(
+                    "the destination table has a column `{}` the task does not write",
+                    c.name
+                ))
+            })?;
+        arrays.push(to_odps(batch.column(i), field, &c.ty)?);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        odps_tunnel::types::arrow_schema(columns),
+        arrays,
+        &options,
+    )?)
+}
+
+/// A batch read from MaxCompute in the task's `schema`: columns matched by
+/// name (case-insensitively) and converted back.
+///
+/// # Errors
+/// [`Error::Schema`] for a column of `schema` the table lacks, or a value
+/// that does not fit.
+pub fn batch_from_odps(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let have = batch.schema();
+    let mut arrays = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let i = have
+            .fields()
+            .iter()
+            .position(|f| f.name().eq_ignore_ascii_case(field.name()))
+            .ok_or_else(|| {
+                Error::Schema(format!(
+                    "column `{}` is missing from the destination table",
+                    field.name()
+                ))
+            })?;
+        arrays.push(from_odps(batch.column(i), field)?);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        arrays,
+        &options,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Decimal128Array, TimestampMicrosecondArray, UInt16Array, UInt64Array};
+
+    fn field(name: &str, ty: DataType, mysql: &str) -> Field {
+        Field::new(name, ty, true)
+            .with_metadata(HashMap::from([(MYSQL_TYPE.to_owned(), mysql.to_owned())]))
+    }
+
+    fn round_trip(array: ArrayRef, f: &Field) -> (OdpsType, ArrayRef) {
+        let ty = odps_type(f).expect("mapped");
+        let odps = to_odps(&array, f, &ty).expect("to odps");
+        assert_eq!(odps.data_type(), &ty.to_arrow());
+        let back = from_odps(&odps, f).expect("back");
+        assert_eq!(back.as_ref(), array.as_ref(), "{} round trip", f.name());
+        (ty, odps)
+    }
+
+    #[test]
+    fn every_task_type_round_trips_exactly() {
+        let (ty, _) = round_trip(
+            Arc::new(UInt64Array::from(vec![Some(u64::MAX), None, Some(0)])),
+            &field("u", DataType::UInt64, "bigint(20) unsigned"),
+        );
+        assert_eq!(ty.to_string(), "decimal(20,0)");
+        let (ty, _) = round_trip(
+            Arc::new(UInt64Array::from(vec![4095, 0])),
+            &field("b", DataType::UInt64, "bit(12)"),
+        );
+        assert_eq!(ty, OdpsType::Bigint);
+        let (ty, _) = round_trip(
+            Arc::new(UInt16Array::from(vec![65535, 1901])),
+            &field("y", DataType::UInt16, "smallint(5) unsigned"),
+        );
+        assert_eq!(ty, OdpsType::Int);
+        let wide =
+            Decimal128Array::from(vec![Some(-123_456_789_012_345_678_901_234_567_i128), None])
+                .with_precision_and_scale(38, 30)
+                .expect("decimal");
+        let (ty, odps) = round_trip(
+            Arc::new(wide),
+            &field("d", DataType::Decimal128(38, 30), "decimal(38,30)"),
+        );
+        assert_eq!(ty, OdpsType::String);
+        assert_eq!(
+            odps.as_string::<i32>().value(0),
+            "-0.000123456789012345678901234567"
+        );
+        let (ty, odps) = round_trip(
+            Arc::new(DurationMicrosecondArray::from(vec![
+                Some(-3_020_399_000_000),
+                Some(-45_000_500_000),
+                Some(1_000),
+                None,
+            ])),
+            &field("t", DataType::Duration(TimeUnit::Microsecond), "time(3)"),
+        );
+        assert_eq!(ty, OdpsType::String);
+        let text = odps.as_string::<i32>();
+        assert_eq!(text.value(0), "-838:59:59.000");
+        assert_eq!(text.value(1), "-12:30:00.500");
+        assert_eq!(text.value(2), "00:00:00.001");
+        // DATETIME(0..3): milliseconds over the whole MySQL range.
+        let (ty, _) = round_trip(
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                Some(253_402_300_799_999_000),
+                Some(-30_610_224_000_000_000),
+            ])),
+            &field(
+                "dt",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                "datetime(3)",
+            ),
+        );
+        assert_eq!(ty, OdpsType::Datetime);
+        let (ty, _) = round_trip(
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![Some(1_700_000_000_123_456)])
+                    .with_timezone("UTC"),
+            ),
+            &field(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                "timestamp(6)",
+            ),
+        );
+        assert_eq!(ty, OdpsType::Timestamp);
+    }
+
+    #[test]
+    fn values_that_do_not_fit_are_refused_not_truncated() {
+        // DATETIME(6) in year 9999 is beyond the Tunnel's nanosecond timestamps.
+        let f = field(
+            "dt",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            "datetime(6)",
+        );
+        let ty = odps_type(&f).expect("mapped");
+        assert_eq!(ty, OdpsType::TimestampNtz);
+        let late: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![
+            253_402_300_799_999_999,
+        ]));
+        let err = to_odps(&late, &f, &ty)
+            .expect_err("out of range")
+            .to_string();
+        assert!(err.contains("`dt`"), "{err}");
+        // Sub-millisecond digits in a column mapped to datetime.
+        let f3 = field(
+            "d3",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            "datetime(3)",
+        );
+        let odd: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![1_001]));
+        assert!(to_odps(&odd, &f3, &OdpsType::Datetime).is_err());
+        assert!(parse_time("12:61:00").is_none() && parse_time("x").is_none());
+    }
+}

@@ -1,0 +1,550 @@
+//! MaxCompute through `odps-tunnel`: DDL by SQL instances, rows by Tunnel
+//! upload sessions with the Arrow block writer, reads by download sessions.
+//!
+//! # One unit, many sessions, one ledger
+//!
+//! An upload session belongs to one table partition, so a commit unit (a
+//! snapshot chunk, or a binlog range spanning tables and time partitions)
+//! takes one session per `(table, partition)` part. MaxCompute commits each
+//! session atomically, but not several together, so the sink keeps a small
+//! **unit ledger**: one JSON file per unit in a directory beside the
+//! checkpoint, replaced atomically (temp file, fsync, rename). A part moves
+//! through three states, each saved before the next step:
+//!
+//! 1. `open`: the session exists; blocks may be uploading. Nothing asked the
+//!    server to commit it, so its rows can never become visible.
+//! 2. `committing`: every block is uploaded; the ledger names them. Only now
+//!    is the commit sent.
+//! 3. `committed`: the server reported the session closed.
+//!
+//! The unit is complete when every part is committed. A redo of the unit
+//! (after a crash or an error) reconciles first: an `open` part is abandoned
+//! (its session expires unseen) and uploaded again in a new session; a
+//! `committing` part is asked about: closed means committed, still open means
+//! the commit is sent again (a commit that did land is never repeated, a
+//! closed session is recognised first); a `committed` part is skipped. No
+//! row is ever in two committed sessions, so `t_log` never doubles a record.
+//! [`Sink::is_committed`] answers from the ledger, asking the server only
+//! about `committing` parts.
+//!
+//! Sessions live 24 hours on MaxCompute. A `committing` part whose session
+//! the server no longer knows cannot be told apart from one that landed; the
+//! sink then stops with an error naming the table and partition instead of
+//! guessing.
+
+use super::{Sink, TableBatch, TableDef};
+use crate::checkpoint::{sync_dir, write_durably};
+use crate::error::{Error, Result};
+use crate::mapping;
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use odps_tunnel::Client;
+use odps_tunnel::session::{BlockId, PartitionSpec, SessionStatus};
+use odps_tunnel::writer::{UploadOptions, UploadSession, WriterOptions};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tracing::{debug, info};
+
+/// Rows per download request when reading a table back.
+const READ_ROWS: u64 = 100_000;
+
+/// A MaxCompute project as the destination.
+#[derive(Clone, Debug)]
+pub struct MaxComputeSink {
+    client: Client,
+    ledger_dir: PathBuf,
+    writer: WriterOptions,
+    keys: Arc<Mutex<HashMap<String, Vec<String>>>>,
+}
+
+/// Where a part is in the commit protocol (see the module docs).
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum PartState {
+    Open,
+    Committing,
+    Committed,
+}
+
+/// One `(table, partition)` of a unit and its upload session.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct Part {
+    table: String,
+    /// `k=v,k=v`, empty for an unpartitioned table.
+    partition: String,
+    session: String,
+    state: PartState,
+    #[serde(default)]
+    blocks: Vec<u32>,
+}
+
+/// The ledger of one unit.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+struct Ledger {
+    unit: String,
+    complete: bool,
+    parts: Vec<Part>,
+}
+
+impl MaxComputeSink {
+    /// A sink writing through `client`, keeping its unit ledger in
+    /// `ledger_dir` (created on first use; keep it with the checkpoint).
+    pub fn new(client: Client, ledger_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            client,
+            ledger_dir: ledger_dir.into(),
+            writer: WriterOptions {
+                block_bytes: 16 * 1024 * 1024,
+                max_in_flight: 2,
+                ..WriterOptions::default()
+            },
+            keys: Arc::default(),
+        }
+    }
+
+    /// The MaxCompute client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The ledger directory.
+    pub fn ledger_dir(&self) -> &Path {
+        &self.ledger_dir
+    }
+
+    fn ledger_path(&self, unit: &str) -> PathBuf {
+        let safe: String = unit
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.ledger_dir.join(format!("{safe}.json"))
+    }
+
+    fn load(&self, unit: &str) -> Result<Option<Ledger>> {
+        let path = self.ledger_path(unit);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let ledger: Ledger =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::CorruptCheckpoint {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                if ledger.unit != unit {
+                    return Err(Error::CorruptCheckpoint {
+                        path,
+                        reason: format!("ledger of unit {:?}, expected {unit:?}", ledger.unit),
+                    });
+                }
+                Ok(Some(ledger))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("reading unit ledger", path, e)),
+        }
+    }
+
+    fn save(&self, ledger: &Ledger) -> Result<()> {
+        std::fs::create_dir_all(&self.ledger_dir)
+            .map_err(|e| Error::io("creating", &self.ledger_dir, e))?;
+        let bytes = serde_json::to_vec(ledger).map_err(|e| Error::Schema(e.to_string()))?;
+        write_durably(&self.ledger_path(&ledger.unit), &bytes)?;
+        sync_dir(&self.ledger_dir)
+    }
+
+    /// Finishes a `committing` part: true once its session is closed.
+    async fn settle(&self, part: &Part, commit: bool) -> Result<bool> {
+        let spec = spec_of(&part.partition)?;
+        let session = match self
+            .client
+            .resume_upload_session(&part.table, spec.as_ref(), &part.session)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) if e.is_not_found() => {
+                return Err(Error::Schema(format!(
+                    "upload session {} of table {} partition {:?} was being committed and the \
+                     server no longer knows it (sessions live 24 hours): cannot tell whether its \
+                     rows landed; check that partition, then remove {} to redo it",
+                    part.session,
+                    part.table,
+                    part.partition,
+                    self.ledger_dir.display()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match &session.info().status {
+            SessionStatus::Closed => return Ok(true),
+            SessionStatus::Normal | SessionStatus::Closing if commit => {}
+            SessionStatus::Normal | SessionStatus::Closing => return Ok(false),
+            other => {
+                return Err(Error::Schema(format!(
+                    "upload session {} of table {} partition {:?} is {}: cannot tell whether \
+                     its rows landed",
+                    part.session,
+                    part.table,
+                    part.partition,
+                    other.as_str()
+                )));
+            }
+        }
+        let blocks = block_ids(&part.blocks)?;
+        session.commit(&blocks).await?;
+        Ok(true)
+    }
+
+    /// Uploads one part's rows into its session; returns the block ids.
+    async fn upload(
+        &self,
+        table: &str,
+        session: &UploadSession,
+        batches: &[RecordBatch],
+    ) -> Result<Vec<u32>> {
+        let columns = session.columns().to_vec();
+        let mut writer = session.arrow_writer(self.writer.clone());
+        for b in batches {
+            let odps = mapping::batch_to_odps(b, &columns)
+                .map_err(|e| Error::Schema(format!("table {table}: {e}")))?;
+            writer.write(&odps).await?;
+        }
+        Ok(writer
+            .finish()
+            .await?
+            .iter()
+            .map(|r| r.block_id.get())
+            .collect())
+    }
+
+    /// The partition column names of a table (asked once per table).
+    async fn partition_keys(&self, table: &str) -> Result<Vec<String>> {
+        if let Some(keys) = self.keys.lock().ok().and_then(|k| k.get(table).cloned()) {
+            return Ok(keys);
+        }
+        let keys: Vec<String> = self
+            .client
+            .table(table)
+            .await?
+            .schema
+            .partition_keys
+            .iter()
+            .map(|k| k.name.clone())
+            .collect();
+        if let Ok(mut cache) = self.keys.lock() {
+            cache.insert(table.to_owned(), keys.clone());
+        }
+        Ok(keys)
+    }
+}
+
+fn spec_of(text: &str) -> Result<Option<PartitionSpec>> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|e: odps_tunnel::session::PartitionSpecError| Error::Schema(e.to_string()))
+}
+
+fn block_ids(ids: &[u32]) -> Result<Vec<BlockId>> {
+    ids.iter()
+        .map(|&b| {
+            BlockId::new(b).ok_or_else(|| Error::Schema(format!("block id {b} out of range")))
+        })
+        .collect()
+}
+
+/// A MaxCompute identifier in backticks.
+fn ident(name: &str) -> Result<String> {
+    if name.is_empty() || name.contains('`') {
+        return Err(Error::Schema(format!(
+            "{name:?} cannot be a MaxCompute table or column name"
+        )));
+    }
+    Ok(format!("`{name}`"))
+}
+
+/// The `CREATE TABLE IF NOT EXISTS` statement of a destination table.
+///
+/// # Errors
+/// [`Error::Schema`] for a column without a MaxCompute type or a name
+/// MaxCompute cannot take.
+pub fn create_table_sql(def: &TableDef) -> Result<String> {
+    let mut columns = Vec::with_capacity(def.schema.fields().len());
+    for f in def.schema.fields() {
+        columns.push(format!("{} {}", ident(f.name())?, mapping::odps_type(f)?));
+    }
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} ({})",
+        ident(&def.name)?,
+        columns.join(", ")
+    );
+    if !def.partition_columns.is_empty() {
+        let keys = def
+            .partition_columns
+            .iter()
+            .map(|p| Ok(format!("{} STRING", ident(p)?)))
+            .collect::<Result<Vec<_>>>()?;
+        sql.push_str(&format!(" PARTITIONED BY ({})", keys.join(", ")));
+    }
+    Ok(sql)
+}
+
+#[async_trait::async_trait]
+impl Sink for MaxComputeSink {
+    fn column_problem(&self, field: &arrow_schema::Field) -> Option<String> {
+        mapping::odps_type(field).err().map(|e| e.to_string())
+    }
+
+    async fn table_exists(&self, name: &str) -> Result<bool> {
+        Ok(self.client.table_exists(name).await?)
+    }
+
+    async fn ensure_table(&self, def: &TableDef) -> Result<()> {
+        if !self.client.table_exists(&def.name).await? {
+            let sql = create_table_sql(def)?;
+            info!(table = %def.name, "creating the MaxCompute table");
+            debug!(%sql);
+            self.client.run_sql(&sql).await?;
+        }
+        // An existing table must take every column and the same partitions.
+        let info = self.client.table(&def.name).await?;
+        for f in def.schema.fields() {
+            if !info
+                .schema
+                .columns
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(f.name()))
+            {
+                return Err(Error::Schema(format!(
+                    "MaxCompute table {} exists without column `{}`",
+                    def.name,
+                    f.name()
+                )));
+            }
+        }
+        let keys: Vec<String> = info
+            .schema
+            .partition_keys
+            .iter()
+            .map(|k| k.name.to_ascii_lowercase())
+            .collect();
+        let wanted: Vec<String> = def
+            .partition_columns
+            .iter()
+            .map(|k| k.to_ascii_lowercase())
+            .collect();
+        if keys != wanted {
+            return Err(Error::Schema(format!(
+                "MaxCompute table {} is partitioned by ({}), the task needs ({})",
+                def.name,
+                keys.join(", "),
+                wanted.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    async fn commit_unit(&self, unit: &str, data: Vec<TableBatch>) -> Result<()> {
+        let mut ledger = self.load(unit)?.unwrap_or_else(|| Ledger {
+            unit: unit.to_owned(),
+            ..Ledger::default()
+        });
+        if ledger.complete {
+            debug!(unit, "unit already committed");
+            return Ok(());
+        }
+        // Reconcile what an earlier attempt left: finish its commits, drop
+        // sessions that never reached the commit.
+        let before = ledger.parts.len();
+        let mut kept = Vec::with_capacity(before);
+        for mut part in std::mem::take(&mut ledger.parts) {
+            match part.state {
+                PartState::Committed => kept.push(part),
+                PartState::Committing => {
+                    self.settle(&part, true).await?;
+                    info!(unit, table = %part.table, partition = %part.partition, "finished an interrupted commit");
+                    part.state = PartState::Committed;
+                    kept.push(part);
+                }
+                PartState::Open => {
+                    info!(unit, table = %part.table, session = %part.session, "abandoning an upload that never reached its commit");
+                }
+            }
+        }
+        ledger.parts = kept;
+        if ledger.parts.len() != before {
+            self.save(&ledger)?;
+        }
+
+        // The parts still to upload, in first-seen order.
+        let mut todo: Vec<(String, String, Vec<RecordBatch>)> = Vec::new();
+        for tb in data.into_iter().filter(|tb| tb.batch.num_rows() > 0) {
+            let spec = if tb.partition.is_empty() {
+                String::new()
+            } else {
+                let keys = self.partition_keys(&tb.table).await?;
+                if keys.len() != tb.partition.len() {
+                    return Err(Error::Schema(format!(
+                        "table {} has {} partition columns, the batch names {} values",
+                        tb.table,
+                        keys.len(),
+                        tb.partition.len()
+                    )));
+                }
+                PartitionSpec::new(keys.into_iter().zip(tb.partition)).to_string()
+            };
+            if ledger
+                .parts
+                .iter()
+                .any(|p| p.table == tb.table && p.partition == spec)
+            {
+                continue;
+            }
+            match todo
+                .iter_mut()
+                .find(|(t, p, _)| *t == tb.table && *p == spec)
+            {
+                Some((_, _, batches)) => batches.push(tb.batch),
+                None => todo.push((tb.table, spec, vec![tb.batch])),
+            }
+        }
+
+        if !todo.is_empty() {
+            let first = ledger.parts.len();
+            let mut sessions = Vec::with_capacity(todo.len());
+            for (table, spec, _) in &todo {
+                let session = self
+                    .client
+                    .create_upload_session(
+                        table,
+                        spec_of(spec)?.as_ref(),
+                        &UploadOptions {
+                            create_partition: true,
+                            ..UploadOptions::default()
+                        },
+                    )
+                    .await?;
+                ledger.parts.push(Part {
+                    table: table.clone(),
+                    partition: spec.clone(),
+                    session: session.id().to_owned(),
+                    state: PartState::Open,
+                    blocks: Vec::new(),
+                });
+                sessions.push(session);
+            }
+            self.save(&ledger)?;
+            for (i, ((table, _, batches), session)) in todo.iter().zip(&sessions).enumerate() {
+                let blocks = self.upload(table, session, batches).await?;
+                let part = &mut ledger.parts[first + i];
+                part.blocks = blocks;
+                part.state = PartState::Committing;
+            }
+            // Only from here may the server be asked to commit.
+            self.save(&ledger)?;
+            for (i, session) in sessions.into_iter().enumerate() {
+                let part = &mut ledger.parts[first + i];
+                session.commit(&block_ids(&part.blocks)?).await?;
+                part.state = PartState::Committed;
+            }
+        }
+        ledger.complete = true;
+        self.save(&ledger)?;
+        Ok(())
+    }
+
+    async fn is_committed(&self, unit: &str) -> Result<bool> {
+        let Some(mut ledger) = self.load(unit)? else {
+            return Ok(false);
+        };
+        if ledger.complete {
+            return Ok(true);
+        }
+        if ledger.parts.is_empty() {
+            return Ok(false);
+        }
+        for i in 0..ledger.parts.len() {
+            match ledger.parts[i].state {
+                PartState::Committed => {}
+                PartState::Open => return Ok(false),
+                PartState::Committing => {
+                    if !self.settle(&ledger.parts[i], false).await? {
+                        return Ok(false);
+                    }
+                    ledger.parts[i].state = PartState::Committed;
+                }
+            }
+        }
+        ledger.complete = true;
+        self.save(&ledger)?;
+        Ok(true)
+    }
+
+    async fn read_table(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        let info = self.client.table(name).await?;
+        let specs: Vec<Option<PartitionSpec>> = if info.schema.partition_keys.is_empty() {
+            vec![None]
+        } else {
+            self.client
+                .partitions(name)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect()
+        };
+        let mut out = Vec::new();
+        for spec in specs {
+            let download = self
+                .client
+                .create_download_session(name, spec.as_ref())
+                .await?;
+            let total = download.record_count();
+            let mut start = 0;
+            while start < total {
+                let n = READ_ROWS.min(total - start);
+                for b in download.read_arrow(start, n).await? {
+                    out.push(mapping::batch_from_odps(&b, schema)?);
+                }
+                start += n;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+
+    #[test]
+    fn ddl_names_types_and_partitions() {
+        let def = TableDef {
+            name: "orders_log".into(),
+            schema: Arc::new(Schema::new(vec![
+                Field::new("new_dts_sync_record_id", DataType::Int64, false),
+                Field::new("total", DataType::Decimal128(14, 4), false),
+                Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            ])),
+            partition_columns: vec!["new_dts_sync_modifytime_year".into()],
+        };
+        assert_eq!(
+            create_table_sql(&def).expect("ddl"),
+            "CREATE TABLE IF NOT EXISTS `orders_log` (`new_dts_sync_record_id` bigint, \
+             `total` decimal(14,4), `at` timestamp_ntz) PARTITIONED BY (`new_dts_sync_modifytime_year` STRING)"
+        );
+        let bad = TableDef {
+            name: "a`b".into(),
+            ..def
+        };
+        assert!(create_table_sql(&bad).is_err());
+    }
+}
