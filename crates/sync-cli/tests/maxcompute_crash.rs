@@ -1,0 +1,248 @@
+//! `sync-cli run` into `odps-emulator` under injected Tunnel faults (failed
+//! block uploads and commits), SIGKILLed while a unit's upload sessions are
+//! open (blocks uploading) and while they are being committed (the unit
+//! ledger says `committing`), and at random moments, while a writer keeps
+//! changing the source. After a final catch-up `verify` reports every table
+//! equal and `t_log` holds no record twice.
+
+use arrow_array::{Array, Int64Array, StringArray};
+use mysql_async::prelude::Queryable;
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+use sync_testkit::emulator::{ACCESS_ID, ACCESS_KEY, Emulator};
+use sync_testkit::rng::Rng;
+use sync_testkit::shop::{Scale, shop_sql};
+
+const DB: &str = "cli_mc_crash_shop";
+const PROJECT: &str = "mc_crash";
+const TABLES: [&str; 5] = [
+    "customers",
+    "orders",
+    "order_items",
+    "products",
+    "event_log",
+];
+
+fn task_file(dir: &Path, url: &str, emu: &Emulator) -> std::path::PathBuf {
+    let path = dir.join("task.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[source]\nurl = \"{url}\"\nserver_id = 7212\n\
+             [destination]\nkind = \"maxcompute\"\nendpoint = \"{}\"\ntunnel_endpoint = \"{}\"\nproject = \"{PROJECT}\"\n\
+             access_id_env = \"MC_CRASH_ID\"\naccess_key_env = \"MC_CRASH_KEY\"\n\
+             [objects]\ninclude = [\"{DB}.*\"]\n[sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\n\
+             state_dir = \"{}\"\nchunk_rows = 150\nbatch_rows = 40\nlog_partitions = [\"day\", \"hour\"]\n",
+            emu.endpoint,
+            emu.tunnel,
+            dir.join("state").display()
+        ),
+    )
+    .expect("task file");
+    path
+}
+
+fn cli(args: &[&str], task: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync-cli"));
+    cmd.args(args)
+        .arg("-c")
+        .arg(task)
+        .env("MC_CRASH_ID", ACCESS_ID)
+        .env("MC_CRASH_KEY", ACCESS_KEY);
+    cmd
+}
+
+async fn write_some(conn: &mut mysql_async::Conn, rng: &mut Rng, round: u32) {
+    let id = 300_000 + round;
+    let sql = format!(
+        "USE {DB};
+         UPDATE customers SET credit = credit + 1, notes = CONCAT(IFNULL(notes, ''), '+') WHERE id % 13 = {m};
+         INSERT INTO customers (id, email, name, country, signup_at) VALUES ({id}, 'm{id}@example.com', 'M', 'CN', NOW(3));
+         DELETE FROM order_items WHERE order_id % 17 = {m} LIMIT 3;
+         START TRANSACTION;
+         UPDATE orders SET total = total + 1 WHERE id % 19 = {m};
+         UPDATE products SET id = id + 1000000 WHERE id = (SELECT id FROM (SELECT MIN(id) AS id FROM products) x);
+         COMMIT;",
+        m = rng.range(0, 12)
+    );
+    conn.query_drop(sql).await.expect("writer");
+}
+
+/// Whether a unit ledger written since `since` shows a part in `state`.
+fn ledger_shows(dir: &Path, state: &str, since: SystemTime) -> bool {
+    let needle = format!("\"state\":\"{state}\"");
+    std::fs::read_dir(dir.join("state").join("maxcompute-units"))
+        .map(|entries| {
+            entries.flatten().any(|e| {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m >= since)
+                    && std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(&needle))
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Waits up to `limit` for this run to write a ledger in `state`; true when seen.
+async fn wait_for_ledger(dir: &Path, state: &str, child: &mut Child, limit: Duration) -> bool {
+    let start = Instant::now();
+    let since = SystemTime::now();
+    while start.elapsed() < limit {
+        if ledger_shows(dir, state, since) {
+            return true;
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    false
+}
+
+/// Every `(record_id, before_flag)` of a `t_log`, over all its partitions.
+async fn log_records(client: &odps_tunnel::Client, table: &str) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    for spec in client.partitions(table).await.expect("partitions") {
+        let down = client
+            .create_download_session(table, Some(&spec))
+            .await
+            .expect("download");
+        for b in down.read_arrow(0, down.record_count()).await.expect("read") {
+            let ids = b.column_by_name("new_dts_sync_record_id").expect("id");
+            let ids = ids.as_any().downcast_ref::<Int64Array>().expect("i64");
+            let before = b.column_by_name("new_dts_sync_before_flag").expect("flag");
+            let before = before.as_any().downcast_ref::<StringArray>().expect("utf8");
+            for i in 0..b.num_rows() {
+                out.push((ids.value(i), before.value(i).to_owned()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_runs_with_tunnel_faults_resume_without_loss_or_duplicates() {
+    let url = sync_testkit::mysql_url();
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    conn.query_drop(format!("DROP DATABASE IF EXISTS {DB}"))
+        .await
+        .expect("drop");
+    conn.query_drop(shop_sql(
+        DB,
+        Scale {
+            customers: 1200,
+            products: 200,
+            orders: 900,
+            events: 100,
+        },
+        17,
+    ))
+    .await
+    .expect("load");
+    // A delay on every block upload and commit widens the windows the kills aim at.
+    let emu = Emulator::start(&[
+        "--fail-block-rate",
+        "0.15",
+        "--fail-commit-rate",
+        "0.25",
+        "--delay-ms",
+        "40",
+        "--fault-seed",
+        "7",
+    ])
+    .expect("emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = task_file(dir.path(), &url, &emu);
+    let mut rng = Rng::new(77);
+    let (mut at_open, mut at_committing) = (0, 0);
+
+    for round in 0..9u32 {
+        write_some(&mut conn, &mut rng, round).await;
+        let mut child = cli(&["run"], &task)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sync-cli");
+        let aim = ["open", "committing", "random"][round as usize % 3];
+        if aim == "random" {
+            tokio::time::sleep(Duration::from_millis(rng.range(100, 1500) as u64)).await;
+            write_some(&mut conn, &mut rng, 100 + round).await;
+        } else {
+            // Make sure there is something to commit, then wait for the window.
+            write_some(&mut conn, &mut rng, 100 + round).await;
+            if wait_for_ledger(dir.path(), aim, &mut child, Duration::from_secs(20)).await {
+                if aim == "open" {
+                    at_open += 1;
+                } else {
+                    at_committing += 1;
+                }
+            }
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+    }
+    eprintln!(
+        "kills while sessions were open: {at_open}; while a unit was committing: {at_committing}"
+    );
+    assert!(at_open > 0, "no kill landed while sessions were open");
+    assert!(
+        at_committing > 0,
+        "no kill landed while a unit was committing"
+    );
+
+    // Injected faults may still exhaust a commit's retries: a failed run is
+    // one more crash, and the next run reconciles.
+    let mut caught_up = false;
+    for _ in 0..4 {
+        let out = cli(&["run", "--exit-when-caught-up"], &task)
+            .output()
+            .expect("catch up");
+        if out.status.success() {
+            caught_up = true;
+            break;
+        }
+        eprintln!(
+            "catch-up failed, retrying: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(caught_up, "the catch-up never succeeded");
+    let out = cli(&["verify"], &task).output().expect("verify");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "verify failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("5 tables equal"), "{text}");
+
+    let client = odps_tunnel::Client::new(
+        &emu.endpoint,
+        PROJECT,
+        odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+    )
+    .expect("client");
+    let mut total = 0;
+    for t in TABLES {
+        let records = log_records(&client, &format!("{t}_log")).await;
+        let unique: HashSet<_> = records.iter().collect();
+        assert_eq!(
+            unique.len(),
+            records.len(),
+            "{t}_log holds a duplicate record"
+        );
+        total += records.len();
+    }
+    assert!(
+        total > 100,
+        "the writer's changes reached t_log ({total} records)"
+    );
+    conn.query_drop(format!("DROP DATABASE {DB}"))
+        .await
+        .expect("drop");
+    conn.disconnect().await.expect("disconnect");
+}
