@@ -28,6 +28,8 @@ enum Command {
     Status(task::TaskFile),
     /// Compare the source with the merged destination, per table (exit 1 on a difference).
     Verify(task::TaskFile),
+    /// Rebuild a table's state from `t_base` + `t_log` into a Parquet file.
+    Merge(task::MergeArgs),
     /// Print the MaxCompute SQL that merges `t_base` and `t_log` into a table's state.
     MergeSql(task::MergeSqlArgs),
     /// Print the demo shop database (schema and rows) as SQL on stdout.
@@ -70,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => runtime()?.block_on(task::run(args, bars))?,
         Command::Status(args) => task::status(args)?,
         Command::Verify(args) => runtime()?.block_on(task::verify(args))?,
+        Command::Merge(args) => runtime()?.block_on(task::merge(args))?,
         Command::MergeSql(args) => runtime()?.block_on(task::merge_sql(args))?,
         Command::DemoData {
             database,

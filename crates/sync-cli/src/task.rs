@@ -161,6 +161,35 @@ pub(crate) async fn verify(args: TaskFile) -> Result<()> {
     Ok(())
 }
 
+/// `merge` options.
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    #[command(flatten)]
+    task: TaskFile,
+    /// The source table, `db.table`.
+    #[arg(long)]
+    table: String,
+    /// The state as of this Unix time: only changes made before it count (default: all).
+    #[arg(long)]
+    as_of: Option<i64>,
+    /// Where to write the merged rows (Parquet).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub(crate) async fn merge(args: MergeArgs) -> Result<()> {
+    let runner = runner(&args.task.config)?;
+    let merged = runner.merged(&args.table, args.as_of).await?;
+    sync_core::merge::write_parquet(&args.out, &merged)?;
+    println!(
+        "{}: {} rows written to {}",
+        args.table,
+        merged.num_rows(),
+        args.out.display()
+    );
+    Ok(())
+}
+
 pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
     let runner = runner(&args.task.config)?;
     let tables = runner.tables().await?;

@@ -220,6 +220,30 @@ async fn killed_runs_with_tunnel_faults_resume_without_loss_or_duplicates() {
     );
     assert!(text.contains("5 tables equal"), "{text}");
 
+    // `merge` rebuilds one table from what landed: as many rows as the source.
+    let out_file = dir.path().join("customers.parquet");
+    let table = format!("{DB}.customers");
+    let out_arg = out_file.to_string_lossy().into_owned();
+    let out = cli(&["merge", "--table", &table, "--out", &out_arg], &task)
+        .output()
+        .expect("merge");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "merge failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count: Option<u64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM {DB}.customers"))
+        .await
+        .expect("count");
+    let count = count.expect("a count");
+    assert!(
+        text.contains(&format!(": {count} rows written")),
+        "{text} (source has {count})"
+    );
+    assert!(std::fs::metadata(&out_file).is_ok_and(|m| m.len() > 0));
+
     let client = odps_tunnel::Client::new(
         &emu.endpoint,
         PROJECT,

@@ -30,6 +30,25 @@ pub struct MergeSpec<'a> {
     pub as_of: Option<i64>,
 }
 
+/// Writes a batch as one Parquet file (zstd), atomically: temp file, fsync, rename.
+///
+/// # Errors
+/// [`Error::Parquet`] and [`Error::Io`].
+pub fn write_parquet(path: &std::path::Path, batch: &RecordBatch) -> Result<()> {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(
+            parquet::basic::ZstdLevel::default(),
+        ))
+        .build();
+    let mut buf = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
+    writer.write(batch)?;
+    writer.close()?;
+    let tmp = path.with_extension("parquet.tmp");
+    crate::checkpoint::write_durably(&tmp, &buf)?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming into place", path, e))
+}
+
 /// Where a candidate row lives and how it ranks.
 #[derive(Clone, Copy)]
 struct Candidate {

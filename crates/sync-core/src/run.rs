@@ -250,6 +250,39 @@ impl<S: Sink> TaskRunner<S> {
         Ok(reports)
     }
 
+    /// One table's state rebuilt from its `t_base` and `t_log` (as of a Unix
+    /// time: only changes strictly before it count), read from the sink.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the task does not select `source_name`
+    /// (`db.table`); source, sink and merge errors.
+    pub async fn merged(&self, source_name: &str, as_of: Option<i64>) -> Result<RecordBatch> {
+        let tables = self.tables().await?;
+        let t = tables
+            .iter()
+            .find(|t| t.source_name == source_name)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "table {source_name} is not selected by the task file"
+                ))
+            })?;
+        let base = self
+            .sink
+            .read_table(&t.base_table(), &t.base_schema)
+            .await?;
+        let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
+        crate::merge::merge(
+            &t.base_schema,
+            &base,
+            &log,
+            crate::merge::MergeSpec {
+                meta: &self.meta,
+                key: &t.dest_key(),
+                as_of,
+            },
+        )
+    }
+
     fn step(&self, state: TaskState, step: Step) -> Result<TaskState> {
         let next = state.apply(step)?;
         self.store.save(&next)?;
