@@ -1,12 +1,13 @@
 //! Starts the emulator in-process and speaks raw HTTP to it: a request signed
 //! with the wrong key is refused in MaxCompute's own error format, the same
-//! request signed right is served.
+//! request signed right is served; a block in an unknown `Content-Encoding`
+//! is refused with an error naming it.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -39,15 +40,47 @@ async fn signed_get_at(
     secret: &str,
     secs: i64,
 ) -> (u16, hyper::HeaderMap, String) {
+    signed_request(
+        emulator,
+        "GET",
+        path,
+        query,
+        secret,
+        secs,
+        &[],
+        Bytes::new(),
+    )
+    .await
+}
+
+/// Sends a request signed with `secret` at `secs`, with extra (unsigned
+/// unless `x-odps-*`) headers and a body.
+#[allow(clippy::too_many_arguments)]
+async fn signed_request(
+    emulator: &Emulator,
+    method: &str,
+    path: &str,
+    query: &str,
+    secret: &str,
+    secs: i64,
+    extra: &[(&str, &str)],
+    body: Bytes,
+) -> (u16, hyper::HeaderMap, String) {
     let date = odps_emulator::http_date(secs);
     // The signed resource is the part after the endpoint, so `/api` is not in it.
     let signed_path = path.strip_prefix("/api").unwrap_or(path);
+    let mut headers = vec![
+        ("date".to_owned(), date.clone()),
+        ("x-odps-user-agent".to_owned(), "rust-test".to_owned()),
+    ];
+    headers.extend(
+        extra
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned())),
+    );
     let canonical = auth::canonical_string(&SignedParts {
-        method: "GET",
-        headers: vec![
-            ("date".into(), date.clone()),
-            ("x-odps-user-agent".into(), "rust-test".into()),
-        ],
+        method,
+        headers: headers.clone(),
         path: signed_path,
         query: Some(query),
     });
@@ -57,14 +90,18 @@ async fn signed_get_at(
         .await
         .unwrap();
     tokio::spawn(conn);
-    let req = Request::get(format!("{path}?{query}"))
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("{path}?{query}"))
         .header("host", emulator.addr().to_string())
-        .header("date", date)
-        .header("x-odps-user-agent", "rust-test")
-        .header("authorization", format!("ODPS {ACCESS_ID}:{signature}"))
-        .body(Empty::<Bytes>::new())
+        .header("authorization", format!("ODPS {ACCESS_ID}:{signature}"));
+    for (k, v) in &headers {
+        req = req.header(k, v);
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(body)).unwrap())
+        .await
         .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -132,5 +169,59 @@ async fn wrong_key_is_refused_in_maxcompute_error_format() {
     assert_eq!(status, 403);
     assert!(body.contains("<Code>RequestTimeTooSkewed</Code>"), "{body}");
 
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_content_encoding_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = Emulator::start(Config::new(dir.path(), ACCESS_ID, ACCESS_KEY))
+        .await
+        .unwrap();
+    let client = odps_tunnel::Client::new(
+        &emulator.endpoint(),
+        "rust_enc",
+        odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+    )
+    .unwrap();
+    client.run_sql("CREATE TABLE t (id BIGINT)").await.unwrap();
+    let session = client
+        .create_upload_session("t", None, &Default::default())
+        .await
+        .unwrap();
+    let now = i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let query = format!(
+        "uploadid={}&blockid=0&arrow&curr_project=rust_enc",
+        session.id()
+    );
+    let (status, _, body) = signed_request(
+        &emulator,
+        "PUT",
+        "/projects/rust_enc/tables/t",
+        &query,
+        ACCESS_KEY,
+        now,
+        &[
+            ("content-type", "application/octet-stream"),
+            ("content-encoding", "br"),
+            ("x-odps-tunnel-version", "6"),
+        ],
+        Bytes::from_static(b"\x0b\x02\x80"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let message = json["Message"].as_str().unwrap();
+    assert!(message.contains("Content-Encoding br"), "{message}");
+    assert!(message.contains("deflate, zstd"), "{message}");
+    // Nothing was staged.
+    let mut session = session;
+    assert!(session.reload().await.unwrap().blocks.is_empty());
     emulator.shutdown().await;
 }

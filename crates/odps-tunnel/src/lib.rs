@@ -9,11 +9,12 @@
 //! | [`types`] | the MaxCompute 2.0 type system and its Arrow mapping |
 //! | [`session`] | upload and download session JSON, partition specs, block ids |
 //! | [`encode`] | no-I/O block codecs: chunked Arrow IPC with CRC32C, protobuf records |
+//! | [`compress`] | whole-body compression of uploads (`Content-Encoding: deflate` or `zstd`) |
 //! | [`xml`] | the small XML tree used for REST bodies |
 //! | [`rest`] | signed HTTP client (hyper, rustls): SQL instances, table schemas and partitions, tunnel discovery |
 //! | [`writer`] | upload sessions with the Arrow block writer (blocks in flight, retries, resume), download sessions |
 //!
-//! The no-I/O modules (`auth`, `types`, `session`, `encode`, `xml`, and
+//! The no-I/O modules (`auth`, `types`, `session`, `encode`, `compress`, `xml`, and
 //! [`ServerError`]'s body rendering) are shared with `odps-emulator`, so
 //! client and server cannot drift apart.
 #![deny(missing_docs)]
@@ -23,6 +24,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
+pub mod compress;
 pub mod encode;
 pub mod error;
 pub mod rest;

@@ -7,7 +7,7 @@
 //! repository's `.venv/bin/python` (made by `scripts/pyodps-tests`). Without
 //! one the test says so on stderr and checks nothing.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -20,8 +20,11 @@ use arrow_array::{
     Array, ArrayRef, Date32Array, Decimal128Array, Float64Array, Int64Array, RecordBatch,
     StringArray, TimestampNanosecondArray,
 };
+use odps_tunnel::Client;
+use odps_tunnel::compress::Compression;
+use odps_tunnel::encode::proto::RecordEncoder;
 use odps_tunnel::session::{BlockId, PartitionSpec};
-use odps_tunnel::writer::{UploadOptions, WriterOptions};
+use odps_tunnel::writer::{BlockFormat, UploadOptions, UploadSession, WriterOptions};
 
 use crate::emulator::Emulator;
 
@@ -139,7 +142,9 @@ fn rows_of(batches: &[RecordBatch]) -> Vec<serde_json::Value> {
     rows
 }
 
-const PYODPS_SIDE: &str = r#"
+/// Opens the tunnel from the command line and defines `read_rows(pt)`, which
+/// prints nothing and returns a partition's rows as `rows_of` renders them.
+const PYODPS_PRELUDE: &str = r#"
 import decimal, json, sys
 import pyarrow as pa
 from odps import ODPS
@@ -150,20 +155,25 @@ rows = int(rows)
 o = ODPS(id_, key, project=project, endpoint=endpoint)
 tunnel = TableTunnel(o, endpoint=tunnel_endpoint)
 
-# Read what odps-tunnel wrote.
-down = tunnel.create_download_session("cross", partition_spec="pt=rs")
-with down.open_arrow_reader(0, down.count) as reader:
-    table = reader.read()
-out = []
-cols = [table.column(n).to_pylist() for n in ["id", "name", "amount"]]
-ts = table.column("ts").cast(pa.timestamp("ns")).cast(pa.int64()).to_pylist()
-day = table.column("day").cast(pa.int32()).to_pylist()
-dec = [str(d) for d in table.column("dec").to_pylist()]
-arr = table.column("arr").to_pylist()
-for i in range(table.num_rows):
-    out.append([cols[0][i], cols[1][i], cols[2][i], ts[i], day[i], dec[i], arr[i]])
-out.sort(key=lambda r: r[0])
-print(json.dumps(out))
+def read_rows(pt):
+    down = tunnel.create_download_session("cross", partition_spec=pt)
+    with down.open_arrow_reader(0, down.count) as reader:
+        table = reader.read()
+    out = []
+    cols = [table.column(n).to_pylist() for n in ["id", "name", "amount"]]
+    ts = table.column("ts").cast(pa.timestamp("ns")).cast(pa.int64()).to_pylist()
+    day = table.column("day").cast(pa.int32()).to_pylist()
+    dec = [str(d) for d in table.column("dec").to_pylist()]
+    arr = table.column("arr").to_pylist()
+    for i in range(table.num_rows):
+        out.append([cols[0][i], cols[1][i], cols[2][i], ts[i], day[i], dec[i], arr[i]])
+    out.sort(key=lambda r: r[0])
+    return out
+"#;
+
+/// Reads what odps-tunnel wrote, then writes rows for odps-tunnel to read.
+const PYODPS_SIDE: &str = r#"
+print(json.dumps(read_rows("pt=rs")))
 
 # Write rows for odps-tunnel to read.
 batch = pa.record_batch([
@@ -194,16 +204,51 @@ fn python() -> Option<PathBuf> {
     ok.then_some(candidate)
 }
 
-#[tokio::test]
-async fn pyodps_reads_ours_and_we_read_pyodps() {
-    let Some(python) = python() else {
+fn require_python() -> PathBuf {
+    python().unwrap_or_else(|| {
         panic!(
             "pyodps_cross needs a Python with pyodps and pyarrow: run `scripts/pyodps-tests` \
              (it creates .venv) or set ODPS_TEST_PYTHON; `scripts/test` does both"
-        );
-    };
+        )
+    })
+}
+
+/// Runs `PYODPS_PRELUDE` then `script` against the emulator, with `extra`
+/// arguments after the prelude's; parses the JSON it prints.
+fn run_pyodps<T: serde::de::DeserializeOwned>(
+    python: &Path,
+    emu: &Emulator,
+    project: &str,
+    script: &str,
+    extra: &[String],
+) -> T {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            &format!("{PYODPS_PRELUDE}{script}"),
+            &emu.endpoint,
+            &emu.tunnel,
+            project,
+            crate::emulator::ACCESS_ID,
+        ])
+        .arg(crate::emulator::ACCESS_KEY)
+        .arg(ROWS.to_string())
+        .args(extra)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pyodps side failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// An emulator with the `cross` table in `project`.
+async fn cross_table(project: &str) -> (Emulator, Client) {
     let emu = Emulator::start(&[]);
-    let client = emu.client("tunnel_cross");
+    let client = emu.client(project);
     client
         .run_sql(
             "CREATE TABLE cross (id BIGINT, name STRING, amount DOUBLE, ts TIMESTAMP, day DATE, \
@@ -211,18 +256,28 @@ async fn pyodps_reads_ours_and_we_read_pyodps() {
         )
         .await
         .unwrap();
-    let ours = PartitionSpec::new([("pt", "rs")]);
-    let session = client
+    (emu, client)
+}
+
+async fn open_partition(client: &Client, pt: &str) -> UploadSession {
+    client
         .create_upload_session(
             "cross",
-            Some(&ours),
+            Some(&PartitionSpec::new([("pt", pt)])),
             &UploadOptions {
                 create_partition: true,
                 ..UploadOptions::default()
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pyodps_reads_ours_and_we_read_pyodps() {
+    let python = require_python();
+    let (emu, client) = cross_table("tunnel_cross").await;
+    let session = open_partition(&client, "rs").await;
     let mut writer = session.arrow_writer(WriterOptions {
         block_bytes: 32 * 1024,
         ..WriterOptions::default()
@@ -244,26 +299,8 @@ async fn pyodps_reads_ours_and_we_read_pyodps() {
     assert!(blocks.len() > 1);
     session.commit(&blocks).await.unwrap();
 
-    let out = Command::new(&python)
-        .args([
-            "-c",
-            PYODPS_SIDE,
-            &emu.endpoint,
-            &emu.tunnel,
-            "tunnel_cross",
-            crate::emulator::ACCESS_ID,
-        ])
-        .arg(crate::emulator::ACCESS_KEY)
-        .arg(ROWS.to_string())
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pyodps side failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read_by_pyodps: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let read_by_pyodps: Vec<serde_json::Value> =
+        run_pyodps(&python, &emu, "tunnel_cross", PYODPS_SIDE, &[]);
     let expected = expected_rows();
     assert_eq!(read_by_pyodps.len(), expected.len());
     assert_eq!(read_by_pyodps, expected);
@@ -281,4 +318,66 @@ async fn pyodps_reads_ours_and_we_read_pyodps() {
     assert_eq!(rows_of(&got), expected);
     // And our Arrow batch itself renders to the same rows (the check above is not vacuous).
     assert_eq!(rows_of(&[batch]), expected);
+}
+
+/// Reads what the compressed uploads wrote, one partition after another.
+const PYODPS_READS_COMPRESSED: &str = r#"
+print(json.dumps([read_rows(pt) for pt in sys.argv[7:]]))
+"#;
+
+#[tokio::test]
+async fn pyodps_reads_our_compressed_blocks() {
+    let python = require_python();
+    let (emu, client) = cross_table("tunnel_compressed").await;
+    let batch = our_batch();
+    let mut partitions = Vec::new();
+    // The Arrow writer, several blocks, each compressed.
+    for compression in [Compression::DEFLATE, Compression::Zstd { level: 3 }] {
+        let pt = format!("arrow_{}", compression.content_encoding().unwrap());
+        let session = open_partition(&client, &pt).await;
+        let mut writer = session.arrow_writer(WriterOptions {
+            block_bytes: 32 * 1024,
+            compression,
+            ..WriterOptions::default()
+        });
+        for start in (0..ROWS as usize).step_by(700) {
+            writer
+                .write(&batch.slice(start, 700.min(ROWS as usize - start)))
+                .await
+                .unwrap();
+        }
+        let receipts = writer.finish().await.unwrap();
+        assert!(receipts.len() > 1, "{receipts:?}");
+        let ids: Vec<BlockId> = receipts.iter().map(|r| r.block_id).collect();
+        session.commit(&ids).await.unwrap();
+        partitions.push(pt);
+    }
+    // A protobuf record stream, compressed.
+    for compression in [Compression::DEFLATE, Compression::ZSTD] {
+        let pt = format!("records_{}", compression.content_encoding().unwrap());
+        let session = open_partition(&client, &pt).await;
+        let mut encoder = RecordEncoder::try_new(session.columns());
+        encoder.write(&batch).unwrap();
+        let body = encoder.finish();
+        let block = BlockId::new(0).unwrap();
+        session
+            .upload_compressed_block(block, &body, BlockFormat::Protobuf, compression)
+            .await
+            .unwrap();
+        session.commit(&[block]).await.unwrap();
+        partitions.push(pt);
+    }
+    let args: Vec<String> = partitions.iter().map(|p| format!("pt={p}")).collect();
+    let read: Vec<Vec<serde_json::Value>> = run_pyodps(
+        &python,
+        &emu,
+        "tunnel_compressed",
+        PYODPS_READS_COMPRESSED,
+        &args,
+    );
+    let expected = expected_rows();
+    assert_eq!(read.len(), 4);
+    for (pt, rows) in partitions.iter().zip(&read) {
+        assert_eq!(rows, &expected, "partition {pt}");
+    }
 }
