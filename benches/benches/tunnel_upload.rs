@@ -17,9 +17,8 @@
 //! from opening the upload session to the end of the commit.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +31,7 @@ use odps_tunnel::rest::Client;
 use odps_tunnel::session::{BlockId, PartitionSpec};
 use odps_tunnel::types::{Column, OdpsType};
 use odps_tunnel::writer::{UploadOptions, WriterOptions};
+use sync_testkit::emulator::{EmulatorProcess, emulator_binary};
 
 const ID: &str = "bench-id";
 const KEY: &str = "bench-key";
@@ -63,74 +63,6 @@ fn repo_root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-fn emulator_binary() -> PathBuf {
-    if let Ok(bin) = std::env::var("ODPS_EMULATOR_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let target_dir = profile_dir.parent().unwrap().to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        // The bench profile shares its dependencies with this bench's build.
-        .args([
-            "build",
-            "--profile",
-            "bench",
-            "-p",
-            "odps-emulator",
-            "--bin",
-            "odps-emulator",
-        ])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building odps-emulator failed");
-    target_dir.join("release").join("odps-emulator")
-}
-
-struct Emulator {
-    child: Child,
-    endpoint: String,
-    tunnel: String,
-}
-
-impl Emulator {
-    fn start(data: &Path) -> Self {
-        let mut child = Command::new(emulator_binary())
-            .arg("--data")
-            .arg(data)
-            .args(["--port", "0", "--access-id", ID, "--access-key", KEY])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let word_after = |key: &str| {
-            line.split_whitespace()
-                .skip_while(|w| *w != key)
-                .nth(1)
-                .unwrap_or_else(|| panic!("unexpected emulator banner {line:?}"))
-                .to_owned()
-        };
-        Self {
-            endpoint: word_after("endpoint"),
-            tunnel: word_after("tunnel"),
-            child,
-        }
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn make_batches(rows: usize) -> Vec<RecordBatch> {
@@ -214,7 +146,7 @@ async fn ours(client: &Client, batches: &[RecordBatch], pt: &str) -> Duration {
     start.elapsed()
 }
 
-fn pyodps(python: &Path, emu: &Emulator, data: &Path, pt: &str) -> Option<Duration> {
+fn pyodps(python: &Path, emu: &EmulatorProcess, data: &Path, pt: &str) -> Option<Duration> {
     let out = Command::new(python)
         .args(["-c", PYODPS_UPLOAD, &emu.endpoint, &emu.tunnel])
         .arg(data)
@@ -271,7 +203,9 @@ fn main() {
     let data_file = dir.path().join("data.arrows");
     std::fs::write(&data_file, &stream).unwrap();
     let mb = stream.len() as f64 / 1e6;
-    let emu = Emulator::start(&dir.path().join("emulator"));
+    // The bench profile shares its dependencies with this bench's build.
+    let binary = emulator_binary("bench").unwrap();
+    let emu = EmulatorProcess::start(&binary, &dir.path().join("emulator"), ID, KEY, &[]).unwrap();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = Client::new(&emu.endpoint, PROJECT, Credentials::new(ID, KEY)).unwrap();

@@ -1,6 +1,7 @@
 //! Fault injection for writer retry tests: a share of block uploads and
 //! commits fail with a retryable 500 error, and requests can be delayed.
-//! The draw is a seeded generator, so a test run is repeatable.
+//! The draw is a seeded generator, so a test run is repeatable. A crash point
+//! kills the process in the middle of a commit, for the atomicity tests.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -18,6 +19,44 @@ pub struct FaultConfig {
     pub delay: Duration,
     /// Seed of the generator.
     pub seed: u64,
+    /// Abort the process when a commit reaches this point.
+    pub crash_at: Option<CrashPoint>,
+}
+
+/// A point inside a commit where [`FaultConfig::crash_at`] aborts the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// The first staged block has been moved into the data directory.
+    AfterFirstBlock,
+    /// Every block is moved and the new manifest is on disk under its
+    /// temporary name, not yet renamed.
+    BeforeManifest,
+    /// The new manifest is published; the session is not yet marked committed.
+    AfterManifest,
+}
+
+impl CrashPoint {
+    /// Every point with its command-line name.
+    pub const ALL: [(Self, &'static str); 3] = [
+        (Self::AfterFirstBlock, "commit-after-first-block"),
+        (Self::BeforeManifest, "commit-before-manifest"),
+        (Self::AfterManifest, "commit-after-manifest"),
+    ];
+}
+
+impl std::str::FromStr for CrashPoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map(|(point, _)| *point)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
+                format!("unknown crash point {s:?} (one of {})", names.join(", "))
+            })
+    }
 }
 
 /// The injector shared by all requests.
@@ -64,6 +103,15 @@ impl Faults {
             ));
         }
         Ok(())
+    }
+
+    /// Aborts the process if the configuration asks for a crash here (a
+    /// test hook: never set outside crash tests).
+    pub fn crash_point(&self, point: CrashPoint) {
+        if self.config.crash_at == Some(point) {
+            tracing::error!(?point, "crashing on purpose");
+            std::process::abort();
+        }
     }
 
     /// xorshift64*: a uniform draw in [0, 1).

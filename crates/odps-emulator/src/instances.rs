@@ -298,9 +298,10 @@ fn execute(
             };
             let mut total = 0u64;
             for dir in dirs {
-                for file in storage::data_files(&dir)? {
-                    total += storage::row_count(&file)?;
-                }
+                total += storage::data_files(&dir)?
+                    .iter()
+                    .map(|f| f.rows)
+                    .sum::<u64>();
             }
             Ok((format!("\"_c0\"\n{total}\n"), Some(total)))
         }

@@ -26,14 +26,18 @@
 //!
 //! ```text
 //! DIR/projects/<project>/tables/<table>/table.json        schema, partitions
-//! DIR/projects/<project>/tables/<table>/data/[k=v/...]     committed Parquet files
+//! DIR/projects/<project>/tables/<table>/data/[k=v/...]     Parquet files, _manifest.json
 //! DIR/projects/<project>/uploads/<upload id>/              session.json, staged blocks
 //! ```
 //!
-//! A block is staged as its own Parquet file beside its session; commit moves
-//! the staged files into the table's data directory, so a block that is never
-//! committed is never read. Upload sessions survive a restart; SQL instances
-//! and download sessions live in memory.
+//! A block is staged as its own Parquet file beside its session. Commit moves
+//! the staged files into the data directory and then publishes them all at
+//! once by renaming a new `_manifest.json` into place; readers see only the
+//! files a manifest names. So a block that is never committed is never read,
+//! and a commit cut off at any point (even by a killed process) is either
+//! wholly visible or not at all; the client's retry of the commit finishes
+//! it. Upload sessions survive a restart; SQL instances and download
+//! sessions live in memory.
 //!
 //! # Faults
 //!
@@ -77,7 +81,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use error::OdpsError;
-pub use faults::FaultConfig;
+pub use faults::{CrashPoint, FaultConfig};
 
 /// How to run the emulator.
 #[derive(Clone, Debug)]

@@ -43,6 +43,10 @@ struct Args {
     /// Seed of the fault generator (same seed, same faults).
     #[arg(long, env = "ODPS_EMULATOR_FAULT_SEED", default_value_t = 1)]
     fault_seed: u64,
+    /// Test hook: abort the process when a commit reaches this point
+    /// (commit-after-first-block, commit-before-manifest, commit-after-manifest).
+    #[arg(long)]
+    crash_at: Option<odps_emulator::faults::CrashPoint>,
 }
 
 #[tokio::main]
@@ -72,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
         fail_commit_rate: args.fail_commit_rate,
         delay: Duration::from_millis(args.delay_ms),
         seed: args.fault_seed,
+        crash_at: args.crash_at,
     };
     let emulator = odps_emulator::Emulator::start(config)
         .await

@@ -415,8 +415,8 @@ fn rows_in(
     let mut rows = 0;
     let mut bytes = 0;
     for file in crate::storage::data_files(&state.catalog.data_dir(project, table, values)?)? {
-        rows += crate::storage::row_count(&file)?;
-        bytes += std::fs::metadata(&file).map_err(OdpsError::io)?.len();
+        rows += file.rows;
+        bytes += std::fs::metadata(&file.path).map_err(OdpsError::io)?.len();
     }
     Ok((rows, bytes))
 }

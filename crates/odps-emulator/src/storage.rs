@@ -1,8 +1,15 @@
-//! Committed data as Parquet files: one file per committed block, in a
-//! directory per table or partition. A file is written under a temporary
-//! name and renamed, so readers never see half a file.
+//! Committed data as Parquet files, published through a manifest.
+//!
+//! Each data directory (a plain table's, or one partition's) holds Parquet
+//! files and `_manifest.json`, the list of the files that are table data.
+//! A file becomes visible only when a new manifest naming it replaces the old
+//! one by `rename`, so a commit of many blocks is one atomic step: a process
+//! killed anywhere in a commit leaves either the old or the new file list,
+//! and files that no manifest names are never read. Files and manifests are
+//! written under temporary names, flushed to disk and renamed.
 
 use std::fs::File;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
@@ -10,13 +17,75 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::Column;
 use crate::error::OdpsError;
 
+/// Name of a data directory's manifest.
+pub const MANIFEST: &str = "_manifest.json";
+
 fn internal(e: impl std::fmt::Display) -> OdpsError {
     OdpsError::internal(e.to_string())
+}
+
+/// One published file of a data directory.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct ManifestEntry {
+    /// File name inside the data directory.
+    pub file: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// The upload session that committed it.
+    pub upload: String,
+}
+
+/// The published files of one data directory, in commit order.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Manifest {
+    /// Bumped by every commit.
+    pub version: u64,
+    /// The visible files.
+    pub files: Vec<ManifestEntry>,
+}
+
+impl Manifest {
+    /// Reads a directory's manifest; a directory without one has no data.
+    pub fn load(dir: &Path) -> Result<Self, OdpsError> {
+        match std::fs::read(dir.join(MANIFEST)) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| OdpsError::internal(format!("corrupt data manifest: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(OdpsError::io(e)),
+        }
+    }
+
+    /// Whether an upload session's files are published here.
+    pub fn has_upload(&self, upload: &str) -> bool {
+        self.files.iter().any(|f| f.upload == upload)
+    }
+
+    /// Replaces the directory's manifest atomically: temporary file, fsync,
+    /// rename, directory fsync. `before_rename` runs between the fsync and
+    /// the rename (the crash hook of the commit tests).
+    pub fn publish(&self, dir: &Path, before_rename: impl FnOnce()) -> Result<(), OdpsError> {
+        let tmp = dir.join(format!("{MANIFEST}.tmp"));
+        let bytes = serde_json::to_vec_pretty(self).map_err(internal)?;
+        let mut file = File::create(&tmp).map_err(OdpsError::io)?;
+        file.write_all(&bytes).map_err(OdpsError::io)?;
+        file.sync_all().map_err(OdpsError::io)?;
+        drop(file);
+        before_rename();
+        std::fs::rename(&tmp, dir.join(MANIFEST)).map_err(OdpsError::io)?;
+        sync_dir(dir)
+    }
+}
+
+/// Flushes a directory's entries (renames, new files) to disk.
+pub fn sync_dir(dir: &Path) -> Result<(), OdpsError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(OdpsError::io)
 }
 
 /// The Arrow schema of a table's data columns.
@@ -48,7 +117,9 @@ pub fn write_parquet(
     for batch in batches {
         writer.write(batch).map_err(internal)?;
     }
-    writer.close().map_err(internal)?;
+    let file = writer.into_inner().map_err(internal)?;
+    // On disk before it can be published.
+    file.sync_all().map_err(OdpsError::io)?;
     std::fs::rename(&tmp, path).map_err(OdpsError::io)
 }
 
@@ -62,35 +133,43 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, OdpsError> {
     reader.map(|b| b.map_err(internal)).collect()
 }
 
-/// Rows in one Parquet file, from its footer.
-pub fn row_count(path: &Path) -> Result<u64, OdpsError> {
-    let file = File::open(path).map_err(OdpsError::io)?;
-    let reader = SerializedFileReader::new(file).map_err(internal)?;
-    Ok(u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0))
+/// A published data file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its rows.
+    pub rows: u64,
 }
 
-/// The Parquet files of a data directory (and, for a partial partition spec,
-/// its sub-directories), in commit order.
-pub fn data_files(dir: &Path) -> Result<Vec<PathBuf>, OdpsError> {
+/// The published files of a data directory (and, for a partial partition
+/// spec, of its sub-directories), each directory's in commit order.
+pub fn data_files(dir: &Path) -> Result<Vec<DataFile>, OdpsError> {
     let mut files = Vec::new();
     collect(dir, &mut files)?;
-    files.sort();
     Ok(files)
 }
 
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), OdpsError> {
+fn collect(dir: &Path, files: &mut Vec<DataFile>) -> Result<(), OdpsError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(OdpsError::io(e)),
     };
+    let mut subdirs = Vec::new();
     for entry in entries {
         let path = entry.map_err(OdpsError::io)?.path();
         if path.is_dir() {
-            collect(&path, files)?;
-        } else if path.extension().is_some_and(|e| e == "parquet") {
-            files.push(path);
+            subdirs.push(path);
         }
+    }
+    files.extend(Manifest::load(dir)?.files.into_iter().map(|f| DataFile {
+        path: dir.join(f.file),
+        rows: f.rows,
+    }));
+    subdirs.sort();
+    for sub in subdirs {
+        collect(&sub, files)?;
     }
     Ok(())
 }
@@ -137,10 +216,28 @@ mod tests {
         let batch =
             RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2]))])
                 .unwrap();
-        let path = dir.path().join("a").join("0001.parquet");
+        let data = dir.path().join("a");
+        let path = data.join("0001.parquet");
         write_parquet(&path, &schema, &[batch]).unwrap();
-        assert_eq!(data_files(dir.path()).unwrap(), vec![path.clone()]);
-        assert_eq!(row_count(&path).unwrap(), 2);
+        // Written is not published.
+        assert_eq!(data_files(dir.path()).unwrap(), vec![]);
+        let manifest = Manifest {
+            version: 1,
+            files: vec![ManifestEntry {
+                file: "0001.parquet".into(),
+                rows: 2,
+                upload: "u1".into(),
+            }],
+        };
+        manifest.publish(&data, || {}).unwrap();
+        assert_eq!(
+            data_files(dir.path()).unwrap(),
+            vec![DataFile {
+                path: path.clone(),
+                rows: 2
+            }]
+        );
+        assert!(Manifest::load(&data).unwrap().has_upload("u1"));
         let new = vec![col("id", "bigint"), col("extra", "array<string>")];
         let new_schema = arrow_schema(&new).unwrap();
         let read = read_parquet(&path).unwrap();

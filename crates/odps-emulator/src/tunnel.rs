@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{self, Catalog, Column, PartitionMeta, PartitionValues, TableMeta, now_secs};
 use crate::error::OdpsError;
-use crate::faults::{Faults, Operation};
+use crate::faults::{CrashPoint, Faults, Operation};
 use crate::instances::now_nanos;
 use odps_tunnel::encode::arrow::{BlockEncoder, EncoderOptions, decode_block};
 use odps_tunnel::encode::proto::{RecordDecoder, RecordEncoder};
@@ -201,8 +201,11 @@ impl Tunnel {
 
     /// `GET R?uploadid`: the session with its uploaded blocks.
     pub fn upload_status(&self, req: &TableRequest<'_>, id: &str) -> Result<String, OdpsError> {
-        let session = self.load_upload(req.project, id)?;
+        let mut session = self.load_upload(req.project, id)?;
         check_session_table(&session, req)?;
+        if !session.committed && self.is_published(req.project, &session)? {
+            session.committed = true;
+        }
         let meta = self.catalog.require(req.project, req.table)?;
         upload_json(&session, &meta)
     }
@@ -273,14 +276,14 @@ impl Tunnel {
         self.faults.before(Operation::Commit).await?;
         let _meta_guard = self.meta_lock.lock().unwrap_or_else(|p| p.into_inner());
         let _guard = self.sessions_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut session = self.load_upload(req.project, id)?;
+        let session = self.load_upload(req.project, id)?;
         check_session_table(&session, req)?;
         if session.committed {
             return Err(session_error(format!(
                 "upload session {id} is already committed"
             )));
         }
-        let mut meta = self.catalog.require(req.project, req.table)?;
+        let meta = self.catalog.require(req.project, req.table)?;
         if meta.table_id != session.table_id {
             return Err(session_error(format!(
                 "table {} was dropped after the session was created",
@@ -298,18 +301,61 @@ impl Tunnel {
             .catalog
             .data_dir(req.project, req.table, &session.partition)?;
         std::fs::create_dir_all(&data_dir).map_err(OdpsError::io)?;
-        if session.overwrite {
-            for old in storage::data_files(&data_dir)? {
-                std::fs::remove_file(old).map_err(OdpsError::io)?;
+        let mut manifest = storage::Manifest::load(&data_dir)?;
+        if manifest.has_upload(id) {
+            // A commit that was cut off after publishing: finish its bookkeeping.
+            return self.finish_commit(req, session, meta, partition_index);
+        }
+        // Move the staged files next to the table data. They stay invisible
+        // until the manifest names them; names are fixed per session and
+        // block, so a commit cut off here is redone by the next try.
+        let upload_dir = self.upload_dir(req.project, id)?;
+        let mut entries = Vec::with_capacity(session.blocks.len());
+        for (block, rows) in &session.blocks {
+            let name = format!("{id}-{block:05}.parquet");
+            let to = data_dir.join(&name);
+            match std::fs::rename(upload_dir.join(format!("block-{block:05}.parquet")), &to) {
+                Ok(()) => {}
+                // An earlier, interrupted commit moved it already.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && to.exists() => {}
+                Err(e) => return Err(OdpsError::io(e)),
+            }
+            entries.push(storage::ManifestEntry {
+                file: name,
+                rows: *rows,
+                upload: id.to_owned(),
+            });
+            self.faults.crash_point(CrashPoint::AfterFirstBlock);
+        }
+        storage::sync_dir(&data_dir)?;
+        let replaced = if session.overwrite {
+            std::mem::take(&mut manifest.files)
+        } else {
+            Vec::new()
+        };
+        manifest.version += 1;
+        manifest.files.extend(entries);
+        // The commit point: every block becomes visible with this rename.
+        manifest.publish(&data_dir, || {
+            self.faults.crash_point(CrashPoint::BeforeManifest);
+        })?;
+        self.faults.crash_point(CrashPoint::AfterManifest);
+        for old in replaced {
+            if let Err(e) = std::fs::remove_file(data_dir.join(&old.file)) {
+                tracing::warn!(file = %old.file, error = %e, "could not remove an overwritten file");
             }
         }
-        let upload_dir = self.upload_dir(req.project, id)?;
-        let seq = now_nanos();
-        for block in session.blocks.keys() {
-            let from = upload_dir.join(format!("block-{block:05}.parquet"));
-            let to = data_dir.join(format!("{seq:032x}-{id}-{block:05}.parquet"));
-            std::fs::rename(from, to).map_err(OdpsError::io)?;
-        }
+        self.finish_commit(req, session, meta, partition_index)
+    }
+
+    /// Marks a published session committed and the table's data modified.
+    fn finish_commit(
+        &self,
+        req: &TableRequest<'_>,
+        mut session: UploadSession,
+        mut meta: TableMeta,
+        partition_index: Option<usize>,
+    ) -> Result<String, OdpsError> {
         session.committed = true;
         self.save_upload(req.project, &session)?;
         let now = now_secs();
@@ -318,8 +364,17 @@ impl Tunnel {
             meta.partitions[i].modified = now;
         }
         self.catalog.save(req.project, &meta)?;
-        tracing::info!(%id, blocks = session.blocks.len(), "upload session committed");
+        tracing::info!(id = %session.id, blocks = session.blocks.len(), "upload session committed");
         upload_json(&session, &meta)
+    }
+
+    /// Whether a session not marked committed was published by a commit cut
+    /// off before its bookkeeping.
+    fn is_published(&self, project: &str, session: &UploadSession) -> Result<bool, OdpsError> {
+        let dir = self
+            .catalog
+            .data_dir(project, &session.table, &session.partition)?;
+        Ok(storage::Manifest::load(&dir)?.has_upload(&session.id))
     }
 
     /// `POST R?downloads`: a download session over the committed data.
@@ -345,10 +400,8 @@ impl Tunnel {
         };
         let files =
             storage::data_files(&self.catalog.data_dir(req.project, req.table, &values)?)?;
-        let mut record_count = 0;
-        for f in &files {
-            record_count += storage::row_count(f)?;
-        }
+        let record_count = files.iter().map(|f| f.rows).sum();
+        let files = files.into_iter().map(|f| f.path).collect();
         let id = format!("{:032x}", now_nanos());
         let json = download_json(&id, &meta, record_count);
         let mut downloads = self.downloads.lock().unwrap_or_else(|p| p.into_inner());

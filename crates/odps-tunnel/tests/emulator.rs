@@ -3,13 +3,12 @@
 //! resumed sessions, signature checks and injected faults.
 //!
 //! The emulator binary is taken from `ODPS_EMULATOR_BIN` when set, else built
-//! with cargo into this test's target directory (once per run).
+//! with cargo into this test's target directory (once per run, see
+//! `sync_testkit::emulator`).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
@@ -24,79 +23,36 @@ use odps_tunnel::session::{BlockId, PartitionSpec};
 use odps_tunnel::types::{Column, OdpsType};
 use odps_tunnel::writer::{BlockFormat, RetryPolicy, UploadOptions, WriterOptions};
 use odps_tunnel::{ErrorKind, Result};
+use sync_testkit::emulator::{EmulatorProcess, test_emulator_binary};
 
 pub(crate) const ACCESS_ID: &str = "test-id";
 pub(crate) const ACCESS_KEY: &str = "test-key";
 
-fn emulator_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(bin) = std::env::var("ODPS_EMULATOR_BIN") {
-            return PathBuf::from(bin);
-        }
-        // target/<profile>/deps/tests-<hash> → target/<profile>
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap().to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "odps-emulator", "--bin", "odps-emulator"])
-            .env("CARGO_TARGET_DIR", &target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo to build odps-emulator");
-        assert!(status.success(), "building odps-emulator failed");
-        profile_dir.join("odps-emulator")
-    })
-    .clone()
-}
-
 /// A running emulator on a free port with its own data directory.
 pub(crate) struct Emulator {
-    child: Child,
+    process: EmulatorProcess,
     pub(crate) endpoint: String,
     pub(crate) tunnel: String,
-    _data: tempfile::TempDir,
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Emulator {
     pub(crate) fn start(extra: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(emulator_binary())
-            .arg("--data")
-            .arg(data.path())
-            .args([
-                "--port",
-                "0",
-                "--access-id",
-                ACCESS_ID,
-                "--access-key",
-                ACCESS_KEY,
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "odps-emulator listening: endpoint <url> tunnel <url>"
-        let word_after = |key: &str| {
-            line.split_whitespace()
-                .skip_while(|w| *w != key)
-                .nth(1)
-                .unwrap_or_else(|| panic!("unexpected first line from the emulator: {line:?}"))
-                .to_owned()
-        };
+        let mut emu = Self::start_in(data.path(), extra);
+        emu._data = Some(data);
+        emu
+    }
+
+    /// An emulator over an existing data directory (kept when it stops).
+    pub(crate) fn start_in(data: &Path, extra: &[&str]) -> Self {
+        let process =
+            EmulatorProcess::start(&emulator_binary(), data, ACCESS_ID, ACCESS_KEY, extra).unwrap();
         Self {
-            endpoint: word_after("endpoint"),
-            tunnel: word_after("tunnel"),
-            child,
-            _data: data,
+            endpoint: process.endpoint.clone(),
+            tunnel: process.tunnel.clone(),
+            process,
+            _data: None,
         }
     }
 
@@ -115,13 +71,6 @@ impl Emulator {
             },
         )
         .unwrap()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -482,4 +431,103 @@ async fn retries_under_injected_faults_keep_every_row_once() {
         .await
         .unwrap();
     assert_eq!(ids_of(&got), (0..6000).collect::<Vec<_>>());
+}
+
+/// Rows visible in a partition of `events`, by a download session and by
+/// `SELECT COUNT(*)`, which must agree.
+async fn visible_rows(client: &Client, pt: &PartitionSpec) -> u64 {
+    let download = client
+        .create_download_session("events", Some(pt))
+        .await
+        .unwrap();
+    let (k, v) = &pt.pairs[0];
+    let counted = client
+        .run_sql(&format!("SELECT COUNT(*) FROM events WHERE {k}='{v}'"))
+        .await
+        .unwrap();
+    assert_eq!(
+        counted.trim().lines().last().unwrap(),
+        download.record_count().to_string()
+    );
+    download.record_count()
+}
+
+#[tokio::test]
+async fn a_commit_killed_midway_is_all_or_nothing() {
+    // (crash point, whether the blocks are visible after the restart)
+    for (point, published) in [
+        ("commit-after-first-block", false),
+        ("commit-before-manifest", false),
+        ("commit-after-manifest", true),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let pt = PartitionSpec::new([("pt", "c")]);
+        // Rows committed before, by a run without the hook, must survive.
+        {
+            let emu = Emulator::start_in(data.path(), &[]);
+            let client = emu.client("tunnel_crash");
+            create_events_table(&client).await.unwrap();
+            let session = client
+                .create_upload_session(
+                    "events",
+                    Some(&pt),
+                    &UploadOptions {
+                        create_partition: true,
+                        ..UploadOptions::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let mut writer = session.arrow_writer(WriterOptions::default());
+            writer.write(&batch(-100, 100)).await.unwrap();
+            let receipts = writer.finish().await.unwrap();
+            session.commit(&[receipts[0].block_id]).await.unwrap();
+        }
+        let mut emu = Emulator::start_in(data.path(), &["--crash-at", point]);
+        let client = emu.client("tunnel_crash");
+        let mut session = client
+            .create_upload_session("events", Some(&pt), &UploadOptions::default())
+            .await
+            .unwrap();
+        session.set_retry_policy(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        });
+        let id = session.id().to_owned();
+        let mut writer = session.arrow_writer(WriterOptions {
+            block_bytes: 16 * 1024,
+            ..WriterOptions::default()
+        });
+        for i in 0..10 {
+            writer.write(&batch(i * 500, 500)).await.unwrap();
+        }
+        let receipts = writer.finish().await.unwrap();
+        assert!(
+            receipts.len() > 2,
+            "a commit of several blocks: {receipts:?}"
+        );
+        let ids: Vec<BlockId> = receipts.iter().map(|r| r.block_id).collect();
+        let err = session.commit(&ids).await.unwrap_err();
+        assert!(err.is_retryable(), "{point}: {err:?}");
+        let status = emu.process.wait().unwrap();
+        assert!(!status.success(), "{point}: the emulator should have died");
+
+        let emu = Emulator::start_in(data.path(), &[]);
+        let client = emu.client("tunnel_crash");
+        let expected = if published { 5100 } else { 100 };
+        assert_eq!(visible_rows(&client, &pt).await, expected, "{point}");
+        // The client's retry of the commit finishes it, exactly once.
+        let resumed = client
+            .resume_upload_session("events", Some(&pt), &id)
+            .await
+            .unwrap();
+        resumed.commit(&ids).await.unwrap();
+        assert_eq!(visible_rows(&client, &pt).await, 5100, "{point}");
+        let download = client
+            .create_download_session("events", Some(&pt))
+            .await
+            .unwrap();
+        let got = download.read_arrow(0, 5100).await.unwrap();
+        assert_eq!(ids_of(&got), (-100..5000).collect::<Vec<_>>(), "{point}");
+    }
 }

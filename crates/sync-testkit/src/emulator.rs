@@ -1,62 +1,177 @@
 //! `odps-emulator`, the project's MaxCompute-compatible server, as a child
-//! process on a free port with its own data directory; and the Python with
-//! pyodps that referees what lands in it.
+//! process on a free port; and the Python with pyodps that referees what
+//! lands in it.
 //!
-//! The binary is `ODPS_EMULATOR_BIN` when set, else built with cargo into
-//! the calling test's target directory (once per test process).
+//! [`Emulator`] is the one-call form for tests (own temporary data
+//! directory, default credentials). [`EmulatorProcess`] runs a given binary
+//! over a given data directory (a restart over the same data, a bench's
+//! build profile). The binary is `ODPS_EMULATOR_BIN` when set, else built
+//! with cargo into the calling test's target directory.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 
 /// The access id the emulator is started with.
 pub const ACCESS_ID: &str = "test-id";
 /// The access key the emulator is started with.
 pub const ACCESS_KEY: &str = "test-key";
+/// Environment variable naming a ready-made emulator binary.
+pub const EMULATOR_BIN_ENV: &str = "ODPS_EMULATOR_BIN";
 
 fn io_error(message: String) -> std::io::Error {
     std::io::Error::other(message)
 }
 
-fn emulator_binary() -> std::io::Result<PathBuf> {
+/// The emulator binary: `ODPS_EMULATOR_BIN`, else built with cargo's
+/// `profile` (`dev`, `release`, `bench`, ...) into the target directory that
+/// holds the running executable (`target/<dir>/deps/<exe>`).
+///
+/// # Errors
+///
+/// When the running executable is not inside a target directory, or cargo
+/// cannot run or fails.
+pub fn emulator_binary(profile: &str) -> std::io::Result<PathBuf> {
+    if let Ok(bin) = std::env::var(EMULATOR_BIN_ENV) {
+        return Ok(PathBuf::from(bin));
+    }
+    let exe = std::env::current_exe()?;
+    let target_dir = exe
+        .ancestors()
+        .nth(3)
+        .ok_or_else(|| {
+            io_error(format!(
+                "{} is not inside a target directory",
+                exe.display()
+            ))
+        })?
+        .to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--profile", profile])
+        .args(["-p", "odps-emulator", "--bin", "odps-emulator"])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .status()?;
+    if !status.success() {
+        return Err(io_error(format!("building odps-emulator failed: {status}")));
+    }
+    // cargo's output directory of the dev profile is `debug`, of the bench
+    // profile `release`.
+    let out_dir = match profile {
+        "dev" | "test" => "debug",
+        "release" | "bench" => "release",
+        custom => custom,
+    };
+    Ok(target_dir.join(out_dir).join("odps-emulator"))
+}
+
+/// [`emulator_binary`] in the calling test's own profile (`release` when it
+/// runs from `target/release`, else `dev`), built once per process.
+///
+/// # Errors
+///
+/// As [`emulator_binary`].
+pub fn test_emulator_binary() -> std::io::Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| {
-        if let Ok(bin) = std::env::var("ODPS_EMULATOR_BIN") {
-            return Ok(PathBuf::from(bin));
-        }
-        // target/<profile>/deps/<test>-<hash> → target/<profile>
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .ok_or("test binary outside a target directory")?
-            .to_path_buf();
-        let target_dir = profile_dir
-            .parent()
-            .ok_or("test binary outside a target directory")?
-            .to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "odps-emulator", "--bin", "odps-emulator"])
-            .env("CARGO_TARGET_DIR", &target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().map_err(|e| format!("running cargo: {e}"))?;
-        if !status.success() {
-            return Err("building odps-emulator failed".into());
-        }
-        Ok(profile_dir.join("odps-emulator"))
+        let release = exe
+            .ancestors()
+            .nth(2)
+            .is_some_and(|d| d.ends_with("release"));
+        emulator_binary(if release { "release" } else { "dev" }).map_err(|e| e.to_string())
     })
     .clone()
     .map_err(io_error)
 }
 
-/// A running emulator; killed and its data removed when dropped.
+/// A running emulator process over a data directory it does not own; killed
+/// when dropped.
+#[derive(Debug)]
+pub struct EmulatorProcess {
+    child: Child,
+    /// Service endpoint, e.g. `http://127.0.0.1:40123/api`.
+    pub endpoint: String,
+    /// Tunnel endpoint, e.g. `http://127.0.0.1:40123`.
+    pub tunnel: String,
+}
+
+impl EmulatorProcess {
+    /// Starts `binary` on a free loopback port over `data`, checking
+    /// signatures against `access_id`/`access_key`; `extra` are more options
+    /// (e.g. `--fail-commit-rate 0.3`). Its log (at `warn`) goes to this
+    /// process's stderr.
+    ///
+    /// # Errors
+    ///
+    /// When the process cannot start or does not announce its endpoints.
+    pub fn start(
+        binary: &Path,
+        data: &Path,
+        access_id: &str,
+        access_key: &str,
+        extra: &[&str],
+    ) -> std::io::Result<Self> {
+        let mut child = Command::new(binary)
+            .arg("--data")
+            .arg(data)
+            .args(["--port", "0", "--access-id", access_id])
+            .args(["--access-key", access_key])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            BufReader::new(out).read_line(&mut line)?;
+        }
+        // "odps-emulator listening: endpoint <url> tunnel <url>"
+        let word_after = |key: &str| {
+            line.split_whitespace()
+                .skip_while(|w| *w != key)
+                .nth(1)
+                .map(str::to_owned)
+        };
+        match (word_after("endpoint"), word_after("tunnel")) {
+            (Some(endpoint), Some(tunnel)) => Ok(Self {
+                child,
+                endpoint,
+                tunnel,
+            }),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(io_error(format!(
+                    "unexpected first line from the emulator: {line:?}"
+                )))
+            }
+        }
+    }
+
+    /// Waits for the process to end by itself (e.g. at a crash point).
+    ///
+    /// # Errors
+    ///
+    /// When waiting fails.
+    pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.child.wait()
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running emulator with its own data directory and the default
+/// credentials; killed and its data removed when dropped.
 #[derive(Debug)]
 pub struct Emulator {
-    child: Child,
+    process: EmulatorProcess,
     /// Service endpoint, e.g. `http://127.0.0.1:40123/api`.
     pub endpoint: String,
     /// Tunnel endpoint.
@@ -78,48 +193,17 @@ impl Emulator {
         let data =
             std::env::temp_dir().join(format!("odps-emulator-{}-{nanos:x}", std::process::id()));
         std::fs::create_dir_all(&data)?;
-        let mut child = Command::new(emulator_binary()?)
-            .arg("--data")
-            .arg(&data)
-            .args([
-                "--port",
-                "0",
-                "--access-id",
-                ACCESS_ID,
-                "--access-key",
-                ACCESS_KEY,
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
-            BufReader::new(out).read_line(&mut line)?;
-        }
-        // "odps-emulator listening: endpoint <url> tunnel <url>"
-        let word_after = |key: &str| {
-            line.split_whitespace()
-                .skip_while(|w| *w != key)
-                .nth(1)
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    io_error(format!("unexpected first line from the emulator: {line:?}"))
-                })
-        };
-        let (endpoint, tunnel) = match (word_after("endpoint"), word_after("tunnel")) {
-            (Ok(e), Ok(t)) => (e, t),
-            (Err(e), _) | (_, Err(e)) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
-        };
+        let process = EmulatorProcess::start(
+            &test_emulator_binary()?,
+            &data,
+            ACCESS_ID,
+            ACCESS_KEY,
+            extra,
+        )?;
         Ok(Self {
-            child,
-            endpoint,
-            tunnel,
+            endpoint: process.endpoint.clone(),
+            tunnel: process.tunnel.clone(),
+            process,
             data,
         })
     }
@@ -132,8 +216,9 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Stop the process before its data goes.
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
         let _ = std::fs::remove_dir_all(&self.data);
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! * [`mysql_url`] finds the sandbox MariaDB that `scripts/mysql-sandbox up`
 //!   starts; tests that need a server call it and fail loudly without one.
-//! * [`emulator`] starts `odps-emulator` for a test and finds the Python
-//!   with pyodps that checks what landed in it.
+//! * [`emulator`] finds or builds `odps-emulator`, runs it on a free port for
+//!   a test or bench, and finds the Python with pyodps that checks what
+//!   landed in it.
 //! * [`shop`] generates the demo shop database as SQL, deterministically from
 //!   a seed, for the demo, tests and benches.
 //! * [`PrivateServer`] starts a MariaDB of a test's own (own datadir, port and
