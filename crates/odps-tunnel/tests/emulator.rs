@@ -46,8 +46,14 @@ impl Emulator {
 
     /// An emulator over an existing data directory (kept when it stops).
     pub(crate) fn start_in(data: &Path, extra: &[&str]) -> Self {
-        let process =
-            EmulatorProcess::start(&emulator_binary(), data, ACCESS_ID, ACCESS_KEY, extra).unwrap();
+        let process = EmulatorProcess::start(
+            &test_emulator_binary().unwrap(),
+            data,
+            ACCESS_ID,
+            ACCESS_KEY,
+            extra,
+        )
+        .unwrap();
         Self {
             endpoint: process.endpoint.clone(),
             tunnel: process.tunnel.clone(),
