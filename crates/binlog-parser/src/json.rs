@@ -477,16 +477,19 @@ impl<'a> JsonDiff<'a> {
                 };
                 pos += 1;
                 let plen = packed_len(data, &mut pos)?;
-                let path = data
-                    .get(pos..pos + plen)
+                // checked: a hostile length must not overflow the end.
+                let path = pos
+                    .checked_add(plen)
+                    .and_then(|end| data.get(pos..end))
                     .ok_or(JsonError("path past the end"))?;
                 pos += plen;
                 let value = if op == JsonDiffOp::Remove {
                     None
                 } else {
                     let vlen = packed_len(data, &mut pos)?;
-                    let v = data
-                        .get(pos..pos + vlen)
+                    let v = pos
+                        .checked_add(vlen)
+                        .and_then(|end| data.get(pos..end))
                         .ok_or(JsonError("value past the end"))?;
                     pos += vlen;
                     Some(Json::new(v))
