@@ -24,52 +24,13 @@ use mysql_source::snapshot::{self, SnapshotItem, SnapshotOptions, TableJob};
 use mysql_source::{BinlogPosition, ConnectOptions, RawConn, TlsMode, schema};
 use std::collections::BTreeSet;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use sync_benches::{PrivateServer, WIDE_DDL, best, dev_null, env_num, wide_fill, wide_select};
 
 const DB: &str = "source_bench";
 const PORT: u16 = 3391;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-struct PrivateServer {
-    dir: PathBuf,
-}
-
-impl PrivateServer {
-    fn start() -> Self {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo().join("target"));
-        let dir = target.join("source-bench-mysql");
-        let ok = Command::new("bash")
-            .arg(repo().join("scripts/mysql-sandbox"))
-            .arg("up")
-            .env("SYNC_MYSQL_DIR", &dir)
-            .env("SYNC_MYSQL_PORT", PORT.to_string())
-            .env("SYNC_MYSQL_SERVER_ID", "91")
-            .status()
-            .expect("scripts/mysql-sandbox")
-            .success();
-        assert!(ok, "the private MariaDB did not start");
-        Self { dir }
-    }
-}
-
-impl Drop for PrivateServer {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo().join("scripts/mysql-sandbox"))
-            .arg("down")
-            .env("SYNC_MYSQL_DIR", &self.dir)
-            .env("SYNC_MYSQL_PORT", PORT.to_string())
-            .status();
-    }
-}
 
 fn options() -> ConnectOptions {
     let mut o = ConnectOptions::new("127.0.0.1", PORT, "root");
@@ -78,54 +39,10 @@ fn options() -> ConnectOptions {
     o
 }
 
-const DDL: &str = "(
-    id BIGINT NOT NULL PRIMARY KEY,
-    ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, mi MEDIUMINT, iu INT UNSIGNED,
-    bi BIGINT, bu BIGINT UNSIGNED, de DECIMAL(20,6), f FLOAT, d DOUBLE, y YEAR,
-    dt DATE, tm TIME(3), dtt DATETIME(6), ts TIMESTAMP(6) NULL DEFAULT NULL,
-    c CHAR(10), vc VARCHAR(100), vb VARBINARY(50), tx TEXT, e ENUM('red','green','blue'), st SET('a','b','c')
-)";
-
-fn select_rows(from: &str) -> String {
-    format!(
-        "SELECT seq, seq % 256 - 128, seq % 256, seq % 65536 - 32768, seq * 97 % 16777216 - 8388608,
-        seq * 104729 % 4294967296, seq * 1000003 - 2500000000, 18446744073709551615 - seq,
-        (seq * 7919 % 100000000) / 1000000 - 50, seq / 8.0, seq * 1.25e10, 1901 + seq % 255,
-        DATE('1000-01-01') + INTERVAL (seq % 700000) DAY, SEC_TO_TIME(seq % 3000000 - 1000000),
-        TIMESTAMP('1969-07-20 20:17:40') + INTERVAL (seq * 777) SECOND + INTERVAL seq MICROSECOND,
-        IF(seq % 7 = 0, NULL, FROM_UNIXTIME(1000000000 + seq * 31) + INTERVAL seq MICROSECOND),
-        CONCAT('c', seq % 1000), CONCAT('value ', seq, ' ', REPEAT('v', seq % 40)), UNHEX(REPEAT(HEX(seq % 256), seq % 20)),
-        REPEAT('text ', seq % 20), ELT(1 + seq % 3, 'red', 'green', 'blue'), MAKE_SET(seq % 8, 'a', 'b', 'c')
-        FROM {from}"
-    )
-}
-
-fn dev_null() -> Stdio {
-    Stdio::from(std::fs::File::create("/dev/null").expect("/dev/null"))
-}
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 async fn one(conn: &mut RawConn, sql: &str) -> String {
     conn.query_strings(sql).await.expect(sql)[0][0]
         .clone()
         .unwrap_or_default()
-}
-
-fn best<T>(runs: u64, mut f: impl FnMut() -> (Duration, T)) -> (Duration, T) {
-    let mut out = f();
-    for _ in 1..runs {
-        let r = f();
-        if r.0 < out.0 {
-            out = r;
-        }
-    }
-    out
 }
 
 async fn snapshot_bench(runs: u64) {
@@ -134,7 +51,7 @@ async fn snapshot_bench(runs: u64) {
     conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
         .await
         .expect("db");
-    conn.query_drop(&format!("CREATE TABLE IF NOT EXISTS {DB}.snap {DDL}"))
+    conn.query_drop(&format!("CREATE TABLE IF NOT EXISTS {DB}.snap {WIDE_DDL}"))
         .await
         .expect("table");
     let have: u64 = one(&mut conn, &format!("SELECT COUNT(*) FROM {DB}.snap"))
@@ -146,15 +63,8 @@ async fn snapshot_bench(runs: u64) {
         conn.query_drop(&format!("TRUNCATE {DB}.snap"))
             .await
             .expect("truncate");
-        let mut start = 1u64;
-        while start <= rows {
-            let end = (start + 99_999).min(rows);
-            let from =
-                format!("(SELECT CAST(seq AS SIGNED) AS seq FROM mysql.seq_{start}_to_{end}) s");
-            conn.query_drop(&format!("INSERT INTO {DB}.snap {}", select_rows(&from)))
-                .await
-                .expect("fill");
-            start = end + 1;
+        for sql in wide_fill(&format!("{DB}.snap"), 1, rows) {
+            conn.query_drop(&sql).await.expect("fill");
         }
     }
     let table_bytes = one(&mut conn, &format!("SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{DB}' AND TABLE_NAME = 'snap'")).await;
@@ -280,7 +190,7 @@ async fn binlog_bench(runs: u64) {
         conn.query_drop(&format!("DROP TABLE IF EXISTS {DB}.orders"))
             .await
             .expect("drop");
-        conn.query_drop(&format!("CREATE TABLE {DB}.orders {DDL}"))
+        conn.query_drop(&format!("CREATE TABLE {DB}.orders {WIDE_DDL}"))
             .await
             .expect("create");
         // 300 × 1000-row INSERTs, 100 range UPDATEs, 20,000 single-row
@@ -291,7 +201,7 @@ async fn binlog_bench(runs: u64) {
                 i * 1000 + 1,
                 i * 1000 + 1000
             );
-            conn.query_drop(&format!("INSERT INTO {DB}.orders {}", select_rows(&from)))
+            conn.query_drop(&format!("INSERT INTO {DB}.orders {}", wide_select(&from)))
                 .await
                 .expect("insert");
         }
@@ -317,7 +227,7 @@ async fn binlog_bench(runs: u64) {
         }
         for i in 0..10_000u64 {
             let from = format!("(SELECT CAST({} AS SIGNED) AS seq) s", 1_000_000 + i);
-            conn.query_drop(&format!("INSERT INTO {DB}.orders {}", select_rows(&from)))
+            conn.query_drop(&format!("INSERT INTO {DB}.orders {}", wide_select(&from)))
                 .await
                 .expect("insert");
         }
@@ -426,7 +336,7 @@ async fn main() {
         .collect();
     let want = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
     let runs = env_num("SOURCE_BENCH_RUNS", 3);
-    let _server = PrivateServer::start();
+    let _server = PrivateServer::start("source-bench-mysql", PORT, 91);
     if want("snapshot") {
         snapshot_bench(runs).await;
     }

@@ -1,3 +1,175 @@
 //! Shared setup of the workspace benches (inputs built from the sandbox,
 //! peers to measure against). The benches themselves live in `benches/`.
 #![deny(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+pub use sync_testkit::wide::{WIDE_DDL, wide_fill, wide_select};
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The cargo target directory (honours `CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// A numeric environment variable, or `default` when unset or not a number.
+pub fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The fastest of `runs` runs (at least one) and what it returned.
+pub fn best<T>(runs: u64, mut f: impl FnMut() -> (Duration, T)) -> (Duration, T) {
+    let mut out = f();
+    for _ in 1..runs {
+        let r = f();
+        if r.0 < out.0 {
+            out = r;
+        }
+    }
+    out
+}
+
+/// `/dev/null` as a child's stdout or stderr.
+pub fn dev_null() -> Stdio {
+    Stdio::from(std::fs::File::create("/dev/null").expect("/dev/null"))
+}
+
+/// A private MariaDB started with `scripts/mysql-sandbox` under the target
+/// dir (own datadir, own port), stopped on drop. The datadir is kept, so
+/// later runs reuse the data a bench generated.
+pub struct PrivateServer {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl PrivateServer {
+    /// Starts (or reuses) the server named `name` on `port`.
+    pub fn start(name: &str, port: u16, server_id: u32) -> Self {
+        let dir = target_dir().join(name);
+        let ok = Command::new("bash")
+            .arg(repo_root().join("scripts/mysql-sandbox"))
+            .arg("up")
+            .env("SYNC_MYSQL_DIR", &dir)
+            .env("SYNC_MYSQL_PORT", port.to_string())
+            .env("SYNC_MYSQL_SERVER_ID", server_id.to_string())
+            .status()
+            .expect("scripts/mysql-sandbox")
+            .success();
+        assert!(ok, "the private MariaDB did not start");
+        Self { dir, port }
+    }
+
+    /// Its TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its datadir root (config, binlogs, logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo_root().join("scripts/mysql-sandbox"))
+            .arg("down")
+            .env("SYNC_MYSQL_DIR", &self.dir)
+            .env("SYNC_MYSQL_PORT", self.port.to_string())
+            .status();
+    }
+}
+
+/// What a child process cost: wall time, exit status and peak resident
+/// memory (Linux `VmHWM`, sampled every 20 ms while it runs, so growth in
+/// its last few milliseconds can be missed).
+#[derive(Debug)]
+pub struct Measured {
+    /// Wall time from spawn to exit.
+    pub elapsed: Duration,
+    /// How it ended.
+    pub status: ExitStatus,
+    /// Peak resident set size in bytes (0 where /proc is unavailable).
+    pub peak_rss: u64,
+}
+
+/// Spawns `cmd` and waits for it, sampling its peak memory.
+pub fn measure(cmd: &mut Command) -> Measured {
+    let t0 = Instant::now();
+    let mut child: Child = cmd.spawn().expect("spawn");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_rss = 0;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            peak_rss = peak_rss.max(vm_hwm(&text));
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Measured {
+        elapsed: t0.elapsed(),
+        status,
+        peak_rss,
+    }
+}
+
+/// `VmHWM` of a `/proc/PID/status` text, in bytes.
+fn vm_hwm(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Peak memory of this process so far (Linux `VmHWM`), in bytes.
+pub fn own_peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status").map_or(0, |s| vm_hwm(&s))
+}
+
+/// One line about the machine the figures come from.
+pub fn machine_line() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024 / 1024);
+    format!("machine: {cpu}, {cores} cores, {mem} GiB RAM")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_hwm_reads_kilobytes() {
+        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
+        assert_eq!(vm_hwm(status), 1234 * 1024);
+        assert_eq!(vm_hwm("Name: x\n"), 0);
+    }
+}

@@ -57,12 +57,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod machine;
 pub mod mapping;
 pub mod merge;
+pub mod metrics;
 pub mod naming;
 pub mod precheck;
 pub mod progress;
@@ -72,5 +74,6 @@ pub mod run;
 pub mod sink;
 pub mod taskfile;
 pub mod verify;
+pub mod webhook;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@
 //!   a seed, for the demo, tests and benches.
 //! * [`PrivateServer`] starts a MariaDB of a test's own (own datadir, port and
 //!   extra options) for tests the shared sandbox must not host.
+//! * [`wide`] fills a 22-column table of many types at a million rows, server-side.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -16,6 +17,7 @@ pub mod emulator;
 mod private_server;
 pub mod rng;
 pub mod shop;
+pub mod wide;
 
 pub use private_server::{PrivateServer, PrivateServerError};
 

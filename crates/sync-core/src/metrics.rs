@@ -1,0 +1,386 @@
+//! What the task is doing, for people and for Prometheus.
+//!
+//! [`Metrics`] is a small registry the runner updates at its commit points
+//! (never per row): phase, rows and bytes per table, lag, retries and errors.
+//! [`Metrics::render`] writes the Prometheus text format; [`serve`] exposes
+//! it over HTTP at `/metrics` (and `/healthz`) on a configurable address.
+//!
+//! ```
+//! use sync_core::metrics::Metrics;
+//! let m = Metrics::new();
+//! m.set_phase("incremental");
+//! m.add_rows("shop.orders", "incremental", 120, 9_600);
+//! m.set_lag_seconds(0.8);
+//! let text = m.render();
+//! assert!(text.contains("sync_rows_total{table=\"shop.orders\",phase=\"incremental\"} 120"));
+//! assert!(text.contains("sync_phase{phase=\"incremental\"} 1"));
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The phases a task reports, in order (one of them is 1, the others 0).
+pub const PHASES: [&str; 6] = [
+    "precheck",
+    "schema_sync",
+    "positioning",
+    "full_sync",
+    "incremental",
+    "finished",
+];
+
+/// How far back the per-second rates look.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct State {
+    phase: String,
+    /// (table, phase) → (rows, bytes).
+    moved: BTreeMap<(String, String), (u64, u64)>,
+    /// kind → count.
+    retries: BTreeMap<String, u64>,
+    /// kind → count.
+    errors: BTreeMap<String, u64>,
+    lag_seconds: Option<f64>,
+    last_commit_unix: Option<f64>,
+    failed: bool,
+    /// (when, total rows, total bytes), oldest first, within [`RATE_WINDOW`].
+    samples: Vec<(Instant, u64, u64)>,
+}
+
+/// The registry. Cheap to clone (shared).
+#[derive(Clone, Default)]
+pub struct Metrics {
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// A point-in-time copy of the headline figures (for `status` and alerts).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Current phase name.
+    pub phase: String,
+    /// Rows moved so far, all tables and phases.
+    pub rows: u64,
+    /// Bytes moved so far.
+    pub bytes: u64,
+    /// Rows per second over the last few seconds.
+    pub rows_per_second: f64,
+    /// Bytes per second over the last few seconds.
+    pub bytes_per_second: f64,
+    /// Seconds from the source event to its commit, at the last commit.
+    pub lag_seconds: Option<f64>,
+    /// Retries so far, all kinds.
+    pub retries: u64,
+    /// Errors so far, all kinds.
+    pub errors: u64,
+    /// Whether the task has failed.
+    pub failed: bool,
+}
+
+impl Metrics {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves plain counters
+        // behind: still fine to read and update.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The task entered `phase` (see [`PHASES`]).
+    pub fn set_phase(&self, phase: &str) {
+        self.lock().phase = phase.to_owned();
+    }
+
+    /// `rows` rows of `bytes` bytes of `table` were committed in `phase`.
+    pub fn add_rows(&self, table: &str, phase: &str, rows: u64, bytes: u64) {
+        let mut s = self.lock();
+        let e = s
+            .moved
+            .entry((table.to_owned(), phase.to_owned()))
+            .or_default();
+        e.0 += rows;
+        e.1 += bytes;
+        let now = Instant::now();
+        let (total_rows, total_bytes) = totals(&s);
+        s.samples.push((now, total_rows, total_bytes));
+        let keep_from = s
+            .samples
+            .iter()
+            .position(|(t, ..)| now.duration_since(*t) <= RATE_WINDOW)
+            .unwrap_or(0);
+        // Keep one sample older than the window as the rate's baseline.
+        s.samples.drain(..keep_from.saturating_sub(1));
+        s.last_commit_unix = Some(unix_now());
+    }
+
+    /// The lag at the last commit: source event time to commit time.
+    pub fn set_lag_seconds(&self, lag: f64) {
+        self.lock().lag_seconds = Some(lag.max(0.0));
+    }
+
+    /// One retry of `kind` (`connection` or `destination`).
+    pub fn add_retry(&self, kind: &str) {
+        *self.lock().retries.entry(kind.to_owned()).or_default() += 1;
+    }
+
+    /// One error of `kind`.
+    pub fn add_error(&self, kind: &str) {
+        *self.lock().errors.entry(kind.to_owned()).or_default() += 1;
+    }
+
+    /// The task gave up.
+    pub fn set_failed(&self) {
+        self.lock().failed = true;
+    }
+
+    /// The headline figures now.
+    pub fn snapshot(&self) -> Snapshot {
+        let s = self.lock();
+        let (rows, bytes) = totals(&s);
+        let (rows_per_second, bytes_per_second) = rates(&s.samples, Instant::now());
+        Snapshot {
+            phase: s.phase.clone(),
+            rows,
+            bytes,
+            rows_per_second,
+            bytes_per_second,
+            lag_seconds: s.lag_seconds,
+            retries: s.retries.values().sum(),
+            errors: s.errors.values().sum(),
+            failed: s.failed,
+        }
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let s = self.lock();
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family("sync_phase", "gauge", "1 for the phase the task is in.");
+        for p in PHASES {
+            let on = u8::from(s.phase == p);
+            let _ = writeln!(out, "sync_phase{{phase=\"{p}\"}} {on}");
+        }
+        family(
+            "sync_rows_total",
+            "counter",
+            "Rows committed to the destination.",
+        );
+        for ((t, p), (rows, _)) in &s.moved {
+            let _ = writeln!(
+                out,
+                "sync_rows_total{{table=\"{}\",phase=\"{p}\"}} {rows}",
+                escape(t)
+            );
+        }
+        family(
+            "sync_bytes_total",
+            "counter",
+            "Bytes (Arrow memory size) committed to the destination.",
+        );
+        for ((t, p), (_, bytes)) in &s.moved {
+            let _ = writeln!(
+                out,
+                "sync_bytes_total{{table=\"{}\",phase=\"{p}\"}} {bytes}",
+                escape(t)
+            );
+        }
+        let (rps, bps) = rates(&s.samples, Instant::now());
+        family(
+            "sync_rows_per_second",
+            "gauge",
+            "Rows committed per second over the last 10 seconds.",
+        );
+        let _ = writeln!(out, "sync_rows_per_second {rps}");
+        family(
+            "sync_bytes_per_second",
+            "gauge",
+            "Bytes committed per second over the last 10 seconds.",
+        );
+        let _ = writeln!(out, "sync_bytes_per_second {bps}");
+        if let Some(lag) = s.lag_seconds {
+            family(
+                "sync_lag_seconds",
+                "gauge",
+                "Source event time to destination commit, at the last commit.",
+            );
+            let _ = writeln!(out, "sync_lag_seconds {lag}");
+        }
+        if let Some(t) = s.last_commit_unix {
+            family(
+                "sync_last_commit_timestamp_seconds",
+                "gauge",
+                "Unix time of the last destination commit.",
+            );
+            let _ = writeln!(out, "sync_last_commit_timestamp_seconds {t}");
+        }
+        family("sync_retries_total", "counter", "Retries, by kind.");
+        for (k, n) in &s.retries {
+            let _ = writeln!(out, "sync_retries_total{{kind=\"{}\"}} {n}", escape(k));
+        }
+        family("sync_errors_total", "counter", "Errors, by kind.");
+        for (k, n) in &s.errors {
+            let _ = writeln!(out, "sync_errors_total{{kind=\"{}\"}} {n}", escape(k));
+        }
+        family("sync_failed", "gauge", "1 once the task has given up.");
+        let _ = writeln!(out, "sync_failed {}", u8::from(s.failed));
+        out
+    }
+}
+
+fn totals(s: &State) -> (u64, u64) {
+    s.moved
+        .values()
+        .fold((0, 0), |(r, b), (r2, b2)| (r + r2, b + b2))
+}
+
+fn rates(samples: &[(Instant, u64, u64)], now: Instant) -> (f64, f64) {
+    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+        return (0.0, 0.0);
+    };
+    // Quiet since the last commit: the rate decays towards zero.
+    let span = now.duration_since(first.0).as_secs_f64();
+    if span <= 0.0 || samples.len() < 2 {
+        return (0.0, 0.0);
+    }
+    (
+        (last.1 - first.1) as f64 / span,
+        (last.2 - first.2) as f64 / span,
+    )
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Label values: backslash, quote and newline escaped as the format asks.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Serves `metrics` at `http://ADDR/metrics` (and `/healthz`) until the
+/// returned handle is aborted or dropped with the runtime.
+///
+/// # Errors
+/// The address cannot be bound (in use, not local, no permission).
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Metrics,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper::{Response, StatusCode};
+
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let handle = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let metrics = metrics.clone();
+                    async move {
+                        let (status, kind, body) = match req.uri().path() {
+                            "/metrics" => (
+                                StatusCode::OK,
+                                "text/plain; version=0.0.4; charset=utf-8",
+                                metrics.render(),
+                            ),
+                            "/healthz" if !metrics.snapshot().failed => {
+                                (StatusCode::OK, "text/plain", "ok\n".to_owned())
+                            }
+                            "/healthz" => (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "text/plain",
+                                "failed\n".to_owned(),
+                            ),
+                            _ => (
+                                StatusCode::NOT_FOUND,
+                                "text/plain",
+                                "not found: try /metrics or /healthz\n".to_owned(),
+                            ),
+                        };
+                        Response::builder()
+                            .status(status)
+                            .header("content-type", kind)
+                            .body(Full::new(Bytes::from(body)))
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await
+                {
+                    tracing::debug!(error = %e, "metrics connection ended");
+                }
+            });
+        }
+    });
+    Ok((bound, handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_has_every_family_and_escapes_labels() {
+        let m = Metrics::new();
+        m.set_phase("full_sync");
+        m.add_rows("db.\"odd\"", "full_sync", 10, 100);
+        m.add_rows("db.t", "full_sync", 5, 50);
+        m.add_retry("connection");
+        m.add_retry("connection");
+        m.add_error("destination");
+        let text = m.render();
+        for family in [
+            "sync_phase",
+            "sync_rows_total",
+            "sync_bytes_total",
+            "sync_rows_per_second",
+            "sync_bytes_per_second",
+            "sync_last_commit_timestamp_seconds",
+            "sync_retries_total",
+            "sync_errors_total",
+            "sync_failed",
+        ] {
+            assert!(text.contains(&format!("# TYPE {family} ")), "{family}");
+        }
+        assert!(text.contains("sync_rows_total{table=\"db.\\\"odd\\\"\",phase=\"full_sync\"} 10"));
+        assert!(text.contains("sync_retries_total{kind=\"connection\"} 2"));
+        assert!(text.contains("sync_phase{phase=\"full_sync\"} 1"));
+        assert!(text.contains("sync_phase{phase=\"incremental\"} 0"));
+        let snap = m.snapshot();
+        assert_eq!((snap.rows, snap.bytes, snap.retries, snap.errors), (15, 150, 2, 1));
+    }
+
+    #[test]
+    fn rates_come_from_the_window() {
+        let t0 = Instant::now();
+        let samples = [(t0, 0, 0), (t0 + Duration::from_secs(2), 200, 2_000)];
+        let (r, b) = rates(&samples, t0 + Duration::from_secs(4));
+        assert!((r - 50.0).abs() < 1e-9 && (b - 500.0).abs() < 1e-9);
+        assert_eq!(rates(&samples[..1], t0), (0.0, 0.0));
+    }
+}
