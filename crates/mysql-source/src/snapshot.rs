@@ -322,7 +322,17 @@ pub fn chunk_sql(schema: &TableSchema, plan: &TablePlan, chunk: &ChunkPlan) -> S
     let cols = schema
         .columns
         .iter()
-        .map(|c| quote_ident(&c.name))
+        .map(|c| {
+            let q = quote_ident(&c.name);
+            // The text protocol prints FLOAT with six significant digits
+            // (10044.125 comes out as "10044.1"); as a DOUBLE it prints in
+            // full, and float → double is exact, so this loses nothing.
+            if c.column_type == ColumnType::Float {
+                format!("{q} * 1e0 AS {q}")
+            } else {
+                q
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let mut conds = Vec::new();

@@ -764,3 +764,80 @@ async fn unique_key_tables_chunk_on_it_and_keyless_tables_scan_once() {
     );
     conn.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn float_values_arrive_exactly_not_as_printed() {
+    // The text protocol prints FLOAT with six significant digits; the
+    // snapshot must still hand over the stored single-precision value.
+    let table = format!("floats_{}", std::process::id());
+    let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
+    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
+        .await
+        .expect("db");
+    conn.query_drop(&format!(
+        "CREATE OR REPLACE TABLE {DB}.{table} (id INT PRIMARY KEY, f FLOAT, fu FLOAT UNSIGNED)"
+    ))
+    .await
+    .expect("create");
+    let values: [(f32, f32); 5] = [
+        (10044.125, 0.0),
+        (0.1, 3.4e38),
+        (-1.175_494_4e-38, 1e-38),
+        (16_777_217.0, 123_456.79),
+        (-3.4e38, 7.006_492e-45),
+    ];
+    let rows: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (f, fu))| format!("({i}, {f:e}, {fu:e})"))
+        .collect();
+    conn.query_drop(&format!(
+        "INSERT INTO {DB}.{table} VALUES {}, (9, NULL, NULL)",
+        rows.join(", ")
+    ))
+    .await
+    .expect("fill");
+    let s = schema::read_table(&mut conn, DB, &table)
+        .await
+        .expect("schema");
+    let plan = snapshot::plan_table(&mut conn, &s, 2).await.expect("plan");
+    let job = TableJob {
+        schema: Arc::new(s),
+        plan: Arc::new(plan),
+        done: BTreeSet::new(),
+    };
+    let (batches, _) = snapshot_all(vec![job], 2, ThrottleLimits::default()).await;
+    let mut got = BTreeMap::new();
+    for b in &batches {
+        let ids = b
+            .column_by_name("id")
+            .expect("id")
+            .as_primitive::<Int32Type>();
+        let f = b
+            .column_by_name("f")
+            .expect("f")
+            .as_primitive::<Float32Type>();
+        let fu = b
+            .column_by_name("fu")
+            .expect("fu")
+            .as_primitive::<Float32Type>();
+        for i in 0..b.num_rows() {
+            got.insert(
+                ids.value(i),
+                (
+                    f.is_valid(i).then(|| f.value(i)),
+                    fu.is_valid(i).then(|| fu.value(i)),
+                ),
+            );
+        }
+    }
+    for (i, (f, fu)) in values.iter().enumerate() {
+        let i = i32::try_from(i).expect("small");
+        assert_eq!(got.get(&i), Some(&(Some(*f), Some(*fu))), "row {i}");
+    }
+    assert_eq!(got.get(&9), Some(&(None, None)));
+    conn.query_drop(&format!("DROP TABLE {DB}.{table}"))
+        .await
+        .expect("drop");
+    conn.close().await.expect("close");
+}

@@ -214,11 +214,17 @@ mod tests {
         let s = Duration::from_secs;
         assert!(r.observe(&snap(Some(3.0), false), s(0)).is_empty());
         assert!(r.observe(&snap(Some(12.0), false), s(1)).is_empty());
-        assert!(r.observe(&snap(Some(15.0), false), s(5)).is_empty(), "held 4 s");
+        assert!(
+            r.observe(&snap(Some(15.0), false), s(5)).is_empty(),
+            "held 4 s"
+        );
         let fired = r.observe(&snap(Some(15.0), false), s(6));
         assert_eq!(fired.len(), 1);
         assert_eq!((fired[0].alert, fired[0].state), ("lag", "firing"));
-        assert!(r.observe(&snap(Some(20.0), false), s(7)).is_empty(), "no repeat");
+        assert!(
+            r.observe(&snap(Some(20.0), false), s(7)).is_empty(),
+            "no repeat"
+        );
         let resolved = r.observe(&snap(Some(1.0), false), s(8));
         assert_eq!(resolved[0].state, "resolved");
         // A dip under the threshold restarts the hold time.
@@ -237,6 +243,9 @@ mod tests {
         assert_eq!(a[0].alert, "failed");
         let json = serde_json::to_string(&a[0]).expect("json");
         assert!(json.contains("\"state\":\"firing\"") && !json.contains("lag_seconds"));
-        assert!(r.observe(&snap(None, true), Duration::from_secs(1)).is_empty());
+        assert!(
+            r.observe(&snap(None, true), Duration::from_secs(1))
+                .is_empty()
+        );
     }
 }

@@ -167,15 +167,18 @@ impl Metrics {
     pub fn render(&self) -> String {
         let s = self.lock();
         let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        family("sync_phase", "gauge", "1 for the phase the task is in.");
+        family(
+            &mut out,
+            "sync_phase",
+            "gauge",
+            "1 for the phase the task is in.",
+        );
         for p in PHASES {
             let on = u8::from(s.phase == p);
             let _ = writeln!(out, "sync_phase{{phase=\"{p}\"}} {on}");
         }
         family(
+            &mut out,
             "sync_rows_total",
             "counter",
             "Rows committed to the destination.",
@@ -188,6 +191,7 @@ impl Metrics {
             );
         }
         family(
+            &mut out,
             "sync_bytes_total",
             "counter",
             "Bytes (Arrow memory size) committed to the destination.",
@@ -201,12 +205,14 @@ impl Metrics {
         }
         let (rps, bps) = rates(&s.samples, Instant::now());
         family(
+            &mut out,
             "sync_rows_per_second",
             "gauge",
             "Rows committed per second over the last 10 seconds.",
         );
         let _ = writeln!(out, "sync_rows_per_second {rps}");
         family(
+            &mut out,
             "sync_bytes_per_second",
             "gauge",
             "Bytes committed per second over the last 10 seconds.",
@@ -214,6 +220,7 @@ impl Metrics {
         let _ = writeln!(out, "sync_bytes_per_second {bps}");
         if let Some(lag) = s.lag_seconds {
             family(
+                &mut out,
                 "sync_lag_seconds",
                 "gauge",
                 "Source event time to destination commit, at the last commit.",
@@ -222,24 +229,39 @@ impl Metrics {
         }
         if let Some(t) = s.last_commit_unix {
             family(
+                &mut out,
                 "sync_last_commit_timestamp_seconds",
                 "gauge",
                 "Unix time of the last destination commit.",
             );
             let _ = writeln!(out, "sync_last_commit_timestamp_seconds {t}");
         }
-        family("sync_retries_total", "counter", "Retries, by kind.");
+        family(
+            &mut out,
+            "sync_retries_total",
+            "counter",
+            "Retries, by kind.",
+        );
         for (k, n) in &s.retries {
             let _ = writeln!(out, "sync_retries_total{{kind=\"{}\"}} {n}", escape(k));
         }
-        family("sync_errors_total", "counter", "Errors, by kind.");
+        family(&mut out, "sync_errors_total", "counter", "Errors, by kind.");
         for (k, n) in &s.errors {
             let _ = writeln!(out, "sync_errors_total{{kind=\"{}\"}} {n}", escape(k));
         }
-        family("sync_failed", "gauge", "1 once the task has given up.");
+        family(
+            &mut out,
+            "sync_failed",
+            "gauge",
+            "1 once the task has given up.",
+        );
         let _ = writeln!(out, "sync_failed {}", u8::from(s.failed));
         out
     }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 fn totals(s: &State) -> (u64, u64) {
@@ -372,7 +394,10 @@ mod tests {
         assert!(text.contains("sync_phase{phase=\"full_sync\"} 1"));
         assert!(text.contains("sync_phase{phase=\"incremental\"} 0"));
         let snap = m.snapshot();
-        assert_eq!((snap.rows, snap.bytes, snap.retries, snap.errors), (15, 150, 2, 1));
+        assert_eq!(
+            (snap.rows, snap.bytes, snap.retries, snap.errors),
+            (15, 150, 2, 1)
+        );
     }
 
     #[test]

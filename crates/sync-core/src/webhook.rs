@@ -145,7 +145,10 @@ where
     let req = hyper::Request::post(t.path.as_str())
         .header("host", host)
         .header("content-type", "application/json")
-        .header("user-agent", concat!("sync-core/", env!("CARGO_PKG_VERSION")))
+        .header(
+            "user-agent",
+            concat!("sync-core/", env!("CARGO_PKG_VERSION")),
+        )
         .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
         .map_err(|e| format!("request: {e}"))?;
     let resp = sender

@@ -53,7 +53,10 @@ async fn receiver(status: u16) -> (String, mpsc::UnboundedReceiver<String>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let url = format!("http://{}/hooks/sync?token=s3cret", listener.local_addr().expect("addr"));
+    let url = format!(
+        "http://{}/hooks/sync?token=s3cret",
+        listener.local_addr().expect("addr")
+    );
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
@@ -62,25 +65,31 @@ async fn receiver(status: u16) -> (String, mpsc::UnboundedReceiver<String>) {
             };
             let tx = tx.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let tx = tx.clone();
-                    async move {
-                        use http_body_util::BodyExt;
-                        let ok = req.method() == hyper::Method::POST
-                            && req.uri().path() == "/hooks/sync"
-                            && req.headers().get("content-type").is_some_and(|v| v == "application/json");
-                        let body = req.into_body().collect().await?.to_bytes();
-                        if ok {
-                            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let tx = tx.clone();
+                        async move {
+                            use http_body_util::BodyExt;
+                            let ok = req.method() == hyper::Method::POST
+                                && req.uri().path() == "/hooks/sync"
+                                && req
+                                    .headers()
+                                    .get("content-type")
+                                    .is_some_and(|v| v == "application/json");
+                            let body = req.into_body().collect().await?.to_bytes();
+                            if ok {
+                                let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+                            }
+                            let mut resp = hyper::Response::new(http_body_util::Full::new(
+                                hyper::body::Bytes::new(),
+                            ));
+                            *resp.status_mut() =
+                                hyper::StatusCode::from_u16(if ok { status } else { 400 })
+                                    .expect("status code");
+                            Ok::<_, hyper::Error>(resp)
                         }
-                        let mut resp = hyper::Response::new(http_body_util::Full::new(
-                            hyper::body::Bytes::new(),
-                        ));
-                        *resp.status_mut() = hyper::StatusCode::from_u16(if ok { status } else { 400 })
-                            .expect("status code");
-                        Ok::<_, hyper::Error>(resp)
-                    }
-                });
+                    },
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
@@ -124,7 +133,9 @@ async fn lag_alert_is_posted_to_the_webhook_and_resolves() {
 #[tokio::test]
 async fn webhook_failures_are_typed_and_never_show_the_token() {
     let (url, _bodies) = receiver(500).await;
-    let e = webhook::post_json(&url, b"{}".to_vec()).await.expect_err("500");
+    let e = webhook::post_json(&url, b"{}".to_vec())
+        .await
+        .expect_err("500");
     assert!(matches!(e, WebhookError::Status { status: 500, .. }), "{e}");
     assert!(!e.to_string().contains("s3cret"), "{e}");
 
@@ -137,5 +148,8 @@ async fn webhook_failures_are_typed_and_never_show_the_token() {
         .await
         .expect_err("refused");
     assert!(matches!(e, WebhookError::Transport { .. }), "{e}");
-    assert!(e.to_string().contains("connect") && !e.to_string().contains("s3cret"), "{e}");
+    assert!(
+        e.to_string().contains("connect") && !e.to_string().contains("s3cret"),
+        "{e}"
+    );
 }
