@@ -1,6 +1,6 @@
 //! `precheck`, `run`, `status`, `verify` and `merge-sql`: the task file's commands.
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,9 +77,54 @@ pub(crate) async fn run(args: RunArgs, bars: Option<Arc<crate::progress::Bars>>)
         exit_when_caught_up: args.exit_when_caught_up,
         stop,
     };
-    let state = runner.run(&opts).await?;
+    let cfg = load(&args.task.config)?;
+    let metrics = runner.metrics().clone();
+    let _server = match cfg.monitor.listen {
+        Some(addr) => {
+            let (bound, handle) = sync_core::metrics::serve(addr, metrics.clone())
+                .await
+                .with_context(|| {
+                    format!("[monitor] listen = \"{addr}\": cannot serve metrics there")
+                })?;
+            tracing::info!(%bound, "serving Prometheus metrics at /metrics");
+            Some(AbortOnDrop(handle))
+        }
+        None => None,
+    };
+    let task_name = args.task.config.display().to_string();
+    let _watch = cfg.alert.clone().map(|a| {
+        AbortOnDrop(sync_core::alert::watch(
+            a,
+            task_name.clone(),
+            metrics.clone(),
+        ))
+    });
+    let state = match runner.run(&opts).await {
+        Ok(state) => state,
+        Err(e) => {
+            // The watcher may not tick again before the process exits: send
+            // the failure alert here.
+            metrics.set_failed();
+            if let Some(a) = &cfg.alert {
+                let mut rules = sync_core::alert::AlertRules::new(a.clone(), task_name);
+                for alert in rules.observe(&metrics.snapshot(), std::time::Duration::ZERO) {
+                    sync_core::alert::send(&alert, a.webhook.as_deref()).await;
+                }
+            }
+            return Err(e.into());
+        }
+    };
     println!("{}", describe(&state.phase));
     Ok(())
+}
+
+/// Aborts a background task when the command ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 pub(crate) fn status(args: TaskFile) -> Result<()> {
@@ -95,6 +140,24 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
         ),
         Some(state) => {
             println!("{}", describe(&state.phase));
+            let progress = cfg.sync.state_dir.join(sync_core::run::PROGRESS_FILE);
+            if let Some(p) = std::fs::read(&progress)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<sync_core::run::Progress>(&b).ok())
+            {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                println!(
+                    "  last commit {:.0} s ago; lag at that commit {}; {} rows this run ({:.0} rows/s), {} retries",
+                    (now - p.committed_at_unix).max(0.0),
+                    p.lag_seconds
+                        .map_or_else(|| "unknown".to_owned(), |l| format!("{l:.1} s")),
+                    p.metrics.rows,
+                    p.metrics.rows_per_second,
+                    p.metrics.retries
+                );
+            }
             if let Phase::FullSync(full) = &state.phase {
                 for (table, p) in &full.tables {
                     println!(

@@ -38,6 +38,7 @@
 //! chunk_rows = 50000                    # full phase: rows per primary-key chunk
 //! parallelism = 2                       # full phase: reader connections
 //! batch_rows = 20000                    # incremental: change records per commit
+//! flush_interval_ms = 1000              # incremental: commit a batch at the latest this long after its first record
 //! ```
 
 use crate::error::{Error, Result};
@@ -61,6 +62,21 @@ pub struct TaskConfig {
     pub objects: ObjectsConfig,
     /// How.
     pub sync: SyncConfig,
+    /// Metrics endpoint.
+    #[serde(default)]
+    pub monitor: MonitorConfig,
+    /// Alerts (lag over a threshold, task failed); none when absent.
+    #[serde(default)]
+    pub alert: Option<crate::alert::AlertConfig>,
+}
+
+/// The `[monitor]` section.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Serve Prometheus metrics at `http://LISTEN/metrics`, e.g. `"127.0.0.1:9108"`.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// The MySQL side.
@@ -221,6 +237,10 @@ pub struct SyncConfig {
     /// Change records per incremental commit.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
+    /// Incremental: a batch with records commits at the latest this many
+    /// milliseconds after its first record (bounds the lag on a quiet source).
+    #[serde(default = "default_flush_interval_ms")]
+    pub flush_interval_ms: u64,
 }
 
 fn default_server_id() -> u32 {
@@ -231,6 +251,9 @@ fn default_chunk_rows() -> u64 {
 }
 fn default_parallelism() -> usize {
     2
+}
+fn default_flush_interval_ms() -> u64 {
+    1_000
 }
 fn default_batch_rows() -> usize {
     20_000

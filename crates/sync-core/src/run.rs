@@ -7,6 +7,7 @@ use crate::checkpoint::CheckpointStore;
 use crate::config::TaskConfig;
 use crate::error::{Error, Result};
 use crate::machine::{Incremental, Intent, Phase, SourcePosition, Step, TaskState};
+use crate::metrics::Metrics;
 use crate::naming::Naming;
 use crate::progress::{FullSyncProgress, LogProgress};
 use crate::records::{LogPartitioning, LogRecordMeta, MetaColumns, Op, RecordIds};
@@ -24,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tracing::{info, warn};
 
 pub use crate::naming::SyncedTable;
@@ -46,6 +48,7 @@ pub struct TaskRunner<S: Sink> {
     meta: MetaColumns,
     partitioning: LogPartitioning,
     progress: Arc<dyn FullSyncProgress>,
+    metrics: Metrics,
 }
 
 impl<S: Sink> TaskRunner<S> {
@@ -70,6 +73,7 @@ impl<S: Sink> TaskRunner<S> {
             meta,
             partitioning,
             progress: Arc::new(LogProgress),
+            metrics: Metrics::new(),
         })
     }
 
@@ -77,6 +81,17 @@ impl<S: Sink> TaskRunner<S> {
     pub fn with_progress(mut self, progress: Arc<dyn FullSyncProgress>) -> Self {
         self.progress = progress;
         self
+    }
+
+    /// Reports into `metrics` (e.g. one served by [`crate::metrics::serve`]).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics this runner updates at every commit.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The sink.
@@ -286,6 +301,7 @@ impl<S: Sink> TaskRunner<S> {
     fn step(&self, state: TaskState, step: Step) -> Result<TaskState> {
         let next = state.apply(step)?;
         self.store.save(&next)?;
+        self.metrics.set_phase(phase_metric(&next.phase));
         Ok(next)
     }
 
@@ -368,9 +384,9 @@ impl<S: Sink> TaskRunner<S> {
                     .push(job_tables[table].to_dest(batch)?),
                 SnapshotItem::ChunkDone { table, chunk, rows } => {
                     let t = job_tables[table];
-                    let data = pending
-                        .remove(&(table, chunk))
-                        .unwrap_or_default()
+                    let batches = pending.remove(&(table, chunk)).unwrap_or_default();
+                    let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+                    let data = batches
                         .into_iter()
                         .map(|batch| TableBatch {
                             table: t.base_table(),
@@ -384,6 +400,8 @@ impl<S: Sink> TaskRunner<S> {
                             data,
                         )
                         .await?;
+                    self.metrics
+                        .add_rows(&t.base_table(), "full_sync", rows, bytes as u64);
                     done_sets[table].insert(chunk);
                     let last = done_sets[table].len() == chunk_counts[table];
                     rows_done[table] += rows;
@@ -500,12 +518,34 @@ impl<S: Sink> TaskRunner<S> {
         // batch end, so that no transaction is ever split across commits.
         let mut at_boundary = true;
         let mut stopped_by_request = false;
+        // A batch also ends when it has waited `flush_interval` since its
+        // first record (or longer when it only moves the position), so a
+        // quiet source still sees its changes land within about a second.
+        let flush_interval = Duration::from_millis(self.cfg.sync.flush_interval_ms.max(1));
+        let mut open_since: Option<tokio::time::Instant> = None;
+        self.metrics.set_phase(phase_metric(&state.phase));
         loop {
+            let due = open_since.map(|t| {
+                t + if batch.records > 0 {
+                    flush_interval
+                } else {
+                    flush_interval.max(IDLE_CHECKPOINT_INTERVAL)
+                }
+            });
             let next = tokio::select! {
                 ev = stream.next_event() => ev.map_err(source_err)?,
                 () = stopped(&opts.stop) => {
                     stopped_by_request = true;
                     None
+                }
+                () = sleep_until(due), if forced.is_none() && at_boundary && due.is_some() => {
+                    let here = position_of(stream.checkpoint());
+                    state = self
+                        .commit_batch(state, &mut batch, &batch_start, here.clone(), ids.next_counter(), None)
+                        .await?;
+                    batch_start = here;
+                    open_since = None;
+                    continue;
                 }
             };
             // The end of the binlog is always a transaction boundary: the
@@ -516,6 +556,9 @@ impl<S: Sink> TaskRunner<S> {
                 .decode_packet(&ev.bytes)
                 .map_err(|e| Error::Schema(format!("binlog event at {}: {e}", ev.log_pos)))?;
             let timestamp = i64::from(event.header().timestamp);
+            if timestamp > 0 {
+                batch.last_event_time = Some(timestamp);
+            }
             if let EventData::Rows(rows) = &event.data {
                 let table = ctx
                     .table(rows.table_id)
@@ -553,10 +596,13 @@ impl<S: Sink> TaskRunner<S> {
             }
             let cp = stream.checkpoint();
             let here = position_of(cp);
+            let opened = *open_since.get_or_insert_with(tokio::time::Instant::now);
             let flush = match &forced {
                 Some(intent) => here.file == intent.to.file && here.position >= intent.to.position,
                 None => {
-                    batch.records >= self.cfg.sync.batch_rows || opts.stop.load(Ordering::Relaxed)
+                    batch.records >= self.cfg.sync.batch_rows
+                        || opts.stop.load(Ordering::Relaxed)
+                        || (batch.records > 0 && opened.elapsed() >= flush_interval)
                 }
             };
             if flush {
@@ -571,6 +617,7 @@ impl<S: Sink> TaskRunner<S> {
                     )
                     .await?;
                 batch_start = here;
+                open_since = None;
             }
         }
         let cp = position_of(stream.checkpoint());
@@ -612,7 +659,18 @@ impl<S: Sink> TaskRunner<S> {
         next_record_id: u64,
         forced: Option<Intent>,
     ) -> Result<TaskState> {
+        let last_event_time = batch.last_event_time;
         let data = batch.finish()?;
+        let moved: Vec<(String, u64, u64)> = data
+            .iter()
+            .map(|d| {
+                (
+                    d.table.clone(),
+                    d.batch.num_rows() as u64,
+                    d.batch.get_array_memory_size() as u64,
+                )
+            })
+            .collect();
         let rows: usize = data.iter().map(|d| d.batch.num_rows()).sum();
         let (unit, state) = match forced {
             // The intent is already in the checkpoint: the replay must have
@@ -644,8 +702,38 @@ impl<S: Sink> TaskRunner<S> {
             }
         };
         self.sink.commit_unit(&unit, data).await?;
-        info!(%unit, rows, "committed a t_log batch");
-        self.step(state, Step::BatchCommitted)
+        let lag = last_event_time.map(|t| (unix_now() - t as f64).max(0.0));
+        info!(%unit, rows, lag_seconds = lag, "committed a t_log batch");
+        for (table, rows, bytes) in moved {
+            self.metrics.add_rows(&table, "incremental", rows, bytes);
+        }
+        if let Some(lag) = lag {
+            self.metrics.set_lag_seconds(lag);
+        }
+        let next = self.step(state, Step::BatchCommitted)?;
+        self.write_progress(&next, last_event_time, lag);
+        Ok(next)
+    }
+
+    /// `state_dir/progress.json`: what `status` shows beyond the checkpoint
+    /// (lag, last commit). Advisory, so a failed write is only logged.
+    fn write_progress(&self, state: &TaskState, last_event_time: Option<i64>, lag: Option<f64>) {
+        let report = Progress {
+            phase: state.phase.name().to_owned(),
+            committed_at_unix: unix_now(),
+            last_event_unix: last_event_time,
+            lag_seconds: lag,
+            metrics: self.metrics.snapshot().into(),
+        };
+        let path = self.cfg.sync.state_dir.join(PROGRESS_FILE);
+        let tmp = path.with_extension("json.tmp");
+        let written = serde_json::to_vec_pretty(&report)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            warn!(path = %path.display(), error = %e, "could not write the progress report");
+        }
     }
 }
 
@@ -654,6 +742,8 @@ impl<S: Sink> TaskRunner<S> {
 struct LogBatch {
     tables: BTreeMap<(String, Vec<String>), LogBuilder>,
     records: usize,
+    /// Binlog time of the newest event read (for the lag at commit).
+    last_event_time: Option<i64>,
 }
 
 impl LogBatch {
@@ -728,6 +818,75 @@ impl LogBuilder {
 }
 
 /// Resolves once `stop` is set (polled: a signal handler only flips the flag).
+/// How often an idle stream (events of unselected tables only, e.g. the
+/// heartbeat) moves the checkpoint forward.
+const IDLE_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The file `status` reads besides the checkpoint.
+pub const PROGRESS_FILE: &str = "progress.json";
+
+/// What `state_dir/progress.json` holds (rewritten at every incremental commit).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    /// Phase after the commit.
+    pub phase: String,
+    /// When the commit happened (Unix seconds).
+    pub committed_at_unix: f64,
+    /// Binlog time of the last event committed (Unix seconds).
+    pub last_event_unix: Option<i64>,
+    /// Commit time minus event time, at that commit.
+    pub lag_seconds: Option<f64>,
+    /// Totals of this run.
+    pub metrics: ProgressTotals,
+}
+
+/// Totals of a run, as [`Progress`] reports them.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ProgressTotals {
+    /// Rows committed by this run.
+    pub rows: u64,
+    /// Rows per second over the last few seconds.
+    pub rows_per_second: f64,
+    /// Retries so far.
+    pub retries: u64,
+}
+
+impl From<crate::metrics::Snapshot> for ProgressTotals {
+    fn from(s: crate::metrics::Snapshot) -> Self {
+        Self {
+            rows: s.rows,
+            rows_per_second: s.rows_per_second,
+            retries: s.retries,
+        }
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The metrics name of a phase (see [`crate::metrics::PHASES`]).
+fn phase_metric(phase: &Phase) -> &'static str {
+    match phase {
+        Phase::Precheck => "precheck",
+        Phase::SchemaSync => "schema_sync",
+        Phase::Positioning => "positioning",
+        Phase::FullSync(_) => "full_sync",
+        Phase::Incremental(_) => "incremental",
+        Phase::Finished => "finished",
+    }
+}
+
+/// Sleeps until `due`, or forever when there is none.
+async fn sleep_until(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn stopped(stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -113,6 +113,7 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
         ("chunk_rows", sync.chunk_rows),
         ("parallelism", sync.parallelism as u64),
         ("batch_rows", sync.batch_rows as u64),
+        ("flush_interval_ms", sync.flush_interval_ms),
     ] {
         if value == 0 {
             return Some((
