@@ -30,6 +30,26 @@ fn task_file(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
     path
 }
 
+/// Waits until the checkpoint holds a captured binlog position.
+async fn wait_for_position(checkpoint: &std::path::Path) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(checkpoint).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let phase = &v["state"]["phase"];
+        let positioned = phase["phase"] == "incremental"
+            || (phase["phase"] == "full_sync" && !phase["start"].is_null());
+        if positioned {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the first run never captured its position: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn cli() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sync-cli"))
 }
@@ -98,6 +118,12 @@ async fn killed_runs_resume_without_loss_or_duplicates() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn sync-cli");
+        if round == 0 {
+            // The first run must get past the precheck and capture its
+            // position, or (on a loaded machine) every kill lands before any
+            // change could reach t_log.
+            wait_for_position(&dir.path().join("state/task.json")).await;
+        }
         tokio::time::sleep(Duration::from_millis(rng.range(50, 900) as u64)).await;
         write_some(&mut conn, &mut rng, 100 + round).await;
         tokio::time::sleep(Duration::from_millis(rng.range(0, 300) as u64)).await;

@@ -8,7 +8,6 @@ use mysql_async::prelude::Queryable;
 use std::io::{Read as _, Write as _};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use sync_core::sink::Sink;
 use sync_core::sink::local::LocalWarehouse;
 
 const DB: &str = "cli_monitor";
@@ -82,9 +81,8 @@ async fn changes_land_within_the_flush_interval_and_metrics_show_them() {
         .expect("sync-cli run");
 
     let sink = LocalWarehouse::new(dir.path().join("warehouse"));
-    let log_rows = || async {
-        sink.read_table("items_log")
-            .await
+    let log_rows = || {
+        sink.read_table_blocking("items_log")
             .map(|b| b.iter().map(|b| b.num_rows()).sum::<usize>())
             .unwrap_or(0)
     };
@@ -106,7 +104,7 @@ async fn changes_land_within_the_flush_interval_and_metrics_show_them() {
     .expect("changes");
     let t0 = Instant::now();
     loop {
-        if log_rows().await == 3 {
+        if log_rows() == 3 {
             break;
         }
         assert!(
