@@ -199,7 +199,12 @@ async fn killed_dump_connections_lose_and_repeat_nothing() {
     let unnoticed = u32::from(stream.connection_id() == last_killed);
     let reconnects = stream.reconnects() + unnoticed;
     let dropped = stream.dropped_replays();
-    stream.close().await.expect("close");
+    let closed = stream.close().await;
+    // A last kill that went unnoticed left a dead connection: saying goodbye
+    // on it may fail (broken pipe); on a live one it must not.
+    if unnoticed == 0 {
+        closed.expect("close");
+    }
 
     assert!(
         kills >= 4,
