@@ -285,7 +285,8 @@ fn rates(samples: &[(Instant, u64, u64)], now: Instant) -> (f64, f64) {
     )
 }
 
-fn unix_now() -> f64 {
+/// Seconds since the Unix epoch, now.
+pub(crate) fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

@@ -7,7 +7,7 @@ use crate::checkpoint::CheckpointStore;
 use crate::config::TaskConfig;
 use crate::error::{Error, Result};
 use crate::machine::{Incremental, Intent, Phase, SourcePosition, Step, TaskState};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, unix_now};
 use crate::naming::Naming;
 use crate::progress::{FullSyncProgress, LogProgress};
 use crate::records::{LogPartitioning, LogRecordMeta, MetaColumns, Op, RecordIds};
@@ -859,12 +859,6 @@ impl From<crate::metrics::Snapshot> for ProgressTotals {
             retries: s.retries,
         }
     }
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The metrics name of a phase (see [`crate::metrics::PHASES`]).
