@@ -15,7 +15,10 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 /// The checkpoint format this build writes and the newest it reads.
-pub const CHECKPOINT_VERSION: u32 = 1;
+///
+/// 2: a position may lie inside a transaction (`within`, for transactions
+/// committed in parts); a build that reads only 1 would replay such a part.
+pub const CHECKPOINT_VERSION: u32 = 2;
 
 #[derive(serde::Deserialize)]
 struct VersionProbe {

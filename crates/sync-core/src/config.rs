@@ -39,6 +39,7 @@
 //! parallelism = 2                       # full phase: reader connections
 //! batch_rows = 20000                    # incremental: change records per commit
 //! flush_interval_ms = 1000              # incremental: commit a batch at the latest this long after its first record
+//! max_batch_records = 200000            # incremental: a bigger transaction is committed in parts
 //! ```
 
 use crate::error::{Error, Result};
@@ -241,6 +242,11 @@ pub struct SyncConfig {
     /// milliseconds after its first record (bounds the lag on a quiet source).
     #[serde(default = "default_flush_interval_ms")]
     pub flush_interval_ms: u64,
+    /// Incremental: the most change records one commit holds. A transaction
+    /// with more is committed in parts of this size, at event boundaries, so
+    /// memory stays bounded whatever the transaction's size.
+    #[serde(default = "default_max_batch_records")]
+    pub max_batch_records: usize,
 }
 
 fn default_server_id() -> u32 {
@@ -257,6 +263,9 @@ fn default_flush_interval_ms() -> u64 {
 }
 fn default_batch_rows() -> usize {
     20_000
+}
+fn default_max_batch_records() -> usize {
+    200_000
 }
 
 impl SyncConfig {

@@ -35,6 +35,17 @@
 //!    to `b`; otherwise commit it again (same unit, same rows: no duplicates)
 //!    or drop the intent and redo the range from `a`.
 //!
+//! A batch normally ends at a transaction boundary. A transaction with more
+//! than `max_batch_records` change records is committed in parts, each
+//! ending after a whole binlog event: the position of such a part is the
+//! transaction's start plus [`machine::SourcePosition::within`], the end
+//! offset of its last event. A restart dumps from the transaction's start,
+//! reads the events up to `within` again only for their table maps, and
+//! allocates ids from the first event after it, so the parts and their ids
+//! come out exactly as before. Memory is bounded by `max_batch_records`
+//! whatever the transaction's size; the price is that a reader of `t_log`
+//! may see the first parts of a large transaction before its last.
+//!
 //! The full phase commits one unit per chunk, named by table and chunk
 //! number, and ends by handing the binlog position captured before the first
 //! chunk to the incremental phase.

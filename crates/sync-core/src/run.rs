@@ -513,6 +513,9 @@ impl<S: Sink> TaskRunner<S> {
         let mut ctx = DecodeContext::new();
         let mut ids = RecordIds::new(0, next_record_id);
         let mut batch = LogBatch::default();
+        // Resuming inside a transaction committed in parts: its events up to
+        // this offset are read again (for their table maps) but already landed.
+        let mut skip_through = position.within;
         let mut batch_start = position;
         // Whether the last event read ended a transaction: only there may a
         // batch end, so that no transaction is ever split across commits.
@@ -559,6 +562,13 @@ impl<S: Sink> TaskRunner<S> {
             if timestamp > 0 {
                 batch.last_event_time = Some(timestamp);
             }
+            let landed_part = skip_through.is_some_and(|end| u64::from(ev.log_pos) <= end);
+            if !landed_part {
+                skip_through = None;
+            }
+            if landed_part {
+                continue;
+            }
             if let EventData::Rows(rows) = &event.data {
                 let table = ctx
                     .table(rows.table_id)
@@ -592,13 +602,42 @@ impl<S: Sink> TaskRunner<S> {
                 }
             }
             if !ev.ends_transaction {
+                // A transaction too large for one batch is committed in parts,
+                // each ending after a whole event; a replay ends its part at
+                // the very same event.
+                let part_end = SourcePosition {
+                    within: Some(u64::from(ev.log_pos)),
+                    ..position_of(stream.checkpoint())
+                };
+                let split = match &forced {
+                    Some(intent) => intent.to == part_end,
+                    None => batch.records >= self.cfg.sync.max_batch_records,
+                };
+                if split {
+                    state = self
+                        .commit_batch(
+                            state,
+                            &mut batch,
+                            &batch_start,
+                            part_end.clone(),
+                            ids.next_counter(),
+                            forced.take(),
+                        )
+                        .await?;
+                    batch_start = part_end;
+                    open_since = None;
+                }
                 continue;
             }
             let cp = stream.checkpoint();
             let here = position_of(cp);
             let opened = *open_since.get_or_insert_with(tokio::time::Instant::now);
             let flush = match &forced {
-                Some(intent) => here.file == intent.to.file && here.position >= intent.to.position,
+                Some(intent) => {
+                    intent.to.within.is_none()
+                        && here.file == intent.to.file
+                        && here.position >= intent.to.position
+                }
                 None => {
                     batch.records >= self.cfg.sync.batch_rows
                         || opts.stop.load(Ordering::Relaxed)
@@ -692,7 +731,8 @@ impl<S: Sink> TaskRunner<S> {
                 (intent.unit, state)
             }
             None => {
-                let unit = state.unit_name(&format!("log-{}-{:012}", from.file, from.position));
+                let unit =
+                    state.unit_name(&format!("log-{}-{:012}", from.file, from.resume_offset()));
                 let intent = Intent {
                     unit: unit.clone(),
                     to,
@@ -893,6 +933,7 @@ fn position_of(cp: &mysql_source::replication::Checkpoint) -> SourcePosition {
         file: cp.position.file.clone(),
         position: cp.position.position,
         gtid: (!gtid.is_empty()).then_some(gtid),
+        within: None,
     }
 }
 

@@ -114,6 +114,7 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
         ("parallelism", sync.parallelism as u64),
         ("batch_rows", sync.batch_rows as u64),
         ("flush_interval_ms", sync.flush_interval_ms),
+        ("max_batch_records", sync.max_batch_records as u64),
     ] {
         if value == 0 {
             return Some((

@@ -9,11 +9,13 @@
 //!   a seed, for the demo, tests and benches.
 //! * [`PrivateServer`] starts a MariaDB of a test's own (own datadir, port and
 //!   extra options) for tests the shared sandbox must not host.
+//! * [`memory`] measures peak resident memory (of a child or of this process).
 //! * [`wide`] fills a 22-column table of many types at a million rows, server-side.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod emulator;
+pub mod memory;
 mod private_server;
 pub mod rng;
 pub mod shop;
