@@ -3,8 +3,8 @@
 #![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 pub use sync_testkit::memory::{Measured, measure, own_peak_rss};
 pub use sync_testkit::wide::{WIDE_DDL, wide_fill, wide_select};
 
@@ -112,16 +112,4 @@ pub fn machine_line() -> String {
         })
         .map_or(0, |kb| kb / 1024 / 1024);
     format!("machine: {cpu}, {cores} cores, {mem} GiB RAM")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vm_hwm_reads_kilobytes() {
-        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
-        assert_eq!(vm_hwm(status), 1234 * 1024);
-        assert_eq!(vm_hwm("Name: x\n"), 0);
-    }
 }

@@ -29,6 +29,7 @@
 //! name = "clients"                      # clients_base / clients_log
 //! columns = ["id", "email", "country"]  # sync only these (the row key must be among them)
 //! rename_columns = { email = "mail" }
+//! filter = "country IN ('DE', 'FR') AND signup_at >= '2024-01-01'"  # rows to sync, both phases
 //!
 //! [sync]
 //! types = ["schema", "full", "incremental"]
@@ -201,6 +202,9 @@ pub struct TableOptions {
     /// Column renames: source name → destination name.
     #[serde(default)]
     pub rename_columns: BTreeMap<String, String>,
+    /// Row filter: a SQL condition over the synced columns (source names);
+    /// only rows for which it is true are synced, in both phases.
+    pub filter: Option<String>,
 }
 
 /// One sync type.

@@ -17,6 +17,8 @@
 //! | [`naming`] | destination names: capitalization, database/table/column renames, column lists | here |
 //! | [`progress`] | the full phase's progress, as log lines or (in `sync-cli`) progress bars | here |
 //! | [`precheck`] | every DTS precheck, each pass / warning / failure with a fix hint | here |
+//! | [`filter`] | row filters: the task file's SQL conditions, evaluated alike on snapshot rows and binlog images | here |
+//! | [`transform`] | the embedder's map/filter hook over Arrow rows, and how kept/dropped images rewrite `t_log` | here |
 //! | [`mapping`] | MySQL column types to MaxCompute types, and the exact Arrow conversions both ways | here |
 //!
 //! # Exactly once
@@ -72,6 +74,7 @@ pub mod alert;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod filter;
 pub mod machine;
 pub mod mapping;
 pub mod merge;
@@ -84,6 +87,7 @@ pub mod rowconv;
 pub mod run;
 pub mod sink;
 pub mod taskfile;
+pub mod transform;
 pub mod verify;
 pub mod webhook;
 

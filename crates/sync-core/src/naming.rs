@@ -22,6 +22,7 @@
 //! names in `[objects.tables]` are exact (`db.table` as the source spells it).
 
 use crate::config::ObjectsConfig;
+use crate::filter::RowFilter;
 use crate::records::MetaColumns;
 use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema, SchemaRef};
@@ -71,6 +72,8 @@ pub struct SyncedTable {
     pub base_schema: SchemaRef,
     /// Arrow schema of `t_log`: metadata columns, then the business columns.
     pub log_schema: SchemaRef,
+    /// The task file's row filter of the table, if any.
+    pub filter: Option<Arc<RowFilter>>,
 }
 
 impl SyncedTable {
@@ -243,7 +246,20 @@ impl Naming {
         let base_schema = Arc::new(Schema::new(fields.clone()));
         let mut log_fields = meta.fields();
         log_fields.extend(fields);
+        let filter = match options.and_then(|o| o.filter.as_deref()) {
+            None => None,
+            Some(text) => Some(Arc::new(
+                RowFilter::compile(text, &base_schema, |name| {
+                    projected
+                        .columns
+                        .iter()
+                        .position(|c| c.name.eq_ignore_ascii_case(name))
+                })
+                .map_err(|e| format!("[objects.tables.\"{source_name}\"] filter: {e}"))?,
+            )),
+        };
         Ok(SyncedTable {
+            filter,
             source_column_count: schema.columns.len(),
             image_columns,
             source_name,

@@ -13,6 +13,7 @@ use crate::progress::{FullSyncProgress, LogProgress};
 use crate::records::{LogPartitioning, LogRecordMeta, MetaColumns, Op, RecordIds};
 use crate::rowconv::RowColumns;
 use crate::sink::{Sink, TableBatch, TableDef};
+use crate::transform::{Transform, shape_base, shape_log};
 use arrow_array::builder::{Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
@@ -49,6 +50,7 @@ pub struct TaskRunner<S: Sink> {
     partitioning: LogPartitioning,
     progress: Arc<dyn FullSyncProgress>,
     metrics: Metrics,
+    transform: Option<Arc<dyn Transform>>,
 }
 
 impl<S: Sink> TaskRunner<S> {
@@ -74,6 +76,7 @@ impl<S: Sink> TaskRunner<S> {
             partitioning,
             progress: Arc::new(LogProgress),
             metrics: Metrics::new(),
+            transform: None,
         })
     }
 
@@ -86,6 +89,14 @@ impl<S: Sink> TaskRunner<S> {
     /// Reports into `metrics` (e.g. one served by [`crate::metrics::serve`]).
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Passes every row of both phases through `transform` (after the task
+    /// file's filters) before it reaches the sink; `verify` applies it to
+    /// the source's rows too. See [`crate::transform`].
+    pub fn with_transform(mut self, transform: Arc<dyn Transform>) -> Self {
+        self.transform = Some(transform);
         self
     }
 
@@ -239,7 +250,7 @@ impl<S: Sink> TaskRunner<S> {
         let mut batches = Vec::new();
         while let Some(item) = run.items.recv().await {
             if let SnapshotItem::Batch { batch, .. } = item.map_err(source_err)? {
-                batches.push(t.to_dest(batch)?);
+                batches.push(shape_base(t, self.transform.as_deref(), t.to_dest(batch)?)?);
             }
         }
         Ok(batches)
@@ -378,10 +389,11 @@ impl<S: Sink> TaskRunner<S> {
                     table,
                     chunk,
                     batch,
-                } => pending
-                    .entry((table, chunk))
-                    .or_default()
-                    .push(job_tables[table].to_dest(batch)?),
+                } => {
+                    let t = job_tables[table];
+                    let rows = shape_base(t, self.transform.as_deref(), t.to_dest(batch)?)?;
+                    pending.entry((table, chunk)).or_default().push(rows);
+                }
                 SnapshotItem::ChunkDone { table, chunk, rows } => {
                     let t = job_tables[table];
                     let batches = pending.remove(&(table, chunk)).unwrap_or_default();
@@ -699,7 +711,7 @@ impl<S: Sink> TaskRunner<S> {
         forced: Option<Intent>,
     ) -> Result<TaskState> {
         let last_event_time = batch.last_event_time;
-        let data = batch.finish()?;
+        let data = batch.finish(self.transform.as_deref())?;
         let moved: Vec<(String, u64, u64)> = data
             .iter()
             .map(|d| {
@@ -793,14 +805,18 @@ impl LogBatch {
             .or_insert_with(|| LogBuilder::new(t))
     }
 
-    fn finish(&mut self) -> Result<Vec<TableBatch>> {
+    fn finish(&mut self, transform: Option<&dyn Transform>) -> Result<Vec<TableBatch>> {
         let mut out = Vec::new();
         for ((table, partition), mut b) in std::mem::take(&mut self.tables) {
-            out.push(TableBatch {
-                table,
-                partition,
-                batch: b.finish()?,
-            });
+            let log = b.finish()?;
+            let batch = shape_log(&b.table, transform, log)?;
+            if batch.num_rows() > 0 {
+                out.push(TableBatch {
+                    table,
+                    partition,
+                    batch,
+                });
+            }
         }
         self.records = 0;
         Ok(out)
@@ -808,6 +824,8 @@ impl LogBatch {
 }
 
 struct LogBuilder {
+    /// The table, for its filter when the batch is finished.
+    table: SyncedTable,
     schema: SchemaRef,
     record_id: Int64Builder,
     op: StringBuilder,
@@ -820,6 +838,7 @@ struct LogBuilder {
 impl LogBuilder {
     fn new(t: &SyncedTable) -> Self {
         Self {
+            table: t.clone(),
             schema: t.log_schema.clone(),
             record_id: Int64Builder::new(),
             op: StringBuilder::new(),

@@ -139,13 +139,16 @@ async fn a_transaction_too_large_for_one_batch_lands_in_parts_and_resumes_inside
         LocalWarehouse::new(dir.path().join("warehouse")),
     )
     .expect("runner");
-    plain.run(&caught_up()).await.expect("schema and empty full");
+    plain
+        .run(&caught_up())
+        .await
+        .expect("schema and empty full");
 
     // One transaction of 10,000 change records: 5,000 inserts, 2,000 updates
     // (two records each), 1,000 deletes.
     conn.query_drop(format!(
         "START TRANSACTION;
-         INSERT INTO {DB}.t SELECT seq, seq, CONCAT('row ', seq) FROM seq_1_to_5000;
+         INSERT INTO {DB}.t SELECT seq, seq, CONCAT('row ', seq) FROM {DB}.seq_1_to_5000;
          UPDATE {DB}.t SET a = a + 1, s = NULL WHERE id <= 2000;
          DELETE FROM {DB}.t WHERE id > 4000;
          COMMIT"
@@ -186,7 +189,7 @@ async fn a_transaction_too_large_for_one_batch_lands_in_parts_and_resumes_inside
         .sink()
         .read_table_blocking("t_log")
         .expect("read t_log");
-    let mut ids: Vec<i64> = log
+    let ids: Vec<i64> = log
         .iter()
         .flat_map(|b| {
             let col = b

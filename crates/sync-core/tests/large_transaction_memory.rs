@@ -68,7 +68,7 @@ async fn a_million_row_transaction_syncs_in_bounded_memory() {
 
     // One statement, one transaction: a million inserts.
     conn.query_drop(format!(
-        "INSERT INTO {DB}.t SELECT seq, REPEAT(CHAR(65 + seq % 26), {WIDTH}) FROM seq_1_to_{ROWS}"
+        "INSERT INTO {DB}.t SELECT seq, REPEAT(CHAR(65 + seq % 26), {WIDTH}) FROM {DB}.seq_1_to_{ROWS}"
     ))
     .await
     .expect("the million-row transaction");

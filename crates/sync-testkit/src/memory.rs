@@ -52,3 +52,14 @@ pub fn own_peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status").map_or(0, |s| vm_hwm(&s))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_hwm_reads_kilobytes() {
+        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
+        assert_eq!(vm_hwm(status), 1234 * 1024);
+        assert_eq!(vm_hwm("Name: x\n"), 0);
+    }
+}
