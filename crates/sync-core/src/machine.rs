@@ -35,18 +35,11 @@ pub struct SourcePosition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gtid: Option<String>,
     /// Set when the position is inside the transaction that starts at
-    /// `position` (a transaction too large for one commit): every event of
-    /// it ending at or before this offset of the same file is committed.
+    /// `position` (a transaction too large for one commit): how many of its
+    /// row changes (of synced tables) are committed. A count, not an offset,
+    /// so that it holds on any server of the replication group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<u64>,
-}
-
-impl SourcePosition {
-    /// Offset of the first event not covered: `within` inside a
-    /// transaction, `position` otherwise. Names the commit unit starting here.
-    pub fn resume_offset(&self) -> u64 {
-        self.within.unwrap_or(self.position)
-    }
 }
 
 /// Which of the three sync types the task runs.

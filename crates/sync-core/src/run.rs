@@ -525,9 +525,12 @@ impl<S: Sink> TaskRunner<S> {
         let mut ctx = DecodeContext::new();
         let mut ids = RecordIds::new(0, next_record_id);
         let mut batch = LogBatch::default();
-        // Resuming inside a transaction committed in parts: its events up to
-        // this offset are read again (for their table maps) but already landed.
-        let mut skip_through = position.within;
+        // Resuming inside a transaction committed in parts: its first
+        // `skip_changes` row changes already landed. Counting changes rather
+        // than bytes keeps this valid on another server of the replication
+        // group (failover), whose binlog offsets differ.
+        let mut skip_changes = position.within.unwrap_or(0);
+        let mut txn_changes: u64 = 0;
         let mut batch_start = position;
         // Whether the last event read ended a transaction: only there may a
         // batch end, so that no transaction is ever split across commits.
@@ -574,13 +577,6 @@ impl<S: Sink> TaskRunner<S> {
             if timestamp > 0 {
                 batch.last_event_time = Some(timestamp);
             }
-            let landed_part = skip_through.is_some_and(|end| u64::from(ev.log_pos) <= end);
-            if !landed_part {
-                skip_through = None;
-            }
-            if landed_part {
-                continue;
-            }
             if let EventData::Rows(rows) = &event.data {
                 let table = ctx
                     .table(rows.table_id)
@@ -596,6 +592,10 @@ impl<S: Sink> TaskRunner<S> {
                         .map_err(|e| Error::Schema(format!("rows event: {e}")))?
                     {
                         let change = change.map_err(|e| Error::Schema(format!("row: {e}")))?;
+                        txn_changes += 1;
+                        if txn_changes <= skip_changes {
+                            continue;
+                        }
                         let record_id = ids.allocate();
                         for meta in LogRecordMeta::for_change(op, record_id, timestamp) {
                             let image = if meta.before_flag() == "Y" {
@@ -613,16 +613,36 @@ impl<S: Sink> TaskRunner<S> {
                     }
                 }
             }
-            if !ev.ends_transaction {
+            if ev.ends_transaction {
+                txn_changes = 0;
+                skip_changes = 0;
+            } else {
                 // A transaction too large for one batch is committed in parts,
-                // each ending after a whole event; a replay ends its part at
-                // the very same event.
+                // each ending after a whole event; a replay ends its part
+                // after the very same change.
                 let part_end = SourcePosition {
-                    within: Some(u64::from(ev.log_pos)),
+                    within: Some(txn_changes),
                     ..position_of(stream.checkpoint())
                 };
                 let split = match &forced {
-                    Some(intent) => intent.to == part_end,
+                    Some(intent) => {
+                        if intent.to.within.is_some_and(|w| w < txn_changes)
+                            && intent.to.position == part_end.position
+                            && intent.to.file == part_end.file
+                        {
+                            return Err(Error::Schema(format!(
+                                "replaying pending part {} passed its end ({} changes into the \
+                                 transaction at {}:{}, the part ended after {}): the binlog \
+                                 changed under the task",
+                                intent.unit,
+                                txn_changes,
+                                part_end.file,
+                                part_end.position,
+                                intent.to.within.unwrap_or(0)
+                            )));
+                        }
+                        intent.to == part_end
+                    }
                     None => batch.records >= self.cfg.sync.max_batch_records,
                 };
                 if split {
@@ -743,8 +763,10 @@ impl<S: Sink> TaskRunner<S> {
                 (intent.unit, state)
             }
             None => {
-                let unit =
-                    state.unit_name(&format!("log-{}-{:012}", from.file, from.resume_offset()));
+                let unit = state.unit_name(&match from.within {
+                    None => format!("log-{}-{:012}", from.file, from.position),
+                    Some(k) => format!("log-{}-{:012}-{k:012}", from.file, from.position),
+                });
                 let intent = Intent {
                     unit: unit.clone(),
                     to,
