@@ -20,7 +20,8 @@
 //!
 //! `cargo bench -p sync-benches --bench sync_vs_peers [-- full|incremental]`
 //! Environment: `SYNC_BENCH_ROWS` (1000000), `SYNC_BENCH_CHANGES` (1000000),
-//! `SYNC_BENCH_PARALLELISM` (4), `SYNC_BENCH_RUNS` (2, full phase only).
+//! `SYNC_BENCH_PARALLELISM` (4), `SYNC_BENCH_RUNS` (2, full phase only),
+//! `SYNC_BENCH_CLI` (a prebuilt release `sync-cli` instead of building one).
 
 use mysql_source::{ConnectOptions, RawConn, TlsMode};
 use std::path::{Path, PathBuf};
@@ -53,8 +54,12 @@ async fn one(conn: &mut RawConn, q: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `cargo build --release -p sync-cli`, and the binary's path.
+/// `cargo build --release -p sync-cli`, and the binary's path; or the
+/// binary `SYNC_BENCH_CLI` names (built beforehand, e.g. by `scripts/bench`).
 fn sync_cli() -> PathBuf {
+    if let Some(cli) = std::env::var_os("SYNC_BENCH_CLI") {
+        return PathBuf::from(cli);
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let ok = Command::new(cargo)
         .args(["build", "--release", "-q", "-p", "sync-cli"])
