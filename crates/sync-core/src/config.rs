@@ -90,6 +90,32 @@ pub struct SourceConfig {
     /// This replica's server id.
     #[serde(default = "default_server_id")]
     pub server_id: u32,
+    /// Other servers of the source's replication group, tried in order when
+    /// `url` does not answer or is read-only (a demoted primary); needs
+    /// `resume = "gtid"`.
+    #[serde(default)]
+    pub failover_urls: Vec<String>,
+    /// How the incremental phase resumes: at the checkpoint's binlog file
+    /// and offset, or after the checkpoint's GTID position (valid on any
+    /// server of the group, so the task can follow a failover).
+    #[serde(default)]
+    pub resume: ResumeBy,
+    /// High bits of every `record_id` this task writes (0–255): tasks of
+    /// different sources writing into one destination give each a distinct
+    /// tag, so their ids never collide.
+    #[serde(default)]
+    pub record_id_tag: u8,
+}
+
+/// `[source] resume`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum ResumeBy {
+    /// Binlog file and offset (any server with binary logging).
+    #[default]
+    Position,
+    /// GTID position (MariaDB, or MySQL with `gtid_mode=ON`).
+    Gtid,
 }
 
 /// The destination.

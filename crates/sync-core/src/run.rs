@@ -43,7 +43,11 @@ pub struct RunOptions {
 /// A task bound to its source and sink.
 pub struct TaskRunner<S: Sink> {
     cfg: TaskConfig,
-    connect: ConnectOptions,
+    /// The server this run reads from: `[source] url`, or after a failover
+    /// one of `failover_urls` (see [`TaskRunner::run`]).
+    connect: std::sync::Mutex<ConnectOptions>,
+    /// `url`, then `failover_urls`, parsed.
+    servers: Vec<ConnectOptions>,
     sink: S,
     store: CheckpointStore<TaskState>,
     meta: MetaColumns,
@@ -59,17 +63,28 @@ impl<S: Sink> TaskRunner<S> {
     /// # Errors
     /// [`Error::Schema`] for a source URL that does not parse.
     pub fn new(cfg: TaskConfig, sink: S) -> Result<Self> {
-        let mut connect = ConnectOptions::from_url(&cfg.source.url)
-            .map_err(|e| Error::Schema(format!("[source] url: {e}")))?;
-        if connect.password.is_none() {
-            connect.password = std::env::var("SYNC_SOURCE_PASSWORD").ok();
+        let mut servers = Vec::new();
+        for (key, url) in std::iter::once(("url", &cfg.source.url)).chain(
+            cfg.source
+                .failover_urls
+                .iter()
+                .map(|u| ("failover_urls", u)),
+        ) {
+            let mut connect = ConnectOptions::from_url(url)
+                .map_err(|e| Error::Schema(format!("[source] {key}: {e}")))?;
+            if connect.password.is_none() {
+                connect.password = std::env::var("SYNC_SOURCE_PASSWORD").ok();
+            }
+            servers.push(connect);
         }
+        let connect = std::sync::Mutex::new(servers[0].clone());
         let store = CheckpointStore::new(&cfg.sync.state_dir, "task");
         let meta = cfg.sync.naming_rule.meta_columns();
         let partitioning = LogPartitioning::new(cfg.sync.log_partitions.iter().copied());
         Ok(Self {
             cfg,
             connect,
+            servers,
             sink,
             store,
             meta,
@@ -105,6 +120,53 @@ impl<S: Sink> TaskRunner<S> {
         &self.metrics
     }
 
+    /// The source server this runner reads from now.
+    pub fn source(&self) -> ConnectOptions {
+        self.connect
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// With `failover_urls`: moves to the first server of the group that
+    /// answers and is writable (the primary), else the first that answers;
+    /// a no-op for a single server, whose errors the run reports itself.
+    async fn pick_source(&self) {
+        if self.servers.len() < 2 {
+            return;
+        }
+        let mut fallback = None;
+        for (i, server) in self.servers.iter().enumerate() {
+            let Ok(mut conn) = RawConn::connect(server).await else {
+                warn!(server = i, host = %server.host, port = server.port, "source server does not answer");
+                continue;
+            };
+            let read_only = conn
+                .query_strings("SELECT @@read_only")
+                .await
+                .ok()
+                .and_then(|rows| rows.first().and_then(|r| r.first().cloned().flatten()));
+            let _ = conn.close().await;
+            if read_only.as_deref() == Some("0") {
+                if i > 0 {
+                    warn!(host = %server.host, port = server.port, "failing over to this source server");
+                }
+                *self
+                    .connect
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = server.clone();
+                return;
+            }
+            fallback.get_or_insert(server.clone());
+        }
+        if let Some(server) = fallback {
+            *self
+                .connect
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = server;
+        }
+    }
+
     /// The sink.
     pub fn sink(&self) -> &S {
         &self.sink
@@ -129,7 +191,7 @@ impl<S: Sink> TaskRunner<S> {
     /// Source errors; [`Error::Schema`] when `[objects.tables]` names a
     /// column a table does not have (the precheck reports it first).
     pub async fn tables(&self) -> Result<Vec<SyncedTable>> {
-        let mut conn = RawConn::connect(&self.connect).await.map_err(source_err)?;
+        let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
         let schemas = read_selected(&mut conn, &self.cfg.objects)
             .await
             .map_err(source_err)?;
@@ -159,7 +221,8 @@ impl<S: Sink> TaskRunner<S> {
         let resumed = state
             .as_ref()
             .is_some_and(|s| !matches!(s.phase, Phase::Precheck));
-        let resume_binlog = state.and_then(|s| match s.phase {
+        let by_gtid = self.cfg.source.resume == crate::config::ResumeBy::Gtid;
+        let resume_binlog = state.filter(|_| !by_gtid).and_then(|s| match s.phase {
             Phase::FullSync(f) => f.start.map(|p| p.file),
             Phase::Incremental(i) => Some(i.position.file),
             _ => None,
@@ -167,7 +230,7 @@ impl<S: Sink> TaskRunner<S> {
         let partition_columns = self.partition_columns();
         Ok(crate::precheck::run(&crate::precheck::Inputs {
             cfg: &self.cfg,
-            connect: &self.connect,
+            connect: &self.source(),
             sink: &self.sink,
             meta: &self.meta,
             partition_columns: &partition_columns,
@@ -187,6 +250,7 @@ impl<S: Sink> TaskRunner<S> {
             Some(s) => s,
             None => TaskState::new(self.cfg.sync.selected()).with_task_id(new_task_id()),
         };
+        self.pick_source().await;
         // On every start, not only the first: a restarted task meets the
         // server's settings and privileges as they are now.
         let report = self.precheck().await?;
@@ -212,7 +276,7 @@ impl<S: Sink> TaskRunner<S> {
                     self.step(state, Step::SchemaSynced)?
                 }
                 Phase::Positioning => {
-                    let mut conn = RawConn::connect(&self.connect).await.map_err(source_err)?;
+                    let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
                     let cp = snapshot::capture_position(&mut conn)
                         .await
                         .map_err(source_err)?;
@@ -234,12 +298,12 @@ impl<S: Sink> TaskRunner<S> {
     /// # Errors
     /// Source errors.
     pub async fn read_source(&self, t: &SyncedTable) -> Result<Vec<RecordBatch>> {
-        let mut conn = RawConn::connect(&self.connect).await.map_err(source_err)?;
+        let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
         let plan = snapshot::plan_table(&mut conn, &t.schema, self.cfg.sync.chunk_rows)
             .await
             .map_err(source_err)?;
         let _ = conn.close().await;
-        let mut sopts = SnapshotOptions::new(self.connect.clone());
+        let mut sopts = SnapshotOptions::new(self.source());
         sopts.parallelism = self.cfg.sync.parallelism;
         let job = TableJob {
             schema: t.schema.clone(),
@@ -335,7 +399,7 @@ impl<S: Sink> TaskRunner<S> {
     }
 
     async fn full_sync(&self, mut state: TaskState, tables: &[SyncedTable]) -> Result<TaskState> {
-        let mut conn = RawConn::connect(&self.connect).await.map_err(source_err)?;
+        let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
         if matches!(&state.phase, Phase::FullSync(f) if f.start.is_none()) {
             let cp = snapshot::capture_position(&mut conn)
                 .await
@@ -369,7 +433,7 @@ impl<S: Sink> TaskRunner<S> {
             job_tables.push(t);
         }
         let _ = conn.close().await;
-        let mut sopts = SnapshotOptions::new(self.connect.clone());
+        let mut sopts = SnapshotOptions::new(self.source());
         sopts.parallelism = self.cfg.sync.parallelism;
         let chunk_counts: Vec<usize> = jobs.iter().map(|j| j.plan.chunks.len()).collect();
         let mut done_sets: Vec<BTreeSet<u32>> = jobs.iter().map(|j| j.done.clone()).collect();
@@ -514,16 +578,29 @@ impl<S: Sink> TaskRunner<S> {
             .iter()
             .map(|t| ((t.schema.database.clone(), t.schema.table.clone()), t))
             .collect();
-        let start = StartPosition::File(BinlogPosition {
-            file: position.file.clone(),
-            position: position.position,
-        });
-        let mut ropts =
-            ReplicationOptions::new(self.connect.clone(), self.cfg.source.server_id, start);
+        let by_gtid = self.cfg.source.resume == crate::config::ResumeBy::Gtid;
+        let start = if by_gtid {
+            gtid_start(&position)?
+        } else {
+            StartPosition::File(BinlogPosition {
+                file: position.file.clone(),
+                position: position.position,
+            })
+        };
+        // Where a transaction starts: by GTID the file and offset are those
+        // of whichever server the stream reads from, so only the GTID counts.
+        let same_txn = |a: &SourcePosition, b: &SourcePosition| {
+            if by_gtid {
+                a.gtid == b.gtid
+            } else {
+                a.file == b.file && a.position == b.position
+            }
+        };
+        let mut ropts = ReplicationOptions::new(self.source(), self.cfg.source.server_id, start);
         ropts.stop_at_end = opts.exit_when_caught_up;
         let mut stream = BinlogStream::start(ropts).await.map_err(source_err)?;
         let mut ctx = DecodeContext::new();
-        let mut ids = RecordIds::new(0, next_record_id);
+        let mut ids = RecordIds::new(self.cfg.source.record_id_tag, next_record_id);
         let mut batch = LogBatch::default();
         // Resuming inside a transaction committed in parts: its first
         // `skip_changes` row changes already landed. Counting changes rather
@@ -627,8 +704,7 @@ impl<S: Sink> TaskRunner<S> {
                 let split = match &forced {
                     Some(intent) => {
                         if intent.to.within.is_some_and(|w| w < txn_changes)
-                            && intent.to.position == part_end.position
-                            && intent.to.file == part_end.file
+                            && same_txn(&intent.to, &part_end)
                         {
                             return Err(Error::Schema(format!(
                                 "replaying pending part {} passed its end ({} changes into the \
@@ -641,7 +717,7 @@ impl<S: Sink> TaskRunner<S> {
                                 intent.to.within.unwrap_or(0)
                             )));
                         }
-                        intent.to == part_end
+                        same_txn(&intent.to, &part_end) && intent.to.within == part_end.within
                     }
                     None => batch.records >= self.cfg.sync.max_batch_records,
                 };
@@ -665,6 +741,9 @@ impl<S: Sink> TaskRunner<S> {
             let here = position_of(cp);
             let opened = *open_since.get_or_insert_with(tokio::time::Instant::now);
             let flush = match &forced {
+                Some(intent) if by_gtid => {
+                    intent.to.within.is_none() && here.gtid == intent.to.gtid
+                }
                 Some(intent) => {
                     intent.to.within.is_none()
                         && here.file == intent.to.file
@@ -966,6 +1045,28 @@ async fn stopped(stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// The stream's start after `position`'s GTID state.
+fn gtid_start(position: &SourcePosition) -> Result<StartPosition> {
+    let gtid = position.gtid.as_deref().unwrap_or_default();
+    if gtid.is_empty() {
+        return Err(Error::Config(format!(
+            "[source] resume = \"gtid\", but the checkpoint at {}:{} has no GTID position \
+             (the source had no GTIDs when it was taken): use resume = \"position\" on this server",
+            position.file, position.position
+        )));
+    }
+    let bad = |e: mysql_source::Error| {
+        Error::Config(format!(
+            "the checkpoint's GTID position `{gtid}` does not parse: {e}"
+        ))
+    };
+    Ok(if gtid.contains(':') {
+        StartPosition::MysqlGtid(mysql_source::gtid::MysqlGtidSet::parse(gtid).map_err(bad)?)
+    } else {
+        StartPosition::MariadbGtid(mysql_source::gtid::MariadbGtidPos::parse(gtid).map_err(bad)?)
+    })
 }
 
 fn position_of(cp: &mysql_source::replication::Checkpoint) -> SourcePosition {

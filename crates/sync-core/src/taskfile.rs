@@ -123,6 +123,12 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
             ));
         }
     }
+    if !cfg.source.failover_urls.is_empty() && cfg.source.resume != crate::config::ResumeBy::Gtid {
+        return Some((
+            vec!["source", "failover_urls"],
+            "`source.failover_urls` needs `source.resume = \"gtid\"`: binlog file offsets differ from server to server".into(),
+        ));
+    }
     if cfg.objects.include.is_empty() {
         return Some((
             vec!["objects", "include"],
