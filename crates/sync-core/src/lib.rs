@@ -60,6 +60,7 @@
 pub mod alert;
 pub mod checkpoint;
 pub mod config;
+pub mod ddl;
 pub mod error;
 pub mod machine;
 pub mod mapping;

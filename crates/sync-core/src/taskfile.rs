@@ -122,6 +122,16 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
             ));
         }
     }
+    if let Some(kind) = sync.ddl.refused() {
+        return Some((
+            vec!["sync", "ddl", kind.key()],
+            format!(
+                "`sync.ddl.{}` cannot be \"apply\": only add_column is applied to the destination; \
+                 use \"ignore\" or \"stop\"",
+                kind.key()
+            ),
+        ));
+    }
     if cfg.objects.include.is_empty() {
         return Some((
             vec!["objects", "include"],
