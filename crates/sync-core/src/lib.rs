@@ -72,6 +72,7 @@ pub mod progress;
 pub mod records;
 pub mod rowconv;
 pub mod run;
+pub mod schema_history;
 pub mod sink;
 pub mod taskfile;
 pub mod verify;
