@@ -991,6 +991,19 @@ impl Work<'_, '_> {
     }
 }
 
+/// `BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, `XA …`: the QUERY events of
+/// every transaction, never DDL.
+fn is_transaction_control(sql: &str) -> bool {
+    let word: String = sql
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect();
+    ["begin", "commit", "rollback", "savepoint", "xa", "release"]
+        .iter()
+        .any(|w| word.eq_ignore_ascii_case(w))
+}
+
 fn is_character(t: &ColumnType) -> bool {
     matches!(
         t,
@@ -1181,6 +1194,38 @@ impl Tracker {
                 t.source_name()
             )
         })
+    }
+
+    /// What a QUERY event's statement means for the tracked tables;
+    /// `default_db` is the event's current database, `sql_mode` its mode.
+    pub fn plan_query(
+        &self,
+        sql: &str,
+        default_db: &str,
+        sql_mode: Option<u64>,
+        cx: &PlanContext<'_>,
+    ) -> Plan {
+        if is_transaction_control(sql) {
+            return Plan::Unchanged { notes: Vec::new() };
+        }
+        let opts = crate::ddl::ParseOptions::from_sql_mode(sql_mode.unwrap_or(0));
+        match crate::ddl::parse(sql, default_db, opts) {
+            Ok(None) => Plan::Unchanged { notes: Vec::new() },
+            Ok(Some(stmt)) => self.set.plan(&stmt, cx),
+            Err(e) => match cx.policy.action(DdlKind::Other) {
+                (DdlAction::Ignore, _) => Plan::Unchanged {
+                    notes: vec![format!(
+                        "a DDL whose tables cannot be read ({e}): ignored (`sync.ddl.other` = \"ignore\")"
+                    )],
+                },
+                _ => Plan::Stop {
+                    message: format!(
+                        "the tables of this DDL cannot be read ({e}): `sync.ddl.other` is \"stop\" \
+                         (\"ignore\" goes on; a synced table it changed stops the task at its next row)"
+                    ),
+                },
+            },
+        }
     }
 
     /// Saves `next` as the next generation (before the checkpoint names
