@@ -138,7 +138,7 @@ pub enum AlterSpec {
         /// The column's name before.
         old: String,
         /// Its new definition.
-        column: ColumnDef,
+        column: Box<ColumnDef>,
         /// Where it moves.
         position: Option<ColumnPosition>,
         /// `IF EXISTS`.
@@ -795,7 +795,7 @@ impl Parser<'_> {
             let position = self.position()?;
             return Ok(AlterSpec::ChangeColumn {
                 old: column.column.name.clone(),
-                column,
+                column: Box::new(column),
                 position,
                 if_exists,
             });
@@ -804,7 +804,7 @@ impl Parser<'_> {
             self.eat_kw("column");
             let if_exists = self.if_exists();
             let old = self.ident()?;
-            let column = self.column_def()?;
+            let column = Box::new(self.column_def()?);
             let position = self.position()?;
             return Ok(AlterSpec::ChangeColumn {
                 old,
@@ -848,62 +848,7 @@ impl Parser<'_> {
         // ALTER [COLUMN] c SET|DROP DEFAULT, ALTER INDEX …, table options,
         // ALGORITHM=, LOCK=, FORCE, ORDER BY, ENABLE KEYS, COALESCE/REORGANIZE/
         // ANALYZE/… PARTITION, REMOVE PARTITIONING: the rows stay as they are.
-        if self.is_kw("alter")
-            || self.is_kw("algorithm")
-            || self.is_kw("lock")
-            || self.is_kw("force")
-            || self.is_kw("order")
-            || self.is_kw("enable")
-            || self.is_kw("disable")
-            || self.is_kw("engine")
-            || self.is_kw("auto_increment")
-            || self.is_kw("comment")
-            || self.is_kw("default")
-            || self.is_kw("character")
-            || self.is_kw("charset")
-            || self.is_kw("collate")
-            || self.is_kw("row_format")
-            || self.is_kw("key_block_size")
-            || self.is_kw("stats_persistent")
-            || self.is_kw("stats_auto_recalc")
-            || self.is_kw("stats_sample_pages")
-            || self.is_kw("pack_keys")
-            || self.is_kw("checksum")
-            || self.is_kw("page_checksum")
-            || self.is_kw("page_compressed")
-            || self.is_kw("page_compression_level")
-            || self.is_kw("encrypted")
-            || self.is_kw("encryption_key_id")
-            || self.is_kw("transactional")
-            || self.is_kw("min_rows")
-            || self.is_kw("max_rows")
-            || self.is_kw("avg_row_length")
-            || self.is_kw("delay_key_write")
-            || self.is_kw("insert_method")
-            || self.is_kw("data")
-            || self.is_kw("index")
-            || self.is_kw("tablespace")
-            || self.is_kw("storage")
-            || self.is_kw("union")
-            || self.is_kw("with")
-            || self.is_kw("without")
-            || self.is_kw("coalesce")
-            || self.is_kw("reorganize")
-            || self.is_kw("analyze")
-            || self.is_kw("check")
-            || self.is_kw("optimize")
-            || self.is_kw("rebuild")
-            || self.is_kw("repair")
-            || self.is_kw("remove")
-            || self.is_kw("secondary_engine")
-            || self.is_kw("secondary_engine_attribute")
-            || self.is_kw("engine_attribute")
-            || self.is_kw("autoextend_size")
-            || self.is_kw("compression")
-            || self.is_kw("connection")
-            || self.is_kw("password")
-            || self.is_kw("start")
-        {
+        if NO_ROW_EFFECT.iter().any(|w| self.is_kw(w)) {
             self.skip_to_separator();
             return Ok(AlterSpec::NoRowEffect);
         }
@@ -1383,10 +1328,10 @@ impl Parser<'_> {
             "tinyblob" | "blob" | "mediumblob" | "longblob" => {
                 let args = self.number_args()?;
                 let mut name = word.clone();
-                if word == "blob" {
-                    if let Some(&n) = args.first() {
-                        name = text_for(n).replace("text", "blob");
-                    }
+                if word == "blob"
+                    && let Some(&n) = args.first()
+                {
+                    name = text_for(n).replace("text", "blob");
                 }
                 t.column_type = ColumnType::Blob {
                     max_bytes: max_bytes(&name),
@@ -1431,9 +1376,7 @@ impl Parser<'_> {
             self.number_args()?;
         }
         loop {
-            if self.eat_kw("unsigned") {
-                t.unsigned = true;
-            } else if self.eat_kw("zerofill") {
+            if self.eat_kw("unsigned") || self.eat_kw("zerofill") {
                 t.unsigned = true;
             } else if !self.eat_kw("signed") {
                 break;
@@ -1482,6 +1425,68 @@ impl Parser<'_> {
         }
     }
 }
+
+/// Words that start an alteration leaving the rows as they are: `ALTER
+/// [COLUMN] c SET|DROP DEFAULT`, `ALTER INDEX`, table options, `ALGORITHM=`,
+/// `LOCK=`, `FORCE`, `ORDER BY`, `ENABLE KEYS`, partition maintenance
+/// (`COALESCE`, `REORGANIZE`, `ANALYZE`, …), `REMOVE PARTITIONING`.
+const NO_ROW_EFFECT: &[&str] = &[
+    "alter",
+    "algorithm",
+    "lock",
+    "force",
+    "order",
+    "enable",
+    "disable",
+    "engine",
+    "auto_increment",
+    "comment",
+    "default",
+    "character",
+    "charset",
+    "collate",
+    "row_format",
+    "key_block_size",
+    "stats_persistent",
+    "stats_auto_recalc",
+    "stats_sample_pages",
+    "pack_keys",
+    "checksum",
+    "page_checksum",
+    "page_compressed",
+    "page_compression_level",
+    "encrypted",
+    "encryption_key_id",
+    "transactional",
+    "min_rows",
+    "max_rows",
+    "avg_row_length",
+    "delay_key_write",
+    "insert_method",
+    "data",
+    "index",
+    "tablespace",
+    "storage",
+    "union",
+    "with",
+    "without",
+    "coalesce",
+    "reorganize",
+    "analyze",
+    "check",
+    "optimize",
+    "rebuild",
+    "repair",
+    "remove",
+    "secondary_engine",
+    "secondary_engine_attribute",
+    "engine_attribute",
+    "autoextend_size",
+    "compression",
+    "connection",
+    "password",
+    "start",
+];
 
 /// What [`Parser::data_type`] read.
 #[derive(Clone, Debug)]

@@ -18,6 +18,8 @@
 //! | [`progress`] | the full phase's progress, as log lines or (in `sync-cli`) progress bars | here |
 //! | [`precheck`] | every DTS precheck, each pass / warning / failure with a fix hint | here |
 //! | [`mapping`] | MySQL column types to MaxCompute types, and the exact Arrow conversions both ways | here |
+//! | [`ddl`] | the DDL statements that change synced tables, parsed from binlog QUERY events | here |
+//! | [`schema_history`] | the synced tables' schemas in force at each binlog position: DDL under the `[sync.ddl]` policy, table-map checks, generations saved with the checkpoint | here |
 //!
 //! # Exactly once
 //!
@@ -34,6 +36,12 @@
 //! 5. On restart with an intent: if the sink reports the unit committed, move
 //!    to `b`; otherwise commit it again (same unit, same rows: no duplicates)
 //!    or drop the intent and redo the range from `a`.
+//!
+//! A DDL on a synced table ends the batch before it; the schemas in force
+//! after it are saved as a new generation before the checkpoint moves past
+//! it ([`machine::Step::SchemaChanged`]), and the destination change it
+//! needs (`ADD COLUMN`) is idempotent, so a crash anywhere around it redoes
+//! exactly the DDL ([`schema_history`]).
 //!
 //! The full phase commits one unit per chunk, named by table and chunk
 //! number, and ends by handing the binlog position captured before the first

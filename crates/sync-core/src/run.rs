@@ -672,16 +672,16 @@ impl<S: Sink> TaskRunner<S> {
                 }
             }
             let event_at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
-            if let EventData::TableMap(tm) = &event.data {
-                if let Some(map) = ctx.table(tm.table_id) {
-                    tracker
-                        .check_map(map)
-                        .map_err(|message| Error::SchemaDrift {
-                            file: stream.checkpoint().position.file.clone(),
-                            position: event_at,
-                            message,
-                        })?;
-                }
+            if let EventData::TableMap(tm) = &event.data
+                && let Some(map) = ctx.table(tm.table_id)
+            {
+                tracker
+                    .check_map(map)
+                    .map_err(|message| Error::SchemaDrift {
+                        file: stream.checkpoint().position.file.clone(),
+                        position: event_at,
+                        message,
+                    })?;
             }
             if let EventData::Query(q) = &event.data {
                 let sql = q.query_lossy();

@@ -157,14 +157,14 @@ impl TrackedTable {
             ));
         }
         for (i, (col, tm)) in ours.iter().zip(&map.columns).enumerate() {
-            if let Some(name) = &tm.name {
-                if !name.eq_ignore_ascii_case(&col.name) {
-                    return Err(format!(
-                        "column {} is `{name}` in the row images, `{}` in the schema tracked for this position",
-                        i + 1,
-                        col.name
-                    ));
-                }
+            if let Some(name) = &tm.name
+                && !name.eq_ignore_ascii_case(&col.name)
+            {
+                return Err(format!(
+                    "column {} is `{name}` in the row images, `{}` in the schema tracked for this position",
+                    i + 1,
+                    col.name
+                ));
             }
             if let Some(why) = incompatible(col, tm, map.columns.iter().any(|c| c.name.is_some())) {
                 return Err(format!(
@@ -372,7 +372,7 @@ pub enum Plan {
         /// The set in force after the statement.
         next: SchemaSet,
         /// Destination tables and the columns to add to each.
-        add_columns: Vec<(String, Vec<Field>)>,
+        add_columns: ColumnAdds,
         /// Log lines about ignored changes.
         notes: Vec<String>,
     },
@@ -382,6 +382,9 @@ pub enum Plan {
         message: String,
     },
 }
+
+/// Destination tables and the columns to add to each, in order.
+pub type ColumnAdds = Vec<(String, Vec<Field>)>;
 
 /// What [`SchemaSet::plan`] needs besides the statement.
 #[derive(Clone, Copy, Debug)]
@@ -477,7 +480,7 @@ impl SchemaSet {
 /// A plan being worked out: the next set, columns to add, notes.
 struct Work<'a, 'c> {
     next: SchemaSet,
-    adds: Vec<(String, Vec<Field>)>,
+    adds: ColumnAdds,
     notes: Vec<String>,
     cx: &'a PlanContext<'c>,
 }
@@ -1109,10 +1112,8 @@ impl SchemaStore {
                 .and_then(|n| n.strip_suffix(".json"))
                 .and_then(|n| n.parse::<u64>().ok())
                 .is_some_and(|g| g < current);
-            if older {
-                if let Err(e) = std::fs::remove_file(entry.path()) {
-                    tracing::warn!(path = %entry.path().display(), error = %e, "could not remove an old schema generation");
-                }
+            if older && let Err(e) = std::fs::remove_file(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %e, "could not remove an old schema generation");
             }
         }
     }
@@ -1330,7 +1331,7 @@ mod tests {
         )
     }
 
-    fn changed(p: Plan) -> (SchemaSet, Vec<(String, Vec<Field>)>, Vec<String>) {
+    fn changed(p: Plan) -> (SchemaSet, ColumnAdds, Vec<String>) {
         match p {
             Plan::Changed {
                 next,
@@ -1612,7 +1613,7 @@ mod tests {
             "ALTER TABLE orders ADD a INT",
         ));
         let g = tracker.save_next(&f.set).expect("save 1");
-        tracker.advance(g, f.set.clone());
+        tracker.advance(g, f.set);
         let g2 = tracker.save_next(&next).expect("save 2");
         assert_eq!((g, g2), (1, 2));
         tracker.advance(g2, next.clone());
