@@ -1,12 +1,15 @@
 //! Table schemas from `information_schema`: columns with their types,
 //! signedness, charsets, generated and invisible columns, primary and
 //! unique keys, as typed values `sync-core` maps to destination types.
+//! They serialize (serde) so that a task can persist the schema in force at
+//! a binlog position.
 
 use crate::conn::RawConn;
 use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
 
 /// The MySQL type of a column, with the parameters that matter for mapping.
-#[derive(Clone, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum ColumnType {
     /// TINYINT (1 byte).
@@ -107,7 +110,7 @@ impl ColumnType {
 }
 
 /// A generated column.
-#[derive(Clone, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
 pub struct Generated {
     /// The expression.
     pub expression: String,
@@ -116,7 +119,7 @@ pub struct Generated {
 }
 
 /// One column.
-#[derive(Clone, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
 pub struct ColumnSchema {
     /// Column name.
     pub name: String,
@@ -147,7 +150,7 @@ pub struct ColumnSchema {
 }
 
 /// A unique index.
-#[derive(Clone, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
 pub struct UniqueKey {
     /// Index name.
     pub name: String,
@@ -158,7 +161,7 @@ pub struct UniqueKey {
 }
 
 /// A table's schema.
-#[derive(Clone, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
 pub struct TableSchema {
     /// Database.
     pub database: String,

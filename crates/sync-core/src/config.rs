@@ -41,6 +41,7 @@
 //! batch_rows = 20000                    # incremental: change records per commit
 //! flush_interval_ms = 1000              # incremental: commit a batch at the latest this long after its first record
 //! max_batch_records = 200000            # incremental: a bigger transaction is committed in parts
+//! ddl = { add_column = "apply", create_table = "ignore", other = "stop" }   # see DdlConfig
 //! ```
 
 use crate::error::{Error, Result};
@@ -277,6 +278,186 @@ pub struct SyncConfig {
     /// memory stays bounded whatever the transaction's size.
     #[serde(default = "default_max_batch_records")]
     pub max_batch_records: usize,
+    /// What the incremental phase does with DDL on synced tables.
+    #[serde(default)]
+    pub ddl: DdlConfig,
+}
+
+/// What the incremental phase does with one kind of DDL statement.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DdlAction {
+    /// Change the destination the same way (only `add_column`).
+    Apply,
+    /// Leave the destination as it is and go on (logged); the task still
+    /// follows the source's new schema, so later rows decode right.
+    Ignore,
+    /// Stop the task at the statement, everything before it committed.
+    Stop,
+}
+
+impl DdlAction {
+    /// The word the task file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Apply => "apply",
+            Self::Ignore => "ignore",
+            Self::Stop => "stop",
+        }
+    }
+}
+
+/// The kinds of DDL a policy distinguishes (one key of `[sync.ddl]` each).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum DdlKind {
+    /// `ALTER TABLE … ADD [COLUMN]`.
+    AddColumn,
+    /// `ALTER TABLE … DROP [COLUMN]` of a synced column.
+    DropColumn,
+    /// `RENAME COLUMN`, or `CHANGE` to a new name.
+    RenameColumn,
+    /// `MODIFY` / `CHANGE` that changes a synced column's destination type.
+    ModifyColumn,
+    /// `RENAME TABLE`, `ALTER TABLE … RENAME TO`.
+    RenameTable,
+    /// `DROP TABLE`, `DROP DATABASE`, `CREATE OR REPLACE TABLE`.
+    DropTable,
+    /// `TRUNCATE TABLE`, and partition or tablespace operations that remove
+    /// rows without row events (`DROP`/`TRUNCATE`/`EXCHANGE PARTITION`, …).
+    TruncateTable,
+    /// A change of the row key (`ADD`/`DROP PRIMARY KEY`, the unique key a
+    /// table without a primary key is keyed by).
+    RowKey,
+    /// `CREATE TABLE` of a table the include patterns select.
+    CreateTable,
+    /// Anything else that alters a synced table and is not understood.
+    Other,
+}
+
+impl DdlKind {
+    /// The key in `[sync.ddl]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::AddColumn => "add_column",
+            Self::DropColumn => "drop_column",
+            Self::RenameColumn => "rename_column",
+            Self::ModifyColumn => "modify_column",
+            Self::RenameTable => "rename_table",
+            Self::DropTable => "drop_table",
+            Self::TruncateTable => "truncate_table",
+            Self::RowKey => "row_key",
+            Self::CreateTable => "create_table",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// `[sync.ddl]` (or `ddl = { ... }` in `[sync]`): the DDL policy.
+///
+/// `add_column` may be `apply` (default), `ignore` or `stop`; every other
+/// key `ignore` or `stop`. The keys `drop_column` … `row_key` default to
+/// `other`, which defaults to `stop`; `create_table` defaults to `ignore`.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DdlConfig {
+    /// `ADD COLUMN`.
+    #[serde(default = "action_apply")]
+    pub add_column: DdlAction,
+    /// `CREATE TABLE` matching the include patterns.
+    #[serde(default = "action_ignore")]
+    pub create_table: DdlAction,
+    /// Every kind below that is not set, and DDL the task does not understand.
+    #[serde(default = "action_stop")]
+    pub other: DdlAction,
+    /// `DROP COLUMN`.
+    #[serde(default)]
+    pub drop_column: Option<DdlAction>,
+    /// `RENAME COLUMN`, `CHANGE` to a new name.
+    #[serde(default)]
+    pub rename_column: Option<DdlAction>,
+    /// `MODIFY` / `CHANGE` of a column's destination type.
+    #[serde(default)]
+    pub modify_column: Option<DdlAction>,
+    /// `RENAME TABLE`.
+    #[serde(default)]
+    pub rename_table: Option<DdlAction>,
+    /// `DROP TABLE`.
+    #[serde(default)]
+    pub drop_table: Option<DdlAction>,
+    /// `TRUNCATE TABLE` and kin.
+    #[serde(default)]
+    pub truncate_table: Option<DdlAction>,
+    /// Row key changes.
+    #[serde(default)]
+    pub row_key: Option<DdlAction>,
+}
+
+fn action_apply() -> DdlAction {
+    DdlAction::Apply
+}
+fn action_ignore() -> DdlAction {
+    DdlAction::Ignore
+}
+fn action_stop() -> DdlAction {
+    DdlAction::Stop
+}
+
+impl Default for DdlConfig {
+    fn default() -> Self {
+        Self {
+            add_column: DdlAction::Apply,
+            create_table: DdlAction::Ignore,
+            other: DdlAction::Stop,
+            drop_column: None,
+            rename_column: None,
+            modify_column: None,
+            rename_table: None,
+            drop_table: None,
+            truncate_table: None,
+            row_key: None,
+        }
+    }
+}
+
+impl DdlConfig {
+    /// The action for a kind, and the key that decided it (`other` for an
+    /// unset key).
+    pub fn action(&self, kind: DdlKind) -> (DdlAction, DdlKind) {
+        let specific = match kind {
+            DdlKind::AddColumn => Some(self.add_column),
+            DdlKind::CreateTable => Some(self.create_table),
+            DdlKind::Other => Some(self.other),
+            DdlKind::DropColumn => self.drop_column,
+            DdlKind::RenameColumn => self.rename_column,
+            DdlKind::ModifyColumn => self.modify_column,
+            DdlKind::RenameTable => self.rename_table,
+            DdlKind::DropTable => self.drop_table,
+            DdlKind::TruncateTable => self.truncate_table,
+            DdlKind::RowKey => self.row_key,
+        };
+        match specific {
+            Some(a) => (a, kind),
+            None => (self.other, DdlKind::Other),
+        }
+    }
+
+    /// Keys set to an action they cannot take (only `add_column` applies).
+    pub fn refused(&self) -> Option<DdlKind> {
+        [
+            (DdlKind::CreateTable, Some(self.create_table)),
+            (DdlKind::Other, Some(self.other)),
+            (DdlKind::DropColumn, self.drop_column),
+            (DdlKind::RenameColumn, self.rename_column),
+            (DdlKind::ModifyColumn, self.modify_column),
+            (DdlKind::RenameTable, self.rename_table),
+            (DdlKind::DropTable, self.drop_table),
+            (DdlKind::TruncateTable, self.truncate_table),
+            (DdlKind::RowKey, self.row_key),
+        ]
+        .into_iter()
+        .find(|(_, a)| *a == Some(DdlAction::Apply))
+        .map(|(k, _)| k)
+    }
 }
 
 fn default_server_id() -> u32 {

@@ -68,6 +68,33 @@ pub enum Error {
     /// Data that does not fit what the destination table expects.
     #[error("{0}")]
     Schema(String),
+    /// The task stopped at a DDL statement: its `[sync.ddl]` policy says
+    /// stop, or the task cannot follow it. Everything before it is
+    /// committed; the next run starts at the statement again.
+    #[error(
+        "stopped at the DDL at binlog {file}:{position}: {message}\n  statement: {statement}\n  \
+         every change before it is committed; the next run starts at this statement"
+    )]
+    Ddl {
+        /// Binlog file.
+        file: String,
+        /// Offset of the statement's event in the file.
+        position: u64,
+        /// The statement (shortened when long).
+        statement: String,
+        /// What it does and why the task stops.
+        message: String,
+    },
+    /// Row images that do not match the schema tracked for their position.
+    #[error("binlog {file}:{position}: {message}")]
+    SchemaDrift {
+        /// Binlog file.
+        file: String,
+        /// Offset of the table-map event in the file.
+        position: u64,
+        /// The table and what differs.
+        message: String,
+    },
 }
 
 impl Error {

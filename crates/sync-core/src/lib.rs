@@ -20,6 +20,8 @@
 //! | [`filter`] | row filters: the task file's SQL conditions, evaluated alike on snapshot rows and binlog images | here |
 //! | [`transform`] | the embedder's map/filter hook over Arrow rows, and how kept/dropped images rewrite `t_log` | here |
 //! | [`mapping`] | MySQL column types to MaxCompute types, and the exact Arrow conversions both ways | here |
+//! | [`ddl`] | the DDL statements that change synced tables, parsed from binlog QUERY events | here |
+//! | [`schema_history`] | the synced tables' schemas in force at each binlog position: DDL under the `[sync.ddl]` policy, table-map checks, generations saved with the checkpoint | here |
 //!
 //! # Exactly once
 //!
@@ -40,13 +42,20 @@
 //! A batch normally ends at a transaction boundary. A transaction with more
 //! than `max_batch_records` change records is committed in parts, each
 //! ending after a whole binlog event: the position of such a part is the
-//! transaction's start plus [`machine::SourcePosition::within`], the end
-//! offset of its last event. A restart dumps from the transaction's start,
-//! reads the events up to `within` again only for their table maps, and
-//! allocates ids from the first event after it, so the parts and their ids
-//! come out exactly as before. Memory is bounded by `max_batch_records`
-//! whatever the transaction's size; the price is that a reader of `t_log`
-//! may see the first parts of a large transaction before its last.
+//! transaction's start plus [`machine::SourcePosition::within`], the number
+//! of its row changes committed. A restart dumps from the transaction's
+//! start, reads those changes again without writing them, and allocates ids
+//! from the next one, so the parts and their ids come out exactly as before
+//! (also on another server of the group after a failover). Memory is bounded
+//! by `max_batch_records` whatever the transaction's size; the price is that
+//! a reader of `t_log` may see the first parts of a large transaction before
+//! its last.
+//!
+//! A DDL on a synced table ends the batch before it; the schemas in force
+//! after it are saved as a new generation before the checkpoint moves past
+//! it ([`machine::Step::SchemaChanged`]), and the destination change it
+//! needs (`ADD COLUMN`) is idempotent, so a crash anywhere around it redoes
+//! exactly the DDL ([`schema_history`]).
 //!
 //! The full phase commits one unit per chunk, named by table and chunk
 //! number, and ends by handing the binlog position captured before the first
@@ -73,6 +82,7 @@
 pub mod alert;
 pub mod checkpoint;
 pub mod config;
+pub mod ddl;
 pub mod error;
 pub mod filter;
 pub mod machine;
@@ -85,6 +95,7 @@ pub mod progress;
 pub mod records;
 pub mod rowconv;
 pub mod run;
+pub mod schema_history;
 pub mod sink;
 pub mod taskfile;
 pub mod transform;

@@ -19,7 +19,10 @@
 //!   committed so far and the key to resume after.
 //! * `Incremental`: the position up to which every change is committed, the
 //!   next `record_id`, and at most one pending [`Intent`]: the batch being
-//!   committed, so that a restart can ask the sink whether it landed.
+//!   committed, so that a restart can ask the sink whether it landed; and
+//!   the generation of the schemas in force at that position
+//!   ([`crate::schema_history`]), which moves only with a DDL and only
+//!   while no batch is pending.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -98,6 +101,10 @@ pub struct Incremental {
     /// The batch whose commit is in flight, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Intent>,
+    /// Generation of the saved schemas of the synced tables as of
+    /// `position` (`None` until the first is saved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schemas: Option<u64>,
 }
 
 /// The phase a task is in.
@@ -160,6 +167,14 @@ pub enum Step {
     BatchCommitted,
     /// The pending batch did not land (found on restart); it will be redone.
     BatchAbandoned,
+    /// The schemas of the synced tables changed (a DDL) or were saved for the
+    /// first time: generation `generation` is in force from `to` on.
+    SchemaChanged {
+        /// The saved generation, newer than the one in force.
+        generation: u64,
+        /// Where it takes effect: after the DDL (or the current position).
+        to: SourcePosition,
+    },
 }
 
 impl Step {
@@ -173,6 +188,7 @@ impl Step {
             Self::BatchPrepared(_) => "batch_prepared",
             Self::BatchCommitted => "batch_committed",
             Self::BatchAbandoned => "batch_abandoned",
+            Self::SchemaChanged { .. } => "schema_changed",
         }
     }
 }
@@ -318,6 +334,7 @@ impl TaskState {
                     position: start,
                     next_record_id: 1,
                     pending: None,
+                    schemas: None,
                 }),
                 Some(_) => Phase::Finished,
             },
@@ -325,6 +342,7 @@ impl TaskState {
                 position: pos,
                 next_record_id: 1,
                 pending: None,
+                schemas: None,
             }),
             (Phase::Incremental(mut inc), Step::BatchPrepared(intent)) => {
                 if inc.pending.is_some() {
@@ -354,6 +372,23 @@ impl TaskState {
                 if inc.pending.take().is_none() {
                     return Err(refuse(&Phase::Incremental(inc), "no batch is pending"));
                 }
+                Phase::Incremental(inc)
+            }
+            (Phase::Incremental(mut inc), Step::SchemaChanged { generation, to }) => {
+                if inc.pending.is_some() {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "a batch is pending: it must land before the schema changes",
+                    ));
+                }
+                if inc.schemas.is_some_and(|g| generation <= g) {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "schema generations must grow",
+                    ));
+                }
+                inc.position = to;
+                inc.schemas = Some(generation);
                 Phase::Incremental(inc)
             }
             (phase, _) => return Err(refuse(&phase, "the phase does not take this step")),
@@ -416,7 +451,8 @@ mod tests {
             Phase::Incremental(Incremental {
                 position: pos("b.000002", 500),
                 next_record_id: 1,
-                pending: None
+                pending: None,
+                schemas: None,
             })
         );
     }
@@ -502,6 +538,62 @@ mod tests {
         assert!(
             s.apply(Step::BatchPrepared(back)).is_err(),
             "ids went backwards"
+        );
+    }
+
+    #[test]
+    fn schema_changes_move_the_position_only_between_batches() {
+        let sel = SelectedPhases {
+            schema: false,
+            full: false,
+            incremental: true,
+        };
+        let s = TaskState::new(sel)
+            .apply(Step::PrecheckPassed)
+            .and_then(|s| s.apply(Step::PositionCaptured(pos("b.1", 4))))
+            .expect("incremental");
+        let s = s
+            .apply(Step::SchemaChanged {
+                generation: 1,
+                to: pos("b.1", 4),
+            })
+            .expect("first schemas");
+        let pending = s
+            .clone()
+            .apply(Step::BatchPrepared(Intent {
+                unit: "u".into(),
+                to: pos("b.1", 90),
+                next_record_id: 3,
+            }))
+            .expect("prepare");
+        let err = pending
+            .apply(Step::SchemaChanged {
+                generation: 2,
+                to: pos("b.1", 120),
+            })
+            .expect_err("pending batch");
+        assert!(err.why.contains("pending"), "{err}");
+        assert!(
+            s.clone()
+                .apply(Step::SchemaChanged {
+                    generation: 1,
+                    to: pos("b.1", 9),
+                })
+                .is_err(),
+            "generation did not grow"
+        );
+        let s = s
+            .apply(Step::SchemaChanged {
+                generation: 2,
+                to: pos("b.1", 200),
+            })
+            .expect("ddl");
+        let Phase::Incremental(inc) = &s.phase else {
+            panic!()
+        };
+        assert_eq!(
+            (inc.position.position, inc.schemas, inc.next_record_id),
+            (200, Some(2), 1)
         );
     }
 

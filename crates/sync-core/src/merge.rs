@@ -58,21 +58,37 @@ struct Candidate {
     row: usize,
 }
 
-/// The merged rows, with `schema` (the business columns, as in `t_base`),
-/// sorted by key.
+/// The merged rows, with `schema` (the business columns, as in `t_base`;
+/// every column nullable), sorted by key.
 ///
 /// `base` batches hold the business columns; `log` batches hold the metadata
-/// columns plus the business columns (any order, found by name).
+/// columns plus the business columns (any order, found by name). A business
+/// column a batch lacks (written before an `ADD COLUMN`) is NULL.
 ///
 /// # Errors
-/// [`Error::Schema`] when a log batch lacks a metadata or business column,
-/// or a column has the wrong type; [`Error::Arrow`] from Arrow itself.
+/// [`Error::Schema`] when a log batch lacks a metadata column, or a column
+/// has the wrong type; [`Error::Arrow`] from Arrow itself.
 pub fn merge(
     schema: &SchemaRef,
     base: &[RecordBatch],
     log: &[RecordBatch],
     spec: MergeSpec<'_>,
 ) -> Result<RecordBatch> {
+    Ok(merge_ranked(schema, base, log, spec)?.0)
+}
+
+/// As [`merge`], with the `record_id` of each merged row's winning record
+/// (0 for a baseline row), in the rows' order.
+///
+/// # Errors
+/// As [`merge`].
+pub fn merge_ranked(
+    schema: &SchemaRef,
+    base: &[RecordBatch],
+    log: &[RecordBatch],
+    spec: MergeSpec<'_>,
+) -> Result<(RecordBatch, Vec<i64>)> {
+    let out_schema = crate::sink::nullable(schema);
     let mut sources: Vec<RecordBatch> = Vec::with_capacity(base.len() + log.len());
     for b in base {
         sources.push(project(schema, b)?);
@@ -144,7 +160,7 @@ pub fn merge(
         winners.into_iter().filter(|(_, c)| c.after).collect();
     survivors.sort_by(|a, b| a.0.cmp(&b.0));
     if survivors.is_empty() {
-        return Ok(RecordBatch::new_empty(schema.clone()));
+        return Ok((RecordBatch::new_empty(out_schema), Vec::new()));
     }
     let picks: Vec<(usize, usize)> = survivors.iter().map(|(_, c)| (c.batch, c.row)).collect();
     let columns = (0..schema.fields().len())
@@ -153,21 +169,20 @@ pub fn merge(
             arrow_select::interleave::interleave(&arrays, &picks)
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    let ids = survivors.iter().map(|(_, c)| c.record_id).collect();
+    Ok((RecordBatch::try_new(out_schema, columns)?, ids))
 }
 
-/// The business columns of `batch` in `schema`'s order.
+/// The business columns of `batch` in `schema`'s order, every one nullable;
+/// a column the batch lacks (written before an `ADD COLUMN`) is NULL.
 pub(crate) fn project(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
     let columns = schema
         .fields()
         .iter()
         .map(|f| {
-            let col = batch.column_by_name(f.name()).ok_or_else(|| {
-                Error::Schema(format!(
-                    "column `{}` is missing from a batch to merge",
-                    f.name()
-                ))
-            })?;
+            let Some(col) = batch.column_by_name(f.name()) else {
+                return Ok(arrow_array::new_null_array(f.data_type(), batch.num_rows()));
+            };
             if col.data_type() != f.data_type() {
                 return Err(Error::Schema(format!(
                     "column `{}` is {} in a batch to merge, expected {}",
@@ -179,7 +194,11 @@ pub(crate) fn project(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordB
             Ok(col.clone())
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    Ok(RecordBatch::try_new_with_options(
+        crate::sink::nullable(schema),
+        columns,
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
 }
 
 fn key_columns(batch: &RecordBatch, key_idx: &[usize]) -> Vec<arrow_array::ArrayRef> {

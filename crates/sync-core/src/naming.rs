@@ -24,8 +24,9 @@
 use crate::config::ObjectsConfig;
 use crate::filter::RowFilter;
 use crate::records::MetaColumns;
-use arrow_array::RecordBatch;
-use arrow_schema::{Field, Schema, SchemaRef};
+use crate::schema_history::{DestColumn, TrackedTable};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
 use mysql_source::schema::TableSchema;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,12 +69,18 @@ pub struct SyncedTable {
     pub source_name: String,
     /// Destination name stem: `t` of `t_base` / `t_log`.
     pub dest: String,
-    /// Arrow schema of the business columns under their destination names (= `t_base`).
+    /// Arrow schema of the business columns under their destination names,
+    /// in the destination's order (= `t_base`).
     pub base_schema: SchemaRef,
     /// Arrow schema of `t_log`: metadata columns, then the business columns.
     pub log_schema: SchemaRef,
     /// The task file's row filter of the table, if any.
     pub filter: Option<Arc<RowFilter>>,
+    /// For each `base_schema` field, the index in `schema.columns` of the
+    /// source column it holds; `None` when no source column does any more
+    /// (a dropped column the policy ignored: NULL). A table as first synced
+    /// has `feeds[i] == Some(i)`.
+    pub feeds: Vec<Option<usize>>,
 }
 
 impl SyncedTable {
@@ -104,7 +111,52 @@ impl SyncedTable {
         key.iter()
             .filter_map(|k| {
                 let i = self.schema.columns.iter().position(|c| &c.name == k)?;
-                Some(self.base_schema.field(i).name().as_str())
+                let j = self.feeds.iter().position(|f| *f == Some(i))?;
+                Some(self.base_schema.field(j).name().as_str())
+            })
+            .collect()
+    }
+
+    /// The synced columns' arrays (in `schema.columns` order and their own
+    /// types) as the destination's columns: in `base_schema` order, cast to
+    /// its types, NULL where no source column feeds one.
+    ///
+    /// # Errors
+    /// [`crate::Error::Schema`] naming the column when a value does not fit
+    /// the destination type exactly.
+    pub fn conform(&self, columns: Vec<ArrayRef>, rows: usize) -> crate::Result<Vec<ArrayRef>> {
+        let fields = self.base_schema.fields();
+        let identity = columns.len() == fields.len()
+            && self.feeds.iter().enumerate().all(|(i, f)| *f == Some(i))
+            && columns
+                .iter()
+                .zip(fields)
+                .all(|(c, f)| c.data_type() == f.data_type());
+        if identity {
+            return Ok(columns);
+        }
+        fields
+            .iter()
+            .zip(&self.feeds)
+            .map(|(field, feed)| match feed.and_then(|i| columns.get(i)) {
+                None => Ok(arrow_array::new_null_array(field.data_type(), rows)),
+                Some(c) if c.data_type() == field.data_type() => Ok(c.clone()),
+                Some(c) => arrow_cast::cast_with_options(
+                    c,
+                    field.data_type(),
+                    &arrow_cast::CastOptions {
+                        safe: false,
+                        format_options: arrow_cast::display::FormatOptions::new(),
+                    },
+                )
+                .map_err(|e| {
+                    crate::Error::Schema(format!(
+                        "{}: a value of column `{}` does not fit its destination type {}: {e}",
+                        self.source_name,
+                        field.name(),
+                        field.data_type()
+                    ))
+                }),
             })
             .collect()
     }
@@ -112,11 +164,15 @@ impl SyncedTable {
     /// A batch read from the source (source column names) under the destination names.
     ///
     /// # Errors
-    /// [`crate::Error::Arrow`] when the batch does not have the synced columns' types.
+    /// [`crate::Error::Arrow`] when the batch does not have the synced
+    /// columns' types; as [`SyncedTable::conform`].
     pub fn to_dest(&self, batch: RecordBatch) -> crate::Result<RecordBatch> {
-        Ok(RecordBatch::try_new(
+        let rows = batch.num_rows();
+        let columns = self.conform(batch.columns().to_vec(), rows)?;
+        Ok(RecordBatch::try_new_with_options(
             self.base_schema.clone(),
-            batch.columns().to_vec(),
+            columns,
+            &arrow_array::RecordBatchOptions::new().with_row_count(Some(rows)),
         )?)
     }
 }
@@ -168,6 +224,19 @@ impl Naming {
         self.objects.tables.get(&format!("{db}.{table}"))
     }
 
+    /// Whether the include and exclude patterns select `db.table`.
+    pub fn selects_table(&self, db: &str, table: &str) -> bool {
+        self.objects.selects(db, table)
+    }
+
+    /// Whether a column of `db.table` is synced: every column is, unless the
+    /// table has a column list.
+    pub fn selects_column(&self, db: &str, table: &str, column: &str) -> bool {
+        self.table_options(db, table)
+            .and_then(|o| o.columns.as_ref())
+            .is_none_or(|list| listed(list, column))
+    }
+
     /// Whether any table is renamed, has renamed columns or a column list:
     /// the edits DTS limits to 1,000 tables per task.
     pub fn edits_tables(&self) -> bool {
@@ -187,10 +256,19 @@ impl Naming {
     /// The destination form of one source table.
     ///
     /// # Errors
+    /// As [`Naming::tracked`].
+    pub fn table(&self, schema: &TableSchema, meta: &MetaColumns) -> Result<SyncedTable, String> {
+        Ok(self.tracked(schema)?.synced(meta))
+    }
+
+    /// One source table with the destination column each of its columns
+    /// lands in: where the schema history of the incremental phase starts.
+    ///
+    /// # Errors
     /// A message for the precheck when the table's column list or column
     /// renames name a column the table does not have, or the column list
     /// leaves out part of the row key.
-    pub fn table(&self, schema: &TableSchema, meta: &MetaColumns) -> Result<SyncedTable, String> {
+    pub fn tracked(&self, schema: &TableSchema) -> Result<TrackedTable, String> {
         let (db, table) = (&schema.database, &schema.table);
         let source_name = format!("{db}.{table}");
         let options = self.table_options(db, table);
@@ -203,71 +281,60 @@ impl Naming {
                 }
             }
         }
-        let image_columns: Vec<usize> = match options.and_then(|o| o.columns.as_ref()) {
-            None => (0..schema.columns.len()).collect(),
-            Some(list) => {
-                for name in list {
-                    if schema.column(name).is_none() {
-                        return Err(format!(
-                            "[objects.tables.\"{source_name}\"] columns names `{name}`, which {source_name} does not have"
-                        ));
-                    }
+        if let Some(list) = options.and_then(|o| o.columns.as_ref()) {
+            for name in list {
+                if schema.column(name).is_none() {
+                    return Err(format!(
+                        "[objects.tables.\"{source_name}\"] columns names `{name}`, which {source_name} does not have"
+                    ));
                 }
-                let keep: Vec<usize> = (0..schema.columns.len())
-                    .filter(|&i| listed(list, &schema.columns[i].name))
-                    .collect();
-                if let Some(key) = schema.row_key() {
-                    let missing: Vec<&str> = key
-                        .iter()
-                        .filter(|k| !listed(list, k))
-                        .map(String::as_str)
-                        .collect();
-                    if !missing.is_empty() {
-                        return Err(format!(
-                            "[objects.tables.\"{source_name}\"] columns leaves out the row key column(s) {}: \
-                             add them, or the merge cannot tell rows apart",
-                            missing.join(", ")
-                        ));
-                    }
-                }
-                keep
             }
-        };
-        let mut projected = schema.clone();
-        projected.columns = image_columns
-            .iter()
-            .map(|&i| schema.columns[i].clone())
-            .collect();
-        let fields: Vec<Field> = projected
+            if let Some(key) = schema.row_key() {
+                let missing: Vec<&str> = key
+                    .iter()
+                    .filter(|k| !listed(list, k))
+                    .map(String::as_str)
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(format!(
+                        "[objects.tables.\"{source_name}\"] columns leaves out the row key column(s) {}: \
+                         add them, or the merge cannot tell rows apart",
+                        missing.join(", ")
+                    ));
+                }
+            }
+        }
+        let lands_in: Vec<Option<String>> = schema
             .columns
             .iter()
-            .map(|c| crate::mapping::arrow_field(c).with_name(self.column(db, table, &c.name)))
+            .map(|c| {
+                self.selects_column(db, table, &c.name)
+                    .then(|| self.column(db, table, &c.name))
+            })
             .collect();
-        let base_schema = Arc::new(Schema::new(fields.clone()));
-        let mut log_fields = meta.fields();
-        log_fields.extend(fields);
-        let filter = match options.and_then(|o| o.filter.as_deref()) {
-            None => None,
-            Some(text) => Some(Arc::new(
-                RowFilter::compile(text, &base_schema, |name| {
-                    projected
-                        .columns
-                        .iter()
-                        .position(|c| c.name.eq_ignore_ascii_case(name))
+        let dest_columns = schema
+            .columns
+            .iter()
+            .zip(&lands_in)
+            .filter_map(|(c, l)| {
+                l.as_ref().map(|name| DestColumn {
+                    name: name.clone(),
+                    column: c.clone(),
                 })
-                .map_err(|e| format!("[objects.tables.\"{source_name}\"] filter: {e}"))?,
-            )),
-        };
-        Ok(SyncedTable {
-            filter,
-            source_column_count: schema.columns.len(),
-            image_columns,
-            source_name,
+            })
+            .collect();
+        let tracked = TrackedTable {
+            source: schema.clone(),
+            lands_in,
             dest: self.table_stem(db, table),
-            schema: Arc::new(projected),
-            base_schema,
-            log_schema: Arc::new(Schema::new(log_fields)),
-        })
+            dest_columns,
+            added: Vec::new(),
+            filter: options.and_then(|o| o.filter.clone()),
+        };
+        tracked
+            .compile_filter()
+            .map_err(|e| format!("[objects.tables.\"{source_name}\"] filter: {e}"))?;
+        Ok(tracked)
     }
 }
 

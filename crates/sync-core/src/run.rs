@@ -12,6 +12,7 @@ use crate::naming::Naming;
 use crate::progress::{FullSyncProgress, LogProgress};
 use crate::records::{LogPartitioning, LogRecordMeta, MetaColumns, Op, RecordIds};
 use crate::rowconv::RowColumns;
+use crate::schema_history::{Plan, PlanContext, SchemaSet, SchemaStore, TrackedTable, Tracker};
 use crate::sink::{Sink, TableBatch, TableDef};
 use crate::transform::{Transform, shape_base, shape_log};
 use arrow_array::builder::{Int64Builder, StringBuilder};
@@ -191,6 +192,20 @@ impl<S: Sink> TaskRunner<S> {
     /// Source errors; [`Error::Schema`] when `[objects.tables]` names a
     /// column a table does not have (the precheck reports it first).
     pub async fn tables(&self) -> Result<Vec<SyncedTable>> {
+        Ok(self
+            .tracked_tables()
+            .await?
+            .iter()
+            .map(|t| t.synced(&self.meta))
+            .collect())
+    }
+
+    /// The selected source tables as they are now, with every column and
+    /// where each lands (where the incremental phase's schema history starts).
+    ///
+    /// # Errors
+    /// As [`TaskRunner::tables`].
+    pub async fn tracked_tables(&self) -> Result<Vec<TrackedTable>> {
         let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
         let schemas = read_selected(&mut conn, &self.cfg.objects)
             .await
@@ -199,7 +214,7 @@ impl<S: Sink> TaskRunner<S> {
         let naming = Naming::new(&self.cfg.objects);
         schemas
             .iter()
-            .map(|s| naming.table(s, &self.meta).map_err(Error::Schema))
+            .map(|s| naming.tracked(s).map_err(Error::Schema))
             .collect()
     }
 
@@ -262,7 +277,8 @@ impl<S: Sink> TaskRunner<S> {
         if !report.passed() {
             return Err(Error::Precheck(report));
         }
-        let tables = self.tables().await?;
+        let tracked = self.tracked_tables().await?;
+        let tables: Vec<SyncedTable> = tracked.iter().map(|t| t.synced(&self.meta)).collect();
         loop {
             if opts.stop.load(Ordering::Relaxed) {
                 return Ok(state);
@@ -285,7 +301,7 @@ impl<S: Sink> TaskRunner<S> {
                 }
                 Phase::FullSync(_) => self.full_sync(state, &tables).await?,
                 Phase::Incremental(_) => {
-                    let next = self.incremental(state, &tables, opts).await?;
+                    let next = self.incremental(state, &tracked, opts).await?;
                     return Ok(next);
                 }
                 Phase::Finished => return Ok(state),
@@ -325,6 +341,7 @@ impl<S: Sink> TaskRunner<S> {
     /// # Errors
     /// Source and sink errors.
     pub async fn verify(&self) -> Result<Vec<crate::verify::TableReport>> {
+        let added = self.added_columns()?;
         let mut reports = Vec::new();
         for t in self.tables().await? {
             let source = self.read_source(&t).await?;
@@ -333,8 +350,9 @@ impl<S: Sink> TaskRunner<S> {
                 .read_table(&t.base_table(), &t.base_schema)
                 .await?;
             let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
+            let added = added.get(&t.source_name).map_or(&[][..], Vec::as_slice);
             reports.push(crate::verify::compare(
-                &t, &self.meta, &source, &base, &log,
+                &t, &self.meta, &source, &base, &log, added,
             )?);
         }
         Ok(reports)
@@ -371,6 +389,59 @@ impl<S: Sink> TaskRunner<S> {
                 as_of,
             },
         )
+    }
+
+    /// Per source table, the destination columns added during the
+    /// incremental phase (from the schemas the checkpoint names).
+    fn added_columns(&self) -> Result<HashMap<String, Vec<crate::schema_history::AddedColumn>>> {
+        let Some(TaskState {
+            phase:
+                Phase::Incremental(Incremental {
+                    schemas: Some(generation),
+                    ..
+                }),
+            ..
+        }) = self.store.load()?
+        else {
+            return Ok(HashMap::new());
+        };
+        let set = SchemaStore::new(&self.cfg.sync.state_dir).load(generation)?;
+        Ok(set
+            .tables
+            .into_iter()
+            .map(|(name, t)| (name, t.added))
+            .collect())
+    }
+
+    /// The schemas in force at the checkpoint: the generation it names, else
+    /// (the phase's first run) the tables as read at start, saved now. A
+    /// checkpoint from before schema tracking with a batch pending saves
+    /// them at the first DDL instead.
+    fn schema_tracker(
+        &self,
+        state: TaskState,
+        tracked: &[TrackedTable],
+    ) -> Result<(Tracker, TaskState)> {
+        let store = SchemaStore::new(&self.cfg.sync.state_dir);
+        let Phase::Incremental(inc) = &state.phase else {
+            return Err(Error::Schema(
+                "schema tracking outside the incremental phase".into(),
+            ));
+        };
+        if let Some(g) = inc.schemas {
+            let set = store.load(g)?;
+            return Ok((Tracker::new(store, Some(g), set, &self.meta), state));
+        }
+        let set = SchemaSet::new(tracked.iter().cloned());
+        let mut tracker = Tracker::new(store, None, set.clone(), &self.meta);
+        if inc.pending.is_some() {
+            return Ok((tracker, state));
+        }
+        let to = inc.position.clone();
+        let generation = tracker.save_next(&set)?;
+        let state = self.step(state, Step::SchemaChanged { generation, to })?;
+        tracker.advance(generation, set);
+        Ok((tracker, state))
     }
 
     fn step(&self, state: TaskState, step: Step) -> Result<TaskState> {
@@ -550,7 +621,7 @@ impl<S: Sink> TaskRunner<S> {
     async fn incremental(
         &self,
         mut state: TaskState,
-        tables: &[SyncedTable],
+        tracked: &[TrackedTable],
         opts: &RunOptions,
     ) -> Result<TaskState> {
         let Phase::Incremental(inc) = &state.phase else {
@@ -566,6 +637,8 @@ impl<S: Sink> TaskRunner<S> {
                 forced = Some(intent);
             }
         }
+        let (mut tracker, next_state) = self.schema_tracker(state, tracked)?;
+        state = next_state;
         let Phase::Incremental(Incremental {
             position,
             next_record_id,
@@ -574,9 +647,13 @@ impl<S: Sink> TaskRunner<S> {
         else {
             return Ok(state);
         };
-        let by_name: HashMap<(String, String), &SyncedTable> = tables
+        let naming = Naming::new(&self.cfg.objects);
+        let reserved: Vec<String> = self
+            .meta
+            .all()
             .iter()
-            .map(|t| ((t.schema.database.clone(), t.schema.table.clone()), t))
+            .map(|s| s.to_lowercase())
+            .chain(self.partition_columns().iter().map(|s| s.to_lowercase()))
             .collect();
         let by_gtid = self.cfg.source.resume == crate::config::ResumeBy::Gtid;
         let start = if by_gtid {
@@ -609,6 +686,8 @@ impl<S: Sink> TaskRunner<S> {
         let mut skip_changes = position.within.unwrap_or(0);
         let mut txn_changes: u64 = 0;
         let mut batch_start = position;
+        // The last transaction boundary: where a DDL's own transaction starts.
+        let mut boundary = batch_start.clone();
         // Whether the last event read ended a transaction: only there may a
         // batch end, so that no transaction is ever split across commits.
         let mut at_boundary = true;
@@ -638,6 +717,7 @@ impl<S: Sink> TaskRunner<S> {
                     state = self
                         .commit_batch(state, &mut batch, &batch_start, here.clone(), ids.next_counter(), None)
                         .await?;
+                    boundary = here.clone();
                     batch_start = here;
                     open_since = None;
                     continue;
@@ -657,7 +737,7 @@ impl<S: Sink> TaskRunner<S> {
             if let EventData::Rows(rows) = &event.data {
                 let table = ctx
                     .table(rows.table_id)
-                    .and_then(|m| by_name.get(&(m.schema.clone(), m.table.clone())));
+                    .and_then(|m| tracker.synced(&m.schema, &m.table));
                 if let Some(t) = table {
                     let op = match rows.kind {
                         RowsKind::Write => Op::Insert,
@@ -687,6 +767,106 @@ impl<S: Sink> TaskRunner<S> {
                             batch.builder(t, partition).append(&meta, image.values())?;
                             batch.records += 1;
                         }
+                    }
+                }
+            }
+            let event_at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
+            if let EventData::TableMap(tm) = &event.data
+                && let Some(map) = ctx.table(tm.table_id)
+            {
+                tracker
+                    .check_map(map)
+                    .map_err(|message| Error::SchemaDrift {
+                        file: stream.checkpoint().position.file.clone(),
+                        position: event_at,
+                        message,
+                    })?;
+            }
+            if let EventData::Query(q) = &event.data {
+                let sql = q.query_lossy();
+                let cx = PlanContext {
+                    policy: &self.cfg.sync.ddl,
+                    naming: &naming,
+                    reserved: &reserved,
+                    next_record_id: ids.next_counter(),
+                };
+                let plan =
+                    tracker.plan_query(&sql, &String::from_utf8_lossy(q.schema), q.sql_mode(), &cx);
+                let ddl_error = |message: String| Error::Ddl {
+                    file: boundary.file.clone(),
+                    position: event_at,
+                    statement: shorten(&sql),
+                    message,
+                };
+                match plan {
+                    Plan::Unchanged { notes } => {
+                        for note in notes {
+                            warn!(file = %boundary.file, position = event_at, "{note}");
+                        }
+                    }
+                    Plan::Stop { message } => {
+                        // Everything before the statement lands; a rerun starts at it.
+                        if batch.records > 0 && forced.is_none() {
+                            self.commit_batch(
+                                state,
+                                &mut batch,
+                                &batch_start,
+                                boundary.clone(),
+                                ids.next_counter(),
+                                None,
+                            )
+                            .await?;
+                        }
+                        let _ = stream.close().await;
+                        return Err(ddl_error(message));
+                    }
+                    Plan::Changed {
+                        next,
+                        add_columns,
+                        notes,
+                    } => {
+                        if !ev.ends_transaction || forced.is_some() {
+                            return Err(ddl_error(
+                                "it changes a synced table's schema inside a transaction (or while a \
+                                 batch is replayed): the task cannot split the transaction there"
+                                    .into(),
+                            ));
+                        }
+                        for note in notes {
+                            warn!(file = %boundary.file, position = event_at, "{note}");
+                        }
+                        // A DDL is its own transaction: what came before commits
+                        // first, so that no batch spans two schemas.
+                        if batch.records > 0 {
+                            state = self
+                                .commit_batch(
+                                    state,
+                                    &mut batch,
+                                    &batch_start,
+                                    boundary.clone(),
+                                    ids.next_counter(),
+                                    None,
+                                )
+                                .await?;
+                        }
+                        for (table, fields) in &add_columns {
+                            self.sink.add_columns(table, fields).await?;
+                        }
+                        let here = position_of(stream.checkpoint());
+                        let generation = tracker.save_next(&next)?;
+                        state = self.step(
+                            state,
+                            Step::SchemaChanged {
+                                generation,
+                                to: here.clone(),
+                            },
+                        )?;
+                        tracker.advance(generation, next);
+                        info!(file = %here.file, position = here.position, generation, statement = %shorten(&sql), "followed a DDL");
+                        boundary = here.clone();
+                        batch_start = here;
+                        open_since = None;
+                        continue;
                     }
                 }
             }
@@ -739,6 +919,7 @@ impl<S: Sink> TaskRunner<S> {
             }
             let cp = stream.checkpoint();
             let here = position_of(cp);
+            boundary = here.clone();
             let opened = *open_since.get_or_insert_with(tokio::time::Instant::now);
             let flush = match &forced {
                 Some(intent) if by_gtid => {
@@ -965,6 +1146,7 @@ impl LogBuilder {
     }
 
     fn finish(&mut self) -> Result<RecordBatch> {
+        let rows = arrow_array::builder::ArrayBuilder::len(&self.record_id);
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.record_id.finish()),
             Arc::new(self.op.finish()),
@@ -972,7 +1154,7 @@ impl LogBuilder {
             Arc::new(self.before.finish()),
             Arc::new(self.after.finish()),
         ];
-        columns.extend(self.row.finish());
+        columns.extend(self.table.conform(self.row.finish(), rows)?);
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }
@@ -1067,6 +1249,15 @@ fn gtid_start(position: &SourcePosition) -> Result<StartPosition> {
     } else {
         StartPosition::MariadbGtid(mysql_source::gtid::MariadbGtidPos::parse(gtid).map_err(bad)?)
     })
+}
+
+/// A statement as error messages show it: at most 500 characters.
+fn shorten(sql: &str) -> String {
+    let sql = sql.trim();
+    match sql.char_indices().nth(500) {
+        Some((i, _)) => format!("{} …", &sql[..i]),
+        None => sql.to_owned(),
+    }
 }
 
 fn position_of(cp: &mysql_source::replication::Checkpoint) -> SourcePosition {

@@ -15,9 +15,10 @@ pub mod local;
 pub mod maxcompute;
 
 use crate::config::{DestinationConfig, TaskConfig};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{Field, Schema, SchemaRef};
+use std::sync::Arc;
 
 /// A destination table.
 #[derive(Clone, Debug)]
@@ -63,8 +64,13 @@ pub trait Sink: Send + Sync {
     async fn commit_unit(&self, unit: &str, data: Vec<TableBatch>) -> Result<()>;
     /// Whether `unit` was committed completely.
     async fn is_committed(&self, unit: &str) -> Result<bool>;
+    /// Adds the columns a table does not have yet (a redo after a crash adds
+    /// nothing twice). They come after the existing data columns, as
+    /// MaxCompute appends them; rows written before read NULL there.
+    async fn add_columns(&self, table: &str, columns: &[Field]) -> Result<()>;
     /// Every committed row of a table (for merge and verify), in `schema`'s
-    /// column order and Arrow types (the table's data columns).
+    /// column order and Arrow types (the table's data columns), every column
+    /// nullable: a column the stored rows lack (added later) reads NULL.
     async fn read_table(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>>;
 }
 
@@ -88,9 +94,63 @@ impl Sink for Box<dyn Sink> {
     async fn is_committed(&self, unit: &str) -> Result<bool> {
         self.as_ref().is_committed(unit).await
     }
+    async fn add_columns(&self, table: &str, columns: &[Field]) -> Result<()> {
+        self.as_ref().add_columns(table, columns).await
+    }
     async fn read_table(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
         self.as_ref().read_table(name, schema).await
     }
+}
+
+/// `schema` with every field nullable: what reads return, since rows written
+/// before a column was added hold NULL in it.
+pub fn nullable(schema: &SchemaRef) -> SchemaRef {
+    Arc::new(Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ))
+}
+
+/// A stored batch as `schema`'s columns (matched by name, exactly, else
+/// without case): a column it lacks is NULL.
+///
+/// # Errors
+/// [`Error::Schema`] when a column has another type than `schema` says.
+pub fn conform_read(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let have = batch.schema();
+    let out = nullable(schema);
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let found = have.index_of(f.name()).ok().or_else(|| {
+                have.fields()
+                    .iter()
+                    .position(|h| h.name().eq_ignore_ascii_case(f.name()))
+            });
+            match found {
+                None => Ok(arrow_array::new_null_array(f.data_type(), batch.num_rows())),
+                Some(i) if batch.column(i).data_type() == f.data_type() => {
+                    Ok(batch.column(i).clone())
+                }
+                Some(i) => Err(Error::Schema(format!(
+                    "column `{}` is stored as {}, the task expects {}",
+                    f.name(),
+                    batch.column(i).data_type(),
+                    f.data_type()
+                ))),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        out,
+        columns,
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
 }
 
 /// The sink a task file's `[destination]` names. The MaxCompute sink keeps

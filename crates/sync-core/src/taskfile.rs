@@ -129,6 +129,16 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
             "`source.failover_urls` needs `source.resume = \"gtid\"`: binlog file offsets differ from server to server".into(),
         ));
     }
+    if let Some(kind) = sync.ddl.refused() {
+        return Some((
+            vec!["sync", "ddl", kind.key()],
+            format!(
+                "`sync.ddl.{}` cannot be \"apply\": only add_column is applied to the destination; \
+                 use \"ignore\" or \"stop\"",
+                kind.key()
+            ),
+        ));
+    }
     if cfg.objects.include.is_empty() {
         return Some((
             vec!["objects", "include"],
@@ -413,6 +423,36 @@ mod tests {
         let err = parse(&text, "task.toml").expect_err("no db");
         assert_eq!(err.line, 12);
         assert!(err.message.contains("\"db.table\""), "{err}");
+    }
+
+    #[test]
+    fn the_ddl_policy_parses_inline_or_as_a_section_and_refuses_apply_but_for_add_column() {
+        let text = GOOD.replace(
+            "state_dir = \"s\"\n",
+            "state_dir = \"s\"\nddl = { add_column = \"ignore\", drop_column = \"ignore\" }\n",
+        );
+        let cfg = parse(&text, "task.toml").expect("inline");
+        use crate::config::{DdlAction, DdlKind};
+        assert_eq!(cfg.sync.ddl.add_column, DdlAction::Ignore);
+        assert_eq!(
+            cfg.sync.ddl.action(DdlKind::DropColumn),
+            (DdlAction::Ignore, DdlKind::DropColumn)
+        );
+        assert_eq!(
+            cfg.sync.ddl.action(DdlKind::RenameTable),
+            (DdlAction::Stop, DdlKind::Other)
+        );
+        assert_eq!(cfg.sync.ddl.create_table, DdlAction::Ignore);
+        let text = format!("{GOOD}[sync.ddl]\nother = \"ignore\"\ntruncate_table = \"apply\"\n");
+        let err = parse(&text, "task.toml").expect_err("apply");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (14, Some("sync.ddl.truncate_table"))
+        );
+        assert!(err.message.contains("only add_column"), "{err}");
+        let text = format!("{GOOD}[sync.ddl]\ndrop_colum = \"ignore\"\n");
+        let err = parse(&text, "task.toml").expect_err("typo");
+        assert!(err.message.contains("did you mean `drop_column`"), "{err}");
     }
 
     #[test]

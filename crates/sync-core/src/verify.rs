@@ -3,11 +3,19 @@
 //! Both sides are keyed by the table's row key (primary key, else a NOT NULL
 //! unique key, else every column) and compared row by row on every column, so
 //! a difference names the keys that are missing, extra or different.
+//!
+//! One difference is expected and not counted: a column added during the
+//! incremental phase ([`AddedColumn`]) is NULL in the destination for rows
+//! whose last change came before the `ALTER TABLE` (MaxCompute does not
+//! backfill), while the source shows its default for them. Such rows count
+//! as equal when every other column is, and are reported in
+//! [`TableReport::added_null`].
 
 use crate::error::Result;
-use crate::merge::{MergeSpec, merge};
+use crate::merge::{MergeSpec, merge_ranked};
 use crate::run::SyncedTable;
-use arrow_array::RecordBatch;
+use crate::schema_history::AddedColumn;
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_row::{OwnedRow, RowConverter, SortField};
 use std::collections::HashMap;
@@ -32,6 +40,8 @@ pub struct TableReport {
     pub different: Vec<String>,
     /// Total counts of missing, extra and different keys.
     pub counts: (usize, usize, usize),
+    /// Rows equal but for NULL in columns added after their last change.
+    pub added_null: usize,
 }
 
 impl TableReport {
@@ -41,19 +51,21 @@ impl TableReport {
     }
 }
 
-/// Compares `source` rows with the merge of `base` and `log` for table `t`.
+/// Compares `source` rows with the merge of `base` and `log` for table `t`;
+/// `added` are the destination columns added during the incremental phase.
 ///
 /// # Errors
-/// Arrow errors, or schema errors from [`merge`].
+/// Arrow errors, or schema errors from [`merge_ranked`].
 pub fn compare(
     t: &SyncedTable,
     meta: &crate::records::MetaColumns,
     source: &[RecordBatch],
     base: &[RecordBatch],
     log: &[RecordBatch],
+    added: &[AddedColumn],
 ) -> Result<TableReport> {
     let key = t.dest_key();
-    let merged = merge(
+    let (merged, winners) = merge_ranked(
         &t.base_schema,
         base,
         log,
@@ -82,10 +94,15 @@ pub fn compare(
             .map(|&i| SortField::new(schema.field(i).data_type().clone()))
             .collect(),
     )?;
-    let index = |batches: &[RecordBatch]| -> Result<HashMap<OwnedRow, (OwnedRow, String)>> {
+    let source: Vec<RecordBatch> = source
+        .iter()
+        .map(|b| crate::merge::project(schema, b))
+        .collect::<Result<_>>()?;
+    // key -> (whole row, key as shown, batch, row)
+    type Index = HashMap<OwnedRow, (OwnedRow, String, usize, usize)>;
+    let index = |batches: &[RecordBatch]| -> Result<Index> {
         let mut map = HashMap::new();
-        for b in batches {
-            let b = crate::merge::project(schema, b)?;
+        for (n, b) in batches.iter().enumerate() {
             let k = keys.convert_columns(
                 &key_idx
                     .iter()
@@ -103,29 +120,66 @@ pub fn compare(
                     .map(|f| f.value(row).to_string())
                     .collect::<Vec<_>>()
                     .join(", ");
-                map.insert(k.row(row).owned(), (r.row(row).owned(), shown));
+                map.insert(k.row(row).owned(), (r.row(row).owned(), shown, n, row));
             }
         }
         Ok(map)
     };
-    let src = index(source)?;
+    let src = index(&source)?;
     let dst = index(std::slice::from_ref(&merged))?;
+    // Added columns: (index in the schema, first record id after the ALTER).
+    let late: Vec<(usize, i64)> = added
+        .iter()
+        .filter_map(|a| {
+            let i = schema.index_of(&a.column).ok()?;
+            Some((i, i64::try_from(a.first_record_id).unwrap_or(i64::MAX)))
+        })
+        .collect();
+    // Whether the rows are equal once the added columns the destination row
+    // holds NULL in, being older than them, are left out.
+    let equal_but_late = |sb: usize, sr: usize, dr: usize, dst_row: &OwnedRow| -> Result<bool> {
+        let winner = winners.get(dr).copied().unwrap_or(0);
+        let null_late: Vec<usize> = late
+            .iter()
+            .filter(|(c, first)| winner < *first && merged.column(*c).is_null(dr))
+            .map(|(c, _)| *c)
+            .collect();
+        if null_late.is_empty() {
+            return Ok(false);
+        }
+        let b = &source[sb];
+        let arrays: Vec<ArrayRef> = (0..schema.fields().len())
+            .map(|j| {
+                if null_late.contains(&j) {
+                    arrow_array::new_null_array(schema.field(j).data_type(), 1)
+                } else {
+                    b.column(j).slice(sr, 1)
+                }
+            })
+            .collect();
+        let r = all.convert_columns(&arrays)?;
+        Ok(r.row(0) == dst_row.row())
+    };
     let mut report = TableReport {
         table: t.source_name.clone(),
         source_rows: source.iter().map(RecordBatch::num_rows).sum(),
         destination_rows: merged.num_rows(),
         ..TableReport::default()
     };
-    for (k, (row, shown)) in &src {
+    for (k, (row, shown, sb, sr)) in &src {
         match dst.get(k) {
             None => note(&mut report.missing, &mut report.counts.0, shown),
-            Some((other, _)) if other != row => {
-                note(&mut report.different, &mut report.counts.2, shown)
+            Some((other, _, _, dr)) if other != row => {
+                if equal_but_late(*sb, *sr, *dr, other)? {
+                    report.added_null += 1;
+                } else {
+                    note(&mut report.different, &mut report.counts.2, shown)
+                }
             }
             Some(_) => {}
         }
     }
-    for (k, (_, shown)) in &dst {
+    for (k, (_, shown, _, _)) in &dst {
         if !src.contains_key(k) {
             note(&mut report.extra, &mut report.counts.1, shown);
         }

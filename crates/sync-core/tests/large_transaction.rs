@@ -77,6 +77,9 @@ impl Sink for FailingCommit {
             _ => self.inner.commit_unit(unit, data).await,
         }
     }
+    async fn add_columns(&self, table: &str, fields: &[arrow_schema::Field]) -> Result<()> {
+        self.inner.add_columns(table, fields).await
+    }
     async fn is_committed(&self, unit: &str) -> Result<bool> {
         self.inner.is_committed(unit).await
     }

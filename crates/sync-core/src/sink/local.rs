@@ -20,7 +20,7 @@ use super::{Sink, TableBatch, TableDef};
 use crate::checkpoint::{sync_dir, write_durably};
 use crate::error::{Error, Result};
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{Field, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -125,6 +125,11 @@ impl LocalWarehouse {
     }
 }
 
+/// A column's entry in `_table.json`.
+fn column_json(f: &Field) -> serde_json::Value {
+    serde_json::json!({"name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable()})
+}
+
 fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -195,12 +200,8 @@ impl Sink for LocalWarehouse {
             return Ok(());
         }
         fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
-        let columns: Vec<serde_json::Value> = def
-            .schema
-            .fields()
-            .iter()
-            .map(|f| serde_json::json!({"name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable()}))
-            .collect();
+        let columns: Vec<serde_json::Value> =
+            def.schema.fields().iter().map(|f| column_json(f)).collect();
         let json = serde_json::json!({"name": def.name, "columns": columns, "partition_columns": def.partition_columns});
         write_durably(&path, json.to_string().as_bytes())?;
         sync_dir(&dir)
@@ -218,13 +219,45 @@ impl Sink for LocalWarehouse {
         Ok(self.root.join(COMMITS).join(unit).exists())
     }
 
-    /// The files hold the task's Arrow types already: `_schema` is not needed.
-    async fn read_table(&self, name: &str, _schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    /// Rewrites `_table.json` with the new columns; the Parquet files are
+    /// self-describing, and readers take a column a file lacks as NULL.
+    async fn add_columns(&self, table: &str, columns: &[Field]) -> Result<()> {
+        let path = self.root.join(table).join("_table.json");
+        let bytes = fs::read(&path).map_err(|e| Error::io("reading table definition", &path, e))?;
+        let mut def: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Schema(format!("{}: {e}", path.display())))?;
+        let Some(list) = def["columns"].as_array_mut() else {
+            return Err(Error::Schema(format!("{}: no column list", path.display())));
+        };
+        let mut added = false;
+        for f in columns {
+            let known = list.iter().any(|c| {
+                c["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(f.name()))
+            });
+            if !known {
+                list.push(column_json(f));
+                added = true;
+            }
+        }
+        if added {
+            write_durably(&path, def.to_string().as_bytes())?;
+            sync_dir(path.parent().unwrap_or(&self.root))?;
+        }
+        Ok(())
+    }
+
+    async fn read_table(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
         let this = self.clone();
         let name = name.to_owned();
-        tokio::task::spawn_blocking(move || this.read_table_blocking(&name))
+        let batches = tokio::task::spawn_blocking(move || this.read_table_blocking(&name))
             .await
-            .map_err(|e| Error::Schema(format!("read task failed: {e}")))?
+            .map_err(|e| Error::Schema(format!("read task failed: {e}")))??;
+        batches
+            .iter()
+            .map(|b| super::conform_read(b, schema))
+            .collect()
     }
 }
 
@@ -314,6 +347,66 @@ mod tests {
         wh.commit_unit("u1", smaller).await.expect("redo");
         assert_eq!(rows(&wh.read_table_blocking("t_log").expect("read")), 2);
         assert!(!dir.path().join("_pending/u1.json").exists());
+    }
+
+    #[tokio::test]
+    async fn added_columns_read_as_null_in_older_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wh = LocalWarehouse::new(dir.path());
+        let def = TableDef {
+            name: "t_base".into(),
+            schema: batch(&[]).schema(),
+            partition_columns: vec![],
+        };
+        wh.ensure_table(&def).await.expect("create");
+        let one = |b: RecordBatch| {
+            vec![TableBatch {
+                table: "t_base".into(),
+                partition: vec![],
+                batch: b,
+            }]
+        };
+        wh.commit_unit("u1", one(batch(&[1, 2])))
+            .await
+            .expect("old rows");
+        let extra = Field::new("extra", DataType::Int64, false);
+        wh.add_columns("t_base", std::slice::from_ref(&extra))
+            .await
+            .expect("add");
+        wh.add_columns("t_base", std::slice::from_ref(&extra))
+            .await
+            .expect("again: nothing twice");
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join("t_base/_table.json")).expect("def"))
+                .expect("json");
+        assert_eq!(json["columns"].as_array().map(Vec::len), Some(3));
+        let old = batch(&[3]);
+        let mut fields: Vec<Field> = old
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(extra);
+        let schema = Arc::new(Schema::new(fields));
+        let mut columns = old.columns().to_vec();
+        columns.push(Arc::new(Int64Array::from(vec![30])));
+        let new = RecordBatch::try_new(schema.clone(), columns).expect("new rows");
+        wh.commit_unit("u2", one(new)).await.expect("new rows");
+        let read = wh.read_table("t_base", &schema).await.expect("read");
+        let extra: Vec<Option<i64>> = read
+            .iter()
+            .flat_map(|b| {
+                let c = b
+                    .column(2)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("i64");
+                c.iter().collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(extra, [None, None, Some(30)]);
+        assert!(read[0].schema().field(2).is_nullable());
     }
 
     #[tokio::test]

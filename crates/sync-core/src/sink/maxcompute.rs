@@ -37,7 +37,7 @@ use crate::checkpoint::{sync_dir, write_durably};
 use crate::error::{Error, Result};
 use crate::mapping;
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{Field, SchemaRef};
 use odps_tunnel::Client;
 use odps_tunnel::session::{BlockId, PartitionSpec, SessionStatus};
 use odps_tunnel::writer::{UploadOptions, UploadSession, WriterOptions};
@@ -487,7 +487,34 @@ impl Sink for MaxComputeSink {
         Ok(true)
     }
 
+    async fn add_columns(&self, table: &str, columns: &[Field]) -> Result<()> {
+        let info = self.client.table(table).await?;
+        let mut missing = Vec::new();
+        for f in columns {
+            if !info
+                .schema
+                .columns
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(f.name()))
+            {
+                missing.push(format!("{} {}", ident(f.name())?, mapping::odps_type(f)?));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "ALTER TABLE {} ADD COLUMNS ({})",
+            ident(table)?,
+            missing.join(", ")
+        );
+        info!(table, columns = %missing.join(", "), "adding columns to the MaxCompute table");
+        self.client.run_sql(&sql).await?;
+        Ok(())
+    }
+
     async fn read_table(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        let schema = &super::nullable(schema);
         let info = self.client.table(name).await?;
         let specs: Vec<Option<PartitionSpec>> = if info.schema.partition_keys.is_empty() {
             vec![None]

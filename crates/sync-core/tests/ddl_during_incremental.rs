@@ -1,0 +1,584 @@
+//! DDL on synced tables while the incremental phase runs, against the
+//! sandbox MariaDB: `ADD COLUMN` in its forms lands in `t_base` and `t_log`
+//! (local warehouse and the MaxCompute emulator, read back by pyodps), rows
+//! decode with the schema of their time across a restart, a DDL the policy
+//! stops at names the statement and its binlog position, and a schema change
+//! outside the binlog stops the task at the table's next row.
+
+use arrow_array::{Array, RecordBatch};
+use mysql_async::prelude::Queryable;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use sync_core::Error;
+use sync_core::machine::{Incremental, Phase, TaskState};
+use sync_core::run::{RunOptions, TaskRunner};
+use sync_core::sink::Sink;
+use sync_core::sink::local::LocalWarehouse;
+use sync_core::sink::maxcompute::MaxComputeSink;
+use sync_testkit::emulator::{ACCESS_ID, ACCESS_KEY, Emulator, pyodps_python};
+
+/// A task file syncing `db.*`; `destination` is its `[destination]` body,
+/// `extra` more `[sync]` lines.
+fn task_file(db: &str, server_id: u32, dir: &Path, destination: &str, extra: &str) -> String {
+    format!(
+        "[source]\nurl = \"{url}\"\nserver_id = {server_id}\n\
+         [destination]\n{destination}\n\
+         [objects]\ninclude = [\"{db}.*\"]\n\
+         [sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\nstate_dir = \"{state}\"\n\
+         log_partitions = [\"year\"]\nchunk_rows = 7\nbatch_rows = 4\n{extra}\n",
+        url = sync_testkit::mysql_url(),
+        state = dir.join("state").display(),
+    )
+}
+
+fn local_task(db: &str, server_id: u32, dir: &Path, extra: &str) -> TaskRunner<LocalWarehouse> {
+    let wh = dir.join("warehouse");
+    let text = task_file(
+        db,
+        server_id,
+        dir,
+        &format!("kind = \"local\"\npath = \"{}\"", wh.display()),
+        extra,
+    );
+    let cfg = sync_core::taskfile::parse(&text, "task.toml").expect("task file");
+    TaskRunner::new(cfg, LocalWarehouse::new(wh)).expect("runner")
+}
+
+fn caught_up() -> RunOptions {
+    RunOptions {
+        exit_when_caught_up: true,
+        ..RunOptions::default()
+    }
+}
+
+async fn connect() -> mysql_async::Conn {
+    let url = sync_testkit::mysql_url();
+    mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect")
+}
+
+/// A fresh database holding `ddl`.
+async fn fresh_db(conn: &mut mysql_async::Conn, db: &str, ddl: &str) {
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db}; {ddl}"
+    ))
+    .await
+    .expect("database");
+}
+
+/// Every value as text (`None` for NULL), per row, keyed by the `id` column.
+fn by_id(batches: &[RecordBatch], columns: &[&str]) -> BTreeMap<i64, Vec<Option<String>>> {
+    let mut out = BTreeMap::new();
+    for b in batches {
+        let text = |name: &str| {
+            let col = b
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("column {name} in {:?}", b.schema()));
+            arrow_cast::cast(col, &arrow_schema::DataType::Utf8).expect("as text")
+        };
+        let ids = text("id");
+        let ids = ids
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .expect("utf8");
+        let cols: Vec<_> = columns.iter().map(|c| text(c)).collect();
+        for row in 0..b.num_rows() {
+            let values = cols
+                .iter()
+                .map(|c| {
+                    let c = c
+                        .as_any()
+                        .downcast_ref::<arrow_array::StringArray>()
+                        .expect("utf8");
+                    c.is_valid(row).then(|| c.value(row).to_owned())
+                })
+                .collect();
+            out.insert(ids.value(row).parse().expect("id"), values);
+        }
+    }
+    out
+}
+
+fn v(s: &str) -> Option<String> {
+    Some(s.to_owned())
+}
+
+fn incremental(state: &TaskState) -> &Incremental {
+    match &state.phase {
+        Phase::Incremental(inc) => inc,
+        other => panic!("not incremental: {other:?}"),
+    }
+}
+
+async fn assert_verified<S: Sink>(runner: &TaskRunner<S>) -> Vec<sync_core::verify::TableReport> {
+    let reports = runner.verify().await.expect("verify");
+    for r in &reports {
+        assert!(r.is_equal(), "{} differs: {r:?}", r.table);
+    }
+    reports
+}
+
+/// The rows that MariaDB's `ADD COLUMN` variants leave, as the test expects
+/// them merged: ids 1-5 from the snapshot, 6 before the first ALTER, and
+/// rows written between and after the ALTERs.
+const CHANGES: &str = "
+    INSERT INTO items VALUES (6, 'six', 6);
+    UPDATE items SET qty = 10 WHERE id = 1;
+    ALTER TABLE items ADD COLUMN a INT, ADD COLUMN b VARCHAR(10) DEFAULT 'x';
+    INSERT INTO items (id, name, qty, a, b) VALUES (7, 'seven', 7, 70, 'seven');
+    INSERT INTO items (id, name, qty) VALUES (8, 'eight', 8);
+    UPDATE items SET a = 20 WHERE id = 2;
+    ALTER TABLE `items` ADD (c INT, d DECIMAL(6,2) DEFAULT 1.5);
+    ALTER TABLE items ADD COLUMN f DATETIME(3) FIRST, ADD COLUMN g BIGINT UNSIGNED NOT NULL DEFAULT 5 AFTER id;
+    INSERT INTO items VALUES ('2026-01-02 03:04:05.678', 9, 99, 'nine', 9, 90, 'nine', 900, 9.25);
+    UPDATE items SET qty = qty + 1 WHERE id = 3;
+    DELETE FROM items WHERE id = 5;";
+
+const ITEMS: &str = "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20), qty INT) CHARACTER SET utf8mb4;
+    INSERT INTO items VALUES (1, 'one', 1), (2, 'two', 2), (3, 'three', 3), (4, 'four', 4), (5, 'five', 5);";
+
+const ADDED: [&str; 7] = ["a", "b", "c", "d", "f", "g", "qty"];
+
+/// What the merge of `items` must hold after [`CHANGES`]: old rows keep
+/// NULL in the added columns (no backfill), later ones carry their values
+/// and the defaults the binlog images hold.
+fn expected_items() -> BTreeMap<i64, Vec<Option<String>>> {
+    BTreeMap::from([
+        (1, vec![None, None, None, None, None, None, v("10")]),
+        (2, vec![v("20"), v("x"), None, None, None, None, v("2")]),
+        (3, vec![None, v("x"), None, v("1.50"), None, v("5"), v("4")]),
+        (4, vec![None, None, None, None, None, None, v("4")]),
+        (6, vec![None, None, None, None, None, None, v("6")]),
+        (7, vec![v("70"), v("seven"), None, None, None, None, v("7")]),
+        (8, vec![None, v("x"), None, None, None, None, v("8")]),
+        (
+            9,
+            vec![
+                v("90"),
+                v("nine"),
+                v("900"),
+                v("9.25"),
+                v("2026-01-02T03:04:05.678"),
+                v("99"),
+                v("9"),
+            ],
+        ),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_column_variants_land_in_t_base_and_t_log_and_verify() {
+    let db = "core_ddl_add";
+    let mut conn = connect().await;
+    fresh_db(&mut conn, db, ITEMS).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = local_task(db, 7201, dir.path(), "");
+    runner.run(&caught_up()).await.expect("full sync");
+    conn.query_drop(format!("USE {db}; {CHANGES}"))
+        .await
+        .expect("changes");
+    let state = runner.run(&caught_up()).await.expect("catch up");
+    // One generation at the phase's start, one per ALTER.
+    assert_eq!(incremental(&state).schemas, Some(4));
+
+    let reports = assert_verified(&runner).await;
+    // Rows last changed before an ADD COLUMN with a default read NULL there,
+    // while MariaDB shows the default: 1, 2, 4, 6, 7, 8 (3 and 9 changed
+    // after the last ALTER).
+    assert_eq!(reports[0].added_null, 6, "{:?}", reports[0]);
+    let merged = runner
+        .merged(&format!("{db}.items"), None)
+        .await
+        .expect("merge");
+    assert_eq!(by_id(&[merged], &ADDED), expected_items());
+
+    // The destination tables have the columns after the old ones.
+    let def: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("warehouse/items_log/_table.json")).expect("def"),
+    )
+    .expect("json");
+    let names: Vec<&str> = def["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .skip(5)
+        .collect();
+    assert_eq!(names, ["id", "name", "qty", "a", "b", "c", "d", "f", "g"]);
+    // t_log: the insert before the first ALTER was written without the new
+    // columns and reads NULL there; the after image of 3's update has them.
+    let t = runner.tables().await.expect("tables").remove(0);
+    let log = runner
+        .sink()
+        .read_table("items_log", &t.log_schema)
+        .await
+        .expect("t_log");
+    let rows = log.iter().map(RecordBatch::num_rows).sum::<usize>();
+    assert_eq!(
+        rows,
+        1 + 2 + 1 + 1 + 2 + 1 + 2 + 1,
+        "records of the changes"
+    );
+    let inserted = by_id(&log, &["b", "g"]);
+    assert_eq!(inserted[&6], [None, None]);
+    assert_eq!(inserted[&9], [v("nine"), v("99")]);
+    let base = runner
+        .sink()
+        .read_table("items_base", &t.base_schema)
+        .await
+        .expect("t_base");
+    assert!(
+        by_id(&base, &["a", "g"])
+            .values()
+            .all(|r| r == &[None, None]),
+        "t_base rows predate the ALTERs"
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_before_an_alter_decodes_rows_with_the_schema_of_their_time() {
+    let db = "core_ddl_restart";
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO t VALUES (1, 'a');",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    local_task(db, 7202, dir.path(), "")
+        .run(&caught_up())
+        .await
+        .expect("full sync");
+    // The task is down while rows, a column added in front, and more rows
+    // arrive: at the restart information_schema shows (z, id, v), but the
+    // rows before the ALTER have only (id, v).
+    conn.query_drop(format!(
+        "USE {db};
+         INSERT INTO t VALUES (2, 'b'), (3, 'c');
+         UPDATE t SET v = 'aa' WHERE id = 1;
+         ALTER TABLE t ADD COLUMN z INT NOT NULL DEFAULT 7 FIRST;
+         INSERT INTO t VALUES (40, 4, 'd');
+         UPDATE t SET z = 20 WHERE id = 2;"
+    ))
+    .await
+    .expect("changes");
+    let saved = std::fs::read_to_string(dir.path().join("state/schemas/00000001.json"))
+        .expect("the schemas saved at the phase's start");
+    assert!(
+        saved.contains("\"v\"") && !saved.contains("\"z\""),
+        "{saved}"
+    );
+
+    // A new runner, as after a process restart.
+    let runner = local_task(db, 7202, dir.path(), "");
+    let state = runner.run(&caught_up()).await.expect("restart");
+    assert_eq!(incremental(&state).schemas, Some(2));
+    assert!(
+        !dir.path().join("state/schemas/00000001.json").exists(),
+        "pruned"
+    );
+    let reports = assert_verified(&runner).await;
+    assert_eq!(
+        reports[0].added_null, 2,
+        "1 and 3 predate z: {:?}",
+        reports[0]
+    );
+    let merged = runner
+        .merged(&format!("{db}.t"), None)
+        .await
+        .expect("merge");
+    assert_eq!(
+        by_id(&[merged], &["z", "v"]),
+        BTreeMap::from([
+            (1, vec![None, v("aa")]),
+            (2, vec![v("20"), v("b")]),
+            (3, vec![None, v("c")]),
+            (4, vec![v("40"), v("d")]),
+        ])
+    );
+
+    // Restarted again after the ALTER: the saved generation 2 is in force.
+    conn.query_drop(format!("USE {db}; INSERT INTO t VALUES (50, 5, 'e');"))
+        .await
+        .expect("more");
+    let runner = local_task(db, 7202, dir.path(), "");
+    runner.run(&caught_up()).await.expect("second restart");
+    assert_verified(&runner).await;
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+/// `(position of the event whose text contains `needle`, position of the
+/// event before it)` in the server's current binlog.
+async fn event_position(conn: &mut mysql_async::Conn, needle: &str) -> (String, u64, u64) {
+    let status: Vec<mysql_async::Row> = conn.query("SHOW MASTER STATUS").await.expect("status");
+    let file: String = status[0].get(0).expect("file");
+    let events: Vec<(String, u64, String, u32, u64, String)> = conn
+        .query(format!("SHOW BINLOG EVENTS IN '{file}'"))
+        .await
+        .expect("events");
+    let i = events
+        .iter()
+        .position(|e| e.5.contains(needle))
+        .unwrap_or_else(|| panic!("no event with {needle}"));
+    (file, events[i].1, events[i - 1].1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_column_under_stop_names_the_statement_and_position_then_ignore_goes_on() {
+    let db = "core_ddl_stop";
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10), w INT); INSERT INTO t VALUES (1, 'a', 1);",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = local_task(db, 7203, dir.path(), "");
+    runner.run(&caught_up()).await.expect("full sync");
+    conn.query_drop(format!(
+        "USE {db};
+         INSERT INTO t VALUES (2, 'b', 2);
+         ALTER TABLE t DROP COLUMN v /* no longer needed */;
+         INSERT INTO t VALUES (3, 3);"
+    ))
+    .await
+    .expect("changes");
+    let (file, at, gtid_at) = event_position(&mut conn, "DROP COLUMN v").await;
+
+    for attempt in 0..2 {
+        let err = runner
+            .run(&caught_up())
+            .await
+            .expect_err("stops at the DDL");
+        let Error::Ddl {
+            file: f,
+            position,
+            statement,
+            message,
+        } = &err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!((f, *position), (&file, at), "attempt {attempt}: {err}");
+        assert!(
+            statement.contains("ALTER TABLE t DROP COLUMN v"),
+            "{statement}"
+        );
+        assert!(
+            message.contains("drop column `v` of core_ddl_stop.t")
+                && message.contains("`sync.ddl.other` is \"stop\""),
+            "{message}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(&format!("{file}:{at}")), "{text}");
+        // Everything before the statement landed; the checkpoint is at its transaction.
+        let state = runner.state().expect("state").expect("saved");
+        let inc = incremental(&state);
+        assert_eq!(
+            (inc.position.file.as_str(), inc.position.position),
+            (file.as_str(), gtid_at)
+        );
+        let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+        assert_eq!(by_id(&log, &["v"]), BTreeMap::from([(2, vec![v("b")])]));
+    }
+
+    // With the policy relaxed the task goes on: the destination keeps `v`,
+    // later rows hold NULL there, and the rest decodes right.
+    let runner = local_task(db, 7203, dir.path(), "ddl = { drop_column = \"ignore\" }");
+    runner.run(&caught_up()).await.expect("goes on");
+    assert_verified(&runner).await;
+    let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+    assert_eq!(
+        by_id(&log, &["v", "w"]),
+        BTreeMap::from([(2, vec![v("b"), v("2")]), (3, vec![None, v("3")])])
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_change_outside_the_binlog_stops_the_task_at_the_next_row() {
+    let db = "core_ddl_drift";
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO t VALUES (1, 'a');",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = local_task(db, 7204, dir.path(), "");
+    runner.run(&caught_up()).await.expect("full sync");
+    conn.query_drop(format!(
+        "USE {db};
+         SET SESSION sql_log_bin = 0;
+         ALTER TABLE t ADD COLUMN hidden INT AFTER id;
+         SET SESSION sql_log_bin = 1;
+         INSERT INTO t VALUES (2, 20, 'b');"
+    ))
+    .await
+    .expect("changes");
+    let err = runner.run(&caught_up()).await.expect_err("mismatch");
+    let Error::SchemaDrift { message, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        message.contains("rows of core_ddl_drift.t")
+            && message.contains("3 columns (id, hidden, v)")
+            && message.contains("has 2 (id, v)"),
+        "{message}"
+    );
+    assert!(
+        runner
+            .sink()
+            .read_table_blocking("t_log")
+            .expect("t_log")
+            .iter()
+            .all(|b| b.num_rows() == 0),
+        "nothing was mis-mapped into t_log"
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+/// pyodps reads a table's columns and every row (all partitions) as text.
+const PYODPS_READ: &str = r#"
+import json, sys
+from odps import ODPS
+from odps.tunnel import TableTunnel
+
+endpoint, tunnel_endpoint, project, id_, key, table = sys.argv[1:7]
+partitions = json.loads(sys.argv[7])
+o = ODPS(id_, key, project=project, endpoint=endpoint)
+tunnel = TableTunnel(o, endpoint=tunnel_endpoint)
+t = o.get_table(table)
+schema = t.table_schema if hasattr(t, "table_schema") else t.schema
+rows = []
+for p in partitions or [None]:
+    kw = {"partition_spec": p} if p else {}
+    down = tunnel.create_download_session(table, **kw)
+    names = [c.name for c in down.schema.simple_columns]
+    if down.count:
+        with down.open_record_reader(0, down.count) as reader:
+            for rec in reader:
+                rows.append({n: (None if v is None else str(v)) for n, v in zip(names, rec.values)})
+print(json.dumps({"columns": [c.name for c in schema.simple_columns], "rows": rows}))
+"#;
+
+fn pyodps_read(
+    python: &Path,
+    emu: &Emulator,
+    project: &str,
+    table: &str,
+    partitions: &[String],
+) -> serde_json::Value {
+    let out = Command::new(python)
+        .args(["-c", PYODPS_READ, &emu.endpoint, &emu.tunnel, project])
+        .args([ACCESS_ID, ACCESS_KEY, table])
+        .arg(serde_json::json!(partitions).to_string())
+        .env("TZ", "UTC")
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "pyodps failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json from python")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_column_lands_in_maxcompute_and_pyodps_reads_it() {
+    let Some(python) = pyodps_python() else {
+        panic!(
+            "this test needs a Python with pyodps and pyarrow: run `scripts/pyodps-tests` \
+             (it creates .venv) or set ODPS_TEST_PYTHON"
+        );
+    };
+    let db = "core_ddl_mc";
+    let project = "ddl_mc";
+    let mut conn = connect().await;
+    fresh_db(&mut conn, db, ITEMS).await;
+    let emu = Emulator::start(&[]).expect("emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = task_file(
+        db,
+        7205,
+        dir.path(),
+        &format!(
+            "kind = \"maxcompute\"\nendpoint = \"{}\"\nproject = \"{project}\"",
+            emu.endpoint
+        ),
+        "",
+    );
+    let cfg = sync_core::taskfile::parse(&text, "task.toml").expect("task file");
+    let client = odps_tunnel::Client::new(
+        &emu.endpoint,
+        project,
+        odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+    )
+    .expect("client");
+    let sink = MaxComputeSink::new(client.clone(), dir.path().join("state/maxcompute-units"));
+    let runner = TaskRunner::new(cfg, sink).expect("runner");
+    runner.run(&caught_up()).await.expect("full sync");
+    conn.query_drop(format!("USE {db}; {CHANGES}"))
+        .await
+        .expect("changes");
+    runner.run(&caught_up()).await.expect("catch up");
+    assert_verified(&runner).await;
+    let merged = runner
+        .merged(&format!("{db}.items"), None)
+        .await
+        .expect("merge");
+    assert_eq!(by_id(&[merged], &ADDED), expected_items());
+
+    // The official SDK sees the columns appended, old rows NULL in them.
+    let base = pyodps_read(&python, &emu, project, "items_base", &[]);
+    assert_eq!(
+        base["columns"],
+        serde_json::json!(["id", "name", "qty", "a", "b", "c", "d", "f", "g"])
+    );
+    let base_rows = base["rows"].as_array().expect("rows");
+    assert_eq!(base_rows.len(), 5);
+    assert!(
+        base_rows
+            .iter()
+            .all(|r| r["b"].is_null() && r["g"].is_null())
+    );
+    let partitions: Vec<String> = client
+        .partitions("items_log")
+        .await
+        .expect("partitions")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let log = pyodps_read(&python, &emu, project, "items_log", &partitions);
+    let log_rows = log["rows"].as_array().expect("rows");
+    assert_eq!(log_rows.len(), 11, "records of the changes");
+    let insert = |id: &str| {
+        log_rows
+            .iter()
+            .find(|r| r["id"] == id && r["new_dts_sync_operation_flag"] == "I")
+            .unwrap_or_else(|| panic!("insert of {id}"))
+    };
+    assert!(insert("6")["b"].is_null(), "written before the ALTER");
+    assert_eq!(insert("8")["b"], "x", "the default, from the binlog image");
+    assert_eq!(
+        (&insert("9")["d"], &insert("9")["g"]),
+        (&serde_json::json!("9.25"), &serde_json::json!("99"))
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
