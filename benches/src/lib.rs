@@ -1,9 +1,22 @@
 //! Shared setup of the workspace benches (inputs built from the sandbox,
-//! peers to measure against). The benches themselves live in `benches/`.
+//! peers to measure against, figures recorded as JSON lines) and the
+//! `bench-report` binary that turns the figures into `BENCHMARKS.md` and
+//! SVG charts. The benches themselves live in `benches/`; `scripts/bench`
+//! runs them all.
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod chart;
+pub mod db;
+pub mod peers;
+pub mod report;
+pub mod results;
+pub mod task;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 pub use sync_testkit::wide::{WIDE_DDL, wide_fill, wide_select};
 
@@ -104,26 +117,149 @@ pub struct Measured {
     pub peak_rss: u64,
 }
 
+impl Measured {
+    /// The peak resident set size in MB (10^6 bytes).
+    pub fn peak_mb(&self) -> f64 {
+        self.peak_rss as f64 / 1e6
+    }
+}
+
 /// Spawns `cmd` and waits for it, sampling its peak memory.
 pub fn measure(cmd: &mut Command) -> Measured {
-    let t0 = Instant::now();
-    let mut child: Child = cmd.spawn().expect("spawn");
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak_rss = 0;
-    let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_file) {
-            peak_rss = peak_rss.max(vm_hwm(&text));
+    Watched::spawn(cmd).wait()
+}
+
+/// A running child whose peak memory a thread samples every 20 ms.
+pub struct Watched {
+    child: Child,
+    started: Instant,
+    peak: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    sampler: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watched {
+    /// Spawns `cmd`.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        let started = Instant::now();
+        let child = cmd.spawn().expect("spawn");
+        let status_file = format!("/proc/{}/status", child.id());
+        let peak = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, done) = (peak.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    if let Ok(text) = std::fs::read_to_string(&status_file) {
+                        peak.fetch_max(vm_hwm(&text), Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        Self {
+            child,
+            started,
+            peak,
+            done,
+            sampler: Some(sampler),
         }
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Measured {
-        elapsed: t0.elapsed(),
-        status,
-        peak_rss,
     }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child's stdout, when it was piped.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    /// The peak memory sampled so far, in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Whether it has exited (and how).
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("wait")
+    }
+
+    /// Waits for it to exit by itself.
+    pub fn wait(mut self) -> Measured {
+        let status = self.child.wait().expect("wait");
+        self.finish(status)
+    }
+
+    /// Asks it to stop (SIGTERM) and waits.
+    pub fn terminate(mut self) -> Measured {
+        // Sample once more: VmHWM is gone once the process has exited.
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())) {
+            self.peak.fetch_max(vm_hwm(&text), Ordering::Relaxed);
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().expect("wait");
+        self.finish(status)
+    }
+
+    fn finish(&mut self, status: ExitStatus) -> Measured {
+        let elapsed = self.started.elapsed();
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.sampler.take() {
+            let _ = t.join();
+        }
+        Measured {
+            elapsed,
+            status,
+            peak_rss: self.peak.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        // A bench that panics midway must not leave its child running.
+        if self.sampler.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.done.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The fastest of `runs` (at least one) measured runs, with the highest peak
+/// memory of all of them.
+pub fn fastest(runs: u64, mut f: impl FnMut() -> Measured) -> Measured {
+    let mut out = f();
+    for _ in 1..runs {
+        let m = f();
+        let peak_rss = out.peak_rss.max(m.peak_rss);
+        if m.elapsed < out.elapsed {
+            out = m;
+        }
+        out.peak_rss = peak_rss;
+    }
+    out
+}
+
+/// The `p`-th percentile (0–100, nearest rank) of ascending `sorted`
+/// values; NaN when there are none.
+///
+/// ```
+/// let v = [1.0, 2.0, 3.0, 4.0];
+/// assert_eq!(sync_benches::percentile(&v, 50.0), 2.0);
+/// assert_eq!(sync_benches::percentile(&v, 99.0), 4.0);
+/// assert!(sync_benches::percentile(&[], 50.0).is_nan());
+/// ```
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// `VmHWM` of a `/proc/PID/status` text, in bytes.

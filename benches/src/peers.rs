@@ -1,0 +1,93 @@
+//! The tools a user would run instead of ours, as commands against a
+//! private server on 127.0.0.1 (root, no password): `mariadb-dump`,
+//! `mydumper`, `mariadb-binlog`.
+
+use crate::{Measured, dev_null, measure};
+use std::path::Path;
+use std::process::Command;
+
+/// `mariadb-dump --quick --single-transaction` of `what` (a database and
+/// optionally tables) to /dev/null, measured; panics when it fails.
+pub fn mariadb_dump(port: u16, what: &[&str]) -> Measured {
+    let m = measure(
+        Command::new("mariadb-dump")
+            .args([
+                "--no-defaults",
+                "-h127.0.0.1",
+                &format!("-P{port}"),
+                "-uroot",
+            ])
+            .args(["--quick", "--single-transaction"])
+            .args(what)
+            .stdout(dev_null()),
+    );
+    assert!(m.status.success(), "mariadb-dump failed: {:?}", m.status);
+    m
+}
+
+/// `mydumper` of database `db` (only `tables` when given, as `db.table`)
+/// with `threads` threads and chunks of `chunk_rows` rows into a fresh
+/// `out` directory (it cannot write to /dev/null), measured; panics when it
+/// fails. `--trx-consistency-only` matches a single-transaction dump.
+pub fn mydumper(
+    port: u16,
+    db: &str,
+    tables: &[&str],
+    threads: u64,
+    chunk_rows: u64,
+    out: &Path,
+) -> Measured {
+    let _ = std::fs::remove_dir_all(out);
+    let mut cmd = Command::new("mydumper");
+    cmd.args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", "root"])
+        .args(["-B", db, "-t", &threads.to_string()])
+        .args(["-r", &chunk_rows.to_string(), "--trx-consistency-only"])
+        .args(["-v", "1", "-o"])
+        .arg(out)
+        .stdout(dev_null());
+    if !tables.is_empty() {
+        cmd.args(["-T", &tables.join(",")]);
+    }
+    let m = measure(&mut cmd);
+    assert!(m.status.success(), "mydumper failed: {:?}", m.status);
+    let _ = std::fs::remove_dir_all(out);
+    m
+}
+
+/// Whether `mydumper` is installed.
+pub fn have_mydumper() -> bool {
+    Command::new("mydumper")
+        .arg("--version")
+        .stdout(dev_null())
+        .stderr(dev_null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `mariadb-binlog --read-from-remote-server -v --base64-output=decode-rows`
+/// from the top of binlog file `first` to the newest file, to /dev/null,
+/// measured; panics when it fails.
+pub fn mariadb_binlog_remote(port: u16, first: &str) -> Measured {
+    let m = measure(
+        Command::new("mariadb-binlog")
+            .args(["--no-defaults", "--read-from-remote-server", "-h127.0.0.1"])
+            .args([&format!("-P{port}"), "-uroot"])
+            .args(["-v", "--base64-output=decode-rows", "--to-last-log", first])
+            .stdout(dev_null()),
+    );
+    assert!(m.status.success(), "mariadb-binlog failed: {:?}", m.status);
+    m
+}
+
+/// `mariadb-binlog -v --base64-output=decode-rows FILE` to /dev/null,
+/// measured; panics when it fails.
+pub fn mariadb_binlog_file(file: &Path) -> Measured {
+    let m = measure(
+        Command::new("mariadb-binlog")
+            .args(["--no-defaults", "-v", "--base64-output=decode-rows"])
+            .arg(file)
+            .stdout(dev_null()),
+    );
+    assert!(m.status.success(), "mariadb-binlog failed: {:?}", m.status);
+    m
+}
