@@ -301,8 +301,11 @@ fn best_of(n: usize, f: impl Fn() -> Counts) -> Duration {
         .unwrap()
 }
 
+/// A full decode of a binlog file.
+type Decoder = fn(&[u8]) -> Counts;
+
 /// The decoders by name, for the child runs.
-const DECODERS: [(&str, fn(&[u8]) -> Counts); 3] = [
+const DECODERS: [(&str, Decoder); 3] = [
     ("binlog-parser", decode_ours),
     ("mysql_common", decode_mysql_common),
     ("mysql-binlog-connector-rust", decode_connector_rust),

@@ -180,9 +180,11 @@ async fn full_bench(cli: &Path) {
     let myd = have_mydumper().then(|| {
         (
             fastest(runs, || {
-                mydumper(PORT, DB, &[&table], parallelism, CHUNK_ROWS, &out)
+                mydumper(PORT, DB, &["wide"], parallelism, CHUNK_ROWS, rows, &out)
             }),
-            fastest(runs, || mydumper(PORT, DB, &[&table], 1, CHUNK_ROWS, &out)),
+            fastest(runs, || {
+                mydumper(PORT, DB, &["wide"], 1, CHUNK_ROWS, rows, &out)
+            }),
         )
     });
 
@@ -408,7 +410,7 @@ fn sweep_full(
     );
     if have_mydumper() {
         let out = target_dir().join("sync-bench/mydumper-out");
-        let m = mydumper(PORT, db, &[], p, CHUNK_ROWS, &out);
+        let m = mydumper(PORT, db, &[], p, CHUNK_ROWS, rows, &out);
         report(
             with_mb(fig("mydumper → SQL files", threads(p), false), &m),
             rows,

@@ -25,16 +25,18 @@ pub fn mariadb_dump(port: u16, what: &[&str]) -> Measured {
     m
 }
 
-/// `mydumper` of database `db` (only `tables` when given, as `db.table`)
-/// with `threads` threads and chunks of `chunk_rows` rows into a fresh
-/// `out` directory (it cannot write to /dev/null), measured; panics when it
-/// fails. `--trx-consistency-only` matches a single-transaction dump.
+/// `mydumper` of database `db` (only `tables` when given, names without
+/// the database) with `threads` threads and chunks of `chunk_rows` rows
+/// into a fresh `out` directory (it cannot write to /dev/null), measured;
+/// panics when it fails or when its files do not hold `rows` rows.
+/// `--trx-consistency-only` matches a single-transaction dump.
 pub fn mydumper(
     port: u16,
     db: &str,
     tables: &[&str],
     threads: u64,
     chunk_rows: u64,
+    rows: u64,
     out: &Path,
 ) -> Measured {
     let _ = std::fs::remove_dir_all(out);
@@ -50,8 +52,31 @@ pub fn mydumper(
     }
     let m = measure(&mut cmd);
     assert!(m.status.success(), "mydumper failed: {:?}", m.status);
+    let dumped = dumped_rows(out);
+    assert_eq!(
+        dumped,
+        rows,
+        "rows in mydumper's files under {}",
+        out.display()
+    );
     let _ = std::fs::remove_dir_all(out);
     m
+}
+
+/// Rows in mydumper's data files: it writes one row per line, each
+/// starting with `(` (newlines inside values are escaped).
+fn dumped_rows(out: &Path) -> u64 {
+    let mut n = 0;
+    for path in crate::task::files_under(out) {
+        let name = path.file_name().map(|f| f.to_string_lossy().into_owned());
+        if name.is_some_and(|f| f.ends_with(".sql") && !f.contains("-schema")) {
+            let file = std::fs::File::open(&path).expect("mydumper file");
+            n += std::io::BufRead::split(std::io::BufReader::new(file), b'\n')
+                .filter(|l| l.as_ref().is_ok_and(|l| l.first() == Some(&b'(')))
+                .count() as u64;
+        }
+    }
+    n
 }
 
 /// Whether `mydumper` is installed.
