@@ -33,6 +33,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sync_benches::db::{connect, count, one, sql};
+use sync_benches::peers::{InsertedKeys, sysbench_tps};
 use sync_benches::results::{Figure, Meta};
 use sync_benches::task::{TaskFile, sync_cli};
 use sync_benches::{PrivateServer, Watched, dev_null, env_num, machine_line, percentile};
@@ -165,30 +166,15 @@ fn floor_reader(file: &str, pos: &str) -> (Watched, Arc<Mutex<HashMap<i64, f64>>
     let out = w.take_stdout().expect("piped stdout");
     let s = seen.clone();
     std::thread::spawn(move || {
-        let mut in_heartbeat = false;
+        let mut keys = InsertedKeys::new("lagbench", "heartbeat");
         for line in BufReader::new(out).lines() {
             let Ok(line) = line else { break };
-            if line.starts_with("### INSERT INTO `lagbench`.`heartbeat`") {
-                in_heartbeat = true;
-            } else if in_heartbeat && let Some(v) = line.strip_prefix("###   @1=") {
-                if let Ok(id) = v.trim().parse::<i64>() {
-                    s.lock().expect("lock").entry(id).or_insert_with(now);
-                }
-                in_heartbeat = false;
+            if let Some(id) = keys.feed(&line) {
+                s.lock().expect("lock").entry(id).or_insert_with(now);
             }
         }
     });
     (w, seen)
-}
-
-/// `transactions: N (X per sec.)` of sysbench's summary.
-fn achieved_tps(out: &str) -> f64 {
-    out.lines()
-        .find(|l| l.trim_start().starts_with("transactions:"))
-        .and_then(|l| l.split('(').nth(1))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
 }
 
 /// Inserts heartbeat `id`; returns when the source acknowledged its commit.
@@ -342,7 +328,7 @@ async fn main() {
         }
         let done = bench.wait();
         assert!(done.status.success(), "sysbench run failed");
-        let tps = achieved_tps(&output.join().expect("sysbench output"));
+        let tps = sysbench_tps(&output.join().expect("sysbench output"));
         let ids = first..next_id;
         landed.wait_for(ids.clone(), Duration::from_secs(600));
         // The floor may trail a little; give it until the sink is done.

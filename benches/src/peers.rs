@@ -1,6 +1,6 @@
 //! The tools a user would run instead of ours, as commands against a
 //! private server on 127.0.0.1 (root, no password): `mariadb-dump`,
-//! `mydumper`, `mariadb-binlog`.
+//! `mydumper`, `mariadb-binlog`; and what their output says.
 
 use crate::{Measured, dev_null, measure};
 use std::path::Path;
@@ -115,4 +115,76 @@ pub fn mariadb_binlog_file(file: &Path) -> Measured {
     );
     assert!(m.status.success(), "mariadb-binlog failed: {:?}", m.status);
     m
+}
+
+/// `transactions: N (X per sec.)` of sysbench's summary: the achieved
+/// rate, NaN when the summary has none.
+pub fn sysbench_tps(out: &str) -> f64 {
+    out.lines()
+        .find(|l| l.trim_start().starts_with("transactions:"))
+        .and_then(|l| l.split('(').nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// Finds the first column of the rows inserted into one table in
+/// `mariadb-binlog -v` output, line by line.
+#[derive(Debug)]
+pub struct InsertedKeys {
+    header: String,
+    in_insert: bool,
+}
+
+impl InsertedKeys {
+    /// Watches for inserts into `` `db`.`table` ``.
+    pub fn new(db: &str, table: &str) -> Self {
+        Self {
+            header: format!("### INSERT INTO `{db}`.`{table}`"),
+            in_insert: false,
+        }
+    }
+
+    /// The key (`@1`) of an inserted row when `line` completes one.
+    pub fn feed(&mut self, line: &str) -> Option<i64> {
+        if line == self.header {
+            self.in_insert = true;
+            return None;
+        }
+        if self.in_insert
+            && let Some(v) = line.strip_prefix("###   @1=")
+        {
+            self.in_insert = false;
+            return v.trim().parse().ok();
+        }
+        if !line.starts_with("###") {
+            self.in_insert = false;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysbench_summary_gives_the_achieved_rate() {
+        let out = "SQL statistics:\n    queries performed:\n        write: 23992\n    \
+                   transactions:                        5998   (99.95 per sec.)\n";
+        assert_eq!(sysbench_tps(out), 99.95);
+        assert!(sysbench_tps("FATAL: error").is_nan());
+    }
+
+    #[test]
+    fn inserted_keys_of_one_table_only() {
+        let out = "#Q> INSERT INTO lagbench.heartbeat VALUES (7, 1)\n\
+                   ### INSERT INTO `sbtest`.`sbtest1`\n### SET\n###   @1=5\n\
+                   ### INSERT INTO `lagbench`.`heartbeat`\n### SET\n###   @1=7\n###   @2=1\n\
+                   ### UPDATE `lagbench`.`heartbeat`\n### WHERE\n###   @1=8\n\
+                   ### INSERT INTO `lagbench`.`heartbeat`\n### SET\n###   @1=9\n";
+        let mut keys = InsertedKeys::new("lagbench", "heartbeat");
+        let got: Vec<i64> = out.lines().filter_map(|l| keys.feed(l)).collect();
+        assert_eq!(got, [7, 9]);
+    }
 }
