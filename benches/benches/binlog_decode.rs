@@ -1,16 +1,24 @@
 //! Full row decode of a large MariaDB binlog: `binlog-parser` against
 //! `mysql_common` (feature `binlog`) and `mysql-binlog-connector-rust` on the
-//! same bytes, in the same run.
+//! same bytes, in the same run, and against `mariadb-binlog -v
+//! --base64-output=decode-rows` of the same file.
 //!
-//! Setup builds the input from the sandbox MariaDB (`SYNC_TEST_MYSQL_URL`,
-//! binlog files under `SYNC_TEST_MYSQL_DIR`, default `target/mysql-sandbox`):
-//! a 19-column `orders` table gets batched INSERTs, range UPDATEs and range
-//! DELETEs until about `BINLOG_BENCH_MB` (default 200) MB of binlog are
-//! written; the events are cut out of the server's binlog into
-//! `target/binlog-bench/orders-<MB>mb.bin` and reused by later runs.
+//! Setup builds the input from a private MariaDB (port 3395, datadir under
+//! the target dir, started and stopped here): a 19-column `orders` table
+//! gets batched INSERTs, range UPDATEs and range DELETEs until about
+//! `BINLOG_BENCH_MB` (default 200) MB of binlog are written; the events are
+//! cut out of the server's binlog into `target/binlog-bench/orders-<MB>mb.bin`
+//! and reused by later runs.
+//!
+//! The figures recorded (see `sync_benches::results`): the three Rust
+//! decoders taking turns in this process (best of 3 rounds each),
+//! `mariadb-binlog` on the file (best of 2), and the peak memory of each
+//! decoder in a child process of its own (this binary re-run with
+//! `BINLOG_BENCH_CHILD=<decoder>`).
 //!
 //! Run: `cargo bench -p sync-benches --bench binlog_decode`
-//! (quick: `BINLOG_BENCH_MB=20 cargo bench -p sync-benches --bench binlog_decode`).
+//! (quick: `BINLOG_BENCH_MB=20 cargo bench -p sync-benches --bench binlog_decode`;
+//! `BINLOG_BENCH_CRITERION=0` skips the criterion statistics).
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
@@ -19,17 +27,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use mysql_async::prelude::Queryable;
+use sync_benches::results::{Figure, Meta, Ratio};
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sandbox_dir() -> PathBuf {
-    match std::env::var("SYNC_TEST_MYSQL_DIR") {
-        Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => workspace_root().join("target/mysql-sandbox"),
-    }
-}
+/// The private server that generates the input.
+const PORT: u16 = 3395;
 
 const TABLE: &str = "CREATE TABLE orders (
     id BIGINT PRIMARY KEY AUTO_INCREMENT,
@@ -122,8 +123,9 @@ fn cut_range(dir: &Path, start: &(String, u64), end: &(String, u64)) -> Vec<u8> 
 }
 
 fn generate(path: &Path, target_bytes: u64) {
-    let url = sync_testkit::mysql_url();
-    let dir = sandbox_dir().join("binlog");
+    let server = sync_benches::PrivateServer::start("binlog-bench-mysql", PORT, 95);
+    let url = format!("mysql://root@127.0.0.1:{PORT}");
+    let dir = server.dir().join("binlog");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -180,19 +182,17 @@ fn generate(path: &Path, target_bytes: u64) {
     });
 }
 
-fn input() -> Vec<u8> {
-    let mb: u64 = std::env::var("BINLOG_BENCH_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let path = workspace_root().join(format!("target/binlog-bench/orders-{mb}mb.bin"));
+/// The input file, generated when missing.
+fn input_path() -> PathBuf {
+    let mb = sync_benches::env_num("BINLOG_BENCH_MB", 200);
+    let path = sync_benches::target_dir().join(format!("binlog-bench/orders-{mb}mb.bin"));
     if !path.exists() {
-        eprintln!("building {} from the sandbox MariaDB …", path.display());
+        eprintln!("building {} from a private MariaDB …", path.display());
         let t = Instant::now();
         generate(&path, mb * 1_000_000);
         eprintln!("built in {:.1}s", t.elapsed().as_secs_f64());
     }
-    std::fs::read(&path).unwrap()
+    path
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -301,8 +301,44 @@ fn best_of(n: usize, f: impl Fn() -> Counts) -> Duration {
         .unwrap()
 }
 
+/// A full decode of a binlog file.
+type Decoder = fn(&[u8]) -> Counts;
+
+/// The decoders by name, for the child runs.
+const DECODERS: [(&str, Decoder); 3] = [
+    ("binlog-parser", decode_ours),
+    ("mysql_common", decode_mysql_common),
+    ("mysql-binlog-connector-rust", decode_connector_rust),
+];
+
+/// Child mode: read the file, decode it once with the named decoder, exit.
+fn child(name: &str, path: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, decode) = DECODERS.iter().find(|(n, _)| *n == name).unwrap();
+    black_box(decode(&bytes));
+}
+
+/// Peak memory of one decoder in a process of its own.
+fn child_peak(name: &str, path: &Path) -> u64 {
+    let m = sync_benches::measure(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .env("BINLOG_BENCH_CHILD", name)
+            .env("BINLOG_BENCH_FILE", path),
+    );
+    assert!(m.status.success(), "decoding with {name} in a child failed");
+    m.peak_rss
+}
+
 fn main() {
-    let bytes = input();
+    if let (Ok(name), Ok(path)) = (
+        std::env::var("BINLOG_BENCH_CHILD"),
+        std::env::var("BINLOG_BENCH_FILE"),
+    ) {
+        return child(&name, &path);
+    }
+    println!("{}", sync_benches::machine_line());
+    let path = input_path();
+    let bytes = std::fs::read(&path).unwrap();
     let ours = decode_ours(&bytes);
     let theirs = decode_mysql_common(&bytes);
     let bcr = decode_connector_rust(&bytes);
@@ -329,57 +365,84 @@ fn main() {
         "row image counts differ (connector-rust)"
     );
 
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(15))
-        .configure_from_args();
-    {
-        let mut g = c.benchmark_group("binlog_full_decode");
-        g.throughput(Throughput::Bytes(bytes.len() as u64));
-        g.bench_function("binlog-parser", |b| {
-            b.iter(|| decode_ours(black_box(&bytes)))
-        });
-        g.bench_function("mysql_common", |b| {
-            b.iter(|| decode_mysql_common(black_box(&bytes)))
-        });
-        g.bench_function("mysql-binlog-connector-rust", |b| {
-            b.iter(|| decode_connector_rust(black_box(&bytes)))
-        });
-        g.finish();
+    if sync_benches::env_num("BINLOG_BENCH_CRITERION", 1) != 0 {
+        let mut c = Criterion::default()
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(15))
+            .configure_from_args();
+        {
+            let mut g = c.benchmark_group("binlog_full_decode");
+            g.throughput(Throughput::Bytes(bytes.len() as u64));
+            for (name, decode) in DECODERS {
+                g.bench_function(name, |b| b.iter(|| decode(black_box(&bytes))));
+            }
+            g.finish();
+        }
+        c.final_summary();
     }
-    c.final_summary();
 
-    // Same-run ratio: the three decoders take turns (so a change of machine
-    // load hits all of them alike), best of 3 rounds each.
-    let (mut ours_t, mut mc_t, mut bcr_t) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    // Same-run figures: the three decoders take turns (so a change of
+    // machine load hits all of them alike), best of 3 rounds each.
+    let mut best = [Duration::MAX; 3];
     for _ in 0..3 {
-        ours_t = ours_t.min(best_of(1, || decode_ours(&bytes)));
-        mc_t = mc_t.min(best_of(1, || decode_mysql_common(&bytes)));
-        bcr_t = bcr_t.min(best_of(1, || decode_connector_rust(&bytes)));
+        for (i, (_, decode)) in DECODERS.iter().enumerate() {
+            best[i] = best[i].min(best_of(1, || decode(&bytes)));
+        }
     }
-    let mbps = |d: Duration| bytes.len() as f64 / 1e6 / d.as_secs_f64();
-    println!(
-        "binlog-parser: {:.0} MB/s ({:.0} row images/s)",
-        mbps(ours_t),
-        ours.row_images as f64 / ours_t.as_secs_f64()
+    let peer = sync_benches::fastest(2, || sync_benches::peers::mariadb_binlog_file(&path));
+    let mb = bytes.len() as f64 / 1e6;
+    let case = format!(
+        "{mb:.0} MB binlog, {} events, {} row images",
+        sync_benches::report::thousands(ours.events as f64),
+        sync_benches::report::thousands(ours.row_images as f64)
     );
-    println!(
-        "mysql_common:  {:.0} MB/s ({:.0} row images/s)",
-        mbps(mc_t),
-        ours.row_images as f64 / mc_t.as_secs_f64()
+    let figure = |tool: &str, setting: &str, ours_tool: bool, d: Duration, peak: u64| {
+        let secs = d.as_secs_f64();
+        println!(
+            "{tool:<30} {:>7.0} MB/s {:>10.0} row images/s  peak RSS {:>6.1} MB ({setting})",
+            mb / secs,
+            ours.row_images as f64 / secs,
+            peak as f64 / 1e6
+        );
+        Figure::new("binlog_decode", &case, tool, setting, ours_tool)
+            .metric("input_mb", mb)
+            .metric("seconds", secs)
+            .metric("mb_per_s", mb / secs)
+            .metric("row_images_per_s", ours.row_images as f64 / secs)
+            .metric("peak_rss_mb", peak as f64 / 1e6)
+            .record();
+    };
+    for (i, (name, _)) in DECODERS.iter().enumerate() {
+        let peak = child_peak(name, &path);
+        figure(name, "in-process, best of 3", i == 0, best[i], peak);
+    }
+    figure(
+        "mariadb-binlog -v",
+        "child process, best of 2",
+        false,
+        peer.elapsed,
+        peer.peak_rss,
     );
-    println!(
-        "mysql-binlog-connector-rust: {:.0} MB/s ({:.0} row images/s)",
-        mbps(bcr_t),
-        ours.row_images as f64 / bcr_t.as_secs_f64()
-    );
-    println!(
-        "ratio binlog-parser / mysql_common: {:.1}x",
-        mc_t.as_secs_f64() / ours_t.as_secs_f64()
-    );
-    println!(
-        "ratio binlog-parser / mysql-binlog-connector-rust: {:.1}x",
-        bcr_t.as_secs_f64() / ours_t.as_secs_f64()
+    let ours_t = best[0].as_secs_f64();
+    for (label, t) in [
+        ("mysql_common", best[1].as_secs_f64()),
+        ("mysql-binlog-connector-rust", best[2].as_secs_f64()),
+        ("mariadb-binlog -v", peer.elapsed.as_secs_f64()),
+    ] {
+        println!("ratio binlog-parser / {label}: {:.1}x", t / ours_t);
+        Ratio::record(
+            "binlog_decode",
+            &format!("binlog-parser ÷ {label}, MB/s"),
+            t / ours_t,
+            None,
+        );
+    }
+    Meta::record(
+        "binlog_decode",
+        &format!(
+            "BINLOG_BENCH_MB={}",
+            sync_benches::env_num("BINLOG_BENCH_MB", 200)
+        ),
     );
 }
