@@ -197,7 +197,12 @@ pub(crate) async fn verify(args: TaskFile) -> Result<()> {
     let reports = runner.verify().await?;
     let mut differing = 0;
     for r in &reports {
-        if r.is_equal() {
+        if r.is_equal() && r.added_null > 0 {
+            println!(
+                "{}: equal ({} rows; {} of them NULL in columns added after their last change, where the source shows a default)",
+                r.table, r.source_rows, r.added_null
+            );
+        } else if r.is_equal() {
             println!("{}: equal ({} rows)", r.table, r.source_rows);
         } else {
             differing += 1;

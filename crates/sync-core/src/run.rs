@@ -783,90 +783,40 @@ impl<S: Sink> TaskRunner<S> {
                     })?;
             }
             if let EventData::Query(q) = &event.data {
-                let sql = q.query_lossy();
+                let query = Query {
+                    sql: &q.query_lossy(),
+                    default_db: &String::from_utf8_lossy(q.schema),
+                    sql_mode: q.sql_mode(),
+                    at: event_at,
+                    standalone: ev.ends_transaction && forced.is_none(),
+                };
+                let open = OpenBatch {
+                    batch: &mut batch,
+                    from: &batch_start,
+                    boundary: &boundary,
+                };
                 let cx = PlanContext {
                     policy: &self.cfg.sync.ddl,
                     naming: &naming,
                     reserved: &reserved,
                     next_record_id: ids.next_counter(),
                 };
-                let plan =
-                    tracker.plan_query(&sql, &String::from_utf8_lossy(q.schema), q.sql_mode(), &cx);
-                let ddl_error = |message: String| Error::Ddl {
-                    file: boundary.file.clone(),
-                    position: event_at,
-                    statement: shorten(&sql),
-                    message,
-                };
-                match plan {
-                    Plan::Unchanged { notes } => {
-                        for note in notes {
-                            warn!(file = %boundary.file, position = event_at, "{note}");
-                        }
-                    }
-                    Plan::Stop { message } => {
-                        // Everything before the statement lands; a rerun starts at it.
-                        if batch.records > 0 && forced.is_none() {
-                            self.commit_batch(
-                                state,
-                                &mut batch,
-                                &batch_start,
-                                boundary.clone(),
-                                ids.next_counter(),
-                                None,
-                            )
-                            .await?;
-                        }
-                        let _ = stream.close().await;
-                        return Err(ddl_error(message));
-                    }
-                    Plan::Changed {
-                        next,
-                        add_columns,
-                        notes,
-                    } => {
-                        if !ev.ends_transaction || forced.is_some() {
-                            return Err(ddl_error(
-                                "it changes a synced table's schema inside a transaction (or while a \
-                                 batch is replayed): the task cannot split the transaction there"
-                                    .into(),
-                            ));
-                        }
-                        for note in notes {
-                            warn!(file = %boundary.file, position = event_at, "{note}");
-                        }
-                        // A DDL is its own transaction: what came before commits
-                        // first, so that no batch spans two schemas.
-                        if batch.records > 0 {
-                            state = self
-                                .commit_batch(
-                                    state,
-                                    &mut batch,
-                                    &batch_start,
-                                    boundary.clone(),
-                                    ids.next_counter(),
-                                    None,
-                                )
-                                .await?;
-                        }
-                        for (table, fields) in &add_columns {
-                            self.sink.add_columns(table, fields).await?;
-                        }
-                        let here = position_of(stream.checkpoint());
-                        let generation = tracker.save_next(&next)?;
-                        state = self.step(
-                            state,
-                            Step::SchemaChanged {
-                                generation,
-                                to: here.clone(),
-                            },
-                        )?;
-                        tracker.advance(generation, next);
-                        info!(file = %here.file, position = here.position, generation, statement = %shorten(&sql), "followed a DDL");
+                match self
+                    .on_query(state, &query, open, &mut tracker, &cx, stream.checkpoint())
+                    .await
+                {
+                    Ok((next, None)) => state = next,
+                    Ok((next, Some(here))) => {
+                        // The DDL was followed: the next batch starts after it.
+                        state = next;
                         boundary = here.clone();
                         batch_start = here;
                         open_since = None;
                         continue;
+                    }
+                    Err(e) => {
+                        let _ = stream.close().await;
+                        return Err(e);
                     }
                 }
             }
@@ -981,6 +931,96 @@ impl<S: Sink> TaskRunner<S> {
         Ok(state)
     }
 
+    /// A QUERY event: a DDL of a synced table is followed (the batch before
+    /// it committed, the destination changed, the new schemas saved and the
+    /// checkpoint moved past it: returns that position) or stops the task.
+    async fn on_query(
+        &self,
+        mut state: TaskState,
+        q: &Query<'_>,
+        open: OpenBatch<'_>,
+        tracker: &mut Tracker,
+        cx: &PlanContext<'_>,
+        after: &mysql_source::replication::Checkpoint,
+    ) -> Result<(TaskState, Option<SourcePosition>)> {
+        let stop = |message: String| Error::Ddl {
+            file: open.boundary.file.clone(),
+            position: q.at,
+            statement: shorten(q.sql),
+            message,
+        };
+        let (next, add_columns, notes) =
+            match tracker.plan_query(q.sql, q.default_db, q.sql_mode, cx) {
+                Plan::Unchanged { notes } => {
+                    for note in notes {
+                        warn!(file = %open.boundary.file, position = q.at, "{note}");
+                    }
+                    return Ok((state, None));
+                }
+                Plan::Stop { message } => {
+                    // Everything before the statement lands; a rerun starts
+                    // at it. (Inside a transaction the batch holds part of
+                    // it: that part is read again instead.)
+                    if open.batch.records > 0 && q.standalone {
+                        self.commit_batch(
+                            state,
+                            open.batch,
+                            open.from,
+                            open.boundary.clone(),
+                            cx.next_record_id,
+                            None,
+                        )
+                        .await?;
+                    }
+                    return Err(stop(message));
+                }
+                Plan::Changed {
+                    next,
+                    add_columns,
+                    notes,
+                } => (next, add_columns, notes),
+            };
+        if !q.standalone {
+            return Err(stop(
+                "it changes a synced table's schema inside a transaction (or while a batch is \
+                 replayed): the task cannot split the transaction there"
+                    .into(),
+            ));
+        }
+        for note in notes {
+            warn!(file = %open.boundary.file, position = q.at, "{note}");
+        }
+        // A DDL is its own transaction: what came before commits first, so
+        // that no batch spans two schemas.
+        if open.batch.records > 0 {
+            state = self
+                .commit_batch(
+                    state,
+                    open.batch,
+                    open.from,
+                    open.boundary.clone(),
+                    cx.next_record_id,
+                    None,
+                )
+                .await?;
+        }
+        for (table, fields) in &add_columns {
+            self.sink.add_columns(table, fields).await?;
+        }
+        let here = position_of(after);
+        let generation = tracker.save_next(&next)?;
+        state = self.step(
+            state,
+            Step::SchemaChanged {
+                generation,
+                to: here.clone(),
+            },
+        )?;
+        tracker.advance(generation, next);
+        info!(file = %here.file, position = here.position, generation, statement = %shorten(q.sql), "followed a DDL");
+        Ok((state, Some(here)))
+    }
+
     async fn commit_batch(
         &self,
         state: TaskState,
@@ -1069,6 +1109,26 @@ impl<S: Sink> TaskRunner<S> {
             warn!(path = %path.display(), error = %e, "could not write the progress report");
         }
     }
+}
+
+/// A QUERY event as [`TaskRunner::on_query`] reads it.
+struct Query<'a> {
+    sql: &'a str,
+    /// The event's current database.
+    default_db: &'a str,
+    sql_mode: Option<u64>,
+    /// Offset of the event in its binlog file.
+    at: u64,
+    /// A transaction of its own (and no batch being replayed).
+    standalone: bool,
+}
+
+/// The batch gathered before a QUERY event.
+struct OpenBatch<'a> {
+    batch: &'a mut LogBatch,
+    from: &'a SourcePosition,
+    /// Where the QUERY event's transaction starts.
+    boundary: &'a SourcePosition,
 }
 
 /// `t_log` records being gathered, per destination table and partition.

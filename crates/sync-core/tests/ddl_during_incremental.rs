@@ -315,8 +315,8 @@ async fn a_restart_before_an_alter_decodes_rows_with_the_schema_of_their_time() 
         .expect("drop");
 }
 
-/// `(position of the event whose text contains `needle`, position of the
-/// event before it)` in the server's current binlog.
+/// `(file, position of the last event whose text contains `needle`,
+/// position of the event before it)` in the server's current binlog.
 async fn event_position(conn: &mut mysql_async::Conn, needle: &str) -> (String, u64, u64) {
     let status: Vec<mysql_async::Row> = conn.query("SHOW MASTER STATUS").await.expect("status");
     let file: String = status[0].get(0).expect("file");
@@ -326,7 +326,7 @@ async fn event_position(conn: &mut mysql_async::Conn, needle: &str) -> (String, 
         .expect("events");
     let i = events
         .iter()
-        .position(|e| e.5.contains(needle))
+        .rposition(|e| e.5.contains(needle))
         .unwrap_or_else(|| panic!("no event with {needle}"));
     (file, events[i].1, events[i - 1].1)
 }
