@@ -10,11 +10,14 @@
 //! * [`PrivateServer`] starts a MariaDB of a test's own (own datadir, port and
 //!   extra options) for tests the shared sandbox must not host.
 //! * [`wide`] fills a 22-column table of many types at a million rows, server-side.
+//! * [`records`] reads `t_log` record keys and finds doubled ones (the
+//!   exactly-once checks of the kill tests and `sync-chaos`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod emulator;
 mod private_server;
+pub mod records;
 pub mod rng;
 pub mod shop;
 pub mod wide;
