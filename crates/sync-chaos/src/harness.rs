@@ -232,6 +232,8 @@ pub(crate) struct TaskSpec {
     pub(crate) batch_rows: u64,
     pub(crate) parallelism: u32,
     pub(crate) flush_ms: u64,
+    /// Where the checkpoint goes (default: `state` in the scenario directory).
+    pub(crate) state_dir: Option<PathBuf>,
 }
 
 impl TaskSpec {
@@ -245,6 +247,7 @@ impl TaskSpec {
             batch_rows: 40,
             parallelism: 2,
             flush_ms: 200,
+            state_dir: None,
         }
     }
 }
@@ -265,7 +268,10 @@ pub(crate) struct Task {
 impl Task {
     /// Writes the task file into the scenario's directory.
     pub(crate) fn new(ctx: &Ctx, spec: TaskSpec) -> Result<Self> {
-        let state_dir = ctx.dir.join("state");
+        let state_dir = spec
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| ctx.dir.join("state"));
         let dest = match &spec.dest {
             Dest::Local(path) => format!("kind = \"local\"\npath = \"{}\"\n", path.display()),
             Dest::MaxCompute {

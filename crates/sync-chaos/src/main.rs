@@ -31,6 +31,9 @@ struct Args {
     /// for a failed scenario, removed for a passed one).
     #[arg(long, default_value = "target/chaos")]
     work: PathBuf,
+    /// Keep the work directory of a passed scenario too.
+    #[arg(long)]
+    keep: bool,
     /// The sync-cli binary (default: next to this one).
     #[arg(long)]
     cli: Option<PathBuf>,
@@ -118,7 +121,9 @@ fn main() -> anyhow::Result<()> {
             Ok(harness::Verdict::Pass(summary)) => {
                 passed += 1;
                 println!("-- {}: PASS in {took:.1} s: {summary}", s.name);
-                let _ = std::fs::remove_dir_all(&dir);
+                if !args.keep {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
             }
             Ok(harness::Verdict::Skip(reason)) => {
                 println!("-- {}: SKIPPED in {took:.1} s: {reason}", s.name);

@@ -1,5 +1,6 @@
-//! The local warehouse's file system fills up. The warehouse is a small
-//! tmpfs (`mount -t tmpfs -o size=…`, so this needs root): the full phase
+//! The local warehouse's file system fills up. The warehouse and the task's
+//! state directory share a small tmpfs (`mount -t tmpfs -o size=…`, so this
+//! needs root), as they would share a disk: the full phase
 //! runs out of space and must stop with an error naming the disk, keeping
 //! the chunks it committed; the tmpfs is enlarged and the task resumes into
 //! the incremental phase; then a filler file takes every free byte while a
@@ -22,9 +23,9 @@ const LARGE: &str = "256m";
 const ENOSPC: &str = "No space left on device";
 
 pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
-    let warehouse = ctx.dir.join("warehouse");
-    std::fs::create_dir_all(&warehouse)?;
-    let disk = match Tmpfs::mount(&warehouse, SMALL) {
+    let disk_dir = ctx.dir.join("disk");
+    std::fs::create_dir_all(&disk_dir)?;
+    let disk = match Tmpfs::mount(&disk_dir, SMALL) {
         Ok(d) => d,
         Err(e) => {
             return Ok(Verdict::Skip(format!(
@@ -33,9 +34,10 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
             )));
         }
     };
+    let warehouse = disk_dir.join("warehouse");
     ctx.say(format!(
-        "warehouse on a tmpfs of {SMALL} at {}",
-        warehouse.display()
+        "warehouse and state directory on a tmpfs of {SMALL} at {}",
+        disk_dir.display()
     ));
     let source = Source::start(&[]).await?;
     let scale = Scale {
@@ -45,10 +47,9 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
         events: 1000,
     };
     source.load_shop(DB, scale, 35).await?;
-    let mut task = Task::new(
-        &ctx,
-        TaskSpec::new(&source, DB, Dest::Local(warehouse.clone())),
-    )?;
+    let mut spec = TaskSpec::new(&source, DB, Dest::Local(warehouse.clone()));
+    spec.state_dir = Some(disk_dir.join("state"));
+    let mut task = Task::new(&ctx, spec)?;
     let writer = Writer::start(&source, DB, 12, 500_000, (30, 150));
 
     // 1. The full phase runs out of space.
@@ -66,8 +67,8 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
         "the error does not say the disk is full: {error}"
     );
     ensure!(
-        error.contains(&warehouse.display().to_string()),
-        "the error does not name the warehouse path: {error}"
+        error.contains(&disk_dir.display().to_string()),
+        "the error does not name the path it could not write: {error}"
     );
     let chunks = match task.state()?.map(|s| s.phase) {
         Some(Phase::FullSync(f)) => f.tables.values().map(|t| t.chunks_done).sum::<u64>(),
@@ -99,7 +100,7 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
 
     // 3. A filler takes every free byte; the writer's next batch cannot land.
     tokio::time::sleep(ctx.millis(500, 1500)).await;
-    let filler = warehouse.join("filler");
+    let filler = disk_dir.join("filler");
     let filled = tokio::task::spawn_blocking({
         let filler = filler.clone();
         move || fill(&filler)
@@ -131,12 +132,12 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
     let stats = writer.stop().await?;
     ctx.say(format!("writer made {} rounds", stats.rounds));
     let summary = task.settle(&ctx, 1).await?;
-    let leftovers = crate::harness::listing(&warehouse)
+    let leftovers = crate::harness::listing(&disk_dir)
         .into_iter()
         .filter(|(p, _)| p.to_string_lossy().ends_with(".tmp"))
         .count();
     ctx.say(format!(
-        "temp files left in the warehouse by the failed writes: {leftovers}"
+        "temp files left on the disk by the failed writes: {leftovers}"
     ));
     Ok(Verdict::Pass(format!(
         "full disk stopped the full and the incremental phase with \"{ENOSPC}\", both resumed; {summary}"

@@ -46,19 +46,21 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
         emu.endpoint,
         FAULTS.join(" ")
     ));
-    let mut task = Task::new(
-        &ctx,
-        TaskSpec::new(
-            &source,
-            DB,
-            Dest::MaxCompute {
-                endpoint: emu.endpoint.clone(),
-                tunnel: emu.tunnel.clone(),
-                project: "chaos".into(),
-            },
-        ),
-    )?;
-    let writer = Writer::start(&source, DB, 10, 500_000, (50, 200));
+    let mut spec = TaskSpec::new(
+        &source,
+        DB,
+        Dest::MaxCompute {
+            endpoint: emu.endpoint.clone(),
+            tunnel: emu.tunnel.clone(),
+            project: "chaos".into(),
+        },
+    );
+    // Every commit is a few Tunnel round trips with faults: fewer, larger
+    // batches keep the debug build up with the writer.
+    spec.batch_rows = 1000;
+    spec.flush_ms = 500;
+    let mut task = Task::new(&ctx, spec)?;
+    let writer = Writer::start(&source, DB, 10, 500_000, (100, 400));
     let mut run = Supervised::start(&mut task)?;
 
     // Full phase: the crash hook fires at the first commit; restart the

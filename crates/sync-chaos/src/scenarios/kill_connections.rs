@@ -51,7 +51,9 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
             .await?
             .into_iter()
             .filter(|(_, cmd, info)| {
-                cmd == "Query" && info.starts_with("SELECT") && info.contains(DB)
+                cmd == "Query"
+                    && info.starts_with("SELECT")
+                    && info.contains(&format!("FROM `{DB}`."))
             })
             .collect();
         if let Some((id, _, info)) = readers.first() {
@@ -85,21 +87,25 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
     while dump_kills < DUMP_KILLS {
         tokio::time::sleep(ctx.millis(800, 2000)).await;
         let dump = wait_for_dump(&ctx, &source, &mut run, &mut task, None).await?;
+        let back = Instant::now();
         source.exec(&format!("KILL CONNECTION {dump}")).await?;
         dump_kills += 1;
-        let back = Instant::now();
         let again = wait_for_dump(&ctx, &source, &mut run, &mut task, Some(dump)).await?;
         ctx.say(format!(
-            "KILL CONNECTION {dump}: the binlog dump; the task dumped again on connection {again} after {:.1} s",
+            "KILL CONNECTION {dump}: the binlog dump; the task dumped again on connection {again} {:.1} s later",
             back.elapsed().as_secs_f64()
         ));
     }
     let stats = writer.stop().await?;
     let reconnects = run.run().map_or(0, |r| r.count("binlog stream resumed"));
+    let resumes = run
+        .run()
+        .map_or(0, |r| r.count("full phase: a source connection was lost"));
     let status = run.stop().await?;
     ctx.say(format!(
-        "writer made {} rounds; the task logged {reconnects} stream reconnects; stopped by SIGTERM: {status:?}",
-        stats.rounds
+        "writer made {} rounds; the task logged {resumes} full-phase resumes and {reconnects} stream reconnects; stopped by SIGTERM: {}",
+        stats.rounds,
+        status.map_or("-".into(), |s| s.to_string())
     ));
     ensure!(
         run.exits.is_empty(),

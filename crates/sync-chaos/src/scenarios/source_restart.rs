@@ -44,6 +44,9 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
     for how in ["clean shutdown", "SIGKILL"] {
         tokio::time::sleep(ctx.millis(1000, 2500)).await;
         let before = writer.rounds();
+        // Counted before the server goes: the stream may be back before
+        // the start script returns.
+        let resumed = run.count("binlog stream resumed");
         let down = Instant::now();
         if how == "SIGKILL" {
             source.kill().await?;
@@ -59,7 +62,6 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
             "source server started again, {:.1} s after it went down",
             down.elapsed().as_secs_f64()
         ));
-        let resumed = run.count("binlog stream resumed");
         wait_for(
             "the binlog stream resuming after the restart",
             Duration::from_secs(90),
