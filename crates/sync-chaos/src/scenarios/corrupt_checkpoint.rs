@@ -3,7 +3,8 @@
 //! JSON). For each, `run` and `status` must refuse with an error saying the
 //! checkpoint is corrupt, and must not touch the checkpoint or the
 //! warehouse: never a silent restart from zero, never a resume from a wrong
-//! position or counter. With the good checkpoint back, the task catches up
+//! position or counter. Deleted, it must not start over either: the
+//! precheck finds the task's tables in the destination. With the good checkpoint back, the task catches up
 //! and verifies equal, no record twice.
 
 use crate::harness::{Ctx, Dest, Source, Task, TaskSpec, Verdict, listing};
@@ -89,11 +90,31 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
     ctx.say(format!(
         "{refused} damaged checkpoints refused by run and status; checkpoint and warehouse untouched"
     ));
+
+    // Gone altogether, the task looks new: it must not copy everything again
+    // over its own tables (the precheck finds them).
+    std::fs::remove_file(&path)?;
+    let done = task
+        .run(&["run", "--exit-when-caught-up"], Duration::from_secs(90))
+        .await?;
+    let error = done.error_line();
+    ensure!(
+        !done.status.success() && error.contains("destination_conflicts"),
+        "a run without its checkpoint did not refuse the existing tables: {error}"
+    );
+    ensure!(
+        listing(&warehouse) == files,
+        "the warehouse changed without a checkpoint"
+    );
+    ctx.say(format!(
+        "checkpoint deleted: run refused: {}",
+        short(&error)
+    ));
     std::fs::write(&path, &good)?;
     ctx.say("good checkpoint restored");
     let summary = task.settle(&ctx, 1).await?;
     Ok(Verdict::Pass(format!(
-        "{refused} kinds of damage refused loudly; {summary}"
+        "{refused} kinds of damage and a deleted checkpoint refused loudly; {summary}"
     )))
 }
 

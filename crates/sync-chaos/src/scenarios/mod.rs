@@ -59,7 +59,7 @@ pub(crate) static ALL: &[Scenario] = &[
     },
     Scenario {
         name: "corrupt-checkpoint",
-        about: "the checkpoint file truncated, emptied, garbled or altered while the task is stopped",
+        about: "the checkpoint file truncated, emptied, garbled, altered or deleted while the task is stopped",
         run: |c| Box::pin(corrupt_checkpoint::run(c)),
     },
 ];
