@@ -398,14 +398,30 @@ impl BinlogStream {
             EventType::Rotate if artificial => {
                 // The server names the file it streams from: always the first event.
                 let (pos, name) = self.rotate(&bytes)?;
-                if self.catch_up.is_some() {
-                    if name != self.file {
+                if let Some(cu) = &self.catch_up {
+                    if name == self.file {
+                        return Ok(None);
+                    }
+                    // The file ended and the server went on to the next one:
+                    // a crashed server's file ends without a ROTATE, and a
+                    // stream idle at the end of a file (nothing delivered
+                    // past the checkpoint) has nothing more to see in it.
+                    // Only events delivered past the checkpoint that never
+                    // came back mean the binlog changed.
+                    let nothing_open = self.checkpoint.position.file == self.file
+                        && u64::from(cu.delivered_pos) <= self.checkpoint.position.position;
+                    if !(cu.matched || nothing_open) {
                         return Err(Error::Diverged(format!(
                             "resumed in '{name}' but the stream was in '{}'",
                             self.file
                         )));
                     }
-                    return Ok(None);
+                    debug!(from = %self.file, to = %name, "caught up after reconnect: the server moved to the next file");
+                    self.catch_up = None;
+                }
+                if name != self.file {
+                    // Nothing delivered in the new file yet.
+                    self.last_delivered = None;
                 }
                 self.file = name.clone();
                 if self.trx == TrxState::Outside {
@@ -803,12 +819,39 @@ impl BinlogStream {
     }
 }
 
-/// Fails when another registered replica uses `server_id`.
+/// `ER_PARSE_ERROR`: the server does not know the statement.
+const PARSE_ERROR: u16 = 1064;
+/// `ER_SPECIFIC_ACCESS_DENIED_ERROR`: a privilege the statement needs is missing.
+const SPECIFIC_ACCESS_DENIED: u16 = 1227;
+
+/// Fails when another registered replica uses `server_id`. A user that may
+/// not list the replicas goes without the check, with a warning: MariaDB
+/// 10.5+ shows them only to `REPLICATION MASTER ADMIN`, which a replica
+/// needs for nothing else (DTS asks for `REPLICATION SLAVE`, `REPLICATION
+/// CLIENT` and `SELECT` only).
 async fn check_replica_ids(conn: &mut RawConn, server_id: u32) -> Result<()> {
-    let rows = match conn.query_strings("SHOW SLAVE HOSTS").await {
-        Ok(r) => r,
+    let listed = match conn.query_strings("SHOW SLAVE HOSTS").await {
         // MySQL 8.4 dropped the old name.
-        Err(Error::Server { .. }) => conn.query_strings("SHOW REPLICAS").await?,
+        Err(Error::Server {
+            code: PARSE_ERROR, ..
+        }) => conn.query_strings("SHOW REPLICAS").await,
+        other => other,
+    };
+    let rows = match listed {
+        Ok(r) => r,
+        Err(Error::Server {
+            code: SPECIFIC_ACCESS_DENIED,
+            message,
+            ..
+        }) => {
+            warn!(
+                server_id,
+                %message,
+                "cannot list the source's replicas, so another replica using this server id \
+                 would go unnoticed (grant REPLICATION MASTER ADMIN on MariaDB to have it checked)"
+            );
+            return Ok(());
+        }
         Err(e) => return Err(e),
     };
     for row in rows {

@@ -258,3 +258,77 @@ async fn the_stream_rides_out_a_server_restart() {
     stream.close().await.expect("close");
     admin.close().await.expect("close");
 }
+
+/// Reads until the transaction marked `/* trx {n} */` has ended (its XID).
+async fn read_through(stream: &mut BinlogStream, n: u32) {
+    let mut inside = false;
+    loop {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(90), stream.next_event())
+            .await
+            .expect("an event within 90 s")
+            .expect("the stream survives")
+            .expect("blocking stream");
+        if ev.event_type == binlog_parser::EventType::AnnotateRows {
+            let sql = String::from_utf8_lossy(&ev.bytes[19..ev.bytes.len() - 4]).into_owned();
+            inside = sql.contains(&format!("/* trx {n} */"));
+        }
+        if inside && ev.ends_transaction {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_idle_at_the_end_of_a_binlog_follows_a_restarted_server_into_the_next() {
+    // Caught up and idle, the stream has delivered the last event of its
+    // file; the restarted server (cleanly stopped or killed) writes a new
+    // file, and the resumed dump reaches it through a rotate right after
+    // the old file's end. That is no divergence (it once was taken for one).
+    let server = sync_testkit::PrivateServer::start(&[]).expect("private server");
+    let mut options = ConnectOptions::from_url(&server.url()).expect("url");
+    options.tls = TlsMode::Disabled;
+    let mut admin = RawConn::connect(&options).await.expect("connect");
+    for sql in [
+        "CREATE DATABASE idle_restart",
+        "CREATE TABLE idle_restart.t (id INT PRIMARY KEY)",
+    ] {
+        admin.query_drop(sql).await.expect("table");
+    }
+    let start = master_status(&mut admin).await;
+    admin
+        .query_drop("INSERT INTO idle_restart.t VALUES (0) /* trx 0 */")
+        .await
+        .expect("insert");
+    let mut opts = ReplicationOptions::new(options.clone(), 104, StartPosition::File(start));
+    opts.heartbeat = Some(std::time::Duration::from_secs(1));
+    opts.reconnect.max_attempts = 120;
+    opts.reconnect.max_backoff = std::time::Duration::from_millis(500);
+    let mut stream = BinlogStream::start(opts).await.expect("stream");
+    read_through(&mut stream, 0).await;
+    let first_file = stream.checkpoint().position.file.clone();
+    for (n, crash) in [(1u32, false), (2, true)] {
+        admin.close().await.expect("close");
+        if crash {
+            server.kill().expect("SIGKILL the server");
+        } else {
+            server.stop().expect("stop the server");
+        }
+        server.start_again().expect("start the server again");
+        admin = RawConn::connect(&options).await.expect("reconnect admin");
+        admin
+            .query_drop(&format!(
+                "INSERT INTO idle_restart.t VALUES ({n}) /* trx {n} */"
+            ))
+            .await
+            .expect("insert");
+        read_through(&mut stream, n).await;
+    }
+    assert!(stream.reconnects() >= 2, "each restart forced a reconnect");
+    assert_ne!(
+        stream.checkpoint().position.file,
+        first_file,
+        "the stream moved on to the restarted server's files"
+    );
+    stream.close().await.expect("close");
+    admin.close().await.expect("close");
+}

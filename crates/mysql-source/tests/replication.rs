@@ -331,6 +331,52 @@ async fn a_clashing_server_id_is_refused() {
 }
 
 #[tokio::test]
+async fn a_user_with_only_the_privileges_dts_asks_for_streams() {
+    // SELECT, REPLICATION SLAVE, REPLICATION CLIENT: on MariaDB 10.5+ such a
+    // user may not run SHOW SLAVE HOSTS (REPLICATION MASTER ADMIN), which
+    // once failed the stream's start with a misleading syntax error.
+    let table = format!("grants_{}", std::process::id());
+    let mut admin = RawConn::connect(&sandbox()).await.expect("connect");
+    for sql in [
+        format!("CREATE DATABASE IF NOT EXISTS {DB}"),
+        format!("CREATE TABLE IF NOT EXISTS {DB}.{table} (id INT PRIMARY KEY)"),
+        "CREATE USER IF NOT EXISTS 'repl_dts_only'@'%' IDENTIFIED BY 'dts-pass'".to_owned(),
+        "GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'repl_dts_only'@'%'"
+            .to_owned(),
+    ] {
+        admin.query_drop(&sql).await.expect("setup");
+    }
+    let start = StartPosition::File(position(&mut admin).await);
+    let mut user = sandbox();
+    user.user = "repl_dts_only".into();
+    user.password = Some("dts-pass".into());
+    let mut stream = BinlogStream::start(ReplicationOptions::new(user, replica_id(5), start))
+        .await
+        .expect("a replica with the DTS privileges starts streaming");
+    admin
+        .query_drop(&format!(
+            "INSERT INTO {DB}.{table} VALUES (1) /* trx 0 stmt 0 */"
+        ))
+        .await
+        .expect("write");
+    let got = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let ev = stream.next_event().await.expect("event").expect("blocking");
+            if annotate(&ev).and_then(|sql| marker(&sql, &table)).is_some() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "the insert arrived on the stream");
+    stream.close().await.expect("close");
+    admin
+        .query_drop(&format!("DROP TABLE {DB}.{table}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test]
 async fn heartbeats_keep_an_idle_stream_alive() {
     let table = format!("idle_{}", std::process::id());
     let mut admin = RawConn::connect(&sandbox()).await.expect("connect");

@@ -1,5 +1,7 @@
 //! Fault injection for writer retry tests: a share of block uploads and
-//! commits fail with a retryable 500 error, and requests can be delayed.
+//! commits fail with a retryable 500 error, every one can be delayed, and a
+//! share can stall (hang for a long time before being handled, as a
+//! congested service does; a client may give up or be killed meanwhile).
 //! The draw is a seeded generator, so a test run is repeatable. A crash point
 //! kills the process in the middle of a commit, for the atomicity tests.
 
@@ -17,6 +19,11 @@ pub struct FaultConfig {
     pub fail_commit_rate: f64,
     /// Delay before each block upload and commit is handled.
     pub delay: Duration,
+    /// Share (0.0..=1.0) of block uploads and commits that stall for
+    /// [`FaultConfig::stall`] before being handled (then maybe failed).
+    pub stall_rate: f64,
+    /// How long a stalled operation hangs.
+    pub stall: Duration,
     /// Seed of the generator.
     pub seed: u64,
     /// Abort the process when a commit reaches this point.
@@ -66,6 +73,13 @@ pub struct Faults {
     state: Mutex<u64>,
 }
 
+/// The faults drawn for one operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Injected {
+    stall: bool,
+    fail: bool,
+}
+
 /// Which operation a fault hits.
 #[derive(Clone, Copy, Debug)]
 pub enum Operation {
@@ -85,16 +99,23 @@ impl Faults {
         }
     }
 
-    /// Waits the configured delay, then maybe fails the operation.
+    /// Waits the configured delay (and the stall, when this operation is
+    /// drawn to stall), then maybe fails the operation.
     pub async fn before(&self, op: Operation) -> Result<(), OdpsError> {
-        if !self.config.delay.is_zero() {
-            tokio::time::sleep(self.config.delay).await;
+        let injected = self.draw(op);
+        let wait = self.config.delay
+            + if injected.stall {
+                self.config.stall
+            } else {
+                Duration::ZERO
+            };
+        if injected.stall {
+            tracing::info!(?op, stall = ?self.config.stall, "stalling on purpose");
         }
-        let rate = match op {
-            Operation::Block => self.config.fail_block_rate,
-            Operation::Commit => self.config.fail_commit_rate,
-        };
-        if rate > 0.0 && self.next_unit() < rate {
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        if injected.fail {
             tracing::info!(?op, "injecting a fault");
             return Err(OdpsError::new(
                 500,
@@ -103,6 +124,19 @@ impl Faults {
             ));
         }
         Ok(())
+    }
+
+    /// What to inject into the next `op`: one draw per configured fault
+    /// kind, so a configuration without stalls sees the same failures as
+    /// before stalls existed.
+    fn draw(&self, op: Operation) -> Injected {
+        let stall = self.config.stall_rate > 0.0 && self.next_unit() < self.config.stall_rate;
+        let rate = match op {
+            Operation::Block => self.config.fail_block_rate,
+            Operation::Commit => self.config.fail_commit_rate,
+        };
+        let fail = rate > 0.0 && self.next_unit() < rate;
+        Injected { stall, fail }
     }
 
     /// Aborts the process if the configuration asks for a crash here (a
@@ -148,6 +182,36 @@ mod tests {
             assert!(faults.before(Operation::Commit).await.is_ok());
         }
         assert!((200..400).contains(&failed), "{failed}");
+    }
+
+    #[test]
+    fn stalls_about_the_configured_share_of_both_operations() {
+        let faults = Faults::new(FaultConfig {
+            stall_rate: 0.2,
+            stall: Duration::from_secs(30),
+            seed: 3,
+            ..Default::default()
+        });
+        let (mut blocks, mut commits) = (0, 0);
+        for _ in 0..1000 {
+            blocks += usize::from(faults.draw(Operation::Block).stall);
+            commits += usize::from(faults.draw(Operation::Commit).stall);
+            assert!(!faults.draw(Operation::Block).fail, "no failure configured");
+        }
+        assert!((120..280).contains(&blocks), "{blocks}");
+        assert!((120..280).contains(&commits), "{commits}");
+    }
+
+    #[tokio::test]
+    async fn a_drawn_stall_holds_the_operation_back() {
+        let faults = Faults::new(FaultConfig {
+            stall_rate: 1.0,
+            stall: Duration::from_millis(40),
+            ..Default::default()
+        });
+        let started = std::time::Instant::now();
+        faults.before(Operation::Block).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(40));
     }
 
     #[tokio::test]

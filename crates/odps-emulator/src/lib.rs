@@ -42,8 +42,9 @@
 //! # Faults
 //!
 //! [`FaultConfig`] makes a seeded share of block uploads and commits fail with
-//! a retryable `500 InternalServerError` before they change anything, and can
-//! delay both, for the writer's retry tests.
+//! a retryable `500 InternalServerError` before they change anything, can
+//! delay both, and can stall a seeded share of them for a long time (a
+//! congested service), for the writer's retry tests and `sync-chaos`.
 //!
 //! # Example
 //!

@@ -40,6 +40,13 @@ struct Args {
     /// Delay in milliseconds before each block upload and commit.
     #[arg(long, env = "ODPS_EMULATOR_DELAY_MS", default_value_t = 0)]
     delay_ms: u64,
+    /// Share (0..1) of block uploads and commits that stall for --stall-ms
+    /// before being handled (a congested service; clients may give up meanwhile).
+    #[arg(long, env = "ODPS_EMULATOR_STALL_RATE", default_value_t = 0.0)]
+    stall_rate: f64,
+    /// How long a stalled block upload or commit hangs, in milliseconds.
+    #[arg(long, env = "ODPS_EMULATOR_STALL_MS", default_value_t = 5000)]
+    stall_ms: u64,
     /// Seed of the fault generator (same seed, same faults).
     #[arg(long, env = "ODPS_EMULATOR_FAULT_SEED", default_value_t = 1)]
     fault_seed: u64,
@@ -63,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
     for (name, rate) in [
         ("--fail-block-rate", args.fail_block_rate),
         ("--fail-commit-rate", args.fail_commit_rate),
+        ("--stall-rate", args.stall_rate),
     ] {
         anyhow::ensure!(
             (0.0..=1.0).contains(&rate),
@@ -75,6 +83,8 @@ async fn main() -> anyhow::Result<()> {
         fail_block_rate: args.fail_block_rate,
         fail_commit_rate: args.fail_commit_rate,
         delay: Duration::from_millis(args.delay_ms),
+        stall_rate: args.stall_rate,
+        stall: Duration::from_millis(args.stall_ms),
         seed: args.fault_seed,
         crash_at: args.crash_at,
     };

@@ -3,14 +3,13 @@
 //! source; after a final catch-up, `verify` passes and no `t_log` record is
 //! doubled.
 
-use arrow_array::{Array, Int64Array, StringArray};
 use mysql_async::prelude::Queryable;
-use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use sync_core::sink::local::LocalWarehouse;
+use sync_testkit::records::{doubled, log_record_keys};
 use sync_testkit::rng::Rng;
-use sync_testkit::shop::{Scale, shop_sql};
+use sync_testkit::shop::{Scale, changes_sql, shop_sql};
 
 const DB: &str = "cli_kill_shop";
 
@@ -55,33 +54,9 @@ fn cli() -> Command {
 }
 
 async fn write_some(conn: &mut mysql_async::Conn, rng: &mut Rng, round: u32) {
-    let id = 200_000 + round;
-    let sql = format!(
-        "USE {DB};
-         UPDATE customers SET credit = credit + 1, notes = CONCAT(IFNULL(notes, ''), '+') WHERE id % 13 = {m};
-         INSERT INTO customers (id, email, name, country, signup_at) VALUES ({id}, 'k{id}@example.com', 'K', 'PL', NOW(3));
-         DELETE FROM order_items WHERE order_id % 17 = {m} LIMIT 3;
-         START TRANSACTION;
-         UPDATE orders SET total = total + 1 WHERE id % 19 = {m};
-         UPDATE products SET id = id + 1000000 WHERE id = (SELECT id FROM (SELECT MIN(id) AS id FROM products) x);
-         COMMIT;",
-        m = rng.range(0, 12)
-    );
-    conn.query_drop(sql).await.expect("writer");
-}
-
-fn record_ids(batches: &[arrow_array::RecordBatch]) -> Vec<(i64, String)> {
-    let mut out = Vec::new();
-    for b in batches {
-        let ids = b.column_by_name("new_dts_sync_record_id").expect("id");
-        let ids = ids.as_any().downcast_ref::<Int64Array>().expect("i64");
-        let before = b.column_by_name("new_dts_sync_before_flag").expect("flag");
-        let before = before.as_any().downcast_ref::<StringArray>().expect("utf8");
-        for i in 0..b.num_rows() {
-            out.push((ids.value(i), before.value(i).to_owned()));
-        }
-    }
-    out
+    conn.query_drop(changes_sql(DB, rng, 200_000 + round))
+        .await
+        .expect("writer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,10 +137,9 @@ async fn killed_runs_resume_without_loss_or_duplicates() {
         "products_log",
         "event_log_log",
     ] {
-        let ids = record_ids(&wh.read_table_blocking(table).expect("read"));
-        let unique: HashSet<_> = ids.iter().collect();
-        assert_eq!(unique.len(), ids.len(), "{table} holds a duplicate record");
-        total += ids.len();
+        let keys = log_record_keys(&wh.read_table_blocking(table).expect("read")).expect("keys");
+        assert_eq!(doubled(&keys), vec![], "{table} holds a doubled record");
+        total += keys.len();
     }
     assert!(
         total > 100,

@@ -5,15 +5,14 @@
 //! changing the source. After a final catch-up `verify` reports every table
 //! equal and `t_log` holds no record twice.
 
-use arrow_array::{Array, Int64Array, StringArray};
 use mysql_async::prelude::Queryable;
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 use sync_testkit::emulator::{ACCESS_ID, ACCESS_KEY, Emulator};
+use sync_testkit::records::{doubled, log_record_keys};
 use sync_testkit::rng::Rng;
-use sync_testkit::shop::{Scale, shop_sql};
+use sync_testkit::shop::{Scale, changes_sql, shop_sql};
 
 const DB: &str = "cli_mc_crash_shop";
 const PROJECT: &str = "mc_crash";
@@ -55,19 +54,9 @@ fn cli(args: &[&str], task: &Path) -> Command {
 }
 
 async fn write_some(conn: &mut mysql_async::Conn, rng: &mut Rng, round: u32) {
-    let id = 300_000 + round;
-    let sql = format!(
-        "USE {DB};
-         UPDATE customers SET credit = credit + 1, notes = CONCAT(IFNULL(notes, ''), '+') WHERE id % 13 = {m};
-         INSERT INTO customers (id, email, name, country, signup_at) VALUES ({id}, 'm{id}@example.com', 'M', 'CN', NOW(3));
-         DELETE FROM order_items WHERE order_id % 17 = {m} LIMIT 3;
-         START TRANSACTION;
-         UPDATE orders SET total = total + 1 WHERE id % 19 = {m};
-         UPDATE products SET id = id + 1000000 WHERE id = (SELECT id FROM (SELECT MIN(id) AS id FROM products) x);
-         COMMIT;",
-        m = rng.range(0, 12)
-    );
-    conn.query_drop(sql).await.expect("writer");
+    conn.query_drop(changes_sql(DB, rng, 300_000 + round))
+        .await
+        .expect("writer");
 }
 
 /// Whether a unit ledger written since `since` shows a part in `state`.
@@ -103,23 +92,15 @@ async fn wait_for_ledger(dir: &Path, state: &str, child: &mut Child, limit: Dura
 
 /// Every `(record_id, before_flag)` of a `t_log`, over all its partitions.
 async fn log_records(client: &odps_tunnel::Client, table: &str) -> Vec<(i64, String)> {
-    let mut out = Vec::new();
+    let mut batches = Vec::new();
     for spec in client.partitions(table).await.expect("partitions") {
         let down = client
             .create_download_session(table, Some(&spec))
             .await
             .expect("download");
-        for b in down.read_arrow(0, down.record_count()).await.expect("read") {
-            let ids = b.column_by_name("new_dts_sync_record_id").expect("id");
-            let ids = ids.as_any().downcast_ref::<Int64Array>().expect("i64");
-            let before = b.column_by_name("new_dts_sync_before_flag").expect("flag");
-            let before = before.as_any().downcast_ref::<StringArray>().expect("utf8");
-            for i in 0..b.num_rows() {
-                out.push((ids.value(i), before.value(i).to_owned()));
-            }
-        }
+        batches.extend(down.read_arrow(0, down.record_count()).await.expect("read"));
     }
-    out
+    log_record_keys(&batches).expect("keys")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,12 +234,7 @@ async fn killed_runs_with_tunnel_faults_resume_without_loss_or_duplicates() {
     let mut total = 0;
     for t in TABLES {
         let records = log_records(&client, &format!("{t}_log")).await;
-        let unique: HashSet<_> = records.iter().collect();
-        assert_eq!(
-            unique.len(),
-            records.len(),
-            "{t}_log holds a duplicate record"
-        );
+        assert_eq!(doubled(&records), vec![], "{t}_log holds a doubled record");
         total += records.len();
     }
     assert!(

@@ -1,11 +1,19 @@
 //! Versioned checkpoints, written atomically.
 //!
 //! A checkpoint is one JSON file `<state_dir>/<name>.json` holding a format
-//! version and the caller's state. [`CheckpointStore::save`] writes a temp
-//! file, fsyncs it, renames it over the old one and fsyncs the directory, so
-//! a crash at any instant leaves either the old or the new checkpoint whole.
-//! A file that cannot be parsed, or that a newer build wrote, is refused with
-//! a typed error: the task never silently restarts from zero.
+//! version, a CRC-32 of the state and the caller's state.
+//! [`CheckpointStore::save`] writes a temp file, fsyncs it, renames it over
+//! the old one and fsyncs the directory, so a crash at any instant leaves
+//! either the old or the new checkpoint whole. A file that cannot be parsed,
+//! whose state does not match its checksum (damaged or edited after it was
+//! written, even if it is still valid JSON), or that a newer build wrote, is
+//! refused with a typed error: the task never silently restarts from zero,
+//! nor resumes from a position or counter it did not write.
+//!
+//! The checksum covers the state's compact JSON rendering
+//! (`serde_json::to_vec` of the parsed value), so reformatting the file does
+//! not matter but any changed value does. Checkpoints written before the
+//! checksum existed (no `crc32` field) still load.
 
 use crate::error::{Error, Result};
 use serde::{Serialize, de::DeserializeOwned};
@@ -28,7 +36,17 @@ struct VersionProbe {
 #[derive(Serialize, serde::Deserialize)]
 struct Envelope<T> {
     version: u32,
+    /// CRC-32 of the compact JSON of `state`; absent in older checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crc32: Option<u32>,
     state: T,
+}
+
+/// The checksum of a state value (see the module docs).
+fn checksum(state: &serde_json::Value) -> Result<u32> {
+    let bytes = serde_json::to_vec(state)
+        .map_err(|e| Error::Schema(format!("checkpoint state does not serialize: {e}")))?;
+    Ok(crc32fast::hash(&bytes))
 }
 
 /// Loads and saves one checkpoint file of state `T`.
@@ -77,9 +95,19 @@ impl<T: Serialize + DeserializeOwned> CheckpointStore<T> {
                 supported: CHECKPOINT_VERSION,
             });
         }
-        let envelope: Envelope<T> =
+        let envelope: Envelope<serde_json::Value> =
             serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        Ok(Some(envelope.state))
+        if let Some(expected) = envelope.crc32 {
+            let found = checksum(&envelope.state)?;
+            if found != expected {
+                return Err(corrupt(format!(
+                    "its state does not match its checksum (crc32 {found:08x}, written as \
+                     {expected:08x}): it was damaged or edited after it was written"
+                )));
+            }
+        }
+        let state = serde_json::from_value(envelope.state).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some(state))
     }
 
     /// Replaces the checkpoint with `state`, atomically and durably.
@@ -90,8 +118,11 @@ impl<T: Serialize + DeserializeOwned> CheckpointStore<T> {
     pub fn save(&self, state: &T) -> Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| Error::io("creating state directory", dir, e))?;
+        let state = serde_json::to_value(state)
+            .map_err(|e| Error::Schema(format!("checkpoint state does not serialize: {e}")))?;
         let envelope = Envelope {
             version: CHECKPOINT_VERSION,
+            crc32: Some(checksum(&state)?),
             state,
         };
         let json = serde_json::to_vec_pretty(&envelope)
@@ -170,6 +201,39 @@ mod tests {
             err.to_string().contains("refusing to start from scratch"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_changed_value_that_still_parses_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::<State>::new(dir.path(), "task");
+        store.save(&state(1234)).expect("save");
+        let text = fs::read_to_string(store.path()).expect("read");
+        assert!(text.contains("\"crc32\""), "{text}");
+        // One digit of the position: valid JSON, a valid state, not the one written.
+        fs::write(store.path(), text.replace("1234", "1204")).expect("edit");
+        let err = store
+            .load()
+            .expect_err("an edited checkpoint must not load");
+        assert!(matches!(err, Error::CorruptCheckpoint { .. }), "{err}");
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn reformatting_keeps_it_and_a_checkpoint_without_checksum_loads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::<State>::new(dir.path(), "task");
+        store.save(&state(7)).expect("save");
+        let v: serde_json::Value =
+            serde_json::from_slice(&fs::read(store.path()).expect("read")).expect("json");
+        fs::write(store.path(), serde_json::to_vec(&v).expect("compact")).expect("rewrite");
+        assert_eq!(store.load().expect("load"), Some(state(7)));
+        fs::write(
+            store.path(),
+            br#"{"version": 1, "state": {"position": 9, "file": "mariadb-bin.000001"}}"#,
+        )
+        .expect("write");
+        assert_eq!(store.load().expect("load"), Some(state(9)));
     }
 
     #[test]

@@ -258,6 +258,11 @@ impl<S: Sink> TaskRunner<S> {
     /// Runs the task from its checkpoint until it finishes, is stopped, or
     /// (with `exit_when_caught_up`) has caught up.
     ///
+    /// A lost source connection does not end the run: the binlog stream
+    /// reconnects at its checkpoint, and the full phase resumes from its
+    /// last committed chunk (re-reading the chunks in flight), both up to 10
+    /// times in a row with a backoff from 100 ms to 5 s.
+    ///
     /// # Errors
     /// Source, sink and checkpoint errors; the checkpoint stays resumable.
     pub async fn run(&self, opts: &RunOptions) -> Result<TaskState> {
@@ -279,6 +284,7 @@ impl<S: Sink> TaskRunner<S> {
         }
         let tracked = self.tracked_tables().await?;
         let tables: Vec<SyncedTable> = tracked.iter().map(|t| t.synced(&self.meta)).collect();
+        let mut snapshot_retries = 0u32;
         loop {
             if opts.stop.load(Ordering::Relaxed) {
                 return Ok(state);
@@ -299,7 +305,39 @@ impl<S: Sink> TaskRunner<S> {
                     let _ = conn.close().await;
                     self.step(state, Step::PositionCaptured(position_of(&cp)))?
                 }
-                Phase::FullSync(_) => self.full_sync(state, &tables).await?,
+                Phase::FullSync(_) => {
+                    let before = chunks_done(&state);
+                    match self.full_sync(state, &tables).await {
+                        Ok(next) => next,
+                        // A lost reader connection (killed, server restart)
+                        // costs only the chunks in flight: resume from the
+                        // checkpoint, as the binlog stream does from its own.
+                        Err(Error::Source(e)) if e.is_transient() => {
+                            let next = self.store.load()?.ok_or_else(|| {
+                                Error::Schema(
+                                    "the checkpoint vanished during the full phase".into(),
+                                )
+                            })?;
+                            if chunks_done(&next) > before {
+                                snapshot_retries = 0;
+                            }
+                            snapshot_retries += 1;
+                            let policy = mysql_source::replication::ReconnectPolicy::default();
+                            if snapshot_retries > policy.max_attempts {
+                                return Err(Error::Source(e));
+                            }
+                            let wait = policy
+                                .initial_backoff
+                                .saturating_mul(1 << (snapshot_retries - 1).min(16))
+                                .min(policy.max_backoff);
+                            warn!(error = %e, attempt = snapshot_retries, ?wait, "full phase: a source connection was lost; resuming from the last committed chunk");
+                            self.metrics.add_retry("connection");
+                            tokio::time::sleep(wait).await;
+                            next
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 Phase::Incremental(_) => {
                     let next = self.incremental(state, &tracked, opts).await?;
                     return Ok(next);
@@ -1272,6 +1310,14 @@ fn phase_metric(phase: &Phase) -> &'static str {
         Phase::FullSync(_) => "full_sync",
         Phase::Incremental(_) => "incremental",
         Phase::Finished => "finished",
+    }
+}
+
+/// Snapshot chunks committed so far (0 outside the full phase).
+fn chunks_done(state: &TaskState) -> u64 {
+    match &state.phase {
+        Phase::FullSync(f) => f.tables.values().map(|t| t.chunks_done).sum(),
+        _ => 0,
     }
 }
 

@@ -113,10 +113,29 @@ impl EmulatorProcess {
         access_key: &str,
         extra: &[&str],
     ) -> std::io::Result<Self> {
+        Self::start_at(binary, data, 0, access_id, access_key, extra)
+    }
+
+    /// As [`EmulatorProcess::start`] on a given loopback `port` (0: a free
+    /// one), e.g. the port of an earlier process over the same data, so that
+    /// clients configured with its endpoint reach the restarted emulator.
+    ///
+    /// # Errors
+    ///
+    /// When the process cannot start (the port is taken) or does not
+    /// announce its endpoints.
+    pub fn start_at(
+        binary: &Path,
+        data: &Path,
+        port: u16,
+        access_id: &str,
+        access_key: &str,
+        extra: &[&str],
+    ) -> std::io::Result<Self> {
         let mut child = Command::new(binary)
             .arg("--data")
             .arg(data)
-            .args(["--port", "0", "--access-id", access_id])
+            .args(["--port", &port.to_string(), "--access-id", access_id])
             .args(["--access-key", access_key])
             .args(extra)
             .env("RUST_LOG", "warn")
@@ -148,6 +167,30 @@ impl EmulatorProcess {
                 )))
             }
         }
+    }
+
+    /// The TCP port it listens on.
+    pub fn port(&self) -> Option<u16> {
+        self.tunnel.rsplit(':').next().and_then(|p| p.parse().ok())
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and reaps it.
+    ///
+    /// # Errors
+    ///
+    /// When the signal cannot be sent or waiting fails.
+    pub fn kill(&mut self) -> std::io::Result<ExitStatus> {
+        self.child.kill()?;
+        self.child.wait()
+    }
+
+    /// Its exit status if it has ended (e.g. at a crash point), without waiting.
+    ///
+    /// # Errors
+    ///
+    /// When the status cannot be read.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
     }
 
     /// Waits for the process to end by itself (e.g. at a crash point).

@@ -11,12 +11,15 @@
 //!   extra options) for tests the shared sandbox must not host.
 //! * [`memory`] measures peak resident memory (of a child or of this process).
 //! * [`wide`] fills a 22-column table of many types at a million rows, server-side.
+//! * [`records`] reads `t_log` record keys and finds doubled ones (the
+//!   exactly-once checks of the kill tests and `sync-chaos`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod emulator;
 pub mod memory;
 mod private_server;
+pub mod records;
 pub mod rng;
 pub mod shop;
 pub mod wide;

@@ -98,6 +98,72 @@ impl PrivateServer {
     pub fn binlog_dir(&self) -> PathBuf {
         self.dir.path().join("binlog")
     }
+
+    /// Shuts the server down cleanly (`mysql-sandbox down`: SIGTERM, then
+    /// waits for the process to end); [`PrivateServer::start_again`] brings
+    /// it back on the same port and datadir.
+    ///
+    /// # Errors
+    /// [`PrivateServerError`] with the script's output when it fails.
+    pub fn stop(&self) -> Result<(), PrivateServerError> {
+        self.script("down")
+    }
+
+    /// Kills the server process with SIGKILL, as a crash would, and waits
+    /// until it is gone; the next start runs crash recovery.
+    ///
+    /// # Errors
+    /// [`PrivateServerError`] when there is no pid file or the kill fails.
+    pub fn kill(&self) -> Result<(), PrivateServerError> {
+        let pidfile = self.dir.path().join("mariadbd.pid");
+        let pid = std::fs::read_to_string(&pidfile)
+            .map_err(|e| PrivateServerError(format!("reading {}: {e}", pidfile.display())))?;
+        let pid = pid.trim();
+        let signal = |args: &[&str]| Command::new("kill").args(args).arg(pid).output();
+        match signal(&["-KILL"]) {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                return Err(PrivateServerError(format!(
+                    "kill -KILL {pid}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            Err(e) => return Err(PrivateServerError(format!("cannot run kill: {e}"))),
+        }
+        // Gone once signal 0 fails or only a zombie is left (nobody may reap
+        // it: the script that started it has exited); the pid file stays
+        // behind, as after a crash.
+        for _ in 0..600 {
+            if !signal(&["-0"]).is_ok_and(|o| o.status.success()) || is_zombie(pid) {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Err(PrivateServerError(format!(
+            "mariadbd (pid {pid}) still runs 60 s after SIGKILL"
+        )))
+    }
+
+    /// Starts the server again after [`PrivateServer::stop`] or
+    /// [`PrivateServer::kill`], with the same options, and waits until it
+    /// answers.
+    ///
+    /// # Errors
+    /// [`PrivateServerError`] with the script's output when it fails.
+    pub fn start_again(&self) -> Result<(), PrivateServerError> {
+        self.script("up")
+    }
+}
+
+/// Whether `/proc` shows the process as a zombie (state `Z`).
+fn is_zombie(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 impl Drop for PrivateServer {

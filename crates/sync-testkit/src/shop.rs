@@ -32,6 +32,25 @@ impl Scale {
     };
 }
 
+/// One round of a writer's changes to the shop database `db`, as SQL
+/// statements in one text: updates of many rows, an insert of customer
+/// `new_id` (unique per round), deletes, and a multi-statement transaction
+/// that also moves a primary key. Which rows it touches comes from `rng`.
+/// The kill tests and `sync-chaos` run it while the task is interrupted.
+pub fn changes_sql(db: &str, rng: &mut Rng, new_id: u32) -> String {
+    let m = rng.range(0, 12);
+    format!(
+        "USE `{db}`;
+         UPDATE customers SET credit = credit + 1, notes = CONCAT(IFNULL(notes, ''), '+') WHERE id % 13 = {m};
+         INSERT INTO customers (id, email, name, country, signup_at) VALUES ({new_id}, 'w{new_id}@example.com', 'W', 'PL', NOW(3));
+         DELETE FROM order_items WHERE order_id % 17 = {m} LIMIT 3;
+         START TRANSACTION;
+         UPDATE orders SET total = total + 1 WHERE id % 19 = {m};
+         UPDATE products SET id = id + 1000000 WHERE id = (SELECT id FROM (SELECT MIN(id) AS id FROM products) x);
+         COMMIT;"
+    )
+}
+
 /// Rows per multi-row INSERT statement.
 const INSERT_BATCH: usize = 200;
 
