@@ -288,7 +288,11 @@ fn catch_up(
     let ours = task.run(cli);
     let peer = mariadb_binlog_remote(PORT, first);
     let r_ours = report(
-        fig("sync-cli run → committed t_log", "", true),
+        fig(
+            "sync-cli run → committed t_log",
+            "1 binlog connection",
+            true,
+        ),
         changes,
         "changes",
         &ours,
@@ -296,7 +300,7 @@ fn catch_up(
     let r_peer = report(
         fig(
             "mariadb-binlog --read-from-remote-server -v → /dev/null",
-            "",
+            "1 binlog connection",
             false,
         ),
         changes,
