@@ -27,11 +27,11 @@
 //! `cargo bench -p sync-benches --bench sync_vs_peers [-- full|incremental|sweep]`
 //! Environment: `SYNC_BENCH_ROWS` (1000000), `SYNC_BENCH_CHANGES` (1000000),
 //! `SYNC_BENCH_PARALLELISM` (4), `SYNC_BENCH_RUNS` (2, full phase only),
-//! `SYNC_BENCH_SWEEP_ROWS` (200000: rows of the table-count and
+//! `SYNC_BENCH_SWEEP_ROWS` (1000000: rows of the table-count and
 //! transaction-size sweeps; the width sweep uses half).
 
 use std::path::Path;
-use sync_benches::db::{binlog_bytes_since, connect, count, new_binlog, sql};
+use sync_benches::db::{binlog_bytes_since, connect, count, new_binlog, purge_binlogs, sql};
 use sync_benches::peers::{have_mydumper, mariadb_binlog_remote, mariadb_dump, mydumper};
 use sync_benches::results::{Figure, Meta, Ratio};
 use sync_benches::task::{Destination, Task, TaskFile, emulator_rows, parquet_rows, sync_cli};
@@ -288,7 +288,11 @@ fn catch_up(
     let ours = task.run(cli);
     let peer = mariadb_binlog_remote(PORT, first);
     let r_ours = report(
-        fig("sync-cli run → committed t_log", "", true),
+        fig(
+            "sync-cli run → committed t_log",
+            "1 binlog connection",
+            true,
+        ),
         changes,
         "changes",
         &ours,
@@ -296,7 +300,7 @@ fn catch_up(
     let r_peer = report(
         fig(
             "mariadb-binlog --read-from-remote-server -v → /dev/null",
-            "",
+            "1 binlog connection",
             false,
         ),
         changes,
@@ -362,6 +366,10 @@ async fn incremental_bench(cli: &Path) {
         None,
     );
     task.verify(cli);
+    task.remove();
+    let mut conn = connect(PORT).await;
+    purge_binlogs(&mut conn).await;
+    conn.close().await.expect("close");
 }
 
 /// `(from, to)` ranges of at most `step` keys covering `first..=last`.
@@ -422,7 +430,7 @@ fn sweep_full(
 }
 
 async fn sweep_bench(cli: &Path) {
-    let total = env_num("SYNC_BENCH_SWEEP_ROWS", 200_000);
+    let total = env_num("SYNC_BENCH_SWEEP_ROWS", 1_000_000);
     let p = env_num("SYNC_BENCH_PARALLELISM", 4);
     let mut conn = connect(PORT).await;
     let th = sync_benches::report::thousands;
@@ -487,6 +495,8 @@ async fn sweep_bench(cli: &Path) {
             None,
         );
         sql(&mut conn, &[format!("DROP DATABASE {db}")]).await;
+        purge_binlogs(&mut conn).await;
+        task.remove();
     }
 
     // Row width: payloads of 16, 256, 2,048 bytes.
@@ -551,6 +561,8 @@ async fn sweep_bench(cli: &Path) {
             None,
         );
         sql(&mut conn, &[format!("DROP DATABASE {db}")]).await;
+        purge_binlogs(&mut conn).await;
+        task.remove();
     }
 
     // Transaction size: inserts committed 1, 100, 10,000 rows at a time.
@@ -603,6 +615,8 @@ async fn sweep_bench(cli: &Path) {
             None,
         );
         sql(&mut conn, &[format!("DROP DATABASE {db}")]).await;
+        purge_binlogs(&mut conn).await;
+        task.remove();
     }
     conn.close().await.expect("close");
 }
@@ -622,7 +636,7 @@ async fn main() {
             ("SYNC_BENCH_CHANGES", 1_000_000),
             ("SYNC_BENCH_PARALLELISM", 4),
             ("SYNC_BENCH_RUNS", 2),
-            ("SYNC_BENCH_SWEEP_ROWS", 200_000),
+            ("SYNC_BENCH_SWEEP_ROWS", 1_000_000),
         ]
         .iter()
         .map(|(k, d)| format!("{k}={}", env_num(k, *d)))

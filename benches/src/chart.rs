@@ -19,7 +19,8 @@ const OURS: &str = "#d9480f";
 const PALETTE: [&str; 6] = [
     "#364fc7", "#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#5c940d",
 ];
-const WIDTH: f64 = 760.0;
+/// Width of one character of the 12 px labels, roughly (DejaVu Sans).
+const CHAR_W: f64 = 7.0;
 
 /// One bar.
 #[derive(Clone, Debug)]
@@ -56,11 +57,16 @@ pub struct Axes {
 
 /// A horizontal bar chart of `bars` in `unit`.
 pub fn bar_chart(title: &str, unit: &str, bars: &[Bar]) -> String {
-    let (left, right, top, row) = (300.0, 90.0, 46.0, 28.0);
-    let plot_w = WIDTH - left - right;
+    let longest = bars
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let (left, plot_w, right, top, row) = (longest as f64 * CHAR_W + 16.0, 370.0, 90.0, 46.0, 28.0);
+    let width = left + plot_w + right;
     let height = top + row * bars.len() as f64 + 40.0;
     let max = nice_ceiling(bars.iter().map(|b| b.value).fold(0.0, f64::max));
-    let mut s = header(WIDTH, height, title);
+    let mut s = header(width, height, title);
     for t in ticks(max) {
         let x = left + t / max * plot_w;
         let _ = writeln!(
@@ -105,8 +111,14 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[Bar]) -> String {
 
 /// A line chart of `series` over `axes`.
 pub fn line_chart(title: &str, axes: &Axes, series: &[Series]) -> String {
-    let (left, right, top, bottom, height) = (80.0, 250.0, 46.0, 56.0, 380.0);
-    let plot_w = WIDTH - left - right;
+    let longest = series
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let (left, plot_w, top, bottom) = (80.0, 430.0, 46.0, 56.0);
+    let width = left + plot_w + 46.0 + longest as f64 * CHAR_W + 16.0;
+    let height = (top + 16.0 + 20.0 * series.len() as f64).max(380.0);
     let plot_h = height - top - bottom;
     let xs: Vec<f64> = {
         let mut v: Vec<f64> = series
@@ -132,7 +144,7 @@ pub fn line_chart(title: &str, axes: &Axes, series: &[Series]) -> String {
             .fold(0.0, f64::max),
     );
     let py = |y: f64| top + plot_h - y / y_max * plot_h;
-    let mut s = header(WIDTH, height, title);
+    let mut s = header(width, height, title);
     for t in ticks(y_max) {
         let y = py(t);
         let _ = writeln!(

@@ -60,3 +60,10 @@ pub async fn new_binlog(conn: &mut RawConn) -> String {
     sql(conn, &["FLUSH BINARY LOGS".to_string()]).await;
     binlog_file(conn).await
 }
+
+/// Drops every binlog file but a fresh current one, so repeated backlogs do
+/// not fill the disk (only when no task still has to read them).
+pub async fn purge_binlogs(conn: &mut RawConn) {
+    let current = new_binlog(conn).await;
+    sql(conn, &[format!("PURGE BINARY LOGS TO '{current}'")]).await;
+}

@@ -175,6 +175,13 @@ impl Task {
         Watched::spawn(&mut self.command(cli, false))
     }
 
+    /// Removes the task directory (warehouse and state included).
+    pub fn remove(self) {
+        if let Some(dir) = self.file.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
     /// `sync-cli verify`; panics when the destination differs.
     pub fn verify(&self, cli: &Path) {
         let out = Command::new(cli)
