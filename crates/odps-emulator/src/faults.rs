@@ -1,7 +1,9 @@
 //! Fault injection for writer retry tests: a share of block uploads and
 //! commits fail with a retryable 500 error, and requests can be delayed.
 //! The draw is a seeded generator, so a test run is repeatable. A crash point
-//! kills the process in the middle of a commit, for the atomicity tests.
+//! kills the process in the middle of a commit, for the atomicity tests. A
+//! switch file fails every commit while it exists, for outages a test starts
+//! and ends at will.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -21,6 +23,8 @@ pub struct FaultConfig {
     pub seed: u64,
     /// Abort the process when a commit reaches this point.
     pub crash_at: Option<CrashPoint>,
+    /// Every commit fails (retryable, before publishing) while this file exists.
+    pub fail_commits_while: Option<std::path::PathBuf>,
 }
 
 /// A point inside a commit where [`FaultConfig::crash_at`] aborts the process.
@@ -90,6 +94,20 @@ impl Faults {
         if !self.config.delay.is_zero() {
             tokio::time::sleep(self.config.delay).await;
         }
+        let switched_on = matches!(op, Operation::Commit)
+            && self
+                .config
+                .fail_commits_while
+                .as_ref()
+                .is_some_and(|p| p.exists());
+        if switched_on {
+            tracing::info!(?op, "failing a commit while the fault switch file exists");
+            return Err(OdpsError::new(
+                500,
+                "InternalServerError",
+                "ODPS-0010000:System internal error - commits are switched off (fault switch file)",
+            ));
+        }
         let rate = match op {
             Operation::Block => self.config.fail_block_rate,
             Operation::Commit => self.config.fail_commit_rate,
@@ -148,6 +166,25 @@ mod tests {
             assert!(faults.before(Operation::Commit).await.is_ok());
         }
         assert!((200..400).contains(&failed), "{failed}");
+    }
+
+    #[tokio::test]
+    async fn commits_fail_while_the_switch_file_exists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let switch = dir.path().join("fail-commits");
+        let faults = Faults::new(FaultConfig {
+            fail_commits_while: Some(switch.clone()),
+            ..Default::default()
+        });
+        assert!(faults.before(Operation::Commit).await.is_ok());
+        std::fs::write(&switch, b"").expect("switch on");
+        assert!(faults.before(Operation::Commit).await.is_err());
+        assert!(
+            faults.before(Operation::Block).await.is_ok(),
+            "blocks still pass"
+        );
+        std::fs::remove_file(&switch).expect("switch off");
+        assert!(faults.before(Operation::Commit).await.is_ok());
     }
 
     #[tokio::test]

@@ -18,6 +18,10 @@
 //! | [`progress`] | the full phase's progress, as log lines or (in `sync-cli`) progress bars | here |
 //! | [`precheck`] | every DTS precheck, each pass / warning / failure with a fix hint | here |
 //! | [`mapping`] | MySQL column types to MaxCompute types, and the exact Arrow conversions both ways | here |
+//! | [`retry`] | the `[retry]` windows: which failures are retried, backoff, giving up | here |
+//! | [`throttle`] | the `[throttle]` limits of the full and incremental phases | here |
+//! | [`heartbeat`] | `[heartbeat]` writes on the source, so an idle source still moves the position and the lag | here |
+//! | [`status`] | `state_dir/progress.json` for `status`: lag, last commit, a retry under way | here |
 //!
 //! # Exactly once
 //!
@@ -61,6 +65,7 @@ pub mod alert;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod heartbeat;
 pub mod machine;
 pub mod mapping;
 pub mod merge;
@@ -69,10 +74,13 @@ pub mod naming;
 pub mod precheck;
 pub mod progress;
 pub mod records;
+pub mod retry;
 pub mod rowconv;
 pub mod run;
 pub mod sink;
+pub mod status;
 pub mod taskfile;
+pub mod throttle;
 pub mod verify;
 pub mod webhook;
 

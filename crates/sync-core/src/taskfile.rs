@@ -122,6 +122,14 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
             ));
         }
     }
+    if let Some(bad) = cfg
+        .throttle
+        .invalid()
+        .or_else(|| cfg.retry.invalid())
+        .or_else(|| cfg.heartbeat.invalid())
+    {
+        return Some(bad);
+    }
     if cfg.objects.include.is_empty() {
         return Some((
             vec!["objects", "include"],
