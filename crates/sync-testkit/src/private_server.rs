@@ -84,6 +84,23 @@ impl PrivateServer {
         }
     }
 
+    /// Stops the server; its datadir and port stay reserved for
+    /// [`PrivateServer::start_again`] (an outage for retry tests).
+    ///
+    /// # Errors
+    /// [`PrivateServerError`] with the script's output when it fails.
+    pub fn stop(&self) -> Result<(), PrivateServerError> {
+        self.script("down")
+    }
+
+    /// Starts a stopped server again on the same port and datadir.
+    ///
+    /// # Errors
+    /// [`PrivateServerError`] with the script's output when it fails.
+    pub fn start_again(&self) -> Result<(), PrivateServerError> {
+        self.script("up")
+    }
+
     /// The TCP port.
     pub fn port(&self) -> u16 {
         self.port
