@@ -328,13 +328,17 @@ impl BinlogStream {
     pub async fn next_event(&mut self) -> Result<Option<Event>> {
         let mut attempts = 0u32;
         let mut since: Option<tokio::time::Instant> = None;
+        // Why the last reconnect failed: the cause of the next attempt.
+        let mut failed_reconnect: Option<Error> = None;
         loop {
             if self.finished {
                 return Ok(None);
             }
             let packet = match self.conn.as_mut() {
                 Some(conn) => conn.read_packet().await,
-                None => Err(Error::Io(std::io::ErrorKind::NotConnected.into())),
+                None => Err(failed_reconnect
+                    .take()
+                    .unwrap_or_else(|| Error::Io(std::io::ErrorKind::NotConnected.into()))),
             };
             let packet = match packet.and_then(|p| self.check_packet(p)) {
                 Ok(Some(p)) => p,
@@ -347,9 +351,12 @@ impl BinlogStream {
                     let began = *since.get_or_insert_with(tokio::time::Instant::now);
                     match self.reconnect(attempts, &e, began).await {
                         Ok(()) => {}
-                        // Server still away: the next read fails with
-                        // NotConnected and the next attempt waits longer.
-                        Err(again) if again.is_transient() => self.conn = None,
+                        // Server still away: the next attempt waits longer
+                        // and reports why this one failed.
+                        Err(again) if again.is_transient() => {
+                            self.conn = None;
+                            failed_reconnect = Some(again);
+                        }
                         Err(fatal) => return Err(fatal),
                     }
                     continue;

@@ -148,7 +148,7 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
                     .heartbeat
                     .enabled
                     .then_some(cfg.heartbeat.interval_seconds);
-                for line in sync_core::status::describe(&p, now, heartbeat) {
+                for line in sync_core::status::describe(&p, state.phase.name(), now, heartbeat) {
                     println!("  {line}");
                 }
             }

@@ -89,8 +89,9 @@ pub fn read(state_dir: &std::path::Path) -> Option<Progress> {
 }
 
 /// What `status` prints about `p` at `now` (Unix seconds), one line each;
-/// `heartbeat` is the heartbeat interval in seconds when heartbeats are on.
-pub fn describe(p: &Progress, now: f64, heartbeat: Option<u64>) -> Vec<String> {
+/// `phase` is the checkpoint's, `heartbeat` the heartbeat interval in
+/// seconds when heartbeats are on.
+pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> Vec<String> {
     use crate::retry::human;
     let secs = |s: f64| human(std::time::Duration::from_secs_f64(s.max(0.0)));
     let mut lines = Vec::new();
@@ -116,6 +117,9 @@ pub fn describe(p: &Progress, now: f64, heartbeat: Option<u64>) -> Vec<String> {
                     .map_or_else(|| "unknown".to_owned(), |l| format!("{l:.1} s"))
             ),
         });
+    }
+    if p.last_event_unix.is_none() && phase == "incremental" {
+        lines.push("lag unknown: no source event committed by this task yet".to_owned());
     }
     let commit = match p.committed_at_unix {
         Some(t) => format!("last commit {} ago", secs(now - t)),
@@ -288,17 +292,17 @@ mod tests {
             updated_at_unix: 1_000.0,
             ..Progress::default()
         };
-        let fresh = describe(&p, 1_001.5, Some(1));
+        let fresh = describe(&p, "incremental", 1_001.5, Some(1));
         assert!(
             fresh[0].starts_with("lag 1.5 s") && fresh[0].contains("heartbeat every 1 s"),
             "{fresh:?}"
         );
-        let idle = describe(&p, 1_090.0, None);
+        let idle = describe(&p, "incremental", 1_090.0, None);
         assert!(
             idle[0].starts_with("lag 90 s") && idle[0].contains("idle"),
             "{idle:?}"
         );
-        let stalled = describe(&p, 1_090.0, Some(1));
+        let stalled = describe(&p, "incremental", 1_090.0, Some(1));
         assert!(stalled[0].contains("stalled"), "{stalled:?}");
         p.retry = Some(RetryReport {
             kind: "connection".into(),
@@ -309,7 +313,7 @@ mod tests {
             window_key: "retry.connection_minutes".into(),
             gave_up: false,
         });
-        let retrying = describe(&p, 1_012.0, None);
+        let retrying = describe(&p, "incremental", 1_012.0, None);
         assert_eq!(
             retrying[2],
             "retrying a connection failure for 12 s now (4 attempts; `retry.connection_minutes` allows 12 h): source: refused"

@@ -10,11 +10,15 @@
 //! * [`PrivateServer`] starts a MariaDB of a test's own (own datadir, port and
 //!   extra options) for tests the shared sandbox must not host.
 //! * [`wide`] fills a 22-column table of many types at a million rows, server-side.
+//! * [`cli`] drives the `sync-cli` binary: commands on a task file, a background run, `status` figures.
+//! * [`probe`]: a free port, polling for a condition, an HTTP GET, Prometheus samples.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod emulator;
 mod private_server;
+pub mod probe;
 pub mod rng;
 pub mod shop;
 pub mod wide;
