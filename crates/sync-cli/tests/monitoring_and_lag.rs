@@ -133,7 +133,10 @@ async fn changes_land_within_the_flush_interval_and_metrics_show_them() {
         .expect("status");
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("phase incremental"), "{text}");
-    assert!(text.contains("age of the newest committed source event"), "{text}");
+    assert!(
+        text.contains("age of the newest committed source event"),
+        "{text}"
+    );
 
     // SIGTERM stops at a transaction boundary, exit 0.
     let pid = child.id().to_string();

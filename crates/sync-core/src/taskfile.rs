@@ -417,6 +417,46 @@ mod tests {
     }
 
     #[test]
+    fn retry_throttle_and_heartbeat_values_are_named_with_their_line() {
+        let text = format!("{GOOD}[retry]\nconnection_minutes = 15\nother_minutes = 20\n");
+        let err = parse(&text, "task.toml").expect_err("inverted windows");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (14, Some("retry.other_minutes"))
+        );
+        assert!(
+            err.message
+                .contains("must be shorter than `retry.connection_minutes` (15 min)"),
+            "{err}"
+        );
+        let text = format!("{GOOD}[retry]\nconnection_minutes = 5000\n");
+        let err = parse(&text, "task.toml").expect_err("too long");
+        assert_eq!(err.key.as_deref(), Some("retry.connection_minutes"));
+        assert!(err.message.contains("between 10 and 1440"), "{err}");
+        let text = format!("{GOOD}[retry]\nconnection_seconds = 30\nother_seconds = 5\n");
+        let cfg = parse(&text, "task.toml").expect("test windows");
+        assert_eq!(
+            cfg.retry.window(crate::retry::RetryKind::Destination),
+            std::time::Duration::from_secs(5)
+        );
+        let text = format!("{GOOD}[throttle]\nfull_qps = 10\nfull_rows_per_second = -1\n");
+        let err = parse(&text, "task.toml").expect_err("negative");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (14, Some("throttle.full_rows_per_second"))
+        );
+        let text = format!("{GOOD}[heartbeat]\nenabled = true\ntable = \"heartbeat\"\n");
+        let err = parse(&text, "task.toml").expect_err("no db");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (14, Some("heartbeat.table"))
+        );
+        let text = format!("{GOOD}[throttle]\nfull_qbs = 10\n");
+        let err = parse(&text, "task.toml").expect_err("typo");
+        assert!(err.message.contains("did you mean `full_qps`"), "{err}");
+    }
+
+    #[test]
     fn broken_toml_names_its_line() {
         let text = GOOD.replace("server_id = 3", "server_id = = 3");
         let err = parse(&text, "task.toml").expect_err("syntax");
