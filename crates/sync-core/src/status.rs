@@ -143,8 +143,9 @@ pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> 
             )
         } else {
             format!(
-                "retrying a {} failure for {} now ({} attempts; `{}` allows {window}): {}",
+                "retrying a {} failure since {} ({}, {} attempts; `{}` allows {window}): {}",
                 r.kind,
+                utc_time(r.since_unix),
                 secs(now - r.since_unix),
                 r.attempts,
                 r.window_key,
@@ -153,6 +154,12 @@ pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> 
         });
     }
     lines
+}
+
+/// `HH:MM:SS UTC` of a Unix time.
+fn utc_time(unix: f64) -> String {
+    let s = (unix.max(0.0) as u64) % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// The writer of `progress.json` for one runner.
@@ -316,7 +323,7 @@ mod tests {
         let retrying = describe(&p, "incremental", 1_012.0, None);
         assert_eq!(
             retrying[2],
-            "retrying a connection failure for 12 s now (4 attempts; `retry.connection_minutes` allows 12 h): source: refused"
+            "retrying a connection failure since 00:16:40 UTC (12 s, 4 attempts; `retry.connection_minutes` allows 12 h): source: refused"
         );
     }
 }
