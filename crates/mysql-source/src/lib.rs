@@ -16,6 +16,7 @@
 //! | [`replication`] | register as a replica, dump, transaction boundaries, reconnect and resume |
 //! | [`schema`] | columns, keys and types from information_schema |
 //! | [`snapshot`] | position first, then lock-free primary-key chunks into Arrow |
+//! | [`throttle`] | token-bucket rate limits: queries, rows and bytes per second |
 //! | [`arrow`] | text-protocol values straight into Arrow builders |
 //!
 //! # Following the binlog
@@ -81,6 +82,7 @@ pub mod replication;
 pub mod schema;
 pub mod server;
 pub mod snapshot;
+pub mod throttle;
 pub mod tls;
 
 pub use conn::{ConnectOptions, RawConn};

@@ -15,7 +15,9 @@
 //! and the executed GTID state. Those are the only positions a restart may
 //! use.
 //!
-//! When the connection drops, the stream reconnects (with backoff) and
+//! When the connection drops, the stream reconnects (with capped exponential
+//! backoff, for a number of attempts or a time window, telling an optional
+//! observer of each attempt: [`ReconnectPolicy`]) and
 //! dumps again from the last checkpoint, i.e. the start of the transaction
 //! that was being read. The events of that transaction that the consumer
 //! already got are re-sent by the server; the stream recognises them by
@@ -65,6 +67,12 @@ pub struct ReconnectPolicy {
     pub initial_backoff: Duration,
     /// Upper bound of the wait.
     pub max_backoff: Duration,
+    /// Give up once this long has passed since the first failure of an
+    /// outage, whatever the attempts (`None`: attempts only). The last wait
+    /// is cut so that the last attempt falls at the end of the window.
+    pub max_elapsed: Option<Duration>,
+    /// Told of every attempt and of the recovery (metrics, status).
+    pub observer: Option<ReconnectObserver>,
 }
 
 impl Default for ReconnectPolicy {
@@ -73,7 +81,61 @@ impl Default for ReconnectPolicy {
             max_attempts: 10,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            max_elapsed: None,
+            observer: None,
         }
+    }
+}
+
+impl ReconnectPolicy {
+    /// The wait before attempt `attempt` (1-based): doubling, capped.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// What a [`ReconnectObserver`] is told.
+#[derive(Debug)]
+pub enum ReconnectEvent<'a> {
+    /// The connection failed; attempt `attempt` follows after `wait`.
+    Retrying {
+        /// 1-based attempt of this outage.
+        attempt: u32,
+        /// The failure.
+        cause: &'a Error,
+        /// The wait before the attempt.
+        wait: Duration,
+        /// When the outage began.
+        since: tokio::time::Instant,
+    },
+    /// The stream is connected again after `attempts` attempts.
+    Resumed {
+        /// Attempts it took.
+        attempts: u32,
+    },
+}
+
+/// A callback told of reconnects (called on the stream's task: keep it short).
+#[derive(Clone)]
+pub struct ReconnectObserver(std::sync::Arc<dyn Fn(&ReconnectEvent<'_>) + Send + Sync>);
+
+impl ReconnectObserver {
+    /// Wraps `f`.
+    pub fn new(f: impl Fn(&ReconnectEvent<'_>) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+
+    fn notify(&self, event: &ReconnectEvent<'_>) {
+        (self.0)(event);
+    }
+}
+
+impl std::fmt::Debug for ReconnectObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReconnectObserver")
     }
 }
 
@@ -265,13 +327,18 @@ impl BinlogStream {
     /// Final errors only: transient ones are retried per the policy first.
     pub async fn next_event(&mut self) -> Result<Option<Event>> {
         let mut attempts = 0u32;
+        let mut since: Option<tokio::time::Instant> = None;
+        // Why the last reconnect failed: the cause of the next attempt.
+        let mut failed_reconnect: Option<Error> = None;
         loop {
             if self.finished {
                 return Ok(None);
             }
             let packet = match self.conn.as_mut() {
                 Some(conn) => conn.read_packet().await,
-                None => Err(Error::Io(std::io::ErrorKind::NotConnected.into())),
+                None => Err(failed_reconnect
+                    .take()
+                    .unwrap_or_else(|| Error::Io(std::io::ErrorKind::NotConnected.into()))),
             };
             let packet = match packet.and_then(|p| self.check_packet(p)) {
                 Ok(Some(p)) => p,
@@ -279,20 +346,30 @@ impl BinlogStream {
                     self.finished = true;
                     return Ok(None);
                 }
-                Err(e) if e.is_transient() && attempts < self.opts.reconnect.max_attempts => {
+                Err(e) if e.is_transient() && self.may_retry(attempts, since) => {
                     attempts += 1;
-                    match self.reconnect(attempts, &e).await {
+                    let began = *since.get_or_insert_with(tokio::time::Instant::now);
+                    match self.reconnect(attempts, &e, began).await {
                         Ok(()) => {}
-                        // Server still away: the next read fails with
-                        // NotConnected and the next attempt waits longer.
-                        Err(again) if again.is_transient() => self.conn = None,
+                        // Server still away: the next attempt waits longer
+                        // and reports why this one failed.
+                        Err(again) if again.is_transient() => {
+                            self.conn = None;
+                            failed_reconnect = Some(again);
+                        }
                         Err(fatal) => return Err(fatal),
                     }
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            attempts = 0;
+            if attempts > 0 {
+                if let Some(o) = &self.opts.reconnect.observer {
+                    o.notify(&ReconnectEvent::Resumed { attempts });
+                }
+                attempts = 0;
+                since = None;
+            }
             if let Some(event) = self.on_event(packet)? {
                 return Ok(Some(event));
             }
@@ -307,7 +384,18 @@ impl BinlogStream {
     /// As [`BinlogStream::start`].
     pub async fn reconnect_now(&mut self) -> Result<()> {
         let cause = Error::Io(std::io::Error::other("reconnect asked by the caller"));
-        self.reconnect(1, &cause).await
+        self.reconnect(1, &cause, tokio::time::Instant::now()).await
+    }
+
+    /// Whether the policy allows another attempt in an outage that began at
+    /// `since` (none yet: this is its first failure).
+    fn may_retry(&self, attempts: u32, since: Option<tokio::time::Instant>) -> bool {
+        let p = &self.opts.reconnect;
+        attempts < p.max_attempts
+            && match (p.max_elapsed, since) {
+                (Some(window), Some(t)) => t.elapsed() < window,
+                _ => true,
+            }
     }
 
     /// Ends the dump and closes the connection.
@@ -623,11 +711,26 @@ impl BinlogStream {
         Ok(())
     }
 
-    async fn reconnect(&mut self, attempt: u32, cause: &Error) -> Result<()> {
+    async fn reconnect(
+        &mut self,
+        attempt: u32,
+        cause: &Error,
+        since: tokio::time::Instant,
+    ) -> Result<()> {
         let p = &self.opts.reconnect;
-        let factor = 1u32 << (attempt - 1).min(16);
-        let wait = p.initial_backoff.saturating_mul(factor).min(p.max_backoff);
+        let mut wait = p.backoff(attempt);
+        if let Some(window) = p.max_elapsed {
+            wait = wait.min(window.saturating_sub(since.elapsed()));
+        }
         warn!(%cause, attempt, ?wait, checkpoint = ?self.checkpoint.position, "binlog connection lost; reconnecting");
+        if let Some(o) = &p.observer {
+            o.notify(&ReconnectEvent::Retrying {
+                attempt,
+                cause,
+                wait,
+                since,
+            });
+        }
         if let Some(c) = self.conn.take() {
             drop(c);
         }

@@ -31,7 +31,10 @@
 //! the ids of the chunks it has made durable and passes both back after a
 //! restart ([`TableJob::done`]); those chunks are not read again.
 //! [`Progress`] counts rows, bytes and chunks; [`Throttle`] caps queries,
-//! rows and bytes per second across all connections.
+//! rows and bytes per second across all connections (token buckets, see
+//! [`crate::throttle`]): each chunk query is paid for before it is sent, each
+//! batch's rows and bytes as it is handed out, batches being cut to a tenth
+//! of a second's worth of the limits.
 
 use crate::arrow::{ColumnBuilder, arrow_field};
 use crate::conn::{ConnectOptions, RawConn, TextRow};
@@ -40,12 +43,12 @@ use crate::gtid::{GtidState, MariadbGtidPos};
 use crate::replication::Checkpoint;
 use crate::schema::{ColumnType, TableSchema, quote_ident, quote_str};
 use crate::server::BinlogPosition;
+pub use crate::throttle::{Throttle, ThrottleLimits};
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::debug;
 
@@ -350,69 +353,6 @@ pub fn chunk_sql(schema: &TableSchema, plan: &TablePlan, chunk: &ChunkPlan) -> S
     sql
 }
 
-/// Rate limits shared by all snapshot connections (`None` = unlimited).
-#[derive(Clone, Debug, Default)]
-pub struct ThrottleLimits {
-    /// Chunk queries per second.
-    pub queries_per_sec: Option<f64>,
-    /// Rows per second.
-    pub rows_per_sec: Option<f64>,
-    /// Bytes per second (row payload).
-    pub bytes_per_sec: Option<f64>,
-}
-
-/// A shared limiter: each counter may not run ahead of `rate × elapsed`.
-#[derive(Debug)]
-pub struct Throttle {
-    limits: ThrottleLimits,
-    start: Instant,
-    used: Mutex<[f64; 3]>,
-}
-
-impl Throttle {
-    /// A limiter starting now.
-    pub fn new(limits: ThrottleLimits) -> Self {
-        Self {
-            limits,
-            start: Instant::now(),
-            used: Mutex::new([0.0; 3]),
-        }
-    }
-
-    /// Accounts for `queries`, `rows`, `bytes` and sleeps as long as the
-    /// most limiting rate requires.
-    pub async fn take(&self, queries: f64, rows: f64, bytes: f64) {
-        let rates = [
-            self.limits.queries_per_sec,
-            self.limits.rows_per_sec,
-            self.limits.bytes_per_sec,
-        ];
-        if rates.iter().all(Option::is_none) {
-            return;
-        }
-        let wait = {
-            let mut used = self
-                .used
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            used[0] += queries;
-            used[1] += rows;
-            used[2] += bytes;
-            let elapsed = self.start.elapsed().as_secs_f64();
-            let mut wait = 0f64;
-            for (u, r) in used.iter().zip(rates) {
-                if let Some(r) = r.filter(|r| *r > 0.0) {
-                    wait = wait.max(u / r - elapsed);
-                }
-            }
-            wait
-        };
-        if wait > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-        }
-    }
-}
-
 /// Counters of a running snapshot.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -677,7 +617,9 @@ where
 {
     let sql = chunk_sql(&job.schema, &job.plan, chunk);
     debug!(%sql, "snapshot chunk");
-    let batch_rows = batch_rows.max(1);
+    // Under a rows or bytes limit a batch is paid for before the next is
+    // read, so it is kept to a tenth of a second's worth.
+    let batch_rows = throttle.batch_rows(batch_rows);
     let ncols = job.schema.columns.len();
     let mut builders = job
         .schema
@@ -704,7 +646,7 @@ where
         debug_assert!(ncols == builders.len());
         in_batch += 1;
         bytes += row.len() as u64;
-        if in_batch == batch_rows {
+        if in_batch == batch_rows || throttle.bytes_due(bytes) {
             flush(
                 &mut builders,
                 schema,
@@ -790,23 +732,5 @@ mod tests {
         let key = vec!["a".to_owned(), "b".to_owned()];
         let p = key_after(&key, &["1".to_owned(), "'x'".to_owned()], false);
         assert_eq!(p, "((`a` > 1) OR (`a` = 1 AND `b` > 'x'))");
-    }
-
-    #[tokio::test]
-    async fn throttle_spaces_queries() {
-        let t = Throttle::new(ThrottleLimits {
-            queries_per_sec: Some(20.0),
-            ..Default::default()
-        });
-        let start = Instant::now();
-        for _ in 0..4 {
-            t.take(1.0, 0.0, 0.0).await;
-        }
-        // 4 queries at 20/s may not finish before 4/20 s.
-        assert!(
-            start.elapsed() >= Duration::from_millis(190),
-            "{:?}",
-            start.elapsed()
-        );
     }
 }

@@ -479,8 +479,9 @@ async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table(
         plan: Arc::new(plan),
         done: BTreeSet::new(),
     };
+    // About 1.5 s for the 20,000 rows (half a second's worth in the burst).
     let throttle = ThrottleLimits {
-        rows_per_sec: Some(40_000.0),
+        rows_per_sec: Some(10_000.0),
         ..Default::default()
     };
     let (batches, _) = snapshot_all(vec![job], 3, throttle).await;

@@ -3,7 +3,9 @@
 //! share can stall (hang for a long time before being handled, as a
 //! congested service does; a client may give up or be killed meanwhile).
 //! The draw is a seeded generator, so a test run is repeatable. A crash point
-//! kills the process in the middle of a commit, for the atomicity tests.
+//! kills the process in the middle of a commit, for the atomicity tests. A
+//! switch file fails every commit while it exists, for outages a test starts
+//! and ends at will.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -28,6 +30,8 @@ pub struct FaultConfig {
     pub seed: u64,
     /// Abort the process when a commit reaches this point.
     pub crash_at: Option<CrashPoint>,
+    /// Every commit fails (retryable, before publishing) while this file exists.
+    pub fail_commits_while: Option<std::path::PathBuf>,
 }
 
 /// A point inside a commit where [`FaultConfig::crash_at`] aborts the process.
@@ -114,6 +118,20 @@ impl Faults {
         }
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
+        }
+        let switched_on = matches!(op, Operation::Commit)
+            && self
+                .config
+                .fail_commits_while
+                .as_ref()
+                .is_some_and(|p| p.exists());
+        if switched_on {
+            tracing::info!(?op, "failing a commit while the fault switch file exists");
+            return Err(OdpsError::new(
+                500,
+                "InternalServerError",
+                "ODPS-0010000:System internal error - commits are switched off (fault switch file)",
+            ));
         }
         if injected.fail {
             tracing::info!(?op, "injecting a fault");
@@ -212,6 +230,25 @@ mod tests {
         let started = std::time::Instant::now();
         faults.before(Operation::Block).await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(40));
+    }
+
+    #[tokio::test]
+    async fn commits_fail_while_the_switch_file_exists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let switch = dir.path().join("fail-commits");
+        let faults = Faults::new(FaultConfig {
+            fail_commits_while: Some(switch.clone()),
+            ..Default::default()
+        });
+        assert!(faults.before(Operation::Commit).await.is_ok());
+        std::fs::write(&switch, b"").expect("switch on");
+        assert!(faults.before(Operation::Commit).await.is_err());
+        assert!(
+            faults.before(Operation::Block).await.is_ok(),
+            "blocks still pass"
+        );
+        std::fs::remove_file(&switch).expect("switch off");
+        assert!(faults.before(Operation::Commit).await.is_ok());
     }
 
     #[tokio::test]

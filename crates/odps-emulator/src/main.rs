@@ -54,6 +54,9 @@ struct Args {
     /// (commit-after-first-block, commit-before-manifest, commit-after-manifest).
     #[arg(long)]
     crash_at: Option<odps_emulator::faults::CrashPoint>,
+    /// Test hook: every commit fails with a retryable error while this file exists.
+    #[arg(long, value_name = "PATH")]
+    fail_commits_while: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -87,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         stall: Duration::from_millis(args.stall_ms),
         seed: args.fault_seed,
         crash_at: args.crash_at,
+        fail_commits_while: args.fail_commits_while,
     };
     let emulator = odps_emulator::Emulator::start(config)
         .await

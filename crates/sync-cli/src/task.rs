@@ -140,23 +140,17 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
         ),
         Some(state) => {
             println!("{}", describe(&state.phase));
-            let progress = cfg.sync.state_dir.join(sync_core::run::PROGRESS_FILE);
-            if let Some(p) = std::fs::read(&progress)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<sync_core::run::Progress>(&b).ok())
-            {
+            if let Some(p) = sync_core::status::read(&cfg.sync.state_dir) {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0.0, |d| d.as_secs_f64());
-                println!(
-                    "  last commit {:.0} s ago; lag at that commit {}; {} rows this run ({:.0} rows/s), {} retries",
-                    (now - p.committed_at_unix).max(0.0),
-                    p.lag_seconds
-                        .map_or_else(|| "unknown".to_owned(), |l| format!("{l:.1} s")),
-                    p.metrics.rows,
-                    p.metrics.rows_per_second,
-                    p.metrics.retries
-                );
+                let heartbeat = cfg
+                    .heartbeat
+                    .enabled
+                    .then_some(cfg.heartbeat.interval_seconds);
+                for line in sync_core::status::describe(&p, state.phase.name(), now, heartbeat) {
+                    println!("  {line}");
+                }
             }
             if let Phase::FullSync(full) = &state.phase {
                 for (table, p) in &full.tables {

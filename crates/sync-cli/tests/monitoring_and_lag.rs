@@ -113,11 +113,13 @@ async fn changes_land_within_the_flush_interval_and_metrics_show_them() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The rows are visible a moment before the commit is counted.
+    wait_for("the commit in the metrics", Duration::from_secs(30), || {
+        scrape(port).is_some_and(|m| {
+            m.contains("sync_rows_total{table=\"items_log\",phase=\"incremental\"} 3")
+        })
+    });
     let m = scrape(port).expect("metrics");
-    assert!(
-        m.contains("sync_rows_total{table=\"items_log\",phase=\"incremental\"} 3"),
-        "{m}"
-    );
     let lag: f64 = m
         .lines()
         .find_map(|l| l.strip_prefix("sync_lag_seconds "))
@@ -126,14 +128,19 @@ async fn changes_land_within_the_flush_interval_and_metrics_show_them() {
         .expect("number");
     assert!((0.0..60.0).contains(&lag), "lag {lag}");
 
-    let status = Command::new(env!("CARGO_BIN_EXE_sync-cli"))
-        .args(["status", "-c"])
-        .arg(&file)
-        .output()
-        .expect("status");
-    let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains("phase incremental"), "{text}");
-    assert!(text.contains("lag at that commit"), "{text}");
+    let status = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_sync-cli"))
+            .args(["status", "-c"])
+            .arg(&file)
+            .output()
+            .expect("status");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The checkpoint and progress.json follow the metrics by a moment.
+    wait_for("the lag in status", Duration::from_secs(30), || {
+        status().contains("age of the newest committed source event")
+    });
+    assert!(status().contains("phase incremental"), "{}", status());
 
     // SIGTERM stops at a transaction boundary, exit 0.
     let pid = child.id().to_string();

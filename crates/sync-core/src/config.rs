@@ -42,6 +42,22 @@
 //! flush_interval_ms = 1000              # incremental: commit a batch at the latest this long after its first record
 //! max_batch_records = 200000            # incremental: a bigger transaction is committed in parts
 //! ddl = { add_column = "apply", create_table = "ignore", other = "stop" }   # see DdlConfig
+//!
+//! [throttle]                            # optional; each limit absent = unlimited
+//! full_qps = 50                         # full phase: chunk queries per second to the source
+//! full_rows_per_second = 20000
+//! full_mb_per_second = 10               # MB = 1,000,000 bytes of row payload
+//! incremental_rows_per_second = 5000    # row changes
+//! incremental_mb_per_second = 5         # rows events' bytes
+//!
+//! [retry]
+//! connection_minutes = 720              # 10–1440: failed connections
+//! other_minutes = 10                    # 1–1440, less than connection_minutes: destination failures
+//!
+//! [heartbeat]
+//! enabled = true                        # write a heartbeat row on the source
+//! interval_seconds = 1
+//! table = "dts.dts_heartbeat"           # created when allowed; never synced
 //! ```
 
 use crate::error::{Error, Result};
@@ -71,6 +87,15 @@ pub struct TaskConfig {
     /// Alerts (lag over a threshold, task failed); none when absent.
     #[serde(default)]
     pub alert: Option<crate::alert::AlertConfig>,
+    /// Rate limits of the full and incremental phases; none when absent.
+    #[serde(default)]
+    pub throttle: crate::throttle::ThrottleConfig,
+    /// How long failures are retried.
+    #[serde(default)]
+    pub retry: crate::retry::RetryConfig,
+    /// Heartbeat writes to the source; off when absent.
+    #[serde(default)]
+    pub heartbeat: crate::heartbeat::HeartbeatConfig,
 }
 
 /// The `[monitor]` section.

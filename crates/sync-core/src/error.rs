@@ -95,6 +95,28 @@ pub enum Error {
         /// The table and what differs.
         message: String,
     },
+    /// A failure outlasted its `[retry]` window; the checkpoint stays
+    /// resumable ([`crate::retry`]).
+    #[error(
+        "gave up after retrying {what} for {} ({attempts} attempts; `retry.{key}` allows {}): {source}. \
+         The checkpoint is kept: `sync-cli run` resumes from it",
+        crate::retry::human(*.retried),
+        crate::retry::human(*.window)
+    )]
+    GaveUp {
+        /// What kept failing, e.g. "a failed connection".
+        what: &'static str,
+        /// The `[retry]` key of the window.
+        key: &'static str,
+        /// How long it was retried.
+        retried: std::time::Duration,
+        /// The window.
+        window: std::time::Duration,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        source: Box<Error>,
+    },
 }
 
 impl Error {

@@ -22,6 +22,10 @@
 //! | [`mapping`] | MySQL column types to MaxCompute types, and the exact Arrow conversions both ways | here |
 //! | [`ddl`] | the DDL statements that change synced tables, parsed from binlog QUERY events | here |
 //! | [`schema_history`] | the synced tables' schemas in force at each binlog position: DDL under the `[sync.ddl]` policy, table-map checks, generations saved with the checkpoint | here |
+//! | [`retry`] | the `[retry]` windows: which failures are retried, backoff, giving up | here |
+//! | [`throttle`] | the `[throttle]` limits of the full and incremental phases | here |
+//! | [`heartbeat`] | `[heartbeat]` writes on the source, so an idle source still moves the position and the lag | here |
+//! | [`status`] | `state_dir/progress.json` for `status`: lag, last commit, a retry under way | here |
 //!
 //! # Exactly once
 //!
@@ -85,6 +89,7 @@ pub mod config;
 pub mod ddl;
 pub mod error;
 pub mod filter;
+pub mod heartbeat;
 pub mod machine;
 pub mod mapping;
 pub mod merge;
@@ -93,11 +98,14 @@ pub mod naming;
 pub mod precheck;
 pub mod progress;
 pub mod records;
+pub mod retry;
 pub mod rowconv;
 pub mod run;
 pub mod schema_history;
 pub mod sink;
+pub mod status;
 pub mod taskfile;
+pub mod throttle;
 pub mod transform;
 pub mod verify;
 pub mod webhook;

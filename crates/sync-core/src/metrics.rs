@@ -45,6 +45,7 @@ struct State {
     /// kind → count.
     errors: BTreeMap<String, u64>,
     lag_seconds: Option<f64>,
+    last_event_unix: Option<i64>,
     last_commit_unix: Option<f64>,
     failed: bool,
     /// (when, total rows, total bytes), oldest first, within [`RATE_WINDOW`].
@@ -128,6 +129,11 @@ impl Metrics {
     /// The lag at the last commit: source event time to commit time.
     pub fn set_lag_seconds(&self, lag: f64) {
         self.lock().lag_seconds = Some(lag.max(0.0));
+    }
+
+    /// Every change up to a source event of this Unix time is committed.
+    pub fn set_last_event_unix(&self, t: i64) {
+        self.lock().last_event_unix = Some(t);
     }
 
     /// One retry of `kind` (`connection` or `destination`).
@@ -226,6 +232,15 @@ impl Metrics {
                 "Source event time to destination commit, at the last commit.",
             );
             let _ = writeln!(out, "sync_lag_seconds {lag}");
+        }
+        if let Some(t) = s.last_event_unix {
+            family(
+                &mut out,
+                "sync_last_event_timestamp_seconds",
+                "gauge",
+                "Binlog time of the newest source event whose changes are all committed.",
+            );
+            let _ = writeln!(out, "sync_last_event_timestamp_seconds {t}");
         }
         if let Some(t) = s.last_commit_unix {
             family(

@@ -11,9 +11,12 @@ use crate::metrics::{Metrics, unix_now};
 use crate::naming::Naming;
 use crate::progress::{FullSyncProgress, LogProgress};
 use crate::records::{LogPartitioning, LogRecordMeta, MetaColumns, Op, RecordIds};
+use crate::retry::Retrier;
 use crate::rowconv::RowColumns;
 use crate::schema_history::{Plan, PlanContext, SchemaSet, SchemaStore, TrackedTable, Tracker};
 use crate::sink::{Sink, TableBatch, TableDef};
+use crate::status::StatusFile;
+use crate::throttle::IncrementalThrottle;
 use crate::transform::{Transform, shape_base, shape_log};
 use arrow_array::builder::{Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
@@ -31,6 +34,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 pub use crate::naming::SyncedTable;
+pub use crate::status::{PROGRESS_FILE, Progress, ProgressTotals};
 
 /// Options of one run.
 #[derive(Clone, Debug, Default)]
@@ -56,6 +60,9 @@ pub struct TaskRunner<S: Sink> {
     progress: Arc<dyn FullSyncProgress>,
     metrics: Metrics,
     transform: Option<Arc<dyn Transform>>,
+    status: Arc<StatusFile>,
+    retry: Retrier,
+    throttle: IncrementalThrottle,
 }
 
 impl<S: Sink> TaskRunner<S> {
@@ -63,7 +70,8 @@ impl<S: Sink> TaskRunner<S> {
     ///
     /// # Errors
     /// [`Error::Schema`] for a source URL that does not parse.
-    pub fn new(cfg: TaskConfig, sink: S) -> Result<Self> {
+    pub fn new(mut cfg: TaskConfig, sink: S) -> Result<Self> {
+        crate::heartbeat::exclude(&mut cfg);
         let mut servers = Vec::new();
         for (key, url) in std::iter::once(("url", &cfg.source.url)).chain(
             cfg.source
@@ -82,7 +90,10 @@ impl<S: Sink> TaskRunner<S> {
         let store = CheckpointStore::new(&cfg.sync.state_dir, "task");
         let meta = cfg.sync.naming_rule.meta_columns();
         let partitioning = LogPartitioning::new(cfg.sync.log_partitions.iter().copied());
+        let metrics = Metrics::new();
+        let (status, retry) = reporting(&cfg, &metrics);
         Ok(Self {
+            throttle: cfg.throttle.incremental(),
             cfg,
             connect,
             servers,
@@ -91,8 +102,10 @@ impl<S: Sink> TaskRunner<S> {
             meta,
             partitioning,
             progress: Arc::new(LogProgress),
-            metrics: Metrics::new(),
+            metrics,
             transform: None,
+            status,
+            retry,
         })
     }
 
@@ -104,6 +117,7 @@ impl<S: Sink> TaskRunner<S> {
 
     /// Reports into `metrics` (e.g. one served by [`crate::metrics::serve`]).
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        (self.status, self.retry) = reporting(&self.cfg, &metrics);
         self.metrics = metrics;
         self
     }
@@ -260,16 +274,13 @@ impl<S: Sink> TaskRunner<S> {
     ///
     /// A lost source connection does not end the run: the binlog stream
     /// reconnects at its checkpoint, and the full phase resumes from its
-    /// last committed chunk (re-reading the chunks in flight), both up to 10
-    /// times in a row with a backoff from 100 ms to 5 s.
+    /// last committed chunk (re-reading the chunks in flight), with backoff
+    /// for as long as `[retry]` allows ([`crate::retry`]).
     ///
     /// # Errors
     /// Source, sink and checkpoint errors; the checkpoint stays resumable.
     pub async fn run(&self, opts: &RunOptions) -> Result<TaskState> {
-        let mut state = match self.store.load()? {
-            Some(s) => s,
-            None => TaskState::new(self.cfg.sync.selected()).with_task_id(new_task_id()),
-        };
+        let mut state = self.load_or_new()?;
         self.pick_source().await;
         // On every start, not only the first: a restarted task meets the
         // server's settings and privileges as they are now.
@@ -284,67 +295,64 @@ impl<S: Sink> TaskRunner<S> {
         }
         let tracked = self.tracked_tables().await?;
         let tables: Vec<SyncedTable> = tracked.iter().map(|t| t.synced(&self.meta)).collect();
-        let mut snapshot_retries = 0u32;
+        self.status.started(state.phase.name());
         loop {
             if opts.stop.load(Ordering::Relaxed) {
                 return Ok(state);
             }
-            state = match &state.phase {
-                Phase::Precheck => self.step(state, Step::PrecheckPassed)?,
-                Phase::SchemaSync => {
-                    for t in &tables {
-                        self.ensure_tables(t).await?;
-                    }
-                    self.step(state, Step::SchemaSynced)?
+            match self.advance(state, &tracked, &tables, opts).await {
+                Ok((next, done)) if done => return Ok(next),
+                Ok((next, _)) => state = next,
+                // Every step is checkpointed: after a retryable failure the
+                // task goes on from the last checkpoint, as after a restart
+                // (and with `failover_urls`, on the server that is primary now).
+                Err(e) => {
+                    self.retry.failed(e, &opts.stop).await?;
+                    state = self.load_or_new()?;
+                    self.pick_source().await;
                 }
-                Phase::Positioning => {
-                    let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
-                    let cp = snapshot::capture_position(&mut conn)
-                        .await
-                        .map_err(source_err)?;
-                    let _ = conn.close().await;
-                    self.step(state, Step::PositionCaptured(position_of(&cp)))?
-                }
-                Phase::FullSync(_) => {
-                    let before = chunks_done(&state);
-                    match self.full_sync(state, &tables).await {
-                        Ok(next) => next,
-                        // A lost reader connection (killed, server restart)
-                        // costs only the chunks in flight: resume from the
-                        // checkpoint, as the binlog stream does from its own.
-                        Err(Error::Source(e)) if e.is_transient() => {
-                            let next = self.store.load()?.ok_or_else(|| {
-                                Error::Schema(
-                                    "the checkpoint vanished during the full phase".into(),
-                                )
-                            })?;
-                            if chunks_done(&next) > before {
-                                snapshot_retries = 0;
-                            }
-                            snapshot_retries += 1;
-                            let policy = mysql_source::replication::ReconnectPolicy::default();
-                            if snapshot_retries > policy.max_attempts {
-                                return Err(Error::Source(e));
-                            }
-                            let wait = policy
-                                .initial_backoff
-                                .saturating_mul(1 << (snapshot_retries - 1).min(16))
-                                .min(policy.max_backoff);
-                            warn!(error = %e, attempt = snapshot_retries, ?wait, "full phase: a source connection was lost; resuming from the last committed chunk");
-                            self.metrics.add_retry("connection");
-                            tokio::time::sleep(wait).await;
-                            next
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                Phase::Incremental(_) => {
-                    let next = self.incremental(state, &tracked, opts).await?;
-                    return Ok(next);
-                }
-                Phase::Finished => return Ok(state),
-            };
+            }
         }
+    }
+
+    fn load_or_new(&self) -> Result<TaskState> {
+        Ok(match self.store.load()? {
+            Some(s) => s,
+            None => TaskState::new(self.cfg.sync.selected()).with_task_id(new_task_id()),
+        })
+    }
+
+    /// One phase's work: the next state, and whether the run is over.
+    async fn advance(
+        &self,
+        state: TaskState,
+        tracked: &[TrackedTable],
+        tables: &[SyncedTable],
+        opts: &RunOptions,
+    ) -> Result<(TaskState, bool)> {
+        Ok(match &state.phase {
+            Phase::Precheck => (self.step(state, Step::PrecheckPassed)?, false),
+            Phase::SchemaSync => {
+                for t in tables {
+                    self.ensure_tables(t).await?;
+                }
+                (self.step(state, Step::SchemaSynced)?, false)
+            }
+            Phase::Positioning => {
+                let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
+                let cp = snapshot::capture_position(&mut conn)
+                    .await
+                    .map_err(source_err)?;
+                let _ = conn.close().await;
+                (
+                    self.step(state, Step::PositionCaptured(position_of(&cp)))?,
+                    false,
+                )
+            }
+            Phase::FullSync(_) => (self.full_sync(state, tables).await?, false),
+            Phase::Incremental(_) => (self.incremental(state, tracked, opts).await?, true),
+            Phase::Finished => (state, true),
+        })
     }
 
     /// Every row of a source table as it is now, as the snapshot reads it.
@@ -486,6 +494,7 @@ impl<S: Sink> TaskRunner<S> {
         let next = state.apply(step)?;
         self.store.save(&next)?;
         self.metrics.set_phase(phase_metric(&next.phase));
+        self.retry.recovered();
         Ok(next)
     }
 
@@ -544,6 +553,7 @@ impl<S: Sink> TaskRunner<S> {
         let _ = conn.close().await;
         let mut sopts = SnapshotOptions::new(self.source());
         sopts.parallelism = self.cfg.sync.parallelism;
+        sopts.throttle = self.cfg.throttle.full_limits();
         let chunk_counts: Vec<usize> = jobs.iter().map(|j| j.plan.chunks.len()).collect();
         let mut done_sets: Vec<BTreeSet<u32>> = jobs.iter().map(|j| j.done.clone()).collect();
         for (i, t) in job_tables.iter().enumerate() {
@@ -713,7 +723,14 @@ impl<S: Sink> TaskRunner<S> {
         };
         let mut ropts = ReplicationOptions::new(self.source(), self.cfg.source.server_id, start);
         ropts.stop_at_end = opts.exit_when_caught_up;
+        ropts.reconnect = self.retry.reconnect_policy();
         let mut stream = BinlogStream::start(ropts).await.map_err(source_err)?;
+        self.retry.connected();
+        let _heartbeat = crate::heartbeat::start(
+            &self.cfg.heartbeat,
+            &self.source(),
+            self.cfg.source.server_id,
+        );
         let mut ctx = DecodeContext::new();
         let mut ids = RecordIds::new(self.cfg.source.record_id_tag, next_record_id);
         let mut batch = LogBatch::default();
@@ -777,6 +794,7 @@ impl<S: Sink> TaskRunner<S> {
                     .table(rows.table_id)
                     .and_then(|m| tracker.synced(&m.schema, &m.table));
                 if let Some(t) = table {
+                    let changes_before = ids.next_counter();
                     let op = match rows.kind {
                         RowsKind::Write => Op::Insert,
                         RowsKind::Update | RowsKind::PartialUpdate => Op::Update,
@@ -806,6 +824,8 @@ impl<S: Sink> TaskRunner<S> {
                             batch.records += 1;
                         }
                     }
+                    let changes = ids.next_counter() - changes_before;
+                    self.throttle.rows_event(changes, ev.bytes.len()).await;
                 }
             }
             let event_at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
@@ -904,6 +924,9 @@ impl<S: Sink> TaskRunner<S> {
                     open_since = None;
                 }
                 continue;
+            }
+            if batch.records == 0 {
+                self.status.caught_up(batch.last_event_time);
             }
             let cp = stream.checkpoint();
             let here = position_of(cp);
@@ -1127,25 +1150,10 @@ impl<S: Sink> TaskRunner<S> {
         Ok(next)
     }
 
-    /// `state_dir/progress.json`: what `status` shows beyond the checkpoint
-    /// (lag, last commit). Advisory, so a failed write is only logged.
+    /// `state_dir/progress.json`: what `status` shows beyond the checkpoint.
     fn write_progress(&self, state: &TaskState, last_event_time: Option<i64>, lag: Option<f64>) {
-        let report = Progress {
-            phase: state.phase.name().to_owned(),
-            committed_at_unix: unix_now(),
-            last_event_unix: last_event_time,
-            lag_seconds: lag,
-            metrics: self.metrics.snapshot().into(),
-        };
-        let path = self.cfg.sync.state_dir.join(PROGRESS_FILE);
-        let tmp = path.with_extension("json.tmp");
-        let written = serde_json::to_vec_pretty(&report)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            warn!(path = %path.display(), error = %e, "could not write the progress report");
-        }
+        self.status
+            .committed(state.phase.name(), last_event_time, lag);
     }
 }
 
@@ -1257,49 +1265,9 @@ impl LogBuilder {
     }
 }
 
-/// Resolves once `stop` is set (polled: a signal handler only flips the flag).
 /// How often an idle stream (events of unselected tables only, e.g. the
 /// heartbeat) moves the checkpoint forward.
 const IDLE_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The file `status` reads besides the checkpoint.
-pub const PROGRESS_FILE: &str = "progress.json";
-
-/// What `state_dir/progress.json` holds (rewritten at every incremental commit).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct Progress {
-    /// Phase after the commit.
-    pub phase: String,
-    /// When the commit happened (Unix seconds).
-    pub committed_at_unix: f64,
-    /// Binlog time of the last event committed (Unix seconds).
-    pub last_event_unix: Option<i64>,
-    /// Commit time minus event time, at that commit.
-    pub lag_seconds: Option<f64>,
-    /// Totals of this run.
-    pub metrics: ProgressTotals,
-}
-
-/// Totals of a run, as [`Progress`] reports them.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct ProgressTotals {
-    /// Rows committed by this run.
-    pub rows: u64,
-    /// Rows per second over the last few seconds.
-    pub rows_per_second: f64,
-    /// Retries so far.
-    pub retries: u64,
-}
-
-impl From<crate::metrics::Snapshot> for ProgressTotals {
-    fn from(s: crate::metrics::Snapshot) -> Self {
-        Self {
-            rows: s.rows,
-            rows_per_second: s.rows_per_second,
-            retries: s.retries,
-        }
-    }
-}
 
 /// The metrics name of a phase (see [`crate::metrics::PHASES`]).
 fn phase_metric(phase: &Phase) -> &'static str {
@@ -1313,12 +1281,11 @@ fn phase_metric(phase: &Phase) -> &'static str {
     }
 }
 
-/// Snapshot chunks committed so far (0 outside the full phase).
-fn chunks_done(state: &TaskState) -> u64 {
-    match &state.phase {
-        Phase::FullSync(f) => f.tables.values().map(|t| t.chunks_done).sum(),
-        _ => 0,
-    }
+/// The progress file and the retrier of a runner, reporting into `metrics`.
+fn reporting(cfg: &TaskConfig, metrics: &Metrics) -> (Arc<StatusFile>, Retrier) {
+    let status = Arc::new(StatusFile::new(&cfg.sync.state_dir, metrics.clone()));
+    let retry = Retrier::new(cfg.retry.clone(), metrics.clone(), status.clone());
+    (status, retry)
 }
 
 /// Sleeps until `due`, or forever when there is none.
@@ -1329,7 +1296,8 @@ async fn sleep_until(due: Option<tokio::time::Instant>) {
     }
 }
 
-async fn stopped(stop: &AtomicBool) {
+/// Resolves once `stop` is set (polled: a signal handler only flips the flag).
+pub(crate) async fn stopped(stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }

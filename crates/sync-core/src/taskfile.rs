@@ -139,6 +139,14 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
             ),
         ));
     }
+    if let Some(bad) = cfg
+        .throttle
+        .invalid()
+        .or_else(|| cfg.retry.invalid())
+        .or_else(|| cfg.heartbeat.invalid())
+    {
+        return Some(bad);
+    }
     if cfg.objects.include.is_empty() {
         return Some((
             vec!["objects", "include"],
@@ -453,6 +461,46 @@ mod tests {
         let text = format!("{GOOD}[sync.ddl]\ndrop_colum = \"ignore\"\n");
         let err = parse(&text, "task.toml").expect_err("typo");
         assert!(err.message.contains("did you mean `drop_column`"), "{err}");
+    }
+
+    #[test]
+    fn retry_throttle_and_heartbeat_values_are_named_with_their_line() {
+        let text = format!("{GOOD}[retry]\nconnection_minutes = 15\nother_minutes = 20\n");
+        let err = parse(&text, "task.toml").expect_err("inverted windows");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (14, Some("retry.other_minutes"))
+        );
+        assert!(
+            err.message
+                .contains("must be shorter than `retry.connection_minutes` (15 min)"),
+            "{err}"
+        );
+        let text = format!("{GOOD}[retry]\nconnection_minutes = 5000\n");
+        let err = parse(&text, "task.toml").expect_err("too long");
+        assert_eq!(err.key.as_deref(), Some("retry.connection_minutes"));
+        assert!(err.message.contains("between 10 and 1440"), "{err}");
+        let text = format!("{GOOD}[retry]\nconnection_seconds = 30\nother_seconds = 5\n");
+        let cfg = parse(&text, "task.toml").expect("test windows");
+        assert_eq!(
+            cfg.retry.window(crate::retry::RetryKind::Destination),
+            std::time::Duration::from_secs(5)
+        );
+        let text = format!("{GOOD}[throttle]\nfull_qps = 10\nfull_rows_per_second = -1\n");
+        let err = parse(&text, "task.toml").expect_err("negative");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (14, Some("throttle.full_rows_per_second"))
+        );
+        let text = format!("{GOOD}[heartbeat]\nenabled = true\ntable = \"heartbeat\"\n");
+        let err = parse(&text, "task.toml").expect_err("no db");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (14, Some("heartbeat.table"))
+        );
+        let text = format!("{GOOD}[throttle]\nfull_qbs = 10\n");
+        let err = parse(&text, "task.toml").expect_err("typo");
+        assert!(err.message.contains("did you mean `full_qps`"), "{err}");
     }
 
     #[test]

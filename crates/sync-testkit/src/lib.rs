@@ -13,12 +13,16 @@
 //! * [`wide`] fills a 22-column table of many types at a million rows, server-side.
 //! * [`records`] reads `t_log` record keys and finds doubled ones (the
 //!   exactly-once checks of the kill tests and `sync-chaos`).
+//! * [`cli`] drives the `sync-cli` binary: commands on a task file, a background run, `status` figures.
+//! * [`probe`]: a free port, polling for a condition, an HTTP GET, Prometheus samples.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod emulator;
 pub mod memory;
 mod private_server;
+pub mod probe;
 pub mod records;
 pub mod rng;
 pub mod shop;

@@ -1,0 +1,552 @@
+//! Retrying failures for as long as the task file allows (`[retry]`), the
+//! way DTS does: failed connections for up to `connection_minutes` (10–1440,
+//! default 720), other failures — the destination refusing a DDL or a
+//! commit, a file that cannot be written — for up to `other_minutes` (1–1440,
+//! default 10, shorter than the connection window).
+//!
+//! An outage starts at its first failure and ends at the next checkpointed
+//! step (or, for the source, when the binlog stream is connected again).
+//! Within its window each attempt waits twice as long as the one before
+//! (from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`], the last wait cut to end
+//! with the window); past the window the task stops with
+//! [`Error::GaveUp`], which says what failed and for how long. Every step is
+//! checkpointed before the next begins, so a retry — and a later run after
+//! giving up — resumes from the last checkpoint exactly as after a crash.
+//!
+//! The binlog stream keeps its own reconnect loop (it resumes inside the
+//! open transaction without re-reading the batch); [`Retrier::reconnect_policy`]
+//! bounds it by the same connection window and reports its attempts here,
+//! so status, logs and metrics see one outage whichever loop retries.
+//!
+//! ```
+//! use sync_core::retry::{RetryKind, classify};
+//! let down = sync_core::Error::Source(mysql_source::Error::Io(std::io::ErrorKind::ConnectionReset.into()));
+//! assert_eq!(classify(&down), Some(RetryKind::Connection));
+//! assert_eq!(classify(&sync_core::Error::Schema("bad row".into())), None);
+//! ```
+
+use crate::error::{Error, Result};
+use crate::metrics::{Metrics, unix_now};
+use crate::status::{RetryReport, StatusFile};
+use mysql_source::replication::{ReconnectEvent, ReconnectObserver, ReconnectPolicy};
+use serde::Deserialize;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+/// The first wait after a failure.
+pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The `[retry]` section.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Minutes to retry a failed connection (10–1440).
+    #[serde(default = "default_connection_minutes")]
+    pub connection_minutes: u64,
+    /// Minutes to retry other failures (1–1440, less than `connection_minutes`).
+    #[serde(default = "default_other_minutes")]
+    pub other_minutes: u64,
+    /// For tests: the connection window in seconds (replaces `connection_minutes`).
+    #[serde(default)]
+    pub connection_seconds: Option<u64>,
+    /// For tests: the other window in seconds (replaces `other_minutes`).
+    #[serde(default)]
+    pub other_seconds: Option<u64>,
+}
+
+fn default_connection_minutes() -> u64 {
+    720
+}
+fn default_other_minutes() -> u64 {
+    10
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            connection_minutes: default_connection_minutes(),
+            other_minutes: default_other_minutes(),
+            connection_seconds: None,
+            other_seconds: None,
+        }
+    }
+}
+
+impl RetryConfig {
+    /// How long a failure of `kind` is retried.
+    pub fn window(&self, kind: RetryKind) -> Duration {
+        let (minutes, seconds) = match kind {
+            RetryKind::Connection => (self.connection_minutes, self.connection_seconds),
+            RetryKind::Destination => (self.other_minutes, self.other_seconds),
+        };
+        Duration::from_secs(seconds.unwrap_or(minutes.saturating_mul(60)))
+    }
+
+    /// The key that sets the window of `kind` (as written, or its default).
+    fn key(&self, kind: RetryKind) -> &'static str {
+        match kind {
+            RetryKind::Connection if self.connection_seconds.is_some() => "connection_seconds",
+            RetryKind::Connection => "connection_minutes",
+            RetryKind::Destination if self.other_seconds.is_some() => "other_seconds",
+            RetryKind::Destination => "other_minutes",
+        }
+    }
+
+    /// A value that cannot work: (key path, message).
+    pub(crate) fn invalid(&self) -> Option<(Vec<&'static str>, String)> {
+        for (key, value, low) in [
+            ("connection_minutes", self.connection_minutes, 10),
+            ("other_minutes", self.other_minutes, 1),
+        ] {
+            if !(low..=1440).contains(&value) {
+                return Some((
+                    vec!["retry", key],
+                    format!(
+                        "`retry.{key}` must be between {low} and 1440 (minutes), but it is {value}"
+                    ),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("connection_seconds", self.connection_seconds),
+            ("other_seconds", self.other_seconds),
+        ] {
+            if value == Some(0) {
+                return Some((
+                    vec!["retry", key],
+                    format!("`retry.{key}` must be at least 1"),
+                ));
+            }
+        }
+        let (conn, other) = (
+            self.window(RetryKind::Connection),
+            self.window(RetryKind::Destination),
+        );
+        if other >= conn {
+            let (ck, ok) = (
+                self.key(RetryKind::Connection),
+                self.key(RetryKind::Destination),
+            );
+            return Some((
+                vec!["retry", ok],
+                format!(
+                    "`retry.{ok}` ({}) must be shorter than `retry.{ck}` ({}): other failures are retried for less time than failed connections",
+                    human(other),
+                    human(conn)
+                ),
+            ));
+        }
+        None
+    }
+}
+
+/// Which window a failure counts against.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum RetryKind {
+    /// The source (or the MaxCompute service) cannot be reached or the
+    /// connection broke.
+    Connection,
+    /// The destination refused an operation (DDL, upload, commit) or a file
+    /// could not be written.
+    Destination,
+}
+
+impl RetryKind {
+    /// The metrics label: `connection` or `destination`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Connection => "connection",
+            Self::Destination => "destination",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::Connection => "a failed connection",
+            Self::Destination => "a failing destination operation",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Connection => 0,
+            Self::Destination => 1,
+        }
+    }
+}
+
+/// Which window `e` is retried under; `None` for failures a retry cannot
+/// mend (bad data, a corrupt checkpoint, a purged binlog, a refused password).
+pub fn classify(e: &Error) -> Option<RetryKind> {
+    use odps_tunnel::error::ErrorKind as Mc;
+    match e {
+        Error::Source(s) if s.is_transient() => Some(RetryKind::Connection),
+        Error::MaxCompute(m) => match m.kind() {
+            Mc::Transport(_) | Mc::Timeout(_) => Some(RetryKind::Connection),
+            Mc::Server(_) | Mc::Sql { .. } | Mc::Protocol(_) | Mc::Decode(_) => {
+                Some(RetryKind::Destination)
+            }
+            _ => None,
+        },
+        Error::Io { .. } => Some(RetryKind::Destination),
+        _ => None,
+    }
+}
+
+/// "90 s", "12 min", "12.5 min", "12 h".
+pub(crate) fn human(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{} min", trim(s / 60.0))
+    } else {
+        format!("{} h", trim(s / 3600.0))
+    }
+}
+
+fn trim(v: f64) -> String {
+    let t = format!("{v:.1}");
+    t.strip_suffix(".0").map(str::to_owned).unwrap_or(t)
+}
+
+#[derive(Debug)]
+struct Outage {
+    since: Instant,
+    since_unix: f64,
+    attempts: u32,
+    reason: String,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: RetryConfig,
+    metrics: Metrics,
+    status: Arc<StatusFile>,
+    /// One per [`RetryKind`].
+    outages: Mutex<[Option<Outage>; 2]>,
+}
+
+/// Decides, waits and reports; shared by the runner and the binlog stream.
+#[derive(Clone, Debug)]
+pub struct Retrier {
+    inner: Arc<Inner>,
+}
+
+impl Retrier {
+    /// Retries per `cfg`, counting into `metrics` and reporting to `status`.
+    pub fn new(cfg: RetryConfig, metrics: Metrics, status: Arc<StatusFile>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                cfg,
+                metrics,
+                status,
+                outages: Mutex::new([None, None]),
+            }),
+        }
+    }
+
+    fn outages(&self) -> MutexGuard<'_, [Option<Outage>; 2]> {
+        self.inner
+            .outages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `e` stopped the task: waits before the next attempt (`Ok`), or hands
+    /// back why the task must stop — `e` itself when no retry can help,
+    /// [`Error::GaveUp`] when its window ran out. A `stop` request ends the
+    /// wait early (`Ok`: the caller sees the flag).
+    ///
+    /// # Errors
+    /// As above.
+    pub async fn failed(&self, e: Error, stop: &AtomicBool) -> Result<()> {
+        let Some(kind) = classify(&e) else {
+            return Err(e);
+        };
+        self.inner.metrics.add_error(kind.label());
+        let window = self.inner.cfg.window(kind);
+        let reason = e.to_string();
+        let (attempt, elapsed, since_unix) = {
+            let mut outages = self.outages();
+            let o = outages[kind.index()].get_or_insert_with(|| Outage {
+                since: Instant::now(),
+                since_unix: unix_now(),
+                attempts: 0,
+                reason: String::new(),
+            });
+            o.attempts += 1;
+            o.reason.clone_from(&reason);
+            (o.attempts, o.since.elapsed(), o.since_unix)
+        };
+        let key = self.inner.cfg.key(kind);
+        let mut report = RetryReport {
+            kind: kind.label().to_owned(),
+            reason,
+            since_unix,
+            attempts: attempt,
+            window_seconds: window.as_secs_f64(),
+            window_key: format!("retry.{key}"),
+            gave_up: false,
+        };
+        if elapsed >= window {
+            report.gave_up = true;
+            error!(
+                kind = kind.label(),
+                attempts = attempt,
+                retried = %human(elapsed),
+                window = %human(window),
+                error = %e,
+                "giving up: the failure outlasted its retry window"
+            );
+            self.inner.status.retry(Some(report));
+            return Err(Error::GaveUp {
+                what: kind.what(),
+                key,
+                retried: elapsed,
+                window,
+                attempts: attempt,
+                source: Box::new(e),
+            });
+        }
+        let wait = policy(&self.inner.cfg)
+            .backoff(attempt)
+            .min(window.saturating_sub(elapsed));
+        self.inner.metrics.add_retry(kind.label());
+        warn!(
+            kind = kind.label(),
+            attempt,
+            retried = %human(elapsed),
+            window = %human(window),
+            wait = ?wait,
+            error = %e,
+            "retrying after a failure"
+        );
+        self.inner.status.retry(Some(report));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = crate::run::stopped(stop) => {}
+        }
+        Ok(())
+    }
+
+    /// Progress was made: every outage is over.
+    pub fn recovered(&self) {
+        self.end(&[RetryKind::Connection, RetryKind::Destination]);
+    }
+
+    /// The source answers again (the binlog stream is connected).
+    pub fn connected(&self) {
+        self.end(&[RetryKind::Connection]);
+    }
+
+    fn end(&self, kinds: &[RetryKind]) {
+        let ended: Vec<(RetryKind, Outage)> = {
+            let mut outages = self.outages();
+            kinds
+                .iter()
+                .filter_map(|k| outages[k.index()].take().map(|o| (*k, o)))
+                .collect()
+        };
+        if ended.is_empty() {
+            return;
+        }
+        for (kind, o) in &ended {
+            info!(
+                kind = kind.label(),
+                attempts = o.attempts,
+                after = %human(o.since.elapsed()),
+                "recovered from a failure"
+            );
+        }
+        let still = self.outages().iter().any(Option::is_some);
+        if !still {
+            self.inner.status.retry(None);
+        }
+    }
+
+    /// The binlog stream's reconnect policy: no attempt limit, the
+    /// connection window, this retrier told of every attempt.
+    pub fn reconnect_policy(&self) -> ReconnectPolicy {
+        let me = self.clone();
+        ReconnectPolicy {
+            observer: Some(ReconnectObserver::new(move |ev| me.on_stream(ev))),
+            ..policy(&self.inner.cfg)
+        }
+    }
+
+    fn on_stream(&self, ev: &ReconnectEvent<'_>) {
+        match ev {
+            ReconnectEvent::Retrying {
+                attempt,
+                cause,
+                since,
+                ..
+            } => {
+                let kind = RetryKind::Connection;
+                let reason = format!("source: {cause}");
+                let since_unix = {
+                    let mut outages = self.outages();
+                    let o = outages[kind.index()].get_or_insert_with(|| Outage {
+                        since: *since,
+                        since_unix: unix_now() - since.elapsed().as_secs_f64(),
+                        attempts: 0,
+                        reason: String::new(),
+                    });
+                    o.attempts += 1;
+                    o.reason.clone_from(&reason);
+                    o.since_unix
+                };
+                self.inner.metrics.add_error(kind.label());
+                self.inner.metrics.add_retry(kind.label());
+                let window = self.inner.cfg.window(kind);
+                self.inner.status.retry(Some(RetryReport {
+                    kind: kind.label().to_owned(),
+                    reason,
+                    since_unix,
+                    attempts: *attempt,
+                    window_seconds: window.as_secs_f64(),
+                    window_key: format!("retry.{}", self.inner.cfg.key(kind)),
+                    gave_up: false,
+                }));
+            }
+            ReconnectEvent::Resumed { .. } => self.connected(),
+        }
+    }
+}
+
+/// The backoff (and, for the stream, the window) both loops use.
+fn policy(cfg: &RetryConfig) -> ReconnectPolicy {
+    ReconnectPolicy {
+        max_attempts: u32::MAX,
+        initial_backoff: INITIAL_BACKOFF,
+        max_backoff: MAX_BACKOFF,
+        max_elapsed: Some(cfg.window(RetryKind::Connection)),
+        observer: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retrier(dir: &std::path::Path, cfg: RetryConfig) -> (Retrier, Metrics) {
+        let m = Metrics::new();
+        let status = Arc::new(StatusFile::new(dir, m.clone()));
+        (Retrier::new(cfg, m.clone(), status), m)
+    }
+
+    fn down() -> Error {
+        Error::Source(mysql_source::Error::Io(
+            std::io::ErrorKind::ConnectionRefused.into(),
+        ))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backs_off_within_the_window_then_gives_up_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = RetryConfig {
+            connection_seconds: Some(20),
+            other_seconds: Some(5),
+            ..RetryConfig::default()
+        };
+        let (r, m) = retrier(dir.path(), cfg);
+        let stop = AtomicBool::new(false);
+        let t0 = Instant::now();
+        let mut waits = Vec::new();
+        let err = loop {
+            let before = Instant::now();
+            match r.failed(down(), &stop).await {
+                Ok(()) => waits.push(before.elapsed().as_secs()),
+                Err(e) => break e,
+            }
+        };
+        // 1 + 2 + 4 + 8 = 15 s, then the last wait is cut to the window's end.
+        assert_eq!(waits, [1, 2, 4, 8, 5]);
+        assert_eq!(t0.elapsed().as_secs(), 20);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("gave up after retrying a failed connection for 20 s")
+                && msg.contains("retry.connection_seconds")
+                && msg.to_lowercase().contains("connection refused")
+                && msg.contains("resumes"),
+            "{msg}"
+        );
+        let text = m.render();
+        assert!(
+            text.contains("sync_retries_total{kind=\"connection\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sync_errors_total{kind=\"connection\"} 6"),
+            "{text}"
+        );
+        let report = crate::status::read(dir.path())
+            .and_then(|p| p.retry)
+            .expect("a retry report");
+        assert!(report.gave_up && report.attempts == 6, "{report:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_ends_an_outage_and_fatal_errors_are_not_retried() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = RetryConfig {
+            connection_seconds: Some(20),
+            other_seconds: Some(5),
+            ..RetryConfig::default()
+        };
+        let (r, _) = retrier(dir.path(), cfg);
+        let stop = AtomicBool::new(false);
+        for _ in 0..3 {
+            r.failed(down(), &stop).await.expect("within the window");
+        }
+        assert!(
+            crate::status::read(dir.path())
+                .and_then(|p| p.retry)
+                .is_some()
+        );
+        r.recovered();
+        assert_eq!(crate::status::read(dir.path()).and_then(|p| p.retry), None);
+        // A new outage starts with a short wait again.
+        let t0 = Instant::now();
+        r.failed(down(), &stop).await.expect("new outage");
+        assert_eq!(t0.elapsed().as_secs(), 1);
+        let fatal = r.failed(Error::Schema("bad".into()), &stop).await;
+        assert!(matches!(fatal, Err(Error::Schema(_))));
+    }
+
+    #[test]
+    fn windows_are_validated() {
+        let ok = RetryConfig::default();
+        assert_eq!(
+            ok.window(RetryKind::Connection),
+            Duration::from_secs(720 * 60)
+        );
+        assert!(ok.invalid().is_none());
+        let low = RetryConfig {
+            connection_minutes: 5,
+            ..RetryConfig::default()
+        };
+        let (key, msg) = low.invalid().expect("too low");
+        assert_eq!(key, ["retry", "connection_minutes"]);
+        assert!(msg.contains("between 10 and 1440"), "{msg}");
+        let inverted = RetryConfig {
+            connection_minutes: 15,
+            other_minutes: 20,
+            ..RetryConfig::default()
+        };
+        let (key, msg) = inverted.invalid().expect("inverted");
+        assert_eq!(key, ["retry", "other_minutes"]);
+        assert!(
+            msg.contains("shorter than `retry.connection_minutes` (15 min)"),
+            "{msg}"
+        );
+        assert_eq!(human(Duration::from_secs(43_200)), "12 h");
+        assert_eq!(human(Duration::from_secs(750)), "12.5 min");
+    }
+}

@@ -1,0 +1,329 @@
+//! `state_dir/progress.json`: what `sync-cli status` shows beyond the
+//! checkpoint — the lag, the last commit, this run's totals and a retry in
+//! progress (or the one the task gave up on).
+//!
+//! The lag follows DTS: the age of the newest source event whose changes
+//! are all in the destination. It moves at every commit and, between
+//! commits, at every transaction end that leaves nothing uncommitted (an
+//! event of an unselected table, e.g. a heartbeat write), so with
+//! `[heartbeat]` it stays near the heartbeat interval on an idle source,
+//! and without it grows while the source is quiet.
+//!
+//! The file is advisory: it is replaced atomically (temp file, rename) but
+//! not fsynced, and a failed write is only logged.
+
+use crate::metrics::{Metrics, unix_now};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use tracing::warn;
+
+/// The file `status` reads besides the checkpoint.
+pub const PROGRESS_FILE: &str = "progress.json";
+
+/// What `state_dir/progress.json` holds.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    /// Phase at the last update.
+    pub phase: String,
+    /// When the last incremental commit happened (Unix seconds).
+    #[serde(default)]
+    pub committed_at_unix: Option<f64>,
+    /// Binlog time of the newest event whose changes are all committed (Unix seconds).
+    pub last_event_unix: Option<i64>,
+    /// Commit time minus event time, at the last commit or caught-up point.
+    pub lag_seconds: Option<f64>,
+    /// When this file was last written (Unix seconds).
+    #[serde(default)]
+    pub updated_at_unix: f64,
+    /// The failure being retried now, or the one the task gave up on.
+    #[serde(default)]
+    pub retry: Option<RetryReport>,
+    /// Totals of this run.
+    pub metrics: ProgressTotals,
+}
+
+/// A failure being retried (or given up on), for `status`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RetryReport {
+    /// `connection` or `destination` (see [`crate::retry::RetryKind`]).
+    pub kind: String,
+    /// The last error.
+    pub reason: String,
+    /// When the first failure of this outage happened (Unix seconds).
+    pub since_unix: f64,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The retry window (seconds).
+    pub window_seconds: f64,
+    /// The task key that sets the window.
+    pub window_key: String,
+    /// True once the window ran out and the task stopped.
+    pub gave_up: bool,
+}
+
+/// Totals of a run, as [`Progress`] reports them.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProgressTotals {
+    /// Rows committed by this run.
+    pub rows: u64,
+    /// Rows per second over the last few seconds.
+    pub rows_per_second: f64,
+    /// Retries so far.
+    pub retries: u64,
+}
+
+impl From<crate::metrics::Snapshot> for ProgressTotals {
+    fn from(s: crate::metrics::Snapshot) -> Self {
+        Self {
+            rows: s.rows,
+            rows_per_second: s.rows_per_second,
+            retries: s.retries,
+        }
+    }
+}
+
+/// Reads `progress.json` from a state directory (`None` when absent or unreadable).
+pub fn read(state_dir: &std::path::Path) -> Option<Progress> {
+    let bytes = std::fs::read(state_dir.join(PROGRESS_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// What `status` prints about `p` at `now` (Unix seconds), one line each;
+/// `phase` is the checkpoint's, `heartbeat` the heartbeat interval in
+/// seconds when heartbeats are on.
+pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> Vec<String> {
+    use crate::retry::human;
+    let secs = |s: f64| human(std::time::Duration::from_secs_f64(s.max(0.0)));
+    let mut lines = Vec::new();
+    if let Some(t) = p.last_event_unix {
+        let age = (now - t as f64).max(0.0);
+        lines.push(match heartbeat {
+            Some(every) if age <= (3 * every) as f64 + 10.0 => format!(
+                "lag {age:.1} s (age of the newest committed source event; heartbeat every {every} s)"
+            ),
+            Some(every) => format!(
+                "lag {}: no heartbeat committed for that long (one is written every {every} s): \
+                 the task is stalled, retrying or not running",
+                secs(age)
+            ),
+            None if age <= 10.0 => {
+                format!("lag {age:.1} s (age of the newest committed source event)")
+            }
+            None => format!(
+                "lag {} since the newest committed source event: none came since, so the source is idle \
+                 or the task is stalled ([heartbeat] tells them apart); lag at that commit {}",
+                secs(age),
+                p.lag_seconds
+                    .map_or_else(|| "unknown".to_owned(), |l| format!("{l:.1} s"))
+            ),
+        });
+    }
+    if p.last_event_unix.is_none() && phase == "incremental" {
+        lines.push("lag unknown: no source event committed by this task yet".to_owned());
+    }
+    let commit = match p.committed_at_unix {
+        Some(t) => format!("last commit {} ago", secs(now - t)),
+        None => "no incremental commit yet".to_owned(),
+    };
+    lines.push(format!(
+        "{commit}; {} rows this run ({:.0} rows/s), {} retries",
+        p.metrics.rows, p.metrics.rows_per_second, p.metrics.retries
+    ));
+    if let Some(r) = &p.retry {
+        let window = secs(r.window_seconds);
+        lines.push(if r.gave_up {
+            format!(
+                "gave up after retrying a {} failure for {} ({} attempts; `{}` allows {window}): {}; \
+                 `sync-cli run` resumes from the checkpoint",
+                r.kind,
+                secs(p.updated_at_unix - r.since_unix),
+                r.attempts,
+                r.window_key,
+                r.reason
+            )
+        } else {
+            format!(
+                "retrying a {} failure since {} ({}, {} attempts; `{}` allows {window}): {}",
+                r.kind,
+                utc_time(r.since_unix),
+                secs(now - r.since_unix),
+                r.attempts,
+                r.window_key,
+                r.reason
+            )
+        });
+    }
+    lines
+}
+
+/// `HH:MM:SS UTC` of a Unix time.
+fn utc_time(unix: f64) -> String {
+    let s = (unix.max(0.0) as u64) % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// The writer of `progress.json` for one runner.
+#[derive(Debug)]
+pub struct StatusFile {
+    path: PathBuf,
+    metrics: Metrics,
+    current: Mutex<Progress>,
+}
+
+impl StatusFile {
+    /// The file in `state_dir`, starting from what it holds now.
+    pub fn new(state_dir: &std::path::Path, metrics: Metrics) -> Self {
+        Self {
+            path: state_dir.join(PROGRESS_FILE),
+            current: Mutex::new(read(state_dir).unwrap_or_default()),
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Progress> {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A run starts in `phase`: an old run's retry report is dropped.
+    pub fn started(&self, phase: &str) {
+        let mut p = self.lock();
+        p.phase = phase.to_owned();
+        p.retry = None;
+        self.write(&mut p);
+    }
+
+    /// An incremental commit landed; `last_event` is the newest event in it.
+    pub fn committed(&self, phase: &str, last_event: Option<i64>, lag: Option<f64>) {
+        let mut p = self.lock();
+        p.phase = phase.to_owned();
+        p.committed_at_unix = Some(unix_now());
+        if last_event.is_some() {
+            p.last_event_unix = last_event;
+        }
+        if lag.is_some() {
+            p.lag_seconds = lag;
+        }
+        if let Some(t) = p.last_event_unix {
+            self.metrics.set_last_event_unix(t);
+        }
+        self.write(&mut p);
+    }
+
+    /// Every change up to an event of time `event` is committed (nothing
+    /// read since the last commit needs one): the lag is that event's age.
+    pub fn caught_up(&self, event: Option<i64>) {
+        let Some(t) = event else { return };
+        let mut p = self.lock();
+        // Event times have whole seconds: one write per second at most.
+        if p.last_event_unix.is_some_and(|old| old >= t) {
+            return;
+        }
+        let lag = (unix_now() - t as f64).max(0.0);
+        p.last_event_unix = Some(t);
+        p.lag_seconds = Some(lag);
+        self.metrics.set_lag_seconds(lag);
+        self.metrics.set_last_event_unix(t);
+        self.write(&mut p);
+    }
+
+    /// A retry is under way (`Some`) or over (`None`).
+    pub fn retry(&self, report: Option<RetryReport>) {
+        let mut p = self.lock();
+        p.retry = report;
+        self.write(&mut p);
+    }
+
+    fn write(&self, p: &mut Progress) {
+        p.updated_at_unix = unix_now();
+        p.metrics = self.metrics.snapshot().into();
+        let tmp = self.path.with_extension("json.tmp");
+        let dir = self.path.parent().unwrap_or(std::path::Path::new("."));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| serde_json::to_vec_pretty(&*p).map_err(std::io::Error::other))
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if let Err(e) = written {
+            warn!(path = %self.path.display(), error = %e, "could not write the progress report");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caught_up_moves_the_lag_and_a_new_run_drops_the_old_retry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = Metrics::new();
+        let s = StatusFile::new(dir.path(), m.clone());
+        s.retry(Some(RetryReport {
+            kind: "connection".into(),
+            reason: "down".into(),
+            since_unix: 1.0,
+            attempts: 3,
+            window_seconds: 60.0,
+            window_key: "retry.connection_minutes".into(),
+            gave_up: true,
+        }));
+        assert!(read(dir.path()).expect("file").retry.is_some());
+        let again = StatusFile::new(dir.path(), m.clone());
+        again.started("incremental");
+        assert_eq!(read(dir.path()).expect("file").retry, None);
+        let now = unix_now() as i64;
+        again.caught_up(Some(now - 2));
+        let p = read(dir.path()).expect("file");
+        assert_eq!(p.last_event_unix, Some(now - 2));
+        assert!(
+            p.lag_seconds.is_some_and(|l| (2.0..10.0).contains(&l)),
+            "{p:?}"
+        );
+        // An older event does not move it back.
+        again.caught_up(Some(now - 50));
+        assert_eq!(
+            read(dir.path()).expect("file").last_event_unix,
+            Some(now - 2)
+        );
+        assert!(m.render().contains("sync_last_event_timestamp_seconds"));
+    }
+
+    #[test]
+    fn describe_tells_idle_from_current_and_shows_retries() {
+        let mut p = Progress {
+            phase: "incremental".into(),
+            committed_at_unix: Some(1_000.0),
+            last_event_unix: Some(1_000),
+            lag_seconds: Some(0.4),
+            updated_at_unix: 1_000.0,
+            ..Progress::default()
+        };
+        let fresh = describe(&p, "incremental", 1_001.5, Some(1));
+        assert!(
+            fresh[0].starts_with("lag 1.5 s") && fresh[0].contains("heartbeat every 1 s"),
+            "{fresh:?}"
+        );
+        let idle = describe(&p, "incremental", 1_090.0, None);
+        assert!(
+            idle[0].starts_with("lag 90 s") && idle[0].contains("idle"),
+            "{idle:?}"
+        );
+        let stalled = describe(&p, "incremental", 1_090.0, Some(1));
+        assert!(stalled[0].contains("stalled"), "{stalled:?}");
+        p.retry = Some(RetryReport {
+            kind: "connection".into(),
+            reason: "source: refused".into(),
+            since_unix: 1_000.0,
+            attempts: 4,
+            window_seconds: 43_200.0,
+            window_key: "retry.connection_minutes".into(),
+            gave_up: false,
+        });
+        let retrying = describe(&p, "incremental", 1_012.0, None);
+        assert_eq!(
+            retrying[2],
+            "retrying a connection failure since 00:16:40 UTC (12 s, 4 attempts; `retry.connection_minutes` allows 12 h): source: refused"
+        );
+    }
+}
