@@ -41,7 +41,7 @@
 //! batch_rows = 20000                    # incremental: change records per commit
 //! flush_interval_ms = 1000              # incremental: commit a batch at the latest this long after its first record
 //! max_batch_records = 200000            # incremental: a bigger transaction is committed in parts
-//! ddl = { add_column = "apply", create_table = "ignore", other = "stop" }   # see DdlConfig
+//! ddl = { add_column = "apply", create_table = "apply", other = "stop" }   # see DdlConfig
 //!
 //! [throttle]                            # optional; each limit absent = unlimited
 //! full_qps = 50                         # full phase: chunk queries per second to the source
@@ -379,17 +379,18 @@ impl DdlKind {
 
 /// `[sync.ddl]` (or `ddl = { ... }` in `[sync]`): the DDL policy.
 ///
-/// `add_column` may be `apply` (default), `ignore` or `stop`; every other
-/// key `ignore` or `stop`. The keys `drop_column` … `row_key` default to
-/// `other`, which defaults to `stop`; `create_table` defaults to `ignore`.
+/// `add_column` and `create_table` may be `apply` (their default), `ignore`
+/// or `stop`; every other key `ignore` or `stop`. The keys `drop_column` …
+/// `row_key` default to `other`, which defaults to `stop`.
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DdlConfig {
     /// `ADD COLUMN`.
     #[serde(default = "action_apply")]
     pub add_column: DdlAction,
-    /// `CREATE TABLE` matching the include patterns.
-    #[serde(default = "action_ignore")]
+    /// `CREATE TABLE` matching the include patterns (`apply`: the task
+    /// syncs the new table from its creation on).
+    #[serde(default = "action_apply")]
     pub create_table: DdlAction,
     /// Every kind below that is not set, and DDL the task does not understand.
     #[serde(default = "action_stop")]
@@ -420,9 +421,6 @@ pub struct DdlConfig {
 fn action_apply() -> DdlAction {
     DdlAction::Apply
 }
-fn action_ignore() -> DdlAction {
-    DdlAction::Ignore
-}
 fn action_stop() -> DdlAction {
     DdlAction::Stop
 }
@@ -431,7 +429,7 @@ impl Default for DdlConfig {
     fn default() -> Self {
         Self {
             add_column: DdlAction::Apply,
-            create_table: DdlAction::Ignore,
+            create_table: DdlAction::Apply,
             other: DdlAction::Stop,
             drop_column: None,
             rename_column: None,
@@ -466,10 +464,10 @@ impl DdlConfig {
         }
     }
 
-    /// Keys set to an action they cannot take (only `add_column` applies).
+    /// Keys set to an action they cannot take (only `add_column` and
+    /// `create_table` apply).
     pub fn refused(&self) -> Option<DdlKind> {
         [
-            (DdlKind::CreateTable, Some(self.create_table)),
             (DdlKind::Other, Some(self.other)),
             (DdlKind::DropColumn, self.drop_column),
             (DdlKind::RenameColumn, self.rename_column),

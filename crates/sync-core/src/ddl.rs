@@ -28,7 +28,7 @@
 //! # Ok::<(), sync_core::ddl::DdlError>(())
 //! ```
 
-use mysql_source::schema::{ColumnSchema, ColumnType, Generated};
+use mysql_source::schema::{ColumnSchema, ColumnType, Generated, TableSchema, UniqueKey};
 
 /// How the statement was written (from the QUERY event's `sql_mode`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -207,6 +207,8 @@ pub enum Statement {
         if_not_exists: bool,
         /// `OR REPLACE`.
         or_replace: bool,
+        /// What the statement says the table's columns are.
+        definition: TableDefinition,
     },
     /// `CREATE [UNIQUE | …] INDEX n ON t`.
     CreateIndex {
@@ -224,6 +226,21 @@ pub enum Statement {
     },
     /// `DROP DATABASE | SCHEMA d`.
     DropDatabase(String),
+}
+
+/// The columns of a table a `CREATE TABLE` makes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TableDefinition {
+    /// A column list, read into the schema `information_schema` would show
+    /// (ordinals from 1). A character column given no character set, by
+    /// itself or by the table options, has `charset: None`: the database's
+    /// default applies.
+    Columns(TableSchema),
+    /// `LIKE other`: the other table's columns.
+    Like(TableName),
+    /// No column list to read (e.g. `CREATE TABLE t SELECT …` logged as a
+    /// statement).
+    Unknown,
 }
 
 /// Parses `sql`; unqualified table names belong to `default_db` (the QUERY
@@ -701,10 +718,12 @@ impl Parser<'_> {
             if self.eat_kw("table") {
                 let if_not_exists = self.if_not_exists();
                 let table = self.table_name()?;
+                let definition = self.table_definition(&table)?;
                 return Ok(Some(Statement::CreateTable {
                     table,
                     if_not_exists,
                     or_replace,
+                    definition,
                 }));
             }
             self.eat_kw("online");
@@ -728,6 +747,144 @@ impl Parser<'_> {
             return Ok(None);
         }
         Ok(None)
+    }
+
+    /// After `CREATE TABLE t`: its column list and keys, or `LIKE other`.
+    fn table_definition(&mut self, table: &TableName) -> Result<TableDefinition, DdlError> {
+        if self.eat_kw("like") {
+            return Ok(TableDefinition::Like(self.table_name()?));
+        }
+        if self.is_punct('(') && self.is_kw_at(1, "like") {
+            self.pos += 2;
+            return Ok(TableDefinition::Like(self.table_name()?));
+        }
+        if !self.eat_punct('(') {
+            return Ok(TableDefinition::Unknown);
+        }
+        let mut columns: Vec<ColumnSchema> = Vec::new();
+        let mut primary_key = Vec::new();
+        let mut unique: Vec<(String, Vec<String>)> = Vec::new();
+        loop {
+            let mut constraint = None;
+            if self.eat_kw("constraint")
+                && !["primary", "unique", "foreign", "check"]
+                    .iter()
+                    .any(|k| self.is_kw(k))
+            {
+                constraint = Some(self.ident()?);
+            }
+            if self.eat_kws(&["primary", "key"]) {
+                primary_key = self.key_columns()?;
+            } else if self.eat_kw("unique") {
+                let _ = self.eat_kw("key") || self.eat_kw("index");
+                let mut name = constraint;
+                if matches!(self.peek(), Some(Tok::Word { .. })) && !self.is_kw("using") {
+                    name = Some(self.ident()?);
+                }
+                let cols = self.key_columns()?;
+                let name = name.or_else(|| cols.first().cloned()).unwrap_or_default();
+                unique.push((name, cols));
+            } else if ["key", "index", "fulltext", "spatial", "foreign", "check", "period"]
+                .iter()
+                .any(|k| self.is_kw(k))
+            {
+                self.skip_to_separator();
+            } else {
+                let def = self.column_def()?;
+                let name = def.column.name.clone();
+                match def.key {
+                    Some(KeyKind::Primary) => primary_key = vec![name.clone()],
+                    Some(KeyKind::Unique) => unique.push((name.clone(), vec![name])),
+                    _ => {}
+                }
+                columns.push(def.column);
+            }
+            self.skip_to_separator();
+            if self.eat_punct(',') {
+                continue;
+            }
+            if self.eat_punct(')') {
+                break;
+            }
+            return Err(self.error(format!("expected , or ) in the columns of {table}")));
+        }
+        let (mut charset, mut collation, mut engine) = (None, None, String::new());
+        while !self.at_end() && !self.is_kw("partition") && !self.is_kw("select") {
+            self.eat_kw("default");
+            if self.eat_kws(&["character", "set"]) || self.eat_kw("charset") {
+                self.eat_punct('=');
+                charset = Some(self.value_text()?.to_ascii_lowercase());
+            } else if self.eat_kw("collate") {
+                self.eat_punct('=');
+                collation = Some(self.value_text()?.to_ascii_lowercase());
+            } else if self.eat_kw("engine") {
+                self.eat_punct('=');
+                engine = self.value_text()?;
+            } else {
+                self.skip_one();
+            }
+        }
+        // The table's collation implies its character set, as the server reads it.
+        let charset = charset.or_else(|| {
+            collation
+                .as_deref()
+                .and_then(|c| c.split('_').next())
+                .map(str::to_owned)
+        });
+        for (i, c) in columns.iter_mut().enumerate() {
+            c.ordinal = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if primary_key.iter().any(|k| k.eq_ignore_ascii_case(&c.name)) {
+                c.nullable = false;
+            }
+            let character = matches!(
+                c.column_type,
+                ColumnType::Char { .. } | ColumnType::VarChar { .. } | ColumnType::Text { .. }
+            );
+            if character && c.charset.is_none() {
+                c.charset.clone_from(&charset);
+                if c.collation.is_none() {
+                    c.collation.clone_from(&collation);
+                }
+            }
+        }
+        let unique_keys = unique
+            .into_iter()
+            .map(|(name, cols)| UniqueKey {
+                not_null: cols.iter().all(|k| {
+                    columns
+                        .iter()
+                        .any(|c| c.name.eq_ignore_ascii_case(k) && !c.nullable)
+                }),
+                name,
+                columns: cols,
+            })
+            .collect();
+        Ok(TableDefinition::Columns(TableSchema {
+            database: table.database.clone(),
+            table: table.table.clone(),
+            columns,
+            primary_key,
+            unique_keys,
+            engine,
+        }))
+    }
+
+    /// `[USING t] (a, b(10) DESC, …)`: the key's column names.
+    fn key_columns(&mut self) -> Result<Vec<String>, DdlError> {
+        if self.eat_kw("using") {
+            self.ident()?;
+        }
+        self.expect_punct('(')?;
+        let mut cols = Vec::new();
+        loop {
+            cols.push(self.ident()?);
+            self.skip_to_separator();
+            if self.eat_punct(',') {
+                continue;
+            }
+            self.expect_punct(')')?;
+            return Ok(cols);
+        }
     }
 
     fn alter_specs(&mut self) -> Vec<AlterSpec> {
@@ -1911,6 +2068,60 @@ mod tests {
     }
 
     #[test]
+    fn create_table_reads_columns_keys_and_the_table_character_set() {
+        let p = |sql: &str| parse(sql, "shop", ParseOptions::default()).expect(sql);
+        let sql = "CREATE TABLE `shop`.`fresh` (\n\
+                   `id` bigint(20) unsigned NOT NULL AUTO_INCREMENT,\n\
+                   code char(3) COLLATE latin1_bin NOT NULL,\n\
+                   `name` varchar(40) DEFAULT 'x, y',\n\
+                   price decimal(10,2) NOT NULL DEFAULT 0.00,\n\
+                   note text CHARACTER SET utf8mb4,\n\
+                   made datetime(3) DEFAULT current_timestamp(3),\n\
+                   CONSTRAINT pk PRIMARY KEY USING BTREE (`id`),\n\
+                   UNIQUE KEY `by_code` (code, `name`(10) DESC),\n\
+                   KEY by_made (made),\n\
+                   CONSTRAINT fk FOREIGN KEY (code) REFERENCES other (c) ON DELETE CASCADE,\n\
+                   CHECK (price >= 0)\n\
+                   ) ENGINE=InnoDB DEFAULT CHARSET=latin1 COMMENT='new'";
+        let Some(Statement::CreateTable {
+            definition: TableDefinition::Columns(s),
+            ..
+        }) = p(sql)
+        else {
+            panic!("create table");
+        };
+        let names: Vec<&str> = s.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "code", "name", "price", "note", "made"]);
+        let ordinals: Vec<u32> = s.columns.iter().map(|c| c.ordinal).collect();
+        assert_eq!(ordinals, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(s.primary_key, ["id"]);
+        assert_eq!(s.unique_keys.len(), 1);
+        assert_eq!(s.unique_keys[0].name, "by_code");
+        assert_eq!(s.unique_keys[0].columns, ["code", "name"]);
+        assert!(!s.unique_keys[0].not_null, "name is nullable");
+        assert_eq!(s.engine, "InnoDB");
+        let charsets: Vec<Option<&str>> =
+            s.columns.iter().map(|c| c.charset.as_deref()).collect();
+        assert_eq!(
+            charsets,
+            [None, Some("latin1"), Some("latin1"), None, Some("utf8mb4"), None]
+        );
+        assert!(s.columns[0].unsigned && s.columns[0].auto_increment && !s.columns[0].nullable);
+        assert_eq!(s.columns[2].default.as_deref(), Some("x, y"));
+        let Some(Statement::CreateTable {
+            definition: TableDefinition::Columns(s),
+            ..
+        }) = p("create table t (a varchar(5), b int not null, unique (b)) collate utf8mb3_general_ci")
+        else {
+            panic!("create table");
+        };
+        assert_eq!(s.columns[0].charset.as_deref(), Some("utf8mb3"));
+        assert_eq!(s.unique_keys[0].columns, ["b"]);
+        assert!(s.unique_keys[0].not_null);
+        assert!(s.primary_key.is_empty());
+    }
+
+    #[test]
     fn table_statements() {
         let p = |sql: &str| parse(sql, "shop", ParseOptions::default()).expect(sql);
         let t = |d: &str, n: &str| TableName {
@@ -1930,22 +2141,39 @@ mod tests {
         );
         assert_eq!(p("DROP TEMPORARY TABLE IF EXISTS a"), None);
         assert_eq!(p("truncate a"), Some(Statement::Truncate(t("shop", "a"))));
-        assert_eq!(
-            p("CREATE TABLE IF NOT EXISTS n (id INT PRIMARY KEY)"),
-            Some(Statement::CreateTable {
-                table: t("shop", "n"),
-                if_not_exists: true,
-                or_replace: false
-            })
-        );
+        let Some(Statement::CreateTable {
+            table,
+            if_not_exists: true,
+            or_replace: false,
+            definition: TableDefinition::Columns(n),
+        }) = p("CREATE TABLE IF NOT EXISTS n (id INT PRIMARY KEY)")
+        else {
+            panic!("create table");
+        };
+        assert_eq!((table, n.primary_key), (t("shop", "n"), vec!["id".into()]));
         assert_eq!(
             p("create or replace table n like m"),
             Some(Statement::CreateTable {
                 table: t("shop", "n"),
                 if_not_exists: false,
-                or_replace: true
+                or_replace: true,
+                definition: TableDefinition::Like(t("shop", "m")),
             })
         );
+        assert!(matches!(
+            p("create table n (like x.m)"),
+            Some(Statement::CreateTable {
+                definition: TableDefinition::Like(m),
+                ..
+            }) if m == t("x", "m")
+        ));
+        assert!(matches!(
+            p("create table n select * from m"),
+            Some(Statement::CreateTable {
+                definition: TableDefinition::Unknown,
+                ..
+            })
+        ));
         assert_eq!(p("CREATE TEMPORARY TABLE tmp (a int)"), None);
         assert_eq!(
             p("CREATE UNIQUE INDEX u ON a (x)"),

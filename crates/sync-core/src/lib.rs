@@ -20,6 +20,7 @@
 //! | [`filter`] | row filters: the task file's SQL conditions, evaluated alike on snapshot rows and binlog images | here |
 //! | [`transform`] | the embedder's map/filter hook over Arrow rows, and how kept/dropped images rewrite `t_log` | here |
 //! | [`mapping`] | MySQL column types to MaxCompute types, and the exact Arrow conversions both ways | here |
+//! | [`charset`] | MySQL character sets of text columns in binlog row images, decoded strictly to UTF-8 | here |
 //! | [`ddl`] | the DDL statements that change synced tables, parsed from binlog QUERY events | here |
 //! | [`schema_history`] | the synced tables' schemas in force at each binlog position: DDL under the `[sync.ddl]` policy, table-map checks, generations saved with the checkpoint | here |
 //! | [`retry`] | the `[retry]` windows: which failures are retried, backoff, giving up | here |
@@ -84,6 +85,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod charset;
 pub mod checkpoint;
 pub mod config;
 pub mod ddl;

@@ -5,6 +5,7 @@
 //! DATETIME is a wall clock and TIMESTAMP an instant in UTC (both µs), TIME a
 //! duration, zero and invalid dates NULL, ENUM and SET their member names.
 
+use crate::charset::TextDecoding;
 use crate::error::{Error, Result};
 use arrow_array::ArrayRef;
 use arrow_array::builder::{
@@ -42,6 +43,9 @@ enum Builder {
 #[derive(Debug)]
 pub struct RowColumns {
     columns: Vec<(ColumnSchema, Builder)>,
+    /// Per column: how its text bytes become UTF-8 (the binlog carries them
+    /// in the column's character set).
+    decodings: Vec<TextDecoding>,
     /// Per row-image column: the builder it goes to, `None` when not synced.
     slots: Vec<Option<usize>>,
     scratch: String,
@@ -64,7 +68,7 @@ impl RowColumns {
                 *s = Some(slot);
             }
         }
-        let columns = columns
+        let columns: Vec<(ColumnSchema, Builder)> = columns
             .iter()
             .map(|c| {
                 let b = match mysql_source::arrow::arrow_type(c) {
@@ -92,8 +96,17 @@ impl RowColumns {
                 (c.clone(), b)
             })
             .collect();
+        let decodings = columns
+            .iter()
+            .map(|(c, _)| {
+                c.charset
+                    .as_deref()
+                    .map_or(TextDecoding::Utf8, TextDecoding::for_charset)
+            })
+            .collect();
         Self {
             columns,
+            decodings,
             slots,
             scratch: String::new(),
         }
@@ -197,6 +210,7 @@ impl RowColumns {
             self.append_null(idx);
             return Ok(());
         }
+        let decoding = self.decodings[idx];
         let (col, builder) = &mut self.columns[idx];
         let mismatch = || {
             Error::Schema(format!(
@@ -298,7 +312,15 @@ impl RowColumns {
                 scratch.clear();
                 match (value, &col.column_type) {
                     (Value::String(s) | Value::Bytes(s), _) => {
-                        b.append_value(std::str::from_utf8(s).map_err(|_| mismatch())?);
+                        let text = decoding.decode(s).map_err(|why| {
+                            Error::Schema(format!(
+                                "column `{}` ({}, character set {}): {why}",
+                                col.name,
+                                col.column_type_text,
+                                col.charset.as_deref().unwrap_or("utf8mb4")
+                            ))
+                        })?;
+                        b.append_value(text);
                         return Ok(());
                     }
                     (Value::Enum(i), ColumnType::Enum(members)) => {

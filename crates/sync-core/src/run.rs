@@ -282,6 +282,7 @@ impl<S: Sink> TaskRunner<S> {
     pub async fn run(&self, opts: &RunOptions) -> Result<TaskState> {
         let mut state = self.load_or_new()?;
         self.pick_source().await;
+        self.await_both_ends(opts).await?;
         // On every start, not only the first: a restarted task meets the
         // server's settings and privileges as they are now.
         let report = self.precheck().await?;
@@ -313,6 +314,54 @@ impl<S: Sink> TaskRunner<S> {
                 }
             }
         }
+    }
+
+    /// Waits, within the `[retry]` windows, until the sink and the source
+    /// answer: a task started during an outage rides it out like a running
+    /// one. A failure no retry can mend (a refused password, a path that is
+    /// not writable) is left to the precheck, which reports it with its fix.
+    ///
+    /// # Errors
+    /// [`Error::GaveUp`] when the outage outlasts its window.
+    async fn await_both_ends(&self, opts: &RunOptions) -> Result<()> {
+        loop {
+            let failure = match self.sink.probe().await {
+                Err(e) => e,
+                Ok(()) => match RawConn::connect(&self.source()).await {
+                    Ok(conn) => {
+                        let _ = conn.close().await;
+                        self.retry.recovered();
+                        return Ok(());
+                    }
+                    Err(e) => source_err(e),
+                },
+            };
+            if crate::retry::classify(&failure).is_none() || opts.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            self.retry.failed(failure, &opts.stop).await?;
+            self.pick_source().await;
+        }
+    }
+
+    /// Each database's default character set (lower-case names), for the
+    /// character columns of tables created during the incremental phase.
+    async fn database_charsets(&self) -> Result<HashMap<String, String>> {
+        let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
+        let rows = conn
+            .query_strings(
+                "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA",
+            )
+            .await
+            .map_err(source_err)?;
+        let _ = conn.close().await;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| match r.as_slice() {
+                [Some(db), Some(cs)] => Some((db.to_ascii_lowercase(), cs.to_ascii_lowercase())),
+                _ => None,
+            })
+            .collect())
     }
 
     fn load_or_new(&self) -> Result<TaskState> {
@@ -696,6 +745,7 @@ impl<S: Sink> TaskRunner<S> {
             return Ok(state);
         };
         let naming = Naming::new(&self.cfg.objects);
+        let database_charsets = self.database_charsets().await?;
         let reserved: Vec<String> = self
             .meta
             .all()
@@ -858,6 +908,7 @@ impl<S: Sink> TaskRunner<S> {
                     naming: &naming,
                     reserved: &reserved,
                     next_record_id: ids.next_counter(),
+                    database_charsets: &database_charsets,
                 };
                 match self
                     .on_query(state, &query, open, &mut tracker, &cx, stream.checkpoint())
@@ -1010,7 +1061,7 @@ impl<S: Sink> TaskRunner<S> {
             statement: shorten(q.sql),
             message,
         };
-        let (next, add_columns, notes) =
+        let (next, add_columns, created, notes) =
             match tracker.plan_query(q.sql, q.default_db, q.sql_mode, cx) {
                 Plan::Unchanged { notes } => {
                     for note in notes {
@@ -1038,8 +1089,9 @@ impl<S: Sink> TaskRunner<S> {
                 Plan::Changed {
                     next,
                     add_columns,
+                    created,
                     notes,
-                } => (next, add_columns, notes),
+                } => (next, add_columns, created, notes),
             };
         if !q.standalone {
             return Err(stop(
@@ -1067,6 +1119,12 @@ impl<S: Sink> TaskRunner<S> {
         }
         for (table, fields) in &add_columns {
             self.sink.add_columns(table, fields).await?;
+        }
+        for name in &created {
+            if let Some(t) = next.tables.get(name) {
+                self.ensure_tables(&t.synced(&self.meta)).await?;
+                info!(table = %name, dest = %t.dest, "a new table is synced from its CREATE TABLE on");
+            }
         }
         let here = position_of(after);
         let generation = tracker.save_next(&next)?;

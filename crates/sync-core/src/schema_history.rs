@@ -24,7 +24,9 @@
 
 use crate::checkpoint::CheckpointStore;
 use crate::config::{DdlAction, DdlConfig, DdlKind};
-use crate::ddl::{AlterSpec, ColumnDef, ColumnPosition, KeyKind, Statement, TableName};
+use crate::ddl::{
+    AlterSpec, ColumnDef, ColumnPosition, KeyKind, Statement, TableDefinition, TableName,
+};
 use crate::error::{Error, Result};
 use crate::filter::RowFilter;
 use crate::mapping;
@@ -405,6 +407,9 @@ pub enum Plan {
         next: SchemaSet,
         /// Destination tables and the columns to add to each.
         add_columns: ColumnAdds,
+        /// Tables created by the statement that the task now syncs
+        /// (`db.table` keys of `next`): their destination tables are made.
+        created: Vec<String>,
         /// Log lines about ignored changes.
         notes: Vec<String>,
     },
@@ -429,6 +434,9 @@ pub struct PlanContext<'a> {
     pub reserved: &'a [String],
     /// The `record_id` the next change record will get.
     pub next_record_id: u64,
+    /// Default character set per database (lower case names): what a new
+    /// table's character columns get when its statement names none.
+    pub database_charsets: &'a HashMap<String, String>,
 }
 
 impl SchemaSet {
@@ -460,6 +468,7 @@ impl SchemaSet {
         let mut w = Work {
             next: self.clone(),
             adds: Vec::new(),
+            created: Vec::new(),
             notes: Vec::new(),
             cx,
         };
@@ -476,7 +485,8 @@ impl SchemaSet {
                 table,
                 if_not_exists,
                 or_replace,
-            } => w.create(table, *if_not_exists, *or_replace),
+                definition,
+            } => w.create(table, *if_not_exists, *or_replace, definition),
             Statement::CreateIndex { table, kind } => {
                 w.with_table(table, |w, tt| w.key_added(tt, *kind))
             }
@@ -503,6 +513,7 @@ impl SchemaSet {
             Ok(()) => Plan::Changed {
                 next: w.next,
                 add_columns: w.adds,
+                created: w.created,
                 notes: w.notes,
             },
         }
@@ -513,6 +524,7 @@ impl SchemaSet {
 struct Work<'a, 'c> {
     next: SchemaSet,
     adds: ColumnAdds,
+    created: Vec<String>,
     notes: Vec<String>,
     cx: &'a PlanContext<'c>,
 }
@@ -580,7 +592,11 @@ impl Work<'_, '_> {
             // An untracked table renamed to a name the task selects appears.
             for spec in specs {
                 if let AlterSpec::RenameTable(to) = spec {
-                    self.appeared(to, &format!("table {to} appears (renamed from {table})"))?;
+                    self.appeared(
+                        to,
+                        &format!("table {to} appears (renamed from {table})"),
+                        None,
+                    )?;
                 }
             }
             return Ok(());
@@ -951,7 +967,11 @@ impl Work<'_, '_> {
             .key_of(from)
             .and_then(|k| self.next.tables.get(&k))
         else {
-            return self.appeared(to, &format!("table {to} appears (renamed from {from})"));
+            return self.appeared(
+                to,
+                &format!("table {to} appears (renamed from {from})"),
+                None,
+            );
         };
         let from = TableName {
             database: tt.source.database.clone(),
@@ -996,6 +1016,7 @@ impl Work<'_, '_> {
         t: &TableName,
         if_not_exists: bool,
         or_replace: bool,
+        definition: &TableDefinition,
     ) -> std::result::Result<(), Stop> {
         if self.next.key_of(t).is_some() {
             if or_replace {
@@ -1009,19 +1030,98 @@ impl Work<'_, '_> {
                 ));
             }
         }
-        self.appeared(t, &format!("table {t} is created"))
+        self.appeared(t, &format!("table {t} is created"), Some(definition))
     }
 
-    /// A table the include patterns select starts to exist.
-    fn appeared(&mut self, t: &TableName, what: &str) -> std::result::Result<(), Stop> {
+    /// A table the include patterns select starts to exist: under
+    /// `create_table = "apply"` the task syncs it from here on, when
+    /// `definition` says what its columns are.
+    fn appeared(
+        &mut self,
+        t: &TableName,
+        what: &str,
+        definition: Option<&TableDefinition>,
+    ) -> std::result::Result<(), Stop> {
         if self.next.key_of(t).is_some() || !self.cx.naming.selects_table(&t.database, &t.table) {
             return Ok(());
         }
-        self.decide(
+        let what = format!("{what} and the include patterns select it");
+        let action = self.decide(
             DdlKind::CreateTable,
-            &format!("{what} and the include patterns select it"),
+            &what,
             "this task does not sync it (a task started afresh would)",
         )?;
+        if action != DdlAction::Apply {
+            return Ok(());
+        }
+        let mut schema = match definition {
+            Some(TableDefinition::Columns(schema)) => schema.clone(),
+            Some(TableDefinition::Like(other)) => {
+                let Some(like) = self.next.key_of(other).and_then(|k| self.next.tables.get(&k))
+                else {
+                    return Err(Self::cannot(
+                        &what,
+                        &format!(
+                            "it is created LIKE {other}, which this task does not track, so its columns are unknown"
+                        ),
+                    ));
+                };
+                TableSchema {
+                    database: t.database.clone(),
+                    table: t.table.clone(),
+                    ..like.source.clone()
+                }
+            }
+            Some(TableDefinition::Unknown) | None => {
+                return Err(Self::cannot(
+                    &what,
+                    "the statement does not list its columns; create it with a column list, \
+                     or set `sync.ddl.create_table = \"ignore\"` and sync it with a new task",
+                ));
+            }
+        };
+        let charset = self
+            .cx
+            .database_charsets
+            .get(&t.database.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_else(|| "utf8mb4".to_owned());
+        for c in &mut schema.columns {
+            if is_character(&c.column_type) && c.charset.is_none() {
+                c.charset = Some(charset.clone());
+            }
+        }
+        let tracked = self
+            .cx
+            .naming
+            .tracked(&schema)
+            .map_err(|e| Self::cannot(&what, &e))?;
+        for d in &tracked.dest_columns {
+            if self.cx.reserved.contains(&d.name.to_ascii_lowercase()) {
+                return Err(Self::cannot(
+                    &what,
+                    &format!(
+                        "its column `{}` takes the name of a metadata or partition column",
+                        d.name
+                    ),
+                ));
+            }
+            let field = mapping::arrow_field(&d.column);
+            if let Err(e) = mapping::odps_type(&field) {
+                return Err(Self::cannot(
+                    &what,
+                    &format!("column `{}` ({}): {e}", d.name, d.column.column_type_text),
+                ));
+            }
+        }
+        if schema.row_key().is_none() {
+            self.notes.push(format!(
+                "{what}: it has no primary or non-null unique key, so merges cannot tell equal rows apart"
+            ));
+        }
+        let key = tracked.source_name();
+        self.created.push(key.clone());
+        self.next.tables.insert(key, tracked);
         Ok(())
     }
 }
@@ -1359,6 +1459,7 @@ mod tests {
                 naming: &f.naming,
                 reserved: &f.reserved,
                 next_record_id: 77,
+                database_charsets: &HashMap::new(),
             },
         )
     }
@@ -1369,6 +1470,7 @@ mod tests {
                 next,
                 add_columns,
                 notes,
+                ..
             } => (next, add_columns, notes),
             other => panic!("{other:?}"),
         }
@@ -1536,8 +1638,13 @@ mod tests {
                 "{sql}"
             );
         }
-        // A new table matching the patterns: ignored by default, with a note.
-        let Plan::Unchanged { notes } = plan(&f, &policy, "CREATE TABLE fresh (id INT)") else {
+        // A new table matching the patterns, under ignore: a note.
+        let ignore_new = DdlConfig {
+            create_table: DdlAction::Ignore,
+            ..policy.clone()
+        };
+        let Plan::Unchanged { notes } = plan(&f, &ignore_new, "CREATE TABLE fresh (id INT)")
+        else {
             panic!()
         };
         assert!(
@@ -1549,6 +1656,68 @@ mod tests {
             ..DdlConfig::default()
         };
         assert!(stop(plan(&f, &strict, "RENAME TABLE x.y TO shop.fresh")).contains("appears"));
+    }
+
+    #[test]
+    fn created_tables_are_tracked_under_apply() {
+        let f = fixture("");
+        let policy = DdlConfig::default();
+        let Plan::Changed {
+            next,
+            add_columns,
+            created,
+            notes,
+        } = plan(
+            &f,
+            &policy,
+            "CREATE TABLE fresh (id INT NOT NULL, label VARCHAR(10), PRIMARY KEY (id)) DEFAULT CHARSET=latin1",
+        )
+        else {
+            panic!("apply is the default")
+        };
+        assert!(add_columns.is_empty() && notes.is_empty(), "{notes:?}");
+        assert_eq!(created, ["shop.fresh"]);
+        let t = &next.tables["shop.fresh"];
+        assert_eq!(names(t), ["id", "label"]);
+        assert_eq!(t.source.primary_key, ["id"]);
+        assert_eq!(t.source.columns[1].charset.as_deref(), Some("latin1"));
+        assert_eq!(t.dest, "fresh");
+        // LIKE a tracked table copies its columns; no charset anywhere takes
+        // the database's (utf8mb4 when unknown).
+        let Plan::Changed { next, created, .. } =
+            plan(&f, &policy, "CREATE TABLE copy LIKE orders")
+        else {
+            panic!("like")
+        };
+        assert_eq!(created, ["shop.copy"]);
+        assert_eq!(
+            names(&next.tables["shop.copy"]),
+            names(&next.tables["shop.orders"])
+        );
+        let Plan::Changed { next, notes, .. } = plan(&f, &policy, "CREATE TABLE bare (s TEXT)")
+        else {
+            panic!("bare")
+        };
+        assert_eq!(
+            next.tables["shop.bare"].source.columns[0].charset.as_deref(),
+            Some("utf8mb4")
+        );
+        assert!(notes[0].contains("no primary or non-null unique key"), "{notes:?}");
+        // Columns that cannot be known, or that clash with metadata columns, stop.
+        for (sql, why) in [
+            ("CREATE TABLE n LIKE elsewhere.t", "does not track"),
+            ("CREATE TABLE n SELECT 1 AS a", "does not list its columns"),
+            ("RENAME TABLE x.y TO shop.n", "does not list its columns"),
+            ("CREATE TABLE n (id INT, new_dts_sync_record_id INT)", "metadata"),
+        ] {
+            let message = stop(plan(&f, &policy, sql));
+            assert!(message.contains(why), "{sql}: {message}");
+        }
+        // Tables the patterns do not select are none of the task's business.
+        assert_eq!(
+            plan(&f, &policy, "CREATE TABLE elsewhere.n (id INT)"),
+            Plan::Unchanged { notes: vec![] }
+        );
     }
 
     #[test]

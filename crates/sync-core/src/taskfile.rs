@@ -133,7 +133,7 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
         return Some((
             vec!["sync", "ddl", kind.key()],
             format!(
-                "`sync.ddl.{}` cannot be \"apply\": only add_column is applied to the destination; \
+                "`sync.ddl.{}` cannot be \"apply\": only add_column and create_table are applied to the destination; \
                  use \"ignore\" or \"stop\"",
                 kind.key()
             ),
@@ -450,14 +450,17 @@ mod tests {
             cfg.sync.ddl.action(DdlKind::RenameTable),
             (DdlAction::Stop, DdlKind::Other)
         );
-        assert_eq!(cfg.sync.ddl.create_table, DdlAction::Ignore);
+        assert_eq!(cfg.sync.ddl.create_table, DdlAction::Apply);
         let text = format!("{GOOD}[sync.ddl]\nother = \"ignore\"\ntruncate_table = \"apply\"\n");
         let err = parse(&text, "task.toml").expect_err("apply");
         assert_eq!(
             (err.line, err.key.as_deref()),
             (14, Some("sync.ddl.truncate_table"))
         );
-        assert!(err.message.contains("only add_column"), "{err}");
+        assert!(
+            err.message.contains("only add_column and create_table"),
+            "{err}"
+        );
         let text = format!("{GOOD}[sync.ddl]\ndrop_colum = \"ignore\"\n");
         let err = parse(&text, "task.toml").expect_err("typo");
         assert!(err.message.contains("did you mean `drop_column`"), "{err}");

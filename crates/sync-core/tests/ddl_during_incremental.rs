@@ -7,7 +7,7 @@
 
 use arrow_array::{Array, RecordBatch};
 use mysql_async::prelude::Queryable;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use sync_core::Error;
@@ -310,6 +310,125 @@ async fn a_restart_before_an_alter_decodes_rows_with_the_schema_of_their_time() 
     let runner = local_task(db, 7202, dir.path(), "");
     runner.run(&caught_up()).await.expect("second restart");
     assert_verified(&runner).await;
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+/// Tables created while the task runs (`create_table = "apply"`, the
+/// default) are synced from their CREATE on: every row lands in `t_log`,
+/// `t_base` stays empty, character sets come from the statement, `LIKE`
+/// copies a synced table, a restart keeps following them (through an ALTER
+/// too), and `verify` compares them like the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_created_during_the_incremental_phase_are_synced_from_their_create_on() {
+    let db = "core_ddl_create";
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO t VALUES (1, 'a');",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    local_task(db, 7205, dir.path(), "")
+        .run(&caught_up())
+        .await
+        .expect("full sync");
+    conn.query_drop(format!(
+        "USE {db};
+         CREATE TABLE fresh (
+           id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+           code CHAR(3) NOT NULL,
+           name VARCHAR(40) CHARACTER SET utf8mb4,
+           price DECIMAL(10,2) NOT NULL DEFAULT 0,
+           made DATETIME(3),
+           kind ENUM('a','b'),
+           PRIMARY KEY (id), UNIQUE KEY by_code (code)
+         ) DEFAULT CHARSET=latin1;
+         INSERT INTO fresh (code, name, price, made, kind) VALUES
+           ('çé1', 'naïve €', 1.50, '2026-01-02 03:04:05.678', 'b'),
+           ('abc', NULL, 2, NULL, 'a'), ('zzz', 'gone', 3, NULL, NULL);
+         UPDATE fresh SET price = 9.99, code = 'ñño' WHERE code = 'abc';
+         DELETE FROM fresh WHERE code = 'zzz';
+         CREATE TABLE twin LIKE t;
+         INSERT INTO twin VALUES (1, 'x'), (2, 'y');
+         UPDATE twin SET v = 'yy' WHERE id = 2;"
+    ))
+    .await
+    .expect("creates and changes");
+    let runner = local_task(db, 7205, dir.path(), "");
+    let state = runner.run(&caught_up()).await.expect("incremental");
+    assert_eq!(incremental(&state).schemas, Some(3), "one generation per CREATE");
+    let reports = assert_verified(&runner).await;
+    let verified: BTreeSet<&str> = reports.iter().map(|r| r.table.as_str()).collect();
+    assert!(
+        ["fresh", "twin", "t"]
+            .iter()
+            .all(|t| verified.iter().any(|v| v.ends_with(t))),
+        "{verified:?}"
+    );
+    let tables = runner.tables().await.expect("tables");
+    let fresh = tables
+        .iter()
+        .find(|t| t.source_name == format!("{db}.fresh"))
+        .expect("fresh is selected");
+    let base = runner
+        .sink()
+        .read_table(&fresh.base_table(), &fresh.base_schema)
+        .await
+        .expect("fresh_base");
+    assert_eq!(base.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    let merged = runner
+        .merged(&format!("{db}.fresh"), None)
+        .await
+        .expect("merge fresh");
+    assert_eq!(
+        by_id(&[merged], &["code", "name", "price", "made", "kind"]),
+        BTreeMap::from([
+            (
+                1,
+                vec![
+                    v("çé1"),
+                    v("naïve €"),
+                    v("1.50"),
+                    v("2026-01-02T03:04:05.678"),
+                    v("b")
+                ]
+            ),
+            (2, vec![v("ñño"), None, v("9.99"), None, v("a")]),
+        ])
+    );
+    let merged = runner
+        .merged(&format!("{db}.twin"), None)
+        .await
+        .expect("merge twin");
+    assert_eq!(
+        by_id(&[merged], &["v"]),
+        BTreeMap::from([(1, vec![v("x")]), (2, vec![v("yy")])])
+    );
+
+    // After a restart the saved generation keeps both tables; an ALTER of
+    // a created table is followed like any other.
+    conn.query_drop(format!(
+        "USE {db};
+         ALTER TABLE fresh ADD COLUMN note TEXT;
+         INSERT INTO fresh (code, note) VALUES ('new', 'après');
+         UPDATE twin SET v = 'xx' WHERE id = 1;"
+    ))
+    .await
+    .expect("more");
+    let runner = local_task(db, 7205, dir.path(), "");
+    runner.run(&caught_up()).await.expect("restart");
+    assert_verified(&runner).await;
+    let merged = runner
+        .merged(&format!("{db}.fresh"), None)
+        .await
+        .expect("merge fresh again");
+    assert_eq!(
+        by_id(&[merged], &["code", "note"]).get(&4),
+        Some(&vec![v("new"), v("après")])
+    );
     conn.query_drop(format!("DROP DATABASE {db}"))
         .await
         .expect("drop");
