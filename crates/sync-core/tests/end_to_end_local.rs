@@ -37,11 +37,11 @@ fn config(url: &str, db: &str, dir: &std::path::Path) -> TaskConfig {
 
 async fn assert_equal(runner: &TaskRunner<LocalWarehouse>) {
     let reports = runner.verify().await.expect("verify");
-    assert_eq!(reports.len(), 6, "five shop tables and edge");
+    assert_eq!(reports.len(), 7, "five shop tables, edge and charsets");
     for r in &reports {
         assert!(r.is_equal(), "{} differs: {r:?}", r.table);
         assert!(
-            r.source_rows > 0 || r.table.ends_with(".edge"),
+            r.source_rows > 0 || r.table.ends_with(".edge") || r.table.ends_with(".charsets"),
             "{} is empty",
             r.table
         );
@@ -87,10 +87,14 @@ async fn shop_syncs_full_then_incremental_and_verifies_equal() {
            mu MEDIUMINT UNSIGNED, bu BIGINT UNSIGNED, d10 DECIMAL(10,3), d65 DECIMAL(65,30),
            f FLOAT, dbl DOUBLE, b BIT(12), y YEAR, dt DATE, tm TIME(3), dtm DATETIME(6), ts TIMESTAMP(2) NULL,
            c CHAR(5), vc VARCHAR(20), bin BINARY(4), vb VARBINARY(8), tx TEXT, bl BLOB,
-           e ENUM('a','b','c'), st SET('x','y','z'), j JSON) CHARACTER SET utf8mb4"
+           e ENUM('a','b','c'), st SET('x','y','z'), j JSON) CHARACTER SET utf8mb4;
+         CREATE TABLE {db}.charsets (
+           id INT PRIMARY KEY, l1 VARCHAR(20) CHARACTER SET latin1, gbk VARCHAR(20) CHARACTER SET gbk,
+           b5 VARCHAR(20) CHARACTER SET big5, cyr TEXT CHARACTER SET cp1251, sj CHAR(4) CHARACTER SET sjis,
+           u16 VARCHAR(10) CHARACTER SET utf16, kr VARCHAR(10) CHARACTER SET euckr) CHARACTER SET latin1"
     ))
     .await
-    .expect("edge table");
+    .expect("edge and charsets tables");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(&url, db, dir.path());
@@ -136,6 +140,11 @@ async fn shop_syncs_full_then_incremental_and_verifies_equal() {
            (3, 127, 0, 8388607, 0, 0, 0, 0, 0, -0.0, b'0', 2155, '2024-02-29', '00:00:00.001', '2000-01-01 00:00:00',
             '2038-01-19 03:14:07.99', '', '', X'00000000', X'0000', 'x', X'', 'c', '', '[]');
          UPDATE edge SET bin = X'00000001', c = 'zz', e = 'b', st = 'y' WHERE id = 3;
+         INSERT INTO charsets VALUES
+           (1, 'café € ÿ', '中文字符', '中文', 'Привет', 'あいう', 'Ω€😀', '한국어'),
+           (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+           (3, 'plain', 'plain', 'plain', 'plain', 'abc', 'plain', 'plain');
+         UPDATE charsets SET l1 = 'naïve', gbk = '简体', cyr = 'Мир' WHERE id = 3;
          DELETE FROM edge WHERE id = 2;"
     ))
     .await
