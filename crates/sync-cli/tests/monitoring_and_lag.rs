@@ -179,12 +179,15 @@ async fn a_failed_task_posts_its_alert_to_the_webhook() {
         String::from_utf8_lossy(&got).into_owned()
     });
     let dir = tempfile::tempdir().expect("tempdir");
-    // Nobody listens on this source port: the task fails at once.
+    // Nobody listens on this source port: the task retries for its two
+    // seconds, then fails.
     let url = format!("mysql://root@127.0.0.1:{}", free_port());
     let file = task_file(
         dir.path(),
         &url,
-        &format!("[alert]\nwebhook = \"{hook}\"\n"),
+        &format!(
+            "[alert]\nwebhook = \"{hook}\"\n[retry]\nconnection_seconds = 2\nother_seconds = 1\n"
+        ),
     );
     let out = Command::new(env!("CARGO_BIN_EXE_sync-cli"))
         .args(["run", "-c"])

@@ -151,13 +151,16 @@ async fn a_source_outage_within_the_window_is_ridden_out() {
     });
 
     server.stop().expect("stop the source");
+    // The first attempt's reason is the broken stream (the server ends the
+    // dump as it shuts down); the next ones find the server gone.
     wait_until("status to show the retry", Duration::from_secs(60), || {
-        cli.status().contains("retrying a connection failure")
+        let status = cli.status();
+        status.contains("retrying a connection failure")
+            && status.contains("cannot reach the MySQL server")
     });
     let status = cli.status();
     assert!(
-        status.contains("`retry.connection_seconds` allows 5 min")
-            && status.contains("cannot reach the MySQL server"),
+        status.contains("`retry.connection_seconds` allows 5 min"),
         "{status}"
     );
     wait_until("a few attempts", Duration::from_secs(60), || {
@@ -190,6 +193,50 @@ async fn a_source_outage_within_the_window_is_ridden_out() {
     );
     assert!(log.contains("recovered from a failure"), "{log}");
     stop(child, dir.path());
+    verify(&cli);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_started_during_a_source_outage_waits_for_the_source() {
+    let server = PrivateServer::start(&[]).expect("private server");
+    let (url, db) = (server.url(), "retry_start");
+    create(&url, db, 20).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let task = task_file(
+        dir.path(),
+        &url,
+        db,
+        LOCAL,
+        port,
+        "connection_seconds = 300\nother_seconds = 60",
+    );
+    let cli = Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task);
+    server.stop().expect("stop the source");
+    let log_file = std::fs::File::create(dir.path().join("run.log")).expect("log");
+    let mut child = cli
+        .command(&["run", "--exit-when-caught-up"])
+        .stdout(log_file.try_clone().expect("log"))
+        .stderr(log_file)
+        .spawn()
+        .expect("sync-cli run");
+    wait_until("a few attempts", Duration::from_secs(90), || {
+        scrape(port, "sync_retries_total{kind=\"connection\"}") >= 2.0
+    });
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "the task waits for the source instead of failing its precheck\n{}",
+        log_of(dir.path())
+    );
+    server.start_again().expect("start the source again");
+    let code = exit_of(&mut child, Duration::from_secs(180));
+    let log = log_of(dir.path());
+    assert!(code.success(), "{log}");
+    assert!(
+        log.contains("retrying after a failure") && log.contains("recovered from a failure"),
+        "{log}"
+    );
+    assert_eq!(log_rows(dir.path()), 0, "every row came with the full phase");
     verify(&cli);
 }
 

@@ -316,9 +316,9 @@ impl<S: Sink> TaskRunner<S> {
         }
     }
 
-    /// Waits, within the `[retry]` windows, until the sink and the source
-    /// answer: a task started during an outage rides it out like a running
-    /// one. A failure no retry can mend (a refused password, a path that is
+    /// Waits, within the `[retry]` connection window, until the sink and the
+    /// source answer: a task started during an outage rides it out like a
+    /// running one. Any other failure (a refused password, a path that is
     /// not writable) is left to the precheck, which reports it with its fix.
     ///
     /// # Errors
@@ -336,7 +336,11 @@ impl<S: Sink> TaskRunner<S> {
                     Err(e) => source_err(e),
                 },
             };
-            if crate::retry::classify(&failure).is_none() || opts.stop.load(Ordering::Relaxed) {
+            // Only an end that cannot be reached is waited for; a refusal
+            // (a password, an unwritable path) is the precheck's to report.
+            let unreachable =
+                crate::retry::classify(&failure) == Some(crate::retry::RetryKind::Connection);
+            if !unreachable || opts.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
             self.retry.failed(failure, &opts.stop).await?;
