@@ -793,7 +793,10 @@ mod tests {
             "| 2026-12-02T03:00:00Z | `abc1234` | `binlog_events` | 600 | 1,234,567 | 2,058 | 812 \
              | 88 | 1,500 | 6,001 | 0 |"
         ), "{md}");
-        assert!(md.contains("| `binlog_rows` | 601 | 99 | 0 | 3 | 1 | 7 | 8 | **1** |"), "{md}");
+        assert!(
+            md.contains("| `binlog_rows` | 601 | 99 | 0 | 3 | 1 | 7 | 8 | **1** |"),
+            "{md}"
+        );
         assert!(
             md.find("## 7. Soak") < md.find("## 8. Fuzzing"),
             "soak before fuzzing"

@@ -6,6 +6,8 @@
 //! the task must refuse to go on, with proof that it refused loudly and
 //! skipped nothing). Every scenario runs under a time bound; the last line is
 //! `N passed, N failed` and the exit code is 1 when any failed.
+//!
+//! `--soak DURATION` runs the soak instead (see [`soak`]).
 
 mod faults;
 mod harness;
@@ -117,7 +119,11 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     if let Some(duration) = args.soak {
-        anyhow::ensure!(args.names.is_empty(), "--soak runs no scenarios: drop {:?}", args.names);
+        anyhow::ensure!(
+            args.names.is_empty(),
+            "--soak runs no scenarios: drop {:?}",
+            args.names
+        );
         return soak_main(&runtime, &args, bins, &work, duration);
     }
     let bound = Duration::from_secs(args.timeout);

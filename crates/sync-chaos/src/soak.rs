@@ -13,10 +13,16 @@ use crate::sysbench::{Load, LoadStats};
 use anyhow::{Context as _, Result, anyhow, bail};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The faults, injected in this order, one a minute.
-pub(crate) const FAULTS: [&str; 4] = ["sigkill", "kill-connections", "source-restart", "source-crash"];
+pub(crate) const FAULTS: [&str; 4] = [
+    "sigkill",
+    "kill-connections",
+    "source-restart",
+    "source-crash",
+];
 const DB: &str = "sbtest";
 /// Offset of the first fault; the next come a minute apart.
 const FIRST_FAULT: Duration = Duration::from_secs(30);
@@ -56,9 +62,58 @@ struct Fault {
 /// What one minute saw.
 #[derive(Debug, Default)]
 struct Minute {
-    lags: Vec<f64>,
     transactions: f64,
     fault: Option<usize>,
+}
+
+/// The lag sampled once a second in a task of its own, so that faults
+/// which take a while to inject (a source restart) are sampled through.
+struct Sampler {
+    /// `(seconds into the soak, lag seconds)`.
+    samples: Arc<Mutex<Vec<(f64, f64)>>>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    fn start(state_dir: PathBuf, start: Instant, started_unix: f64) -> Self {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let out = samples.clone();
+        let handle = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut warm = false;
+            loop {
+                tick.tick().await;
+                let newest = sync_core::status::read(&state_dir).and_then(|p| p.last_event_unix);
+                // From the first committed change of the load on: before
+                // it, the newest event is the idle source's last one.
+                warm = warm || newest.is_some_and(|t| t as f64 >= started_unix.floor());
+                if warm && let Some(t) = newest {
+                    let lag = (unix_now() - t as f64).max(0.0);
+                    lock(&out).push((start.elapsed().as_secs_f64(), lag));
+                }
+            }
+        });
+        Self { samples, handle }
+    }
+
+    /// The lags sampled from `from` to `to` seconds into the soak.
+    fn lags(&self, from: f64, to: f64) -> Vec<f64> {
+        lock(&self.samples)
+            .iter()
+            .filter(|(at, _)| (from..to).contains(at))
+            .map(|(_, lag)| *lag)
+            .collect()
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Parses `20m`, `90s`, `1h`, `1h30m` or plain seconds.
@@ -176,6 +231,7 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
     let started_unix = unix_now();
     let start = Instant::now();
     let mut running = load.start(s.rate, 2, s.duration)?;
+    let sampler = Sampler::start(task.state_dir.clone(), start, started_unix);
     ctx.say(format!(
         "sysbench oltp_write_only --rate={} --threads=2 for {} s; a fault every {} s from {} s on, in turn: {}",
         s.rate,
@@ -187,11 +243,8 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
     let minutes = s.duration.as_secs().div_ceil(60) as usize;
     let mut per_minute: Vec<Minute> = (0..minutes).map(|_| Minute::default()).collect();
     let mut faults: Vec<Fault> = Vec::new();
-    let mut lags: Vec<f64> = Vec::new();
     let mut exits: Vec<String> = Vec::new();
     let mut next_fault = FIRST_FAULT;
-    let mut next_sample = Duration::ZERO;
-    let mut warm = false;
     let mut printed = 0usize;
     let mut tx_at_minute = 0.0;
     while start.elapsed() < s.duration {
@@ -209,19 +262,16 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
         {
             f.recovery = Some(now.as_secs_f64() - f.at);
         }
-        if now >= next_sample {
-            next_sample += Duration::from_secs(1);
-            // From the first committed change of the load on: before it, the
-            // newest event is the idle source's last one.
-            warm = warm || newest.is_some_and(|t| t as f64 >= started_unix.floor());
-            if warm && let Some(t) = newest {
-                let lag = (unix_now() - t as f64).max(0.0);
-                lags.push(lag);
-                per_minute[minute].lags.push(lag);
-            }
-        }
         while printed < minute {
-            print_minute(&ctx, printed, &mut per_minute, &faults, &running.stats(), &mut tx_at_minute);
+            print_minute(
+                &ctx,
+                printed,
+                &mut per_minute,
+                &faults,
+                &running.stats(),
+                &sampler,
+                &mut tx_at_minute,
+            );
             printed += 1;
         }
         if now >= next_fault {
@@ -248,10 +298,20 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
     let load_stats = running.finish().await?;
     let load_end_unix = unix_now();
     while printed < minutes {
-        print_minute(&ctx, printed, &mut per_minute, &faults, &load_stats, &mut tx_at_minute);
+        print_minute(
+            &ctx,
+            printed,
+            &mut per_minute,
+            &faults,
+            &load_stats,
+            &sampler,
+            &mut tx_at_minute,
+        );
         printed += 1;
     }
     let seconds = start.elapsed().as_secs_f64();
+    let lags = sampler.lags(0.0, seconds);
+    drop(sampler);
     ctx.say(format!(
         "load over: {:.0} transactions in {seconds:.0} s ({:.1}/s; {} sysbench starts, {} ignored errors, {} reconnects)",
         load_stats.transactions(),
@@ -279,7 +339,9 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
     .await;
     let catch_up = catch_start.elapsed().as_secs_f64();
     match &caught {
-        Ok(()) => ctx.say(format!("the running task caught up {catch_up:.1} s after the load")),
+        Ok(()) => ctx.say(format!(
+            "the running task caught up {catch_up:.1} s after the load"
+        )),
         Err(e) => ctx.say(format!("{e:#}")),
     }
     let stopped = sup.stop().await?;
@@ -332,7 +394,11 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
         problems.push(format!("{e:#}"));
     }
     problems.extend(unrecovered.iter().cloned());
-    problems.extend(exits.iter().map(|e| format!("the task exited by itself: {e}")));
+    problems.extend(
+        exits
+            .iter()
+            .map(|e| format!("the task exited by itself: {e}")),
+    );
     let pass = problems.is_empty();
     let line = serde_json::json!({
         "kind": "soak",
@@ -412,7 +478,9 @@ async fn inject(
         "sigkill" => {
             let phase = task.phase();
             sup.kill_and_restart(task)?;
-            Ok(format!("sync-cli run SIGKILLed (checkpoint phase {phase}) and started again"))
+            Ok(format!(
+                "sync-cli run SIGKILLed (checkpoint phase {phase}) and started again"
+            ))
         }
         "kill-connections" => {
             let took = Instant::now();
@@ -429,7 +497,9 @@ async fn inject(
                 Outage::Shutdown
             };
             let down = ctx.millis(1000, 3000);
-            let run = sup.run().ok_or_else(|| anyhow!("no run to restart the source under"))?;
+            let run = sup
+                .run()
+                .ok_or_else(|| anyhow!("no run to restart the source under"))?;
             let away = faults::restart_source(ctx, source, run, how, down).await?;
             Ok(format!(
                 "source {} and started again ({away:.1} s away); the binlog stream resumed",
@@ -446,8 +516,10 @@ fn print_minute(
     minutes: &mut [Minute],
     faults: &[Fault],
     load: &LoadStats,
+    sampler: &Sampler,
     tx_at_minute: &mut f64,
 ) {
+    let lags = sampler.lags(i as f64 * 60.0, (i + 1) as f64 * 60.0);
     let m = &mut minutes[i];
     m.transactions = load.transactions() - *tx_at_minute;
     *tx_at_minute = load.transactions();
@@ -462,9 +534,9 @@ fn print_minute(
         "minute {:2}: {fault}; load {:.1} tx/s; lag p50 {:.1} s, max {:.1} s ({} samples)",
         i + 1,
         m.transactions / 60.0,
-        quantile(&m.lags, 0.5),
-        quantile(&m.lags, 1.0),
-        m.lags.len()
+        quantile(&lags, 0.5),
+        quantile(&lags, 1.0),
+        lags.len()
     ));
 }
 

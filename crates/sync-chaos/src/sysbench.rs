@@ -130,7 +130,9 @@ impl Running {
         self.reader = Some(std::thread::spawn(move || {
             let mut summary = None;
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let mut s = stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut s = stats
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(tps) = interval_tps(&line) {
                     s.running += tps;
                 } else if let Some(n) = summary_count(&line, "transactions:") {
@@ -141,7 +143,9 @@ impl Running {
                     s.reconnects += n as u64;
                 }
             }
-            let mut s = stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut s = stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             // The summary is exact; the per-second reports are rounded.
             s.finished += summary.unwrap_or(s.running);
             s.running = 0.0;
@@ -228,13 +232,22 @@ mod tests {
     fn report_lines_parse() {
         let l = "[ 3s ] thds: 2 tps: 49.98 qps: 299.90 (r/w/o: 0.00/199.93/99.97) lat (ms,95%): 3.13 err/s: 0.00 reconn/s: 0.00";
         assert_eq!(interval_tps(l), Some(49.98));
-        assert_eq!(interval_tps("    transactions:  600  (49.95 per sec.)"), None);
         assert_eq!(
-            summary_count("    transactions:   600    (49.95 per sec.)", "transactions:"),
+            interval_tps("    transactions:  600  (49.95 per sec.)"),
+            None
+        );
+        assert_eq!(
+            summary_count(
+                "    transactions:   600    (49.95 per sec.)",
+                "transactions:"
+            ),
             Some(600.0)
         );
         assert_eq!(
-            summary_count("    ignored errors:   3    (0.25 per sec.)", "ignored errors:"),
+            summary_count(
+                "    ignored errors:   3    (0.25 per sec.)",
+                "ignored errors:"
+            ),
             Some(3.0)
         );
         assert_eq!(summary_count("    queries: 10", "transactions:"), None);
