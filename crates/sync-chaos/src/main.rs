@@ -58,6 +58,10 @@ struct Args {
     /// Rows per sysbench table.
     #[arg(long, default_value_t = 10_000, requires = "soak")]
     table_size: u64,
+    /// The soak writes into the MaxCompute emulator (and also kills it and
+    /// makes it fail) instead of the local warehouse.
+    #[arg(long, requires = "soak")]
+    soak_emulator: bool,
     /// Append the soak's result (one JSON line) to this file.
     #[arg(long, env = "SYNC_SOAK_RECORD", value_name = "FILE")]
     record: Option<PathBuf>,
@@ -202,6 +206,7 @@ fn soak_main(
         table_size: args.table_size,
         record: args.record.clone(),
         seed: args.seed,
+        emulator: args.soak_emulator,
     };
     let bound = duration + Duration::from_secs(1800);
     let outcome = runtime.block_on(async {

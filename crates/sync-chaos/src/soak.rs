@@ -2,13 +2,15 @@
 //! load for a set time while, every minute, one of the faults it must ride
 //! through is injected in turn (SIGKILL of `sync-cli run` and a restart,
 //! server-side KILL of its binlog dump, a clean restart and a crash of the
-//! source). Then the load stops, the task catches up, `verify` must find
+//! source; with the emulator as the destination also a SIGKILL and restart
+//! of the emulator, and a spell of failing and stalling uploads and
+//! commits). Then the load stops, the task catches up, `verify` must find
 //! every table equal and no `t_log` record may be held twice. Prints each
 //! minute (fault, recovery, load, lag) and writes one JSON line of the
 //! result.
 
 use crate::faults::{self, Outage};
-use crate::harness::{Ctx, Dest, Source, Supervised, Task, TaskSpec};
+use crate::harness::{Ctx, Dest, Emu, Source, Supervised, Task, TaskSpec};
 use crate::sysbench::{Load, LoadStats};
 use anyhow::{Context as _, Result, anyhow, bail};
 use std::collections::BTreeMap;
@@ -17,12 +19,30 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The faults, injected in this order, one a minute.
-pub(crate) const FAULTS: [&str; 4] = [
+const FAULTS: [&str; 4] = [
     "sigkill",
     "kill-connections",
     "source-restart",
     "source-crash",
 ];
+/// With the emulator as the destination, these follow in turn.
+const EMULATOR_FAULTS: [&str; 2] = ["emulator-restart", "emulator-failures"];
+/// The emulator's options while `emulator-failures` lasts: retryable 500s
+/// on uploads and commits, and stalls.
+const EMULATOR_FAILING: [&str; 10] = [
+    "--fail-block-rate",
+    "0.2",
+    "--fail-commit-rate",
+    "0.3",
+    "--stall-rate",
+    "0.1",
+    "--stall-ms",
+    "3000",
+    "--fault-seed",
+    "12",
+];
+/// How long `emulator-failures` lasts.
+const FAILING_FOR: Duration = Duration::from_secs(20);
 const DB: &str = "sbtest";
 /// Offset of the first fault; the next come a minute apart.
 const FIRST_FAULT: Duration = Duration::from_secs(30);
@@ -43,6 +63,9 @@ pub(crate) struct Settings {
     pub(crate) record: Option<PathBuf>,
     /// The suite's seed (recorded).
     pub(crate) seed: u64,
+    /// Write into the MaxCompute emulator (and fail it too) instead of the
+    /// local warehouse.
+    pub(crate) emulator: bool,
 }
 
 /// One injected fault.
@@ -212,7 +235,31 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
         s.tables,
         s.table_size
     ));
-    let mut spec = TaskSpec::new(&source, DB, Dest::Local(ctx.dir.join("warehouse")));
+    let mut emu = if s.emulator {
+        let emu = Emu::start(&ctx, &[])?;
+        ctx.say(format!("emulator at {}", emu.endpoint));
+        Some(emu)
+    } else {
+        None
+    };
+    let dest = match &emu {
+        Some(emu) => Dest::MaxCompute {
+            endpoint: emu.endpoint.clone(),
+            tunnel: emu.tunnel.clone(),
+            project: "soak".into(),
+        },
+        None => Dest::Local(ctx.dir.join("warehouse")),
+    };
+    let kinds: Vec<&'static str> = FAULTS
+        .iter()
+        .chain(if s.emulator {
+            &EMULATOR_FAULTS[..]
+        } else {
+            &[]
+        })
+        .copied()
+        .collect();
+    let mut spec = TaskSpec::new(&source, DB, dest);
     // A long run: commit units of a second's changes, not of 40 rows.
     spec.chunk_rows = 5000;
     spec.batch_rows = 5000;
@@ -238,7 +285,7 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
         s.duration.as_secs(),
         FAULT_EVERY.as_secs(),
         FIRST_FAULT.as_secs(),
-        FAULTS.join(", ")
+        kinds.join(", ")
     ));
     let minutes = s.duration.as_secs().div_ceil(60) as usize;
     let mut per_minute: Vec<Minute> = (0..minutes).map(|_| Minute::default()).collect();
@@ -247,7 +294,18 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
     let mut next_fault = FIRST_FAULT;
     let mut printed = 0usize;
     let mut tx_at_minute = 0.0;
+    // When the emulator's failures of an `emulator-failures` end.
+    let mut failing_until: Option<Instant> = None;
     while start.elapsed() < s.duration {
+        if let Some(e) = emu.as_mut()
+            && failing_until.is_some_and(|t| Instant::now() >= t)
+        {
+            failing_until = None;
+            match e.restart(&[]).await {
+                Ok(()) => ctx.say("emulator restarted without failures"),
+                Err(err) => bail!("restarting the emulator: {err:#}"),
+            }
+        }
         if let Some(e) = sup.check(&mut task)? {
             ctx.say(format!("the task exited by itself (restarted): {e}"));
             exits.push(e);
@@ -276,9 +334,19 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
         }
         if now >= next_fault {
             next_fault += FAULT_EVERY;
-            let kind = FAULTS[faults.len() % FAULTS.len()];
+            let kind = kinds[faults.len() % kinds.len()];
             let at = now.as_secs_f64();
-            let detail = match inject(&mut ctx, kind, &source, &mut sup, &mut task).await {
+            let mut to = Targets {
+                source: &source,
+                sup: &mut sup,
+                task: &mut task,
+                emu: emu.as_mut(),
+            };
+            let injected = inject(&mut ctx, kind, &mut to).await;
+            if kind == "emulator-failures" && injected.is_ok() {
+                failing_until = Some(Instant::now() + FAILING_FOR);
+            }
+            let detail = match injected {
                 Ok(d) => d,
                 Err(e) => format!("FAILED: {e:#}"),
             };
@@ -296,6 +364,12 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let load_stats = running.finish().await?;
+    if let Some(e) = emu.as_mut()
+        && failing_until.take().is_some()
+    {
+        e.restart(&[]).await?;
+        ctx.say("emulator restarted without failures");
+    }
     let load_end_unix = unix_now();
     while printed < minutes {
         print_minute(
@@ -406,7 +480,7 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
             .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
         "commit": commit(),
         "seed": s.seed,
-        "destination": "local",
+        "destination": if s.emulator { "emulator" } else { "local" },
         "duration_s": seconds.round(),
         "tables": s.tables,
         "table_size": s.table_size,
@@ -466,14 +540,23 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
     Ok(pass)
 }
 
+/// What the faults act on.
+struct Targets<'a> {
+    source: &'a Source,
+    sup: &'a mut Supervised,
+    task: &'a mut Task,
+    emu: Option<&'a mut Emu>,
+}
+
 /// Injects one fault of `kind`; a line of what it did.
-async fn inject(
-    ctx: &mut Ctx,
-    kind: &str,
-    source: &Source,
-    sup: &mut Supervised,
-    task: &mut Task,
-) -> Result<String> {
+async fn inject(ctx: &mut Ctx, kind: &str, to: &mut Targets<'_>) -> Result<String> {
+    let Targets {
+        source,
+        sup,
+        task,
+        emu,
+    } = to;
+    let source: &Source = source;
     match kind {
         "sigkill" => {
             let phase = task.phase();
@@ -504,6 +587,27 @@ async fn inject(
             Ok(format!(
                 "source {} and started again ({away:.1} s away); the binlog stream resumed",
                 how.name()
+            ))
+        }
+        "emulator-restart" | "emulator-failures" => {
+            let emu = emu
+                .as_deref_mut()
+                .ok_or_else(|| anyhow!("{kind} without the emulator"))?;
+            if kind == "emulator-failures" {
+                emu.restart(&EMULATOR_FAILING).await?;
+                return Ok(format!(
+                    "emulator restarted with {} for {} s",
+                    EMULATOR_FAILING.join(" "),
+                    FAILING_FOR.as_secs()
+                ));
+            }
+            emu.kill()?;
+            let down = ctx.millis(1000, 3000);
+            tokio::time::sleep(down).await;
+            emu.restart(&[]).await?;
+            Ok(format!(
+                "emulator SIGKILLed and restarted over its data after {:.1} s",
+                down.as_secs_f64()
             ))
         }
         other => bail!("unknown fault {other}"),
