@@ -570,8 +570,10 @@ fn soak(md: &mut String, runs: &[Soak]) {
          warehouse; debug build) left running under `sysbench oltp_write_only` at a fixed rate, and \
          every minute one fault in turn: `sync-cli run` SIGKILLed and started again (`sigkill`), \
          server-side `KILL CONNECTION` of its binlog dump (`kill-connections`), the source shut \
-         down and started (`source-restart`), the source SIGKILLed and started (`source-crash`). A \
-         fault counts as recovered when the task commits a source event newer than the fault. Lag \
+         down and started (`source-restart`), the source SIGKILLed and started (`source-crash`); with \
+         `--soak-emulator` the task writes into the MaxCompute emulator, which is also SIGKILLed and \
+         restarted (`emulator-restart`) and fails and stalls uploads and commits for 20 s \
+         (`emulator-failures`). A fault counts as recovered when the task commits a source event newer than the fault. Lag \
          is the age of the newest committed source event (`last_event_unix` in `progress.json`, \
          as `sync-cli status` shows it; one-second resolution), sampled every second, faults \
          included. At the end the load stops, the task catches up, `sync-cli verify` must find \
@@ -596,7 +598,7 @@ fn soak(md: &mut String, runs: &[Soak]) {
         };
         let _ = writeln!(
             md,
-            "| {} | `{}` | {:.0} min at {} tx/s, {} tables × {} rows | {} | {} | {faults}: {kinds} | \
+            "| {} | `{}` | {:.0} min at {} tx/s, {} tables × {} rows → {} | {} | {} | {faults}: {kinds} | \
              {}/{faults} ({} / {}){exits} | {} / {} / {} | {} | {} | {} | {} |",
             r.date,
             r.commit,
@@ -604,6 +606,11 @@ fn soak(md: &mut String, runs: &[Soak]) {
             thousands(r.rate_target),
             r.tables,
             thousands(r.table_size as f64),
+            if r.destination.is_empty() {
+                "local"
+            } else {
+                &r.destination
+            },
             r.rate_achieved.map_or("–".into(), |v| format!("{v:.1}")),
             thousands(r.changes as f64),
             r.recoveries,
@@ -784,7 +791,7 @@ mod tests {
         let md = &r.markdown;
         assert!(md.contains("## 7. Soak\n"), "{md}");
         assert!(md.contains(
-            "| 2026-12-02T02:30:00Z | `abc1234` | 20 min at 50 tx/s, 4 tables × 10,000 rows | 49.9 \
+            "| 2026-12-02T02:30:00Z | `abc1234` | 20 min at 50 tx/s, 4 tables × 10,000 rows → local | 49.9 \
              | 239,520 | 20: 5 kill-connections, 5 sigkill, 5 source-crash, 5 source-restart \
              | 20/20 (1.3 / 6.0) | 1.0 / 4.0 / 7.2 | 1.5 | 4 of 4 tables equal | 0 | pass |"
         ), "{md}");
