@@ -217,6 +217,8 @@ fn last_event(task: &Task) -> Option<i64> {
 
 /// Runs the soak; Ok(true) when its verdict is a pass.
 pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
+    // The commit the binaries were built from, before anything can change it.
+    let commit = commit();
     let source = Source::start(&[]).await?;
     source
         .exec(&format!("CREATE DATABASE {DB}"))
@@ -478,7 +480,7 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
         "kind": "soak",
         "date": chrono::DateTime::from_timestamp(started_unix as i64, 0)
             .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-        "commit": commit(),
+        "commit": commit,
         "seed": s.seed,
         "destination": if s.emulator { "emulator" } else { "local" },
         "duration_s": seconds.round(),
