@@ -25,7 +25,7 @@ const FAULTS: [&str; 4] = [
     "source-restart",
     "source-crash",
 ];
-/// With the emulator as the destination, these follow in turn.
+/// With the emulator as the destination, these join the turn.
 const EMULATOR_FAULTS: [&str; 2] = ["emulator-restart", "emulator-failures"];
 /// The emulator's options while `emulator-failures` lasts: retryable 500s
 /// on uploads and commits, and stalls.
@@ -252,15 +252,13 @@ pub(crate) async fn run(mut ctx: Ctx, s: Settings) -> Result<bool> {
         },
         None => Dest::Local(ctx.dir.join("warehouse")),
     };
-    let kinds: Vec<&'static str> = FAULTS
-        .iter()
-        .chain(if s.emulator {
-            &EMULATOR_FAULTS[..]
-        } else {
-            &[]
-        })
-        .copied()
-        .collect();
+    // The emulator's faults interleaved with the others, so that a short
+    // soak meets both kinds.
+    let mut kinds: Vec<&'static str> = FAULTS.to_vec();
+    if s.emulator {
+        kinds.insert(1, EMULATOR_FAULTS[1]);
+        kinds.insert(3, EMULATOR_FAULTS[0]);
+    }
     let mut spec = TaskSpec::new(&source, DB, dest);
     // A long run: commit units of a second's changes, not of 40 rows.
     spec.chunk_rows = 5000;
