@@ -9,6 +9,7 @@
 pub mod chart;
 pub mod db;
 pub mod peers;
+pub mod records;
 pub mod report;
 pub mod results;
 pub mod task;

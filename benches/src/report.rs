@@ -1,9 +1,11 @@
 //! `BENCHMARKS.md` and its charts from the JSON lines of one run
 //! ([`crate::results`]): a section per bench with its method, a table of
 //! every figure, the same-run ratios and a chart; then peak memory and the
-//! goals.
+//! goals; then the records of the long runs kept beside the results
+//! ([`crate::records`]): the soak and the fuzz runs.
 
 use crate::chart::{self, Axes, Bar, Series};
+use crate::records::{Fuzz, Records, Soak};
 use crate::results::{Figure, Line, Meta, Ratio};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -211,8 +213,8 @@ const CATCH_UP_GOAL: f64 = 100_000.0;
 /// The memory goal, MB.
 const MEMORY_GOAL_MB: f64 = 500.0;
 
-/// Builds the report of `lines`.
-pub fn build(lines: &[Line], info: &RunInfo) -> Report {
+/// Builds the report of `lines` and the long runs' `records`.
+pub fn build(lines: &[Line], info: &RunInfo, records: &Records) -> Report {
     let figures: Vec<&Figure> = lines
         .iter()
         .filter_map(|l| match l {
@@ -276,6 +278,8 @@ pub fn build(lines: &[Line], info: &RunInfo) -> Report {
         charts.push((name, svg));
     }
     memory(&mut md, &figures, info, &mut charts);
+    soak(&mut md, &records.soak);
+    fuzzing(&mut md, &records.fuzz);
     Report {
         markdown: md,
         charts,
@@ -551,6 +555,122 @@ fn short_section(id: &str) -> &str {
     }
 }
 
+/// Seconds with one decimal, `–` when unknown.
+fn secs(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.1}"))
+}
+
+fn soak(md: &mut String, runs: &[Soak]) {
+    if runs.is_empty() {
+        return;
+    }
+    md.push_str(
+        "## 7. Soak\n\n`sync-chaos --soak` (`scripts/chaos --soak 20m --record \
+         benches/results/soak.jsonl`): a private MariaDB, a task (schema, full, incremental; local \
+         warehouse; debug build) left running under `sysbench oltp_write_only` at a fixed rate, and \
+         every minute one fault in turn: `sync-cli run` SIGKILLed and started again (`sigkill`), \
+         server-side `KILL CONNECTION` of its binlog dump (`kill-connections`), the source shut \
+         down and started (`source-restart`), the source SIGKILLed and started (`source-crash`); with \
+         `--soak-emulator` the task writes into the MaxCompute emulator, which is also SIGKILLed and \
+         restarted (`emulator-restart`) and fails and stalls uploads and commits for 20 s \
+         (`emulator-failures`). A fault counts as recovered when the task commits a source event newer than the fault. Lag \
+         is the age of the newest committed source event (`last_event_unix` in `progress.json`, \
+         as `sync-cli status` shows it; one-second resolution), sampled every second, faults \
+         included. At the end the load stops, the task catches up, `sync-cli verify` must find \
+         every table equal and no `t_log` record may be held twice. One row per run, from \
+         `benches/results/soak.jsonl`.\n\n\
+         | date | commit | load | tx/s achieved | t_log changes | faults | recovered (p50 / max s) \
+         | lag p50 / p99 / max s | catch-up s | verify | records twice | verdict |\n\
+         |---|---|---|---:|---:|---|---|---|---:|---|---:|---|\n",
+    );
+    for r in runs {
+        let faults: u32 = r.faults.values().sum();
+        let kinds = r
+            .faults
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let exits = if r.unexpected_exits > 0 {
+            format!(", {} exits", r.unexpected_exits)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {:.0} min at {} tx/s, {} tables × {} rows → {} | {} | {} | {faults}: {kinds} | \
+             {}/{faults} ({} / {}){exits} | {} / {} / {} | {} | {} | {} | {} |",
+            r.date,
+            r.commit,
+            r.duration_s / 60.0,
+            thousands(r.rate_target),
+            r.tables,
+            thousands(r.table_size as f64),
+            if r.destination.is_empty() {
+                "local"
+            } else {
+                &r.destination
+            },
+            r.rate_achieved.map_or("–".into(), |v| format!("{v:.1}")),
+            thousands(r.changes as f64),
+            r.recoveries,
+            secs(r.recovery_p50_s),
+            secs(r.recovery_max_s),
+            secs(r.lag_p50_s),
+            secs(r.lag_p99_s),
+            secs(r.lag_max_s),
+            secs(r.catch_up_s),
+            r.verify,
+            r.duplicates,
+            if r.verdict == "pass" {
+                "pass".to_owned()
+            } else {
+                format!("**{}**", r.verdict)
+            }
+        );
+    }
+    md.push('\n');
+}
+
+fn fuzzing(md: &mut String, runs: &[Fuzz]) {
+    if runs.is_empty() {
+        return;
+    }
+    md.push_str(
+        "## 8. Fuzzing\n\n`scripts/fuzz-long MINUTES`: each cargo-fuzz target of `fuzz/` \
+         (libFuzzer, nightly, cargo-fuzz's default build: optimised with debug assertions and \
+         overflow checks) for MINUTES under `nice -n 19`, on the corpus seeded from the decoder's \
+         test binlogs plus what earlier runs kept. Coverage and features are libFuzzer's `cov` and \
+         `ft` at the end; a crash is any input libFuzzer left in `fuzz/artifacts/`. One row per \
+         target and run, from `benches/results/fuzz.jsonl`.\n\n\
+         | date | commit | target | time s | executions | exec/s | corpus files | corpus KB \
+         | coverage | features | crashes |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in runs {
+        let crashes = if r.crashes == 0 {
+            "0".to_owned()
+        } else {
+            format!("**{}**", r.crashes)
+        };
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | `{}` | {:.0} | {} | {} | {} | {} | {} | {} | {crashes} |",
+            r.date,
+            r.commit,
+            r.target,
+            r.seconds,
+            thousands(r.executions as f64),
+            thousands(r.execs_per_s),
+            thousands(r.corpus_files as f64),
+            thousands(r.corpus_bytes as f64 / 1024.0),
+            thousands(r.coverage as f64),
+            thousands(r.features as f64),
+        );
+    }
+    md.push('\n');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -620,7 +740,7 @@ mod tests {
             command: "scripts/bench".into(),
             charts_dir: "benches/charts/".into(),
         };
-        let r = build(&lines, &info);
+        let r = build(&lines, &info, &Records::default());
         let md = &r.markdown;
         assert!(md.contains("on 2026-01-02 from commit `abc1234`"), "{md}");
         assert!(md.contains("- machine: X, 2 cores\n- `sync_vs_peers`: SYNC_BENCH_ROWS=1000"));
@@ -644,6 +764,7 @@ mod tests {
             !md.contains("## 1. Binlog decode"),
             "sections without figures are left out"
         );
+        assert!(!md.contains("## 7. Soak") && !md.contains("## 8. Fuzzing"));
         let names: Vec<&str> = r.charts.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(
             names,
@@ -660,4 +781,41 @@ mod tests {
             "{lag}"
         );
     }
+
+    #[test]
+    fn soak_and_fuzz_records_render_as_sections() {
+        let soak = crate::records::parse_soak(SOAK_LINE).unwrap();
+        let fuzz = crate::records::parse_fuzz(FUZZ_LINES).unwrap();
+        let records = Records { soak, fuzz };
+        let r = build(&[], &RunInfo::default(), &records);
+        let md = &r.markdown;
+        assert!(md.contains("## 7. Soak\n"), "{md}");
+        assert!(md.contains(
+            "| 2026-12-02T02:30:00Z | `abc1234` | 20 min at 50 tx/s, 4 tables × 10,000 rows → local | 49.9 \
+             | 239,520 | 20: 5 kill-connections, 5 sigkill, 5 source-crash, 5 source-restart \
+             | 20/20 (1.3 / 6.0) | 1.0 / 4.0 / 7.2 | 1.5 | 4 of 4 tables equal | 0 | pass |"
+        ), "{md}");
+        assert!(md.contains("## 8. Fuzzing\n"));
+        assert!(md.contains(
+            "| 2026-12-02T03:00:00Z | `abc1234` | `binlog_events` | 600 | 1,234,567 | 2,058 | 812 \
+             | 88 | 1,500 | 6,001 | 0 |"
+        ), "{md}");
+        assert!(
+            md.contains("| `binlog_rows` | 601 | 99 | 0 | 3 | 1 | 7 | 8 | **1** |"),
+            "{md}"
+        );
+        assert!(
+            md.find("## 7. Soak") < md.find("## 8. Fuzzing"),
+            "soak before fuzzing"
+        );
+    }
+
+    const SOAK_LINE: &str = r#"{"kind":"soak","date":"2026-12-02T02:30:00Z","commit":"abc1234","seed":2026,"destination":"local","duration_s":1200.0,"tables":4,"table_size":10000,"rate_target":50,"rate_achieved":49.9,"transactions":59880.0,"load_restarts":0,"load_errors_retried":3,"changes":239520,"faults":{"kill-connections":5,"sigkill":5,"source-crash":5,"source-restart":5},"faults_total":20,"recoveries":20,"recovery_p50_s":1.3,"recovery_max_s":6.0,"unexpected_exits":0,"lag_samples":1190,"lag_p50_s":1.0,"lag_p99_s":4.0,"lag_max_s":7.2,"catch_up_s":1.5,"verify":"4 of 4 tables equal","verify_ok":true,"duplicates":0,"verdict":"pass","problems":[]}"#;
+
+    const FUZZ_LINES: &str = concat!(
+        r#"{"kind":"fuzz","target":"binlog_events","minutes":10,"seconds":600,"executions":1234567,"execs_per_s":2058,"corpus_files":812,"corpus_bytes":90210,"coverage":1500,"features":6001,"new_units":300,"peak_rss_mb":90,"crashes":0,"toolchain":"1.97.0-nightly","commit":"abc1234","date":"2026-12-02T03:00:00Z"}"#,
+        "\n",
+        r#"{"kind":"fuzz","target":"binlog_rows","minutes":10,"seconds":601,"executions":99,"execs_per_s":0,"corpus_files":3,"corpus_bytes":1024,"coverage":7,"features":8,"new_units":0,"peak_rss_mb":90,"crashes":1,"toolchain":"1.97.0-nightly","commit":"abc1234","date":"2026-12-02T03:10:00Z"}"#,
+        "\n"
+    );
 }

@@ -1,6 +1,8 @@
 //! `bench-report RESULTS.jsonl --out BENCHMARKS.md --charts DIR [--commit C]
-//! [--command CMD]`: turns the JSON lines the benches appended into
-//! `BENCHMARKS.md` and SVG charts in DIR (linked relative to the document).
+//! [--command CMD] [--records DIR]`: turns the JSON lines the benches
+//! appended into `BENCHMARKS.md` and SVG charts in DIR (linked relative to
+//! the document), with the soak and fuzz records (`soak.jsonl`,
+//! `fuzz.jsonl`) of the records directory (default: the results file's).
 
 use std::path::{Path, PathBuf};
 use sync_benches::report::{self, RunInfo};
@@ -14,7 +16,7 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
-    let (mut input, mut out, mut charts) = (None, None, None);
+    let (mut input, mut out, mut charts, mut records) = (None, None, None, None);
     let mut info = RunInfo {
         date: today(),
         commit: "unknown".into(),
@@ -26,6 +28,7 @@ fn run() -> Result<(), String> {
         match a.as_str() {
             "--out" => out = Some(PathBuf::from(value()?)),
             "--charts" => charts = Some(PathBuf::from(value()?)),
+            "--records" => records = Some(PathBuf::from(value()?)),
             "--commit" => info.commit = value()?,
             "--command" => info.command = value()?,
             "--date" => info.date = value()?,
@@ -41,7 +44,9 @@ fn run() -> Result<(), String> {
         std::fs::read_to_string(&input).map_err(|e| format!("reading {}: {e}", input.display()))?;
     let lines =
         sync_benches::results::parse(&text).map_err(|e| format!("{}: {e}", input.display()))?;
-    let r = report::build(&lines, &info);
+    let records = records.unwrap_or_else(|| input.parent().unwrap_or(Path::new("")).to_path_buf());
+    let records = sync_benches::records::load(&records)?;
+    let r = report::build(&lines, &info, &records);
     std::fs::create_dir_all(&charts).map_err(|e| format!("creating {}: {e}", charts.display()))?;
     for (name, svg) in &r.charts {
         let path = charts.join(name);

@@ -437,12 +437,12 @@ impl Task {
         })
     }
 
-    /// Every `t_log`'s records: their total, and a description of each
-    /// table holding a record twice.
-    pub(crate) async fn log_records(&self) -> Result<(usize, Vec<String>)> {
+    /// Every `t_log`'s records: their total, how many are held twice, and
+    /// a description of each table holding a record twice.
+    pub(crate) async fn log_records(&self) -> Result<LogRecords> {
         let cfg = sync_core::taskfile::load(&self.file)?;
         let runner = TaskRunner::new(cfg, self.sink()?)?;
-        let (mut total, mut problems) = (0, Vec::new());
+        let mut found = LogRecords::default();
         for t in runner.tables().await? {
             let batches = runner
                 .sink()
@@ -450,17 +450,18 @@ impl Task {
                 .await?;
             let keys = sync_testkit::records::log_record_keys(&batches).map_err(|e| anyhow!(e))?;
             let doubled = sync_testkit::records::doubled(&keys);
+            found.doubled += doubled.len();
             if !doubled.is_empty() {
-                problems.push(format!(
+                found.problems.push(format!(
                     "{} holds {} records twice (first: {:?})",
                     t.log_table(),
                     doubled.len(),
                     doubled.first()
                 ));
             }
-            total += keys.len();
+            found.total += keys.len();
         }
-        Ok((total, problems))
+        Ok(found)
     }
 
     /// The end of every scenario that expects the task to get through: a
@@ -473,7 +474,11 @@ impl Task {
         }
         let summary = self.verify().await?;
         ctx.say(format!("verify: {summary}"));
-        let (records, problems) = self.log_records().await?;
+        let LogRecords {
+            total: records,
+            problems,
+            ..
+        } = self.log_records().await?;
         ensure!(
             problems.is_empty(),
             "doubled records: {}",
@@ -483,6 +488,17 @@ impl Task {
         ctx.say(format!("t_log: {records} records, none twice"));
         Ok(format!("{summary}; {records} t_log records, none twice"))
     }
+}
+
+/// What the `t_log` tables hold, from [`Task::log_records`].
+#[derive(Debug, Default)]
+pub(crate) struct LogRecords {
+    /// Records in every `t_log`.
+    pub(crate) total: usize,
+    /// Records held more than once.
+    pub(crate) doubled: usize,
+    /// One line per table holding a record twice.
+    pub(crate) problems: Vec<String>,
 }
 
 /// A finished `sync-cli` command.

@@ -6,9 +6,14 @@
 //! the task must refuse to go on, with proof that it refused loudly and
 //! skipped nothing). Every scenario runs under a time bound; the last line is
 //! `N passed, N failed` and the exit code is 1 when any failed.
+//!
+//! `--soak DURATION` runs the soak instead (see [`soak`]).
 
+mod faults;
 mod harness;
 mod scenarios;
+mod soak;
+mod sysbench;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -40,6 +45,26 @@ struct Args {
     /// The odps-emulator binary (default: next to this one).
     #[arg(long)]
     emulator: Option<PathBuf>,
+    /// Run the soak instead of the scenarios, for this long (e.g. `20m`,
+    /// `90s`): a steady sysbench load and a fault every minute.
+    #[arg(long, value_name = "DURATION", value_parser = soak::parse_duration)]
+    soak: Option<Duration>,
+    /// The soak's sysbench `--rate` (transactions per second).
+    #[arg(long, default_value_t = 50, requires = "soak")]
+    rate: u32,
+    /// The soak's sysbench tables.
+    #[arg(long, default_value_t = 4, requires = "soak")]
+    tables: u32,
+    /// Rows per sysbench table.
+    #[arg(long, default_value_t = 10_000, requires = "soak")]
+    table_size: u64,
+    /// The soak writes into the MaxCompute emulator (and also kills it and
+    /// makes it fail) instead of the local warehouse.
+    #[arg(long, requires = "soak")]
+    soak_emulator: bool,
+    /// Append the soak's result (one JSON line) to this file.
+    #[arg(long, env = "SYNC_SOAK_RECORD", value_name = "FILE")]
+    record: Option<PathBuf>,
     /// Scenarios to run (default: all), by name.
     names: Vec<String>,
 }
@@ -75,11 +100,11 @@ fn main() -> anyhow::Result<()> {
         chosen = all.iter().collect();
     }
     let bins = harness::Bins {
-        cli: match args.cli {
+        cli: match args.cli.clone() {
             Some(p) => p,
             None => sibling("sync-cli")?,
         },
-        emulator: match args.emulator {
+        emulator: match args.emulator.clone() {
             Some(p) => p,
             None => sibling("odps-emulator")?,
         },
@@ -97,6 +122,14 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    if let Some(duration) = args.soak {
+        anyhow::ensure!(
+            args.names.is_empty(),
+            "--soak runs no scenarios: drop {:?}",
+            args.names
+        );
+        return soak_main(&runtime, &args, bins, &work, duration);
+    }
     let bound = Duration::from_secs(args.timeout);
     let suite_start = Instant::now();
     let (mut passed, mut failed, mut skipped) = (0, 0, Vec::new());
@@ -144,6 +177,57 @@ fn main() -> anyhow::Result<()> {
     // Blocking drops (servers shut down by script) are done; leave now.
     runtime.shutdown_timeout(Duration::from_secs(5));
     if failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `--soak`: the soak in `work/soak` (kept when it fails), bounded by its
+/// duration plus half an hour for setup, catch-up and verify.
+fn soak_main(
+    runtime: &tokio::runtime::Runtime,
+    args: &Args,
+    bins: harness::Bins,
+    work: &std::path::Path,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    println!(
+        "== soak: {} s of sysbench load, a fault every minute",
+        duration.as_secs()
+    );
+    let dir = work.join("soak");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let ctx = harness::Ctx::new("soak", dir.clone(), bins, args.seed);
+    let settings = soak::Settings {
+        duration,
+        rate: args.rate,
+        tables: args.tables,
+        table_size: args.table_size,
+        record: args.record.clone(),
+        seed: args.seed,
+        emulator: args.soak_emulator,
+    };
+    let bound = duration + Duration::from_secs(1800);
+    let outcome = runtime.block_on(async {
+        tokio::time::timeout(bound, soak::run(ctx, settings))
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out after {} s", bound.as_secs())))
+    });
+    let pass = match outcome {
+        Ok(pass) => pass,
+        Err(e) => {
+            println!("-- soak: FAIL: {e:#}");
+            false
+        }
+    };
+    if pass && !args.keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else if !pass {
+        println!("   (its files and logs are kept in {})", dir.display());
+    }
+    println!("soak: {}", if pass { "PASS" } else { "FAIL" });
+    if !pass {
         std::process::exit(1);
     }
     Ok(())

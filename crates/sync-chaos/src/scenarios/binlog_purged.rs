@@ -54,7 +54,7 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
         bail!("the first run did not reach the incremental phase");
     };
     let file = inc.position.file.clone();
-    let (records, _) = task.log_records().await?;
+    let records = task.log_records().await?.total;
     ctx.say(format!(
         "synced and stopped at {file}:{}; t_log holds {records} records",
         inc.position.position
@@ -114,11 +114,12 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
         std::fs::read(&checkpoint)? == saved,
         "the checkpoint changed although the task could not resume"
     );
-    let (after, problems) = task.log_records().await?;
+    let found = task.log_records().await?;
+    let after = found.total;
     ensure!(
-        problems.is_empty(),
+        found.problems.is_empty(),
         "doubled records: {}",
-        problems.join("; ")
+        found.problems.join("; ")
     );
     ensure!(
         after == records,

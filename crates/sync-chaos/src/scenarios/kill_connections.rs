@@ -5,6 +5,7 @@
 //! ride through every kill without exiting (snapshot chunks are re-read,
 //! the binlog stream reconnects at its checkpoint) and verify equal.
 
+use crate::faults::kill_dump;
 use crate::harness::{Ctx, Dest, Source, Supervised, Task, TaskSpec, Verdict, Writer, wait_for};
 use anyhow::{Result, ensure};
 use std::time::{Duration, Instant};
@@ -86,11 +87,9 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
     let mut dump_kills = 0;
     while dump_kills < DUMP_KILLS {
         tokio::time::sleep(ctx.millis(800, 2000)).await;
-        let dump = wait_for_dump(&ctx, &source, &mut run, &mut task, None).await?;
         let back = Instant::now();
-        source.exec(&format!("KILL CONNECTION {dump}")).await?;
+        let (dump, again) = kill_dump(&ctx, &source, &mut run, &mut task).await?;
         dump_kills += 1;
-        let again = wait_for_dump(&ctx, &source, &mut run, &mut task, Some(dump)).await?;
         ctx.say(format!(
             "KILL CONNECTION {dump}: the binlog dump; the task dumped again on connection {again} {:.1} s later",
             back.elapsed().as_secs_f64()
@@ -122,34 +121,4 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
     Ok(Verdict::Pass(format!(
         "{snapshot_kills} snapshot readers and {dump_kills} binlog dumps killed, the task never exited; {summary}"
     )))
-}
-
-/// The id of the task's binlog dump connection (other than `killed`), once
-/// there is one (the supervisor restarts a run that exited meanwhile).
-async fn wait_for_dump(
-    ctx: &Ctx,
-    source: &Source,
-    run: &mut Supervised,
-    task: &mut Task,
-    killed: Option<u64>,
-) -> Result<u64> {
-    let start = Instant::now();
-    loop {
-        if let Some(e) = run.check(task)? {
-            ctx.say(format!("the task exited (restarted): {e}"));
-        }
-        let dump = source
-            .task_connections()
-            .await?
-            .into_iter()
-            .find(|(id, cmd, _)| cmd == "Binlog Dump" && Some(*id) != killed);
-        if let Some((id, _, _)) = dump {
-            return Ok(id);
-        }
-        ensure!(
-            start.elapsed() < Duration::from_secs(60),
-            "no binlog dump connection of the task within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

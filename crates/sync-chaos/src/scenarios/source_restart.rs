@@ -4,9 +4,10 @@
 //! back. The binlog stream must reconnect at its checkpoint without the task
 //! exiting, and the result verify equal with no record twice.
 
+use crate::faults::{Outage, restart_source};
 use crate::harness::{Ctx, Dest, Source, Task, TaskSpec, Verdict, Writer, wait_for};
 use anyhow::{Result, bail, ensure};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use sync_testkit::shop::Scale;
 
 const DB: &str = "chaos_restart";
@@ -41,41 +42,11 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
         );
     }
     ctx.say("incremental phase reached");
-    for how in ["clean shutdown", "SIGKILL"] {
+    for how in [Outage::Shutdown, Outage::Crash] {
         tokio::time::sleep(ctx.millis(1000, 2500)).await;
-        let before = writer.rounds();
-        // Counted before the server goes: the stream may be back before
-        // the start script returns.
-        let resumed = run.count("binlog stream resumed");
-        let down = Instant::now();
-        if how == "SIGKILL" {
-            source.kill().await?;
-        } else {
-            source.stop().await?;
-        }
-        ctx.say(format!(
-            "source server stopped ({how}) after writer round {before}"
-        ));
-        tokio::time::sleep(ctx.millis(1500, 3000)).await;
-        source.start_again().await?;
-        ctx.say(format!(
-            "source server started again, {:.1} s after it went down",
-            down.elapsed().as_secs_f64()
-        ));
-        wait_for(
-            "the binlog stream resuming after the restart",
-            Duration::from_secs(90),
-            || {
-                if let Some(status) = run.exited()? {
-                    bail!(
-                        "the task exited ({status}) instead of reconnecting: {}",
-                        crate::harness::error_of(&run.output())
-                    );
-                }
-                Ok(run.count("binlog stream resumed") > resumed)
-            },
-        )
-        .await?;
+        ctx.say(format!("writer at round {}", writer.rounds()));
+        let down = ctx.millis(1500, 3000);
+        restart_source(&ctx, &source, &mut run, how, down).await?;
         ctx.say(format!(
             "the task reconnected its binlog stream ({} reconnect attempts logged so far)",
             run.count("binlog connection lost; reconnecting")
