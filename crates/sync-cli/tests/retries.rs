@@ -236,7 +236,11 @@ async fn a_task_started_during_a_source_outage_waits_for_the_source() {
         log.contains("retrying after a failure") && log.contains("recovered from a failure"),
         "{log}"
     );
-    assert_eq!(log_rows(dir.path()), 0, "every row came with the full phase");
+    assert_eq!(
+        log_rows(dir.path()),
+        0,
+        "every row came with the full phase"
+    );
     verify(&cli);
 }
 

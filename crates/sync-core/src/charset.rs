@@ -140,15 +140,27 @@ mod tests {
             ("utf32", b"\x00\x01\xf6\x00", "😀"),
         ];
         for (cs, bytes, text) in cases {
-            assert_eq!(TextDecoding::for_charset(cs).decode(bytes).as_deref(), Ok(text), "{cs}");
+            assert_eq!(
+                TextDecoding::for_charset(cs).decode(bytes).as_deref(),
+                Ok(text),
+                "{cs}"
+            );
         }
     }
 
     #[test]
     fn invalid_bytes_and_unsupported_sets_are_errors_not_replacements() {
-        assert!(TextDecoding::for_charset("utf8mb4").decode(b"a\xc3").is_err());
+        assert!(
+            TextDecoding::for_charset("utf8mb4")
+                .decode(b"a\xc3")
+                .is_err()
+        );
         assert!(TextDecoding::for_charset("gbk").decode(b"\xd6").is_err());
-        assert!(TextDecoding::for_charset("utf32").decode(b"\x00\x11\x00\x00").is_err());
+        assert!(
+            TextDecoding::for_charset("utf32")
+                .decode(b"\x00\x11\x00\x00")
+                .is_err()
+        );
         let swe7 = TextDecoding::for_charset("swe7");
         assert_eq!(swe7.decode(b"plain").as_deref(), Ok("plain"));
         let err = swe7.decode(b"\x7b\xe9").expect_err("non-ASCII");

@@ -784,9 +784,11 @@ impl Parser<'_> {
                 let cols = self.key_columns()?;
                 let name = name.or_else(|| cols.first().cloned()).unwrap_or_default();
                 unique.push((name, cols));
-            } else if ["key", "index", "fulltext", "spatial", "foreign", "check", "period"]
-                .iter()
-                .any(|k| self.is_kw(k))
+            } else if [
+                "key", "index", "fulltext", "spatial", "foreign", "check", "period",
+            ]
+            .iter()
+            .any(|k| self.is_kw(k))
             {
                 self.skip_to_separator();
             } else {
@@ -2100,18 +2102,26 @@ mod tests {
         assert_eq!(s.unique_keys[0].columns, ["code", "name"]);
         assert!(!s.unique_keys[0].not_null, "name is nullable");
         assert_eq!(s.engine, "InnoDB");
-        let charsets: Vec<Option<&str>> =
-            s.columns.iter().map(|c| c.charset.as_deref()).collect();
+        let charsets: Vec<Option<&str>> = s.columns.iter().map(|c| c.charset.as_deref()).collect();
         assert_eq!(
             charsets,
-            [None, Some("latin1"), Some("latin1"), None, Some("utf8mb4"), None]
+            [
+                None,
+                Some("latin1"),
+                Some("latin1"),
+                None,
+                Some("utf8mb4"),
+                None
+            ]
         );
         assert!(s.columns[0].unsigned && s.columns[0].auto_increment && !s.columns[0].nullable);
         assert_eq!(s.columns[2].default.as_deref(), Some("x, y"));
         let Some(Statement::CreateTable {
             definition: TableDefinition::Columns(s),
             ..
-        }) = p("create table t (a varchar(5), b int not null, unique (b)) collate utf8mb3_general_ci")
+        }) = p(
+            "create table t (a varchar(5), b int not null, unique (b)) collate utf8mb3_general_ci",
+        )
         else {
             panic!("create table");
         };

@@ -1057,7 +1057,10 @@ impl Work<'_, '_> {
         let mut schema = match definition {
             Some(TableDefinition::Columns(schema)) => schema.clone(),
             Some(TableDefinition::Like(other)) => {
-                let Some(like) = self.next.key_of(other).and_then(|k| self.next.tables.get(&k))
+                let Some(like) = self
+                    .next
+                    .key_of(other)
+                    .and_then(|k| self.next.tables.get(&k))
                 else {
                     return Err(Self::cannot(
                         &what,
@@ -1643,8 +1646,7 @@ mod tests {
             create_table: DdlAction::Ignore,
             ..policy.clone()
         };
-        let Plan::Unchanged { notes } = plan(&f, &ignore_new, "CREATE TABLE fresh (id INT)")
-        else {
+        let Plan::Unchanged { notes } = plan(&f, &ignore_new, "CREATE TABLE fresh (id INT)") else {
             panic!()
         };
         assert!(
@@ -1699,16 +1701,24 @@ mod tests {
             panic!("bare")
         };
         assert_eq!(
-            next.tables["shop.bare"].source.columns[0].charset.as_deref(),
+            next.tables["shop.bare"].source.columns[0]
+                .charset
+                .as_deref(),
             Some("utf8mb4")
         );
-        assert!(notes[0].contains("no primary or non-null unique key"), "{notes:?}");
+        assert!(
+            notes[0].contains("no primary or non-null unique key"),
+            "{notes:?}"
+        );
         // Columns that cannot be known, or that clash with metadata columns, stop.
         for (sql, why) in [
             ("CREATE TABLE n LIKE elsewhere.t", "does not track"),
             ("CREATE TABLE n SELECT 1 AS a", "does not list its columns"),
             ("RENAME TABLE x.y TO shop.n", "does not list its columns"),
-            ("CREATE TABLE n (id INT, new_dts_sync_record_id INT)", "metadata"),
+            (
+                "CREATE TABLE n (id INT, new_dts_sync_record_id INT)",
+                "metadata",
+            ),
         ] {
             let message = stop(plan(&f, &policy, sql));
             assert!(message.contains(why), "{sql}: {message}");

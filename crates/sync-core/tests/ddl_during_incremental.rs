@@ -359,7 +359,11 @@ async fn tables_created_during_the_incremental_phase_are_synced_from_their_creat
     .expect("creates and changes");
     let runner = local_task(db, 7205, dir.path(), "");
     let state = runner.run(&caught_up()).await.expect("incremental");
-    assert_eq!(incremental(&state).schemas, Some(3), "one generation per CREATE");
+    assert_eq!(
+        incremental(&state).schemas,
+        Some(3),
+        "one generation per CREATE"
+    );
     let reports = assert_verified(&runner).await;
     let verified: BTreeSet<&str> = reports.iter().map(|r| r.table.as_str()).collect();
     assert!(
