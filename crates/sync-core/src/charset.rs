@@ -86,7 +86,7 @@ impl TextDecoding {
                 .decode_without_bom_handling_and_without_replacement(bytes)
                 .ok_or_else(|| format!("bytes that are not valid {}", enc.name())),
             Self::Utf32 => {
-                if bytes.len() % 4 != 0 {
+                if !bytes.len().is_multiple_of(4) {
                     return Err("a UTF-32 value whose length is not a multiple of 4".into());
                 }
                 bytes

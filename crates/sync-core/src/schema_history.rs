@@ -1644,7 +1644,7 @@ mod tests {
         // A new table matching the patterns, under ignore: a note.
         let ignore_new = DdlConfig {
             create_table: DdlAction::Ignore,
-            ..policy.clone()
+            ..policy
         };
         let Plan::Unchanged { notes } = plan(&f, &ignore_new, "CREATE TABLE fresh (id INT)") else {
             panic!()
