@@ -63,11 +63,9 @@ impl Sink for FailingCommit {
     }
     async fn commit_unit(&self, unit: &str, data: Vec<TableBatch>) -> Result<()> {
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
-        let injected = || Error::Io {
-            action: "injected failure of a commit",
-            path: unit.into(),
-            source: std::io::Error::other(format!("commit {n}")),
-        };
+        // An error no `[retry]` window covers: the run stops there, as a
+        // crash would stop it.
+        let injected = || Error::Schema(format!("injected failure of commit {n} ({unit})"));
         match self.fault {
             Fault::BeforeLanding(at) if at == n => Err(injected()),
             Fault::AfterLanding(at) if at == n => {
