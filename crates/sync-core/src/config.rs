@@ -152,9 +152,33 @@ pub enum DestinationConfig {
     Local {
         /// The warehouse directory.
         path: PathBuf,
+        /// Codec of the Parquet files (`zstd`, the default, `snappy`,
+        /// `lz4` or `none`).
+        #[serde(default)]
+        compression: ParquetCompression,
+        /// Dictionary-encode the columns of the Parquet files (off by
+        /// default: it costs a hash per value and rarely shrinks a file
+        /// that ZSTD compresses anyway).
+        #[serde(default)]
+        dictionary: bool,
     },
     /// A MaxCompute project.
     Maxcompute(MaxComputeConfig),
+}
+
+/// `[destination] compression` of the local warehouse's Parquet files.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum ParquetCompression {
+    /// ZSTD at level 1.
+    #[default]
+    Zstd,
+    /// Snappy: faster, larger files.
+    Snappy,
+    /// LZ4 (the `LZ4_RAW` codec).
+    Lz4,
+    /// Uncompressed.
+    None,
 }
 
 /// `[destination] kind = "maxcompute"`.

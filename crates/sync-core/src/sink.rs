@@ -161,7 +161,16 @@ pub fn conform_read(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBat
 /// set, a malformed endpoint.
 pub fn open(cfg: &TaskConfig) -> Result<Box<dyn Sink>> {
     Ok(match &cfg.destination {
-        DestinationConfig::Local { path } => Box::new(local::LocalWarehouse::new(path)),
+        DestinationConfig::Local {
+            path,
+            compression,
+            dictionary,
+        } => Box::new(
+            local::LocalWarehouse::new(path).with_parquet(local::ParquetOptions {
+                compression: *compression,
+                dictionary: *dictionary,
+            }),
+        ),
         DestinationConfig::Maxcompute(mc) => {
             let client = mc.client()?;
             Box::new(maxcompute::MaxComputeSink::new(
