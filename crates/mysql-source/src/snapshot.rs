@@ -785,7 +785,17 @@ where
     if *in_batch == 0 {
         return Ok(());
     }
-    let arrays = builders.iter_mut().map(ColumnBuilder::finish).collect();
+    let rows = *in_batch;
+    let arrays = builders
+        .iter_mut()
+        .zip(schema.fields())
+        .map(|(b, f)| {
+            b.finish(rows).map_err(|message| Error::Decode {
+                column: f.name().clone(),
+                message,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let batch = RecordBatch::try_new(schema.clone(), arrays)?;
     progress.rows.fetch_add(*in_batch as u64, Ordering::Relaxed);
     progress.bytes.fetch_add(*bytes, Ordering::Relaxed);

@@ -374,6 +374,31 @@ mod tests {
     }
 
     #[test]
+    fn the_local_parquet_settings_parse_and_a_wrong_codec_is_named() {
+        use crate::config::{DestinationConfig, ParquetCompression};
+        let text = GOOD.replace(
+            "path = \"w\"\n",
+            "path = \"w\"\ncompression = \"snappy\"\ndictionary = true\n",
+        );
+        let cfg = parse(&text, "task.toml").expect("settings");
+        assert!(matches!(
+            cfg.destination,
+            DestinationConfig::Local {
+                compression: ParquetCompression::Snappy,
+                dictionary: true,
+                ..
+            }
+        ));
+        let text = GOOD.replace("path = \"w\"\n", "path = \"w\"\ncompression = \"gzip\"\n");
+        let err = parse(&text, "task.toml").expect_err("codec");
+        assert!(
+            err.message.contains("gzip") && err.message.contains("zstd"),
+            "{err}"
+        );
+        assert_eq!(err.line, 7, "{err}");
+    }
+
+    #[test]
     fn a_wrong_type_names_the_key_and_what_it_must_be() {
         let text = GOOD.replace("server_id = 3", "server_id = \"three\"");
         let err = parse(&text, "task.toml").expect_err("type");
