@@ -147,6 +147,22 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
     {
         return Some(bad);
     }
+    if let crate::config::DestinationConfig::Local {
+        compression: Some(codec),
+        ..
+    } = &cfg.destination
+        && crate::config::ParquetCompression::from_name(codec).is_none()
+    {
+        return Some((
+            vec!["destination", "compression"],
+            format!(
+                "`destination.compression` cannot be {codec:?}; it is one of {}",
+                crate::config::ParquetCompression::NAMES
+                    .map(|n| format!("{n:?}"))
+                    .join(", ")
+            ),
+        ));
+    }
     if cfg.objects.include.is_empty() {
         return Some((
             vec!["objects", "include"],
@@ -384,10 +400,10 @@ mod tests {
         assert!(matches!(
             cfg.destination,
             DestinationConfig::Local {
-                compression: ParquetCompression::Snappy,
+                compression: Some(ref c),
                 dictionary: true,
                 ..
-            }
+            } if ParquetCompression::from_name(c) == Some(ParquetCompression::Snappy)
         ));
         let text = GOOD.replace("path = \"w\"\n", "path = \"w\"\ncompression = \"gzip\"\n");
         let err = parse(&text, "task.toml").expect_err("codec");
