@@ -12,12 +12,12 @@
 
 use crate::error::{Error, Result};
 use crate::schema::{ColumnSchema, ColumnType};
-use arrow_array::ArrayRef;
 use arrow_array::builder::{
     BinaryBuilder, Date32Builder, Decimal128Builder, DurationMicrosecondBuilder, Float32Builder,
-    Float64Builder, Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
+    Float64Builder, Int8Builder, Int16Builder, Int32Builder, Int64Builder,
     TimestampMicrosecondBuilder, UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
+use arrow_array::{Array, ArrayRef, StringArray};
 use arrow_schema::{DataType, Field, TimeUnit};
 use std::sync::Arc;
 
@@ -112,7 +112,8 @@ pub(crate) enum ColumnBuilder {
     Date(Date32Builder),
     Time(DurationMicrosecondBuilder),
     Ts(TimestampMicrosecondBuilder),
-    Utf8(StringBuilder),
+    /// UTF-8 text, collected as bytes and validated once per batch.
+    Utf8(BinaryBuilder),
     Bin(BinaryBuilder),
 }
 
@@ -141,7 +142,7 @@ impl ColumnBuilder {
             DataType::Timestamp(TimeUnit::Microsecond, tz) => Self::Ts(
                 TimestampMicrosecondBuilder::with_capacity(rows).with_timezone_opt(tz.clone()),
             ),
-            DataType::Utf8 => Self::Utf8(StringBuilder::with_capacity(rows, rows * 16)),
+            DataType::Utf8 => Self::Utf8(BinaryBuilder::with_capacity(rows, rows * 16)),
             DataType::Binary => Self::Bin(BinaryBuilder::with_capacity(rows, rows * 16)),
             other => return Err(Error::Unexpected(format!("no builder for {other}"))),
         })
@@ -197,7 +198,7 @@ impl ColumnBuilder {
                 Some(t) => b.append_value(t),
                 None => b.append_null(),
             },
-            Self::Utf8(b) => b.append_value(std::str::from_utf8(v).map_err(|_| "not UTF-8")?),
+            Self::Utf8(b) => b.append_value(v),
             Self::Bin(b) => b.append_value(v),
         }
         Ok(())
@@ -224,26 +225,58 @@ impl ColumnBuilder {
         }
     }
 
-    /// The built array; the builder is reset for the next batch.
-    pub(crate) fn finish(&mut self) -> ArrayRef {
-        match self {
-            Self::I8(b) => Arc::new(b.finish()),
-            Self::I16(b) => Arc::new(b.finish()),
-            Self::I32(b) => Arc::new(b.finish()),
-            Self::I64(b) => Arc::new(b.finish()),
-            Self::U8(b) => Arc::new(b.finish()),
-            Self::U16(b) => Arc::new(b.finish()),
-            Self::U32(b) => Arc::new(b.finish()),
-            Self::U64(b) | Self::Bit(b) => Arc::new(b.finish()),
-            Self::Dec(b, _) => Arc::new(b.finish()),
-            Self::F32(b) => Arc::new(b.finish()),
-            Self::F64(b) => Arc::new(b.finish()),
-            Self::Date(b) => Arc::new(b.finish()),
-            Self::Time(b) => Arc::new(b.finish()),
-            Self::Ts(b) => Arc::new(b.finish()),
-            Self::Utf8(b) => Arc::new(b.finish()),
-            Self::Bin(b) => Arc::new(b.finish()),
+    /// The built array; the builder starts over with room for `rows`
+    /// values (and as many text bytes as this batch had), so the next
+    /// batch does not grow its buffers from nothing.
+    ///
+    /// # Errors
+    /// A text column holding bytes that are not UTF-8 (its first such value).
+    pub(crate) fn finish(&mut self, rows: usize) -> std::result::Result<ArrayRef, String> {
+        macro_rules! primitive {
+            ($b:expr, $t:ty) => {{
+                let a = $b.finish();
+                *$b = <$t>::with_capacity(rows).with_data_type(a.data_type().clone());
+                Arc::new(a) as ArrayRef
+            }};
         }
+        Ok(match self {
+            Self::I8(b) => primitive!(b, Int8Builder),
+            Self::I16(b) => primitive!(b, Int16Builder),
+            Self::I32(b) => primitive!(b, Int32Builder),
+            Self::I64(b) => primitive!(b, Int64Builder),
+            Self::U8(b) => primitive!(b, UInt8Builder),
+            Self::U16(b) => primitive!(b, UInt16Builder),
+            Self::U32(b) => primitive!(b, UInt32Builder),
+            Self::U64(b) | Self::Bit(b) => primitive!(b, UInt64Builder),
+            Self::Dec(b, _) => primitive!(b, Decimal128Builder),
+            Self::F32(b) => primitive!(b, Float32Builder),
+            Self::F64(b) => primitive!(b, Float64Builder),
+            Self::Date(b) => primitive!(b, Date32Builder),
+            Self::Time(b) => primitive!(b, DurationMicrosecondBuilder),
+            Self::Ts(b) => primitive!(b, TimestampMicrosecondBuilder),
+            Self::Utf8(b) => {
+                let a = b.finish();
+                *b = BinaryBuilder::with_capacity(rows, a.value_data().len());
+                // One validation of the whole buffer (and of the value
+                // boundaries) is much cheaper than one call per value.
+                match StringArray::try_from_binary(a.clone()) {
+                    Ok(text) => Arc::new(text),
+                    Err(_) => {
+                        let bad = a
+                            .iter()
+                            .flatten()
+                            .find(|v| std::str::from_utf8(v).is_err())
+                            .unwrap_or_default();
+                        return Err(format!("not UTF-8: {:?}", String::from_utf8_lossy(bad)));
+                    }
+                }
+            }
+            Self::Bin(b) => {
+                let a = b.finish();
+                *b = BinaryBuilder::with_capacity(rows, a.value_data().len());
+                Arc::new(a)
+            }
+        })
     }
 }
 

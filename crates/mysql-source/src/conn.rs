@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 /// The largest payload of one wire packet; longer payloads are split.
 const MAX_PAYLOAD: usize = 0xff_ffff;
 /// Reads ask the socket for at least this much room.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 /// `max_packet_size` announced in the handshake (1 GiB, the server maximum).
 const MAX_PACKET_SIZE: u32 = 1 << 30;
 

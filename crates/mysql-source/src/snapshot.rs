@@ -190,14 +190,107 @@ pub struct TablePlan {
     pub chunks: Vec<ChunkPlan>,
 }
 
-/// Splits a table into chunks of about `chunk_rows` rows by reading its key
-/// once in order (an index-only scan) and keeping every `chunk_rows`-th
-/// value as a boundary. The last chunk is open-ended so rows inserted
-/// beyond the current maximum are read too.
+/// Splits a table into chunks of about `chunk_rows` rows. The last chunk
+/// is open-ended so rows inserted beyond the current maximum are read too
+/// (and the first one open below).
+///
+/// A single integer key whose values are dense (its `MIN..=MAX` span at
+/// most twice the server's row estimate) is cut into spans of `chunk_rows`
+/// values: two index dives instead of a scan, and no chunk can hold more
+/// than `chunk_rows` rows since keys are unique. Any other key is read once
+/// in order, keeping every `chunk_rows`-th value as a boundary.
 ///
 /// # Errors
 /// Query errors.
 pub async fn plan_table(
+    conn: &mut RawConn,
+    schema: &TableSchema,
+    chunk_rows: u64,
+) -> Result<TablePlan> {
+    if let Some(plan) = plan_by_span(conn, schema, chunk_rows).await? {
+        return Ok(plan);
+    }
+    plan_by_scan(conn, schema, chunk_rows).await
+}
+
+/// The span plan of [`plan_table`], or `None` when the key is not a single
+/// dense integer column.
+async fn plan_by_span(
+    conn: &mut RawConn,
+    schema: &TableSchema,
+    chunk_rows: u64,
+) -> Result<Option<TablePlan>> {
+    let Some([key]) = schema.row_key() else {
+        return Ok(None);
+    };
+    if !schema
+        .column(key)
+        .is_some_and(|c| c.column_type.is_integer())
+    {
+        return Ok(None);
+    }
+    let chunk_rows = i128::from(chunk_rows.max(1));
+    let estimate = conn
+        .query_strings(&format!(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+            quote_str(&schema.database),
+            quote_str(&schema.table)
+        ))
+        .await?
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next().flatten())
+        .and_then(|v| v.parse::<i128>().ok())
+        .unwrap_or(0);
+    // Small tables scan quickly; a stale estimate of 0 lands here too.
+    if estimate < chunk_rows {
+        return Ok(None);
+    }
+    let k = quote_ident(key);
+    let bounds = conn
+        .query_strings(&format!(
+            "SELECT MIN({k}), MAX({k}) FROM {}",
+            table_ref(schema)
+        ))
+        .await?;
+    let parse = |i: usize| {
+        bounds
+            .first()
+            .and_then(|r| r.get(i).cloned().flatten())
+            .and_then(|v| v.parse::<i128>().ok())
+    };
+    let (Some(min), Some(max)) = (parse(0), parse(1)) else {
+        return Ok(None);
+    };
+    if max - min + 1 > 2 * estimate {
+        return Ok(None);
+    }
+    let mut chunks = Vec::new();
+    let mut lower: Option<Vec<String>> = None;
+    let mut upper = min - 1 + chunk_rows;
+    while upper < max {
+        let b = vec![upper.to_string()];
+        chunks.push(ChunkPlan {
+            id: chunks.len() as u32,
+            lower: lower.replace(b.clone()),
+            upper: Some(b),
+        });
+        upper += chunk_rows;
+    }
+    chunks.push(ChunkPlan {
+        id: chunks.len() as u32,
+        lower,
+        upper: None,
+    });
+    Ok(Some(TablePlan {
+        key: vec![key.clone()],
+        chunks,
+    }))
+}
+
+/// The scan plan of [`plan_table`] (also for tables without a key: one
+/// chunk).
+async fn plan_by_scan(
     conn: &mut RawConn,
     schema: &TableSchema,
     chunk_rows: u64,
@@ -692,7 +785,17 @@ where
     if *in_batch == 0 {
         return Ok(());
     }
-    let arrays = builders.iter_mut().map(ColumnBuilder::finish).collect();
+    let rows = *in_batch;
+    let arrays = builders
+        .iter_mut()
+        .zip(schema.fields())
+        .map(|(b, f)| {
+            b.finish(rows).map_err(|message| Error::Decode {
+                column: f.name().clone(),
+                message,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let batch = RecordBatch::try_new(schema.clone(), arrays)?;
     progress.rows.fetch_add(*in_batch as u64, Ordering::Relaxed);
     progress.bytes.fetch_add(*bytes, Ordering::Relaxed);

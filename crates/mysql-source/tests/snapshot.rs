@@ -842,3 +842,72 @@ async fn float_values_arrive_exactly_not_as_printed() {
         .expect("drop");
     conn.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn a_dense_integer_key_is_planned_by_spans_and_a_sparse_one_by_a_scan() {
+    let table = format!("span_{}", std::process::id());
+    let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
+    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
+        .await
+        .expect("db");
+    conn.query_drop(&format!("DROP TABLE IF EXISTS {DB}.{table}"))
+        .await
+        .expect("drop");
+    conn.query_drop(&format!(
+        "CREATE TABLE {DB}.{table} (id BIGINT PRIMARY KEY, v INT)"
+    ))
+    .await
+    .expect("create");
+    // Keys 1..=5000 without every tenth: dense, but the 700th row is not key 700.
+    conn.query_drop(&format!(
+        "INSERT INTO {DB}.{table} SELECT seq, seq FROM mysql.seq_1_to_5000 WHERE seq % 10 <> 0"
+    ))
+    .await
+    .expect("fill");
+    conn.query_drop(&format!("ANALYZE TABLE {DB}.{table}"))
+        .await
+        .expect("analyze");
+    let s = schema::read_table(&mut conn, DB, &table)
+        .await
+        .expect("schema");
+    let plan = snapshot::plan_table(&mut conn, &s, 700)
+        .await
+        .expect("plan");
+    let uppers: Vec<Option<String>> = plan
+        .chunks
+        .iter()
+        .map(|c| c.upper.as_ref().map(|u| u[0].clone()))
+        .collect();
+    let expected: Vec<Option<String>> = (1..=7)
+        .map(|k| Some((k * 700).to_string()))
+        .chain([None])
+        .collect();
+    assert_eq!(uppers, expected, "spans of 700 key values");
+    let job = TableJob {
+        schema: Arc::new(s.clone()),
+        plan: Arc::new(plan),
+        done: BTreeSet::new(),
+    };
+    let (batches, chunks) = snapshot_all(vec![job], 3, ThrottleLimits::default()).await;
+    assert!(chunks.values().all(|&n| n <= 700), "{chunks:?}");
+    let mut seen = BTreeSet::new();
+    for b in &batches {
+        for id in b.column(0).as_primitive::<Int64Type>().iter().flatten() {
+            assert!(seen.insert(id), "row {id} read twice");
+        }
+    }
+    assert_eq!(seen.len(), 4500, "every row once");
+
+    // One far key makes the span much wider than the rows: a scan plan.
+    conn.query_drop(&format!("INSERT INTO {DB}.{table} VALUES (1000000000, 0)"))
+        .await
+        .expect("far key");
+    let plan = snapshot::plan_table(&mut conn, &s, 700)
+        .await
+        .expect("plan");
+    assert_eq!(plan.chunks.len(), 7, "4501 rows in chunks of 700");
+    assert_ne!(plan.chunks[0].upper, Some(vec!["700".to_owned()]));
+    conn.query_drop(&format!("DROP TABLE {DB}.{table}"))
+        .await
+        .expect("drop");
+}

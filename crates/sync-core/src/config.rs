@@ -152,9 +152,55 @@ pub enum DestinationConfig {
     Local {
         /// The warehouse directory.
         path: PathBuf,
+        /// Codec of the Parquet files: `zstd` (when unset), `snappy`,
+        /// `lz4` or `none` (see [`ParquetCompression::from_name`]; the
+        /// task-file check names a bad one with its line).
+        #[serde(default)]
+        compression: Option<String>,
+        /// Dictionary-encode the columns of the Parquet files (off by
+        /// default: it costs a hash per value and rarely shrinks a file
+        /// that ZSTD compresses anyway).
+        #[serde(default)]
+        dictionary: bool,
     },
     /// A MaxCompute project.
     Maxcompute(MaxComputeConfig),
+}
+
+/// `[destination] compression` of the local warehouse's Parquet files.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum ParquetCompression {
+    /// ZSTD at level 1.
+    #[default]
+    Zstd,
+    /// Snappy: faster, larger files.
+    Snappy,
+    /// LZ4 (the `LZ4_RAW` codec).
+    Lz4,
+    /// Uncompressed.
+    None,
+}
+
+impl ParquetCompression {
+    /// The names a task file may use.
+    pub const NAMES: [&str; 4] = ["zstd", "snappy", "lz4", "none"];
+
+    /// The codec a task file names (`None` for an unknown name).
+    ///
+    /// ```
+    /// use sync_core::config::ParquetCompression;
+    /// assert_eq!(ParquetCompression::from_name("snappy"), Some(ParquetCompression::Snappy));
+    /// assert_eq!(ParquetCompression::from_name("gzip"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "zstd" => Self::Zstd,
+            "snappy" => Self::Snappy,
+            "lz4" => Self::Lz4,
+            "none" => Self::None,
+            _ => return None,
+        })
+    }
 }
 
 /// `[destination] kind = "maxcompute"`.

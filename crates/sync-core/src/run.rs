@@ -26,7 +26,7 @@ use mysql_source::replication::{BinlogStream, ReplicationOptions, StartPosition}
 use mysql_source::schema::TableSchema;
 use mysql_source::snapshot::{self, ChunkPlan, SnapshotItem, SnapshotOptions, TableJob, TablePlan};
 use mysql_source::{BinlogPosition, ConnectOptions, RawConn};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -619,37 +619,35 @@ impl<S: Sink> TaskRunner<S> {
         }
         let mut run = snapshot::start(sopts, jobs);
         let mut pending: HashMap<(usize, u32), Vec<RecordBatch>> = HashMap::new();
-        while let Some(item) = run.items.recv().await {
-            match item.map_err(source_err)? {
-                SnapshotItem::Batch {
-                    table,
-                    chunk,
-                    batch,
-                } => {
+        // Chunks read in full, waiting for their commit; one commit runs
+        // while the readers go on, so encoding and fsyncs overlap the read.
+        // A chunk's checkpoint step follows its own commit, so a crash
+        // loses only uncommitted chunks, which the resume reads again.
+        let mut ready: VecDeque<ReadyChunk> = VecDeque::new();
+        let mut committing: Option<CommitFuture<'_>> = None;
+        let mut reading = true;
+        let mut failure = None;
+        loop {
+            if committing.is_none()
+                && let Some(c) = ready.pop_front()
+            {
+                let t = job_tables[c.table];
+                let unit = state.unit_name(&format!("base-{}-{:06}", t.source_name, c.chunk));
+                committing = Some(self.commit_chunk(t, unit, c));
+            }
+            if !reading && committing.is_none() {
+                break;
+            }
+            tokio::select! {
+                done = async {
+                    match committing.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                }, if committing.is_some() => {
+                    committing = None;
+                    let (table, chunk, rows) = done?;
                     let t = job_tables[table];
-                    let rows = shape_base(t, self.transform.as_deref(), t.to_dest(batch)?)?;
-                    pending.entry((table, chunk)).or_default().push(rows);
-                }
-                SnapshotItem::ChunkDone { table, chunk, rows } => {
-                    let t = job_tables[table];
-                    let batches = pending.remove(&(table, chunk)).unwrap_or_default();
-                    let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-                    let data = batches
-                        .into_iter()
-                        .map(|batch| TableBatch {
-                            table: t.base_table(),
-                            partition: vec![],
-                            batch,
-                        })
-                        .collect();
-                    self.sink
-                        .commit_unit(
-                            &state.unit_name(&format!("base-{}-{chunk:06}", t.source_name)),
-                            data,
-                        )
-                        .await?;
-                    self.metrics
-                        .add_rows(&t.base_table(), "full_sync", rows, bytes as u64);
                     done_sets[table].insert(chunk);
                     let last = done_sets[table].len() == chunk_counts[table];
                     rows_done[table] += rows;
@@ -675,7 +673,27 @@ impl<S: Sink> TaskRunner<S> {
                         },
                     )?;
                 }
+                item = run.items.recv(), if reading && ready.len() < READY_CHUNKS => {
+                    let took = match item {
+                        None => {
+                            reading = false;
+                            Ok(())
+                        }
+                        Some(item) => self.take_item(item, &job_tables, &mut pending, &mut ready),
+                    };
+                    // A commit in flight is finished (and checkpointed)
+                    // before the error ends the attempt: a retry must not
+                    // race a commit of the same unit still running.
+                    if let Err(e) = took {
+                        failure = Some(e);
+                        reading = false;
+                        ready.clear();
+                    }
+                }
             }
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         // Tables that were empty in every chunk still need their last mark.
         for (i, t) in job_tables.iter().enumerate() {
@@ -687,6 +705,68 @@ impl<S: Sink> TaskRunner<S> {
             }
         }
         self.step(state, Step::FullSyncFinished)
+    }
+
+    /// Files a snapshot item: a batch joins its chunk's rows, a finished
+    /// chunk goes to the commit queue.
+    fn take_item(
+        &self,
+        item: std::result::Result<SnapshotItem, mysql_source::Error>,
+        job_tables: &[&SyncedTable],
+        pending: &mut HashMap<(usize, u32), Vec<RecordBatch>>,
+        ready: &mut VecDeque<ReadyChunk>,
+    ) -> Result<()> {
+        match item.map_err(source_err)? {
+            SnapshotItem::Batch {
+                table,
+                chunk,
+                batch,
+            } => {
+                let t = job_tables[table];
+                let rows = shape_base(t, self.transform.as_deref(), t.to_dest(batch)?)?;
+                pending.entry((table, chunk)).or_default().push(rows);
+            }
+            SnapshotItem::ChunkDone { table, chunk, rows } => {
+                let batches = pending.remove(&(table, chunk)).unwrap_or_default();
+                ready.push_back(ReadyChunk {
+                    table,
+                    chunk,
+                    rows,
+                    batches,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits one snapshot chunk as its unit; yields what its checkpoint
+    /// step needs.
+    fn commit_chunk<'a>(
+        &'a self,
+        t: &'a SyncedTable,
+        unit: String,
+        c: ReadyChunk,
+    ) -> CommitFuture<'a> {
+        Box::pin(async move {
+            let bytes: usize = c
+                .batches
+                .iter()
+                .map(RecordBatch::get_array_memory_size)
+                .sum();
+            let data = c
+                .batches
+                .into_iter()
+                .map(|batch| TableBatch {
+                    table: t.base_table(),
+                    partition: vec![],
+                    batch,
+                })
+                .collect();
+            self.sink.commit_unit(&unit, data).await?;
+            self.metrics
+                .add_rows(&t.base_table(), "full_sync", c.rows, bytes as u64);
+            Ok((c.table, c.chunk, c.rows))
+        })
     }
 
     async fn load_or_plan(&self, conn: &mut RawConn, t: &SyncedTable) -> Result<TablePlan> {
@@ -1332,6 +1412,22 @@ impl LogBuilder {
 const IDLE_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The metrics name of a phase (see [`crate::metrics::PHASES`]).
+/// Chunks read in full and held for their commit at most (beyond the one
+/// being committed): bounds memory when the sink is slower than the reads.
+const READY_CHUNKS: usize = 2;
+
+/// A snapshot chunk read in full.
+struct ReadyChunk {
+    table: usize,
+    chunk: u32,
+    rows: u64,
+    batches: Vec<RecordBatch>,
+}
+
+/// A chunk's commit: its table index, chunk id and row count.
+type CommitFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(usize, u32, u64)>> + Send + 'a>>;
+
 fn phase_metric(phase: &Phase) -> &'static str {
     match phase {
         Phase::Precheck => "precheck",

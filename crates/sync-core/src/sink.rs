@@ -161,7 +161,24 @@ pub fn conform_read(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBat
 /// set, a malformed endpoint.
 pub fn open(cfg: &TaskConfig) -> Result<Box<dyn Sink>> {
     Ok(match &cfg.destination {
-        DestinationConfig::Local { path } => Box::new(local::LocalWarehouse::new(path)),
+        DestinationConfig::Local {
+            path,
+            compression,
+            dictionary,
+        } => {
+            let codec = compression.as_deref().unwrap_or("zstd");
+            let compression = local::ParquetCompression::from_name(codec).ok_or_else(|| {
+                Error::Config(format!(
+                    "[destination] compression: unknown codec {codec:?} (one of zstd, snappy, lz4, none)"
+                ))
+            })?;
+            Box::new(
+                local::LocalWarehouse::new(path).with_parquet(local::ParquetOptions {
+                    compression,
+                    dictionary: *dictionary,
+                }),
+            )
+        }
         DestinationConfig::Maxcompute(mc) => {
             let client = mc.client()?;
             Box::new(maxcompute::MaxComputeSink::new(

@@ -147,6 +147,22 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
     {
         return Some(bad);
     }
+    if let crate::config::DestinationConfig::Local {
+        compression: Some(codec),
+        ..
+    } = &cfg.destination
+        && crate::config::ParquetCompression::from_name(codec).is_none()
+    {
+        return Some((
+            vec!["destination", "compression"],
+            format!(
+                "`destination.compression` cannot be {codec:?}; it is one of {}",
+                crate::config::ParquetCompression::NAMES
+                    .map(|n| format!("{n:?}"))
+                    .join(", ")
+            ),
+        ));
+    }
     if cfg.objects.include.is_empty() {
         return Some((
             vec!["objects", "include"],
@@ -371,6 +387,31 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.line, 8);
+    }
+
+    #[test]
+    fn the_local_parquet_settings_parse_and_a_wrong_codec_is_named() {
+        use crate::config::{DestinationConfig, ParquetCompression};
+        let text = GOOD.replace(
+            "path = \"w\"\n",
+            "path = \"w\"\ncompression = \"snappy\"\ndictionary = true\n",
+        );
+        let cfg = parse(&text, "task.toml").expect("settings");
+        assert!(matches!(
+            cfg.destination,
+            DestinationConfig::Local {
+                compression: Some(ref c),
+                dictionary: true,
+                ..
+            } if ParquetCompression::from_name(c) == Some(ParquetCompression::Snappy)
+        ));
+        let text = GOOD.replace("path = \"w\"\n", "path = \"w\"\ncompression = \"gzip\"\n");
+        let err = parse(&text, "task.toml").expect_err("codec");
+        assert!(
+            err.message.contains("gzip") && err.message.contains("zstd"),
+            "{err}"
+        );
+        assert_eq!(err.line, 7, "{err}");
     }
 
     #[test]
