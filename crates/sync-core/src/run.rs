@@ -1411,10 +1411,9 @@ impl LogBuilder {
 /// heartbeat) moves the checkpoint forward.
 const IDLE_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The metrics name of a phase (see [`crate::metrics::PHASES`]).
 /// Chunks read in full and held for their commit at most (beyond the one
 /// being committed): bounds memory when the sink is slower than the reads.
-const READY_CHUNKS: usize = 2;
+const READY_CHUNKS: usize = 1;
 
 /// A snapshot chunk read in full.
 struct ReadyChunk {
@@ -1428,6 +1427,7 @@ struct ReadyChunk {
 type CommitFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(usize, u32, u64)>> + Send + 'a>>;
 
+/// The metrics name of a phase (see [`crate::metrics::PHASES`]).
 fn phase_metric(phase: &Phase) -> &'static str {
     match phase {
         Phase::Precheck => "precheck",
