@@ -234,6 +234,8 @@ pub(crate) struct TaskSpec {
     pub(crate) flush_ms: u64,
     /// Where the checkpoint goes (default: `state` in the scenario directory).
     pub(crate) state_dir: Option<PathBuf>,
+    /// More task-file sections, appended as written.
+    pub(crate) extra: String,
 }
 
 impl TaskSpec {
@@ -248,6 +250,7 @@ impl TaskSpec {
             parallelism: 2,
             flush_ms: 200,
             state_dir: None,
+            extra: String::new(),
         }
     }
 }
@@ -288,14 +291,15 @@ impl Task {
              [objects]\ninclude = [\"{}.*\"]\n\
              [sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\nstate_dir = \"{}\"\n\
              chunk_rows = {}\nbatch_rows = {}\nparallelism = {}\nflush_interval_ms = {}\n\
-             log_partitions = [\"day\"]\n",
+             log_partitions = [\"day\"]\n{}",
             spec.url,
             spec.db,
             state_dir.display(),
             spec.chunk_rows,
             spec.batch_rows,
             spec.parallelism,
-            spec.flush_ms
+            spec.flush_ms,
+            spec.extra
         );
         let file = ctx.dir.join("task.toml");
         std::fs::write(&file, text)?;

@@ -49,6 +49,9 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
     source.load_shop(DB, scale, 35).await?;
     let mut spec = TaskSpec::new(&source, DB, Dest::Local(warehouse.clone()));
     spec.state_dir = Some(disk_dir.join("state"));
+    // A full disk is retried within `other` (an operator may free space);
+    // a short window lets the run give up within the scenario's time.
+    spec.extra = "[retry]\nconnection_seconds = 30\nother_seconds = 5\n".into();
     let mut task = Task::new(&ctx, spec)?;
     let writer = Writer::start(&source, DB, 12, 500_000, (30, 150));
 
