@@ -34,22 +34,13 @@ async fn connect(url: &str) -> mysql_async::Conn {
         .expect("connect")
 }
 
-/// Starts `run` and waits for the incremental phase.
+/// Starts `run` (log in `dir/run.log`) and waits for the incremental phase.
 fn start(cli: &Cli, dir: &Path) -> Child {
-    let child = cli.spawn_run(&dir.join("run.log")).expect("sync-cli run");
-    wait_until("the incremental phase", Duration::from_secs(120), || {
-        cli.status().contains("phase incremental")
-    });
-    child
+    cli.start_incremental(&dir.join("run.log"))
 }
 
-fn stop(mut child: Child, dir: &Path) {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let code = child.wait().expect("wait");
-    let log = std::fs::read_to_string(dir.join("run.log")).unwrap_or_default();
-    assert!(code.success(), "{code:?}\n{log}");
+fn stop(child: Child, dir: &Path) {
+    sync_testkit::cli::stop_run(child, &dir.join("run.log"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,20 +92,13 @@ fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("run.log")).unwrap_or_default()
 }
 
+/// Starts `run` (log in `dir/run.log`) and waits for the incremental phase.
 fn start(cli: &Cli, dir: &Path) -> Child {
-    let child = cli.spawn_run(&dir.join("run.log")).expect("sync-cli run");
-    wait_until("the incremental phase", Duration::from_secs(120), || {
-        cli.status().contains("phase incremental")
-    });
-    child
+    cli.start_incremental(&dir.join("run.log"))
 }
 
-fn stop(mut child: Child, dir: &Path) {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let code = child.wait().expect("wait");
-    assert!(code.success(), "{code:?}\n{}", log_of(dir));
+fn stop(child: Child, dir: &Path) {
+    sync_testkit::cli::stop_run(child, &dir.join("run.log"));
 }
 
 /// Waits for `child` to end by itself.
@@ -213,12 +206,11 @@ async fn a_task_started_during_a_source_outage_waits_for_the_source() {
     );
     let cli = Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task);
     server.stop().expect("stop the source");
-    let log_file = std::fs::File::create(dir.path().join("run.log")).expect("log");
     let mut child = cli
-        .command(&["run", "--exit-when-caught-up"])
-        .stdout(log_file.try_clone().expect("log"))
-        .stderr(log_file)
-        .spawn()
+        .spawn(
+            &["run", "--exit-when-caught-up"],
+            &dir.path().join("run.log"),
+        )
         .expect("sync-cli run");
     wait_until("a few attempts", Duration::from_secs(90), || {
         scrape(port, "sync_retries_total{kind=\"connection\"}") >= 2.0

@@ -67,16 +67,53 @@ impl Cli {
     /// # Errors
     /// The log cannot be opened or the process started.
     pub fn spawn_run(&self, log: &Path) -> std::io::Result<Child> {
+        self.spawn(&["run"], log)
+    }
+
+    /// Starts `sync-cli ARGS -c TASK` with its log (stderr, at `info`)
+    /// appended to `log`.
+    ///
+    /// # Errors
+    /// The log cannot be opened or the process started.
+    pub fn spawn(&self, args: &[&str], log: &Path) -> std::io::Result<Child> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)?;
-        self.command(&["run"])
+        self.command(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
     }
+
+    /// Starts `run` (log appended to `log`) and waits, up to two minutes,
+    /// until `status` shows the incremental phase.
+    ///
+    /// # Panics
+    /// When it cannot start or does not get there in time (a test helper).
+    pub fn start_incremental(&self, log: &Path) -> Child {
+        let child = self.spawn_run(log).expect("sync-cli run");
+        crate::probe::wait_until(
+            "the incremental phase",
+            std::time::Duration::from_secs(120),
+            || self.status().contains("phase incremental"),
+        );
+        child
+    }
+}
+
+/// Stops a background `run` with SIGTERM and checks that it exits 0.
+///
+/// # Panics
+/// When it exits otherwise (the message holds the log at `log`).
+pub fn stop_run(mut child: Child, log: &Path) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let code = child.wait().expect("wait");
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(code.success(), "{code:?}\n{text}");
 }
 
 /// The lag `status` prints (`lag 1.3 s`, `lag 47 s …`, `lag 2.5 min …`), in seconds.
