@@ -1,4 +1,4 @@
-//! Text-protocol values straight into Arrow builders: one builder per
+//! Result values (text or binary protocol) straight into Arrow builders: one builder per
 //! column, no per-value heap objects on the way.
 //!
 //! The mapping (shared in spirit with the binlog side, see the architecture
@@ -10,6 +10,7 @@
 //! ENUM, SET and JSON → Utf8; binary strings, BLOBs, GEOMETRY → Binary.
 //! Zero dates (`0000-00-00`) and other invalid dates become NULL.
 
+use crate::binary_row::{BinaryCell, DateTimeParts};
 use crate::error::{Error, Result};
 use crate::schema::{ColumnSchema, ColumnType};
 use arrow_array::builder::{
@@ -204,6 +205,59 @@ impl ColumnBuilder {
         Ok(())
     }
 
+    /// Appends one binary-protocol value (`None` = NULL); see
+    /// [`crate::binary_row`]. Zero and invalid dates become NULL, as in
+    /// [`ColumnBuilder::append`].
+    #[inline]
+    pub(crate) fn append_binary(
+        &mut self,
+        cell: Option<BinaryCell<'_>>,
+    ) -> std::result::Result<(), &'static str> {
+        let Some(v) = cell else {
+            self.append_null();
+            return Ok(());
+        };
+        match (self, v) {
+            (Self::I8(b), v) => b.append_value(narrow(v)?),
+            (Self::I16(b), v) => b.append_value(narrow(v)?),
+            (Self::I32(b), v) => b.append_value(narrow(v)?),
+            (Self::I64(b), v) => b.append_value(narrow(v)?),
+            (Self::U8(b), v) => b.append_value(narrow(v)?),
+            (Self::U16(b), v) => b.append_value(narrow(v)?),
+            (Self::U32(b), v) => b.append_value(narrow(v)?),
+            (Self::U64(b), v) => b.append_value(narrow(v)?),
+            (Self::F32(b), BinaryCell::Float(f)) => b.append_value(f),
+            (Self::F64(b), BinaryCell::Double(f)) => b.append_value(f),
+            (Self::F64(b), BinaryCell::Float(f)) => b.append_value(f64::from(f)),
+            (Self::Date(b), BinaryCell::DateTime(p)) => match binary_days(&p) {
+                Some(d) => b.append_value(d),
+                None => b.append_null(),
+            },
+            (Self::Ts(b), BinaryCell::DateTime(p)) => match binary_days(&p) {
+                Some(days) => {
+                    let secs =
+                        i64::from(p.hour) * 3600 + i64::from(p.minute) * 60 + i64::from(p.second);
+                    b.append_value(
+                        (i64::from(days) * 86_400 + secs) * 1_000_000 + i64::from(p.micros),
+                    );
+                }
+                None => b.append_null(),
+            },
+            (Self::Time(b), BinaryCell::Time(p)) => {
+                let secs =
+                    ((i64::from(p.days) * 24 + i64::from(p.hour)) * 60 + i64::from(p.minute)) * 60
+                        + i64::from(p.second);
+                let us = secs * 1_000_000 + i64::from(p.micros);
+                b.append_value(if p.negative { -us } else { us });
+            }
+            // BIT, DECIMAL digits and every string travel as bytes, laid
+            // out as in the text protocol.
+            (this, BinaryCell::Bytes(bytes)) => return this.append(Some(bytes)),
+            _ => return Err("unexpected binary value for this column type"),
+        }
+        Ok(())
+    }
+
     fn append_null(&mut self) {
         match self {
             Self::I8(b) => b.append_null(),
@@ -281,6 +335,29 @@ impl ColumnBuilder {
 }
 
 type ParseResult<T> = std::result::Result<T, &'static str>;
+
+/// A binary integer into a narrower (or differently signed) column.
+#[inline]
+fn narrow<T: TryFrom<i64> + TryFrom<u64>>(v: BinaryCell<'_>) -> ParseResult<T> {
+    match v {
+        BinaryCell::Int(n) => T::try_from(n).map_err(|_| "out of range"),
+        BinaryCell::UInt(n) => T::try_from(n).map_err(|_| "out of range"),
+        _ => Err("an integer column sent a non-integer value"),
+    }
+}
+
+/// Days since the epoch of a binary date; `None` for zero or invalid dates.
+fn binary_days(p: &DateTimeParts) -> Option<i32> {
+    if p.month == 0 || p.day == 0 || p.month > 12 || p.day > 31 {
+        return None;
+    }
+    i32::try_from(days_from_civil(
+        i64::from(p.year),
+        u32::from(p.month),
+        u32::from(p.day),
+    ))
+    .ok()
+}
 
 #[inline]
 fn parse_u64(v: &[u8]) -> ParseResult<u64> {

@@ -1,5 +1,5 @@
-//! A raw async MySQL connection: packet framing, the handshake, TLS and
-//! the text protocol, with the bytes kept visible.
+//! A raw async MySQL connection: packet framing, the handshake, TLS,
+//! text queries and prepared statements, with the bytes kept visible.
 //!
 //! The replication stream and the snapshot both need what a general client
 //! hides: the binlog packets as [`Bytes`] slices of the read buffer (no copy
@@ -277,6 +277,12 @@ pub struct ResultColumn {
     pub flags: u16,
     /// Collation id (63 = binary).
     pub charset: u16,
+}
+
+/// A statement prepared on one connection (see [`RawConn::prepare`]).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct Prepared {
+    id: u32,
 }
 
 /// A raw connection to a MySQL-compatible server.
@@ -572,6 +578,84 @@ impl RawConn {
         payload.push(0x03); // COM_QUERY
         payload.extend_from_slice(sql.as_bytes());
         self.send_command(&payload).await?;
+        self.read_result_header().await
+    }
+
+    /// Prepares `sql` (`COM_STMT_PREPARE`) for [`RawConn::execute`]; the
+    /// statement takes no parameters (its values are literals).
+    ///
+    /// # Errors
+    /// [`Error::Server`] when the server refuses it (a syntax error, or
+    /// prepared statements disabled: `max_prepared_stmt_count = 0`).
+    pub async fn prepare(&mut self, sql: &str) -> Result<Prepared> {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(0x16); // COM_STMT_PREPARE
+        payload.extend_from_slice(sql.as_bytes());
+        self.send_command(&payload).await?;
+        let ok = self.read_packet().await?;
+        match ok.first() {
+            Some(0x00) if ok.len() >= 12 => {}
+            Some(0xff) => return Err(self.server_error(&ok)),
+            _ => return Err(Error::Protocol("bad COM_STMT_PREPARE response".into())),
+        }
+        let id = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+        let columns = u16::from_le_bytes([ok[5], ok[6]]);
+        let params = u16::from_le_bytes([ok[7], ok[8]]);
+        let prepared = Prepared { id };
+        // Parameter and column definitions (each list closed by an EOF);
+        // the execute sends the columns again, so both are skipped here.
+        for count in [params, columns] {
+            if count == 0 {
+                continue;
+            }
+            for _ in 0..count {
+                self.read_packet().await?;
+            }
+            if self.read_packet().await?.first() != Some(&0xfe) {
+                return Err(Error::Protocol(
+                    "missing EOF after the prepared statement's definitions".into(),
+                ));
+            }
+        }
+        if params != 0 {
+            self.close_statement(prepared).await?;
+            return Err(Error::Protocol(
+                "a prepared snapshot statement must take no parameters".into(),
+            ));
+        }
+        Ok(prepared)
+    }
+
+    /// Executes a prepared statement (`COM_STMT_EXECUTE`, no cursor) and
+    /// reads its column definitions; rows follow through
+    /// [`RawConn::next_row`] in the binary row format ([`BinaryRow`]).
+    ///
+    /// # Errors
+    /// [`Error::Server`] when the execution fails.
+    pub async fn execute(&mut self, stmt: Prepared) -> Result<Vec<ResultColumn>> {
+        let mut payload = [0u8; 10];
+        payload[0] = 0x17; // COM_STMT_EXECUTE
+        payload[1..5].copy_from_slice(&stmt.id.to_le_bytes());
+        // flags 0: no cursor, rows stream as for a text query
+        payload[6..10].copy_from_slice(&1u32.to_le_bytes()); // iteration count
+        self.send_command(&payload).await?;
+        self.read_result_header().await
+    }
+
+    /// Frees a prepared statement (`COM_STMT_CLOSE`, which has no reply).
+    ///
+    /// # Errors
+    /// [`Error::Io`] on a broken connection.
+    pub async fn close_statement(&mut self, stmt: Prepared) -> Result<()> {
+        let mut payload = [0u8; 5];
+        payload[0] = 0x19; // COM_STMT_CLOSE
+        payload[1..5].copy_from_slice(&stmt.id.to_le_bytes());
+        self.send_command(&payload).await
+    }
+
+    /// The column count and definitions that start a result set (or the
+    /// OK of a statement without one).
+    async fn read_result_header(&mut self) -> Result<Vec<ResultColumn>> {
         let first = self.read_packet().await?;
         match first.first() {
             Some(0x00) => return Ok(Vec::new()),

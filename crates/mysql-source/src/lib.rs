@@ -8,7 +8,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`error`] | typed errors: unreachable, timeout, access denied, certificate, purged binlog, ... |
-//! | [`conn`] | raw async connection: packets as `Bytes`, handshake, text protocol |
+//! | [`conn`] | raw async connection: packets as `Bytes`, handshake, text queries, prepared statements |
 //! | `auth` | `mysql_native_password`, `caching_sha2_password`, `client_ed25519` |
 //! | [`tls`] | rustls with modes disabled / preferred / required / verify_ca / verify_identity |
 //! | [`server`] | the server's version and binlog settings, the current binlog position |
@@ -17,7 +17,8 @@
 //! | [`schema`] | columns, keys and types from information_schema |
 //! | [`snapshot`] | position first, then lock-free primary-key chunks into Arrow |
 //! | [`throttle`] | token-bucket rate limits: queries, rows and bytes per second |
-//! | [`arrow`] | text-protocol values straight into Arrow builders |
+//! | [`arrow`] | text- and binary-protocol values straight into Arrow builders |
+//! | [`binary_row`] | the binary row format of prepared-statement results, borrowed |
 //!
 //! # Following the binlog
 //!
@@ -75,6 +76,7 @@
 
 pub mod arrow;
 mod auth;
+pub mod binary_row;
 pub mod conn;
 pub mod error;
 pub mod gtid;

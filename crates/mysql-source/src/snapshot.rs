@@ -12,9 +12,9 @@
 //!    `gtid_executed` consistent with InnoDB (needs `BACKUP_ADMIN`), and
 //!    falls back to `SHOW MASTER STATUS` (whose binlog end can run a group
 //!    commit ahead of InnoDB for an instant — grant `BACKUP_ADMIN`).
-//! 2. Each chunk is then read by one plain `SELECT` in autocommit mode: an
-//!    InnoDB consistent read, no row or table locks. The chunk shows every
-//!    row of its key range as of some instant `t ≥ P`.
+//! 2. Each chunk is then read by one `SELECT` (prepared, binary rows) in
+//!    autocommit mode: an InnoDB consistent read, no row or table locks. The
+//!    chunk shows every row of its key range as of some instant `t ≥ P`.
 //! 3. The incremental phase reads the binlog from `P` with full row images.
 //!    For a key `k`, every change after `P` is in that log. If `k` changed
 //!    after `P`, its last log record (an after-image or a delete) is its
@@ -37,6 +37,7 @@
 //! of a second's worth of the limits.
 
 use crate::arrow::{ColumnBuilder, arrow_field};
+use crate::binary_row::{BinaryRow, WireLayout};
 use crate::conn::{ConnectOptions, RawConn, TextRow};
 use crate::error::{Error, Result};
 use crate::gtid::{GtidState, MariadbGtidPos};
@@ -211,6 +212,40 @@ pub async fn plan_table(
         return Ok(plan);
     }
     plan_by_scan(conn, schema, chunk_rows).await
+}
+
+/// The rows per chunk for a table: `max_rows`, or fewer when the server's
+/// average row length (`information_schema.TABLES.AVG_ROW_LENGTH`, an
+/// estimate that counts page overhead, so on the safe side) says that many
+/// rows would pass `max_bytes`. Wide rows thus make short chunks, which
+/// bounds the memory a chunk in flight takes. At least 1; `max_rows` when
+/// the server has no estimate yet.
+///
+/// # Errors
+/// Query errors.
+pub async fn chunk_rows_for(
+    conn: &mut RawConn,
+    schema: &TableSchema,
+    max_rows: u64,
+    max_bytes: u64,
+) -> Result<u64> {
+    let avg = conn
+        .query_strings(&format!(
+            "SELECT AVG_ROW_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+            quote_str(&schema.database),
+            quote_str(&schema.table)
+        ))
+        .await?
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next().flatten())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let max_rows = max_rows.max(1);
+    if avg == 0 {
+        return Ok(max_rows);
+    }
+    Ok((max_bytes / avg).clamp(1, max_rows))
 }
 
 /// The span plan of [`plan_table`], or `None` when the key is not a single
@@ -413,8 +448,27 @@ fn key_after(key: &[String], bound: &[String], inclusive: bool) -> String {
     format!("({})", ors.join(" OR "))
 }
 
+/// How chunk rows travel from the server (`"binary"` or `"text"` in a
+/// task file).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadProtocol {
+    /// Prepared statements and binary rows: numbers and temporals in their
+    /// native form, cheaper for the server to send and for us to decode.
+    #[default]
+    Binary,
+    /// Plain queries and text rows, for servers or proxies that refuse
+    /// prepared statements.
+    Text,
+}
+
 /// The SELECT of one chunk.
-pub fn chunk_sql(schema: &TableSchema, plan: &TablePlan, chunk: &ChunkPlan) -> String {
+pub fn chunk_sql(
+    schema: &TableSchema,
+    plan: &TablePlan,
+    chunk: &ChunkPlan,
+    protocol: ReadProtocol,
+) -> String {
     let cols = schema
         .columns
         .iter()
@@ -423,7 +477,7 @@ pub fn chunk_sql(schema: &TableSchema, plan: &TablePlan, chunk: &ChunkPlan) -> S
             // The text protocol prints FLOAT with six significant digits
             // (10044.125 comes out as "10044.1"); as a DOUBLE it prints in
             // full, and float → double is exact, so this loses nothing.
-            if c.column_type == ColumnType::Float {
+            if c.column_type == ColumnType::Float && protocol == ReadProtocol::Text {
                 format!("{q} * 1e0 AS {q}")
             } else {
                 q
@@ -527,10 +581,13 @@ pub struct SnapshotOptions {
     pub channel_capacity: usize,
     /// Rate limits.
     pub throttle: ThrottleLimits,
+    /// Binary (prepared statements, the default) or text rows.
+    pub protocol: ReadProtocol,
 }
 
 impl SnapshotOptions {
-    /// 4 connections, 8192-row batches, 16 batches buffered, no limits.
+    /// 4 connections, 8192-row batches, 16 batches buffered, no limits,
+    /// binary rows.
     pub fn new(connect: ConnectOptions) -> Self {
         Self {
             connect,
@@ -538,6 +595,7 @@ impl SnapshotOptions {
             batch_rows: 8192,
             channel_capacity: 16,
             throttle: ThrottleLimits::default(),
+            protocol: ReadProtocol::Binary,
         }
     }
 }
@@ -647,6 +705,7 @@ async fn worker(
             &schemas[t],
             chunk,
             opts.batch_rows,
+            opts.protocol,
             throttle,
             progress,
             |batch| {
@@ -700,6 +759,7 @@ pub async fn read_chunk<F, Fut, E>(
     schema: &SchemaRef,
     chunk: &ChunkPlan,
     batch_rows: usize,
+    protocol: ReadProtocol,
     throttle: &Throttle,
     progress: &Progress,
     mut emit: F,
@@ -708,35 +768,60 @@ where
     F: FnMut(RecordBatch) -> Fut,
     Fut: std::future::Future<Output = std::result::Result<(), E>>,
 {
-    let sql = chunk_sql(&job.schema, &job.plan, chunk);
+    let sql = chunk_sql(&job.schema, &job.plan, chunk, protocol);
     debug!(%sql, "snapshot chunk");
     // Under a rows or bytes limit a batch is paid for before the next is
     // read, so it is kept to a tenth of a second's worth.
     let batch_rows = throttle.batch_rows(batch_rows);
-    let ncols = job.schema.columns.len();
-    let mut builders = job
-        .schema
-        .columns
+    let columns = &job.schema.columns;
+    let mut builders = columns
         .iter()
         .map(|c| ColumnBuilder::for_column(c, batch_rows))
         .collect::<Result<Vec<_>>>()?;
-    conn.start_query(&sql).await?;
+    let decode_error = |i: usize, message: String| Error::Decode {
+        column: columns.get(i).map(|c| c.name.clone()).unwrap_or_default(),
+        message,
+    };
+    // The binary protocol's wire layouts, one per column; `None` for text.
+    let (statement, layouts) = match protocol {
+        ReadProtocol::Text => {
+            conn.start_query(&sql).await?;
+            (None, Vec::new())
+        }
+        ReadProtocol::Binary => {
+            let stmt = conn
+                .prepare(&sql)
+                .await
+                .map_err(|e| prepare_refused(&job.schema, e))?;
+            let wire = conn.execute(stmt).await?;
+            if wire.len() != columns.len() {
+                return Err(Error::Unexpected(format!(
+                    "the chunk query returned {} columns for {} in the schema",
+                    wire.len(),
+                    columns.len()
+                )));
+            }
+            (Some(stmt), wire.iter().map(WireLayout::of).collect())
+        }
+    };
     let (mut in_batch, mut total, mut bytes) = (0usize, 0u64, 0u64);
     while let Some(row) = conn.next_row().await? {
-        let mut cells = TextRow::new(&row);
-        for (i, b) in builders.iter_mut().enumerate() {
-            let cell = cells.next_cell()?;
-            b.append(cell).map_err(|m| Error::Decode {
-                column: job
-                    .schema
-                    .columns
-                    .get(i)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default(),
-                message: format!("{m}: {:?}", cell.map(String::from_utf8_lossy)),
-            })?;
+        if statement.is_some() {
+            let mut cells = BinaryRow::new(&row, layouts.len())?;
+            for (i, (b, layout)) in builders.iter_mut().zip(&layouts).enumerate() {
+                let cell = cells.next_cell(*layout)?;
+                b.append_binary(cell)
+                    .map_err(|m| decode_error(i, format!("{m}: {cell:?}")))?;
+            }
+        } else {
+            let mut cells = TextRow::new(&row);
+            for (i, b) in builders.iter_mut().enumerate() {
+                let cell = cells.next_cell()?;
+                b.append(cell).map_err(|m| {
+                    decode_error(i, format!("{m}: {:?}", cell.map(String::from_utf8_lossy)))
+                })?;
+            }
         }
-        debug_assert!(ncols == builders.len());
         in_batch += 1;
         bytes += row.len() as u64;
         if in_batch == batch_rows || throttle.bytes_due(bytes) {
@@ -753,6 +838,9 @@ where
             .await?;
         }
     }
+    if let Some(stmt) = statement {
+        conn.close_statement(stmt).await?;
+    }
     flush(
         &mut builders,
         schema,
@@ -765,6 +853,24 @@ where
     )
     .await?;
     Ok(total)
+}
+
+/// A chunk query the server would not prepare: with prepared statements
+/// disabled or unsupported (a proxy), say how to read without them.
+fn prepare_refused(schema: &TableSchema, e: Error) -> Error {
+    match e {
+        Error::Server { code, message, .. } if matches!(code, 1295 | 1461 | 1047) => {
+            Error::Snapshot {
+                table: format!("{}.{}", schema.database, schema.table),
+                message: format!(
+                    "the server refuses prepared statements (error {code}: {message}); \
+                     read with the text protocol instead (`[sync] read_protocol = \"text\"` \
+                     in a sync-cli task file)"
+                ),
+            }
+        }
+        other => other,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -12,7 +12,9 @@ use arrow_array::{Array, RecordBatch};
 use binlog_parser::{DecodeContext, EventData, Value};
 use mysql_source::replication::{BinlogStream, ReplicationOptions, StartPosition};
 use mysql_source::schema;
-use mysql_source::snapshot::{self, SnapshotItem, SnapshotOptions, TableJob, ThrottleLimits};
+use mysql_source::snapshot::{
+    self, ReadProtocol, SnapshotItem, SnapshotOptions, TableJob, ThrottleLimits,
+};
 use mysql_source::{ConnectOptions, RawConn};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -38,10 +40,20 @@ async fn snapshot_all(
     parallelism: usize,
     throttle: ThrottleLimits,
 ) -> (Vec<RecordBatch>, BTreeMap<u32, u64>) {
+    snapshot_with(jobs, parallelism, throttle, ReadProtocol::Binary).await
+}
+
+async fn snapshot_with(
+    jobs: Vec<TableJob>,
+    parallelism: usize,
+    throttle: ThrottleLimits,
+    protocol: ReadProtocol,
+) -> (Vec<RecordBatch>, BTreeMap<u32, u64>) {
     let mut opts = SnapshotOptions::new(sandbox());
     opts.parallelism = parallelism;
     opts.batch_rows = 333;
     opts.throttle = throttle;
+    opts.protocol = protocol;
     let mut run = snapshot::start(opts, jobs);
     let mut batches = Vec::new();
     let mut chunks = BTreeMap::new();
@@ -763,6 +775,166 @@ async fn unique_key_tables_chunk_on_it_and_keyless_tables_scan_once() {
         batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
         500
     );
+    conn.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_and_text_rows_decode_to_the_same_batches() {
+    // Every type of the types table, plus the edges where the two wire
+    // formats differ most: zero and partly-zero dates, negative and
+    // 838-hour times, midnight datetimes (sent short in binary), integer
+    // extremes, empty strings and NULL in every column.
+    let table = format!("protocols_{}", std::process::id());
+    let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
+    snapshot::prepare_session(&mut conn).await.expect("session");
+    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
+        .await
+        .expect("db");
+    conn.query_drop(&format!("CREATE OR REPLACE TABLE {DB}.{table} {TYPES_DDL}"))
+        .await
+        .expect("create");
+    conn.query_drop(&format!(
+        "INSERT INTO {DB}.{table} (id, ti, tu, si, mi, iu, bi, bu, de, f, d, b, y, dt, tm, dtt, ts, c, vc, vb, tx, bl, e, st, j, g) \
+         {TYPES_INSERT} FROM (SELECT CAST(seq AS SIGNED) AS seq FROM mysql.seq_1_to_3000) s"
+    ))
+    .await
+    .expect("fill");
+    conn.query_drop(&format!(
+        "INSERT INTO {DB}.{table} (id, ti, tu, si, mi, iu, bi, bu, de, f, d, b, y, dt, tm, dtt, ts, c, vc, vb, tx, bl, e, st, j, g) VALUES \
+         (-1, -128, 255, -32768, -8388608, 4294967295, -9223372036854775808, 18446744073709551615, \
+          -99999999999999.999999, -3.4e38, -1.7976931348623157e308, b'111111111111', 0, \
+          '0000-00-00', '-838:59:59.999', '0000-00-00 00:00:00', '1970-01-01 00:00:01', \
+          '', '', '', '', '', '', '', '[]', POINT(0, 0)), \
+         (-2, 127, 0, 32767, 8388607, 0, 9223372036854775807, 0, 0, 0, 0, 0, 2155, \
+          '2024-00-00', '838:59:59', '2024-02-29 00:00:00', '2038-01-19 03:14:07.999999', \
+          'x', 'y', 'z', 't', 'b', 'blue', 'a,b,c', '{{}}', POINT(-1.5, 2.25)), \
+         (-3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+          NULL, '00:00:00', '9999-12-31 23:59:59.999999', NULL, NULL, NULL, NULL, NULL, NULL, \
+          NULL, NULL, NULL, NULL)"
+    ))
+    .await
+    .expect("edges");
+    let s = schema::read_table(&mut conn, DB, &table)
+        .await
+        .expect("schema");
+    let plan = snapshot::plan_table(&mut conn, &s, 1000)
+        .await
+        .expect("plan");
+    let job = TableJob {
+        schema: Arc::new(s),
+        plan: Arc::new(plan),
+        done: BTreeSet::new(),
+    };
+    // One connection: the batches come in key order, so they compare as they are.
+    let (binary, _) = snapshot_with(
+        vec![job.clone()],
+        1,
+        ThrottleLimits::default(),
+        ReadProtocol::Binary,
+    )
+    .await;
+    let (text, _) =
+        snapshot_with(vec![job], 1, ThrottleLimits::default(), ReadProtocol::Text).await;
+    let rows = |b: &[RecordBatch]| b.iter().map(RecordBatch::num_rows).sum::<usize>();
+    assert_eq!(rows(&binary), 3003);
+    assert_eq!(rows(&text), 3003);
+    let schema = binary[0].schema();
+    let all_binary = arrow_select::concat::concat_batches(&schema, &binary).expect("concat");
+    let all_text = arrow_select::concat::concat_batches(&schema, &text).expect("concat");
+    for (field, (b, t)) in schema
+        .fields()
+        .iter()
+        .zip(all_binary.columns().iter().zip(all_text.columns()))
+    {
+        assert_eq!(b.as_ref(), t.as_ref(), "column {}", field.name());
+    }
+    // The edge rows hold what the server stores, not just the same thing twice.
+    let ids = all_binary
+        .column_by_name("id")
+        .expect("id")
+        .as_primitive::<Int64Type>();
+    let at = |id: i64| {
+        (0..ids.len())
+            .find(|&i| ids.value(i) == id)
+            .expect("edge row")
+    };
+    let tm = all_binary
+        .column_by_name("tm")
+        .expect("tm")
+        .as_primitive::<DurationMicrosecondType>();
+    assert_eq!(
+        tm.value(at(-1)),
+        -(838 * 3600 + 59 * 60 + 59) * 1_000_000 - 999_000
+    );
+    let dt = all_binary.column_by_name("dt").expect("dt");
+    assert!(
+        dt.is_null(at(-1)) && dt.is_null(at(-2)),
+        "zero dates are NULL"
+    );
+    let bu = all_binary
+        .column_by_name("bu")
+        .expect("bu")
+        .as_primitive::<UInt64Type>();
+    assert_eq!(bu.value(at(-1)), u64::MAX);
+    let f = all_binary
+        .column_by_name("f")
+        .expect("f")
+        .as_primitive::<Float32Type>();
+    assert_eq!(f.value(at(-1)), -3.4e38);
+    conn.query_drop(&format!("DROP TABLE {DB}.{table}"))
+        .await
+        .expect("drop");
+    conn.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn wide_rows_get_short_chunks() {
+    let table = format!("wide_{}", std::process::id());
+    let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
+    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
+        .await
+        .expect("db");
+    conn.query_drop(&format!(
+        "CREATE OR REPLACE TABLE {DB}.{table} (id INT PRIMARY KEY, pad VARCHAR(4000)) CHARACTER SET latin1"
+    ))
+    .await
+    .expect("create");
+    conn.query_drop(&format!(
+        "INSERT INTO {DB}.{table} SELECT seq, REPEAT(CHAR(65 + seq % 26), 3000) FROM mysql.seq_1_to_3000"
+    ))
+    .await
+    .expect("fill");
+    conn.query_drop(&format!("ANALYZE TABLE {DB}.{table}"))
+        .await
+        .expect("analyze");
+    let s = schema::read_table(&mut conn, DB, &table)
+        .await
+        .expect("schema");
+    // 1 MB of 3,000-byte rows (plus page overhead in the server's average).
+    let rows = snapshot::chunk_rows_for(&mut conn, &s, 50_000, 1_000_000)
+        .await
+        .expect("rows");
+    assert!((100..=333).contains(&rows), "{rows} rows per 1 MB chunk");
+    // Narrow limits by rows still win.
+    let capped = snapshot::chunk_rows_for(&mut conn, &s, 50, 1_000_000)
+        .await
+        .expect("rows");
+    assert_eq!(capped, 50);
+    let plan = snapshot::plan_table(&mut conn, &s, rows)
+        .await
+        .expect("plan");
+    assert!(plan.chunks.len() >= 9, "{} chunks", plan.chunks.len());
+    let job = TableJob {
+        schema: Arc::new(s),
+        plan: Arc::new(plan),
+        done: BTreeSet::new(),
+    };
+    let (_, chunks) = snapshot_all(vec![job], 2, ThrottleLimits::default()).await;
+    assert_eq!(chunks.values().sum::<u64>(), 3000);
+    assert!(chunks.values().all(|&n| n <= rows), "{chunks:?}");
+    conn.query_drop(&format!("DROP TABLE {DB}.{table}"))
+        .await
+        .expect("drop");
     conn.close().await.expect("close");
 }
 

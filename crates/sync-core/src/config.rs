@@ -37,6 +37,8 @@
 //! naming_rule = "new"                   # or "previous": record_id, operation_flag, ...
 //! log_partitions = []                   # any of year, month, day, hour, minute
 //! chunk_rows = 50000                    # full phase: rows per primary-key chunk
+//! chunk_mb = 16                         # full phase: fewer rows per chunk when rows are wide
+//! read_protocol = "binary"              # full phase: or "text" (no prepared statements)
 //! parallelism = 2                       # full phase: reader connections
 //! batch_rows = 20000                    # incremental: change records per commit
 //! flush_interval_ms = 1000              # incremental: commit a batch at the latest this long after its first record
@@ -334,6 +336,16 @@ pub struct SyncConfig {
     /// Rows per primary-key chunk in the full phase.
     #[serde(default = "default_chunk_rows")]
     pub chunk_rows: u64,
+    /// The most bytes per primary-key chunk in the full phase (MB of
+    /// 1,000,000 bytes, from the server's average row length): wide rows
+    /// get fewer than `chunk_rows` per chunk, which bounds memory.
+    #[serde(default = "default_chunk_mb")]
+    pub chunk_mb: u64,
+    /// How the full phase reads rows: `binary` (prepared statements, the
+    /// default) or `text` (plain queries, for proxies without prepared
+    /// statements).
+    #[serde(default)]
+    pub read_protocol: mysql_source::snapshot::ReadProtocol,
     /// Reader connections in the full phase.
     #[serde(default = "default_parallelism")]
     pub parallelism: usize,
@@ -535,6 +547,9 @@ fn default_server_id() -> u32 {
 fn default_chunk_rows() -> u64 {
     50_000
 }
+fn default_chunk_mb() -> u64 {
+    16
+}
 fn default_parallelism() -> usize {
     2
 }
@@ -615,6 +630,11 @@ mod tests {
         .expect("parse");
         assert_eq!(cfg.sync.naming_rule, NamingRule::New);
         assert_eq!(cfg.sync.chunk_rows, 50_000);
+        assert_eq!(cfg.sync.chunk_mb, 16);
+        assert_eq!(
+            cfg.sync.read_protocol,
+            mysql_source::snapshot::ReadProtocol::Binary
+        );
         assert!(cfg.sync.selected().full);
         assert!(cfg.objects.selects("shop", "orders"));
         assert!(!cfg.objects.selects("shop", "tmp_x"));

@@ -414,12 +414,9 @@ impl<S: Sink> TaskRunner<S> {
     /// Source errors.
     pub async fn read_source(&self, t: &SyncedTable) -> Result<Vec<RecordBatch>> {
         let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
-        let plan = snapshot::plan_table(&mut conn, &t.schema, self.cfg.sync.chunk_rows)
-            .await
-            .map_err(source_err)?;
+        let plan = self.plan_chunks(&mut conn, t).await?;
         let _ = conn.close().await;
-        let mut sopts = SnapshotOptions::new(self.source());
-        sopts.parallelism = self.cfg.sync.parallelism;
+        let sopts = self.snapshot_options();
         let job = TableJob {
             schema: t.schema.clone(),
             plan: Arc::new(plan),
@@ -604,8 +601,7 @@ impl<S: Sink> TaskRunner<S> {
             job_tables.push(t);
         }
         let _ = conn.close().await;
-        let mut sopts = SnapshotOptions::new(self.source());
-        sopts.parallelism = self.cfg.sync.parallelism;
+        let mut sopts = self.snapshot_options();
         sopts.throttle = self.cfg.throttle.full_limits();
         let chunk_counts: Vec<usize> = jobs.iter().map(|j| j.plan.chunks.len()).collect();
         let mut done_sets: Vec<BTreeSet<u32>> = jobs.iter().map(|j| j.done.clone()).collect();
@@ -782,13 +778,43 @@ impl<S: Sink> TaskRunner<S> {
                 reason: "not a chunk plan".into(),
             });
         }
-        let plan = snapshot::plan_table(conn, &t.schema, self.cfg.sync.chunk_rows)
-            .await
-            .map_err(source_err)?;
+        let plan = self.plan_chunks(conn, t).await?;
         let dir = self.cfg.sync.state_dir.join("plans");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
         crate::checkpoint::write_durably(&path, plan_to_json(&plan).to_string().as_bytes())?;
         Ok(plan)
+    }
+
+    /// Splits a table into chunks of at most `chunk_rows` rows and about
+    /// `chunk_mb` megabytes.
+    async fn plan_chunks(&self, conn: &mut RawConn, t: &SyncedTable) -> Result<TablePlan> {
+        let sync = &self.cfg.sync;
+        let rows = snapshot::chunk_rows_for(
+            conn,
+            &t.schema,
+            sync.chunk_rows,
+            sync.chunk_mb.saturating_mul(1_000_000),
+        )
+        .await
+        .map_err(source_err)?;
+        if rows < sync.chunk_rows {
+            info!(
+                table = %t.source_name,
+                rows,
+                "wide rows: fewer rows per chunk to stay within chunk_mb"
+            );
+        }
+        snapshot::plan_table(conn, &t.schema, rows)
+            .await
+            .map_err(source_err)
+    }
+
+    /// The snapshot readers' options from the task (no throttle).
+    fn snapshot_options(&self) -> SnapshotOptions {
+        let mut sopts = SnapshotOptions::new(self.source());
+        sopts.parallelism = self.cfg.sync.parallelism;
+        sopts.protocol = self.cfg.sync.read_protocol;
+        sopts
     }
 
     fn plan_path(&self, t: &SyncedTable) -> PathBuf {

@@ -111,6 +111,7 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
     }
     for (key, value) in [
         ("chunk_rows", sync.chunk_rows),
+        ("chunk_mb", sync.chunk_mb),
         ("parallelism", sync.parallelism as u64),
         ("batch_rows", sync.batch_rows as u64),
         ("flush_interval_ms", sync.flush_interval_ms),
@@ -472,6 +473,31 @@ mod tests {
         let err = parse(&text, "task.toml").expect_err("no db");
         assert_eq!(err.line, 12);
         assert!(err.message.contains("\"db.table\""), "{err}");
+    }
+
+    #[test]
+    fn the_read_protocol_and_chunk_size_parse_and_are_checked() {
+        use mysql_source::snapshot::ReadProtocol;
+        let text = GOOD.replace(
+            "state_dir = \"s\"\n",
+            "state_dir = \"s\"\nread_protocol = \"text\"\nchunk_mb = 4\n",
+        );
+        let cfg = parse(&text, "task.toml").expect("text");
+        assert_eq!(cfg.sync.read_protocol, ReadProtocol::Text);
+        assert_eq!(cfg.sync.chunk_mb, 4);
+        let text = GOOD.replace(
+            "state_dir = \"s\"\n",
+            "state_dir = \"s\"\nread_protocol = \"binery\"\n",
+        );
+        let err = parse(&text, "task.toml").expect_err("typo");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (12, Some("sync.read_protocol"))
+        );
+        assert!(err.message.contains("\"binary\""), "{err}");
+        let text = GOOD.replace("state_dir = \"s\"\n", "state_dir = \"s\"\nchunk_mb = 0\n");
+        let err = parse(&text, "task.toml").expect_err("zero");
+        assert_eq!(err.message, "`sync.chunk_mb` must be at least 1");
     }
 
     #[test]

@@ -79,7 +79,7 @@ async fn killed_snapshot_readers_cost_only_their_chunks() {
         let readers: Vec<u64> = admin
             .query(format!(
                 "SELECT id FROM information_schema.processlist WHERE user = '{USER}' \
-                 AND command = 'Query' AND info LIKE 'SELECT%FROM `{DB}`.`wide`%'"
+                 AND command IN ('Query', 'Execute') AND info LIKE 'SELECT%FROM `{DB}`.`wide`%'"
             ))
             .await
             .expect("processlist");
