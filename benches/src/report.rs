@@ -304,8 +304,8 @@ fn header(md: &mut String, info: &RunInfo, metas: &[&Meta]) {
         }
     }
     md.push_str(
-        "\n**Noise.** This machine has 2 cores, shared during the run with other builds and test runs \
-         (up to three other compilers), so absolute figures move by tens of percent between runs. \
+        "\n**Noise.** This machine has 2 cores, which the source server, the tool under test and its peer \
+         share, and it may carry other load, so absolute figures move by tens of percent between runs. \
          Compare each figure with its peer of the same run (the ratios), not with other machines. \
          Every peer runs on the same data, against the same private MariaDB (own datadir and port, \
          started by the bench), in the same run.\n\n\
