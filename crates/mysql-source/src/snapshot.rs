@@ -229,9 +229,20 @@ pub async fn chunk_rows_for(
     max_rows: u64,
     max_bytes: u64,
 ) -> Result<u64> {
-    let avg = conn
+    let avg = table_statistic(conn, schema, "AVG_ROW_LENGTH").await?;
+    let max_rows = max_rows.max(1);
+    if avg == 0 {
+        return Ok(max_rows);
+    }
+    Ok((max_bytes / avg).clamp(1, max_rows))
+}
+
+/// One of the server's estimates in `information_schema.TABLES`
+/// (`TABLE_ROWS`, `AVG_ROW_LENGTH`) for the table; 0 when it has none.
+async fn table_statistic(conn: &mut RawConn, schema: &TableSchema, column: &str) -> Result<u64> {
+    Ok(conn
         .query_strings(&format!(
-            "SELECT AVG_ROW_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+            "SELECT {column} FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
             quote_str(&schema.database),
             quote_str(&schema.table)
         ))
@@ -240,12 +251,7 @@ pub async fn chunk_rows_for(
         .next()
         .and_then(|r| r.into_iter().next().flatten())
         .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    let max_rows = max_rows.max(1);
-    if avg == 0 {
-        return Ok(max_rows);
-    }
-    Ok((max_bytes / avg).clamp(1, max_rows))
+        .unwrap_or(0))
 }
 
 /// The span plan of [`plan_table`], or `None` when the key is not a single
@@ -265,18 +271,7 @@ async fn plan_by_span(
         return Ok(None);
     }
     let chunk_rows = i128::from(chunk_rows.max(1));
-    let estimate = conn
-        .query_strings(&format!(
-            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-            quote_str(&schema.database),
-            quote_str(&schema.table)
-        ))
-        .await?
-        .into_iter()
-        .next()
-        .and_then(|r| r.into_iter().next().flatten())
-        .and_then(|v| v.parse::<i128>().ok())
-        .unwrap_or(0);
+    let estimate = i128::from(table_statistic(conn, schema, "TABLE_ROWS").await?);
     // Small tables scan quickly; a stale estimate of 0 lands here too.
     if estimate < chunk_rows {
         return Ok(None);
