@@ -10,7 +10,7 @@
 //! ENUM, SET and JSON → Utf8; binary strings, BLOBs, GEOMETRY → Binary.
 //! Zero dates (`0000-00-00`) and other invalid dates become NULL.
 
-use crate::binary_row::{BinaryCell, DateTimeParts};
+use crate::binary_row::BinaryCell;
 use crate::error::{Error, Result};
 use crate::schema::{ColumnSchema, ColumnType};
 use arrow_array::builder::{
@@ -229,27 +229,25 @@ impl ColumnBuilder {
             (Self::F32(b), BinaryCell::Float(f)) => b.append_value(f),
             (Self::F64(b), BinaryCell::Double(f)) => b.append_value(f),
             (Self::F64(b), BinaryCell::Float(f)) => b.append_value(f64::from(f)),
-            (Self::Date(b), BinaryCell::DateTime(p)) => match binary_days(&p) {
-                Some(d) => b.append_value(d),
-                None => b.append_null(),
-            },
-            (Self::Ts(b), BinaryCell::DateTime(p)) => match binary_days(&p) {
-                Some(days) => {
-                    let secs =
-                        i64::from(p.hour) * 3600 + i64::from(p.minute) * 60 + i64::from(p.second);
-                    b.append_value(
-                        (i64::from(days) * 86_400 + secs) * 1_000_000 + i64::from(p.micros),
-                    );
+            (Self::Date(b), BinaryCell::DateTime(p)) => {
+                match civil_days(u32::from(p.year), u32::from(p.month), u32::from(p.day)) {
+                    Some(d) => b.append_value(d),
+                    None => b.append_null(),
                 }
-                None => b.append_null(),
-            },
-            (Self::Time(b), BinaryCell::Time(p)) => {
-                let secs =
-                    ((i64::from(p.days) * 24 + i64::from(p.hour)) * 60 + i64::from(p.minute)) * 60
-                        + i64::from(p.second);
-                let us = secs * 1_000_000 + i64::from(p.micros);
-                b.append_value(if p.negative { -us } else { us });
             }
+            (Self::Ts(b), BinaryCell::DateTime(p)) => {
+                match civil_days(u32::from(p.year), u32::from(p.month), u32::from(p.day)) {
+                    Some(days) => b.append_value(day_micros(
+                        days,
+                        u32::from(p.hour),
+                        u32::from(p.minute),
+                        u32::from(p.second),
+                        i64::from(p.micros),
+                    )),
+                    None => b.append_null(),
+                }
+            }
+            (Self::Time(b), BinaryCell::Time(t)) => b.append_value(t.total_micros()),
             // BIT, DECIMAL digits and every string travel as bytes, laid
             // out as in the text protocol.
             (this, BinaryCell::Bytes(bytes)) => return this.append(Some(bytes)),
@@ -344,19 +342,6 @@ fn narrow<T: TryFrom<i64> + TryFrom<u64>>(v: BinaryCell<'_>) -> ParseResult<T> {
         BinaryCell::UInt(n) => T::try_from(n).map_err(|_| "out of range"),
         _ => Err("an integer column sent a non-integer value"),
     }
-}
-
-/// Days since the epoch of a binary date; `None` for zero or invalid dates.
-fn binary_days(p: &DateTimeParts) -> Option<i32> {
-    if p.month == 0 || p.day == 0 || p.month > 12 || p.day > 31 {
-        return None;
-    }
-    i32::try_from(days_from_civil(
-        i64::from(p.year),
-        u32::from(p.month),
-        u32::from(p.day),
-    ))
-    .ok()
 }
 
 #[inline]
@@ -467,11 +452,26 @@ fn parse_date(v: &[u8]) -> ParseResult<Option<i32>> {
     if v.len() < 10 || v[4] != b'-' || v[7] != b'-' {
         return Err("bad DATE");
     }
-    let (y, m, d) = (digits(&v[..4])?, digits(&v[5..7])?, digits(&v[8..10])?);
+    Ok(civil_days(
+        digits(&v[..4])?,
+        digits(&v[5..7])?,
+        digits(&v[8..10])?,
+    ))
+}
+
+/// Days since the epoch of a calendar date; `None` for zero or invalid
+/// dates (which MySQL keeps under a lax `sql_mode`).
+fn civil_days(y: u32, m: u32, d: u32) -> Option<i32> {
     if m == 0 || d == 0 || m > 12 || d > 31 {
-        return Ok(None);
+        return None;
     }
-    Ok(i32::try_from(days_from_civil(i64::from(y), m, d)).ok())
+    i32::try_from(days_from_civil(i64::from(y), m, d)).ok()
+}
+
+/// Microseconds since the epoch of a day and a wall-clock time on it.
+fn day_micros(days: i32, hour: u32, minute: u32, second: u32, micros: i64) -> i64 {
+    let secs = i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    (i64::from(days) * 86_400 + secs) * 1_000_000 + micros
 }
 
 /// Fraction digits after a `.` as microseconds.
@@ -495,12 +495,13 @@ fn parse_datetime(v: &[u8]) -> ParseResult<Option<i64>> {
     let Some(days) = parse_date(&v[..10])? else {
         return Ok(None);
     };
-    let secs = i64::from(digits(&v[11..13])?) * 3600
-        + i64::from(digits(&v[14..16])?) * 60
-        + i64::from(digits(&v[17..19])?);
-    Ok(Some(
-        (i64::from(days) * 86_400 + secs) * 1_000_000 + parse_micros(&v[19..])?,
-    ))
+    Ok(Some(day_micros(
+        days,
+        digits(&v[11..13])?,
+        digits(&v[14..16])?,
+        digits(&v[17..19])?,
+        parse_micros(&v[19..])?,
+    )))
 }
 
 /// `[-]hhh:mm:ss[.ffffff]` → signed µs.

@@ -15,6 +15,8 @@
 
 use crate::conn::ResultColumn;
 use crate::error::{Error, Result};
+// The binlog decoder's temporal values: the same fields, whichever wire carried them.
+use binlog_parser::{DateTime, Time};
 
 /// `UNSIGNED_FLAG` of a column definition.
 const UNSIGNED_FLAG: u16 = 32;
@@ -67,43 +69,6 @@ impl WireLayout {
     }
 }
 
-/// A calendar date and wall-clock time as the server sent it (all zero for
-/// the zero date `0000-00-00 00:00:00`).
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-pub struct DateTimeParts {
-    /// Year, 0–9999.
-    pub year: u16,
-    /// Month, 0–12 (0 in zero dates).
-    pub month: u8,
-    /// Day, 0–31.
-    pub day: u8,
-    /// Hour.
-    pub hour: u8,
-    /// Minute.
-    pub minute: u8,
-    /// Second.
-    pub second: u8,
-    /// Microseconds.
-    pub micros: u32,
-}
-
-/// A TIME value: a signed duration of up to ±838 hours.
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-pub struct TimeParts {
-    /// Below zero.
-    pub negative: bool,
-    /// Whole days.
-    pub days: u32,
-    /// Hours past the days.
-    pub hour: u8,
-    /// Minute.
-    pub minute: u8,
-    /// Second.
-    pub second: u8,
-    /// Microseconds.
-    pub micros: u32,
-}
-
 /// One value of a binary row, borrowing from the packet.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BinaryCell<'a> {
@@ -115,10 +80,10 @@ pub enum BinaryCell<'a> {
     Float(f32),
     /// A DOUBLE.
     Double(f64),
-    /// A DATE, DATETIME or TIMESTAMP.
-    DateTime(DateTimeParts),
+    /// A DATE, DATETIME or TIMESTAMP (all fields zero for the zero date).
+    DateTime(DateTime),
     /// A TIME.
-    Time(TimeParts),
+    Time(Time),
     /// Any other value: its bytes as sent.
     Bytes(&'a [u8]),
 }
@@ -238,8 +203,16 @@ fn micros(raw: &[u8]) -> u32 {
     u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]])
 }
 
-fn date_time_parts(raw: &[u8]) -> Result<DateTimeParts> {
-    let mut p = DateTimeParts::default();
+fn date_time_parts(raw: &[u8]) -> Result<DateTime> {
+    let mut p = DateTime {
+        year: 0,
+        month: 0,
+        day: 0,
+        hour: 0,
+        minute: 0,
+        second: 0,
+        micros: 0,
+    };
     if !matches!(raw.len(), 0 | 4 | 7 | 11) {
         return Err(Error::Protocol(format!(
             "a binary DATETIME of {} bytes",
@@ -262,8 +235,14 @@ fn date_time_parts(raw: &[u8]) -> Result<DateTimeParts> {
     Ok(p)
 }
 
-fn time_parts(raw: &[u8]) -> Result<TimeParts> {
-    let mut p = TimeParts::default();
+fn time_parts(raw: &[u8]) -> Result<Time> {
+    let mut p = Time {
+        negative: false,
+        hours: 0,
+        minutes: 0,
+        seconds: 0,
+        micros: 0,
+    };
     if !matches!(raw.len(), 0 | 8 | 12) {
         return Err(Error::Protocol(format!(
             "a binary TIME of {} bytes",
@@ -272,10 +251,12 @@ fn time_parts(raw: &[u8]) -> Result<TimeParts> {
     }
     if raw.len() >= 8 {
         p.negative = raw[0] == 1;
-        p.days = micros(&raw[1..5]);
-        p.hour = raw[5];
-        p.minute = raw[6];
-        p.second = raw[7];
+        // Days and hours on the wire; the server's range is ±838 hours.
+        let hours = u64::from(micros(&raw[1..5])) * 24 + u64::from(raw[5]);
+        p.hours = u16::try_from(hours)
+            .map_err(|_| Error::Protocol(format!("a binary TIME of {hours} hours")))?;
+        p.minutes = raw[6];
+        p.seconds = raw[7];
     }
     if raw.len() == 12 {
         p.micros = micros(&raw[8..]);
@@ -327,7 +308,7 @@ mod tests {
                 None,
                 Some(BinaryCell::UInt(u64::MAX)),
                 Some(BinaryCell::Float(10044.125)),
-                Some(BinaryCell::DateTime(DateTimeParts {
+                Some(BinaryCell::DateTime(DateTime {
                     year: 2024,
                     month: 2,
                     day: 29,
@@ -366,28 +347,25 @@ mod tests {
         assert_eq!(next(1), Some(BinaryCell::Int(-8_388_608)));
         assert_eq!(
             next(2),
-            Some(BinaryCell::Time(TimeParts {
+            Some(BinaryCell::Time(Time {
                 negative: true,
-                days: 34,
-                hour: 22,
-                minute: 59,
-                second: 59,
+                hours: 838,
+                minutes: 59,
+                seconds: 59,
                 micros: 0,
             }))
         );
-        assert_eq!(
-            next(3),
-            Some(BinaryCell::DateTime(DateTimeParts::default()))
-        );
-        assert_eq!(
-            next(4),
-            Some(BinaryCell::DateTime(DateTimeParts {
-                year: 2000,
-                month: 1,
-                day: 2,
-                ..DateTimeParts::default()
-            }))
-        );
+        let midnight = |year, month, day| DateTime {
+            year,
+            month,
+            day,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            micros: 0,
+        };
+        assert_eq!(next(3), Some(BinaryCell::DateTime(midnight(0, 0, 0))));
+        assert_eq!(next(4), Some(BinaryCell::DateTime(midnight(2000, 1, 2))));
     }
 
     #[test]
@@ -443,6 +421,14 @@ mod tests {
         assert!(row.next_cell(column(0x08, 0)).is_err(), "8 bytes promised");
         let mut row = BinaryRow::new(&[0x00, 0x00, 5, 1, 2, 3, 4, 5], 1).expect("row");
         assert!(row.next_cell(column(0x0c, 0)).is_err(), "a 5-byte DATETIME");
+        let mut far = vec![0x00, 0x00, 8, 0];
+        far.extend_from_slice(&u32::MAX.to_le_bytes());
+        far.extend_from_slice(&[0, 0, 0]);
+        let mut row = BinaryRow::new(&far, 1).expect("row");
+        assert!(
+            row.next_cell(column(0x0b, 0)).is_err(),
+            "a TIME of 4 G days"
+        );
         let mut row = BinaryRow::new(&[0x00, 0x00, 0xfc, 0xff], 1).expect("row");
         assert!(row.next_cell(column(0xfc, 0)).is_err(), "length cut");
         let mut row = BinaryRow::new(&[0x00, 0x00, 0xfb], 1).expect("row");
