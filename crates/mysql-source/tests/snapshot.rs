@@ -34,6 +34,27 @@ async fn one(conn: &mut RawConn, sql: &str) -> String {
         .unwrap_or_default()
 }
 
+async fn create_database(conn: &mut RawConn) {
+    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
+        .await
+        .expect("db");
+}
+
+async fn drop_table(conn: &mut RawConn, table: &str) {
+    conn.query_drop(&format!("DROP TABLE {DB}.{table}"))
+        .await
+        .expect("drop");
+}
+
+/// A whole table to read: nothing done yet.
+fn whole_table_job(schema: schema::TableSchema, plan: snapshot::TablePlan) -> TableJob {
+    TableJob {
+        schema: Arc::new(schema),
+        plan: Arc::new(plan),
+        done: BTreeSet::new(),
+    }
+}
+
 /// Reads the whole table through the parallel snapshot; returns the batches and the items' chunk ids.
 async fn snapshot_all(
     jobs: Vec<TableJob>,
@@ -95,9 +116,7 @@ async fn many_types_decode_as_the_server_computes_them() {
     let table = format!("types_{}", std::process::id());
     let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
     snapshot::prepare_session(&mut conn).await.expect("session");
-    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
-        .await
-        .expect("db");
+    create_database(&mut conn).await;
     conn.query_drop(&format!("DROP TABLE IF EXISTS {DB}.{table}"))
         .await
         .expect("drop");
@@ -134,11 +153,7 @@ async fn many_types_decode_as_the_server_computes_them() {
         .await
         .expect("plan");
     assert_eq!(plan.chunks.len(), 8, "5000 rows in chunks of 700");
-    let job = TableJob {
-        schema: Arc::new(s),
-        plan: Arc::new(plan),
-        done: BTreeSet::new(),
-    };
+    let job = whole_table_job(s, plan);
     let (batches, chunks) = snapshot_all(vec![job.clone()], 3, ThrottleLimits::default()).await;
     assert_eq!(chunks.values().sum::<u64>(), 5000);
 
@@ -428,9 +443,7 @@ async fn many_types_decode_as_the_server_computes_them() {
 async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table() {
     let table = format!("moving_{}", std::process::id());
     let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
-    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
-        .await
-        .expect("db");
+    create_database(&mut conn).await;
     conn.query_drop(&format!("DROP TABLE IF EXISTS {DB}.{table}"))
         .await
         .expect("drop");
@@ -486,11 +499,7 @@ async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table(
     let plan = snapshot::plan_table(&mut conn, &s, 1500)
         .await
         .expect("plan");
-    let job = TableJob {
-        schema: Arc::new(s),
-        plan: Arc::new(plan),
-        done: BTreeSet::new(),
-    };
+    let job = whole_table_job(s, plan);
     // About 1.5 s for the 20,000 rows (half a second's worth in the burst).
     let throttle = ThrottleLimits {
         rows_per_sec: Some(10_000.0),
@@ -614,9 +623,7 @@ async fn values_larger_than_one_packet_arrive_whole() {
     const LEN: usize = 17 << 20;
     let table = format!("big_{}", std::process::id());
     let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
-    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
-        .await
-        .expect("db");
+    create_database(&mut conn).await;
     conn.query_drop(&format!("DROP TABLE IF EXISTS {DB}.{table}"))
         .await
         .expect("drop");
@@ -638,11 +645,7 @@ async fn values_larger_than_one_packet_arrive_whole() {
         .await
         .expect("schema");
     let plan = snapshot::plan_table(&mut conn, &s, 10).await.expect("plan");
-    let job = TableJob {
-        schema: Arc::new(s),
-        plan: Arc::new(plan),
-        done: BTreeSet::new(),
-    };
+    let job = whole_table_job(s, plan);
     let (batches, _) = snapshot_all(vec![job], 1, ThrottleLimits::default()).await;
     let lens: Vec<usize> = batches
         .iter()
@@ -688,18 +691,14 @@ async fn values_larger_than_one_packet_arrive_whole() {
         vec![LEN],
         "the 17 MiB row image came through the stream whole"
     );
-    conn.query_drop(&format!("DROP TABLE {DB}.{table}"))
-        .await
-        .expect("drop");
+    drop_table(&mut conn, &table).await;
     conn.close().await.expect("close");
 }
 
 #[tokio::test]
 async fn unique_key_tables_chunk_on_it_and_keyless_tables_scan_once() {
     let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
-    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
-        .await
-        .expect("db");
+    create_database(&mut conn).await;
     let uk = format!("uk_{}", std::process::id());
     let nokey = format!("nokey_{}", std::process::id());
     for t in [&uk, &nokey] {
@@ -739,11 +738,7 @@ async fn unique_key_tables_chunk_on_it_and_keyless_tables_scan_once() {
         .await
         .expect("plan");
     assert!(plan.chunks.len() >= 10, "{} chunks", plan.chunks.len());
-    let job = TableJob {
-        schema: Arc::new(s),
-        plan: Arc::new(plan),
-        done: BTreeSet::new(),
-    };
+    let job = whole_table_job(s, plan);
     let (batches, _) = snapshot_all(vec![job], 3, ThrottleLimits::default()).await;
     let mut seen = BTreeSet::new();
     for b in &batches {
@@ -765,11 +760,7 @@ async fn unique_key_tables_chunk_on_it_and_keyless_tables_scan_once() {
         .await
         .expect("plan");
     assert_eq!(plan.chunks.len(), 1, "one ordered scan");
-    let job = TableJob {
-        schema: Arc::new(s),
-        plan: Arc::new(plan),
-        done: BTreeSet::new(),
-    };
+    let job = whole_table_job(s, plan);
     let (batches, _) = snapshot_all(vec![job], 2, ThrottleLimits::default()).await;
     assert_eq!(
         batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
@@ -787,9 +778,7 @@ async fn binary_and_text_rows_decode_to_the_same_batches() {
     let table = format!("protocols_{}", std::process::id());
     let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
     snapshot::prepare_session(&mut conn).await.expect("session");
-    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
-        .await
-        .expect("db");
+    create_database(&mut conn).await;
     conn.query_drop(&format!("CREATE OR REPLACE TABLE {DB}.{table} {TYPES_DDL}"))
         .await
         .expect("create");
@@ -820,11 +809,7 @@ async fn binary_and_text_rows_decode_to_the_same_batches() {
     let plan = snapshot::plan_table(&mut conn, &s, 1000)
         .await
         .expect("plan");
-    let job = TableJob {
-        schema: Arc::new(s),
-        plan: Arc::new(plan),
-        done: BTreeSet::new(),
-    };
+    let job = whole_table_job(s, plan);
     // One connection: the batches come in key order, so they compare as they are.
     let (binary, _) = snapshot_with(
         vec![job.clone()],
@@ -881,9 +866,7 @@ async fn binary_and_text_rows_decode_to_the_same_batches() {
         .expect("f")
         .as_primitive::<Float32Type>();
     assert_eq!(f.value(at(-1)), -3.4e38);
-    conn.query_drop(&format!("DROP TABLE {DB}.{table}"))
-        .await
-        .expect("drop");
+    drop_table(&mut conn, &table).await;
     conn.close().await.expect("close");
 }
 
@@ -891,9 +874,7 @@ async fn binary_and_text_rows_decode_to_the_same_batches() {
 async fn wide_rows_get_short_chunks() {
     let table = format!("wide_{}", std::process::id());
     let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
-    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
-        .await
-        .expect("db");
+    create_database(&mut conn).await;
     conn.query_drop(&format!(
         "CREATE OR REPLACE TABLE {DB}.{table} (id INT PRIMARY KEY, pad VARCHAR(4000)) CHARACTER SET latin1"
     ))
@@ -924,17 +905,11 @@ async fn wide_rows_get_short_chunks() {
         .await
         .expect("plan");
     assert!(plan.chunks.len() >= 9, "{} chunks", plan.chunks.len());
-    let job = TableJob {
-        schema: Arc::new(s),
-        plan: Arc::new(plan),
-        done: BTreeSet::new(),
-    };
+    let job = whole_table_job(s, plan);
     let (_, chunks) = snapshot_all(vec![job], 2, ThrottleLimits::default()).await;
     assert_eq!(chunks.values().sum::<u64>(), 3000);
     assert!(chunks.values().all(|&n| n <= rows), "{chunks:?}");
-    conn.query_drop(&format!("DROP TABLE {DB}.{table}"))
-        .await
-        .expect("drop");
+    drop_table(&mut conn, &table).await;
     conn.close().await.expect("close");
 }
 
@@ -944,9 +919,7 @@ async fn float_values_arrive_exactly_not_as_printed() {
     // snapshot must still hand over the stored single-precision value.
     let table = format!("floats_{}", std::process::id());
     let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
-    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
-        .await
-        .expect("db");
+    create_database(&mut conn).await;
     conn.query_drop(&format!(
         "CREATE OR REPLACE TABLE {DB}.{table} (id INT PRIMARY KEY, f FLOAT, fu FLOAT UNSIGNED)"
     ))
@@ -974,11 +947,7 @@ async fn float_values_arrive_exactly_not_as_printed() {
         .await
         .expect("schema");
     let plan = snapshot::plan_table(&mut conn, &s, 2).await.expect("plan");
-    let job = TableJob {
-        schema: Arc::new(s),
-        plan: Arc::new(plan),
-        done: BTreeSet::new(),
-    };
+    let job = whole_table_job(s, plan);
     let (batches, _) = snapshot_all(vec![job], 2, ThrottleLimits::default()).await;
     let mut got = BTreeMap::new();
     for b in &batches {
@@ -1009,9 +978,7 @@ async fn float_values_arrive_exactly_not_as_printed() {
         assert_eq!(got.get(&i), Some(&(Some(*f), Some(*fu))), "row {i}");
     }
     assert_eq!(got.get(&9), Some(&(None, None)));
-    conn.query_drop(&format!("DROP TABLE {DB}.{table}"))
-        .await
-        .expect("drop");
+    drop_table(&mut conn, &table).await;
     conn.close().await.expect("close");
 }
 
@@ -1019,9 +986,7 @@ async fn float_values_arrive_exactly_not_as_printed() {
 async fn a_dense_integer_key_is_planned_by_spans_and_a_sparse_one_by_a_scan() {
     let table = format!("span_{}", std::process::id());
     let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
-    conn.query_drop(&format!("CREATE DATABASE IF NOT EXISTS {DB}"))
-        .await
-        .expect("db");
+    create_database(&mut conn).await;
     conn.query_drop(&format!("DROP TABLE IF EXISTS {DB}.{table}"))
         .await
         .expect("drop");
@@ -1055,11 +1020,7 @@ async fn a_dense_integer_key_is_planned_by_spans_and_a_sparse_one_by_a_scan() {
         .chain([None])
         .collect();
     assert_eq!(uppers, expected, "spans of 700 key values");
-    let job = TableJob {
-        schema: Arc::new(s.clone()),
-        plan: Arc::new(plan),
-        done: BTreeSet::new(),
-    };
+    let job = whole_table_job(s.clone(), plan);
     let (batches, chunks) = snapshot_all(vec![job], 3, ThrottleLimits::default()).await;
     assert!(chunks.values().all(|&n| n <= 700), "{chunks:?}");
     let mut seen = BTreeSet::new();
@@ -1079,7 +1040,5 @@ async fn a_dense_integer_key_is_planned_by_spans_and_a_sparse_one_by_a_scan() {
         .expect("plan");
     assert_eq!(plan.chunks.len(), 7, "4501 rows in chunks of 700");
     assert_ne!(plan.chunks[0].upper, Some(vec!["700".to_owned()]));
-    conn.query_drop(&format!("DROP TABLE {DB}.{table}"))
-        .await
-        .expect("drop");
+    drop_table(&mut conn, &table).await;
 }
