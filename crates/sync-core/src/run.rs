@@ -797,16 +797,20 @@ impl<S: Sink> TaskRunner<S> {
         )
         .await
         .map_err(source_err)?;
-        if rows < sync.chunk_rows {
+        let plan = snapshot::plan_table(conn, &t.schema, rows)
+            .await
+            .map_err(source_err)?;
+        // Said only where the smaller chunks split the table: a small table
+        // of wide rows is one chunk either way.
+        if rows < sync.chunk_rows && plan.chunks.len() > 1 {
             info!(
                 table = %t.source_name,
                 rows,
+                chunks = plan.chunks.len(),
                 "wide rows: fewer rows per chunk to stay within chunk_mb"
             );
         }
-        snapshot::plan_table(conn, &t.schema, rows)
-            .await
-            .map_err(source_err)
+        Ok(plan)
     }
 
     /// The snapshot readers' options from the task (no throttle).
