@@ -332,3 +332,65 @@ async fn a_stream_idle_at_the_end_of_a_binlog_follows_a_restarted_server_into_th
     stream.close().await.expect("close");
     admin.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn a_server_refusing_prepared_statements_is_named_and_text_rows_still_read() {
+    use mysql_source::schema;
+    use mysql_source::snapshot::{self, ReadProtocol, SnapshotItem, SnapshotOptions, TableJob};
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    // Prepared statements switched off server-wide: a private server, so no
+    // other test loses them.
+    let server = sync_testkit::PrivateServer::start(&[]).expect("private server");
+    let mut options = ConnectOptions::from_url(&server.url()).expect("url");
+    options.tls = TlsMode::Disabled;
+    let mut admin = RawConn::connect(&options).await.expect("connect");
+    for sql in [
+        "CREATE DATABASE no_ps",
+        "CREATE TABLE no_ps.t (id INT PRIMARY KEY, f FLOAT)",
+        "INSERT INTO no_ps.t SELECT seq, seq / 8 FROM mysql.seq_1_to_50",
+        "SET GLOBAL max_prepared_stmt_count = 0",
+    ] {
+        admin.query_drop(sql).await.expect(sql);
+    }
+    let s = schema::read_table(&mut admin, "no_ps", "t")
+        .await
+        .expect("schema");
+    let plan = snapshot::plan_table(&mut admin, &s, 1000)
+        .await
+        .expect("plan");
+    let job = TableJob {
+        schema: Arc::new(s),
+        plan: Arc::new(plan),
+        done: BTreeSet::new(),
+    };
+    let read = |protocol| {
+        let mut opts = SnapshotOptions::new(options.clone());
+        opts.parallelism = 1;
+        opts.protocol = protocol;
+        let job = job.clone();
+        async move {
+            let mut run = snapshot::start(opts, vec![job]);
+            let mut rows = 0;
+            while let Some(item) = run.items.recv().await {
+                if let SnapshotItem::Batch { batch, .. } = item? {
+                    rows += batch.num_rows();
+                }
+            }
+            Ok::<_, Error>(rows)
+        }
+    };
+    match read(ReadProtocol::Binary).await {
+        Err(Error::Snapshot { table, message }) => {
+            assert_eq!(table, "no_ps.t");
+            assert!(
+                message.contains("read_protocol = \"text\""),
+                "the error says how to go on: {message}"
+            );
+        }
+        other => panic!("expected the refusal to be named, got {other:?}"),
+    }
+    assert_eq!(read(ReadProtocol::Text).await.expect("text rows"), 50);
+    admin.close().await.expect("close");
+}
