@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod calendar;
 pub mod error;
 pub mod events;
 #[doc(hidden)]

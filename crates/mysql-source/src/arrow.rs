@@ -20,6 +20,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{Array, ArrayRef, StringArray};
 use arrow_schema::{DataType, Field, TimeUnit};
+use binlog_parser::calendar::days_from_civil;
 use std::sync::Arc;
 
 /// The Arrow type of a column.
@@ -434,17 +435,6 @@ fn digits(v: &[u8]) -> ParseResult<u32> {
         n = n * 10 + u32::from(d);
     }
     Ok(n)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = (if y >= 0 { y } else { y - 399 }) / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `YYYY-MM-DD` → days; `None` for zero or invalid dates.

@@ -15,6 +15,7 @@ use arrow_array::builder::{
 };
 use arrow_schema::{DataType, TimeUnit};
 use binlog_parser::Value;
+use binlog_parser::calendar::days_from_civil;
 use mysql_source::schema::{ColumnSchema, ColumnType};
 use std::sync::Arc;
 
@@ -389,28 +390,5 @@ fn unsigned(v: &Value<'_>, bits: u32) -> Option<u64> {
         Value::Int(i) if bits == 64 => Some(i as u64),
         Value::Int(i) => Some((i as u64) & ((1u64 << bits) - 1)),
         _ => None,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-#[cfg(test)]
-mod tests {
-    use super::days_from_civil;
-
-    #[test]
-    fn civil_days() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 2, 29), 11_016);
-        assert_eq!(days_from_civil(1969, 12, 31), -1);
     }
 }
