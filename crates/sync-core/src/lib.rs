@@ -44,6 +44,12 @@
 //!    to `b`; otherwise commit it again (same unit, same rows: no duplicates)
 //!    or drop the intent and redo the range from `a`.
 //!
+//! The sink writes a batch (step 3) while the stream decodes the next one,
+//! which exists in memory only: its intent (step 2) is checkpointed only
+//! after the batch before it has passed step 4, so the checkpoint never
+//! holds more than one intent, and a crash loses nothing that was not
+//! going to be read again from the checkpoint's position.
+//!
 //! A batch normally ends at a transaction boundary. A transaction with more
 //! than `max_batch_records` change records is committed in parts, each
 //! ending after a whole binlog event: the position of such a part is the
@@ -52,7 +58,8 @@
 //! start, reads those changes again without writing them, and allocates ids
 //! from the next one, so the parts and their ids come out exactly as before
 //! (also on another server of the group after a failover). Memory is bounded
-//! by `max_batch_records` whatever the transaction's size; the price is that
+//! by `max_batch_records` (twice that: one part being written, the next
+//! being read) whatever the transaction's size; the price is that
 //! a reader of `t_log` may see the first parts of a large transaction before
 //! its last.
 //!

@@ -916,6 +916,10 @@ impl<S: Sink> TaskRunner<S> {
         // quiet source still sees its changes land within about a second.
         let flush_interval = Duration::from_millis(self.cfg.sync.flush_interval_ms.max(1));
         let mut open_since: Option<tokio::time::Instant> = None;
+        // The batch the sink is writing while the stream reads on (the
+        // second core encodes it): at most one, landed before the next is
+        // sent and before anything else steps the state.
+        let mut in_flight: Option<Landing<'_>> = None;
         self.metrics.set_phase(phase_metric(&state.phase));
         loop {
             let due = open_since.map(|t| {
@@ -926,6 +930,18 @@ impl<S: Sink> TaskRunner<S> {
                 }
             });
             let next = tokio::select! {
+                landed = async {
+                    match in_flight.as_mut() {
+                        Some(landing) => (&mut landing.write).await,
+                        None => std::future::pending().await,
+                    }
+                }, if in_flight.is_some() => {
+                    landed?;
+                    if let Some(landing) = in_flight.take() {
+                        state = self.landed(state, landing.done)?;
+                    }
+                    continue;
+                }
                 ev = stream.next_event() => ev.map_err(source_err)?,
                 () = stopped(&opts.stop) => {
                     stopped_by_request = true;
@@ -934,7 +950,7 @@ impl<S: Sink> TaskRunner<S> {
                 () = sleep_until(due), if forced.is_none() && at_boundary && due.is_some() => {
                     let here = position_of(stream.checkpoint());
                     state = self
-                        .commit_batch(state, &mut batch, &batch_start, here.clone(), ids.next_counter(), None)
+                        .hand_over(state, &mut in_flight, &mut batch, &batch_start, here.clone(), ids.next_counter(), None)
                         .await?;
                     boundary = here.clone();
                     batch_start = here;
@@ -1024,8 +1040,22 @@ impl<S: Sink> TaskRunner<S> {
                     next_record_id: ids.next_counter(),
                     database_charsets: &database_charsets,
                 };
+                let plan = tracker.plan_query(query.sql, query.default_db, query.sql_mode, &cx);
+                // BEGIN, DML in statement form, DDL of other tables: the
+                // batch in flight need not land first.
+                if !matches!(plan, Plan::Unchanged { .. }) {
+                    state = self.settle(state, &mut in_flight).await?;
+                }
                 match self
-                    .on_query(state, &query, open, &mut tracker, &cx, stream.checkpoint())
+                    .on_query(
+                        state,
+                        &query,
+                        plan,
+                        open,
+                        &mut tracker,
+                        &cx,
+                        stream.checkpoint(),
+                    )
                     .await
                 {
                     Ok((next, None)) => state = next,
@@ -1076,8 +1106,9 @@ impl<S: Sink> TaskRunner<S> {
                 };
                 if split {
                     state = self
-                        .commit_batch(
+                        .hand_over(
                             state,
+                            &mut in_flight,
                             &mut batch,
                             &batch_start,
                             part_end.clone(),
@@ -1090,7 +1121,7 @@ impl<S: Sink> TaskRunner<S> {
                 }
                 continue;
             }
-            if batch.records == 0 {
+            if batch.records == 0 && in_flight.is_none() {
                 self.status.caught_up(batch.last_event_time);
             }
             let cp = stream.checkpoint();
@@ -1114,8 +1145,9 @@ impl<S: Sink> TaskRunner<S> {
             };
             if flush {
                 state = self
-                    .commit_batch(
+                    .hand_over(
                         state,
+                        &mut in_flight,
                         &mut batch,
                         &batch_start,
                         here.clone(),
@@ -1127,6 +1159,7 @@ impl<S: Sink> TaskRunner<S> {
                 open_since = None;
             }
         }
+        state = self.settle(state, &mut in_flight).await?;
         let cp = position_of(stream.checkpoint());
         if stopped_by_request && !at_boundary {
             // Stopped inside a transaction: its records are dropped here and
@@ -1157,13 +1190,16 @@ impl<S: Sink> TaskRunner<S> {
         Ok(state)
     }
 
-    /// A QUERY event: a DDL of a synced table is followed (the batch before
-    /// it committed, the destination changed, the new schemas saved and the
+    /// A QUERY event that changes a synced table (`plan`, from
+    /// [`Tracker::plan_query`]): the DDL is followed (the batch before it
+    /// committed, the destination changed, the new schemas saved and the
     /// checkpoint moved past it: returns that position) or stops the task.
+    #[allow(clippy::too_many_arguments)]
     async fn on_query(
         &self,
         mut state: TaskState,
         q: &Query<'_>,
+        plan: Plan,
         open: OpenBatch<'_>,
         tracker: &mut Tracker,
         cx: &PlanContext<'_>,
@@ -1175,38 +1211,37 @@ impl<S: Sink> TaskRunner<S> {
             statement: shorten(q.sql),
             message,
         };
-        let (next, add_columns, created, notes) =
-            match tracker.plan_query(q.sql, q.default_db, q.sql_mode, cx) {
-                Plan::Unchanged { notes } => {
-                    for note in notes {
-                        warn!(file = %open.boundary.file, position = q.at, "{note}");
-                    }
-                    return Ok((state, None));
+        let (next, add_columns, created, notes) = match plan {
+            Plan::Unchanged { notes } => {
+                for note in notes {
+                    warn!(file = %open.boundary.file, position = q.at, "{note}");
                 }
-                Plan::Stop { message } => {
-                    // Everything before the statement lands; a rerun starts
-                    // at it. (Inside a transaction the batch holds part of
-                    // it: that part is read again instead.)
-                    if open.batch.records > 0 && q.standalone {
-                        self.commit_batch(
-                            state,
-                            open.batch,
-                            open.from,
-                            open.boundary.clone(),
-                            cx.next_record_id,
-                            None,
-                        )
-                        .await?;
-                    }
-                    return Err(stop(message));
+                return Ok((state, None));
+            }
+            Plan::Stop { message } => {
+                // Everything before the statement lands; a rerun starts
+                // at it. (Inside a transaction the batch holds part of
+                // it: that part is read again instead.)
+                if open.batch.records > 0 && q.standalone {
+                    self.commit_batch(
+                        state,
+                        open.batch,
+                        open.from,
+                        open.boundary.clone(),
+                        cx.next_record_id,
+                        None,
+                    )
+                    .await?;
                 }
-                Plan::Changed {
-                    next,
-                    add_columns,
-                    created,
-                    notes,
-                } => (next, add_columns, created, notes),
-            };
+                return Err(stop(message));
+            }
+            Plan::Changed {
+                next,
+                add_columns,
+                created,
+                notes,
+            } => (next, add_columns, created, notes),
+        };
         if !q.standalone {
             return Err(stop(
                 "it changes a synced table's schema inside a transaction (or while a batch is \
@@ -1254,6 +1289,8 @@ impl<S: Sink> TaskRunner<S> {
         Ok((state, Some(here)))
     }
 
+    /// Commits a batch and waits for it to land (where nothing may be read
+    /// past it: before a DDL).
     async fn commit_batch(
         &self,
         state: TaskState,
@@ -1263,6 +1300,25 @@ impl<S: Sink> TaskRunner<S> {
         next_record_id: u64,
         forced: Option<Intent>,
     ) -> Result<TaskState> {
+        let (state, mut landing) =
+            self.send_batch(state, batch, from, to, next_record_id, forced)?;
+        (&mut landing.write).await?;
+        self.landed(state, landing.done)
+    }
+
+    /// Steps 2 and 3 of the exactly-once protocol (crate docs): the batch's
+    /// intent is checkpointed, then the sink's write starts. The caller
+    /// awaits [`Landing::write`] and hands the result to [`Self::landed`]
+    /// before anything else steps the state.
+    fn send_batch(
+        &self,
+        state: TaskState,
+        batch: &mut LogBatch,
+        from: &SourcePosition,
+        to: SourcePosition,
+        next_record_id: u64,
+        forced: Option<Intent>,
+    ) -> Result<(TaskState, Landing<'_>)> {
         let last_event_time = batch.last_event_time;
         let data = batch.finish(self.transform.as_deref())?;
         let moved: Vec<(String, u64, u64)> = data
@@ -1308,7 +1364,25 @@ impl<S: Sink> TaskRunner<S> {
                 (unit, self.step(state, Step::BatchPrepared(intent))?)
             }
         };
-        self.sink.commit_unit(&unit, data).await?;
+        let write_unit = unit.clone();
+        let write = Box::pin(async move { self.sink.commit_unit(&write_unit, data).await });
+        let done = SentBatch {
+            unit,
+            rows,
+            moved,
+            last_event_time,
+        };
+        Ok((state, Landing { write, done }))
+    }
+
+    /// Step 4: the sink has the batch; the checkpoint moves past it.
+    fn landed(&self, state: TaskState, done: SentBatch) -> Result<TaskState> {
+        let SentBatch {
+            unit,
+            rows,
+            moved,
+            last_event_time,
+        } = done;
         let lag = last_event_time.map(|t| (unix_now() - t as f64).max(0.0));
         info!(%unit, rows, lag_seconds = lag, "committed a t_log batch");
         for (table, rows, bytes) in moved {
@@ -1320,6 +1394,40 @@ impl<S: Sink> TaskRunner<S> {
         let next = self.step(state, Step::BatchCommitted)?;
         self.write_progress(&next, last_event_time, lag);
         Ok(next)
+    }
+
+    /// Waits for the batch in flight, if any, to land.
+    async fn settle(
+        &self,
+        state: TaskState,
+        in_flight: &mut Option<Landing<'_>>,
+    ) -> Result<TaskState> {
+        match in_flight.take() {
+            Some(mut landing) => {
+                (&mut landing.write).await?;
+                self.landed(state, landing.done)
+            }
+            None => Ok(state),
+        }
+    }
+
+    /// Lets the batch in flight land, then sends the next one; the stream
+    /// reads on while the sink writes it.
+    #[allow(clippy::too_many_arguments)]
+    async fn hand_over<'s>(
+        &'s self,
+        state: TaskState,
+        in_flight: &mut Option<Landing<'s>>,
+        batch: &mut LogBatch,
+        from: &SourcePosition,
+        to: SourcePosition,
+        next_record_id: u64,
+        forced: Option<Intent>,
+    ) -> Result<TaskState> {
+        let state = self.settle(state, in_flight).await?;
+        let (state, landing) = self.send_batch(state, batch, from, to, next_record_id, forced)?;
+        *in_flight = Some(landing);
+        Ok(state)
     }
 
     /// `state_dir/progress.json`: what `status` shows beyond the checkpoint.
@@ -1347,6 +1455,22 @@ struct OpenBatch<'a> {
     from: &'a SourcePosition,
     /// Where the QUERY event's transaction starts.
     boundary: &'a SourcePosition,
+}
+
+/// A `t_log` batch whose intent is checkpointed and whose write to the
+/// sink is under way.
+struct Landing<'s> {
+    write: std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 's>>,
+    done: SentBatch,
+}
+
+/// What is reported and checkpointed once a batch has landed.
+struct SentBatch {
+    unit: String,
+    rows: usize,
+    /// Per table: rows and Arrow bytes (for the metrics).
+    moved: Vec<(String, u64, u64)>,
+    last_event_time: Option<i64>,
 }
 
 /// `t_log` records being gathered, per destination table and partition.
