@@ -1200,7 +1200,7 @@ impl<S: Sink> TaskRunner<S> {
         mut state: TaskState,
         q: &Query<'_>,
         plan: Plan,
-        open: OpenBatch<'_>,
+        mut open: OpenBatch<'_>,
         tracker: &mut Tracker,
         cx: &PlanContext<'_>,
         after: &mysql_source::replication::Checkpoint,
@@ -1222,16 +1222,9 @@ impl<S: Sink> TaskRunner<S> {
                 // Everything before the statement lands; a rerun starts
                 // at it. (Inside a transaction the batch holds part of
                 // it: that part is read again instead.)
-                if open.batch.records > 0 && q.standalone {
-                    self.commit_batch(
-                        state,
-                        open.batch,
-                        open.from,
-                        open.boundary.clone(),
-                        cx.next_record_id,
-                        None,
-                    )
-                    .await?;
+                if q.standalone {
+                    self.commit_before(state, &mut open, cx.next_record_id)
+                        .await?;
                 }
                 return Err(stop(message));
             }
@@ -1254,18 +1247,9 @@ impl<S: Sink> TaskRunner<S> {
         }
         // A DDL is its own transaction: what came before commits first, so
         // that no batch spans two schemas.
-        if open.batch.records > 0 {
-            state = self
-                .commit_batch(
-                    state,
-                    open.batch,
-                    open.from,
-                    open.boundary.clone(),
-                    cx.next_record_id,
-                    None,
-                )
-                .await?;
-        }
+        state = self
+            .commit_before(state, &mut open, cx.next_record_id)
+            .await?;
         for (table, fields) in &add_columns {
             self.sink.add_columns(table, fields).await?;
         }
@@ -1289,6 +1273,21 @@ impl<S: Sink> TaskRunner<S> {
         Ok((state, Some(here)))
     }
 
+    /// Commits the batch gathered before a statement, if it holds records.
+    async fn commit_before(
+        &self,
+        state: TaskState,
+        open: &mut OpenBatch<'_>,
+        next_record_id: u64,
+    ) -> Result<TaskState> {
+        if open.batch.records == 0 {
+            return Ok(state);
+        }
+        let to = open.boundary.clone();
+        self.commit_batch(state, open.batch, open.from, to, next_record_id, None)
+            .await
+    }
+
     /// Commits a batch and waits for it to land (where nothing may be read
     /// past it: before a DDL).
     async fn commit_batch(
@@ -1300,10 +1299,19 @@ impl<S: Sink> TaskRunner<S> {
         next_record_id: u64,
         forced: Option<Intent>,
     ) -> Result<TaskState> {
-        let (state, mut landing) =
-            self.send_batch(state, batch, from, to, next_record_id, forced)?;
-        (&mut landing.write).await?;
-        self.landed(state, landing.done)
+        let mut in_flight = None;
+        let state = self
+            .hand_over(
+                state,
+                &mut in_flight,
+                batch,
+                from,
+                to,
+                next_record_id,
+                forced,
+            )
+            .await?;
+        self.settle(state, &mut in_flight).await
     }
 
     /// Steps 2 and 3 of the exactly-once protocol (crate docs): the batch's
@@ -1331,7 +1339,6 @@ impl<S: Sink> TaskRunner<S> {
                 )
             })
             .collect();
-        let rows: usize = data.iter().map(|d| d.batch.num_rows()).sum();
         let (unit, state) = match forced {
             // The intent is already in the checkpoint: the replay must have
             // reproduced exactly its range and ids, or something is wrong.
@@ -1368,7 +1375,6 @@ impl<S: Sink> TaskRunner<S> {
         let write = Box::pin(async move { self.sink.commit_unit(&write_unit, data).await });
         let done = SentBatch {
             unit,
-            rows,
             moved,
             last_event_time,
         };
@@ -1379,10 +1385,10 @@ impl<S: Sink> TaskRunner<S> {
     fn landed(&self, state: TaskState, done: SentBatch) -> Result<TaskState> {
         let SentBatch {
             unit,
-            rows,
             moved,
             last_event_time,
         } = done;
+        let rows: u64 = moved.iter().map(|(_, rows, _)| rows).sum();
         let lag = last_event_time.map(|t| (unix_now() - t as f64).max(0.0));
         info!(%unit, rows, lag_seconds = lag, "committed a t_log batch");
         for (table, rows, bytes) in moved {
@@ -1467,7 +1473,6 @@ struct Landing<'s> {
 /// What is reported and checkpointed once a batch has landed.
 struct SentBatch {
     unit: String,
-    rows: usize,
     /// Per table: rows and Arrow bytes (for the metrics).
     moved: Vec<(String, u64, u64)>,
     last_event_time: Option<i64>,
