@@ -315,12 +315,18 @@ impl ColumnBuilder {
                 match StringArray::try_from_binary(a.clone()) {
                     Ok(text) => Arc::new(text),
                     Err(_) => {
-                        let bad = a
+                        // Where, not what: row values stay out of errors.
+                        let (row, len) = a
                             .iter()
-                            .flatten()
-                            .find(|v| std::str::from_utf8(v).is_err())
+                            .enumerate()
+                            .find_map(|(i, v)| {
+                                v.filter(|v| std::str::from_utf8(v).is_err())
+                                    .map(|v| (i, v.len()))
+                            })
                             .unwrap_or_default();
-                        return Err(format!("not UTF-8: {:?}", String::from_utf8_lossy(bad)));
+                        return Err(format!(
+                            "not UTF-8 (row {row} of the batch, a value of {len} bytes)"
+                        ));
                     }
                 }
             }

@@ -254,7 +254,7 @@ fn time_parts(raw: &[u8]) -> Result<Time> {
         // Days and hours on the wire; the server's range is ±838 hours.
         let hours = u64::from(micros(&raw[1..5])) * 24 + u64::from(raw[5]);
         p.hours = u16::try_from(hours)
-            .map_err(|_| Error::Protocol(format!("a binary TIME of {hours} hours")))?;
+            .map_err(|_| Error::Protocol("a binary TIME beyond 65535 hours".into()))?;
         p.minutes = raw[6];
         p.seconds = raw[7];
     }

@@ -16,9 +16,6 @@ pub enum Error {
     /// The connection URL could not be parsed.
     #[error("invalid MySQL URL: {0}")]
     Url(String),
-    /// The server could not be reached or the connection broke (`mysql_async` path).
-    #[error("cannot talk to the MySQL server: {0}")]
-    Connection(#[source] mysql_async::Error),
     /// The TCP connection to the server could not be opened.
     #[error("cannot reach the MySQL server at {addr}: {source}")]
     Unreachable {
@@ -46,6 +43,28 @@ pub enum Error {
         user: String,
         /// The server's message.
         message: String,
+    },
+    /// Authentication would send the password (or something it can be
+    /// recovered from) where the connection does not protect it, and no URL
+    /// option allows that. Nothing derived from the password was sent.
+    #[error("the server asks for {plugin}, which would send the password {exposure}; {remedy}")]
+    InsecureAuth {
+        /// The plugin (and step) that needs the password, e.g. `mysql_clear_password`.
+        plugin: &'static str,
+        /// How the password would travel, e.g. `unencrypted`.
+        exposure: &'static str,
+        /// The settings that allow it, naming the URL options.
+        remedy: &'static str,
+    },
+    /// The server sent a packet longer than the configured cap
+    /// (`ConnectOptions::max_packet_bytes`).
+    #[error(
+        "the server sent a packet longer than {limit} bytes (max-packet-bytes); \
+         refusing to buffer it"
+    )]
+    PacketTooLarge {
+        /// The cap in bytes.
+        limit: usize,
     },
     /// The server asked for an authentication plugin this client does not speak.
     #[error("the server asks for the unsupported authentication plugin '{0}'")]
@@ -135,22 +154,7 @@ impl Error {
             Error::Server { code, .. } => {
                 matches!(code, 1053 | 1927 | 2006 | 2013 | 1152 | 1159 | 1161)
             }
-            Error::Connection(e) => !matches!(e, mysql_async::Error::Server(_)),
             _ => false,
-        }
-    }
-}
-
-impl From<mysql_async::Error> for Error {
-    fn from(e: mysql_async::Error) -> Self {
-        match e {
-            mysql_async::Error::Server(s) => Error::Server {
-                code: s.code,
-                state: s.state,
-                message: s.message,
-            },
-            mysql_async::Error::Url(u) => Error::Url(u.to_string()),
-            other => Error::Connection(other),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | [`error`] | typed errors: unreachable, timeout, access denied, certificate, purged binlog, ... |
 //! | [`conn`] | raw async connection: packets as `Bytes`, handshake, text queries, prepared statements |
-//! | `auth` | `mysql_native_password`, `caching_sha2_password`, `client_ed25519` |
+//! | `auth` | `mysql_native_password`, `caching_sha2_password`, `client_ed25519`, `mysql_clear_password`; the password itself only over verified TLS or by opt-in |
 //! | [`tls`] | rustls with modes disabled / preferred / required / verify_ca / verify_identity |
 //! | [`server`] | the server's version and binlog settings, the current binlog position |
 //! | [`gtid`] | MySQL GTID sets (tagged too), MariaDB GTID positions |
@@ -87,7 +87,7 @@ pub mod snapshot;
 pub mod throttle;
 pub mod tls;
 
-pub use conn::{ConnectOptions, RawConn};
+pub use conn::{ConnectOptions, RawConn, redact_url};
 pub use error::{Error, Result};
 pub use server::{BinlogPosition, ServerInfo};
 pub use tls::TlsMode;

@@ -36,6 +36,7 @@
 use crate::conn::{ConnectOptions, RawConn};
 use crate::error::{Error, Result};
 use crate::gtid::{GtidState, MariadbGtidPos, MysqlGtidSet};
+use crate::schema::quote_str;
 use crate::server::BinlogPosition;
 use binlog_parser::header::flags::ARTIFICIAL;
 use binlog_parser::{DecodeContext, EventData, EventHeader, EventType};
@@ -819,8 +820,8 @@ impl BinlogStream {
             {
                 // The GTID state at the start position, so checkpoints carry GTIDs too.
                 let q = format!(
-                    "SELECT BINLOG_GTID_POS('{}', {})",
-                    p.file.replace('\'', "''"),
+                    "SELECT BINLOG_GTID_POS({}, {})",
+                    quote_str(&p.file),
                     p.position
                 );
                 let rows = conn.query_strings(&q).await?;
@@ -853,8 +854,11 @@ impl BinlogStream {
         } else {
             match &self.checkpoint.gtid {
                 GtidState::Mariadb(g) => {
-                    conn.query_drop(&format!("SET @slave_connect_state = '{g}'"))
-                        .await?;
+                    conn.query_drop(&format!(
+                        "SET @slave_connect_state = {}",
+                        quote_str(&g.to_string())
+                    ))
+                    .await?;
                     conn.query_drop("SET @slave_gtid_strict_mode = 1").await?;
                     conn.query_drop("SET @slave_gtid_ignore_duplicates = 0")
                         .await?;

@@ -1,8 +1,8 @@
 //! The server's identity and binlog settings: what the precheck and the
 //! snapshot need to know before reading any row.
 
+use crate::conn::{ConnectOptions, RawConn};
 use crate::error::{Error, Result};
-use mysql_async::prelude::Queryable;
 
 /// A position in the server's binary log.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -37,16 +37,18 @@ pub struct ServerInfo {
 }
 
 impl ServerInfo {
-    /// Connects to `url` (`mysql://user:pass@host:port`) and reads the settings.
+    /// Connects to `url` (`mysql://user:pass@host:port`, see
+    /// [`ConnectOptions::from_url`]) and reads the settings.
     ///
     /// # Errors
-    /// [`Error::Url`] for a malformed URL, [`Error::Connection`] when the
-    /// server is unreachable, [`Error::Server`] when it refuses a query.
+    /// [`Error::Url`] for a malformed URL, [`Error::Unreachable`] when the
+    /// server is unreachable, the other connection errors of
+    /// [`RawConn::connect`], [`Error::Server`] when it refuses a query.
     pub async fn read(url: &str) -> Result<Self> {
-        let opts = mysql_async::Opts::from_url(url).map_err(|e| Error::Url(e.to_string()))?;
-        let mut conn = mysql_async::Conn::new(opts).await?;
+        let opts = ConnectOptions::from_url(url)?;
+        let mut conn = RawConn::connect(&opts).await?;
         let info = Self::read_from(&mut conn).await;
-        conn.disconnect().await?;
+        conn.close().await?;
         info
     }
 
@@ -54,18 +56,29 @@ impl ServerInfo {
     ///
     /// # Errors
     /// As [`ServerInfo::read`].
-    pub async fn read_from(conn: &mut mysql_async::Conn) -> Result<Self> {
-        let row: Option<(String, u32, u8, String, String, String)> = conn
-            .query_first(
+    pub async fn read_from(conn: &mut RawConn) -> Result<Self> {
+        let rows = conn
+            .query_strings(
                 "SELECT VERSION(), @@server_id, @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_checksum",
             )
             .await?;
-        let (version, server_id, log_bin, binlog_format, binlog_row_image, binlog_checksum) =
-            row.ok_or_else(|| Error::Unexpected("no row for the server variables".into()))?;
-        let metadata: Option<(String, String)> = conn
-            .query_first("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'")
-            .await?;
-        let position = if log_bin == 1 {
+        let row = rows
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Unexpected("no row for the server variables".into()))?;
+        let get = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        let version = get(0);
+        let server_id = get(1)
+            .parse::<u32>()
+            .map_err(|_| Error::Unexpected(format!("@@server_id is not a number: '{}'", get(1))))?;
+        let log_bin = get(2) == "1";
+        let metadata = conn
+            .query_strings("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'")
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|r| r.get(1).cloned().flatten());
+        let position = if log_bin {
             Some(current_position(conn).await?)
         } else {
             None
@@ -74,27 +87,32 @@ impl ServerInfo {
             is_mariadb: version.to_ascii_lowercase().contains("mariadb"),
             version,
             server_id,
-            log_bin: log_bin == 1,
-            binlog_format,
-            binlog_row_image,
-            binlog_row_metadata: metadata.map(|(_, v)| v),
-            binlog_checksum,
+            log_bin,
+            binlog_format: get(3),
+            binlog_row_image: get(4),
+            binlog_row_metadata: metadata,
+            binlog_checksum: get(5),
             position,
         })
     }
 }
 
-/// The current end of the binary log (`SHOW MASTER STATUS`).
+/// The current end of the binary log (`SHOW MASTER STATUS`, or MySQL
+/// 8.4's `SHOW BINARY LOG STATUS`).
 ///
 /// # Errors
 /// [`Error::Unexpected`] when binary logging is off (the statement returns no row).
-pub async fn current_position(conn: &mut mysql_async::Conn) -> Result<BinlogPosition> {
-    let row: Option<mysql_async::Row> = conn.query_first("SHOW MASTER STATUS").await?;
-    let row = row.ok_or_else(|| {
+pub async fn current_position(conn: &mut RawConn) -> Result<BinlogPosition> {
+    let rows = match conn.query_strings("SHOW MASTER STATUS").await {
+        Ok(r) => r,
+        Err(Error::Server { .. }) => conn.query_strings("SHOW BINARY LOG STATUS").await?,
+        Err(e) => return Err(e),
+    };
+    let row = rows.into_iter().next().ok_or_else(|| {
         Error::Unexpected("SHOW MASTER STATUS returned no row: binary logging is off".into())
     })?;
-    let file: Option<String> = row.get(0);
-    let position: Option<u64> = row.get(1);
+    let file = row.first().cloned().flatten();
+    let position = row.get(1).cloned().flatten().and_then(|p| p.parse().ok());
     match (file, position) {
         (Some(file), Some(position)) => Ok(BinlogPosition { file, position }),
         _ => Err(Error::Unexpected(

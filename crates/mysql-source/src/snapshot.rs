@@ -37,7 +37,7 @@
 //! of a second's worth of the limits.
 
 use crate::arrow::{ColumnBuilder, arrow_field};
-use crate::binary_row::{BinaryRow, WireLayout};
+use crate::binary_row::{BinaryCell, BinaryRow, WireLayout};
 use crate::conn::{ConnectOptions, RawConn, TextRow};
 use crate::error::{Error, Result};
 use crate::gtid::{GtidState, MariadbGtidPos};
@@ -773,9 +773,17 @@ where
         .iter()
         .map(|c| ColumnBuilder::for_column(c, batch_rows))
         .collect::<Result<Vec<_>>>()?;
-    let decode_error = |i: usize, message: String| Error::Decode {
+    // Row values stay out of errors (they end up in logs): the column, its
+    // type and the shape of what the server sent.
+    let decode_error = |i: usize, message: &str, sent: String| Error::Decode {
         column: columns.get(i).map(|c| c.name.clone()).unwrap_or_default(),
-        message,
+        message: format!(
+            "{message} (a {} column; the server sent {sent})",
+            columns
+                .get(i)
+                .map(|c| c.column_type_text.as_str())
+                .unwrap_or("?")
+        ),
     };
     // The binary protocol's wire layouts, one per column; `None` for text.
     let (statement, layouts) = match protocol {
@@ -806,14 +814,18 @@ where
             for (i, (b, layout)) in builders.iter_mut().zip(&layouts).enumerate() {
                 let cell = cells.next_cell(*layout)?;
                 b.append_binary(cell)
-                    .map_err(|m| decode_error(i, format!("{m}: {cell:?}")))?;
+                    .map_err(|m| decode_error(i, m, binary_cell_shape(cell)))?;
             }
         } else {
             let mut cells = TextRow::new(&row);
             for (i, b) in builders.iter_mut().enumerate() {
                 let cell = cells.next_cell()?;
                 b.append(cell).map_err(|m| {
-                    decode_error(i, format!("{m}: {:?}", cell.map(String::from_utf8_lossy)))
+                    decode_error(
+                        i,
+                        m,
+                        cell.map_or_else(|| "NULL".into(), |c| format!("{} bytes", c.len())),
+                    )
                 })?;
             }
         }
@@ -848,6 +860,19 @@ where
     )
     .await?;
     Ok(total)
+}
+
+/// What a binary cell was, without its value (for error messages).
+fn binary_cell_shape(cell: Option<BinaryCell<'_>>) -> String {
+    match cell {
+        None => "NULL".into(),
+        Some(BinaryCell::Int(_) | BinaryCell::UInt(_)) => "an integer".into(),
+        Some(BinaryCell::Float(_)) => "a FLOAT".into(),
+        Some(BinaryCell::Double(_)) => "a DOUBLE".into(),
+        Some(BinaryCell::DateTime(_)) => "a date/time".into(),
+        Some(BinaryCell::Time(_)) => "a TIME".into(),
+        Some(BinaryCell::Bytes(b)) => format!("{} bytes", b.len()),
+    }
 }
 
 /// A chunk query the server would not prepare: with prepared statements

@@ -8,7 +8,15 @@
 //! | [`TlsMode::VerifyCa`] | yes | yes | no |
 //! | [`TlsMode::VerifyIdentity`] | yes | yes | yes |
 //!
-//! Without a custom CA the Mozilla roots (`webpki-roots`) are trusted.
+//! `verify_ca` needs a custom CA (`ssl-ca`): trusting every public CA while
+//! ignoring the host name would accept any publicly certified server, so
+//! it is refused. `verify_identity` without a custom CA trusts the Mozilla
+//! roots (`webpki-roots`), which is safe because the host name is checked
+//! (cloud databases with public certificates).
+//!
+//! Only the `verify_*` modes count as protected for sending a password
+//! itself (see `ConnectOptions::enable_cleartext_plugin`); `preferred` and
+//! `required` are logged as unverified once per server.
 
 use crate::error::{Error, Result};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -28,9 +36,11 @@ pub enum TlsMode {
     Preferred,
     /// TLS, but any certificate is accepted (encryption without authentication).
     Required,
-    /// TLS, the certificate must chain to a trusted CA; the host name is not checked.
+    /// TLS, the certificate must chain to the CA of `ssl-ca` (required);
+    /// the host name is not checked.
     VerifyCa,
-    /// TLS, trusted chain and a certificate valid for the host name.
+    /// TLS, trusted chain (the `ssl-ca` CA, else the public roots) and a
+    /// certificate valid for the host name.
     VerifyIdentity,
 }
 
@@ -55,6 +65,13 @@ impl TlsMode {
     pub fn is_mandatory(self) -> bool {
         matches!(self, Self::Required | Self::VerifyCa | Self::VerifyIdentity)
     }
+
+    /// True when the server's certificate is verified (`verify_ca`,
+    /// `verify_identity`): only then may a password itself travel over
+    /// the connection without an explicit opt-in.
+    pub fn is_verified(self) -> bool {
+        matches!(self, Self::VerifyCa | Self::VerifyIdentity)
+    }
 }
 
 /// Builds the rustls client configuration for `mode` (not called for `Disabled`).
@@ -62,8 +79,16 @@ impl TlsMode {
 /// `ca_pem` replaces the default roots when given.
 ///
 /// # Errors
-/// [`Error::Tls`] when the CA file holds no usable certificate.
+/// [`Error::Tls`] when the CA file holds no usable certificate, or for
+/// [`TlsMode::VerifyCa`] without `ca_pem`.
 pub fn client_config(mode: TlsMode, ca_pem: Option<&[u8]>) -> Result<Arc<ClientConfig>> {
+    if mode == TlsMode::VerifyCa && ca_pem.is_none() {
+        return Err(Error::Tls(
+            "ssl-mode=verify_ca needs ssl-ca=PATH (the CA that signs the server certificate); \
+             without it use ssl-mode=verify_identity, which checks the host name"
+                .into(),
+        ));
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()

@@ -156,10 +156,18 @@ async fn silent_server_is_a_connect_timeout() {
 #[tokio::test]
 async fn untrusted_certificate_is_a_certificate_error() {
     // Without the sandbox CA only the public roots are trusted.
-    let mut opts = as_user("sync_native", "native-pass", TlsMode::VerifyCa);
+    let mut opts = as_user("sync_native", "native-pass", TlsMode::VerifyIdentity);
     opts.ca_pem = None;
     let err = RawConn::connect(&opts).await.expect_err("must fail");
     assert!(matches!(err, Error::Certificate(_)), "{err:?}");
+    // `verify_ca` without a CA of its own would trust every public CA for
+    // any host name: refused before connecting.
+    opts.tls = TlsMode::VerifyCa;
+    let err = RawConn::connect(&opts).await.expect_err("must fail");
+    assert!(
+        matches!(&err, Error::Tls(m) if m.contains("ssl-ca")),
+        "{err:?}"
+    );
     // `required` encrypts without checking: the same server is accepted.
     opts.tls = TlsMode::Required;
     RawConn::connect(&opts)
@@ -208,4 +216,26 @@ async fn url_parameters() {
         ConnectOptions::from_url("mysql://h/?bogus=1"),
         Err(Error::Url(_))
     ));
+}
+
+#[tokio::test]
+async fn ssl_ca_alone_verifies_the_sandbox_ca() {
+    let ca = sandbox_dir().join("tls/ca.pem");
+    let base = sync_testkit::mysql_url();
+    let port = base.rsplit(':').next().expect("port");
+    let url = format!(
+        "mysql://sync_tls:tls-pass@127.0.0.1:{port}/?ssl-ca={}",
+        ca.display()
+    );
+    let opts = ConnectOptions::from_url(&url).expect("parse");
+    assert_eq!(opts.tls, TlsMode::VerifyCa);
+    let (user, tls, _) = whoami(&opts).await;
+    assert!(user.starts_with("sync_tls@"), "{user}");
+    assert!(tls);
+    let err = ConnectOptions::from_url(&format!(
+        "mysql://sync_tls:tls-pass@127.0.0.1:{port}/?ssl-mode=verify_ca"
+    ))
+    .expect_err("verify_ca without ssl-ca");
+    assert!(err.to_string().contains("ssl-ca"), "{err}");
+    assert!(!err.to_string().contains("tls-pass"), "{err}");
 }
