@@ -72,6 +72,20 @@ impl OdpsError {
         )
     }
 
+    /// A request body larger than `limit` bytes, as sent or once its
+    /// `Content-Encoding` is undone. MaxCompute answers an oversized request
+    /// with `413`; the code is not retryable, so clients do not send it again.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!(
+                "ODPS-0420111: Invalid argument - the request body is larger than {limit} bytes \
+                 (after decompression, if compressed)"
+            ),
+        )
+    }
+
     /// A server-side failure.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(

@@ -19,6 +19,16 @@
 //! | `storage` | Parquet files of committed blocks |
 //! | `faults` | injected failures and delays for retry tests |
 //!
+//! # Limits
+//!
+//! Every length a client controls is capped: a request body (as sent and
+//! again after `Content-Encoding` is undone) may hold at most
+//! [`Config::max_body_bytes`] (256 MiB by default; larger ones are refused
+//! with `413 RequestEntityTooLarge` in MaxCompute's error format), a client
+//! has [`Config::header_read_timeout`] (30 s) to send a request's headers,
+//! and errors of `accept()` (such as running out of file descriptors) pause
+//! the accept loop for 100 ms, doubling up to 1 s, instead of spinning.
+//!
 //! The type system, the Arrow and protobuf body codecs and the signer come
 //! from `odps-tunnel`, so the client and this server share one implementation.
 //!
@@ -73,10 +83,11 @@ pub mod tunnel;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -95,7 +106,19 @@ pub struct Config {
     pub credentials: auth::Credentials,
     /// Injected failures and delays.
     pub faults: FaultConfig,
+    /// Largest request body in bytes, both as received and after undoing
+    /// its `Content-Encoding`; larger ones get `413 RequestEntityTooLarge`.
+    /// Default [`DEFAULT_MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers before the
+    /// connection is closed. Default [`DEFAULT_HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
 }
+
+/// Default of [`Config::max_body_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 << 20;
+/// Default of [`Config::header_read_timeout`]: 30 s.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Config {
     /// Listens on a free loopback port, no faults.
@@ -108,6 +131,8 @@ impl Config {
                 access_key: access_key.to_owned(),
             },
             faults: FaultConfig::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -139,25 +164,41 @@ impl Emulator {
             credentials: config.credentials.clone(),
             instances: instances::Instances::default(),
             tunnel_host: addr.to_string(),
+            max_body: config.max_body_bytes,
         });
+        let header_timeout = config.header_read_timeout;
         let (stop, mut stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
+            let mut backoff = AcceptBackoff::default();
             loop {
                 let accepted = tokio::select! {
                     _ = &mut stopped => break,
                     accepted = listener.accept() => accepted,
                 };
-                let (stream, _) = match accepted {
-                    Ok(conn) => conn,
+                let stream = match accepted {
+                    Ok((stream, _)) => {
+                        backoff.reset();
+                        stream
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
+                        // E.g. EMFILE: retrying at once would spin on the
+                        // same error; pause, longer while it lasts.
+                        let pause = backoff.next_pause();
+                        tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "accept failed; pausing");
+                        tokio::select! {
+                            _ = &mut stopped => break,
+                            () = tokio::time::sleep(pause) => continue,
+                        }
                     }
                 };
                 let state = state.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| server::handle(state.clone(), req));
-                    if let Err(e) = Builder::new(TokioExecutor::new())
+                    let mut builder = http1::Builder::new();
+                    builder
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_timeout);
+                    if let Err(e) = builder
                         .serve_connection(TokioIo::new(stream), service)
                         .await
                     {
@@ -197,6 +238,34 @@ impl Emulator {
     }
 }
 
+/// The pause after a failed `accept()`: 100 ms, doubling up to 1 s while
+/// the failures last, back to 100 ms after a success.
+#[derive(Debug)]
+struct AcceptBackoff {
+    next: Duration,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn next_pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        pause
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
+    }
+}
+
 /// RFC 1123 date in GMT, as HTTP and MaxCompute's XML use it.
 pub fn http_date(secs: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
@@ -229,6 +298,17 @@ pub fn http_date(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn accept_backoff_doubles_to_a_second_and_resets() {
+        let mut b = super::AcceptBackoff::default();
+        let pauses: Vec<u64> = (0..6).map(|_| b.next_pause().as_millis() as u64).collect();
+        assert_eq!(pauses, [100, 200, 400, 800, 1000, 1000]);
+        b.reset();
+        assert_eq!(b.next_pause(), Duration::from_millis(100));
+    }
+
     #[test]
     fn formats_http_dates() {
         assert_eq!(super::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");

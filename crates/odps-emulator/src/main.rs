@@ -50,6 +50,14 @@ struct Args {
     /// Seed of the fault generator (same seed, same faults).
     #[arg(long, env = "ODPS_EMULATOR_FAULT_SEED", default_value_t = 1)]
     fault_seed: u64,
+    /// Largest request body in MiB, as sent and once decompressed; larger
+    /// ones are refused with 413 RequestEntityTooLarge.
+    #[arg(long, env = "ODPS_EMULATOR_MAX_BODY_MB", default_value_t = 256)]
+    max_body_mb: usize,
+    /// Seconds a client has to send a request's headers before its
+    /// connection is closed.
+    #[arg(long, env = "ODPS_EMULATOR_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    header_timeout_secs: u64,
     /// Test hook: abort the process when a commit reaches this point
     /// (commit-after-first-block, commit-before-manifest, commit-after-manifest).
     #[arg(long)]
@@ -80,8 +88,23 @@ async fn main() -> anyhow::Result<()> {
             "{name} must be between 0 and 1, got {rate}"
         );
     }
+    anyhow::ensure!(
+        args.max_body_mb >= 1,
+        "--max-body-mb must be at least 1, got {}",
+        args.max_body_mb
+    );
+    anyhow::ensure!(
+        args.header_timeout_secs >= 1,
+        "--header-timeout-secs must be at least 1, got {}",
+        args.header_timeout_secs
+    );
     let mut config = odps_emulator::Config::new(&args.data, &args.access_id, &args.access_key);
     config.listen = SocketAddr::new(args.host, args.port);
+    config.max_body_bytes = args
+        .max_body_mb
+        .checked_mul(1 << 20)
+        .context("--max-body-mb is too large")?;
+    config.header_read_timeout = Duration::from_secs(args.header_timeout_secs);
     config.faults = odps_emulator::FaultConfig {
         fail_block_rate: args.fail_block_rate,
         fail_commit_rate: args.fail_commit_rate,

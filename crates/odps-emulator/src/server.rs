@@ -5,9 +5,9 @@
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::auth::{Credentials, SignedParts};
@@ -17,8 +17,6 @@ use crate::http_date;
 use crate::instances::{self, Instances};
 use crate::tunnel::{Format, TableRequest, Tunnel};
 
-/// Largest request body accepted (a block of the recommended size fits).
-const MAX_BODY: usize = 2 << 30;
 /// Path prefix of the REST API.
 const API_PREFIX: &str = "/api";
 
@@ -37,6 +35,8 @@ pub struct AppState {
     pub tunnel: Tunnel,
     /// `host:port` the Tunnel is reached at.
     pub tunnel_host: String,
+    /// Largest request body in bytes, as received and once decompressed.
+    pub max_body: usize,
 }
 
 /// A response before it becomes an HTTP response.
@@ -140,16 +140,22 @@ async fn serve(
         query: query.as_deref(),
     })?;
     crate::auth::check_date(&headers, catalog::now_secs())?;
-    let body = Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| OdpsError::invalid_argument(format!("reading the request body failed: {e}")))?
-        .to_bytes();
+    // A declared length over the cap is refused before anything is kept.
+    let declared = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+    let body = req.into_body();
+    if declared.is_some_and(|len| len > state.max_body as u64) {
+        drain(body, state.max_body).await;
+        return Err(OdpsError::body_too_large(state.max_body));
+    }
+    let body = read_body(body, state.max_body).await?;
     let encoding = headers
         .iter()
         .find(|(k, _)| k == "content-encoding")
         .map(|(_, v)| v.as_str());
-    let body = decompress(encoding, body)?;
+    let body = decompress(encoding, body, state.max_body)?;
     let params = parse_query(query.as_deref().unwrap_or(""));
     let segments: Vec<String> = path
         .split('/')
@@ -199,9 +205,61 @@ fn instance_tunnel(
     }
 }
 
-/// Undoes the whole-body compression the Tunnel allows on uploads.
-fn decompress(encoding: Option<&str>, body: Bytes) -> Result<Bytes, OdpsError> {
-    use std::io::Read as _;
+/// Reads a request body whole, refusing one over `limit` bytes (chunked
+/// bodies have no declared length, so the count is kept while reading).
+async fn read_body<B>(mut body: B, limit: usize) -> Result<Bytes, OdpsError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut out = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            OdpsError::invalid_argument(format!("reading the request body failed: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.len() > limit - out.len() {
+            drain(body, limit).await;
+            return Err(OdpsError::body_too_large(limit));
+        }
+        out.extend_from_slice(&data);
+    }
+    Ok(out.freeze())
+}
+
+/// Reads and discards what is left of a refused body, so that the client,
+/// still sending, gets the error response instead of a reset connection.
+/// Gives up (and hyper closes the connection) after `budget` more bytes or
+/// [`DRAIN_TIME`]; nothing read is kept.
+async fn drain<B>(mut body: B, budget: usize)
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    let discard = async {
+        let mut left = budget;
+        while let Some(Ok(frame)) = body.frame().await {
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            let Some(rest) = left.checked_sub(data.len()) else {
+                return;
+            };
+            left = rest;
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
+}
+
+/// How long a refused body is drained at most.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Undoes the whole-body compression the Tunnel allows on uploads. The
+/// output is capped at `limit` bytes: a small body that inflates past it (a
+/// compression bomb) is refused without being inflated further.
+fn decompress(encoding: Option<&str>, body: Bytes, limit: usize) -> Result<Bytes, OdpsError> {
+    use std::io::Read;
     let bad = |e: std::io::Error| {
         OdpsError::new(
             400,
@@ -209,17 +267,30 @@ fn decompress(encoding: Option<&str>, body: Bytes) -> Result<Bytes, OdpsError> {
             format!("ODPS-0420061: Malformed compressed body - {e}"),
         )
     };
+    // Reads at most one byte more than the limit, so an over-long output
+    // is told apart from one of exactly `limit` bytes.
+    let inflate = |reader: &mut dyn Read| -> Result<Bytes, OdpsError> {
+        let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+        reader
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(bad)?;
+        if out.len() > limit {
+            return Err(OdpsError::body_too_large(limit));
+        }
+        Ok(out.into())
+    };
     match encoding.map(str::trim) {
         None | Some("" | "identity") => Ok(body),
         Some("deflate") => {
             tracing::debug!(compressed = body.len(), "inflating a deflate body");
-            let mut out = Vec::with_capacity(body.len() * 4);
-            flate2::read::ZlibDecoder::new(&body[..])
-                .read_to_end(&mut out)
-                .map_err(bad)?;
-            Ok(out.into())
+            inflate(&mut flate2::read::ZlibDecoder::new(&body[..]))
         }
-        Some("zstd") => Ok(zstd::stream::decode_all(&body[..]).map_err(bad)?.into()),
+        Some("zstd") => {
+            tracing::debug!(compressed = body.len(), "inflating a zstd body");
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(&body[..]).map_err(bad)?;
+            inflate(&mut decoder)
+        }
         Some(other) => Err(OdpsError::unsupported(format!(
             "Content-Encoding {other} (supported: deflate, zstd, or none)"
         ))),
@@ -559,6 +630,8 @@ mod tests {
 
     use super::*;
 
+    const LIMIT: usize = 1 << 20;
+
     #[test]
     fn decompresses_the_tunnels_body_encodings() {
         let data = b"tunnel block body ".repeat(100);
@@ -566,27 +639,96 @@ mod tests {
         zlib.write_all(&data).unwrap();
         let deflated = Bytes::from(zlib.finish().unwrap());
         assert_eq!(
-            decompress(Some("deflate"), deflated).unwrap(),
+            decompress(Some("deflate"), deflated.clone(), LIMIT).unwrap(),
             data.as_slice()
         );
         let zstd = Bytes::from(zstd::stream::encode_all(&data[..], 3).unwrap());
-        assert_eq!(decompress(Some("zstd"), zstd).unwrap(), data.as_slice());
         assert_eq!(
-            decompress(None, Bytes::from_static(b"raw")).unwrap(),
+            decompress(Some("zstd"), zstd.clone(), LIMIT).unwrap(),
+            data.as_slice()
+        );
+        // Exactly the limit is fine; one byte less is not.
+        assert_eq!(
+            decompress(Some("zstd"), zstd.clone(), data.len())
+                .unwrap()
+                .len(),
+            data.len()
+        );
+        for body in [deflated, zstd] {
+            let encoding = if body[0] == 0x78 { "deflate" } else { "zstd" };
+            let err = decompress(Some(encoding), body, data.len() - 1).unwrap_err();
+            assert_eq!(
+                (err.status, err.code.as_str()),
+                (413, "RequestEntityTooLarge")
+            );
+        }
+        assert_eq!(
+            decompress(None, Bytes::from_static(b"raw"), LIMIT).unwrap(),
             &b"raw"[..]
         );
         assert_eq!(
-            decompress(Some("x-lz4-frame"), Bytes::new())
+            decompress(Some("x-lz4-frame"), Bytes::new(), LIMIT)
                 .unwrap_err()
                 .code,
             "NotImplemented"
         );
         assert_eq!(
-            decompress(Some("deflate"), Bytes::from_static(b"junk"))
+            decompress(Some("deflate"), Bytes::from_static(b"junk"), LIMIT)
                 .unwrap_err()
                 .status,
             400
         );
+    }
+
+    /// 64 MiB of zeros compress to a few KB; with a 1 MiB cap, inflating
+    /// them stops just past 1 MiB with a 413 instead of filling memory.
+    #[test]
+    fn compression_bombs_stop_at_the_cap() {
+        const MIB: usize = 1 << 20;
+        let zeros = vec![0u8; MIB];
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut zstd_enc = zstd::stream::write::Encoder::new(Vec::new(), 19).unwrap();
+        for _ in 0..64 {
+            zlib.write_all(&zeros).unwrap();
+            zstd_enc.write_all(&zeros).unwrap();
+        }
+        drop(zeros);
+        let bombs = [
+            ("deflate", Bytes::from(zlib.finish().unwrap())),
+            ("zstd", Bytes::from(zstd_enc.finish().unwrap())),
+        ];
+        for (encoding, bomb) in bombs {
+            assert!(bomb.len() < 128 * 1024, "{encoding}: {} bytes", bomb.len());
+            let err = decompress(Some(encoding), bomb, MIB).unwrap_err();
+            assert_eq!(err.status, 413, "{encoding}: {err}");
+            assert_eq!(err.code, "RequestEntityTooLarge");
+        }
+    }
+
+    /// A body sent in frames with no declared length, like a chunked one.
+    struct Chunks(std::collections::VecDeque<Bytes>);
+
+    impl Body for Chunks {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_cap_are_refused_while_read() {
+        let chunks = |n: usize| Chunks((0..n).map(|_| Bytes::from(vec![7u8; 300])).collect());
+        let err = read_body(chunks(5), 1000).await.unwrap_err();
+        assert_eq!(
+            (err.status, err.code.as_str()),
+            (413, "RequestEntityTooLarge")
+        );
+        assert_eq!(read_body(chunks(3), 900).await.unwrap().len(), 900);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Starts the emulator in-process and speaks raw HTTP to it: a request signed
 //! with the wrong key is refused in MaxCompute's own error format, the same
 //! request signed right is served; a block in an unknown `Content-Encoding`
-//! is refused with an error naming it.
+//! is refused with an error naming it; bodies over the size cap and
+//! compression bombs are refused with 413 and the server keeps serving; a
+//! client that stalls in its headers is disconnected.
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -13,6 +15,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use odps_emulator::auth::{self, SignedParts};
 use odps_emulator::{Config, Emulator};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 const ACCESS_ID: &str = "rust-test-id";
@@ -223,5 +226,109 @@ async fn unknown_content_encoding_is_refused_by_name() {
     // Nothing was staged.
     let mut session = session;
     assert!(session.reload().await.unwrap().blocks.is_empty());
+    emulator.shutdown().await;
+}
+
+fn now_secs() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+/// An emulator with a 1 MiB body cap and a 1 s header timeout.
+async fn small_emulator(dir: &std::path::Path) -> Emulator {
+    let mut config = Config::new(dir, ACCESS_ID, ACCESS_KEY);
+    config.max_body_bytes = 1 << 20;
+    config.header_read_timeout = Duration::from_secs(1);
+    Emulator::start(config).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_body_over_the_cap_gets_413_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = small_emulator(dir.path()).await;
+    let block = |body: Bytes, encoding: Option<&'static str>| {
+        let mut extra = vec![
+            ("content-type", "application/octet-stream"),
+            ("x-odps-tunnel-version", "6"),
+        ];
+        extra.extend(encoding.map(|e| ("content-encoding", e)));
+        let emulator = &emulator;
+        async move {
+            signed_request(
+                emulator,
+                "PUT",
+                "/projects/rust_cap/tables/t",
+                "uploadid=u&blockid=0&arrow&curr_project=rust_cap",
+                ACCESS_KEY,
+                now_secs(),
+                &extra,
+                body,
+            )
+            .await
+        }
+    };
+
+    // 2 MiB declared and sent: refused in the Tunnel's JSON error format.
+    let (status, _, body) = block(Bytes::from(vec![b'x'; 2 << 20]), None).await;
+    assert_eq!(status, 413, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["Code"], "RequestEntityTooLarge");
+
+    // A zstd bomb: 64 MiB of zeros in a few KB inflates past the cap.
+    let mut bomb = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        std::io::Write::write_all(&mut bomb, &zeros).unwrap();
+    }
+    let bomb = bomb.finish().unwrap();
+    assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
+    let (status, _, body) = block(Bytes::from(bomb), Some("zstd")).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("RequestEntityTooLarge"), "{body}");
+
+    // The server is still up and serves the next request.
+    let (status, _, body) = signed_get(
+        &emulator,
+        "/api/projects/rust_cap/tunnel",
+        "service&curr_project=rust_cap",
+        ACCESS_KEY,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, emulator.addr().to_string());
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_stalling_in_its_headers_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = small_emulator(dir.path()).await;
+    let mut stream = TcpStream::connect(emulator.addr()).await.unwrap();
+    stream.write_all(b"GET /api/projects/p HTT").await.unwrap();
+    let start = Instant::now();
+    let mut sink = Vec::new();
+    // EOF (or a reset) once the 1 s header timeout has passed.
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut sink))
+        .await
+        .expect("the server should close a stalled connection");
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "closed after {waited:?} ({read:?})"
+    );
+    // And it still serves others.
+    let (status, _, _) = signed_get(
+        &emulator,
+        "/api/projects/rust_slow/tunnel",
+        "service&curr_project=rust_slow",
+        ACCESS_KEY,
+    )
+    .await;
+    assert_eq!(status, 200);
     emulator.shutdown().await;
 }

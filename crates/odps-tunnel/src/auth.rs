@@ -97,11 +97,24 @@ impl fmt::Display for Secret {
 }
 
 /// An AccessKey pair, optionally with an STS security token.
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows the AccessKey id (it is not secret) and `***` for the
+/// secret and the token.
+#[derive(Clone)]
 pub struct Credentials {
     access_id: String,
     secret: Secret,
     sts_token: Option<Secret>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_id", &self.access_id)
+            .field("secret", &"***")
+            .field("sts_token", &self.sts_token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl Credentials {
@@ -384,6 +397,9 @@ mod tests {
         assert!(dbg.contains("AK"));
         assert!(!dbg.contains("very-secret"));
         assert!(!dbg.contains("tok-secret"));
+        assert!(dbg.contains("***"), "{dbg}");
+        let pretty = format!("{:#?}", Credentials::new("AK", "very-secret"));
+        assert!(!pretty.contains("very-secret"), "{pretty}");
         assert_eq!(format!("{}", Secret::new("x")), "***");
     }
 

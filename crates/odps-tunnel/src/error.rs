@@ -165,6 +165,28 @@ pub enum ErrorKind {
     /// An operation did not finish in time.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A response body was larger than
+    /// [`ClientOptions::max_response_bytes`](crate::rest::ClientOptions::max_response_bytes).
+    #[error("response body from {endpoint} is larger than {limit} bytes (max_response_bytes)")]
+    ResponseTooLarge {
+        /// The endpoint that sent it.
+        endpoint: String,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// A plain `http://` endpoint whose host is not loopback, without
+    /// [`ClientOptions::allow_insecure_http`](crate::rest::ClientOptions::allow_insecure_http).
+    #[error(
+        "refusing the plain-HTTP {which} {endpoint}: the request signature does not cover the body, \
+         so anyone on the path could change the data; use https://, or set allow_insecure_http = true \
+         to accept that risk"
+    )]
+    InsecureEndpoint {
+        /// Which endpoint: `endpoint`, `tunnel_endpoint` or `tunnel endpoint returned by the service`.
+        which: &'static str,
+        /// The endpoint (`http://host[:port]/path`).
+        endpoint: String,
+    },
 }
 
 /// This crate's error: an [`ErrorKind`] behind a box, with predicates.

@@ -66,7 +66,7 @@ pub enum Plane {
 }
 
 /// Settings of a [`Client`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClientOptions {
     /// Timeout of one HTTP exchange.
     pub request_timeout: Duration,
@@ -83,6 +83,41 @@ pub struct ClientOptions {
     /// Extra CA certificates (PEM) trusted for HTTPS besides the webpki
     /// roots, for private endpoints.
     pub extra_roots_pem: Option<Vec<u8>>,
+    /// Accept plain `http://` endpoints (service, configured or discovered
+    /// tunnel) whose host is not loopback. Off by default: MaxCompute's
+    /// signature does not cover the body, so without TLS anyone on the
+    /// network path could change the data unnoticed. Loopback hosts
+    /// (`127.0.0.0/8`, `::1`, `localhost`) are always accepted.
+    pub allow_insecure_http: bool,
+    /// Largest response body read, in bytes (256 MiB by default): a larger
+    /// one fails with [`ErrorKind::ResponseTooLarge`] instead of being
+    /// buffered. Size tunnel reads (`count` rows) to stay under it.
+    pub max_response_bytes: usize,
+}
+
+/// Default of [`ClientOptions::max_response_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 << 20;
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("request_timeout", &self.request_timeout)
+            .field("sql_timeout", &self.sql_timeout)
+            .field("max_attempts", &self.max_attempts)
+            .field("user_agent", &self.user_agent)
+            .field("tunnel_endpoint", &self.tunnel_endpoint)
+            .field("quota_name", &self.quota_name)
+            .field(
+                "extra_roots_pem",
+                &self
+                    .extra_roots_pem
+                    .as_ref()
+                    .map(|pem| format!("{} bytes", pem.len())),
+            )
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish()
+    }
 }
 
 impl Default for ClientOptions {
@@ -95,6 +130,8 @@ impl Default for ClientOptions {
             tunnel_endpoint: None,
             quota_name: None,
             extra_roots_pem: None,
+            allow_insecure_http: false,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -177,7 +214,10 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidArgument`] for a malformed endpoint.
+    /// [`ErrorKind::InvalidArgument`] for a malformed endpoint, and
+    /// [`ErrorKind::InsecureEndpoint`] for an `http://` endpoint or tunnel
+    /// endpoint off this machine without
+    /// [`allow_insecure_http`](ClientOptions::allow_insecure_http).
     pub fn with_options(
         endpoint: &str,
         project: &str,
@@ -185,17 +225,25 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Self> {
         let service: Endpoint = endpoint.parse()?;
+        service.check_transport("endpoint", options.allow_insecure_http)?;
         let tunnel = options
             .tunnel_endpoint
             .as_deref()
             .map(str::parse::<Endpoint>)
             .transpose()?;
+        if let Some(tunnel) = &tunnel {
+            tunnel.check_transport("tunnel_endpoint", options.allow_insecure_http)?;
+        }
         if project.is_empty() {
             return Err(Error::invalid("project name is empty"));
         }
         Ok(Self {
             inner: Arc::new(Inner {
-                http: HttpClient::new(options.request_timeout, options.extra_roots_pem.clone()),
+                http: HttpClient::new(
+                    options.request_timeout,
+                    options.max_response_bytes,
+                    options.extra_roots_pem.clone(),
+                ),
                 service,
                 tunnel: Mutex::new(tunnel),
                 project: project.to_owned(),
@@ -338,7 +386,10 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// Server and transport errors of the discovery request.
+    /// Server and transport errors of the discovery request, and
+    /// [`ErrorKind::InsecureEndpoint`] when the service names a plain-HTTP
+    /// tunnel off this machine without
+    /// [`allow_insecure_http`](ClientOptions::allow_insecure_http).
     pub async fn tunnel_endpoint(&self) -> Result<Endpoint> {
         if let Some(ep) = self.inner.tunnel.lock().ok().and_then(|t| t.clone()) {
             return Ok(ep);
@@ -360,6 +411,10 @@ impl Client {
         } else {
             self.inner.service.with_authority(host)?
         };
+        ep.check_transport(
+            "tunnel endpoint returned by the service",
+            self.inner.options.allow_insecure_http,
+        )?;
         if let Ok(mut t) = self.inner.tunnel.lock() {
             *t = Some(ep.clone());
         }
@@ -674,6 +729,72 @@ fn random_uuid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client(endpoint: &str, tunnel: Option<&str>, allow: bool) -> Result<Client> {
+        Client::with_options(
+            endpoint,
+            "p",
+            Credentials::new("AK", "the-secret"),
+            ClientOptions {
+                tunnel_endpoint: tunnel.map(str::to_owned),
+                allow_insecure_http: allow,
+                ..ClientOptions::default()
+            },
+        )
+    }
+
+    #[test]
+    fn plain_http_off_this_machine_needs_the_option() {
+        let err = client("http://10.1.2.3/api", None, false).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::InsecureEndpoint {
+                    which: "endpoint",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("allow_insecure_http"), "{err}");
+        assert!(client("http://10.1.2.3/api", None, true).is_ok());
+        assert!(client("http://127.0.0.1:8080/api", None, false).is_ok());
+        assert!(client("http://localhost:8080/api", None, false).is_ok());
+        assert!(client("https://10.1.2.3/api", None, false).is_ok());
+        // The tunnel endpoint too.
+        let err = client(
+            "https://s.example.com/api",
+            Some("http://dt.example.com"),
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::InsecureEndpoint {
+                    which: "tunnel_endpoint",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            client(
+                "https://s.example.com/api",
+                Some("http://dt.example.com"),
+                true
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let c = client("http://127.0.0.1:1/api", None, false).unwrap();
+        let shown = format!("{c:?} {:?}", c.options());
+        assert!(!shown.contains("the-secret"), "{shown}");
+        assert!(shown.contains("AK") && shown.contains("***"), "{shown}");
+    }
 
     #[test]
     fn uuid_shape() {

@@ -1,6 +1,8 @@
-//! HTTPS: the client talks TLS (rustls, ring) to a local server whose
+//! Transport: the client talks TLS (rustls, ring) to a local server whose
 //! certificate chains to a CA made here with `openssl`, and the server checks
 //! the request's signature with the same `auth` functions the emulator uses.
+//! Over plain HTTP, a tunnel endpoint off this machine named by the service
+//! is refused unless allowed, and response bodies over the cap fail typed.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,6 +18,7 @@ use odps_tunnel::auth::{self, Credentials};
 use odps_tunnel::rest::{Client, ClientOptions};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -214,4 +217,147 @@ async fn https_with_a_private_ca_and_signature_checked_by_the_server() {
     let default_roots = Client::new(&endpoint, "p", Credentials::new("tls-id", "tls-key")).unwrap();
     let err = default_roots.tunnel_endpoint().await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Transport(_)), "{err:?}");
+}
+
+/// A plain-HTTP server on loopback answering by path: tunnel discovery with
+/// `tunnel`, `/tables/big` with a 2 MiB body (declared), `/tables/chunked`
+/// with 2 MiB in chunks (no declared length), anything else with 404.
+async fn plain_server(tunnel: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+                let path = path.split('?').next().unwrap_or("");
+                // Errors: the client may hang up once it has seen enough.
+                if path.ends_with("/tunnel") {
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{tunnel}",
+                        tunnel.len()
+                    );
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                } else if path.ends_with("/tables/big") {
+                    let body = vec![b'x'; 2 << 20];
+                    let _ = stream
+                        .write_all(
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len())
+                                .as_bytes(),
+                        )
+                        .await;
+                    let _ = stream.write_all(&body).await;
+                } else if path.ends_with("/tables/chunked") {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                        .await;
+                    let chunk = vec![b'x'; 64 * 1024];
+                    for _ in 0..32 {
+                        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+                        frame.extend_from_slice(&chunk);
+                        frame.extend_from_slice(b"\r\n");
+                        if stream.write_all(&frame).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = stream.write_all(b"0\r\n\r\n").await;
+                } else {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                }
+            });
+        }
+    });
+    port
+}
+
+fn plain_client(port: u16, options: ClientOptions) -> Client {
+    Client::with_options(
+        &format!("http://127.0.0.1:{port}/api"),
+        "p",
+        Credentials::new("id", "key"),
+        options,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_plain_http_tunnel_off_this_machine_named_by_the_service_is_refused() {
+    for tunnel in ["10.1.2.3:8080", "http://dt.example.com"] {
+        let port = plain_server(tunnel).await;
+        let err = plain_client(port, ClientOptions::default())
+            .tunnel_endpoint()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InsecureEndpoint { .. }),
+            "{tunnel}: {err:?}"
+        );
+        assert!(err.to_string().contains("allow_insecure_http"), "{err}");
+        let allowed = plain_client(
+            port,
+            ClientOptions {
+                allow_insecure_http: true,
+                ..ClientOptions::default()
+            },
+        );
+        let ep = allowed.tunnel_endpoint().await.unwrap();
+        assert!(!ep.is_https() && !ep.is_loopback(), "{ep}");
+    }
+    // A loopback tunnel is fine without the option.
+    let port = plain_server("127.0.0.1:9").await;
+    let ep = plain_client(port, ClientOptions::default())
+        .tunnel_endpoint()
+        .await
+        .unwrap();
+    assert_eq!(ep.to_string(), "http://127.0.0.1:9");
+}
+
+#[tokio::test]
+async fn response_bodies_over_the_cap_fail_typed() {
+    let port = plain_server("127.0.0.1:9").await;
+    let capped = plain_client(
+        port,
+        ClientOptions {
+            max_response_bytes: 1 << 20,
+            max_attempts: 1,
+            ..ClientOptions::default()
+        },
+    );
+    for table in ["big", "chunked"] {
+        let err = capped.table(table).await.unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::ResponseTooLarge { limit, .. } if *limit == 1 << 20),
+            "{table}: {err:?}"
+        );
+        assert!(!err.is_retryable(), "{table}");
+    }
+    // Under a larger cap the same bodies are read (and then fail as XML).
+    let roomy = plain_client(
+        port,
+        ClientOptions {
+            max_response_bytes: 4 << 20,
+            max_attempts: 1,
+            ..ClientOptions::default()
+        },
+    );
+    for table in ["big", "chunked"] {
+        let err = roomy.table(table).await.unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Protocol(_)),
+            "{table}: {err:?}"
+        );
+    }
 }

@@ -16,7 +16,10 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// The `[alert]` section of the task file.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+///
+/// `Debug` shows the webhook only as `scheme://host[:port]`: its path and
+/// query often hold the receiver's secret.
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AlertConfig {
     /// Fire when the lag is over this many seconds …
@@ -25,9 +28,36 @@ pub struct AlertConfig {
     /// … for at least this long.
     #[serde(default = "default_lag_for")]
     pub for_seconds: u64,
-    /// Optional `http://` or `https://` URL to `POST` alerts to.
-    #[serde(default)]
+    /// Optional `http://` or `https://` URL to `POST` alerts to; any other
+    /// scheme is refused when the task file is read.
+    #[serde(default, deserialize_with = "webhook_url")]
     pub webhook: Option<String>,
+}
+
+impl std::fmt::Debug for AlertConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertConfig")
+            .field("lag_seconds", &self.lag_seconds)
+            .field("for_seconds", &self.for_seconds)
+            .field(
+                "webhook",
+                &self.webhook.as_deref().map(crate::webhook::redact),
+            )
+            .finish()
+    }
+}
+
+/// `[alert] webhook`: an `http://` or `https://` URL, checked as it is read
+/// (the error shows the URL only as `scheme://host[:port]`).
+fn webhook_url<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let url = Option::<String>::deserialize(deserializer)?;
+    if let Some(url) = &url {
+        crate::webhook::validate(url).map_err(serde::de::Error::custom)?;
+    }
+    Ok(url)
 }
 
 impl Default for AlertConfig {
@@ -233,6 +263,39 @@ mod tests {
         assert!(r.observe(&snap(Some(11.0), false), s(13)).is_empty());
         assert!(r.observe(&snap(Some(11.0), false), s(17)).is_empty());
         assert_eq!(r.observe(&snap(Some(11.0), false), s(18)).len(), 1);
+    }
+
+    #[test]
+    fn webhook_schemes_are_checked_at_load_and_debug_hides_the_path() {
+        let cfg: AlertConfig = toml::from_str(
+            "webhook = \"https://hooks.slack.com/services/T000/B000/XXXX?token=abc\"",
+        )
+        .expect("https");
+        let shown = format!("{cfg:?}");
+        assert!(shown.contains("\"https://hooks.slack.com\""), "{shown}");
+        assert!(!shown.contains("XXXX") && !shown.contains("abc"), "{shown}");
+        for bad in [
+            "ftp://h/x",
+            "file:///etc/passwd",
+            "hooks.slack.com/x",
+            "http://u:p@h/",
+        ] {
+            let err = toml::from_str::<AlertConfig>(&format!("webhook = \"{bad}\""))
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("expected http://"), "{bad}: {err}");
+        }
+        // Through the task file: the key and its line are named, the secret is not.
+        let err = crate::taskfile::parse(
+            "[source]\nurl = \"mysql://h\"\n[destination]\nkind = \"local\"\npath = \"w\"\n\
+             [objects]\ninclude = [\"a.*\"]\n[sync]\ntypes = [\"schema\"]\nstate_dir = \"s\"\n\
+             [alert]\nwebhook = \"gopher://h/T000/XXXX\"\n",
+            "task.toml",
+        )
+        .expect_err("bad scheme");
+        assert_eq!(err.line, 12, "{err}");
+        assert!(!err.to_string().contains("XXXX"), "{err}");
+        assert!(err.to_string().contains("https://"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! # project = "my_project"
 //! # access_id_env = "ALIBABA_CLOUD_ACCESS_KEY_ID"       # names of the environment
 //! # access_key_env = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  #  variables (these are the defaults)
+//! # allow_insecure_http = false       # true accepts http:// endpoints off this machine
 //!
 //! [objects]
 //! include = ["shop.*"]                  # db.table patterns, `*` matches any run of characters
@@ -222,6 +223,12 @@ pub struct MaxComputeConfig {
     /// Environment variable holding the AccessKey secret (never printed).
     #[serde(default = "default_access_key_env")]
     pub access_key_env: String,
+    /// Accept `http://` endpoints (`endpoint`, `tunnel_endpoint`, or the
+    /// tunnel the service names) whose host is not loopback. Off by default:
+    /// MaxCompute's request signature does not cover the body, so without
+    /// TLS anyone on the network path could change the synced data.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn default_access_id_env() -> String {
@@ -252,6 +259,7 @@ impl MaxComputeConfig {
         let secret = var("access_key_env", &self.access_key_env)?;
         let options = odps_tunnel::rest::ClientOptions {
             tunnel_endpoint: self.tunnel_endpoint.clone(),
+            allow_insecure_http: self.allow_insecure_http,
             ..odps_tunnel::rest::ClientOptions::default()
         };
         odps_tunnel::Client::with_options(
@@ -676,6 +684,33 @@ mod tests {
         )
         .expect_err("typo");
         assert!(typo.to_string().contains("acess_key_env"), "{typo}");
+    }
+
+    #[test]
+    fn plain_http_maxcompute_off_this_machine_needs_allow_insecure_http() {
+        // PATH is set wherever tests run: it stands in for both credentials.
+        let file = |endpoint: &str, extra: &str| {
+            format!(
+                "[source]\nurl = \"mysql://h\"\n[destination]\nkind = \"maxcompute\"\n\
+                 endpoint = \"{endpoint}\"\nproject = \"p\"\naccess_id_env = \"PATH\"\n\
+                 access_key_env = \"PATH\"\n{extra}[objects]\ninclude = [\"a.*\"]\n\
+                 [sync]\ntypes = [\"schema\"]\nstate_dir = \"s\"\n"
+            )
+        };
+        let client = |text: String| {
+            let cfg: TaskConfig = toml::from_str(&text).expect("parse");
+            let DestinationConfig::Maxcompute(mc) = cfg.destination else {
+                panic!("not maxcompute")
+            };
+            mc.client()
+        };
+        let err = client(file("http://10.1.2.3/api", ""))
+            .expect_err("plain HTTP off this machine")
+            .to_string();
+        assert!(err.contains("allow_insecure_http"), "{err}");
+        assert!(client(file("http://10.1.2.3/api", "allow_insecure_http = true\n")).is_ok());
+        assert!(client(file("http://127.0.0.1:9/api", "")).is_ok());
+        assert!(client(file("https://10.1.2.3/api", "")).is_ok());
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! [`Metrics::render`] writes the Prometheus text format; [`serve`] exposes
 //! it over HTTP at `/metrics` (and `/healthz`) on a configurable address.
 //!
+//! The endpoint reads no request bodies; a client gets
+//! [`HEADER_READ_TIMEOUT`] to send its request headers before the
+//! connection is closed, and a failing `accept()` (e.g. out of file
+//! descriptors) pauses the server for 100 ms, doubling up to 1 s, instead
+//! of spinning.
+//!
 //! ```
 //! use sync_core::metrics::Metrics;
 //! let m = Metrics::new();
@@ -34,6 +40,9 @@ pub const PHASES: [&str; 6] = [
 
 /// How far back the per-second rates look.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+/// How long [`serve`] gives a client to send its request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct State {
@@ -315,13 +324,27 @@ fn escape(v: &str) -> String {
 }
 
 /// Serves `metrics` at `http://ADDR/metrics` (and `/healthz`) until the
-/// returned handle is aborted or dropped with the runtime.
+/// returned handle is aborted or dropped with the runtime. Clients have
+/// [`HEADER_READ_TIMEOUT`] to send their request headers.
 ///
 /// # Errors
 /// The address cannot be bound (in use, not local, no permission).
 pub async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_with(addr, metrics, HEADER_READ_TIMEOUT).await
+}
+
+/// As [`serve`], closing a connection whose request headers have not all
+/// arrived within `header_read_timeout`.
+///
+/// # Errors
+/// The address cannot be bound (in use, not local, no permission).
+pub async fn serve_with(
+    addr: SocketAddr,
+    metrics: Metrics,
+    header_read_timeout: Duration,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     use http_body_util::Full;
     use hyper::body::Bytes;
@@ -330,9 +353,21 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let handle = tokio::spawn(async move {
+        let mut backoff = AcceptBackoff::default();
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => {
+                    backoff.reset();
+                    stream
+                }
+                Err(e) => {
+                    // E.g. EMFILE: retrying at once would spin on the same
+                    // error; pause, longer while it lasts.
+                    let pause = backoff.next_pause();
+                    tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "metrics endpoint: accept failed; pausing");
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
             };
             let metrics = metrics.clone();
             tokio::spawn(async move {
@@ -366,16 +401,51 @@ pub async fn serve(
                     }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await
-                {
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_read_timeout)
+                    // Request headers are small here: refuse big ones early.
+                    .max_buf_size(MAX_REQUEST_HEAD);
+                if let Err(e) = builder.serve_connection(io, service).await {
                     tracing::debug!(error = %e, "metrics connection ended");
                 }
             });
         }
     });
     Ok((bound, handle))
+}
+
+/// Read buffer of a metrics connection, so the most a request head may take
+/// (hyper's minimum is 8 KiB).
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// The pause after a failed `accept()`: 100 ms, doubling up to 1 s while
+/// the failures last, back to 100 ms after a success.
+#[derive(Debug)]
+struct AcceptBackoff {
+    next: Duration,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn next_pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        pause
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
+    }
 }
 
 #[cfg(test)]
@@ -414,6 +484,48 @@ mod tests {
             (snap.rows, snap.bytes, snap.retries, snap.errors),
             (15, 150, 2, 1)
         );
+    }
+
+    #[test]
+    fn accept_backoff_doubles_to_a_second_and_resets() {
+        let mut b = AcceptBackoff::default();
+        let pauses: Vec<u128> = (0..6).map(|_| b.next_pause().as_millis()).collect();
+        assert_eq!(pauses, [100, 200, 400, 800, 1000, 1000]);
+        b.reset();
+        assert_eq!(b.next_pause(), Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn a_client_stalling_in_its_headers_is_disconnected() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let (addr, server) = serve_with(
+            "127.0.0.1:0".parse().expect("addr"),
+            Metrics::new(),
+            Duration::from_secs(1),
+        )
+        .await
+        .expect("bind");
+        let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        slow.write_all(b"GET /metr").await.expect("send");
+        let start = Instant::now();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut got))
+            .await
+            .expect("the server should close a stalled connection");
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+            "closed after {waited:?} ({read:?})"
+        );
+        // Others are still served.
+        let mut ok = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("send");
+        let mut resp = String::new();
+        ok.read_to_string(&mut resp).await.expect("read");
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        server.abort();
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! A one-shot JSON `POST` over HTTP or HTTPS (rustls with the webpki
 //! roots), for alert webhooks. Deliberately small: one request per
 //! connection, a timeout, no redirects.
+//!
+//! Webhook URLs carry their secret in the path (Slack, Teams, Discord) or
+//! the query, so logs and errors show a URL only as `scheme://host[:port]`
+//! (see [`redact`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +12,9 @@ use std::time::Duration;
 /// Why a webhook call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    /// The URL is not `http://host[:port]/path` or `https://…`.
-    #[error("webhook URL {0}: expected http://host[:port][/path] or https://…")]
+    /// The URL is not `http://host[:port]/path` or `https://…` (the field
+    /// is the redacted URL).
+    #[error("webhook URL {0}: expected http://host[:port][/path] or https://host[:port][/path]")]
     BadUrl(String),
     /// Connecting, TLS or the HTTP exchange failed.
     #[error("webhook {url}: {reason}")]
@@ -47,35 +52,83 @@ fn parse(url: &str) -> Result<Target, WebhookError> {
     } else {
         return Err(bad());
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
+    let (authority, path) = split_authority(rest);
     if authority.contains('@') {
         return Err(bad());
     }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().map_err(|_| bad())?),
-        None => (authority, if tls { 443 } else { 80 }),
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(bad)?;
+        match after.strip_prefix(':') {
+            Some(p) => (h, p.parse().map_err(|_| bad())?),
+            None if after.is_empty() => (h, if tls { 443 } else { 80 }),
+            None => return Err(bad()),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().map_err(|_| bad())?),
+            None => (authority, if tls { 443 } else { 80 }),
+        }
     };
     if host.is_empty() {
         return Err(bad());
     }
+    // The fragment is never sent; a bare `?query` gets the root path.
+    let path = path.split('#').next().unwrap_or_default();
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
     Ok(Target {
         tls,
         host: host.to_owned(),
         port,
-        path: path.to_owned(),
+        path,
     })
 }
 
-/// The URL without its query string: webhook tokens often live there and
-/// must not reach the logs.
+/// `(authority, rest)` of what follows `scheme://`: the authority ends at
+/// the first `/`, `?` or `#`.
+fn split_authority(rest: &str) -> (&str, &str) {
+    rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()))
+}
+
+/// Checks that `url` is an `http://` or `https://` URL a webhook can be
+/// posted to (for the task file's check, before anything is sent).
+///
+/// # Errors
+/// [`WebhookError::BadUrl`] with the redacted URL.
+pub fn validate(url: &str) -> Result<(), WebhookError> {
+    parse(url).map(|_| ())
+}
+
+/// The URL as logs and errors may show it: `scheme://host[:port]`, without
+/// user info, path, query or fragment, where webhook tokens live (Slack,
+/// Teams and Discord keep theirs in the path). Text that is not a URL shows
+/// as `<not a URL>`.
+///
+/// ```
+/// use sync_core::webhook::redact;
+/// assert_eq!(
+///     redact("https://hooks.slack.com/services/T000/B000/XXXX?token=abc"),
+///     "https://hooks.slack.com"
+/// );
+/// assert_eq!(redact("http://u:pw@10.0.0.5:8080/hook"), "http://10.0.0.5:8080");
+/// ```
 pub fn redact(url: &str) -> String {
-    match url.split_once('?') {
-        Some((base, _)) => format!("{base}?…"),
-        None => url.to_owned(),
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<not a URL>".to_owned();
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return "<not a URL>".to_owned();
     }
+    let (authority, _) = split_authority(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{}://{host_port}", scheme.to_ascii_lowercase())
 }
 
 /// Posts `body` as `application/json` to `url`.
@@ -169,11 +222,70 @@ mod tests {
         assert_eq!(t.path, "/x/y?token=s3cret");
         let t = parse("http://127.0.0.1:9000").expect("http");
         assert!(!t.tls && t.port == 9000 && t.path == "/");
-        for bad in ["ftp://x", "http://", "http://u:p@h/", "http://h:port/"] {
+        let t = parse("http://[::1]:9000?k=v#frag").expect("v6");
+        assert!(t.host == "::1" && t.port == 9000 && t.path == "/?k=v");
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://u:p@h/",
+            "http://h:port/",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "HTTPS//h/x",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
+            assert!(validate(bad).is_err(), "{bad}");
         }
-        assert_eq!(redact("https://h/p?token=s3cret"), "https://h/p?…");
+        assert!(validate("https://hooks.slack.com/services/T0/B0/X").is_ok());
         let e = parse("nope?token=s3cret").err().expect("bad");
         assert!(!e.to_string().contains("s3cret"));
+        let e = parse("ftp://u:pw@h/secret/path?token=s3cret")
+            .err()
+            .expect("bad");
+        let shown = e.to_string();
+        assert!(
+            shown.contains("ftp://h") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("pw") && !shown.contains("secret/path"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn urls_show_only_scheme_host_and_port() {
+        assert_eq!(
+            redact("https://hooks.slack.com/services/T000/B000/XXXX?token=abc"),
+            "https://hooks.slack.com"
+        );
+        assert_eq!(redact("https://h/p?token=s3cret"), "https://h");
+        assert_eq!(redact("http://h:8080?token=s3cret"), "http://h:8080");
+        assert_eq!(redact("http://h#frag"), "http://h");
+        assert_eq!(redact("HTTPS://user:pw@[::1]:9/x"), "https://[::1]:9");
+        assert_eq!(
+            redact("https://discord.com/api/webhooks/123/tok"),
+            "https://discord.com"
+        );
+        assert_eq!(redact("nope?token=s3cret"), "<not a URL>");
+        assert_eq!(redact("a b://x/y"), "<not a URL>");
+    }
+
+    #[tokio::test]
+    async fn errors_show_only_scheme_host_and_port() {
+        // Nothing listens on a port just released.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let url = format!("http://127.0.0.1:{port}/services/T000/B000/XXXX?token=abc");
+        let e = post_json(&url, b"{}".to_vec()).await.expect_err("refused");
+        let shown = e.to_string();
+        assert!(
+            shown.contains(&format!("http://127.0.0.1:{port}")),
+            "{shown}"
+        );
+        assert!(!shown.contains("XXXX") && !shown.contains("abc"), "{shown}");
+        assert!(!format!("{e:?}").contains("XXXX"), "{e:?}");
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{HeaderMap, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -49,6 +49,40 @@ impl Endpoint {
     /// The path prefix (e.g. `/api`), without trailing slash; may be empty.
     pub fn base_path(&self) -> &str {
         &self.base_path
+    }
+
+    /// Whether the host is this machine's loopback: `localhost`, an address
+    /// in `127.0.0.0/8`, or `::1` (also as `::ffff:127.x.y.z`).
+    pub fn is_loopback(&self) -> bool {
+        if self.host.eq_ignore_ascii_case("localhost") {
+            return true;
+        }
+        match self.host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+            Ok(std::net::IpAddr::V6(ip)) => {
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Refuses a plain-HTTP endpoint off this machine unless `allow_insecure`:
+    /// MaxCompute's signature does not cover the body, so on a network path
+    /// without TLS the data could be changed unnoticed. `which` names the
+    /// endpoint in the error.
+    pub(crate) fn check_transport(&self, which: &'static str, allow_insecure: bool) -> Result<()> {
+        if self.tls || self.is_loopback() {
+            return Ok(());
+        }
+        if allow_insecure {
+            tracing::warn!(endpoint = %self, which, "using a plain-HTTP MaxCompute endpoint (allow_insecure_http)");
+            return Ok(());
+        }
+        Err(ErrorKind::InsecureEndpoint {
+            which,
+            endpoint: self.to_string(),
+        }
+        .into())
     }
 
     /// `host[:port]` as the `Host` header wants it.
@@ -143,6 +177,7 @@ pub(crate) struct HttpClient {
     tls: OnceLock<std::result::Result<tokio_rustls::TlsConnector, String>>,
     timeout: Duration,
     max_idle_per_host: usize,
+    max_response_bytes: usize,
     extra_roots_pem: Option<Vec<u8>>,
 }
 
@@ -150,17 +185,25 @@ impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpClient")
             .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish_non_exhaustive()
     }
 }
 
 impl HttpClient {
-    pub(crate) fn new(timeout: Duration, extra_roots_pem: Option<Vec<u8>>) -> Self {
+    /// A client whose exchanges time out after `timeout` and whose response
+    /// bodies may hold at most `max_response_bytes`.
+    pub(crate) fn new(
+        timeout: Duration,
+        max_response_bytes: usize,
+        extra_roots_pem: Option<Vec<u8>>,
+    ) -> Self {
         Self {
             pool: Mutex::new(HashMap::new()),
             tls: OnceLock::new(),
             timeout,
             max_idle_per_host: 32,
+            max_response_bytes,
             extra_roots_pem,
         }
     }
@@ -286,11 +329,28 @@ impl HttpClient {
         response: hyper::Response<hyper::body::Incoming>,
     ) -> Result<Response> {
         let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| Error::transport(format!("HTTP response body: {e}")))?
-            .to_bytes();
+        let limit = self.max_response_bytes;
+        let too_large = || {
+            Error::from(ErrorKind::ResponseTooLarge {
+                endpoint: endpoint.to_string(),
+                limit,
+            })
+        };
+        // A declared length over the limit is refused before reading; the
+        // connection is dropped with the unread body, not pooled.
+        let declared = parts
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(too_large());
+        }
+        let body = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
+            Err(e) => return Err(Error::transport(format!("HTTP response body: {e}"))),
+        };
         self.put_idle(endpoint, sender);
         Ok(Response {
             status: parts.status,
@@ -341,5 +401,41 @@ mod tests {
         for bad in ["ftp://x", "http://", "http://h:port", "http://h/a?b"] {
             assert!(bad.parse::<Endpoint>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn loopback_hosts_are_told_apart() {
+        for local in [
+            "http://127.0.0.1:8080/api",
+            "http://127.9.8.7",
+            "http://localhost:1",
+            "http://LOCALHOST",
+            "http://[::1]:9000",
+            "http://[::ffff:127.0.0.1]",
+        ] {
+            let e: Endpoint = local.parse().unwrap();
+            assert!(e.is_loopback(), "{local}");
+            assert!(e.check_transport("endpoint", false).is_ok(), "{local}");
+        }
+        for remote in [
+            "http://10.1.2.3/api",
+            "http://128.0.0.1",
+            "http://localhost.example.com",
+            "http://[::2]",
+            "http://0.0.0.0:80",
+            "http://service.cn-hangzhou.maxcompute.aliyun.com/api",
+        ] {
+            let e: Endpoint = remote.parse().unwrap();
+            assert!(!e.is_loopback(), "{remote}");
+            let err = e.check_transport("endpoint", false).unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::InsecureEndpoint { .. }),
+                "{err}"
+            );
+            assert!(err.to_string().contains("allow_insecure_http"), "{err}");
+            assert!(e.check_transport("endpoint", true).is_ok());
+        }
+        let https: Endpoint = "https://10.1.2.3/api".parse().unwrap();
+        assert!(https.check_transport("endpoint", false).is_ok());
     }
 }
