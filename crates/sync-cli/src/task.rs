@@ -269,7 +269,7 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
     let result = format!("{}_{as_of}", t.dest);
     print!(
         "{}",
-        sync_core::merge::merge_sql(&t.dest, &result, &columns, &key, runner.meta(), as_of)
+        sync_core::merge::merge_sql(&t.dest, &result, &columns, &key, runner.meta(), as_of)?
     );
     Ok(())
 }

@@ -231,3 +231,71 @@ async fn merge_sql_uses_the_destination_names() {
         "{sql}"
     );
 }
+
+#[tokio::test]
+async fn a_password_with_url_delimiters_never_reaches_the_output() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_secret";
+    // Every character that ends a URL part, so a parser that splits early
+    // would put a piece of it in an error.
+    let password = "Zq/7?x#k@p:ss";
+    load(
+        &url,
+        db,
+        &format!(
+            "{} CREATE USER IF NOT EXISTS 'sync_secret'@'%' IDENTIFIED BY '{password}';
+             ALTER USER 'sync_secret'@'%' IDENTIFIED BY '{password}';
+             GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT
+               ON *.* TO 'sync_secret'@'%';",
+            rows_sql(12)
+        ),
+    )
+    .await;
+    let host = url.rsplit_once('@').expect("sandbox url").1;
+    let good = format!("mysql://sync_secret:{password}@{host}");
+    let wrong = format!("mysql://sync_secret:{password}-wrong@{host}");
+    let bad_port = format!("mysql://sync_secret:{password}@127.0.0.1:port");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leaks = |what: &str, out: &Output| {
+        for stream in [&out.stdout, &out.stderr] {
+            let t = text(stream);
+            for piece in [password, "Zq/7", "p:ss", "Zq%2F7"] {
+                assert!(!t.contains(piece), "{what} printed {piece:?}:\n{t}");
+            }
+        }
+    };
+    let task = write_task(dir.path(), &good, db, "");
+    for args in [
+        &["precheck", "-c"][..],
+        &["run", "--exit-when-caught-up", "-c"],
+        &["status", "-c"],
+    ] {
+        let out = cli()
+            .args(args)
+            .arg(&task)
+            .env("RUST_LOG", "debug")
+            .output()
+            .expect("cli");
+        leaks(args[0], &out);
+        assert!(
+            out.status.success(),
+            "{} with the right password: {}",
+            args[0],
+            text(&out.stderr)
+        );
+    }
+    for (case, url) in [("wrong password", &wrong), ("bad port", &bad_port)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let task = write_task(dir.path(), url, db, "");
+        for cmd in ["precheck", "run"] {
+            let out = cli()
+                .args([cmd, "-c"])
+                .arg(&task)
+                .env("RUST_LOG", "debug")
+                .output()
+                .expect("cli");
+            assert!(!out.status.success(), "{cmd} with a {case} succeeded");
+            leaks(&format!("{cmd} with a {case}"), &out);
+        }
+    }
+}

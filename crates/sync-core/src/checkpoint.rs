@@ -17,8 +17,7 @@
 
 use crate::error::{Error, Result};
 use serde::{Serialize, de::DeserializeOwned};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
+use std::fs::{self, File};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -117,7 +116,7 @@ impl<T: Serialize + DeserializeOwned> CheckpointStore<T> {
     /// previous checkpoint is then still in place.
     pub fn save(&self, state: &T) -> Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(|e| Error::io("creating state directory", dir, e))?;
+        crate::private_fs::create_dir_all(dir)?;
         let state = serde_json::to_value(state)
             .map_err(|e| Error::Schema(format!("checkpoint state does not serialize: {e}")))?;
         let envelope = Envelope {
@@ -135,18 +134,7 @@ impl<T: Serialize + DeserializeOwned> CheckpointStore<T> {
     }
 }
 
-/// Writes `bytes` to `path` (created or truncated) and fsyncs the file.
-pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(|e| Error::io("creating", path, e))?;
-    f.write_all(bytes)
-        .map_err(|e| Error::io("writing", path, e))?;
-    f.sync_all().map_err(|e| Error::io("fsyncing", path, e))
-}
+pub(crate) use crate::private_fs::write_durably;
 
 /// Fsyncs a directory so that a rename inside it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {

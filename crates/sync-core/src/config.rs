@@ -110,8 +110,8 @@ pub struct MonitorConfig {
     pub listen: Option<std::net::SocketAddr>,
 }
 
-/// The MySQL side.
-#[derive(Clone, Debug, Deserialize)]
+/// The MySQL side. Its `Debug` shows the URLs without their passwords.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// `mysql://user[:password]@host:port[?ssl-mode=...&ssl-ca=...]`.
@@ -134,6 +134,23 @@ pub struct SourceConfig {
     /// tag, so their ids never collide.
     #[serde(default)]
     pub record_id_tag: u8,
+}
+
+impl std::fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let failover: Vec<String> = self
+            .failover_urls
+            .iter()
+            .map(|u| mysql_source::redact_url(u))
+            .collect();
+        f.debug_struct("SourceConfig")
+            .field("url", &mysql_source::redact_url(&self.url))
+            .field("server_id", &self.server_id)
+            .field("failover_urls", &failover)
+            .field("resume", &self.resume)
+            .field("record_id_tag", &self.record_id_tag)
+            .finish()
+    }
 }
 
 /// `[source] resume`.

@@ -19,6 +19,18 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A file name that would land outside its root (a source name with
+    /// `/` or `..` that escaped the naming rules): refused, nothing written.
+    #[error(
+        "refusing to write {path} under {root}: the path leaves its folder; \
+         the name it comes from must not hold `/`, `\\` or `..`"
+    )]
+    UnsafePath {
+        /// The warehouse or state folder.
+        root: PathBuf,
+        /// The path asked for, relative to `root`.
+        path: PathBuf,
+    },
     /// A checkpoint file exists but cannot be read as one. The task refuses
     /// to start rather than begin again from zero.
     #[error(

@@ -10,10 +10,12 @@
 //! | module | job | status |
 //! |---|---|---|
 //! | [`machine`] | the phases `Precheck → SchemaSync → FullSync → Incremental` and their transitions, in one place | here |
+//! | [`private_fs`] | files with rows or state: `0600` in `0700` folders, never outside their root | here |
 //! | [`checkpoint`] | versioned checkpoints written atomically (temp file, fsync, rename) | here |
 //! | [`records`] | row changes to `_log` records: flags, naming rules, partitions, deterministic `record_id`s | here |
 //! | [`sink`] | the `Sink` trait, the local Parquet warehouse and the MaxCompute sink | here |
 //! | [`merge`] | rebuild current state from `t_base` + `t_log`, and the same as MaxCompute SQL | here |
+//! | [`odps_sql`] | the one pair of quoting functions (identifiers, literals) for the MaxCompute SQL the task builds | here |
 //! | [`naming`] | destination names: capitalization, database/table/column renames, column lists | here |
 //! | [`progress`] | the full phase's progress, as log lines or (in `sync-cli`) progress bars | here |
 //! | [`precheck`] | every DTS precheck, each pass / warning / failure with a fix hint | here |
@@ -104,7 +106,9 @@ pub mod mapping;
 pub mod merge;
 pub mod metrics;
 pub mod naming;
+pub mod odps_sql;
 pub mod precheck;
+pub mod private_fs;
 pub mod progress;
 pub mod records;
 pub mod retry;

@@ -224,6 +224,10 @@ fn column<'b, T: 'static>(batch: &'b RecordBatch, name: &str) -> Result<&'b T> {
 
 /// The MaxCompute SQL that writes the merged state of `<table>_base` +
 /// `<table>_log` (changes before `as_of`, Unix seconds) into `result`.
+/// Every name goes through [`crate::odps_sql::ident`].
+///
+/// # Errors
+/// [`Error::Schema`] for a name MaxCompute cannot take.
 pub fn merge_sql(
     table: &str,
     result: &str,
@@ -231,37 +235,42 @@ pub fn merge_sql(
     key: &[&str],
     meta: &MetaColumns,
     as_of: i64,
-) -> String {
-    let cols = columns
-        .iter()
-        .map(|c| format!("`{c}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let key = if key.is_empty() { columns } else { key };
-    let partition = key
-        .iter()
-        .map(|c| format!("`{c}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+) -> Result<String> {
+    use crate::odps_sql::{ident, literal};
+    let list = |names: &[&str]| -> Result<String> {
+        Ok(names
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Result<Vec<_>>>()?
+            .join(", "))
+    };
+    let cols = list(columns)?;
+    let partition = list(if key.is_empty() { columns } else { key })?;
     let (rid, op, after, ts) = (
-        &meta.record_id,
-        &meta.operation_flag,
-        &meta.after_flag,
-        &meta.utc_timestamp,
+        ident(&meta.record_id)?,
+        ident(&meta.operation_flag)?,
+        ident(&meta.after_flag)?,
+        ident(&meta.utc_timestamp)?,
     );
-    format!(
+    let (result, log, base) = (
+        ident(result)?,
+        ident(&format!("{table}_log"))?,
+        ident(&format!("{table}_base"))?,
+    );
+    let (insert, yes) = (literal("I"), literal("Y"));
+    Ok(format!(
         "SET odps.sql.allow.fullscan=true;\n\
-         INSERT OVERWRITE TABLE `{result}`\n\
+         INSERT OVERWRITE TABLE {result}\n\
          SELECT {cols} FROM (\n  \
-           SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY `{rid}` DESC, `{after}` DESC) AS dts_rn\n  \
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {rid} DESC, {after} DESC) AS dts_rn\n  \
            FROM (\n    \
-             SELECT `{rid}`, `{op}`, `{after}`, {cols} FROM `{table}_log` WHERE `{ts}` < {as_of}\n    \
+             SELECT {rid}, {op}, {after}, {cols} FROM {log} WHERE {ts} < {as_of}\n    \
              UNION ALL\n    \
-             SELECT 0 AS `{rid}`, 'I' AS `{op}`, 'Y' AS `{after}`, {cols} FROM `{table}_base`\n  \
+             SELECT 0 AS {rid}, {insert} AS {op}, {yes} AS {after}, {cols} FROM {base}\n  \
            ) merged\n\
          ) ranked\n\
-         WHERE dts_rn = 1 AND `{after}` = 'Y';\n"
-    )
+         WHERE dts_rn = 1 AND {after} = {yes};\n"
+    ))
 }
 
 /// Whether two merged tables hold the same rows (both sorted by key, as [`merge`] returns them).
@@ -438,7 +447,8 @@ mod tests {
             &["id"],
             &meta,
             1_565_944_878,
-        );
+        )
+        .expect("sql");
         assert!(
             sql.contains("FROM `customer_log` WHERE `utc_timestamp` < 1565944878"),
             "{sql}"
@@ -455,5 +465,15 @@ mod tests {
             sql.contains("WHERE dts_rn = 1 AND `after_flag` = 'Y'"),
             "{sql}"
         );
+        // A name that would end its quotes early is refused, not spliced in.
+        let hostile = "x` WHERE 1=1; DROP TABLE customer_base; --";
+        for (table, result, column) in [
+            (hostile, "r", "id"),
+            ("customer", hostile, "id"),
+            ("customer", "r", hostile),
+        ] {
+            let err = merge_sql(table, result, &[column], &[], &meta, 0).expect_err("refused");
+            assert!(err.to_string().contains("backtick"), "{err}");
+        }
     }
 }

@@ -14,7 +14,10 @@
 //! 3. else the stem is the source table name;
 //! 4. column renames (`rename_columns = { a = "b" }`) replace column names;
 //! 5. the capitalization policy (`capitalization`, default `lower` as DTS
-//!    does for MaxCompute) is applied to every name from steps 1–4.
+//!    does for MaxCompute) is applied to every name from steps 1–4;
+//! 6. a name MaxCompute would not take as it is becomes one it takes
+//!    ([`destination_name`]): the local warehouse uses the same names as
+//!    folders, so no source name can reach outside the warehouse either.
 //!
 //! A column list (`columns = [...]`) keeps only those columns; it must hold
 //! the table's row key, or the merge could not tell rows apart. Column names
@@ -53,6 +56,79 @@ impl Capitalization {
             Self::Source => name.to_owned(),
         }
     }
+}
+
+/// What a destination name is for.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum NameKind {
+    /// A table stem (`_base` / `_log` are appended).
+    Table,
+    /// A column.
+    Column,
+}
+
+/// Longest name MaxCompute takes, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// Longest table stem: `_base` must still fit.
+pub const MAX_STEM_BYTES: usize = MAX_NAME_BYTES - "_base".len();
+
+/// `name` as MaxCompute (and the warehouse's folders) can take it.
+///
+/// MaxCompute's rule: ASCII letters, digits and `_`, at most 128 bytes, a
+/// table's name starting with a letter. A name that follows it stays as it
+/// is (a column may also start with `_`). Any other name is escaped, one
+/// way only and without collisions between distinct names: every other
+/// character becomes `_`, `t_` (tables) or `c_` (columns) goes in front
+/// when the result would not start with a letter, the result is cut to fit,
+/// and `_` plus the CRC-32 of the original name in hex is appended.
+///
+/// ```
+/// use sync_core::naming::{NameKind, destination_name};
+/// assert_eq!(destination_name(NameKind::Table, "orders"), "orders");
+/// assert_eq!(destination_name(NameKind::Column, "_version"), "_version");
+/// let escaped = destination_name(NameKind::Table, "../../x");
+/// assert!(escaped.starts_with("t_______x_") && escaped.len() == 18, "{escaped}");
+/// assert!(destination_name(NameKind::Column, "order-id").starts_with("order_id_"));
+/// ```
+pub fn destination_name(kind: NameKind, name: &str) -> std::borrow::Cow<'_, str> {
+    let max = match kind {
+        NameKind::Table => MAX_STEM_BYTES,
+        NameKind::Column => MAX_NAME_BYTES,
+    };
+    let starts_well = |c: Option<char>| match kind {
+        NameKind::Table => c.is_some_and(|c| c.is_ascii_alphabetic()),
+        NameKind::Column => c.is_some_and(|c| c.is_ascii_alphabetic() || c == '_'),
+    };
+    let valid = name.len() <= max
+        && starts_well(name.chars().next())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let body: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let prefix = if body.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        ""
+    } else {
+        match kind {
+            NameKind::Table => "t_",
+            NameKind::Column => "c_",
+        }
+    };
+    let suffix = format!("_{:08x}", crc32fast::hash(name.as_bytes()));
+    let room = max - prefix.len() - suffix.len();
+    // `body` is ASCII, so any byte offset is a character boundary.
+    let body = &body[..body.len().min(room)];
+    std::borrow::Cow::Owned(format!("{prefix}{body}{suffix}"))
 }
 
 /// A source table and its destination tables.
@@ -149,11 +225,14 @@ impl SyncedTable {
                         format_options: arrow_cast::display::FormatOptions::new(),
                     },
                 )
-                .map_err(|e| {
+                .map_err(|_| {
+                    // Arrow's message quotes the value: row data stays out
+                    // of errors and logs, so only the column and types go.
                     crate::Error::Schema(format!(
-                        "{}: a value of column `{}` does not fit its destination type {}: {e}",
+                        "{}: a value of column `{}` ({}) does not fit its destination type {}",
                         self.source_name,
                         field.name(),
+                        c.data_type(),
                         field.data_type()
                     ))
                 }),
@@ -193,21 +272,51 @@ impl Naming {
 
     /// The destination stem of `db.table` (before `_base` / `_log`).
     pub fn table_stem(&self, db: &str, table: &str) -> String {
+        destination_name(NameKind::Table, &self.chosen_stem(db, table)).into_owned()
+    }
+
+    /// The stem that renames and the case policy give, before escaping.
+    fn chosen_stem(&self, db: &str, table: &str) -> String {
         let case = self.objects.capitalization;
         if let Some(name) = self
             .table_options(db, table)
             .and_then(|o| o.name.as_deref())
         {
-            return case.apply(name);
-        }
-        match self.objects.databases.get(db) {
-            Some(dest_db) => case.apply(&format!("{dest_db}_{table}")),
-            None => case.apply(table),
+            case.apply(name)
+        } else {
+            match self.objects.databases.get(db) {
+                Some(dest_db) => case.apply(&format!("{dest_db}_{table}")),
+                None => case.apply(table),
+            }
         }
     }
 
     /// The destination name of a column of `db.table`.
     pub fn column(&self, db: &str, table: &str, column: &str) -> String {
+        destination_name(NameKind::Column, &self.chosen_column(db, table, column)).into_owned()
+    }
+
+    /// Every name of `schema` that [`destination_name`] had to escape, as
+    /// `source → destination` lines for the precheck and the logs.
+    pub fn escaped(&self, schema: &TableSchema) -> Vec<String> {
+        let (db, table) = (&schema.database, &schema.table);
+        let mut out = Vec::new();
+        let chosen = self.chosen_stem(db, table);
+        let stem = self.table_stem(db, table);
+        if stem != chosen {
+            out.push(format!("table {db}.{table} → {stem}_base / {stem}_log"));
+        }
+        for c in &schema.columns {
+            let chosen = self.chosen_column(db, table, &c.name);
+            let dest = self.column(db, table, &c.name);
+            if dest != chosen {
+                out.push(format!("column {db}.{table}.{} → {dest}", c.name));
+            }
+        }
+        out
+    }
+
+    fn chosen_column(&self, db: &str, table: &str, column: &str) -> String {
         let renamed = self
             .table_options(db, table)
             .and_then(|o| {
@@ -480,6 +589,74 @@ mod tests {
             n.table(&schema(), &meta)
                 .expect_err("typo")
                 .contains("`Totl`")
+        );
+    }
+
+    #[test]
+    fn hostile_names_become_valid_maxcompute_names_one_way() {
+        let valid = |kind: NameKind, n: &str| {
+            let max = if kind == NameKind::Table {
+                MAX_STEM_BYTES
+            } else {
+                MAX_NAME_BYTES
+            };
+            !n.is_empty()
+                && n.len() <= max
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && (kind == NameKind::Column || n.starts_with(|c: char| c.is_ascii_alphabetic()))
+        };
+        let long = "x".repeat(300);
+        let hostile = [
+            "../../../x",
+            "..",
+            ".",
+            "/etc/passwd",
+            "a\\b",
+            "Order-Items",
+            "order items",
+            "名前",
+            "Mixed Case Col",
+            "1st",
+            "_t",
+            "",
+            "select",
+            long.as_str(),
+            "a_b",
+            "a-b",
+            "a b",
+            "%2e%2e",
+            "nul\0",
+        ];
+        for kind in [NameKind::Table, NameKind::Column] {
+            let mut seen = HashMap::new();
+            for n in hostile {
+                let d = destination_name(kind, n);
+                assert!(valid(kind, &d), "{kind:?} {n:?} -> {d:?}");
+                assert_eq!(d, destination_name(kind, n), "deterministic");
+                if let Some(other) = seen.insert(d.to_lowercase(), n) {
+                    panic!("{other:?} and {n:?} both land as {d:?}");
+                }
+            }
+        }
+        // Valid names stay; `_t` is a valid column but not a valid table.
+        assert_eq!(
+            destination_name(NameKind::Table, "Orders_2024"),
+            "Orders_2024"
+        );
+        assert_eq!(destination_name(NameKind::Column, "_t"), "_t");
+        assert!(destination_name(NameKind::Table, "_t").starts_with("t__t_"));
+        // Through the naming rules: the stem and columns of a hostile table.
+        let mut s = schema();
+        s.table = "../../Order-Items".into();
+        s.columns[1].name = "order-id".into();
+        let t = Naming::new(&objects(""))
+            .table(&s, &NamingRule::New.meta_columns())
+            .expect("table");
+        assert!(t.dest.starts_with("t_______order_items_"), "{}", t.dest);
+        assert!(
+            t.dest_columns()[1].starts_with("order_id_"),
+            "{:?}",
+            t.dest_columns()
         );
     }
 

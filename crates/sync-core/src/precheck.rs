@@ -233,6 +233,25 @@ async fn source_checks<S: Sink + ?Sized>(
         .collect();
     let mut tables = Vec::new();
     let mut object_problems = Vec::new();
+    let escaped: Vec<String> = schemas.iter().flat_map(|s| naming.escaped(s)).collect();
+    if escaped.is_empty() {
+        report.pass(
+            "destination_names",
+            "every table and column keeps its name (letters, digits and _ only)",
+        );
+    } else {
+        report.warn(
+            "destination_names",
+            format!(
+                "{} name(s) hold characters MaxCompute does not take and land escaped: {}",
+                escaped.len(),
+                escaped.join("; ")
+            ),
+            "nothing to do if these names suit you; else choose your own with \
+             [objects.tables.\"db.t\"] name = \"...\" or rename_columns (letters, digits, _; \
+             a table's name starts with a letter)",
+        );
+    }
     for s in &schemas {
         match naming.table(s, inputs.meta) {
             Ok(t) => tables.push(t),

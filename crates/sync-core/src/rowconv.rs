@@ -215,8 +215,11 @@ impl RowColumns {
         let (col, builder) = &mut self.columns[idx];
         let mismatch = || {
             Error::Schema(format!(
-                "column `{}` ({}): binlog value {value:?} does not fit; the binlog and the table schema disagree",
-                col.name, col.column_type_text
+                "column `{}` ({}): a binlog value of kind {} does not fit; the binlog and the \
+                 table schema disagree",
+                col.name,
+                col.column_type_text,
+                value_kind(value)
             ))
         };
         match builder {
@@ -390,5 +393,34 @@ fn unsigned(v: &Value<'_>, bits: u32) -> Option<u64> {
         Value::Int(i) if bits == 64 => Some(i as u64),
         Value::Int(i) => Some((i as u64) & ((1u64 << bits) - 1)),
         _ => None,
+    }
+}
+
+/// What a binlog value is, without the value: row data stays out of
+/// errors and logs.
+fn value_kind(value: &Value<'_>) -> String {
+    match value {
+        Value::Null => "NULL".into(),
+        Value::Int(_) => "signed integer".into(),
+        Value::UInt(_) => "unsigned integer".into(),
+        Value::Float(_) => "FLOAT".into(),
+        Value::Double(_) => "DOUBLE".into(),
+        Value::Decimal(_) => "DECIMAL".into(),
+        Value::Year(_) => "YEAR".into(),
+        Value::Date(_) => "DATE".into(),
+        Value::Time(_) => "TIME".into(),
+        Value::DateTime(_) => "DATETIME".into(),
+        Value::Timestamp(_) => "TIMESTAMP".into(),
+        Value::String(s) => format!("text ({} bytes)", s.len()),
+        Value::Bytes(s) => format!("bytes ({} bytes)", s.len()),
+        Value::Enum(_) => "ENUM index".into(),
+        Value::Set(_) => "SET bitmask".into(),
+        Value::Bit(_) => "BIT".into(),
+        Value::Json(_) => "JSON".into(),
+        Value::JsonDiff(_) => "partial JSON".into(),
+        Value::Geometry(g) => format!("GEOMETRY ({} bytes)", g.len()),
+        Value::Vector(v) => format!("VECTOR ({} bytes)", v.len()),
+        Value::Compressed(c) => format!("compressed ({} bytes)", c.len()),
+        _ => "value".into(),
     }
 }

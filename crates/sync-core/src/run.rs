@@ -780,7 +780,7 @@ impl<S: Sink> TaskRunner<S> {
         }
         let plan = self.plan_chunks(conn, t).await?;
         let dir = self.cfg.sync.state_dir.join("plans");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+        crate::private_fs::create_dir_all(&dir)?;
         crate::checkpoint::write_durably(&path, plan_to_json(&plan).to_string().as_bytes())?;
         Ok(plan)
     }
@@ -822,11 +822,10 @@ impl<S: Sink> TaskRunner<S> {
     }
 
     fn plan_path(&self, t: &SyncedTable) -> PathBuf {
-        self.cfg
-            .sync
-            .state_dir
-            .join("plans")
-            .join(format!("{}.json", t.source_name))
+        self.cfg.sync.state_dir.join("plans").join(format!(
+            "{}.json",
+            crate::private_fs::file_component(&t.source_name)
+        ))
     }
 
     async fn incremental(

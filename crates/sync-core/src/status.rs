@@ -240,10 +240,16 @@ impl StatusFile {
         p.metrics = self.metrics.snapshot().into();
         let tmp = self.path.with_extension("json.tmp");
         let dir = self.path.parent().unwrap_or(std::path::Path::new("."));
-        let written = std::fs::create_dir_all(dir)
-            .and_then(|()| serde_json::to_vec_pretty(&*p).map_err(std::io::Error::other))
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
-            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        let written = crate::private_fs::create_dir_all(dir)
+            .and_then(|()| {
+                serde_json::to_vec_pretty(&*p)
+                    .map_err(|e| crate::Error::Schema(format!("progress report: {e}")))
+            })
+            .and_then(|bytes| crate::private_fs::write_durably(&tmp, &bytes))
+            .and_then(|()| {
+                std::fs::rename(&tmp, &self.path)
+                    .map_err(|e| crate::Error::io("renaming into place", &self.path, e))
+            });
         if let Err(e) = written {
             warn!(path = %self.path.display(), error = %e, "could not write the progress report");
         }

@@ -372,6 +372,24 @@ mod tests {
     }
 
     #[test]
+    fn the_debug_form_of_a_task_holds_no_password() {
+        let text = GOOD.replace(
+            "mysql://root@127.0.0.1:3307\"",
+            "mysql://repl:Zq/7?x#k@p:ss@10.0.0.1:3306/shop\"\n\
+             resume = \"gtid\"\nfailover_urls = [\"mysql://repl:Zq/7?x#k@p:ss@10.0.0.2:3306\"]",
+        );
+        let cfg = parse(&text, "task.toml").expect("good");
+        let shown = format!("{cfg:?}");
+        for piece in ["Zq/7", "p:ss", "x#k"] {
+            assert!(!shown.contains(piece), "{shown}");
+        }
+        assert!(
+            shown.contains("10.0.0.1") && shown.contains("10.0.0.2"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn a_misspelt_key_is_named_with_its_line_and_the_likely_key() {
         let text = GOOD.replace("server_id = 3", "servr_id = 3");
         let err = parse(&text, "task.toml").expect_err("typo");

@@ -290,3 +290,112 @@ async fn conflicting_tables_stop_the_task_or_are_written_into() {
     );
     assert_eq!(strings(&base, "label"), ["a", "a", "b", "b", "c", "c"]);
 }
+
+/// Every file below `root`, relative to it.
+fn files_under(root: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.insert(p.strip_prefix(root).expect("under").display().to_string());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_source_names_land_under_safe_names_inside_the_warehouse() {
+    let url = sync_testkit::mysql_url();
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    conn.query_drop(
+        "DROP DATABASE IF EXISTS opt_hostile; CREATE DATABASE opt_hostile; USE opt_hostile;
+         CREATE TABLE `../../../escape` (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO `../../../escape` VALUES (1, 'a'), (2, 'b');
+         CREATE TABLE `Order-Items` (`order-id` INT PRIMARY KEY, `名前` VARCHAR(20),
+           `Mixed Case Col` INT, `select` INT);
+         INSERT INTO `Order-Items` VALUES (1, 'x', 10, 100), (2, 'y', 20, 200);",
+    )
+    .await
+    .expect("setup");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The folder the hostile name points at from inside the warehouse.
+    let target = dir.path().join("warehouse/../../../escape_base");
+    let before = target.exists();
+    let runner = task(
+        &url,
+        dir.path(),
+        "state",
+        "include = [\"opt_hostile.*\"]",
+        "[\"schema\", \"full\", \"incremental\"]",
+    );
+    let report = runner.precheck().await.expect("precheck");
+    let names = report
+        .checks
+        .iter()
+        .find(|c| c.id == "destination_names")
+        .expect("destination_names check");
+    assert!(
+        names.message.contains("../../../escape") && names.message.contains("Order-Items"),
+        "{}",
+        names.message
+    );
+    runner.run(&caught_up()).await.expect("full phase");
+    conn.query_drop(
+        "USE opt_hostile;
+         INSERT INTO `../../../escape` VALUES (3, 'c');
+         UPDATE `Order-Items` SET `名前` = 'z', `select` = 201 WHERE `order-id` = 2;",
+    )
+    .await
+    .expect("changes");
+    runner.run(&caught_up()).await.expect("catch-up");
+    assert_verified(&runner, 2).await;
+
+    // Only the warehouse and the state folder exist, and every name in them
+    // is a plain one.
+    let top: BTreeSet<String> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(top, ["state", "warehouse"].map(String::from).into());
+    assert_eq!(
+        target.exists(),
+        before,
+        "nothing written outside the warehouse"
+    );
+    let tables = folders(dir.path());
+    assert_eq!(tables.len(), 4, "{tables:?}");
+    for t in &tables {
+        assert!(
+            t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{t}"
+        );
+    }
+    assert!(
+        tables
+            .iter()
+            .any(|t| t.starts_with("t__") && t.contains("_escape_") && t.ends_with("_base")),
+        "{tables:?}"
+    );
+    let items = tables
+        .iter()
+        .find(|t| t.starts_with("order_items_") && t.ends_with("_base"))
+        .expect("order_items");
+    let columns = fields(&read(dir.path(), items));
+    assert!(columns[0].starts_with("order_id_"), "{columns:?}");
+    assert!(columns[1].starts_with("c_"), "{columns:?}");
+    assert!(columns[2].starts_with("mixed_case_col_"), "{columns:?}");
+    assert_eq!(
+        columns[3], "select",
+        "a reserved word is quoted, not renamed"
+    );
+    for f in files_under(&dir.path().join("state")) {
+        assert!(!f.contains(".."), "state file {f}");
+    }
+}

@@ -20,6 +20,7 @@ use super::{Sink, TableBatch, TableDef};
 use crate::checkpoint::{sync_dir, write_durably};
 pub use crate::config::ParquetCompression;
 use crate::error::{Error, Result};
+use crate::private_fs::{self, file_component, within};
 use arrow_array::RecordBatch;
 use arrow_schema::{Field, SchemaRef};
 use parquet::arrow::ArrowWriter;
@@ -93,7 +94,7 @@ impl LocalWarehouse {
     /// [`Error::Io`] or [`Error::Parquet`] when a file cannot be read.
     pub fn read_table_blocking(&self, name: &str) -> Result<Vec<RecordBatch>> {
         let mut files = Vec::new();
-        collect_parquet(&self.root.join(name), &mut files)?;
+        collect_parquet(&within(&self.root, name)?, &mut files)?;
         files.sort();
         let mut batches = Vec::new();
         for path in files {
@@ -110,12 +111,12 @@ impl LocalWarehouse {
         // its marker): its manifest names them, and they go first, so a redo
         // whose rows differ (a re-read snapshot chunk) leaves no stale copy.
         let pending_dir = self.root.join(PENDING);
-        fs::create_dir_all(&pending_dir).map_err(|e| Error::io("creating", &pending_dir, e))?;
-        let manifest = pending_dir.join(format!("{unit}.json"));
+        private_fs::create_dir_all(&pending_dir)?;
+        let manifest = pending_dir.join(format!("{}.json", file_component(unit)));
         if let Ok(bytes) = fs::read(&manifest) {
             let old: Vec<PathBuf> = serde_json::from_slice(&bytes).unwrap_or_default();
             for f in old {
-                match fs::remove_file(self.root.join(&f)) {
+                match fs::remove_file(within(&self.root, &f)?) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => {
@@ -131,7 +132,7 @@ impl LocalWarehouse {
         let mut seq: BTreeMap<PathBuf, usize> = BTreeMap::new();
         let mut last: BTreeMap<PathBuf, usize> = BTreeMap::new();
         for tb in &data {
-            let mut dir = PathBuf::from(&tb.table);
+            let mut dir = within(Path::new(""), &tb.table)?;
             for (col, value) in partition_columns(&self.root, &tb.table)?
                 .iter()
                 .zip(&tb.partition)
@@ -146,7 +147,8 @@ impl LocalWarehouse {
             }
             let n = seq.entry(dir.clone()).or_default();
             last.insert(dir.clone(), files.len());
-            files.push((dir.join(format!("{unit}-{n:05}.parquet")), vec![&tb.batch]));
+            let name = format!("{}-{n:05}.parquet", file_component(unit));
+            files.push((dir.join(name), vec![&tb.batch]));
             *n += 1;
         }
         let planned: Vec<&PathBuf> = files.iter().map(|(p, _)| p).collect();
@@ -154,9 +156,9 @@ impl LocalWarehouse {
         write_durably(&manifest, &listing)?;
         sync_dir(&pending_dir)?;
         for (rel, batches) in &files {
-            let file = self.root.join(rel);
+            let file = within(&self.root, rel)?;
             let dir = file.parent().unwrap_or(&self.root).to_path_buf();
-            fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+            private_fs::create_dir_all(&dir)?;
             let tmp = dir.join(format!(
                 ".{}.tmp",
                 rel.file_name().unwrap_or_default().to_string_lossy()
@@ -166,8 +168,8 @@ impl LocalWarehouse {
             sync_dir(&dir)?;
         }
         let commits = self.root.join(COMMITS);
-        fs::create_dir_all(&commits).map_err(|e| Error::io("creating", &commits, e))?;
-        write_durably(&commits.join(unit), b"")?;
+        private_fs::create_dir_all(&commits)?;
+        write_durably(&commits.join(file_component(unit)), b"")?;
         sync_dir(&commits)?;
         fs::remove_file(&manifest).map_err(|e| Error::io("removing", &manifest, e))
     }
@@ -195,7 +197,7 @@ fn parquet_bytes(batches: &[&RecordBatch], opts: &ParquetOptions) -> Result<Vec<
 }
 
 fn partition_columns(root: &Path, table: &str) -> Result<Vec<String>> {
-    let path = root.join(table).join("_table.json");
+    let path = within(root, table)?.join("_table.json");
     let bytes = fs::read(&path).map_err(|e| Error::io("reading table definition", &path, e))?;
     let def: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Schema(format!("{}: {e}", path.display())))?;
@@ -236,23 +238,23 @@ fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 impl Sink for LocalWarehouse {
     async fn probe(&self) -> Result<()> {
         // Writing and removing a file proves more than the folder's existence.
-        fs::create_dir_all(&self.root).map_err(|e| Error::io("creating", &self.root, e))?;
+        private_fs::create_dir_all(&self.root)?;
         let path = self.root.join(format!(".probe-{}", std::process::id()));
-        fs::write(&path, b"probe").map_err(|e| Error::io("writing", &path, e))?;
+        write_durably(&path, b"probe")?;
         fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))
     }
 
     async fn table_exists(&self, name: &str) -> Result<bool> {
-        Ok(self.root.join(name).join("_table.json").exists())
+        Ok(within(&self.root, name)?.join("_table.json").exists())
     }
 
     async fn ensure_table(&self, def: &TableDef) -> Result<()> {
-        let dir = self.root.join(&def.name);
+        let dir = within(&self.root, &def.name)?;
         let path = dir.join("_table.json");
         if path.exists() {
             return Ok(());
         }
-        fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+        private_fs::create_dir_all(&dir)?;
         let columns: Vec<serde_json::Value> =
             def.schema.fields().iter().map(|f| column_json(f)).collect();
         let json = serde_json::json!({"name": def.name, "columns": columns, "partition_columns": def.partition_columns});
@@ -269,13 +271,13 @@ impl Sink for LocalWarehouse {
     }
 
     async fn is_committed(&self, unit: &str) -> Result<bool> {
-        Ok(self.root.join(COMMITS).join(unit).exists())
+        Ok(self.root.join(COMMITS).join(file_component(unit)).exists())
     }
 
     /// Rewrites `_table.json` with the new columns; the Parquet files are
     /// self-describing, and readers take a column a file lacks as NULL.
     async fn add_columns(&self, table: &str, columns: &[Field]) -> Result<()> {
-        let path = self.root.join(table).join("_table.json");
+        let path = within(&self.root, table)?.join("_table.json");
         let bytes = fs::read(&path).map_err(|e| Error::io("reading table definition", &path, e))?;
         let mut def: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Schema(format!("{}: {e}", path.display())))?;

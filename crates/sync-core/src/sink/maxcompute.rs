@@ -115,7 +115,15 @@ impl MaxComputeSink {
     }
 
     fn ledger_path(&self, unit: &str) -> PathBuf {
-        let safe: String = unit
+        // One-to-one: two units never share a ledger.
+        let safe = crate::private_fs::file_component(unit);
+        self.ledger_dir.join(format!("{safe}.json"))
+    }
+
+    /// Where builds before the one-to-one file names kept the ledger of a
+    /// unit whose name holds characters other than `[A-Za-z0-9_.-]`.
+    fn legacy_ledger_path(&self, unit: &str) -> PathBuf {
+        let lossy: String = unit
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || "-_.".contains(c) {
@@ -125,11 +133,17 @@ impl MaxComputeSink {
                 }
             })
             .collect();
-        self.ledger_dir.join(format!("{safe}.json"))
+        self.ledger_dir.join(format!("{lossy}.json"))
     }
 
     fn load(&self, unit: &str) -> Result<Option<Ledger>> {
-        let path = self.ledger_path(unit);
+        let mut path = self.ledger_path(unit);
+        let legacy = self.legacy_ledger_path(unit);
+        if !path.exists() && legacy.exists() {
+            // A unit in flight across an upgrade; the unit check below
+            // still rejects a ledger of another unit that shared the name.
+            path = legacy;
+        }
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let ledger: Ledger =
@@ -151,8 +165,7 @@ impl MaxComputeSink {
     }
 
     fn save(&self, ledger: &Ledger) -> Result<()> {
-        std::fs::create_dir_all(&self.ledger_dir)
-            .map_err(|e| Error::io("creating", &self.ledger_dir, e))?;
+        crate::private_fs::create_dir_all(&self.ledger_dir)?;
         let bytes = serde_json::to_vec(ledger).map_err(|e| Error::Schema(e.to_string()))?;
         write_durably(&self.ledger_path(&ledger.unit), &bytes)?;
         sync_dir(&self.ledger_dir)
@@ -260,15 +273,7 @@ fn block_ids(ids: &[u32]) -> Result<Vec<BlockId>> {
         .collect()
 }
 
-/// A MaxCompute identifier in backticks.
-fn ident(name: &str) -> Result<String> {
-    if name.is_empty() || name.contains('`') {
-        return Err(Error::Schema(format!(
-            "{name:?} cannot be a MaxCompute table or column name"
-        )));
-    }
-    Ok(format!("`{name}`"))
-}
+use crate::odps_sql::ident;
 
 /// The `CREATE TABLE IF NOT EXISTS` statement of a destination table.
 ///
