@@ -353,7 +353,7 @@ pub async fn serve_with(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let handle = tokio::spawn(async move {
-        let mut backoff = AcceptBackoff::default();
+        let mut backoff = odps_tunnel::backoff::Doubling::for_accept();
         loop {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => {
@@ -420,34 +420,6 @@ pub async fn serve_with(
 /// (hyper's minimum is 8 KiB).
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
-/// The pause after a failed `accept()`: 100 ms, doubling up to 1 s while
-/// the failures last, back to 100 ms after a success.
-#[derive(Debug)]
-struct AcceptBackoff {
-    next: Duration,
-}
-
-impl AcceptBackoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(1);
-
-    fn next_pause(&mut self) -> Duration {
-        let pause = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        pause
-    }
-
-    fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-}
-
-impl Default for AcceptBackoff {
-    fn default() -> Self {
-        Self { next: Self::FIRST }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,15 +456,6 @@ mod tests {
             (snap.rows, snap.bytes, snap.retries, snap.errors),
             (15, 150, 2, 1)
         );
-    }
-
-    #[test]
-    fn accept_backoff_doubles_to_a_second_and_resets() {
-        let mut b = AcceptBackoff::default();
-        let pauses: Vec<u128> = (0..6).map(|_| b.next_pause().as_millis()).collect();
-        assert_eq!(pauses, [100, 200, 400, 800, 1000, 1000]);
-        b.reset();
-        assert_eq!(b.next_pause(), Duration::from_millis(100));
     }
 
     #[tokio::test]
