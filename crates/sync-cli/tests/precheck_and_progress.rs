@@ -1,6 +1,7 @@
 //! `sync-cli precheck` prints every check and exits 1 on a failure; `run`
 //! shows progress bars on a terminal and plain log lines otherwise; a bad
-//! task file is reported by key and line.
+//! task file is reported by key and line; a second task over one task's
+//! destination tables and `record_id_tag` is refused.
 
 use mysql_async::prelude::Queryable;
 use std::path::{Path, PathBuf};
@@ -298,4 +299,92 @@ async fn a_password_with_url_delimiters_never_reaches_the_output() {
             leaks(&format!("{cmd} with a {case}"), &out);
         }
     }
+}
+
+/// A task of its own (`state`) into the shared `dir/warehouse`.
+fn owner_task(dir: &Path, url: &str, db: &str, state: &str, tag: u8) -> PathBuf {
+    let path = dir.join(format!("{state}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[source]\nurl = \"{url}\"\nserver_id = 7331\nrecord_id_tag = {tag}\n\
+             [destination]\nkind = \"local\"\npath = \"{}\"\n\
+             [objects]\ninclude = [\"{db}.*\"]\nconflicting_tables = \"ignore\"\n\
+             [sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\nstate_dir = \"{}\"\n",
+            dir.join("warehouse").display(),
+            dir.join(state).display()
+        ),
+    )
+    .expect("task file");
+    path
+}
+
+#[tokio::test]
+async fn a_second_task_over_the_same_tables_and_tag_is_refused() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_owners";
+    load(&url, db, &rows_sql(20)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = owner_task(dir.path(), &url, db, "state-a", 0);
+    let out = run_piped(&first);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let checkpoint: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("state-a/task.json")).expect("checkpoint"),
+    )
+    .expect("json");
+    let owner = checkpoint["state"]["task_id"].as_str().expect("task id");
+    let marker = dir.path().join("warehouse/items_log/_owner.tag-0");
+    assert_eq!(std::fs::read_to_string(&marker).expect("marker"), owner);
+    // The task itself passes on every restart.
+    let out = cli()
+        .args(["precheck", "-c"])
+        .arg(&first)
+        .output()
+        .expect("precheck");
+    assert!(out.status.success(), "{}", text(&out.stdout));
+
+    // Same tables, same tag, another state_dir: refused by the precheck,
+    // even with conflicting_tables = "ignore", and by `run`.
+    let second = owner_task(dir.path(), &url, db, "state-b", 0);
+    let out = cli()
+        .args(["precheck", "-c"])
+        .arg(&second)
+        .output()
+        .expect("precheck");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("failure  destination_owners")
+            && stdout.contains(&format!("items_base (task {owner})"))
+            && stdout.contains("record_id_tag 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("own record_id_tag"), "{stdout}");
+    let out = run_piped(&second);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("destination_owners"),
+        "{}",
+        text(&out.stderr)
+    );
+    let rows = |table: &str| -> usize {
+        sync_core::sink::local::LocalWarehouse::new(dir.path().join("warehouse"))
+            .read_table_blocking(table)
+            .expect("read")
+            .iter()
+            .map(|b| b.num_rows())
+            .sum()
+    };
+    assert_eq!(rows("items_base"), 20, "the refused task wrote nothing");
+
+    // Another tag (another source into the same tables) is the operator's call.
+    let third = owner_task(dir.path(), &url, db, "state-c", 1);
+    let out = cli()
+        .args(["precheck", "-c"])
+        .arg(&third)
+        .output()
+        .expect("precheck");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("pass     destination_owners"), "{stdout}");
 }

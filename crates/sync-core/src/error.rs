@@ -56,6 +56,38 @@ pub enum Error {
         /// Highest version this build reads.
         supported: u32,
     },
+    /// Another process holds the task's state directory: one writer per
+    /// task ([`crate::state_lock`]).
+    #[error(
+        "another process is running this task: {} holds its state directory {}; one writer per \
+         task: stop that run first (SIGINT or SIGTERM), or give this task file its own state_dir",
+        .holder.as_ref().map_or_else(|| "a process that has not said who it is yet".to_owned(), ToString::to_string),
+        .state_dir.display()
+    )]
+    Locked {
+        /// The state directory.
+        state_dir: PathBuf,
+        /// Who holds it, when it wrote its details already.
+        holder: Option<crate::state_lock::Holder>,
+    },
+    /// A destination table another task writes under the same
+    /// `record_id_tag`: two tasks would collide on record ids and double
+    /// rows. The precheck reports it first.
+    #[error(
+        "destination table {table} is written by task {owner} under record_id_tag {tag}, and this \
+         task ({task}) has the same tag: {}",
+        crate::precheck::OWNER_FIX
+    )]
+    TableOwned {
+        /// The destination table.
+        table: String,
+        /// The `record_id_tag` both tasks use.
+        tag: u8,
+        /// The task that owns the table under that tag.
+        owner: String,
+        /// This task's id.
+        task: String,
+    },
     /// A step that the current phase does not allow.
     #[error(transparent)]
     Transition(#[from] crate::machine::TransitionError),

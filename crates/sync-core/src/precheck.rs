@@ -16,6 +16,7 @@
 //! | `storage_engines` | a table's engine writes no rows to the binlog (FEDERATED, MERGE, BLACKHOLE) | |
 //! | `row_keys` | | a table has neither a primary key nor a NOT NULL unique key |
 //! | `destination_conflicts` | (mode `error`) a destination table exists already | (mode `ignore`) the same |
+//! | `destination_owners` | another task writes a destination table under this task's `record_id_tag` | |
 //! | `name_clashes` | two tables or columns land under one name | |
 //! | `metadata_columns` | a business column is named like a metadata column | |
 //! | `column_types` | a column has a type the task cannot map | |
@@ -158,7 +159,18 @@ pub struct Inputs<'a, S: Sink + ?Sized> {
     pub resumed: bool,
     /// The binlog file a resumed task reads from next, if it has one yet.
     pub resume_binlog: Option<String>,
+    /// The task's id from its checkpoint (empty before its first run, and
+    /// in checkpoints older than task ids).
+    pub task_id: &'a str,
 }
+
+/// How to resolve [`crate::Error::TableOwned`] and a `destination_owners`
+/// failure.
+pub const OWNER_FIX: &str = "give this task its own record_id_tag in [source] (0-255) or other \
+     destination names ([objects.databases], [objects.tables]); if the other task is gone for good \
+     (its state_dir deleted), remove its owner marker: the file `_owner.tag-N` in the table's \
+     folder (local warehouse), or the `[sync owners: ...]` part of the table comment \
+     (MaxCompute: ALTER TABLE t SET COMMENT '...')";
 
 /// Runs every check.
 pub async fn run<S: Sink + ?Sized>(inputs: &Inputs<'_, S>) -> Report {
@@ -298,6 +310,7 @@ async fn source_checks<S: Sink + ?Sized>(
     row_keys(&schemas, report);
     if dest_ok {
         conflicts(inputs, &tables, report).await;
+        owners(inputs, &tables, report).await;
     }
     let (meta_clashes, name_clashes) = clashes(&tables, inputs.meta, inputs.partition_columns);
     if name_clashes.is_empty() {
@@ -715,6 +728,62 @@ async fn conflicts<S: Sink + ?Sized>(
             ),
             "make sure they have the same columns; rows already in them stay",
         ),
+    }
+}
+
+/// `destination_owners`: no other task writes a destination table under
+/// this task's `record_id_tag` ([`Sink::claim_table`]).
+async fn owners<S: Sink + ?Sized>(
+    inputs: &Inputs<'_, S>,
+    tables: &[SyncedTable],
+    report: &mut Report,
+) {
+    let tag = inputs.cfg.source.record_id_tag;
+    let mut taken = Vec::new();
+    for t in tables {
+        for name in [t.base_table(), t.log_table()] {
+            let owners = match inputs.sink.table_exists(&name).await {
+                Ok(false) => continue,
+                Ok(true) => inputs.sink.table_owners(&name).await,
+                Err(e) => Err(e),
+            };
+            match owners {
+                Ok(owners) => {
+                    if let Some(owner) = owners.get(&tag).filter(|o| *o != inputs.task_id) {
+                        taken.push(format!("{name} (task {owner})"));
+                    }
+                }
+                Err(e) => {
+                    report.fail(
+                        "destination_owners",
+                        format!("cannot read the owners of {name}: {e}"),
+                        "check that the destination is reachable and readable",
+                    );
+                    return;
+                }
+            }
+        }
+    }
+    if taken.is_empty() {
+        report.pass(
+            "destination_owners",
+            format!("no other task writes the destination tables under record_id_tag {tag}"),
+        );
+    } else {
+        let this = if inputs.task_id.is_empty() {
+            "this task (not started yet)".to_owned()
+        } else {
+            format!("this task ({})", inputs.task_id)
+        };
+        report.fail(
+            "destination_owners",
+            format!(
+                "another task writes these destination tables under record_id_tag {tag}, the \
+                 tag of {this}; both would write the same rows with colliding record ids: {}",
+                taken.join(", ")
+            ),
+            OWNER_FIX,
+        );
     }
 }
 

@@ -2,6 +2,27 @@
 //!
 //! Every step goes through [`TaskState::apply`] and is checkpointed before
 //! the next one starts; see the crate docs for the exactly-once protocol.
+//!
+//! # One writer
+//!
+//! A run holds its `state_dir`'s lock ([`crate::state_lock`]) from before
+//! its precheck to its end; a second run over the same state directory
+//! fails at once naming the holder. Each destination table records the task
+//! that writes it under its `record_id_tag` ([`Sink::claim_table`]), so a
+//! second task over the same tables and tag is refused too.
+//!
+//! # Stopping
+//!
+//! [`RunOptions::stop`] stops a run within [`STOP_GRACE`] of being set, in
+//! every phase: the incremental phase at the next transaction boundary
+//! (committing what it read up to there), the full phase at once (chunks
+//! being read are dropped, a chunk being committed is let finish), anything
+//! else (a precheck, a connect to a source that does not answer) where it
+//! is. Whatever has not finished by the end of the grace is abandoned
+//! where it stands, which is as safe as `kill -9` at that instant: the
+//! checkpoint and the sinks' commit units make the next run resume exactly
+//! (crate docs). Each stop, and why, is recorded for `status`
+//! ([`crate::status`]).
 
 use crate::checkpoint::CheckpointStore;
 use crate::config::TaskConfig;
@@ -15,7 +36,8 @@ use crate::retry::Retrier;
 use crate::rowconv::RowColumns;
 use crate::schema_history::{Plan, PlanContext, SchemaSet, SchemaStore, TrackedTable, Tracker};
 use crate::sink::{Sink, TableBatch, TableDef};
-use crate::status::StatusFile;
+use crate::state_lock::StateLock;
+use crate::status::{StatusFile, StopReason};
 use crate::throttle::IncrementalThrottle;
 use crate::transform::{Transform, shape_base, shape_log};
 use arrow_array::builder::{Int64Builder, StringBuilder};
@@ -41,9 +63,13 @@ pub use crate::status::{PROGRESS_FILE, Progress, ProgressTotals};
 pub struct RunOptions {
     /// Stop once every change up to the binlog's end at start-up is committed.
     pub exit_when_caught_up: bool,
-    /// Set to stop at the next transaction boundary.
+    /// Set to stop within [`STOP_GRACE`] (see the module docs).
     pub stop: Arc<AtomicBool>,
 }
+
+/// How long a run may take to stop cleanly once [`RunOptions::stop`] is set;
+/// after it, whatever is under way is abandoned (safely: module docs).
+pub const STOP_GRACE: Duration = Duration::from_millis(1200);
 
 /// A task bound to its source and sink.
 pub struct TaskRunner<S: Sink> {
@@ -63,6 +89,8 @@ pub struct TaskRunner<S: Sink> {
     status: Arc<StatusFile>,
     retry: Retrier,
     throttle: IncrementalThrottle,
+    /// What asked the run to stop (a signal's name), for `status`.
+    stop_cause: std::sync::Mutex<Option<String>>,
 }
 
 impl<S: Sink> TaskRunner<S> {
@@ -106,6 +134,7 @@ impl<S: Sink> TaskRunner<S> {
             transform: None,
             status,
             retry,
+            stop_cause: std::sync::Mutex::new(None),
         })
     }
 
@@ -247,6 +276,10 @@ impl<S: Sink> TaskRunner<S> {
     /// [`Error::CorruptCheckpoint`] and kin when the checkpoint cannot be read.
     pub async fn precheck(&self) -> Result<crate::precheck::Report> {
         let state = self.store.load()?;
+        let task_id = state
+            .as_ref()
+            .map(|s| s.task_id.clone())
+            .unwrap_or_default();
         let resumed = state
             .as_ref()
             .is_some_and(|s| !matches!(s.phase, Phase::Precheck));
@@ -265,12 +298,14 @@ impl<S: Sink> TaskRunner<S> {
             partition_columns: &partition_columns,
             resumed,
             resume_binlog,
+            task_id: &task_id,
         })
         .await)
     }
 
     /// Runs the task from its checkpoint until it finishes, is stopped, or
-    /// (with `exit_when_caught_up`) has caught up.
+    /// (with `exit_when_caught_up`) has caught up, holding the task's
+    /// state directory lock throughout ([`TaskRunner::lock`]).
     ///
     /// A lost source connection does not end the run: the binlog stream
     /// reconnects at its checkpoint, and the full phase resumes from its
@@ -278,8 +313,149 @@ impl<S: Sink> TaskRunner<S> {
     /// for as long as `[retry]` allows ([`crate::retry`]).
     ///
     /// # Errors
-    /// Source, sink and checkpoint errors; the checkpoint stays resumable.
+    /// [`Error::Locked`] at once when another process runs the task; source,
+    /// sink and checkpoint errors (the checkpoint stays resumable).
     pub async fn run(&self, opts: &RunOptions) -> Result<TaskState> {
+        let lock = self.lock("run")?;
+        self.run_locked(&lock, opts).await
+    }
+
+    /// Takes the lock of the task's `state_dir` for `command` (see
+    /// [`crate::state_lock`]): what [`TaskRunner::run`] does first. Take it
+    /// yourself to hold it before other start-up work (the CLI binds its
+    /// metrics port after it), then call [`TaskRunner::run_locked`].
+    ///
+    /// # Errors
+    /// As [`StateLock::acquire`].
+    pub fn lock(&self, command: &str) -> Result<StateLock> {
+        StateLock::acquire(&self.cfg.sync.state_dir, command)
+    }
+
+    /// [`TaskRunner::run`] under a lock taken with [`TaskRunner::lock`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `lock` is not this task's; as [`TaskRunner::run`].
+    pub async fn run_locked(&self, lock: &StateLock, opts: &RunOptions) -> Result<TaskState> {
+        if lock.path() != self.cfg.sync.state_dir.join(crate::state_lock::LOCK_FILE) {
+            return Err(Error::Config(format!(
+                "the lock {} is not the one of this task's state_dir {}",
+                lock.path().display(),
+                self.cfg.sync.state_dir.display()
+            )));
+        }
+        self.status.run_started(lock.holder());
+        let result = self.run_until_stopped(opts).await;
+        let (reason, message) = self.stop_report(&result, opts);
+        info!(reason = ?reason, "{message}");
+        self.status.run_stopped(reason, message);
+        result
+    }
+
+    /// Says what asked the run to stop (e.g. `SIGTERM`), for `status`; call
+    /// it before setting [`RunOptions::stop`].
+    pub fn note_stop_cause(&self, cause: &str) {
+        *self
+            .stop_cause
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cause.to_owned());
+    }
+
+    /// Records for `status` that the run is aborted by `cause` (a second
+    /// signal); the caller ends the process right after, which is as safe
+    /// as `kill -9`.
+    pub fn note_abort(&self, cause: &str) {
+        self.status.run_stopped(
+            StopReason::Aborted,
+            format!(
+                "aborted by {cause} without waiting for a clean stop (as after kill -9); the next \
+                 run resumes from the checkpoint"
+            ),
+        );
+    }
+
+    /// The run, given [`STOP_GRACE`] to stop once `opts.stop` is set, then
+    /// abandoned where it stands (module docs).
+    async fn run_until_stopped(&self, opts: &RunOptions) -> Result<TaskState> {
+        let mut work = std::pin::pin!(self.run_phases(opts));
+        tokio::select! {
+            biased;
+            result = &mut work => result,
+            () = stopped(&opts.stop) => {
+                match tokio::time::timeout(STOP_GRACE, &mut work).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        warn!(
+                            grace = ?STOP_GRACE,
+                            "the run did not stop cleanly in time: abandoned where it was; \
+                             the next run resumes from the checkpoint"
+                        );
+                        self.load_or_new()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Why the run ended, for `status`.
+    fn stop_report(&self, result: &Result<TaskState>, opts: &RunOptions) -> (StopReason, String) {
+        let state = match result {
+            Ok(state) => state,
+            Err(Error::Precheck(report)) => {
+                let failed: Vec<&str> = report.failures().map(|c| c.id).collect();
+                return (
+                    StopReason::Failed,
+                    format!(
+                        "failed: the precheck failed ({}); `sync-cli precheck` shows the fixes",
+                        failed.join(", ")
+                    ),
+                );
+            }
+            Err(e) => {
+                let text = e.to_string();
+                let mut lines = text.lines();
+                let first = lines.next().unwrap_or_default();
+                let more = if lines.next().is_some() { " …" } else { "" };
+                return (StopReason::Failed, format!("failed: {first}{more}"));
+            }
+        };
+        let phase = state.phase.name();
+        if matches!(state.phase, Phase::Finished) {
+            (
+                StopReason::Finished,
+                "finished: every selected phase is done".into(),
+            )
+        } else if opts.stop.load(Ordering::Relaxed) {
+            let cause = self
+                .stop_cause
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .unwrap_or_else(|| "a stop request".into());
+            (
+                StopReason::Requested,
+                format!(
+                    "stopped by {cause} in the {phase} phase; the next run resumes from the \
+                     checkpoint"
+                ),
+            )
+        } else if opts.exit_when_caught_up {
+            (
+                StopReason::CaughtUp,
+                format!(
+                    "caught up (exit when caught up) in the {phase} phase: every change up to the \
+                     binlog's end at its start is committed"
+                ),
+            )
+        } else {
+            (
+                StopReason::Finished,
+                format!("the binlog stream ended in the {phase} phase"),
+            )
+        }
+    }
+
+    /// The body of a run, under its lock.
+    async fn run_phases(&self, opts: &RunOptions) -> Result<TaskState> {
         let mut state = self.load_or_new()?;
         self.pick_source().await;
         self.await_both_ends(opts).await?;
@@ -296,6 +472,9 @@ impl<S: Sink> TaskRunner<S> {
         }
         let tracked = self.tracked_tables().await?;
         let tables: Vec<SyncedTable> = tracked.iter().map(|t| t.synced(&self.meta)).collect();
+        if !matches!(state.phase, Phase::Precheck) {
+            self.claim_tables(&state, &tables).await?;
+        }
         self.status.started(state.phase.name());
         loop {
             if opts.stop.load(Ordering::Relaxed) {
@@ -384,10 +563,16 @@ impl<S: Sink> TaskRunner<S> {
         opts: &RunOptions,
     ) -> Result<(TaskState, bool)> {
         Ok(match &state.phase {
-            Phase::Precheck => (self.step(state, Step::PrecheckPassed)?, false),
+            Phase::Precheck => {
+                // The task id is in the checkpoint from here on: claims
+                // made with it outlive a crash.
+                let next = self.step(state, Step::PrecheckPassed)?;
+                self.claim_tables(&next, tables).await?;
+                (next, false)
+            }
             Phase::SchemaSync => {
                 for t in tables {
-                    self.ensure_tables(t).await?;
+                    self.ensure_tables(t, &state.task_id).await?;
                 }
                 (self.step(state, Step::SchemaSynced)?, false)
             }
@@ -402,7 +587,7 @@ impl<S: Sink> TaskRunner<S> {
                     false,
                 )
             }
-            Phase::FullSync(_) => (self.full_sync(state, tables).await?, false),
+            Phase::FullSync(_) => (self.full_sync(state, tables, &opts.stop).await?, false),
             Phase::Incremental(_) => (self.incremental(state, tracked, opts).await?, true),
             Phase::Finished => (state, true),
         })
@@ -548,7 +733,9 @@ impl<S: Sink> TaskRunner<S> {
         Ok(next)
     }
 
-    async fn ensure_tables(&self, t: &SyncedTable) -> Result<()> {
+    /// Creates a table's `t_base` and `t_log` where missing, and claims them
+    /// for task `task_id` ([`Sink::claim_table`]).
+    async fn ensure_tables(&self, t: &SyncedTable, task_id: &str) -> Result<()> {
         let partitions = self.partition_columns();
         self.sink
             .ensure_table(&TableDef {
@@ -563,10 +750,42 @@ impl<S: Sink> TaskRunner<S> {
                 schema: t.log_schema.clone(),
                 partition_columns: partitions,
             })
+            .await?;
+        self.claim(&t.base_table(), task_id).await?;
+        self.claim(&t.log_table(), task_id).await
+    }
+
+    /// Claims every existing destination table of `tables` for the task of
+    /// `state` (checkpoints from before task ids claim nothing).
+    async fn claim_tables(&self, state: &TaskState, tables: &[SyncedTable]) -> Result<()> {
+        for t in tables {
+            for name in [t.base_table(), t.log_table()] {
+                if self.sink.table_exists(&name).await? {
+                    self.claim(&name, &state.task_id).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn claim(&self, table: &str, task_id: &str) -> Result<()> {
+        if task_id.is_empty() {
+            return Ok(());
+        }
+        self.sink
+            .claim_table(table, self.cfg.source.record_id_tag, task_id)
             .await
     }
 
-    async fn full_sync(&self, mut state: TaskState, tables: &[SyncedTable]) -> Result<TaskState> {
+    /// The full phase: every chunk not committed yet, read in parallel and
+    /// committed one unit per chunk. A `stop` drops the chunks being read
+    /// (the next run reads them again) and lets a commit under way finish.
+    async fn full_sync(
+        &self,
+        mut state: TaskState,
+        tables: &[SyncedTable],
+        stop: &AtomicBool,
+    ) -> Result<TaskState> {
         let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
         if matches!(&state.phase, Phase::FullSync(f) if f.start.is_none()) {
             let cp = snapshot::capture_position(&mut conn)
@@ -623,6 +842,7 @@ impl<S: Sink> TaskRunner<S> {
         let mut committing: Option<CommitFuture<'_>> = None;
         let mut reading = true;
         let mut failure = None;
+        let mut stopping = false;
         loop {
             if committing.is_none()
                 && let Some(c) = ready.pop_front()
@@ -686,10 +906,28 @@ impl<S: Sink> TaskRunner<S> {
                         ready.clear();
                     }
                 }
+                () = stopped(stop), if !stopping => {
+                    // Chunks read in part or in full but not committed are
+                    // dropped (the readers stop at their next batch); the
+                    // checkpoint names the committed ones, so the next run
+                    // reads exactly the rest.
+                    stopping = true;
+                    reading = false;
+                    ready.clear();
+                    pending.clear();
+                    run.items.close();
+                    info!(
+                        committing = committing.is_some(),
+                        "stopping the full phase: the chunks being read are dropped"
+                    );
+                }
             }
         }
         if let Some(e) = failure {
             return Err(e);
+        }
+        if stopping {
+            return Ok(state);
         }
         // Tables that were empty in every chunk still need their last mark.
         for (i, t) in job_tables.iter().enumerate() {
@@ -1004,7 +1242,12 @@ impl<S: Sink> TaskRunner<S> {
                         }
                     }
                     let changes = ids.next_counter() - changes_before;
-                    self.throttle.rows_event(changes, ev.bytes.len()).await;
+                    // A stop cuts the wait short; the loop then stops at
+                    // the next boundary (or drops the open transaction).
+                    tokio::select! {
+                        () = self.throttle.rows_event(changes, ev.bytes.len()) => {}
+                        () = stopped(&opts.stop) => {}
+                    }
                 }
             }
             let event_at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
@@ -1254,7 +1497,8 @@ impl<S: Sink> TaskRunner<S> {
         }
         for name in &created {
             if let Some(t) = next.tables.get(name) {
-                self.ensure_tables(&t.synced(&self.meta)).await?;
+                self.ensure_tables(&t.synced(&self.meta), &state.task_id)
+                    .await?;
                 info!(table = %name, dest = %t.dest, "a new table is synced from its CREATE TABLE on");
             }
         }

@@ -1,6 +1,13 @@
 //! `state_dir/progress.json`: what `sync-cli status` shows beyond the
-//! checkpoint — the lag, the last commit, this run's totals and a retry in
-//! progress (or the one the task gave up on).
+//! checkpoint — the lag, the last commit, this run's totals, a retry in
+//! progress (or the one the task gave up on), the run that holds the task
+//! and why the last run stopped.
+//!
+//! Whether a run is alive comes from the state directory's lock
+//! ([`crate::state_lock::probe`]), never from this file: a run killed with
+//! `kill -9` cannot say that it ended, so a run recorded as started with no
+//! stop recorded, whose lock is free, ended without a word
+//! ([`describe_run`]).
 //!
 //! The lag follows DTS: the age of the newest source event whose changes
 //! are all in the destination. It moves at every commit and, between
@@ -40,6 +47,40 @@ pub struct Progress {
     pub retry: Option<RetryReport>,
     /// Totals of this run.
     pub metrics: ProgressTotals,
+    /// The process that runs (or last ran) the task.
+    #[serde(default)]
+    pub run: Option<crate::state_lock::Holder>,
+    /// Why the last run stopped; absent while a run is under way (and after
+    /// one that was killed or crashed).
+    #[serde(default)]
+    pub last_stop: Option<StopReport>,
+}
+
+/// Why a run stopped, for `status`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StopReport {
+    /// When (Unix seconds).
+    pub at_unix: f64,
+    /// The kind of stop.
+    pub reason: StopReason,
+    /// What `status` prints.
+    pub message: String,
+}
+
+/// The kinds of [`StopReport`].
+#[derive(Clone, Copy, Debug, Eq, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// `exit_when_caught_up`: every change up to the binlog's end at start-up is committed.
+    CaughtUp,
+    /// Every selected phase is done (a task without the incremental phase).
+    Finished,
+    /// SIGINT, SIGTERM or the embedder's stop flag: a clean stop.
+    Requested,
+    /// A second signal: stopped where it was, like `kill -9`.
+    Aborted,
+    /// An error ended the run.
+    Failed,
 }
 
 /// A failure being retried (or given up on), for `status`.
@@ -156,6 +197,64 @@ pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> 
     lines
 }
 
+/// What `status` says about the run: whether one is alive (from the lock,
+/// `liveness`) and, when none is, why the last one stopped (from `p`).
+pub fn describe_run(
+    liveness: &crate::state_lock::Liveness,
+    p: Option<&Progress>,
+    now: f64,
+) -> String {
+    use crate::retry::human;
+    use crate::state_lock::Liveness;
+    let ago = |t: f64| human(std::time::Duration::from_secs_f64((now - t).max(0.0)));
+    match liveness {
+        Liveness::Alive(Some(h)) => format!(
+            "run alive: pid {} on host {}, `{}` started {} ({} ago)",
+            h.pid,
+            h.host,
+            h.command,
+            utc_date_time(h.started_unix),
+            ago(h.started_unix)
+        ),
+        Liveness::Alive(None) => "run alive (starting: it has not written its details yet)".into(),
+        Liveness::NotRunning { last } => {
+            let stop = p.and_then(|p| p.last_stop.as_ref());
+            let started = p.and_then(|p| p.run.as_ref()).or(last.as_ref());
+            match (stop, started) {
+                (Some(s), _) => format!(
+                    "no run alive; the last one stopped {} ({} ago): {}",
+                    utc_date_time(s.at_unix),
+                    ago(s.at_unix),
+                    s.message
+                ),
+                (None, Some(h)) if h.released_unix.is_none() => format!(
+                    "no run alive; the last one (pid {} on host {}, started {}) ended without a \
+                     word: killed (kill -9, out of memory) or crashed; `sync-cli run` resumes \
+                     from the checkpoint",
+                    h.pid,
+                    h.host,
+                    utc_date_time(h.started_unix)
+                ),
+                (None, Some(h)) => format!(
+                    "no run alive; the last one was pid {} on host {}, started {}",
+                    h.pid,
+                    h.host,
+                    utc_date_time(h.started_unix)
+                ),
+                (None, None) => "no run alive; none has run yet".into(),
+            }
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` of a Unix time.
+pub fn utc_date_time(unix: f64) -> String {
+    chrono::DateTime::from_timestamp(unix.max(0.0) as i64, 0).map_or_else(
+        || format!("{unix:.0} (Unix time)"),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
 /// `HH:MM:SS UTC` of a Unix time.
 fn utc_time(unix: f64) -> String {
     let s = (unix.max(0.0) as u64) % 86_400;
@@ -225,6 +324,26 @@ impl StatusFile {
         p.lag_seconds = Some(lag);
         self.metrics.set_lag_seconds(lag);
         self.metrics.set_last_event_unix(t);
+        self.write(&mut p);
+    }
+
+    /// A run took the task: the last stop report is dropped (until this one
+    /// stops: a run that never records its stop was killed).
+    pub fn run_started(&self, holder: &crate::state_lock::Holder) {
+        let mut p = self.lock();
+        p.run = Some(holder.clone());
+        p.last_stop = None;
+        self.write(&mut p);
+    }
+
+    /// The run stops for `reason`, described by `message`.
+    pub fn run_stopped(&self, reason: StopReason, message: impl Into<String>) {
+        let mut p = self.lock();
+        p.last_stop = Some(StopReport {
+            at_unix: unix_now(),
+            reason,
+            message: message.into(),
+        });
         self.write(&mut p);
     }
 
