@@ -14,7 +14,7 @@
 //! | `binlog_available` | (a resumed task) the binlog file it resumes from is purged | |
 //! | `server_id` | the source's server id is 0, or the task's id is the source's own | |
 //! | `storage_engines` | a table's engine writes no rows to the binlog (FEDERATED, MERGE, BLACKHOLE) | |
-//! | `row_keys` | | a table has neither a primary key nor a NOT NULL unique key |
+//! | `row_keys` | | a table has neither a primary key nor a NOT NULL unique key (merged as a multiset; a write during the full phase can count twice) |
 //! | `destination_conflicts` | (mode `error`) a destination table exists already | (mode `ignore`) the same |
 //! | `name_clashes` | two tables or columns land under one name | |
 //! | `metadata_columns` | a business column is named like a metadata column | |
@@ -656,11 +656,16 @@ fn row_keys(schemas: &[TableSchema], report: &mut Report) {
         report.warn(
             "row_keys",
             format!(
-                "no primary key and no NOT NULL unique key on {}: duplicates are possible \
-                 (identical rows merge into one)",
+                "no primary key and no NOT NULL unique key on {}: merge, merge-sql and verify \
+                 treat their rows as multisets (identical rows stay separate copies; an UPDATE \
+                 or DELETE of one copy changes one copy); the full phase reads each in one \
+                 scan, and a change made to one between the start of the full phase and its \
+                 scan counts twice (an inserted row lands twice, a deleted one of identical \
+                 rows takes a second copy with it; verify lists them)",
                 keyless.join(", ")
             ),
-            "add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)) where you can",
+            "add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)) where you can; \
+             otherwise do not write to these tables during the full phase",
         );
     }
 }
