@@ -217,6 +217,55 @@ pub async fn run<S: Sink + ?Sized>(inputs: &Inputs<'_, S>) -> Report {
     report
 }
 
+/// Each `include` entry must select something: a literal `db.table` that
+/// selects nothing is a failure (a typo, or a table not created yet), a
+/// pattern that selects nothing a warning naming it.
+fn include_patterns(cfg: &crate::config::TaskConfig, selected: &[String], report: &mut Report) {
+    if selected.is_empty() {
+        // The `objects` check already failed naming the patterns.
+        return;
+    }
+    let idle: Vec<&String> = cfg
+        .objects
+        .include
+        .iter()
+        .filter(|p| !selected.iter().any(|t| crate::config::glob(p, t)))
+        .collect();
+    let (literal, patterns): (Vec<&String>, Vec<&String>) =
+        idle.into_iter().partition(|p| !p.contains('*'));
+    if !literal.is_empty() {
+        report.fail(
+            "include_tables",
+            format!(
+                "include names {} but no such base table exists in the source (or exclude removes it)",
+                quoted_list(&literal)
+            ),
+            "create the table first, correct the name (`db.table`, case-sensitive as in the source), \
+             or remove it from [objects] include",
+        );
+    } else if !patterns.is_empty() {
+        report.warn(
+            "include_tables",
+            format!(
+                "include pattern(s) {} select no table",
+                quoted_list(&patterns)
+            ),
+            "nothing to do if the tables come later (they are not picked up by a running task); \
+             else correct or remove the pattern",
+        );
+    } else {
+        report.pass("include_tables", "every include entry selects a table");
+    }
+}
+
+fn quoted_list(items: &[&String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("{i:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 async fn source_checks<S: Sink + ?Sized>(
     conn: &mut RawConn,
     inputs: &Inputs<'_, S>,
@@ -282,6 +331,7 @@ async fn source_checks<S: Sink + ?Sized>(
     } else {
         report.pass("objects", format!("{} tables selected", schemas.len()));
     }
+    include_patterns(cfg, &selected, report);
 
     privileges(conn, &schemas, report).await?;
     if incremental {

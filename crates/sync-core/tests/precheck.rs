@@ -441,6 +441,31 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
         Outcome::Failure,
     );
     assert!(m.starts_with("no source table matches include"), "{m}");
+
+    // Each include entry must select something: a literal table that does
+    // not exist fails, a pattern that selects nothing warns.
+    let missing = task(
+        &url,
+        dir.path(),
+        "include = [\"pre_clash.*\", \"pre_clash.orderz\", \"pre_later_*.x\"]",
+        "",
+    );
+    let report = precheck(&missing, dir.path()).await;
+    let m = outcome(&report, "include_tables", Outcome::Failure);
+    assert!(m.contains("\"pre_clash.orderz\""), "{m}");
+    assert!(!m.contains("pre_later_"), "{m}");
+    let later = task(
+        &url,
+        dir.path(),
+        "include = [\"pre_clash.*\", \"pre_later_*.x\"]",
+        "",
+    );
+    let m = outcome(
+        &precheck(&later, dir.path()).await,
+        "include_tables",
+        Outcome::Warning,
+    );
+    assert!(m.contains("\"pre_later_*.x\" select no table"), "{m}");
 }
 
 #[tokio::test]
