@@ -69,7 +69,7 @@ pub enum EventData<'a> {
     FormatDescription(FormatDescription),
     /// ROTATE.
     Rotate(RotateEvent<'a>),
-    /// QUERY or MariaDB QUERY_COMPRESSED.
+    /// QUERY, MariaDB QUERY_COMPRESSED, or EXECUTE_LOAD_QUERY (a statement-logged `LOAD DATA`).
     Query(QueryEvent<'a>),
     /// XID.
     Xid(XidEvent),
@@ -259,7 +259,9 @@ impl DecodeContext {
                 EventData::FormatDescription(f)
             }
             T::Rotate => EventData::Rotate(RotateEvent::parse(body, start)?),
-            T::Query | T::QueryCompressed => {
+            // EXECUTE_LOAD_QUERY (a statement-logged `LOAD DATA`) is a QUERY
+            // event with a longer post-header: its text is the statement.
+            T::Query | T::QueryCompressed | T::ExecuteLoadQuery => {
                 EventData::Query(QueryEvent::parse(body, start, fd, raw.header.event_type)?)
             }
             T::Xid => EventData::Xid(XidEvent::parse(body, start)?),

@@ -45,6 +45,7 @@
 //! flush_interval_ms = 1000              # incremental: commit a batch at the latest this long after its first record
 //! max_batch_records = 200000            # incremental: a bigger transaction is committed in parts
 //! ddl = { add_column = "apply", create_table = "apply", other = "stop" }   # see DdlConfig
+//! unsupported_events = "stop"           # or "skip": a synced table's change logged as a statement (see UnsupportedEvents)
 //!
 //! [throttle]                            # optional; each limit absent = unlimited
 //! full_qps = 50                         # full phase: chunk queries per second to the source
@@ -389,6 +390,38 @@ pub struct SyncConfig {
     /// What the incremental phase does with DDL on synced tables.
     #[serde(default)]
     pub ddl: DdlConfig,
+    /// What the incremental phase does with a change to a synced table it
+    /// cannot turn into row changes (DML logged as a statement).
+    #[serde(default)]
+    pub unsupported_events: UnsupportedEvents,
+}
+
+/// What the incremental phase does with an event that changes a synced
+/// table but carries no row changes: DML a session logged in `STATEMENT`
+/// format (`INSERT`, `UPDATE`, `DELETE`, `LOAD DATA`, `CREATE TABLE …
+/// SELECT`, …).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsupportedEvents {
+    /// Stop the task at the event, everything before it committed; the
+    /// next run stops there again until the table is resynced or the
+    /// policy changed.
+    #[default]
+    Stop,
+    /// Skip the event: its change is not in the destination. Each one is
+    /// logged at WARN and counted (`sync_unsupported_events_skipped_total`,
+    /// `status`).
+    Skip,
+}
+
+impl UnsupportedEvents {
+    /// The word the task file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Skip => "skip",
+        }
+    }
 }
 
 /// What the incremental phase does with one kind of DDL statement.

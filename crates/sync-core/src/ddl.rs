@@ -30,6 +30,9 @@
 
 use mysql_source::schema::{ColumnSchema, ColumnType, Generated, TableSchema, UniqueKey};
 
+mod dml;
+pub use dml::{DmlKind, DmlStatement, parse_dml};
+
 /// How the statement was written (from the QUERY event's `sql_mode`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ParseOptions {

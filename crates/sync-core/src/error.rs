@@ -97,6 +97,30 @@ pub enum Error {
         /// What it does and why the task stops.
         message: String,
     },
+    /// A data change to a synced table reached the binlog as statement text
+    /// (the writer's session logged in `STATEMENT` format), not as row
+    /// changes: the task cannot read its rows. The checkpoint stays before
+    /// it, so the next run stops at it again.
+    #[error(
+        "stopped at binlog {file}:{position}: this {kind} on {tables} was logged as a statement, \
+         not as row changes, so the task cannot read the rows it changed\n  statement: {statement}\n  \
+         the session wrote in STATEMENT format; set binlog_format=ROW globally and for every writer \
+         (SET GLOBAL binlog_format=ROW; reconnect writers), then re-snapshot {tables}, or set \
+         [sync] unsupported_events = \"skip\" to skip such events knowingly. Every change before it \
+         is committed; the next run stops at this statement again"
+    )]
+    StatementLogged {
+        /// Binlog file.
+        file: String,
+        /// Offset of the statement's event in the file.
+        position: u64,
+        /// The synced tables it writes, `db.table`, comma-separated.
+        tables: String,
+        /// The kind of statement (`INSERT`, `UPDATE`, …).
+        kind: &'static str,
+        /// The statement (shortened when long).
+        statement: String,
+    },
     /// Row images that do not match the schema tracked for their position.
     #[error("binlog {file}:{position}: {message}")]
     SchemaDrift {

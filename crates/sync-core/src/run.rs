@@ -4,7 +4,7 @@
 //! the next one starts; see the crate docs for the exactly-once protocol.
 
 use crate::checkpoint::CheckpointStore;
-use crate::config::TaskConfig;
+use crate::config::{TaskConfig, UnsupportedEvents};
 use crate::error::{Error, Result};
 use crate::machine::{Incremental, Intent, Phase, SourcePosition, Step, TaskState};
 use crate::metrics::{Metrics, unix_now};
@@ -1020,12 +1020,13 @@ impl<S: Sink> TaskRunner<S> {
                     })?;
             }
             if let EventData::Query(q) = &event.data {
-                let query = Query {
+                let mut query = Query {
                     sql: &q.query_lossy(),
                     default_db: &String::from_utf8_lossy(q.schema),
                     sql_mode: q.sql_mode(),
                     at: event_at,
                     standalone: ev.ends_transaction && forced.is_none(),
+                    stop_at: None,
                 };
                 let open = OpenBatch {
                     batch: &mut batch,
@@ -1040,6 +1041,20 @@ impl<S: Sink> TaskRunner<S> {
                     database_charsets: &database_charsets,
                 };
                 let plan = tracker.plan_query(query.sql, query.default_db, query.sql_mode, &cx);
+                if matches!(plan, Plan::StatementLogged { .. }) && forced.is_none() {
+                    // Stopping here, what was read before the statement may
+                    // land: up to its transaction's start, or, when rows of
+                    // that transaction were read already, up to them (a
+                    // part, as a large transaction is committed).
+                    query.stop_at = Some(if txn_changes == 0 {
+                        boundary.clone()
+                    } else {
+                        SourcePosition {
+                            within: Some(txn_changes),
+                            ..position_of(stream.checkpoint())
+                        }
+                    });
+                }
                 // BEGIN, DML in statement form, DDL of other tables: the
                 // batch in flight need not land first.
                 if !matches!(plan, Plan::Unchanged { .. }) {
@@ -1210,7 +1225,59 @@ impl<S: Sink> TaskRunner<S> {
             statement: shorten(q.sql),
             message,
         };
+        let plan = match plan {
+            Plan::StatementLogged { tables, kind, then } => {
+                let tables = tables.join(", ");
+                let statement = shorten_to(q.sql, STATEMENT_SHOWN);
+                match self.cfg.sync.unsupported_events {
+                    UnsupportedEvents::Stop => {
+                        // The checkpoint never passes the statement: what
+                        // came before lands, the next run stops here again.
+                        if let Some(to) = q.stop_at.clone()
+                            && open.batch.records > 0
+                        {
+                            state = self
+                                .commit_batch(
+                                    state,
+                                    open.batch,
+                                    open.from,
+                                    to,
+                                    cx.next_record_id,
+                                    None,
+                                )
+                                .await?;
+                        }
+                        return Err(Error::StatementLogged {
+                            file: open.boundary.file.clone(),
+                            position: q.at,
+                            tables,
+                            kind,
+                            statement,
+                        });
+                    }
+                    UnsupportedEvents::Skip => {
+                        warn!(
+                            file = %open.boundary.file,
+                            position = q.at,
+                            tables = %tables,
+                            statement = %statement,
+                            "skipped a {kind} logged as a statement: its changes are not in the \
+                             destination (`sync.unsupported_events` = \"skip\")"
+                        );
+                        self.status.skipped_unsupported();
+                        *then
+                    }
+                }
+            }
+            other => other,
+        };
         let (next, add_columns, created, notes) = match plan {
+            Plan::StatementLogged { .. } => {
+                // `then` is what the statement means as DDL, never this.
+                return Err(stop(
+                    "a data change logged as a statement nested in another".into(),
+                ));
+            }
             Plan::Unchanged { notes } => {
                 for note in notes {
                     warn!(file = %open.boundary.file, position = q.at, "{note}");
@@ -1452,6 +1519,10 @@ struct Query<'a> {
     at: u64,
     /// A transaction of its own (and no batch being replayed).
     standalone: bool,
+    /// Where the batch read before the statement may end when the task
+    /// stops at it (`None`: it may not commit, a batch is being replayed).
+    /// Set only for [`Plan::StatementLogged`].
+    stop_at: Option<SourcePosition>,
 }
 
 /// The batch gathered before a QUERY event.
@@ -1642,9 +1713,17 @@ fn gtid_start(position: &SourcePosition) -> Result<StartPosition> {
 }
 
 /// A statement as error messages show it: at most 500 characters.
+/// How much of a statement logged as a statement an error or log shows.
+const STATEMENT_SHOWN: usize = 200;
+
 fn shorten(sql: &str) -> String {
+    shorten_to(sql, 500)
+}
+
+/// `sql` trimmed, cut after `chars` characters (marked with `…`).
+fn shorten_to(sql: &str, chars: usize) -> String {
     let sql = sql.trim();
-    match sql.char_indices().nth(500) {
+    match sql.char_indices().nth(chars) {
         Some((i, _)) => format!("{} …", &sql[..i]),
         None => sql.to_owned(),
     }

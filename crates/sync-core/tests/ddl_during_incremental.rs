@@ -2,8 +2,10 @@
 //! sandbox MariaDB: `ADD COLUMN` in its forms lands in `t_base` and `t_log`
 //! (local warehouse and the MaxCompute emulator, read back by pyodps), rows
 //! decode with the schema of their time across a restart, a DDL the policy
-//! stops at names the statement and its binlog position, and a schema change
-//! outside the binlog stops the task at the table's next row.
+//! stops at names the statement and its binlog position, a schema change
+//! outside the binlog stops the task at the table's next row, and a write
+//! a session logged in STATEMENT format stops the task (or is skipped and
+//! counted under `unsupported_events = "skip"`) when it touches a synced table.
 
 use arrow_array::{Array, RecordBatch};
 use mysql_async::prelude::Queryable;
@@ -573,6 +575,172 @@ async fn a_schema_change_outside_the_binlog_stops_the_task_at_the_next_row() {
     conn.query_drop(format!("DROP DATABASE {db}"))
         .await
         .expect("drop");
+}
+
+/// A synced table `t` with row 1, synced through the full phase; then row
+/// 2 in ROW format, row 3 by a session in STATEMENT format, row 4 in ROW
+/// format again. Returns the runner's directory, the connection and the
+/// binlog file and position of the statement-logged INSERT.
+async fn statement_logged_write(
+    db: &str,
+    server_id: u32,
+    extra: &str,
+) -> (
+    tempfile::TempDir,
+    TaskRunner<LocalWarehouse>,
+    mysql_async::Conn,
+    String,
+    u64,
+) {
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO t VALUES (1, 'a');",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = local_task(db, server_id, dir.path(), extra);
+    runner.run(&caught_up()).await.expect("full sync");
+    conn.query_drop(format!(
+        "USE {db};
+         INSERT INTO t VALUES (2, 'b');
+         SET SESSION binlog_format = 'STATEMENT';
+         /* app */ INSERT INTO t VALUES (3, 'stmt');
+         SET SESSION binlog_format = 'ROW';
+         INSERT INTO t VALUES (4, 'd');"
+    ))
+    .await
+    .expect("changes");
+    let (file, at, _) = event_position(&mut conn, "VALUES (3, 'stmt')").await;
+    (dir, runner, conn, file, at)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_logged_write_stops_the_task_at_it_on_every_run() {
+    let db = "core_stmt_stop";
+    let (dir, runner, mut conn, file, at) = statement_logged_write(db, 7206, "").await;
+    for attempt in 0..2 {
+        let err = runner
+            .run(&caught_up())
+            .await
+            .expect_err("stops at the statement");
+        let Error::StatementLogged {
+            file: f,
+            position,
+            tables,
+            kind,
+            statement,
+        } = &err
+        else {
+            panic!("attempt {attempt}: {err}")
+        };
+        assert_eq!((f, *position), (&file, at), "attempt {attempt}: {err}");
+        assert_eq!((tables.as_str(), *kind), ("core_stmt_stop.t", "INSERT"));
+        assert!(
+            statement.contains("INSERT INTO t VALUES (3, 'stmt')"),
+            "{statement}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("{file}:{at}"))
+                && text.contains("SET GLOBAL binlog_format=ROW")
+                && text.contains("unsupported_events = \"skip\""),
+            "{text}"
+        );
+        // The checkpoint stays before the statement; the ROW write before
+        // it landed, the one after it did not.
+        let state = runner.state().expect("state").expect("saved");
+        let inc = incremental(&state);
+        assert_eq!(inc.position.file, file, "attempt {attempt}");
+        assert!(inc.position.position < at, "attempt {attempt}: {inc:?}");
+        let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+        assert_eq!(
+            by_id(&log, &["v"]),
+            BTreeMap::from([(2, vec![v("b")])]),
+            "attempt {attempt}"
+        );
+    }
+    drop(dir);
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_logged_write_under_skip_is_skipped_and_counted() {
+    let db = "core_stmt_skip";
+    let (dir, runner, mut conn, _, _) =
+        statement_logged_write(db, 7207, "unsupported_events = \"skip\"").await;
+    runner.run(&caught_up()).await.expect("skips and goes on");
+    assert_eq!(runner.metrics().snapshot().unsupported_events_skipped, 1);
+    assert!(
+        runner
+            .metrics()
+            .render()
+            .contains("\nsync_unsupported_events_skipped_total 1\n")
+    );
+    let progress = sync_core::status::read(&dir.path().join("state")).expect("progress.json");
+    assert_eq!(progress.metrics.unsupported_events_skipped, 1);
+    let lines = sync_core::status::describe(&progress, "incremental", 0.0, None);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("1 event(s) changing a synced table skipped")),
+        "{lines:?}"
+    );
+    let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+    assert_eq!(
+        by_id(&log, &["v"]),
+        BTreeMap::from([(2, vec![v("b")]), (4, vec![v("d")])])
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_logged_writes_to_tables_not_selected_pass() {
+    let db = "core_stmt_pass";
+    let other = "core_stmt_unselected";
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        other,
+        "CREATE TABLE u (id INT PRIMARY KEY, n INT);",
+    )
+    .await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO t VALUES (1, 'a');",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = local_task(db, 7208, dir.path(), "");
+    runner.run(&caught_up()).await.expect("full sync");
+    conn.query_drop(format!(
+        "SET SESSION binlog_format = 'STATEMENT';
+         USE {other};
+         INSERT INTO u VALUES (1, 1);
+         UPDATE u SET n = 2 WHERE id = 1;
+         USE {db};
+         INSERT INTO {other}.u VALUES (2, 2);
+         DELETE FROM `{other}`.`u` WHERE id = 1;
+         SET SESSION binlog_format = 'ROW';
+         INSERT INTO t VALUES (2, 'b');"
+    ))
+    .await
+    .expect("changes");
+    runner.run(&caught_up()).await.expect("passes");
+    assert_eq!(runner.metrics().snapshot().unsupported_events_skipped, 0);
+    let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+    assert_eq!(by_id(&log, &["v"]), BTreeMap::from([(2, vec![v("b")])]));
+    for d in [db, other] {
+        conn.query_drop(format!("DROP DATABASE {d}"))
+            .await
+            .expect("drop");
+    }
 }
 
 /// pyodps reads a table's columns and every row (all partitions) as text.
