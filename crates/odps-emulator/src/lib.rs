@@ -169,7 +169,7 @@ impl Emulator {
         let header_timeout = config.header_read_timeout;
         let (stop, mut stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let mut backoff = AcceptBackoff::default();
+            let mut backoff = odps_tunnel::backoff::Doubling::for_accept();
             loop {
                 let accepted = tokio::select! {
                     _ = &mut stopped => break,
@@ -238,34 +238,6 @@ impl Emulator {
     }
 }
 
-/// The pause after a failed `accept()`: 100 ms, doubling up to 1 s while
-/// the failures last, back to 100 ms after a success.
-#[derive(Debug)]
-struct AcceptBackoff {
-    next: Duration,
-}
-
-impl AcceptBackoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(1);
-
-    fn next_pause(&mut self) -> Duration {
-        let pause = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        pause
-    }
-
-    fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-}
-
-impl Default for AcceptBackoff {
-    fn default() -> Self {
-        Self { next: Self::FIRST }
-    }
-}
-
 /// RFC 1123 date in GMT, as HTTP and MaxCompute's XML use it.
 pub fn http_date(secs: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
@@ -298,16 +270,6 @@ pub fn http_date(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    #[test]
-    fn accept_backoff_doubles_to_a_second_and_resets() {
-        let mut b = super::AcceptBackoff::default();
-        let pauses: Vec<u64> = (0..6).map(|_| b.next_pause().as_millis() as u64).collect();
-        assert_eq!(pauses, [100, 200, 400, 800, 1000, 1000]);
-        b.reset();
-        assert_eq!(b.next_pause(), Duration::from_millis(100));
-    }
 
     #[test]
     fn formats_http_dates() {

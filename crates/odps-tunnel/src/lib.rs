@@ -24,6 +24,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
+pub mod backoff;
 pub mod compress;
 pub mod encode;
 pub mod error;

@@ -377,7 +377,7 @@ pub async fn serve_with(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let handle = tokio::spawn(async move {
-        let mut backoff = AcceptBackoff::default();
+        let mut backoff = odps_tunnel::backoff::Doubling::for_accept();
         loop {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => {
@@ -444,34 +444,6 @@ pub async fn serve_with(
 /// (hyper's minimum is 8 KiB).
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
-/// The pause after a failed `accept()`: 100 ms, doubling up to 1 s while
-/// the failures last, back to 100 ms after a success.
-#[derive(Debug)]
-struct AcceptBackoff {
-    next: Duration,
-}
-
-impl AcceptBackoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(1);
-
-    fn next_pause(&mut self) -> Duration {
-        let pause = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        pause
-    }
-
-    fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-}
-
-impl Default for AcceptBackoff {
-    fn default() -> Self {
-        Self { next: Self::FIRST }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,15 +486,6 @@ mod tests {
         assert_eq!(snap.unsupported_events_skipped, 1);
     }
 
-    #[test]
-    fn accept_backoff_doubles_to_a_second_and_resets() {
-        let mut b = AcceptBackoff::default();
-        let pauses: Vec<u128> = (0..6).map(|_| b.next_pause().as_millis()).collect();
-        assert_eq!(pauses, [100, 200, 400, 800, 1000, 1000]);
-        b.reset();
-        assert_eq!(b.next_pause(), Duration::from_millis(100));
-    }
-
     #[tokio::test]
     async fn a_client_stalling_in_its_headers_is_disconnected() {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -533,17 +496,14 @@ mod tests {
         )
         .await
         .expect("bind");
-        let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        slow.write_all(b"GET /metr").await.expect("send");
-        let start = Instant::now();
-        let mut got = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut got))
-            .await
-            .expect("the server should close a stalled connection");
-        let waited = start.elapsed();
+        let waited = tokio::task::spawn_blocking(move || {
+            sync_testkit::probe::stalled_head_closed_after(addr, b"GET /metr")
+        })
+        .await
+        .expect("probe");
         assert!(
-            waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
-            "closed after {waited:?} ({read:?})"
+            waited.is_some_and(|w| w >= Duration::from_millis(900) && w < Duration::from_secs(5)),
+            "closed after {waited:?}"
         );
         // Others are still served.
         let mut ok = tokio::net::TcpStream::connect(addr).await.expect("connect");

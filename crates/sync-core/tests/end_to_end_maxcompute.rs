@@ -58,7 +58,11 @@ fn sink(emu: &Emulator, dir: &std::path::Path) -> MaxComputeSink {
 
 async fn assert_equal(runner: &TaskRunner<MaxComputeSink>) {
     let reports = runner.verify().await.expect("verify");
-    assert_eq!(reports.len(), 6, "five shop tables and edge");
+    assert_eq!(
+        reports.len(),
+        7,
+        "five shop tables, edge and the hostile name"
+    );
     for r in &reports {
         assert!(r.is_equal(), "{} differs: {r:?}", r.table);
         assert!(r.source_rows > 0, "{} is empty", r.table);
@@ -263,7 +267,9 @@ async fn shop_syncs_into_maxcompute_and_pyodps_merges_it() {
            ts TIMESTAMP(2) NULL, ts6 TIMESTAMP(6) NULL,
            c CHAR(5), vc VARCHAR(20), bin BINARY(4), vb VARBINARY(8), tx TEXT, bl BLOB,
            e ENUM('a','b','c'), st SET('x','y','z'), j JSON) CHARACTER SET utf8mb4;
-         INSERT INTO {DB}.edge (id, bu, dt0, y) VALUES (10, 1, '2000-01-01 00:00:00', 2000)"
+         INSERT INTO {DB}.edge (id, bu, dt0, y) VALUES (10, 1, '2000-01-01 00:00:00', 2000);
+         CREATE TABLE {DB}.`../Order-Items` (`order-id` INT PRIMARY KEY, `名前` VARCHAR(20), `select` INT);
+         INSERT INTO {DB}.`../Order-Items` VALUES (1, 'x', 10), (2, 'y', 20)"
     ))
     .await
     .expect("edge table");
@@ -298,6 +304,23 @@ async fn shop_syncs_into_maxcompute_and_pyodps_merges_it() {
             "new_dts_sync_modifytime_month",
             "new_dts_sync_modifytime_day"
         ]
+    );
+    // A name MaxCompute does not take lands escaped, with its columns.
+    let hostile =
+        sync_core::naming::destination_name(sync_core::naming::NameKind::Table, "../order-items");
+    let table = client
+        .table(&format!("{hostile}_base"))
+        .await
+        .expect("the escaped table");
+    let names: Vec<&str> = table
+        .schema
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        names.len() == 3 && names[0].starts_with("order_id_") && names[2] == "select",
+        "{names:?}"
     );
     let base = client.table("edge_base").await.expect("edge_base");
     let types: Vec<(String, String)> = base
@@ -341,6 +364,8 @@ async fn shop_syncs_into_maxcompute_and_pyodps_merges_it() {
          INSERT INTO orders (id, customer_id, total, currency) VALUES (900001, 1, 9.5, 'USD');
          COMMIT;
          DELETE FROM event_log WHERE level < 0;
+         UPDATE `../Order-Items` SET `名前` = 'z', `select` = 21 WHERE `order-id` = 2;
+         INSERT INTO `../Order-Items` VALUES (3, '名', 30);
          UPDATE customers SET last_login = NULL, preferred_time = '-12:30:00.5', flags = b'11111111' WHERE id = 2;
          INSERT INTO edge VALUES
            (1, -128, 255, -8388608, 16777215, 18446744073709551615, -1234567.891,
