@@ -259,9 +259,14 @@ impl DecodeContext {
                 EventData::FormatDescription(f)
             }
             T::Rotate => EventData::Rotate(RotateEvent::parse(body, start)?),
+            T::Query | T::QueryCompressed => {
+                EventData::Query(QueryEvent::parse(body, start, fd, raw.header.event_type)?)
+            }
             // EXECUTE_LOAD_QUERY (a statement-logged `LOAD DATA`) is a QUERY
             // event with a longer post-header: its text is the statement.
-            T::Query | T::QueryCompressed | T::ExecuteLoadQuery => {
+            // Pre-GA 5.1 servers used code 18 for something else, with a
+            // shorter post-header.
+            T::ExecuteLoadQuery if fd.post_header_len(T::ExecuteLoadQuery) >= 26 => {
                 EventData::Query(QueryEvent::parse(body, start, fd, raw.header.event_type)?)
             }
             T::Xid => EventData::Xid(XidEvent::parse(body, start)?),

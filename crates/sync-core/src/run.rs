@@ -972,7 +972,78 @@ impl<S: Sink> TaskRunner<S> {
                 let table = ctx
                     .table(rows.table_id)
                     .and_then(|m| tracker.synced(&m.schema, &m.table));
-                if let Some(t) = table {
+                let gap = table
+                    .and_then(|_| ctx.table(rows.table_id))
+                    .and_then(|map| {
+                        let gap = crate::row_image::gap(rows, map)?;
+                        let source = tracker.tracked(&map.schema, &map.table);
+                        let missing = gap
+                            .missing
+                            .iter()
+                            .map(|&i| {
+                                source
+                                    .and_then(|t| t.source.columns.get(i))
+                                    .map(|c| c.name.clone())
+                                    .or_else(|| map.columns.get(i).and_then(|c| c.name.clone()))
+                                    .unwrap_or_else(|| format!("#{}", i + 1))
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        Some((format!("{}.{}", map.schema, map.table), gap, missing))
+                    });
+                if let Some((name, gap, missing)) = gap {
+                    let file = stream.checkpoint().position.file.clone();
+                    let at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
+                    let kind = match rows.kind {
+                        RowsKind::Write => "WRITE",
+                        RowsKind::Update | RowsKind::PartialUpdate => "UPDATE",
+                        RowsKind::Delete => "DELETE",
+                    };
+                    match self.cfg.sync.unsupported_events {
+                        UnsupportedEvents::Stop => {
+                            // Nothing partial lands: the batch only when it
+                            // holds none of this event's transaction.
+                            state = self.settle(state, &mut in_flight).await?;
+                            if forced.is_none() && txn_changes == 0 && batch.records > 0 {
+                                self.commit_batch(
+                                    state,
+                                    &mut batch,
+                                    &batch_start,
+                                    boundary.clone(),
+                                    ids.next_counter(),
+                                    None,
+                                )
+                                .await?;
+                            }
+                            let _ = stream.close().await;
+                            return Err(Error::RowImageNotFull(Box::new(
+                                crate::error::RowImageNotFull {
+                                    file,
+                                    position: at,
+                                    table: name,
+                                    kind,
+                                    image: gap.image,
+                                    missing,
+                                    setting: gap.setting,
+                                },
+                            )));
+                        }
+                        UnsupportedEvents::Skip => {
+                            warn!(
+                                file = %file,
+                                position = at,
+                                table = %name,
+                                missing = %missing,
+                                "skipped a {kind} rows event at {file}:{at} whose {} image lacks \
+                                 columns (binlog_row_image = {}): its changes are not in the \
+                                 destination (`sync.unsupported_events` = \"skip\")",
+                                gap.image,
+                                gap.setting
+                            );
+                            self.status.skipped_unsupported();
+                        }
+                    }
+                } else if let Some(t) = table {
                     let changes_before = ids.next_counter();
                     let op = match rows.kind {
                         RowsKind::Write => Op::Insert,
@@ -1041,19 +1112,14 @@ impl<S: Sink> TaskRunner<S> {
                     database_charsets: &database_charsets,
                 };
                 let plan = tracker.plan_query(query.sql, query.default_db, query.sql_mode, &cx);
-                if matches!(plan, Plan::StatementLogged { .. }) && forced.is_none() {
-                    // Stopping here, what was read before the statement may
-                    // land: up to its transaction's start, or, when rows of
-                    // that transaction were read already, up to them (a
-                    // part, as a large transaction is committed).
-                    query.stop_at = Some(if txn_changes == 0 {
-                        boundary.clone()
-                    } else {
-                        SourcePosition {
-                            within: Some(txn_changes),
-                            ..position_of(stream.checkpoint())
-                        }
-                    });
+                if matches!(plan, Plan::StatementLogged { .. })
+                    && forced.is_none()
+                    && txn_changes == 0
+                {
+                    // Stopping here, the batch may land up to the start of
+                    // the statement's transaction when it holds nothing of
+                    // that transaction.
+                    query.stop_at = Some(boundary.clone());
                 }
                 // BEGIN, DML in statement form, DDL of other tables: the
                 // batch in flight need not land first.
@@ -1236,16 +1302,15 @@ impl<S: Sink> TaskRunner<S> {
                         if let Some(to) = q.stop_at.clone()
                             && open.batch.records > 0
                         {
-                            state = self
-                                .commit_batch(
-                                    state,
-                                    open.batch,
-                                    open.from,
-                                    to,
-                                    cx.next_record_id,
-                                    None,
-                                )
-                                .await?;
+                            self.commit_batch(
+                                state,
+                                open.batch,
+                                open.from,
+                                to,
+                                cx.next_record_id,
+                                None,
+                            )
+                            .await?;
                         }
                         return Err(Error::StatementLogged {
                             file: open.boundary.file.clone(),
@@ -1261,8 +1326,10 @@ impl<S: Sink> TaskRunner<S> {
                             position = q.at,
                             tables = %tables,
                             statement = %statement,
-                            "skipped a {kind} logged as a statement: its changes are not in the \
-                             destination (`sync.unsupported_events` = \"skip\")"
+                            "skipped a {kind} logged as a statement at {}:{}: its changes are not \
+                             in the destination (`sync.unsupported_events` = \"skip\")",
+                            open.boundary.file,
+                            q.at
                         );
                         self.status.skipped_unsupported();
                         *then

@@ -1326,6 +1326,11 @@ impl Tracker {
         self.by_name.get(db)?.get(table).map(|(_, s)| s)
     }
 
+    /// The tracked source table `db.table`, if the task syncs it.
+    pub fn tracked(&self, db: &str, table: &str) -> Option<&TrackedTable> {
+        self.by_name.get(db)?.get(table).map(|(t, _)| t)
+    }
+
     /// Checks a TABLE_MAP of a tracked table ([`TrackedTable::check_map`]).
     ///
     /// # Errors
@@ -1404,19 +1409,42 @@ impl Tracker {
         cx: &PlanContext<'_>,
         ddl: Plan,
     ) -> Plan {
-        let dml = match crate::ddl::parse_dml(sql, default_db, opts) {
-            Ok(Some(dml)) => dml,
-            // Not DML; or text that cannot be split into tokens, which the
-            // DDL parser has judged already.
-            Ok(None) | Err(_) => return ddl,
+        // Not DML; or text that cannot be split into tokens, which the DDL
+        // parser has judged already.
+        let Ok(Some(dml)) = crate::ddl::parse_dml(sql, default_db, opts) else {
+            return ddl;
         };
         let kind = dml.kind.as_str();
+        if let Some(f) = &dml.routine {
+            // A stored function may write any table, but the binlog does
+            // not say which: it counts when it lives in, or is called from,
+            // a database the task syncs tables of.
+            let synced_db = |db: &str| {
+                self.set
+                    .tables
+                    .values()
+                    .any(|t| t.source.database.eq_ignore_ascii_case(db))
+            };
+            if !synced_db(&f.database) && !synced_db(default_db) {
+                return ddl;
+            }
+            return Plan::StatementLogged {
+                tables: vec![format!(
+                    "the tables stored function {f} writes (the binlog does not name them)"
+                )],
+                kind,
+                then: Box::new(ddl),
+            };
+        }
         let tables = match dml.tables {
             Ok(tables) => tables,
             // Which tables it writes is unknown: one may be synced.
             Err(e) => {
                 return Plan::StatementLogged {
-                    tables: vec![format!("(tables that cannot be read: {e})")],
+                    tables: vec![format!(
+                        "tables the statement does not name clearly ({})",
+                        e.message
+                    )],
                     kind,
                     then: Box::new(ddl),
                 };
@@ -2068,6 +2096,20 @@ mod tests {
             Plan::Changed { .. }
         ));
         // Tables that cannot be read may be synced ones.
-        assert!(logged(q("INSERT INTO t VALUES (1)", "")).0[0].contains("cannot be read"));
+        assert!(logged(q("INSERT INTO t VALUES (1)", "")).0[0].contains("does not name clearly"));
+        // A stored function may write any table: one of a synced
+        // database, or called from one, counts.
+        let (tables, kind) = logged(q("SELECT `shop`.`f`(1)", "other"));
+        assert_eq!(kind, "stored function call");
+        assert_eq!(
+            tables,
+            ["the tables stored function shop.f writes (the binlog does not name them)"]
+        );
+        assert_eq!(logged(q("SELECT `other`.`f`(1)", "shop")).1, kind);
+        assert_eq!(
+            q("SELECT `other`.`f`(1)", "other"),
+            Plan::Unchanged { notes: vec![] }
+        );
+        assert!(logged(q("SELECT 1 + f(2)", "other")).0[0].contains("a stored function writes"));
     }
 }

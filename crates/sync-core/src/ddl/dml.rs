@@ -11,10 +11,15 @@
 //!
 //! It reads `INSERT`/`REPLACE` (with `… SELECT`), `UPDATE` and `DELETE`
 //! (single and multi-table, aliases resolved), `LOAD DATA`/`LOAD XML`, and
-//! `CREATE TABLE … [AS] SELECT`, behind an optional `WITH` clause. Where
+//! `CREATE TABLE … [AS] SELECT`, behind an optional `SET STATEMENT … FOR`
+//! and `WITH` clause. Where
 //! the text does not say which of several tables changes (an `UPDATE` whose
 //! `SET` names a column without its table), every table it names counts:
-//! a false stop is better than a lost change.
+//! a false stop is better than a lost change. A `SELECT` reaches the binlog
+//! only when it calls a stored function that writes (`SELECT f(1)`, also
+//! `DO f(1)`, logged once per call as ``SELECT `db`.`f`(1)``): the tables
+//! the function writes are not in the text, so its tables are an error and
+//! [`DmlStatement::routine`] names the function.
 
 use super::{DdlError, ParseOptions, Parser, TableName, Tok, lex};
 
@@ -33,6 +38,8 @@ pub enum DmlKind {
     Load,
     /// `CREATE TABLE … SELECT`.
     CreateSelect,
+    /// A `SELECT` (or `DO`) calling a stored function that writes.
+    Function,
 }
 
 impl DmlKind {
@@ -45,6 +52,7 @@ impl DmlKind {
             Self::Delete => "DELETE",
             Self::Load => "LOAD DATA",
             Self::CreateSelect => "CREATE TABLE … SELECT",
+            Self::Function => "stored function call",
         }
     }
 }
@@ -58,11 +66,14 @@ pub struct DmlStatement {
     /// unqualified names belong to the event's default database. An error
     /// when they cannot be read (the statement is still a data change).
     pub tables: Result<Vec<TableName>, DdlError>,
+    /// For [`DmlKind::Function`], the stored function called (`db.f`), if
+    /// the text names one.
+    pub routine: Option<TableName>,
 }
 
 /// Reads `sql` as a data change; unqualified table names belong to
 /// `default_db`. `Ok(None)`: not a data change (DDL, `BEGIN`, `SET`, a
-/// plain `SELECT`, a temporary table's `CREATE … SELECT`, …).
+/// temporary table's `CREATE … SELECT`, …).
 ///
 /// # Errors
 /// [`DdlError`] when the text cannot be split into tokens (an unterminated
@@ -80,11 +91,13 @@ pub fn parse_dml(
         pos: 0,
         default_db,
     };
+    p.skip_set_statement();
     if p.skip_with().is_err() {
         // Only a data change may follow a WITH clause here.
         return Ok(Some(DmlStatement {
             kind: DmlKind::Update,
             tables: Err(p.error("a WITH clause that cannot be read")),
+            routine: None,
         }));
     }
     let kind = if p.eat_kw("insert") {
@@ -101,6 +114,14 @@ pub fn parse_dml(
     } else if p.eat_kw("create") {
         // A CREATE whose name cannot be read is the DDL parser's to report.
         return Ok(p.create_select().ok().flatten());
+    } else if p.eat_kw("select") || p.eat_kw("do") {
+        let tables = Err(p.error("the tables a stored function writes are not in its call"));
+        let routine = p.named().ok().filter(|_| p.is_punct('(')).map(|n| n.table);
+        return Ok(Some(DmlStatement {
+            kind: DmlKind::Function,
+            tables,
+            routine,
+        }));
     } else {
         return Ok(None);
     };
@@ -113,7 +134,11 @@ pub fn parse_dml(
         }
         unique
     });
-    Ok(Some(DmlStatement { kind, tables }))
+    Ok(Some(DmlStatement {
+        kind,
+        tables,
+        routine: None,
+    }))
 }
 
 /// Words that end a table reference list or cannot be an alias.
@@ -162,7 +187,7 @@ impl Parser<'_> {
                 Ok(vec![self.table_name()?])
             }
             DmlKind::Load => {
-                while !self.at_end() && !(self.is_kw("into") && self.is_kw_at(1, "table")) {
+                while !(self.at_end() || self.is_kw("into") && self.is_kw_at(1, "table")) {
                     self.skip_one();
                 }
                 if !self.eat_kws(&["into", "table"]) {
@@ -172,7 +197,7 @@ impl Parser<'_> {
             }
             DmlKind::Update => self.update(),
             DmlKind::Delete => self.delete(),
-            DmlKind::CreateSelect => Ok(Vec::new()),
+            DmlKind::CreateSelect | DmlKind::Function => Ok(Vec::new()),
         }
     }
 
@@ -220,6 +245,7 @@ impl Parser<'_> {
         Ok(fills.then(|| DmlStatement {
             kind: DmlKind::CreateSelect,
             tables: Ok(vec![table]),
+            routine: None,
         }))
     }
 
@@ -472,6 +498,10 @@ mod tests {
             ["shop.t"]
         );
         assert_eq!(
+            tables("SET STATEMENT max_statement_time = 10 FOR INSERT INTO t VALUES (1)"),
+            ["shop.t"]
+        );
+        assert_eq!(
             tables("WITH c AS (SELECT 1) INSERT INTO t SELECT * FROM c"),
             ["shop.t"]
         );
@@ -595,14 +625,39 @@ mod tests {
             "XA START 'x'",
             "SAVEPOINT a",
             "SET @a = 1",
-            "SELECT * FROM t",
             "ALTER TABLE t ADD c INT",
             "CREATE VIEW v AS SELECT 1",
             "LOAD INDEX INTO CACHE t",
             "TRUNCATE t",
-            "/* INSERT INTO t VALUES (1) */ SELECT 1",
+            "/* INSERT INTO t VALUES (1) */ SET @a = 1",
         ] {
             assert_eq!(kind(sql), None, "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_logged_select_is_a_stored_function_whose_tables_are_unknown() {
+        for (sql, routine) in [
+            ("SELECT `other`.`f`(10)", Some("other.f")),
+            ("select f(1)", Some("shop.f")),
+            ("DO f(2)", Some("shop.f")),
+            ("SELECT 1 + f(2)", None),
+        ] {
+            let d = parse_dml(sql, "shop", ParseOptions::default())
+                .expect(sql)
+                .expect(sql);
+            assert_eq!(d.kind, DmlKind::Function, "{sql}");
+            assert_eq!(
+                d.routine.as_ref().map(ToString::to_string).as_deref(),
+                routine,
+                "{sql}"
+            );
+            assert!(
+                d.tables
+                    .as_ref()
+                    .is_err_and(|e| e.message.contains("a stored function writes")),
+                "{sql}: {d:?}"
+            );
         }
     }
 
