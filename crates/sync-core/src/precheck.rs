@@ -17,7 +17,7 @@
 //! | `cascading_foreign_keys` | | a synced table is the child of a foreign key with `ON DELETE`/`ON UPDATE` `CASCADE` or `SET NULL` (those changes reach no binlog) |
 //! | `memory_tables` | | a synced table is a MEMORY table (emptied by a server restart, which the binlog shows only as a statement) |
 //! | `session_binlog_format` | | an account that may write synced tables may also change its session's `binlog_format` / `binlog_row_image` (SUPER, BINLOG ADMIN, SYSTEM_VARIABLES_ADMIN, SESSION_VARIABLES_ADMIN) |
-//! | `row_keys` | | a table has neither a primary key nor a NOT NULL unique key |
+//! | `row_keys` | | a table has neither a primary key nor a NOT NULL unique key (merged as a multiset; a write during the full phase can count twice) |
 //! | `destination_conflicts` | (mode `error`) a destination table exists already | (mode `ignore`) the same |
 //! | `name_clashes` | two tables or columns land under one name | |
 //! | `metadata_columns` | a business column is named like a metadata column | |
@@ -887,11 +887,16 @@ fn row_keys(schemas: &[TableSchema], report: &mut Report) {
         report.warn(
             "row_keys",
             format!(
-                "no primary key and no NOT NULL unique key on {}: duplicates are possible \
-                 (identical rows merge into one)",
+                "no primary key and no NOT NULL unique key on {}: merge, merge-sql and verify \
+                 treat their rows as multisets (identical rows stay separate copies; an UPDATE \
+                 or DELETE of one copy changes one copy); the full phase reads each in one \
+                 scan, and a change made to one between the start of the full phase and its \
+                 scan counts twice (an inserted row lands twice, a deleted one of identical \
+                 rows takes a second copy with it; verify lists them)",
                 keyless.join(", ")
             ),
-            "add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)) where you can",
+            "add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)) where you can; \
+             otherwise do not write to these tables during the full phase",
         );
     }
 }

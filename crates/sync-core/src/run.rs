@@ -475,6 +475,7 @@ impl<S: Sink> TaskRunner<S> {
             .read_table(&t.base_table(), &t.base_schema)
             .await?;
         let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
+        let added = self.added_columns_of(source_name)?;
         crate::merge::merge(
             &t.base_schema,
             &base,
@@ -483,8 +484,25 @@ impl<S: Sink> TaskRunner<S> {
                 meta: &self.meta,
                 key: &t.dest_key(),
                 as_of,
+                added: &added,
             },
         )
+    }
+
+    /// The destination columns of `source_name` (`db.table`) added during
+    /// the incremental phase, from the schemas the checkpoint names (none
+    /// before that phase).
+    ///
+    /// # Errors
+    /// Checkpoint and schema store errors.
+    pub fn added_columns_of(
+        &self,
+        source_name: &str,
+    ) -> Result<Vec<crate::schema_history::AddedColumn>> {
+        Ok(self
+            .added_columns()?
+            .remove(source_name)
+            .unwrap_or_default())
     }
 
     /// Per source table, the destination columns added during the
