@@ -544,6 +544,32 @@ mod tests {
     }
 
     #[test]
+    fn unsupported_events_is_stop_skip_or_an_error_with_its_line() {
+        use crate::config::UnsupportedEvents;
+        let cfg = parse(GOOD, "task.toml").expect("default");
+        assert_eq!(cfg.sync.unsupported_events, UnsupportedEvents::Stop);
+        let text = GOOD.replace(
+            "state_dir = \"s\"\n",
+            "state_dir = \"s\"\nunsupported_events = \"skip\"\n",
+        );
+        let cfg = parse(&text, "task.toml").expect("skip");
+        assert_eq!(cfg.sync.unsupported_events, UnsupportedEvents::Skip);
+        let text = GOOD.replace(
+            "state_dir = \"s\"\n",
+            "state_dir = \"s\"\nunsupported_events = \"ignore\"\n",
+        );
+        let err = parse(&text, "task.toml").expect_err("unknown value");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (12, Some("sync.unsupported_events"))
+        );
+        assert!(
+            err.message.contains("\"stop\"") && err.message.contains("\"skip\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_read_protocol_and_chunk_size_parse_and_are_checked() {
         use mysql_source::snapshot::ReadProtocol;
         let text = GOOD.replace(
