@@ -225,27 +225,41 @@ pub(crate) async fn verify(args: TaskFile) -> Result<()> {
     let reports = runner.verify().await?;
     let mut differing = 0;
     for r in &reports {
+        let multiset = if r.keyless {
+            ", no key: compared as a multiset"
+        } else {
+            ""
+        };
         if r.is_equal() && r.added_null > 0 {
             println!(
-                "{}: equal ({} rows; {} of them NULL in columns added after their last change, where the source shows a default)",
+                "{}: equal ({} rows{multiset}; {} of them NULL in columns added after their last change, where the source shows a default)",
                 r.table, r.source_rows, r.added_null
             );
         } else if r.is_equal() {
-            println!("{}: equal ({} rows)", r.table, r.source_rows);
+            println!("{}: equal ({} rows{multiset})", r.table, r.source_rows);
         } else {
             differing += 1;
             let (missing, extra, different) = r.counts;
+            let added_null = if r.added_null > 0 {
+                format!(
+                    ", {} equal but for NULL in columns added later",
+                    r.added_null
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "{}: DIFFERENT: source {} rows, destination {} rows; {missing} missing, {extra} extra, {different} different",
-                r.table, r.source_rows, r.destination_rows
+                "{}: DIFFERENT: source {} rows, destination {} rows{multiset}; {} equal{added_null}, {missing} missing, {extra} extra, {different} different",
+                r.table, r.source_rows, r.destination_rows, r.same
             );
+            let unit = if r.keyless { "rows" } else { "keys" };
             for (what, keys) in [
                 ("missing", &r.missing),
                 ("extra", &r.extra),
                 ("different", &r.different),
             ] {
                 if !keys.is_empty() {
-                    println!("  {what} keys: {}", keys.join(" | "));
+                    println!("  {what} {unit}: {}", keys.join(" | "));
                 }
             }
         }
@@ -301,6 +315,20 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
             .as_secs() as i64,
     };
     let result = format!("{}_{as_of}", t.dest);
+    if key.is_empty() {
+        let added = runner.added_columns_of(&t.source_name)?;
+        if !added.is_empty() {
+            let names: Vec<&str> = added.iter().map(|a| a.column.as_str()).collect();
+            eprintln!(
+                "warning: {} has no key and gained columns during the incremental phase ({}): \
+                 its rows written before that hold NULL there, so this SQL, which matches a \
+                 changed row on every column, keeps the old copy of such a row when it changes; \
+                 `sync-cli merge` matches such a row on its other columns",
+                args.table,
+                names.join(", ")
+            );
+        }
+    }
     print!(
         "{}",
         sync_core::merge::merge_sql(&t.dest, &result, &columns, &key, runner.meta(), as_of)?

@@ -388,3 +388,112 @@ async fn a_second_task_over_the_same_tables_and_tag_is_refused() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("pass     destination_owners"), "{stdout}");
 }
+
+/// A table without a key through the CLI: `verify` compares it as a
+/// multiset and `merge-sql` prints the multiset query. After an `ADD
+/// COLUMN`, a change to a copy written before it removes that copy in
+/// `merge` and `verify` (matched on its other columns), and `merge-sql`
+/// warns that its SQL cannot.
+#[tokio::test]
+async fn keyless_table_through_verify_merge_and_merge_sql() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_keyless";
+    load(
+        &url,
+        db,
+        "CREATE TABLE t (a INT, b VARCHAR(10)); INSERT INTO t VALUES (1, 'x'), (1, 'x'), (2, 'y');",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = write_task(dir.path(), &url, db, "");
+    // Its own replica id: other tests here stream at the same time.
+    let edited = std::fs::read_to_string(&task)
+        .expect("read")
+        .replace("server_id = 7321", "server_id = 7322");
+    std::fs::write(&task, edited).expect("write");
+    let command = |args: &[&str]| {
+        let out = cli()
+            .args(args)
+            .arg("-c")
+            .arg(&task)
+            .output()
+            .expect("sync-cli");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        out
+    };
+    let source = |sql: &'static str| {
+        let url = url.clone();
+        async move {
+            let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+                .await
+                .expect("connect");
+            conn.query_drop(format!("USE {db}; {sql}"))
+                .await
+                .expect("change");
+            conn.disconnect().await.expect("disconnect");
+        }
+    };
+    command(&["run", "--exit-when-caught-up"]);
+    source("UPDATE t SET b = 'x2' WHERE a = 1 LIMIT 1").await;
+    command(&["run", "--exit-when-caught-up"]);
+    let verify = text(&command(&["verify"]).stdout);
+    assert!(
+        verify.contains("cli_keyless.t: equal (3 rows, no key: compared as a multiset)"),
+        "{verify}"
+    );
+    let sql = command(&["merge-sql", "--table", "cli_keyless.t", "--as-of", "100"]);
+    assert!(
+        text(&sql.stdout).contains("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"),
+        "{}",
+        text(&sql.stdout)
+    );
+    assert!(
+        !text(&sql.stderr).contains("gained columns"),
+        "{}",
+        text(&sql.stderr)
+    );
+
+    // The copies of t_base hold NULL in `c`; the source shows 5. The
+    // UPDATE's before image (1, 'x', 5) takes one of the two (1, 'x', NULL).
+    source(
+        "ALTER TABLE t ADD COLUMN c INT NOT NULL DEFAULT 5;
+         UPDATE t SET b = 'x3' WHERE b = 'x' LIMIT 1",
+    )
+    .await;
+    command(&["run", "--exit-when-caught-up"]);
+    let verify = text(&command(&["verify"]).stdout);
+    assert!(
+        verify.contains(
+            "cli_keyless.t: equal (3 rows, no key: compared as a multiset; 2 of them NULL in \
+             columns added after their last change"
+        ),
+        "{verify}"
+    );
+    let out = dir.path().join("t.parquet");
+    let merge = cli()
+        .args(["merge", "--table", "cli_keyless.t", "--out"])
+        .arg(&out)
+        .arg("-c")
+        .arg(&task)
+        .output()
+        .expect("merge");
+    assert!(
+        text(&merge.stdout).contains("cli_keyless.t: 3 rows written"),
+        "{}{}",
+        text(&merge.stdout),
+        text(&merge.stderr)
+    );
+    let sql = command(&["merge-sql", "--table", "cli_keyless.t", "--as-of", "100"]);
+    assert!(
+        text(&sql.stderr).contains(
+            "warning: cli_keyless.t has no key and gained columns during the incremental phase (c)"
+        ),
+        "{}",
+        text(&sql.stderr)
+    );
+}

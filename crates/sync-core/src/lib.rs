@@ -113,6 +113,7 @@ pub mod private_fs;
 pub mod progress;
 pub mod records;
 pub mod retry;
+pub mod row_image;
 pub mod rowconv;
 pub mod run;
 pub mod schema_history;

@@ -53,6 +53,8 @@ struct State {
     retries: BTreeMap<String, u64>,
     /// kind → count.
     errors: BTreeMap<String, u64>,
+    /// Events skipped under `[sync] unsupported_events = "skip"`.
+    unsupported_skipped: u64,
     lag_seconds: Option<f64>,
     last_event_unix: Option<i64>,
     last_commit_unix: Option<f64>,
@@ -92,6 +94,9 @@ pub struct Snapshot {
     pub retries: u64,
     /// Errors so far, all kinds.
     pub errors: u64,
+    /// Events changing a synced table skipped without their changes
+    /// (`[sync] unsupported_events = "skip"`).
+    pub unsupported_events_skipped: u64,
     /// Whether the task has failed.
     pub failed: bool,
 }
@@ -150,6 +155,12 @@ impl Metrics {
         *self.lock().retries.entry(kind.to_owned()).or_default() += 1;
     }
 
+    /// One event changing a synced table was skipped without its changes
+    /// (`[sync] unsupported_events = "skip"`).
+    pub fn add_unsupported_skipped(&self) {
+        self.lock().unsupported_skipped += 1;
+    }
+
     /// One error of `kind`.
     pub fn add_error(&self, kind: &str) {
         *self.lock().errors.entry(kind.to_owned()).or_default() += 1;
@@ -174,6 +185,7 @@ impl Metrics {
             lag_seconds: s.lag_seconds,
             retries: s.retries.values().sum(),
             errors: s.errors.values().sum(),
+            unsupported_events_skipped: s.unsupported_skipped,
             failed: s.failed,
         }
     }
@@ -273,6 +285,18 @@ impl Metrics {
         for (k, n) in &s.errors {
             let _ = writeln!(out, "sync_errors_total{{kind=\"{}\"}} {n}", escape(k));
         }
+        family(
+            &mut out,
+            "sync_unsupported_events_skipped_total",
+            "counter",
+            "Events changing a synced table skipped without their changes \
+             (sync.unsupported_events = skip).",
+        );
+        let _ = writeln!(
+            out,
+            "sync_unsupported_events_skipped_total {}",
+            s.unsupported_skipped
+        );
         family(
             &mut out,
             "sync_failed",
@@ -433,6 +457,7 @@ mod tests {
         m.add_retry("connection");
         m.add_retry("connection");
         m.add_error("destination");
+        m.add_unsupported_skipped();
         let text = m.render();
         for family in [
             "sync_phase",
@@ -443,12 +468,14 @@ mod tests {
             "sync_last_commit_timestamp_seconds",
             "sync_retries_total",
             "sync_errors_total",
+            "sync_unsupported_events_skipped_total",
             "sync_failed",
         ] {
             assert!(text.contains(&format!("# TYPE {family} ")), "{family}");
         }
         assert!(text.contains("sync_rows_total{table=\"db.\\\"odd\\\"\",phase=\"full_sync\"} 10"));
         assert!(text.contains("sync_retries_total{kind=\"connection\"} 2"));
+        assert!(text.contains("\nsync_unsupported_events_skipped_total 1\n"));
         assert!(text.contains("sync_phase{phase=\"full_sync\"} 1"));
         assert!(text.contains("sync_phase{phase=\"incremental\"} 0"));
         let snap = m.snapshot();
@@ -456,6 +483,7 @@ mod tests {
             (snap.rows, snap.bytes, snap.retries, snap.errors),
             (15, 150, 2, 1)
         );
+        assert_eq!(snap.unsupported_events_skipped, 1);
     }
 
     #[tokio::test]
@@ -468,17 +496,14 @@ mod tests {
         )
         .await
         .expect("bind");
-        let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        slow.write_all(b"GET /metr").await.expect("send");
-        let start = Instant::now();
-        let mut got = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut got))
-            .await
-            .expect("the server should close a stalled connection");
-        let waited = start.elapsed();
+        let waited = tokio::task::spawn_blocking(move || {
+            sync_testkit::probe::stalled_head_closed_after(addr, b"GET /metr")
+        })
+        .await
+        .expect("probe");
         assert!(
-            waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
-            "closed after {waited:?} ({read:?})"
+            waited.is_some_and(|w| w >= Duration::from_millis(900) && w < Duration::from_secs(5)),
+            "closed after {waited:?}"
         );
         // Others are still served.
         let mut ok = tokio::net::TcpStream::connect(addr).await.expect("connect");

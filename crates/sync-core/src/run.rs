@@ -25,7 +25,7 @@
 //! ([`crate::status`]).
 
 use crate::checkpoint::CheckpointStore;
-use crate::config::TaskConfig;
+use crate::config::{TaskConfig, UnsupportedEvents};
 use crate::error::{Error, Result};
 use crate::machine::{Incremental, Intent, Phase, SourcePosition, Step, TaskState};
 use crate::metrics::{Metrics, unix_now};
@@ -660,6 +660,7 @@ impl<S: Sink> TaskRunner<S> {
             .read_table(&t.base_table(), &t.base_schema)
             .await?;
         let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
+        let added = self.added_columns_of(source_name)?;
         crate::merge::merge(
             &t.base_schema,
             &base,
@@ -668,8 +669,25 @@ impl<S: Sink> TaskRunner<S> {
                 meta: &self.meta,
                 key: &t.dest_key(),
                 as_of,
+                added: &added,
             },
         )
+    }
+
+    /// The destination columns of `source_name` (`db.table`) added during
+    /// the incremental phase, from the schemas the checkpoint names (none
+    /// before that phase).
+    ///
+    /// # Errors
+    /// Checkpoint and schema store errors.
+    pub fn added_columns_of(
+        &self,
+        source_name: &str,
+    ) -> Result<Vec<crate::schema_history::AddedColumn>> {
+        Ok(self
+            .added_columns()?
+            .remove(source_name)
+            .unwrap_or_default())
     }
 
     /// Per source table, the destination columns added during the
@@ -1210,7 +1228,78 @@ impl<S: Sink> TaskRunner<S> {
                 let table = ctx
                     .table(rows.table_id)
                     .and_then(|m| tracker.synced(&m.schema, &m.table));
-                if let Some(t) = table {
+                let gap = table
+                    .and_then(|_| ctx.table(rows.table_id))
+                    .and_then(|map| {
+                        let gap = crate::row_image::gap(rows, map)?;
+                        let source = tracker.tracked(&map.schema, &map.table);
+                        let missing = gap
+                            .missing
+                            .iter()
+                            .map(|&i| {
+                                source
+                                    .and_then(|t| t.source.columns.get(i))
+                                    .map(|c| c.name.clone())
+                                    .or_else(|| map.columns.get(i).and_then(|c| c.name.clone()))
+                                    .unwrap_or_else(|| format!("#{}", i + 1))
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        Some((format!("{}.{}", map.schema, map.table), gap, missing))
+                    });
+                if let Some((name, gap, missing)) = gap {
+                    let file = stream.checkpoint().position.file.clone();
+                    let at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
+                    let kind = match rows.kind {
+                        RowsKind::Write => "WRITE",
+                        RowsKind::Update | RowsKind::PartialUpdate => "UPDATE",
+                        RowsKind::Delete => "DELETE",
+                    };
+                    match self.cfg.sync.unsupported_events {
+                        UnsupportedEvents::Stop => {
+                            // Nothing partial lands: the batch only when it
+                            // holds none of this event's transaction.
+                            state = self.settle(state, &mut in_flight).await?;
+                            if forced.is_none() && txn_changes == 0 && batch.records > 0 {
+                                self.commit_batch(
+                                    state,
+                                    &mut batch,
+                                    &batch_start,
+                                    boundary.clone(),
+                                    ids.next_counter(),
+                                    None,
+                                )
+                                .await?;
+                            }
+                            let _ = stream.close().await;
+                            return Err(Error::RowImageNotFull(Box::new(
+                                crate::error::RowImageNotFull {
+                                    file,
+                                    position: at,
+                                    table: name,
+                                    kind,
+                                    image: gap.image,
+                                    missing,
+                                    setting: gap.setting,
+                                },
+                            )));
+                        }
+                        UnsupportedEvents::Skip => {
+                            warn!(
+                                file = %file,
+                                position = at,
+                                table = %name,
+                                missing = %missing,
+                                "skipped a {kind} rows event at {file}:{at} whose {} image lacks \
+                                 columns (binlog_row_image = {}): its changes are not in the \
+                                 destination (`sync.unsupported_events` = \"skip\")",
+                                gap.image,
+                                gap.setting
+                            );
+                            self.status.skipped_unsupported();
+                        }
+                    }
+                } else if let Some(t) = table {
                     let changes_before = ids.next_counter();
                     let op = match rows.kind {
                         RowsKind::Write => Op::Insert,
@@ -1263,12 +1352,13 @@ impl<S: Sink> TaskRunner<S> {
                     })?;
             }
             if let EventData::Query(q) = &event.data {
-                let query = Query {
+                let mut query = Query {
                     sql: &q.query_lossy(),
                     default_db: &String::from_utf8_lossy(q.schema),
                     sql_mode: q.sql_mode(),
                     at: event_at,
                     standalone: ev.ends_transaction && forced.is_none(),
+                    stop_at: None,
                 };
                 let open = OpenBatch {
                     batch: &mut batch,
@@ -1283,6 +1373,15 @@ impl<S: Sink> TaskRunner<S> {
                     database_charsets: &database_charsets,
                 };
                 let plan = tracker.plan_query(query.sql, query.default_db, query.sql_mode, &cx);
+                if matches!(plan, Plan::StatementLogged { .. })
+                    && forced.is_none()
+                    && txn_changes == 0
+                {
+                    // Stopping here, the batch may land up to the start of
+                    // the statement's transaction when it holds nothing of
+                    // that transaction.
+                    query.stop_at = Some(boundary.clone());
+                }
                 // BEGIN, DML in statement form, DDL of other tables: the
                 // batch in flight need not land first.
                 if !matches!(plan, Plan::Unchanged { .. }) {
@@ -1453,7 +1552,60 @@ impl<S: Sink> TaskRunner<S> {
             statement: shorten(q.sql),
             message,
         };
+        let plan = match plan {
+            Plan::StatementLogged { tables, kind, then } => {
+                let tables = tables.join(", ");
+                let statement = shorten_to(q.sql, STATEMENT_SHOWN);
+                match self.cfg.sync.unsupported_events {
+                    UnsupportedEvents::Stop => {
+                        // The checkpoint never passes the statement: what
+                        // came before lands, the next run stops here again.
+                        if let Some(to) = q.stop_at.clone()
+                            && open.batch.records > 0
+                        {
+                            self.commit_batch(
+                                state,
+                                open.batch,
+                                open.from,
+                                to,
+                                cx.next_record_id,
+                                None,
+                            )
+                            .await?;
+                        }
+                        return Err(Error::StatementLogged {
+                            file: open.boundary.file.clone(),
+                            position: q.at,
+                            tables,
+                            kind,
+                            statement,
+                        });
+                    }
+                    UnsupportedEvents::Skip => {
+                        warn!(
+                            file = %open.boundary.file,
+                            position = q.at,
+                            tables = %tables,
+                            statement = %statement,
+                            "skipped a {kind} logged as a statement at {}:{}: its changes are not \
+                             in the destination (`sync.unsupported_events` = \"skip\")",
+                            open.boundary.file,
+                            q.at
+                        );
+                        self.status.skipped_unsupported();
+                        *then
+                    }
+                }
+            }
+            other => other,
+        };
         let (next, add_columns, created, notes) = match plan {
+            Plan::StatementLogged { .. } => {
+                // `then` is what the statement means as DDL, never this.
+                return Err(stop(
+                    "a data change logged as a statement nested in another".into(),
+                ));
+            }
             Plan::Unchanged { notes } => {
                 for note in notes {
                     warn!(file = %open.boundary.file, position = q.at, "{note}");
@@ -1696,6 +1848,10 @@ struct Query<'a> {
     at: u64,
     /// A transaction of its own (and no batch being replayed).
     standalone: bool,
+    /// Where the batch read before the statement may end when the task
+    /// stops at it (`None`: it may not commit, a batch is being replayed).
+    /// Set only for [`Plan::StatementLogged`].
+    stop_at: Option<SourcePosition>,
 }
 
 /// The batch gathered before a QUERY event.
@@ -1886,9 +2042,17 @@ fn gtid_start(position: &SourcePosition) -> Result<StartPosition> {
 }
 
 /// A statement as error messages show it: at most 500 characters.
+/// How much of a statement logged as a statement an error or log shows.
+const STATEMENT_SHOWN: usize = 200;
+
 fn shorten(sql: &str) -> String {
+    shorten_to(sql, 500)
+}
+
+/// `sql` trimmed, cut after `chars` characters (marked with `…`).
+fn shorten_to(sql: &str, chars: usize) -> String {
     let sql = sql.trim();
-    match sql.char_indices().nth(500) {
+    match sql.char_indices().nth(chars) {
         Some((i, _)) => format!("{} …", &sql[..i]),
         None => sql.to_owned(),
     }

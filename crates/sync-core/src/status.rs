@@ -111,6 +111,10 @@ pub struct ProgressTotals {
     pub rows_per_second: f64,
     /// Retries so far.
     pub retries: u64,
+    /// Events changing a synced table skipped without their changes
+    /// (`[sync] unsupported_events = "skip"`).
+    #[serde(default)]
+    pub unsupported_events_skipped: u64,
 }
 
 impl From<crate::metrics::Snapshot> for ProgressTotals {
@@ -119,6 +123,7 @@ impl From<crate::metrics::Snapshot> for ProgressTotals {
             rows: s.rows,
             rows_per_second: s.rows_per_second,
             retries: s.retries,
+            unsupported_events_skipped: s.unsupported_events_skipped,
         }
     }
 }
@@ -170,6 +175,13 @@ pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> 
         "{commit}; {} rows this run ({:.0} rows/s), {} retries",
         p.metrics.rows, p.metrics.rows_per_second, p.metrics.retries
     ));
+    if p.metrics.unsupported_events_skipped > 0 {
+        lines.push(format!(
+            "{} event(s) changing a synced table skipped this run without their changes \
+             (`sync.unsupported_events` = \"skip\"): those tables differ from the source until resynced",
+            p.metrics.unsupported_events_skipped
+        ));
+    }
     if let Some(r) = &p.retry {
         let window = secs(r.window_seconds);
         lines.push(if r.gave_up {
@@ -347,6 +359,14 @@ impl StatusFile {
         self.write(&mut p);
     }
 
+    /// An event changing a synced table was skipped without its changes:
+    /// counted in the metrics, and `progress.json` shows it at once.
+    pub fn skipped_unsupported(&self) {
+        self.metrics.add_unsupported_skipped();
+        let mut p = self.lock();
+        self.write(&mut p);
+    }
+
     /// A retry is under way (`Some`) or over (`None`).
     pub fn retry(&self, report: Option<RetryReport>) {
         let mut p = self.lock();
@@ -412,6 +432,28 @@ mod tests {
             Some(now - 2)
         );
         assert!(m.render().contains("sync_last_event_timestamp_seconds"));
+    }
+
+    #[test]
+    fn skipped_unsupported_events_reach_progress_and_describe() {
+        let dir = tempfile::tempdir().expect("dir");
+        let m = Metrics::new();
+        let s = StatusFile::new(dir.path(), m.clone());
+        s.skipped_unsupported();
+        s.skipped_unsupported();
+        let p = read(dir.path()).expect("file");
+        assert_eq!(p.metrics.unsupported_events_skipped, 2);
+        let lines = describe(&p, "incremental", unix_now(), None);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("2 event(s) changing a synced table skipped")),
+            "{lines:?}"
+        );
+        assert!(
+            m.render()
+                .contains("sync_unsupported_events_skipped_total 2")
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Small helpers of tests that drive `sync-cli` as a process: a free port
-//! for `[monitor] listen`, polling for a condition, one plain HTTP GET, and
-//! reading numbers out of the Prometheus text.
+//! for `[monitor] listen`, polling for a condition, one plain HTTP GET,
+//! reading numbers out of the Prometheus text, and timing how long a server
+//! keeps a client that stalls in its request head.
 //!
 //! ```
 //! use std::time::Duration;
@@ -58,4 +59,22 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// Sends `partial` (an unfinished request head) to `addr`, then waits up to
+/// 10 s for the server to close the connection; returns how long that took
+/// (`None` when it never did). Blocking: call it from `spawn_blocking` when
+/// the server runs on the same async runtime.
+pub fn stalled_head_closed_after(addr: std::net::SocketAddr, partial: &[u8]) -> Option<Duration> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(partial).ok()?;
+    let start = Instant::now();
+    let mut sink = Vec::new();
+    match s.read_to_end(&mut sink) {
+        // EOF or a reset both mean the server let go.
+        Ok(_) => Some(start.elapsed()),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Some(start.elapsed()),
+        Err(_) => None,
+    }
 }
