@@ -69,7 +69,7 @@ pub struct RunOptions {
 
 /// How long a run may take to stop cleanly once [`RunOptions::stop`] is set;
 /// after it, whatever is under way is abandoned (safely: module docs).
-pub const STOP_GRACE: Duration = Duration::from_millis(1200);
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// A task bound to its source and sink.
 pub struct TaskRunner<S: Sink> {

@@ -285,10 +285,19 @@ mod tests {
                 ..
             }
         ));
+        let Liveness::Alive(Some(seen)) = probe(&state).expect("probe") else {
+            panic!("held")
+        };
+        // (The start time goes through JSON: equal to the microsecond.)
         assert_eq!(
-            probe(&state).expect("probe"),
-            Liveness::Alive(Some(first.holder().clone()))
+            (seen.pid, &seen.host, &seen.command),
+            (
+                first.holder().pid,
+                &first.holder().host,
+                &first.holder().command
+            )
         );
+        assert!((seen.started_unix - first.holder().started_unix).abs() < 1e-3);
         drop(first);
         let Liveness::NotRunning { last: Some(last) } = probe(&state).expect("probe") else {
             panic!("released")
