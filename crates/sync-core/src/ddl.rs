@@ -259,15 +259,7 @@ pub fn parse(
     default_db: &str,
     opts: ParseOptions,
 ) -> Result<Option<Statement>, DdlError> {
-    let tokens = lex(sql, opts)?;
-    let mut p = Parser {
-        sql,
-        tokens,
-        pos: 0,
-        default_db,
-    };
-    p.skip_set_statement();
-    p.statement()
+    Parser::over(sql, default_db, opts)?.statement()
 }
 
 // ---------------------------------------------------------------- lexer
@@ -461,6 +453,21 @@ struct Parser<'a> {
     tokens: Vec<Token>,
     pos: usize,
     default_db: &'a str,
+}
+
+impl<'a> Parser<'a> {
+    /// A parser at the start of `sql`, past MariaDB's `SET STATEMENT … FOR`
+    /// prefix (the binlog keeps it; it changes nothing we read).
+    fn over(sql: &'a str, default_db: &'a str, opts: ParseOptions) -> Result<Self, DdlError> {
+        let mut p = Parser {
+            sql,
+            tokens: lex(sql, opts)?,
+            pos: 0,
+            default_db,
+        };
+        p.skip_set_statement();
+        Ok(p)
+    }
 }
 
 impl Parser<'_> {

@@ -21,7 +21,7 @@
 //! the function writes are not in the text, so its tables are an error and
 //! [`DmlStatement::routine`] names the function.
 
-use super::{DdlError, ParseOptions, Parser, TableName, Tok, lex};
+use super::{DdlError, ParseOptions, Parser, TableName, Tok};
 
 /// What kind of data change a statement is.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -84,14 +84,7 @@ pub fn parse_dml(
     default_db: &str,
     opts: ParseOptions,
 ) -> Result<Option<DmlStatement>, DdlError> {
-    let tokens = lex(sql, opts)?;
-    let mut p = Parser {
-        sql,
-        tokens,
-        pos: 0,
-        default_db,
-    };
-    p.skip_set_statement();
+    let mut p = Parser::over(sql, default_db, opts)?;
     if p.skip_with().is_err() {
         // Only a data change may follow a WITH clause here.
         return Ok(Some(DmlStatement {
