@@ -191,6 +191,15 @@ pub(crate) async fn verify(args: TaskFile) -> Result<()> {
     let reports = runner.verify().await?;
     let mut differing = 0;
     for r in &reports {
+        if r.oversized > 0 {
+            println!(
+                "{}: {} rows hold values over the destination's field size limit, written per \
+                 `[destination] oversized_values` (NULL or cut to the limit; counted as equal): {}",
+                r.table,
+                r.oversized,
+                r.oversized_keys.join(" | ")
+            );
+        }
         if r.is_equal() && r.added_null > 0 {
             println!(
                 "{}: equal ({} rows; {} of them NULL in columns added after their last change, where the source shows a default)",

@@ -53,6 +53,8 @@ struct State {
     retries: BTreeMap<String, u64>,
     /// kind → count.
     errors: BTreeMap<String, u64>,
+    /// (table, column) → values over the destination's field size limit.
+    oversized: BTreeMap<(String, String), u64>,
     lag_seconds: Option<f64>,
     last_event_unix: Option<i64>,
     last_commit_unix: Option<f64>,
@@ -148,6 +150,21 @@ impl Metrics {
     /// One retry of `kind` (`connection` or `destination`).
     pub fn add_retry(&self, kind: &str) {
         *self.lock().retries.entry(kind.to_owned()).or_default() += 1;
+    }
+
+    /// A value of `table`.`column` over the destination's field size limit
+    /// was written per `[destination] oversized_values`.
+    pub fn add_oversized(&self, table: &str, column: &str) {
+        *self
+            .lock()
+            .oversized
+            .entry((table.to_owned(), column.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// Values over the field size limit written so far, all tables.
+    pub fn oversized(&self) -> u64 {
+        self.lock().oversized.values().sum()
     }
 
     /// One error of `kind`.
@@ -272,6 +289,20 @@ impl Metrics {
         family(&mut out, "sync_errors_total", "counter", "Errors, by kind.");
         for (k, n) in &s.errors {
             let _ = writeln!(out, "sync_errors_total{{kind=\"{}\"}} {n}", escape(k));
+        }
+        family(
+            &mut out,
+            "sync_oversized_values_total",
+            "counter",
+            "Values over the destination's field size limit, written per `[destination] oversized_values`.",
+        );
+        for ((t, c), n) in &s.oversized {
+            let _ = writeln!(
+                out,
+                "sync_oversized_values_total{{table=\"{}\",column=\"{}\"}} {n}",
+                escape(t),
+                escape(c)
+            );
         }
         family(
             &mut out,

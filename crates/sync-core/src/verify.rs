@@ -10,6 +10,12 @@
 //! backfill), while the source shows its default for them. Such rows count
 //! as equal when every other column is, and are reported in
 //! [`TableReport::added_null`].
+//!
+//! Another is listed, not counted: a source STRING/BINARY value over the
+//! destination's field size limit that landed as `[destination]
+//! oversized_values` writes it, NULL or cut to the limit
+//! ([`crate::oversized`]). Such rows count as equal when every other column
+//! is, and are reported in [`TableReport::oversized`] with their keys.
 
 use crate::error::Result;
 use crate::merge::{MergeSpec, merge_ranked};
@@ -42,6 +48,11 @@ pub struct TableReport {
     pub counts: (usize, usize, usize),
     /// Rows equal but for NULL in columns added after their last change.
     pub added_null: usize,
+    /// Rows equal but for values over the destination's field size limit,
+    /// written as NULL or cut to the limit.
+    pub oversized: usize,
+    /// Their keys, and the columns (first few).
+    pub oversized_keys: Vec<String>,
 }
 
 impl TableReport {
@@ -52,7 +63,8 @@ impl TableReport {
 }
 
 /// Compares `source` rows with the merge of `base` and `log` for table `t`;
-/// `added` are the destination columns added during the incremental phase.
+/// `added` are the destination columns added during the incremental phase,
+/// `field_limit` the destination's largest STRING/BINARY value in bytes.
 ///
 /// # Errors
 /// Arrow errors, or schema errors from [`merge_ranked`].
@@ -63,6 +75,7 @@ pub fn compare(
     base: &[RecordBatch],
     log: &[RecordBatch],
     added: &[AddedColumn],
+    field_limit: Option<usize>,
 ) -> Result<TableReport> {
     let key = t.dest_key();
     let (merged, winners) = merge_ranked(
@@ -135,30 +148,51 @@ pub fn compare(
             Some((i, i64::try_from(a.first_record_id).unwrap_or(i64::MAX)))
         })
         .collect();
-    // Whether the rows are equal once the added columns the destination row
-    // holds NULL in, being older than them, are left out.
-    let equal_but_late = |sb: usize, sr: usize, dr: usize, dst_row: &OwnedRow| -> Result<bool> {
+    // Whether the rows are equal once the source row is taken as it lands:
+    // NULL in the added columns the destination row, being older than
+    // them, holds NULL in; values over the field size limit as the policy
+    // wrote them. `Some((late, oversized columns))` when they are.
+    let explained = |sb: usize,
+                     sr: usize,
+                     dr: usize,
+                     dst_row: &OwnedRow|
+     -> Result<Option<(bool, Vec<String>)>> {
         let winner = winners.get(dr).copied().unwrap_or(0);
         let null_late: Vec<usize> = late
             .iter()
             .filter(|(c, first)| winner < *first && merged.column(*c).is_null(dr))
             .map(|(c, _)| *c)
             .collect();
-        if null_late.is_empty() {
-            return Ok(false);
-        }
         let b = &source[sb];
+        let mut over = Vec::new();
         let arrays: Vec<ArrayRef> = (0..schema.fields().len())
             .map(|j| {
                 if null_late.contains(&j) {
-                    arrow_array::new_null_array(schema.field(j).data_type(), 1)
-                } else {
-                    b.column(j).slice(sr, 1)
+                    return arrow_array::new_null_array(schema.field(j).data_type(), 1);
+                }
+                let landed = field_limit.and_then(|limit| {
+                    crate::oversized::landed_as_policy(
+                        b.column(j).as_ref(),
+                        sr,
+                        merged.column(j).as_ref(),
+                        dr,
+                        limit,
+                    )
+                });
+                match landed {
+                    Some(a) => {
+                        over.push(schema.field(j).name().clone());
+                        a
+                    }
+                    None => b.column(j).slice(sr, 1),
                 }
             })
             .collect();
+        if null_late.is_empty() && over.is_empty() {
+            return Ok(None);
+        }
         let r = all.convert_columns(&arrays)?;
-        Ok(r.row(0) == dst_row.row())
+        Ok((r.row(0) == dst_row.row()).then_some((!null_late.is_empty(), over)))
     };
     let mut report = TableReport {
         table: t.source_name.clone(),
@@ -169,13 +203,16 @@ pub fn compare(
     for (k, (row, shown, sb, sr)) in &src {
         match dst.get(k) {
             None => note(&mut report.missing, &mut report.counts.0, shown),
-            Some((other, _, _, dr)) if other != row => {
-                if equal_but_late(*sb, *sr, *dr, other)? {
-                    report.added_null += 1;
-                } else {
-                    note(&mut report.different, &mut report.counts.2, shown)
+            Some((other, _, _, dr)) if other != row => match explained(*sb, *sr, *dr, other)? {
+                Some((late, over)) => {
+                    report.added_null += usize::from(late);
+                    if !over.is_empty() {
+                        let listed = format!("{shown} ({})", over.join(", "));
+                        note(&mut report.oversized_keys, &mut report.oversized, &listed);
+                    }
                 }
-            }
+                None => note(&mut report.different, &mut report.counts.2, shown),
+            },
             Some(_) => {}
         }
     }
