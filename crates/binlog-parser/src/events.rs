@@ -69,7 +69,7 @@ pub enum EventData<'a> {
     FormatDescription(FormatDescription),
     /// ROTATE.
     Rotate(RotateEvent<'a>),
-    /// QUERY or MariaDB QUERY_COMPRESSED.
+    /// QUERY, MariaDB QUERY_COMPRESSED, or EXECUTE_LOAD_QUERY (a statement-logged `LOAD DATA`).
     Query(QueryEvent<'a>),
     /// XID.
     Xid(XidEvent),
@@ -260,6 +260,13 @@ impl DecodeContext {
             }
             T::Rotate => EventData::Rotate(RotateEvent::parse(body, start)?),
             T::Query | T::QueryCompressed => {
+                EventData::Query(QueryEvent::parse(body, start, fd, raw.header.event_type)?)
+            }
+            // EXECUTE_LOAD_QUERY (a statement-logged `LOAD DATA`) is a QUERY
+            // event with a longer post-header: its text is the statement.
+            // Pre-GA 5.1 servers used code 18 for something else, with a
+            // shorter post-header.
+            T::ExecuteLoadQuery if fd.post_header_len(T::ExecuteLoadQuery) >= 26 => {
                 EventData::Query(QueryEvent::parse(body, start, fd, raw.header.event_type)?)
             }
             T::Xid => EventData::Xid(XidEvent::parse(body, start)?),

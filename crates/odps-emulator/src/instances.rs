@@ -206,6 +206,13 @@ fn execute(
             catalog.save(project, &meta)?;
             Ok((String::new(), None))
         }
+        Statement::SetComment { table, comment } => {
+            let mut meta = require(catalog, project, &table)?;
+            meta.comment = comment;
+            meta.ddl_modified = now_secs();
+            catalog.save(project, &meta)?;
+            Ok((String::new(), None))
+        }
         Statement::AddPartitions {
             table,
             if_not_exists,

@@ -1,5 +1,6 @@
 //! The SQL subset the emulator runs: `CREATE TABLE`, `ALTER TABLE … ADD
-//! COLUMNS`, `ALTER TABLE … ADD|DROP PARTITION`, `DROP TABLE` and
+//! COLUMNS`, `ALTER TABLE … ADD|DROP PARTITION`, `ALTER TABLE … SET
+//! COMMENT`, `DROP TABLE` and
 //! `SELECT COUNT(*) FROM t [WHERE k='v' AND …]`. Anything else is refused
 //! with MaxCompute's parse-error format.
 
@@ -30,6 +31,13 @@ pub enum Statement {
         table: String,
         /// New columns.
         columns: Vec<Column>,
+    },
+    /// `ALTER TABLE t SET COMMENT 'text'`
+    SetComment {
+        /// Table name.
+        table: String,
+        /// The new table comment.
+        comment: String,
     },
     /// `ALTER TABLE t ADD [IF NOT EXISTS] PARTITION (...) [PARTITION (...)]`
     AddPartitions {
@@ -421,8 +429,14 @@ impl Parser<'_> {
                 if_exists,
                 partitions,
             })
+        } else if self.eat_kw("set") {
+            self.expect_kw("comment")?;
+            Ok(Statement::SetComment {
+                table,
+                comment: self.string()?,
+            })
         } else {
-            Err(self.error("the MaxCompute emulator supports only ADD COLUMNS, ADD PARTITION and DROP PARTITION in ALTER TABLE; unsupported clause"))
+            Err(self.error("the MaxCompute emulator supports only ADD COLUMNS, ADD PARTITION, DROP PARTITION and SET COMMENT in ALTER TABLE; unsupported clause"))
         }
     }
 
@@ -621,6 +635,13 @@ mod tests {
             &parse_script("ALTER TABLE t ADD COLUMNS (c2 STRING COMMENT 'x')").unwrap()[0],
             Statement::AddColumns { columns, .. } if columns[0].name == "c2"
         ));
+        assert_eq!(
+            parse_script("ALTER TABLE `t` SET COMMENT 'it\\'s [x]'").unwrap(),
+            vec![Statement::SetComment {
+                table: "t".into(),
+                comment: "it's [x]".into()
+            }]
+        );
         assert_eq!(
             parse_script("DROP TABLE IF EXISTS p.T;").unwrap(),
             vec![Statement::DropTable {

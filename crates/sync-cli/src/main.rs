@@ -69,7 +69,15 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Binlog(args) => binlog::run(args)?,
         Command::Precheck(args) => runtime()?.block_on(task::precheck(args))?,
-        Command::Run(args) => runtime()?.block_on(task::run(args, bars))?,
+        Command::Run(args) => {
+            let rt = runtime()?;
+            let ran = rt.block_on(task::run(args, bars));
+            // A stopped run may have left work it abandoned (a commit on a
+            // blocking thread): the process ends without waiting for it, as
+            // safe as `kill -9` (the next run redoes it).
+            rt.shutdown_timeout(std::time::Duration::from_millis(200));
+            ran?
+        }
         Command::Status(args) => task::status(args)?,
         Command::Verify(args) => runtime()?.block_on(task::verify(args))?,
         Command::Merge(args) => runtime()?.block_on(task::merge(args))?,

@@ -58,21 +58,12 @@ pub(crate) async fn run(args: RunArgs, bars: Option<Arc<crate::progress::Bars>>)
     if let Some(bars) = bars {
         runner = runner.with_progress(bars);
     }
+    // One writer per task, before anything else (the metrics port too): a
+    // second run fails here at once, naming the one that holds the task.
+    let lock = runner.lock("run")?;
+    let runner = Arc::new(runner);
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    tokio::spawn(async move {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
-        }
-        tracing::info!("stopping at the next transaction boundary");
-        flag.store(true, Ordering::Relaxed);
-    });
+    let _signals = AbortOnDrop(tokio::spawn(watch_signals(runner.clone(), stop.clone())));
     let opts = RunOptions {
         exit_when_caught_up: args.exit_when_caught_up,
         stop,
@@ -99,7 +90,7 @@ pub(crate) async fn run(args: RunArgs, bars: Option<Arc<crate::progress::Bars>>)
             metrics.clone(),
         ))
     });
-    let state = match runner.run(&opts).await {
+    let state = match runner.run_locked(&lock, &opts).await {
         Ok(state) => state,
         Err(e) => {
             // The watcher may not tick again before the process exits: send
@@ -118,6 +109,42 @@ pub(crate) async fn run(args: RunArgs, bars: Option<Arc<crate::progress::Bars>>)
     Ok(())
 }
 
+/// The first SIGINT or SIGTERM stops the run cleanly (within
+/// [`sync_core::run::STOP_GRACE`]); a second one ends the process at once,
+/// exit code 128 + the signal's number, which is as safe as `kill -9`.
+async fn watch_signals<S: Sink + 'static>(runner: Arc<TaskRunner<S>>, stop: Arc<AtomicBool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot watch SIGINT and SIGTERM: stop the run with SIGKILL");
+        return;
+    };
+    let (first, _) = next_signal(&mut term, &mut int).await;
+    tracing::warn!(
+        "{first}: stopping (within {:?}); send it again to abort at once",
+        sync_core::run::STOP_GRACE
+    );
+    runner.note_stop_cause(first);
+    stop.store(true, Ordering::Relaxed);
+    let (second, number) = next_signal(&mut term, &mut int).await;
+    tracing::warn!("{second} again: aborting now; the next run resumes from the checkpoint");
+    runner.note_abort(&format!("a second signal ({second})"));
+    std::process::exit(128 + number);
+}
+
+/// The next SIGTERM or SIGINT: its name and number.
+async fn next_signal(
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) -> (&'static str, i32) {
+    tokio::select! {
+        _ = term.recv() => ("SIGTERM", 15),
+        _ = int.recv() => ("SIGINT", 2),
+    }
+}
+
 /// Aborts a background task when the command ends.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -133,22 +160,29 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
         &cfg.sync.state_dir,
         "task",
     );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let progress = sync_core::status::read(&cfg.sync.state_dir);
+    let liveness = sync_core::state_lock::probe(&cfg.sync.state_dir)?;
+    let run_line = sync_core::status::describe_run(&liveness, progress.as_ref(), now);
     match store.load()? {
-        None => println!(
-            "not started (no checkpoint in {})",
-            cfg.sync.state_dir.display()
-        ),
+        None => {
+            println!(
+                "not started (no checkpoint in {})",
+                cfg.sync.state_dir.display()
+            );
+            println!("  {run_line}");
+        }
         Some(state) => {
             println!("{}", describe(&state.phase));
-            if let Some(p) = sync_core::status::read(&cfg.sync.state_dir) {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64());
+            println!("  {run_line}");
+            if let Some(p) = &progress {
                 let heartbeat = cfg
                     .heartbeat
                     .enabled
                     .then_some(cfg.heartbeat.interval_seconds);
-                for line in sync_core::status::describe(&p, state.phase.name(), now, heartbeat) {
+                for line in sync_core::status::describe(p, state.phase.name(), now, heartbeat) {
                     println!("  {line}");
                 }
             }
@@ -200,27 +234,47 @@ pub(crate) async fn verify(args: TaskFile) -> Result<()> {
                 r.oversized_keys.join(" | ")
             );
         }
+        let multiset = if r.keyless {
+            ", no key: compared as a multiset"
+        } else {
+            ""
+        };
         if r.is_equal() && r.added_null > 0 {
             println!(
-                "{}: equal ({} rows; {} of them NULL in columns added after their last change, where the source shows a default)",
+                "{}: equal ({} rows{multiset}; {} of them NULL in columns added after their last change, where the source shows a default)",
                 r.table, r.source_rows, r.added_null
             );
         } else if r.is_equal() {
-            println!("{}: equal ({} rows)", r.table, r.source_rows);
+            println!("{}: equal ({} rows{multiset})", r.table, r.source_rows);
         } else {
             differing += 1;
             let (missing, extra, different) = r.counts;
+            let mut added_null = if r.added_null > 0 {
+                format!(
+                    ", {} equal but for NULL in columns added later",
+                    r.added_null
+                )
+            } else {
+                String::new()
+            };
+            if r.oversized > 0 {
+                added_null.push_str(&format!(
+                    ", {} equal but for values over the field size limit",
+                    r.oversized
+                ));
+            }
             println!(
-                "{}: DIFFERENT: source {} rows, destination {} rows; {missing} missing, {extra} extra, {different} different",
-                r.table, r.source_rows, r.destination_rows
+                "{}: DIFFERENT: source {} rows, destination {} rows{multiset}; {} equal{added_null}, {missing} missing, {extra} extra, {different} different",
+                r.table, r.source_rows, r.destination_rows, r.same
             );
+            let unit = if r.keyless { "rows" } else { "keys" };
             for (what, keys) in [
                 ("missing", &r.missing),
                 ("extra", &r.extra),
                 ("different", &r.different),
             ] {
                 if !keys.is_empty() {
-                    println!("  {what} keys: {}", keys.join(" | "));
+                    println!("  {what} {unit}: {}", keys.join(" | "));
                 }
             }
         }
@@ -276,6 +330,20 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
             .as_secs() as i64,
     };
     let result = format!("{}_{as_of}", t.dest);
+    if key.is_empty() {
+        let added = runner.added_columns_of(&t.source_name)?;
+        if !added.is_empty() {
+            let names: Vec<&str> = added.iter().map(|a| a.column.as_str()).collect();
+            eprintln!(
+                "warning: {} has no key and gained columns during the incremental phase ({}): \
+                 its rows written before that hold NULL there, so this SQL, which matches a \
+                 changed row on every column, keeps the old copy of such a row when it changes; \
+                 `sync-cli merge` matches such a row on its other columns",
+                args.table,
+                names.join(", ")
+            );
+        }
+    }
     print!(
         "{}",
         sync_core::merge::merge_sql(&t.dest, &result, &columns, &key, runner.meta(), as_of)?

@@ -2,10 +2,18 @@
 //! between a sink commit and its checkpoint) while a writer keeps changing the
 //! source; after a final catch-up, `verify` passes and no `t_log` record is
 //! doubled.
+//!
+//! One writer per task: a second `run` over one state directory (the same
+//! task file, or another naming the same `state_dir`) fails at once naming
+//! the holder, and a `kill -9`ed holder's lock is taken over. Prompt stops:
+//! SIGINT in the full phase ends the run within 2 s with nothing partial
+//! committed and the next run resumes exactly; a second signal aborts at
+//! once; `status` says whether a run is alive and why the last one stopped.
 
 use mysql_async::prelude::Queryable;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 use sync_core::sink::local::LocalWarehouse;
 use sync_testkit::records::{doubled, log_record_keys};
 use sync_testkit::rng::Rng;
@@ -148,4 +156,347 @@ async fn killed_runs_resume_without_loss_or_duplicates() {
     conn.query_drop(format!("DROP DATABASE {DB}"))
         .await
         .expect("drop");
+}
+
+/// A task file over `db.*` into `dir/warehouse` with state in `dir/state`;
+/// `extra` goes at the end (a `[throttle]` section, say).
+fn small_task(
+    dir: &Path,
+    name: &str,
+    url: &str,
+    db: &str,
+    server_id: u32,
+    extra: &str,
+) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "[source]\nurl = \"{url}\"\nserver_id = {server_id}\n[destination]\nkind = \"local\"\npath = \"{}\"\n\
+             [objects]\ninclude = [\"{db}.*\"]\n[sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\n\
+             state_dir = \"{}\"\nbatch_rows = 40\n{extra}\n",
+            dir.join("warehouse").display(),
+            dir.join("state").display()
+        ),
+    )
+    .expect("task file");
+    path
+}
+
+fn signal(child: &Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+}
+
+/// Waits up to `limit` for `child` to exit: its status and how long it took.
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<(std::process::ExitStatus, Duration)> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some((status, start.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+fn checkpoint(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("state/task.json")).unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+fn verify_equal(cli: &sync_testkit::cli::Cli) -> String {
+    let out = cli.output(&["verify"]).expect("verify");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "verify failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn no_doubled_log(dir: &Path, table: &str) -> usize {
+    let wh = LocalWarehouse::new(dir.join("warehouse"));
+    let keys = log_record_keys(&wh.read_table_blocking(table).expect("read")).expect("keys");
+    assert_eq!(doubled(&keys), vec![], "{table} holds a doubled record");
+    keys.len()
+}
+
+async fn source(url: &str, setup: &str) -> mysql_async::Conn {
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(url).expect("url"))
+        .await
+        .expect("connect");
+    conn.query_drop(setup).await.expect("setup");
+    conn
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_fails_at_once_naming_the_holder_and_a_killed_holder_is_taken_over() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_lock";
+    let mut conn = source(
+        &url,
+        &format!(
+            "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db};
+             CREATE TABLE {db}.t (id INT PRIMARY KEY, v INT);
+             INSERT INTO {db}.t SELECT seq, seq FROM {db}.seq_1_to_96"
+        ),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("run.log");
+    // The report's case: two task files that differ only in server_id.
+    let task_a = small_task(dir.path(), "a.toml", &url, db, 7231, "");
+    let task_b = small_task(dir.path(), "b.toml", &url, db, 7232, "");
+    let a = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task_a);
+    let b = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task_b);
+    assert!(
+        a.status().contains("no run alive; none has run yet"),
+        "{}",
+        a.status()
+    );
+
+    let mut first = a.start_incremental(&log);
+    let holder = format!("pid {}", first.id());
+    let status = b.status();
+    assert!(
+        status.contains(&format!("run alive: {holder} on host")),
+        "{status}"
+    );
+    for (cli, which) in [(&b, "the other task file"), (&a, "the same task file")] {
+        let started = Instant::now();
+        let out = cli
+            .output(&["run", "--exit-when-caught-up"])
+            .expect("second run");
+        let took = started.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{which}: {err}");
+        assert!(
+            err.contains("another process is running this task") && err.contains(&holder),
+            "{which}: {err}"
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "{which}: refused after {took:?}"
+        );
+    }
+    conn.query_drop(format!(
+        "UPDATE {db}.t SET v = -v WHERE id % 3 = 0; DELETE FROM {db}.t WHERE id > 90; \
+         INSERT INTO {db}.t VALUES (200, 200)"
+    ))
+    .await
+    .expect("changes");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reap");
+    let status = a.status();
+    assert!(
+        status.contains("no run alive; the last one") && status.contains("ended without a word"),
+        "{status}"
+    );
+
+    // The dead holder's lock is the next run's.
+    let out = b
+        .output(&["run", "--exit-when-caught-up"])
+        .expect("take over");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("ended without letting go"), "{err}");
+    let status = b.status();
+    assert!(
+        status.contains("no run alive; the last one stopped") && status.contains("caught up"),
+        "{status}"
+    );
+    assert!(verify_equal(&a).contains("1 tables equal"));
+    // 32 updates (two records each), 6 deletes, 1 insert: none twice.
+    assert_eq!(no_doubled_log(dir.path(), "t_log"), 32 * 2 + 6 + 1);
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_in_the_full_phase_stops_within_2_s_and_the_next_run_resumes_exactly() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_stop";
+    let mut conn = source(
+        &url,
+        &format!(
+            "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db};
+             CREATE TABLE {db}.big (id INT PRIMARY KEY, pad VARCHAR(64));
+             INSERT INTO {db}.big SELECT seq, REPEAT('x', 60) FROM {db}.seq_1_to_60000"
+        ),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("run.log");
+    // About ten seconds of full phase: a stop lands with chunks being read.
+    let task = small_task(
+        dir.path(),
+        "task.toml",
+        &url,
+        db,
+        7233,
+        "chunk_rows = 1000\nparallelism = 2\n[throttle]\nfull_rows_per_second = 6000",
+    );
+    let cli = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task);
+    let mut child = cli.spawn_run(&log).expect("run");
+    let table = format!("{db}.big");
+    let chunks_done = |v: &serde_json::Value| {
+        v["state"]["phase"]["tables"][&table]["chunks_done"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    sync_testkit::probe::wait_until("three chunks", Duration::from_secs(120), || {
+        chunks_done(&checkpoint(dir.path())) >= 3
+    });
+    // Changes during the full phase land in t_log once it is over.
+    conn.query_drop(format!(
+        "UPDATE {db}.big SET pad = 'changed' WHERE id % 1000 = 7; \
+         DELETE FROM {db}.big WHERE id % 1000 = 8; INSERT INTO {db}.big VALUES (70000, 'new')"
+    ))
+    .await
+    .expect("changes");
+    assert!(
+        cli.status()
+            .contains(&format!("run alive: pid {}", child.id()))
+    );
+    signal(&child, "INT");
+    let (code, took) = wait_exit(&mut child, Duration::from_secs(10)).expect("exited");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(code.success(), "{code:?}\n{text}");
+    assert!(
+        took < Duration::from_secs(2),
+        "stopped after {took:?}\n{text}"
+    );
+
+    // Nothing partial: t_base holds exactly the rows of the checkpointed chunks.
+    let v = checkpoint(dir.path());
+    assert_eq!(v["state"]["phase"]["phase"], "full_sync", "{v}");
+    let rows = v["state"]["phase"]["tables"][&table]["rows"]
+        .as_u64()
+        .expect("rows");
+    let done = chunks_done(&v);
+    assert!(
+        done < 60,
+        "the stop came before the phase ended ({done} chunks)"
+    );
+    let wh = LocalWarehouse::new(dir.path().join("warehouse"));
+    let base: usize = wh
+        .read_table_blocking("big_base")
+        .expect("t_base")
+        .iter()
+        .map(arrow_array::RecordBatch::num_rows)
+        .sum();
+    assert_eq!(base as u64, rows, "t_base against the checkpoint");
+    let status = cli.status();
+    assert!(
+        status.contains("no run alive; the last one stopped")
+            && status.contains("stopped by SIGINT in the full_sync phase"),
+        "{status}"
+    );
+
+    // The next run reads exactly the rest: merged state equals the source,
+    // no key twice in t_base, no record twice in t_log.
+    let out = cli
+        .output(&["run", "--exit-when-caught-up"])
+        .expect("resume");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(verify_equal(&cli).contains("1 tables equal"));
+    let mut ids: Vec<i64> = Vec::new();
+    for b in wh.read_table_blocking("big_base").expect("t_base") {
+        let column = b.column_by_name("id").expect("id");
+        let any = column.as_any();
+        if let Some(a) = any.downcast_ref::<arrow_array::Int32Array>() {
+            ids.extend(a.values().iter().map(|&v| i64::from(v)));
+        } else if let Some(a) = any.downcast_ref::<arrow_array::Int64Array>() {
+            ids.extend(a.values().iter().copied());
+        } else {
+            panic!("id is {}", column.data_type());
+        }
+    }
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "a key twice in t_base");
+    no_doubled_log(dir.path(), "big_log");
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+/// A source that accepts connections and never answers: a run waits in its
+/// first connect, past any clean stop.
+fn silent_source() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    format!("mysql://root@127.0.0.1:{port}")
+}
+
+#[test]
+fn a_stuck_run_stops_within_2_s_and_a_second_signal_aborts_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("run.log");
+    let task = small_task(dir.path(), "task.toml", &silent_source(), "any", 7234, "");
+    let cli = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task);
+    let wait_alive = |child: &Child| {
+        let pid = format!("run alive: pid {}", child.id());
+        sync_testkit::probe::wait_until("the run holds its lock", Duration::from_secs(30), || {
+            cli.status().contains(&pid)
+        });
+        // Into its first connect to the source.
+        std::thread::sleep(Duration::from_millis(300));
+    };
+
+    // One signal: a clean stop cannot finish (the connect hangs), so the run
+    // is abandoned where it stands at the end of its grace.
+    let mut child = cli.spawn_run(&log).expect("run");
+    wait_alive(&child);
+    signal(&child, "TERM");
+    let (code, took) = wait_exit(&mut child, Duration::from_secs(10)).expect("exited");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(code.success(), "{code:?}\n{text}");
+    assert!(
+        took < Duration::from_secs(2),
+        "stopped after {took:?}\n{text}"
+    );
+    let status = cli.status();
+    assert!(
+        status.contains("stopped by SIGTERM in the precheck phase"),
+        "{status}"
+    );
+
+    // Two: the second ends it at once.
+    let mut child = cli.spawn_run(&log).expect("run");
+    wait_alive(&child);
+    signal(&child, "INT");
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, "INT");
+    let (code, took) = wait_exit(&mut child, Duration::from_secs(10)).expect("exited");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(code.code(), Some(130), "{text}");
+    assert!(
+        took < Duration::from_millis(900),
+        "aborted after {took:?}\n{text}"
+    );
+    let status = cli.status();
+    assert!(
+        status.contains("no run alive; the last one stopped")
+            && status.contains("aborted by a second signal (SIGINT)"),
+        "{status}"
+    );
 }

@@ -1,6 +1,7 @@
 //! `sync-cli precheck` prints every check and exits 1 on a failure; `run`
 //! shows progress bars on a terminal and plain log lines otherwise; a bad
-//! task file is reported by key and line.
+//! task file is reported by key and line; a second task over one task's
+//! destination tables and `record_id_tag` is refused.
 
 use mysql_async::prelude::Queryable;
 use std::path::{Path, PathBuf};
@@ -298,4 +299,201 @@ async fn a_password_with_url_delimiters_never_reaches_the_output() {
             leaks(&format!("{cmd} with a {case}"), &out);
         }
     }
+}
+
+/// A task of its own (`state`) into the shared `dir/warehouse`.
+fn owner_task(dir: &Path, url: &str, db: &str, state: &str, tag: u8) -> PathBuf {
+    let path = dir.join(format!("{state}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[source]\nurl = \"{url}\"\nserver_id = 7331\nrecord_id_tag = {tag}\n\
+             [destination]\nkind = \"local\"\npath = \"{}\"\n\
+             [objects]\ninclude = [\"{db}.*\"]\nconflicting_tables = \"ignore\"\n\
+             [sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\nstate_dir = \"{}\"\n",
+            dir.join("warehouse").display(),
+            dir.join(state).display()
+        ),
+    )
+    .expect("task file");
+    path
+}
+
+#[tokio::test]
+async fn a_second_task_over_the_same_tables_and_tag_is_refused() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_owners";
+    load(&url, db, &rows_sql(20)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = owner_task(dir.path(), &url, db, "state-a", 0);
+    let out = run_piped(&first);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let checkpoint: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("state-a/task.json")).expect("checkpoint"),
+    )
+    .expect("json");
+    let owner = checkpoint["state"]["task_id"].as_str().expect("task id");
+    let marker = dir.path().join("warehouse/items_log/_owner.tag-0");
+    assert_eq!(std::fs::read_to_string(&marker).expect("marker"), owner);
+    // The task itself passes on every restart.
+    let out = cli()
+        .args(["precheck", "-c"])
+        .arg(&first)
+        .output()
+        .expect("precheck");
+    assert!(out.status.success(), "{}", text(&out.stdout));
+
+    // Same tables, same tag, another state_dir: refused by the precheck,
+    // even with conflicting_tables = "ignore", and by `run`.
+    let second = owner_task(dir.path(), &url, db, "state-b", 0);
+    let out = cli()
+        .args(["precheck", "-c"])
+        .arg(&second)
+        .output()
+        .expect("precheck");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("failure  destination_owners")
+            && stdout.contains(&format!("items_base (task {owner})"))
+            && stdout.contains("record_id_tag 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("own record_id_tag"), "{stdout}");
+    let out = run_piped(&second);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("destination_owners"),
+        "{}",
+        text(&out.stderr)
+    );
+    let rows = |table: &str| -> usize {
+        sync_core::sink::local::LocalWarehouse::new(dir.path().join("warehouse"))
+            .read_table_blocking(table)
+            .expect("read")
+            .iter()
+            .map(|b| b.num_rows())
+            .sum()
+    };
+    assert_eq!(rows("items_base"), 20, "the refused task wrote nothing");
+
+    // Another tag (another source into the same tables) is the operator's call.
+    let third = owner_task(dir.path(), &url, db, "state-c", 1);
+    let out = cli()
+        .args(["precheck", "-c"])
+        .arg(&third)
+        .output()
+        .expect("precheck");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("pass     destination_owners"), "{stdout}");
+}
+
+/// A table without a key through the CLI: `verify` compares it as a
+/// multiset and `merge-sql` prints the multiset query. After an `ADD
+/// COLUMN`, a change to a copy written before it removes that copy in
+/// `merge` and `verify` (matched on its other columns), and `merge-sql`
+/// warns that its SQL cannot.
+#[tokio::test]
+async fn keyless_table_through_verify_merge_and_merge_sql() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_keyless";
+    load(
+        &url,
+        db,
+        "CREATE TABLE t (a INT, b VARCHAR(10)); INSERT INTO t VALUES (1, 'x'), (1, 'x'), (2, 'y');",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = write_task(dir.path(), &url, db, "");
+    // Its own replica id: other tests here stream at the same time.
+    let edited = std::fs::read_to_string(&task)
+        .expect("read")
+        .replace("server_id = 7321", "server_id = 7322");
+    std::fs::write(&task, edited).expect("write");
+    let command = |args: &[&str]| {
+        let out = cli()
+            .args(args)
+            .arg("-c")
+            .arg(&task)
+            .output()
+            .expect("sync-cli");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        out
+    };
+    let source = |sql: &'static str| {
+        let url = url.clone();
+        async move {
+            let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+                .await
+                .expect("connect");
+            conn.query_drop(format!("USE {db}; {sql}"))
+                .await
+                .expect("change");
+            conn.disconnect().await.expect("disconnect");
+        }
+    };
+    command(&["run", "--exit-when-caught-up"]);
+    source("UPDATE t SET b = 'x2' WHERE a = 1 LIMIT 1").await;
+    command(&["run", "--exit-when-caught-up"]);
+    let verify = text(&command(&["verify"]).stdout);
+    assert!(
+        verify.contains("cli_keyless.t: equal (3 rows, no key: compared as a multiset)"),
+        "{verify}"
+    );
+    let sql = command(&["merge-sql", "--table", "cli_keyless.t", "--as-of", "100"]);
+    assert!(
+        text(&sql.stdout).contains("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"),
+        "{}",
+        text(&sql.stdout)
+    );
+    assert!(
+        !text(&sql.stderr).contains("gained columns"),
+        "{}",
+        text(&sql.stderr)
+    );
+
+    // The copies of t_base hold NULL in `c`; the source shows 5. The
+    // UPDATE's before image (1, 'x', 5) takes one of the two (1, 'x', NULL).
+    source(
+        "ALTER TABLE t ADD COLUMN c INT NOT NULL DEFAULT 5;
+         UPDATE t SET b = 'x3' WHERE b = 'x' LIMIT 1",
+    )
+    .await;
+    command(&["run", "--exit-when-caught-up"]);
+    let verify = text(&command(&["verify"]).stdout);
+    assert!(
+        verify.contains(
+            "cli_keyless.t: equal (3 rows, no key: compared as a multiset; 2 of them NULL in \
+             columns added after their last change"
+        ),
+        "{verify}"
+    );
+    let out = dir.path().join("t.parquet");
+    let merge = cli()
+        .args(["merge", "--table", "cli_keyless.t", "--out"])
+        .arg(&out)
+        .arg("-c")
+        .arg(&task)
+        .output()
+        .expect("merge");
+    assert!(
+        text(&merge.stdout).contains("cli_keyless.t: 3 rows written"),
+        "{}{}",
+        text(&merge.stdout),
+        text(&merge.stderr)
+    );
+    let sql = command(&["merge-sql", "--table", "cli_keyless.t", "--as-of", "100"]);
+    assert!(
+        text(&sql.stderr).contains(
+            "warning: cli_keyless.t has no key and gained columns during the incremental phase (c)"
+        ),
+        "{}",
+        text(&sql.stderr)
+    );
 }

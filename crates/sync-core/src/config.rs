@@ -45,6 +45,7 @@
 //! flush_interval_ms = 1000              # incremental: commit a batch at the latest this long after its first record
 //! max_batch_records = 200000            # incremental: a bigger transaction is committed in parts
 //! ddl = { add_column = "apply", create_table = "apply", other = "stop" }   # see DdlConfig
+//! unsupported_events = "stop"           # or "skip": a synced table's change without whole rows (see UnsupportedEvents)
 //!
 //! [throttle]                            # optional; each limit absent = unlimited
 //! full_qps = 50                         # full phase: chunk queries per second to the source
@@ -394,6 +395,41 @@ pub struct SyncConfig {
     /// What the incremental phase does with DDL on synced tables.
     #[serde(default)]
     pub ddl: DdlConfig,
+    /// What the incremental phase does with a change to a synced table it
+    /// cannot turn into row changes (DML logged as a statement, row images
+    /// that are not full).
+    #[serde(default)]
+    pub unsupported_events: UnsupportedEvents,
+}
+
+/// What the incremental phase does with an event that changes a synced
+/// table but carries no whole row changes: DML a session logged in
+/// `STATEMENT` or `MIXED` format (`INSERT`, `UPDATE`, `DELETE`, `LOAD DATA`,
+/// `CREATE TABLE … SELECT`, a stored function call, …), or a rows event
+/// whose images lack columns (a session's `binlog_row_image = MINIMAL` or
+/// `NOBLOB`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsupportedEvents {
+    /// Stop the task at the event with a definite error; everything before
+    /// its transaction is committed and the checkpoint stays there, so the
+    /// next run stops at it again until the policy is changed.
+    #[default]
+    Stop,
+    /// Skip the event: its change is not in the destination. Each one is
+    /// logged at WARN with its position and counted
+    /// (`sync_unsupported_events_skipped_total`, `status`).
+    Skip,
+}
+
+impl UnsupportedEvents {
+    /// The word the task file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Skip => "skip",
+        }
+    }
 }
 
 /// What the incremental phase does with one kind of DDL statement.
@@ -613,7 +649,7 @@ impl ObjectsConfig {
 }
 
 /// `*` matches any run of characters; everything else matches itself.
-fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {

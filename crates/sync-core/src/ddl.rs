@@ -30,6 +30,9 @@
 
 use mysql_source::schema::{ColumnSchema, ColumnType, Generated, TableSchema, UniqueKey};
 
+mod dml;
+pub use dml::{DmlKind, DmlStatement, parse_dml};
+
 /// How the statement was written (from the QUERY event's `sql_mode`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ParseOptions {
@@ -263,6 +266,7 @@ pub fn parse(
         pos: 0,
         default_db,
     };
+    p.skip_set_statement();
     p.statement()
 }
 
@@ -609,6 +613,24 @@ impl Parser<'_> {
         } else {
             self.pos += 1;
         }
+    }
+
+    /// Skips MariaDB's `SET STATEMENT var = value, … FOR` before a
+    /// statement (the binlog keeps it); leaves the position alone when the
+    /// text does not start with one.
+    fn skip_set_statement(&mut self) {
+        if !(self.is_kw("set") && self.is_kw_at(1, "statement")) {
+            return;
+        }
+        let start = self.pos;
+        self.pos += 2;
+        while !self.at_end() {
+            if self.eat_kw("for") {
+                return;
+            }
+            self.skip_one();
+        }
+        self.pos = start;
     }
 
     /// Skips `( … )`, nested groups included.
@@ -2151,6 +2173,11 @@ mod tests {
         );
         assert_eq!(p("DROP TEMPORARY TABLE IF EXISTS a"), None);
         assert_eq!(p("truncate a"), Some(Statement::Truncate(t("shop", "a"))));
+        assert_eq!(
+            p("SET STATEMENT lock_wait_timeout = 5, max_statement_time = (1 + 1) FOR truncate a"),
+            Some(Statement::Truncate(t("shop", "a")))
+        );
+        assert_eq!(p("SET STATEMENT x = 1"), None);
         let Some(Statement::CreateTable {
             table,
             if_not_exists: true,

@@ -56,6 +56,38 @@ pub enum Error {
         /// Highest version this build reads.
         supported: u32,
     },
+    /// Another process holds the task's state directory: one writer per
+    /// task ([`crate::state_lock`]).
+    #[error(
+        "another process is running this task: {} holds its state directory {}; one writer per \
+         task: stop that run first (SIGINT or SIGTERM), or give this task file its own state_dir",
+        .holder.as_ref().map_or_else(|| "a process that has not said who it is yet".to_owned(), ToString::to_string),
+        .state_dir.display()
+    )]
+    Locked {
+        /// The state directory.
+        state_dir: PathBuf,
+        /// Who holds it, when it wrote its details already.
+        holder: Option<crate::state_lock::Holder>,
+    },
+    /// A destination table another task writes under the same
+    /// `record_id_tag`: two tasks would collide on record ids and double
+    /// rows. The precheck reports it first.
+    #[error(
+        "destination table {table} is written by task {owner} under record_id_tag {tag}, and this \
+         task ({task}) has the same tag: {}",
+        crate::precheck::OWNER_FIX
+    )]
+    TableOwned {
+        /// The destination table.
+        table: String,
+        /// The `record_id_tag` both tasks use.
+        tag: u8,
+        /// The task that owns the table under that tag.
+        owner: String,
+        /// This task's id.
+        task: String,
+    },
     /// A step that the current phase does not allow.
     #[error(transparent)]
     Transition(#[from] crate::machine::TransitionError),
@@ -118,6 +150,42 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// A data change to a synced table reached the binlog as statement text
+    /// (the writer's session logged in `STATEMENT` or `MIXED` format), not
+    /// as row changes: the task cannot read its rows. Definite: the
+    /// checkpoint stays before its transaction, so the next run stops at it
+    /// again.
+    #[error(
+        "stopped at binlog {file}:{position}: this {kind} on {tables} was logged as a statement, \
+         not as row changes, so the task cannot know the rows it changed\n  statement: {statement}\n  \
+         fix: the writing session had binlog_format = STATEMENT or MIXED; make every writer log \
+         rows (SET GLOBAL binlog_format = 'ROW', reconnect the writers, and revoke SUPER and \
+         BINLOG ADMIN from application accounts so that no session can switch back). Then set \
+         [sync] unsupported_events = \"skip\" to pass this statement knowingly and resync \
+         {tables} (start the task afresh: a new state_dir and new or emptied destination tables). \
+         The checkpoint stays before this statement's transaction: until then every run stops \
+         here"
+    )]
+    StatementLogged {
+        /// Binlog file.
+        file: String,
+        /// Offset of the statement's event in the file.
+        position: u64,
+        /// The synced tables it writes, `db.table`, comma-separated (or
+        /// why they cannot be told).
+        tables: String,
+        /// The kind of statement (`INSERT`, `UPDATE`, …).
+        kind: &'static str,
+        /// The statement, cut after its first 200 characters.
+        statement: String,
+    },
+    /// A rows event of a synced table whose row images lack columns (the
+    /// writer's session set `binlog_row_image` to `MINIMAL` or `NOBLOB`):
+    /// the task cannot write whole rows, and writes none of its
+    /// transaction. Definite: the checkpoint stays before that
+    /// transaction, so the next run stops at it again.
+    #[error(transparent)]
+    RowImageNotFull(Box<RowImageNotFull>),
     /// Row images that do not match the schema tracked for their position.
     #[error("binlog {file}:{position}: {message}")]
     SchemaDrift {
@@ -150,6 +218,37 @@ pub enum Error {
         /// The last failure.
         source: Box<Error>,
     },
+}
+
+/// A rows event of a synced table whose images lack columns
+/// ([`Error::RowImageNotFull`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stopped at binlog {file}:{position}: the {kind} rows event of {table} lacks column(s) \
+     {missing} in its {image} image, so the task cannot know the whole rows it changed; \
+     the writing session had binlog_row_image = {setting}, not FULL\n  \
+     fix: make every writer log full rows (SET GLOBAL binlog_row_image = 'FULL', reconnect \
+     the writers, and revoke SUPER and BINLOG ADMIN from application accounts so that no \
+     session can change it). Then set [sync] unsupported_events = \"skip\" to pass this \
+     event knowingly and resync {table} (start the task afresh: a new state_dir and new or \
+     emptied destination tables). No row of this event landed and the checkpoint stays \
+     before its transaction: until then every run stops here"
+)]
+pub struct RowImageNotFull {
+    /// Binlog file.
+    pub file: String,
+    /// Offset of the rows event in the file.
+    pub position: u64,
+    /// The synced table, `db.table`.
+    pub table: String,
+    /// `WRITE`, `UPDATE` or `DELETE`.
+    pub kind: &'static str,
+    /// `before` or `after`.
+    pub image: &'static str,
+    /// The missing columns' names, comma-separated.
+    pub missing: String,
+    /// The session setting that leaves them out: `MINIMAL` or `NOBLOB`.
+    pub setting: &'static str,
 }
 
 impl Error {

@@ -29,7 +29,8 @@
 //! | [`retry`] | the `[retry]` windows: which failures are retried, backoff, giving up | here |
 //! | [`throttle`] | the `[throttle]` limits of the full and incremental phases | here |
 //! | [`heartbeat`] | `[heartbeat]` writes on the source, so an idle source still moves the position and the lag | here |
-//! | [`status`] | `state_dir/progress.json` for `status`: lag, last commit, a retry under way | here |
+//! | [`state_lock`] | one writer per task: the `state_dir` lock a run holds, and whether a run is alive | here |
+//! | [`status`] | `state_dir/progress.json` for `status`: lag, last commit, a retry under way, the run and why it stopped | here |
 //!
 //! # Exactly once
 //!
@@ -114,10 +115,12 @@ pub mod private_fs;
 pub mod progress;
 pub mod records;
 pub mod retry;
+pub mod row_image;
 pub mod rowconv;
 pub mod run;
 pub mod schema_history;
 pub mod sink;
+pub mod state_lock;
 pub mod status;
 pub mod taskfile;
 pub mod throttle;

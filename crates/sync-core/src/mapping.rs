@@ -59,7 +59,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Field metadata key holding the source column's MySQL `COLUMN_TYPE`
-/// (e.g. `datetime(6)`, `bit(8)`), set by [`arrow_schema`].
+/// (e.g. `datetime(6)`, `bit(8)`), set by [`arrow_schema()`].
 pub const MYSQL_TYPE: &str = "mysql_type";
 
 /// Largest decimal scale MaxCompute 2.0 stores.

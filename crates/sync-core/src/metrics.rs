@@ -55,6 +55,8 @@ struct State {
     errors: BTreeMap<String, u64>,
     /// (table, column) → values over the destination's field size limit.
     oversized: BTreeMap<(String, String), u64>,
+    /// Events skipped under `[sync] unsupported_events = "skip"`.
+    unsupported_skipped: u64,
     lag_seconds: Option<f64>,
     last_event_unix: Option<i64>,
     last_commit_unix: Option<f64>,
@@ -94,6 +96,9 @@ pub struct Snapshot {
     pub retries: u64,
     /// Errors so far, all kinds.
     pub errors: u64,
+    /// Events changing a synced table skipped without their changes
+    /// (`[sync] unsupported_events = "skip"`).
+    pub unsupported_events_skipped: u64,
     /// Whether the task has failed.
     pub failed: bool,
 }
@@ -167,6 +172,12 @@ impl Metrics {
         self.lock().oversized.values().sum()
     }
 
+    /// One event changing a synced table was skipped without its changes
+    /// (`[sync] unsupported_events = "skip"`).
+    pub fn add_unsupported_skipped(&self) {
+        self.lock().unsupported_skipped += 1;
+    }
+
     /// One error of `kind`.
     pub fn add_error(&self, kind: &str) {
         *self.lock().errors.entry(kind.to_owned()).or_default() += 1;
@@ -191,6 +202,7 @@ impl Metrics {
             lag_seconds: s.lag_seconds,
             retries: s.retries.values().sum(),
             errors: s.errors.values().sum(),
+            unsupported_events_skipped: s.unsupported_skipped,
             failed: s.failed,
         }
     }
@@ -290,6 +302,18 @@ impl Metrics {
         for (k, n) in &s.errors {
             let _ = writeln!(out, "sync_errors_total{{kind=\"{}\"}} {n}", escape(k));
         }
+        family(
+            &mut out,
+            "sync_unsupported_events_skipped_total",
+            "counter",
+            "Events changing a synced table skipped without their changes \
+             (sync.unsupported_events = skip).",
+        );
+        let _ = writeln!(
+            out,
+            "sync_unsupported_events_skipped_total {}",
+            s.unsupported_skipped
+        );
         family(
             &mut out,
             "sync_oversized_values_total",
@@ -464,6 +488,7 @@ mod tests {
         m.add_retry("connection");
         m.add_retry("connection");
         m.add_error("destination");
+        m.add_unsupported_skipped();
         let text = m.render();
         for family in [
             "sync_phase",
@@ -474,12 +499,14 @@ mod tests {
             "sync_last_commit_timestamp_seconds",
             "sync_retries_total",
             "sync_errors_total",
+            "sync_unsupported_events_skipped_total",
             "sync_failed",
         ] {
             assert!(text.contains(&format!("# TYPE {family} ")), "{family}");
         }
         assert!(text.contains("sync_rows_total{table=\"db.\\\"odd\\\"\",phase=\"full_sync\"} 10"));
         assert!(text.contains("sync_retries_total{kind=\"connection\"} 2"));
+        assert!(text.contains("\nsync_unsupported_events_skipped_total 1\n"));
         assert!(text.contains("sync_phase{phase=\"full_sync\"} 1"));
         assert!(text.contains("sync_phase{phase=\"incremental\"} 0"));
         let snap = m.snapshot();
@@ -487,6 +514,7 @@ mod tests {
             (snap.rows, snap.bytes, snap.retries, snap.errors),
             (15, 150, 2, 1)
         );
+        assert_eq!(snap.unsupported_events_skipped, 1);
     }
 
     #[tokio::test]

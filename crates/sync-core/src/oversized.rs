@@ -165,11 +165,87 @@ pub fn apply(
     key: &[&str],
     batch: RecordBatch,
 ) -> Result<(RecordBatch, Vec<Occurrence>)> {
+    let over = |row: usize, column: usize, bytes: usize| Occurrence {
+        table: table.to_owned(),
+        destination: destination.to_owned(),
+        key: key_of(&batch, key, row),
+        column: batch.schema().field(column).name().clone(),
+        bytes: bytes as u64,
+    };
+    if rule.policy == OversizedPolicy::Stop {
+        return match first_oversized(rule.limit, &batch) {
+            None => Ok((batch, Vec::new())),
+            Some((row, column, bytes)) => {
+                let o = over(row, column, bytes);
+                Err(Error::OversizedValue {
+                    table: o.table,
+                    key: o.key,
+                    column: o.column,
+                    bytes: o.bytes,
+                    limit: rule.limit as u64,
+                })
+            }
+        };
+    }
+    let (out, found) = rewrite_batch(rule, batch.clone())?;
+    let found: Vec<Occurrence> = found
+        .into_iter()
+        .map(|o| over(o.row, o.column, o.bytes))
+        .collect();
+    for o in &found {
+        warn!(
+            table,
+            destination,
+            key = %o.key,
+            column = %o.column,
+            bytes = o.bytes,
+            limit = rule.limit,
+            policy = rule.policy.as_str(),
+            "a value over the destination's field size limit is written {}",
+            if rule.policy == OversizedPolicy::Null {
+                "as NULL"
+            } else {
+                "cut to the limit"
+            }
+        );
+    }
+    Ok((out, found))
+}
+
+/// The first value of `batch` over `limit`: `(row, column, bytes)`.
+fn first_oversized(limit: usize, batch: &RecordBatch) -> Option<(usize, usize, usize)> {
+    batch.columns().iter().enumerate().find_map(|(i, array)| {
+        (0..array.len()).find_map(|r| oversized_at(array.as_ref(), r, limit).map(|n| (r, i, n)))
+    })
+}
+
+/// Where a value over the limit is in a batch.
+#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
+pub struct OverLimit {
+    /// Row index.
+    pub row: usize,
+    /// Column index.
+    pub column: usize,
+    /// Size of the value in bytes.
+    pub bytes: usize,
+}
+
+/// `batch` with every value over the limit written as `rule`'s policy
+/// writes it (NULL, or cut; [`OversizedPolicy::Stop`] changes nothing), and
+/// where those values are, without logging.
+///
+/// # Errors
+/// Arrow errors.
+pub fn rewrite_batch(
+    rule: &OversizedRule,
+    batch: RecordBatch,
+) -> Result<(RecordBatch, Vec<OverLimit>)> {
     let mut found = Vec::new();
+    if rule.policy == OversizedPolicy::Stop {
+        return Ok((batch, found));
+    }
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-    let schema = batch.schema();
-    for (i, field) in schema.fields().iter().enumerate() {
-        let array = batch.column(i);
+    for (i, array) in batch.columns().iter().enumerate() {
         if !matches!(array.data_type(), DataType::Utf8 | DataType::Binary) {
             continue;
         }
@@ -179,42 +255,18 @@ pub fn apply(
         if rows.is_empty() {
             continue;
         }
-        for &(row, bytes) in &rows {
-            let occurrence = Occurrence {
-                table: table.to_owned(),
-                destination: destination.to_owned(),
-                key: key_of(&batch, key, row),
-                column: field.name().clone(),
-                bytes: bytes as u64,
-            };
-            if rule.policy == OversizedPolicy::Stop {
-                return Err(Error::OversizedValue {
-                    table: occurrence.table,
-                    key: occurrence.key,
-                    column: occurrence.column,
-                    bytes: occurrence.bytes,
-                    limit: rule.limit as u64,
-                });
-            }
-            warn!(
-                table,
-                destination,
-                key = %occurrence.key,
-                column = %occurrence.column,
-                bytes,
-                limit = rule.limit,
-                policy = rule.policy.as_str(),
-                "a value over the destination's field size limit is written {}",
-                if rule.policy == OversizedPolicy::Null { "as NULL" } else { "cut to the limit" }
-            );
-            found.push(occurrence);
-        }
+        found.extend(rows.iter().map(|&(row, bytes)| OverLimit {
+            row,
+            column: i,
+            bytes,
+        }));
         columns[i] = rewrite(array.as_ref(), &rows, rule);
     }
     if found.is_empty() {
         return Ok((batch, found));
     }
-    Ok((RecordBatch::try_new(schema, columns)?, found))
+    found.sort_unstable();
+    Ok((RecordBatch::try_new(batch.schema(), columns)?, found))
 }
 
 /// A copy of `array` with the values at `rows` replaced per the policy
@@ -312,11 +364,11 @@ mod tests {
         )
         .expect("null");
         assert_eq!(found.len(), 2);
+        assert_eq!((found[0].key.as_str(), found[0].bytes), ("id=1", 6));
         assert_eq!(
-            (found[0].key.as_str(), found[0].column.as_str()),
+            (found[1].key.as_str(), found[1].column.as_str()),
             ("id=2", "t")
         );
-        assert_eq!((found[1].key.as_str(), found[1].bytes), ("id=1", 6));
         let t = out.column(1).as_string::<i32>();
         assert_eq!((t.value(0), t.is_null(1), t.is_null(2)), ("ok", true, true));
         let b = out.column(2).as_binary::<i32>();
@@ -330,7 +382,7 @@ mod tests {
             batch(),
         )
         .expect("truncate");
-        assert_eq!(found[0].key, "(no row key: row 1 of its batch)");
+        assert_eq!(found[1].key, "(no row key: row 1 of its batch)");
         let t = out.column(1).as_string::<i32>();
         // Six bytes of "ééé" cut to five: two whole characters.
         assert_eq!(t.value(1), "éé");

@@ -14,8 +14,12 @@
 //! | `binlog_available` | (a resumed task) the binlog file it resumes from is purged | |
 //! | `server_id` | the source's server id is 0, or the task's id is the source's own | |
 //! | `storage_engines` | a table's engine writes no rows to the binlog (FEDERATED, MERGE, BLACKHOLE) | |
-//! | `row_keys` | | a table has neither a primary key nor a NOT NULL unique key |
+//! | `cascading_foreign_keys` | | a synced table is the child of a foreign key with `ON DELETE`/`ON UPDATE` `CASCADE` or `SET NULL` (those changes reach no binlog) |
+//! | `memory_tables` | | a synced table is a MEMORY table (emptied by a server restart, which the binlog shows only as a statement) |
+//! | `session_binlog_format` | | an account that may write synced tables may also change its session's `binlog_format` / `binlog_row_image` (SUPER, BINLOG ADMIN, SYSTEM_VARIABLES_ADMIN, SESSION_VARIABLES_ADMIN) |
+//! | `row_keys` | | a table has neither a primary key nor a NOT NULL unique key (merged as a multiset; a write during the full phase can count twice) |
 //! | `destination_conflicts` | (mode `error`) a destination table exists already | (mode `ignore`) the same |
+//! | `destination_owners` | another task writes a destination table under this task's `record_id_tag` | |
 //! | `name_clashes` | two tables or columns land under one name | |
 //! | `metadata_columns` | a business column is named like a metadata column | |
 //! | `column_types` | a column has a type the task cannot map | |
@@ -158,7 +162,18 @@ pub struct Inputs<'a, S: Sink + ?Sized> {
     pub resumed: bool,
     /// The binlog file a resumed task reads from next, if it has one yet.
     pub resume_binlog: Option<String>,
+    /// The task's id from its checkpoint (empty before its first run, and
+    /// in checkpoints older than task ids).
+    pub task_id: &'a str,
 }
+
+/// How to resolve [`crate::Error::TableOwned`] and a `destination_owners`
+/// failure.
+pub const OWNER_FIX: &str = "give this task its own record_id_tag in [source] (0-255) or other \
+     destination names ([objects.databases], [objects.tables]); if the other task is gone for good \
+     (its state_dir deleted), remove its owner marker: the file `_owner.tag-N` in the table's \
+     folder (local warehouse), or the `[sync owners: ...]` part of the table comment \
+     (MaxCompute: ALTER TABLE t SET COMMENT '...')";
 
 /// Runs every check.
 pub async fn run<S: Sink + ?Sized>(inputs: &Inputs<'_, S>) -> Report {
@@ -215,6 +230,55 @@ pub async fn run<S: Sink + ?Sized>(inputs: &Inputs<'_, S>) -> Report {
     }
     let _ = conn.close().await;
     report
+}
+
+/// Each `include` entry must select something: a literal `db.table` that
+/// selects nothing is a failure (a typo, or a table not created yet), a
+/// pattern that selects nothing a warning naming it.
+fn include_patterns(cfg: &crate::config::TaskConfig, selected: &[String], report: &mut Report) {
+    if selected.is_empty() {
+        // The `objects` check already failed naming the patterns.
+        return;
+    }
+    let idle: Vec<&String> = cfg
+        .objects
+        .include
+        .iter()
+        .filter(|p| !selected.iter().any(|t| crate::config::glob(p, t)))
+        .collect();
+    let (literal, patterns): (Vec<&String>, Vec<&String>) =
+        idle.into_iter().partition(|p| !p.contains('*'));
+    if !literal.is_empty() {
+        report.fail(
+            "include_tables",
+            format!(
+                "include names {} but no such base table exists in the source (or exclude removes it)",
+                quoted_list(&literal)
+            ),
+            "create the table first, correct the name (`db.table`, case-sensitive as in the source), \
+             or remove it from [objects] include",
+        );
+    } else if !patterns.is_empty() {
+        report.warn(
+            "include_tables",
+            format!(
+                "include pattern(s) {} select no table",
+                quoted_list(&patterns)
+            ),
+            "nothing to do if the tables come later (they are not picked up by a running task); \
+             else correct or remove the pattern",
+        );
+    } else {
+        report.pass("include_tables", "every include entry selects a table");
+    }
+}
+
+fn quoted_list(items: &[&String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("{i:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn source_checks<S: Sink + ?Sized>(
@@ -282,6 +346,7 @@ async fn source_checks<S: Sink + ?Sized>(
     } else {
         report.pass("objects", format!("{} tables selected", schemas.len()));
     }
+    include_patterns(cfg, &selected, report);
 
     privileges(conn, &schemas, report).await?;
     if incremental {
@@ -289,6 +354,9 @@ async fn source_checks<S: Sink + ?Sized>(
         binlog_available(conn, inputs.resume_binlog.as_deref(), report).await?;
         server_id(conn, cfg.source.server_id, report).await?;
         storage_engines(&schemas, report);
+        cascading_foreign_keys(conn, &schemas, report).await?;
+        memory_tables(&schemas, report);
+        session_binlog_format(conn, &schemas, report).await?;
     } else {
         report.pass(
             "binlog",
@@ -298,6 +366,7 @@ async fn source_checks<S: Sink + ?Sized>(
     row_keys(&schemas, report);
     if dest_ok {
         conflicts(inputs, &tables, report).await;
+        owners(inputs, &tables, report).await;
     }
     let (meta_clashes, name_clashes) = clashes(&tables, inputs.meta, inputs.partition_columns);
     if name_clashes.is_empty() {
@@ -641,6 +710,231 @@ fn storage_engines(schemas: &[TableSchema], report: &mut Report) {
     }
 }
 
+/// At most this many names in one warning; the rest are counted.
+const NAMES_SHOWN: usize = 20;
+
+/// `names` joined with `, `, the first [`NAMES_SHOWN`] of them.
+fn name_list(names: &[String]) -> String {
+    let mut text = names
+        .iter()
+        .take(NAMES_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > NAMES_SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - NAMES_SHOWN));
+    }
+    text
+}
+
+/// Synced tables that are the child of an `ON DELETE`/`ON UPDATE`
+/// `CASCADE` or `SET NULL` foreign key: InnoDB makes those changes below
+/// the binlog (MariaDB and MySQL 8 log no rows for them).
+async fn cascading_foreign_keys(
+    conn: &mut RawConn,
+    schemas: &[TableSchema],
+    report: &mut Report,
+) -> mysql_source::Result<()> {
+    let rows = conn
+        .query_strings(
+            "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, \
+             REFERENCED_TABLE_NAME, DELETE_RULE, UPDATE_RULE \
+             FROM information_schema.REFERENTIAL_CONSTRAINTS \
+             WHERE DELETE_RULE IN ('CASCADE', 'SET NULL') OR UPDATE_RULE IN ('CASCADE', 'SET NULL') \
+             ORDER BY CONSTRAINT_SCHEMA, TABLE_NAME, CONSTRAINT_NAME",
+        )
+        .await?;
+    let cascades = |rule: &str| rule == "CASCADE" || rule == "SET NULL";
+    let found: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let cell = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+            let (db, table) = (cell(0), cell(1));
+            if !schemas.iter().any(|s| s.database == db && s.table == table) {
+                return None;
+            }
+            let (delete, update) = (cell(5), cell(6));
+            let rules: Vec<String> = [("DELETE", delete), ("UPDATE", update)]
+                .into_iter()
+                .filter(|(_, rule)| cascades(rule))
+                .map(|(on, rule)| format!("ON {on} {rule}"))
+                .collect();
+            Some(format!(
+                "{db}.{table} (foreign key {} to {}.{} {})",
+                cell(2),
+                cell(3),
+                cell(4),
+                rules.join(" ")
+            ))
+        })
+        .collect();
+    if found.is_empty() {
+        report.pass(
+            "cascading_foreign_keys",
+            "no synced table is changed by a cascading foreign key",
+        );
+    } else {
+        report.warn(
+            "cascading_foreign_keys",
+            format!(
+                "the rows that a foreign key's CASCADE or SET NULL changes in these synced tables \
+                 never reach the binlog (MariaDB and MySQL 8 log no rows for them), so the \
+                 destination misses those changes: {}",
+                name_list(&found)
+            ),
+            "let the application change the child rows itself (ON DELETE/UPDATE RESTRICT), or run \
+             `sync-cli verify` regularly and resync a table that differs",
+        );
+    }
+    Ok(())
+}
+
+/// Synced MEMORY tables: a server restart empties them, and the binlog
+/// shows that only as a statement.
+fn memory_tables(schemas: &[TableSchema], report: &mut Report) {
+    let memory: Vec<String> = schemas
+        .iter()
+        .filter(|s| s.engine.eq_ignore_ascii_case("MEMORY"))
+        .map(|s| format!("{}.{}", s.database, s.table))
+        .collect();
+    if memory.is_empty() {
+        report.pass("memory_tables", "no synced table is a MEMORY table");
+    } else {
+        report.warn(
+            "memory_tables",
+            format!(
+                "MEMORY tables lose their rows when the server restarts, and the binlog shows \
+                 that only as a statement the server generates (TRUNCATE TABLE, which \
+                 [sync.ddl] truncate_table decides; older servers: DELETE, at which the task \
+                 stops under [sync] unsupported_events), never as row deletes: {}",
+                name_list(&memory)
+            ),
+            "convert them to InnoDB (ALTER TABLE … ENGINE = InnoDB), or exclude them in [objects] \
+             exclude",
+        );
+    }
+}
+
+/// Privileges that let a session change its own `binlog_format` and
+/// `binlog_row_image`: MariaDB asks for SUPER or BINLOG ADMIN (10.5.2+),
+/// MySQL 8 for SYSTEM_VARIABLES_ADMIN or SESSION_VARIABLES_ADMIN (or SUPER).
+const FORMAT_SWITCH_PRIVILEGES: [&str; 4] = [
+    "SUPER",
+    "BINLOG ADMIN",
+    "SYSTEM_VARIABLES_ADMIN",
+    "SESSION_VARIABLES_ADMIN",
+];
+
+/// Accounts that may write synced tables and may also switch their
+/// session to `binlog_format = STATEMENT` or a row image that is not full
+/// (or turn `sql_log_bin` off): their changes may reach the binlog without
+/// whole row images.
+async fn session_binlog_format(
+    conn: &mut RawConn,
+    schemas: &[TableSchema],
+    report: &mut Report,
+) -> mysql_source::Result<()> {
+    const WRITES: [&str; 3] = ["INSERT", "UPDATE", "DELETE"];
+    let in_list = |list: &[&str]| {
+        list.iter()
+            .map(|p| format!("'{p}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let global = conn
+        .query_strings(&format!(
+            "SELECT GRANTEE, PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES \
+             WHERE PRIVILEGE_TYPE IN ({}, {})",
+            in_list(&FORMAT_SWITCH_PRIVILEGES),
+            in_list(&WRITES)
+        ))
+        .await?;
+    let schema_level = conn
+        .query_strings(&format!(
+            "SELECT GRANTEE, TABLE_SCHEMA FROM information_schema.SCHEMA_PRIVILEGES \
+             WHERE PRIVILEGE_TYPE IN ({})",
+            in_list(&WRITES)
+        ))
+        .await?;
+    let table_level = conn
+        .query_strings(&format!(
+            "SELECT GRANTEE, TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLE_PRIVILEGES \
+             WHERE PRIVILEGE_TYPE IN ({})",
+            in_list(&WRITES)
+        ))
+        .await?;
+    let cell = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+    let mut switchers: Vec<String> = Vec::new();
+    let mut writers: Vec<String> = Vec::new();
+    for r in &global {
+        let (grantee, privilege) = (cell(r, 0), cell(r, 1));
+        let into = if FORMAT_SWITCH_PRIVILEGES.contains(&privilege.as_str()) {
+            &mut switchers
+        } else {
+            &mut writers
+        };
+        if !into.contains(&grantee) {
+            into.push(grantee);
+        }
+    }
+    for r in &schema_level {
+        let (grantee, pattern) = (cell(r, 0), cell(r, 1));
+        if schemas.iter().any(|s| db_matches(&pattern, &s.database)) && !writers.contains(&grantee)
+        {
+            writers.push(grantee);
+        }
+    }
+    for r in &table_level {
+        let (grantee, db, table) = (cell(r, 0), cell(r, 1), cell(r, 2));
+        if schemas.iter().any(|s| s.database == db && s.table == table)
+            && !writers.contains(&grantee)
+        {
+            writers.push(grantee);
+        }
+    }
+    let mut risky: Vec<String> = switchers
+        .into_iter()
+        .filter(|g| writers.contains(g))
+        .collect();
+    risky.sort();
+    // Without SELECT on the grant tables a user sees only its own grants.
+    let sees_all = conn
+        .query_strings("SELECT 1 FROM mysql.user LIMIT 1")
+        .await
+        .is_ok();
+    let scope = if sees_all {
+        String::new()
+    } else {
+        " (only the task's own account could be checked: grant it SELECT ON mysql.user to check \
+         every account)"
+            .to_owned()
+    };
+    if risky.is_empty() {
+        report.pass(
+            "session_binlog_format",
+            format!(
+                "no account that may write synced tables may change its session's binlog format{scope}"
+            ),
+        );
+    } else {
+        report.warn(
+            "session_binlog_format",
+            format!(
+                "these accounts may write synced tables and may switch their own session to \
+                 binlog_format = STATEMENT or binlog_row_image = MINIMAL (they hold SUPER, \
+                 BINLOG ADMIN, SYSTEM_VARIABLES_ADMIN or SESSION_VARIABLES_ADMIN), which the task \
+                 cannot turn into row changes and stops at ([sync] unsupported_events): {}{scope}",
+                name_list(&risky)
+            ),
+            "write with accounts that hold none of these privileges (REVOKE SUPER, BINLOG ADMIN \
+             ON *.* FROM '<user>'@'<host>'; MySQL 8: SYSTEM_VARIABLES_ADMIN, \
+             SESSION_VARIABLES_ADMIN), and keep binlog_format = ROW and binlog_row_image = FULL \
+             in the server's config file",
+        );
+    }
+    Ok(())
+}
+
 fn row_keys(schemas: &[TableSchema], report: &mut Report) {
     let keyless: Vec<String> = schemas
         .iter()
@@ -656,11 +950,16 @@ fn row_keys(schemas: &[TableSchema], report: &mut Report) {
         report.warn(
             "row_keys",
             format!(
-                "no primary key and no NOT NULL unique key on {}: duplicates are possible \
-                 (identical rows merge into one)",
+                "no primary key and no NOT NULL unique key on {}: merge, merge-sql and verify \
+                 treat their rows as multisets (identical rows stay separate copies; an UPDATE \
+                 or DELETE of one copy changes one copy); the full phase reads each in one \
+                 scan, and a change made to one between the start of the full phase and its \
+                 scan counts twice (an inserted row lands twice, a deleted one of identical \
+                 rows takes a second copy with it; verify lists them)",
                 keyless.join(", ")
             ),
-            "add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)) where you can",
+            "add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)) where you can; \
+             otherwise do not write to these tables during the full phase",
         );
     }
 }
@@ -715,6 +1014,62 @@ async fn conflicts<S: Sink + ?Sized>(
             ),
             "make sure they have the same columns; rows already in them stay",
         ),
+    }
+}
+
+/// `destination_owners`: no other task writes a destination table under
+/// this task's `record_id_tag` ([`Sink::claim_table`]).
+async fn owners<S: Sink + ?Sized>(
+    inputs: &Inputs<'_, S>,
+    tables: &[SyncedTable],
+    report: &mut Report,
+) {
+    let tag = inputs.cfg.source.record_id_tag;
+    let mut taken = Vec::new();
+    for t in tables {
+        for name in [t.base_table(), t.log_table()] {
+            let owners = match inputs.sink.table_exists(&name).await {
+                Ok(false) => continue,
+                Ok(true) => inputs.sink.table_owners(&name).await,
+                Err(e) => Err(e),
+            };
+            match owners {
+                Ok(owners) => {
+                    if let Some(owner) = owners.get(&tag).filter(|o| *o != inputs.task_id) {
+                        taken.push(format!("{name} (task {owner})"));
+                    }
+                }
+                Err(e) => {
+                    report.fail(
+                        "destination_owners",
+                        format!("cannot read the owners of {name}: {e}"),
+                        "check that the destination is reachable and readable",
+                    );
+                    return;
+                }
+            }
+        }
+    }
+    if taken.is_empty() {
+        report.pass(
+            "destination_owners",
+            format!("no other task writes the destination tables under record_id_tag {tag}"),
+        );
+    } else {
+        let this = if inputs.task_id.is_empty() {
+            "this task (not started yet)".to_owned()
+        } else {
+            format!("this task ({})", inputs.task_id)
+        };
+        report.fail(
+            "destination_owners",
+            format!(
+                "another task writes these destination tables under record_id_tag {tag}, the \
+                 tag of {this}; both would write the same rows with colliding record ids: {}",
+                taken.join(", ")
+            ),
+            OWNER_FIX,
+        );
     }
 }
 

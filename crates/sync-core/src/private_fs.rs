@@ -55,6 +55,25 @@ pub fn create_file(path: &Path) -> Result<File> {
         .map_err(|e| Error::io("creating", path, e))
 }
 
+/// Opens `path` for reading and writing, created `0600` when missing and
+/// never truncated (a lock file whose holder's details another process may
+/// be reading).
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn open_or_create(path: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .map_err(|e| Error::io("opening", path, e))
+}
+
 /// Writes `bytes` to `path` (created `0600` or truncated) and fsyncs it.
 ///
 /// # Errors

@@ -259,6 +259,12 @@ impl RecordIds {
         self.next
     }
 
+    /// The change counter inside `record_id` (its low 55 bits, without the
+    /// source tag): what [`Self::next_counter`] and the checkpoint count.
+    pub fn counter_of(record_id: i64) -> u64 {
+        (record_id as u64) & ((1 << COUNTER_BITS) - 1)
+    }
+
     /// The id of the next change, advancing the counter.
     ///
     /// # Panics
@@ -356,5 +362,11 @@ mod tests {
         let mut replay = RecordIds::new(0, 51);
         assert_eq!(replay.allocate(), ids_a[50]);
         assert!(RecordIds::new(255, 1).allocate() > 0, "ids stay positive");
+        let tagged = RecordIds::new(255, 77).allocate();
+        assert_eq!(
+            RecordIds::counter_of(tagged),
+            77,
+            "the counter without the tag"
+        );
     }
 }

@@ -2,9 +2,30 @@
 //!
 //! Every step goes through [`TaskState::apply`] and is checkpointed before
 //! the next one starts; see the crate docs for the exactly-once protocol.
+//!
+//! # One writer
+//!
+//! A run holds its `state_dir`'s lock ([`crate::state_lock`]) from before
+//! its precheck to its end; a second run over the same state directory
+//! fails at once naming the holder. Each destination table records the task
+//! that writes it under its `record_id_tag` ([`Sink::claim_table`]), so a
+//! second task over the same tables and tag is refused too.
+//!
+//! # Stopping
+//!
+//! [`RunOptions::stop`] stops a run within [`STOP_GRACE`] of being set, in
+//! every phase: the incremental phase at the next transaction boundary
+//! (committing what it read up to there), the full phase at once (chunks
+//! being read are dropped, a chunk being committed is let finish), anything
+//! else (a precheck, a connect to a source that does not answer) where it
+//! is. Whatever has not finished by the end of the grace is abandoned
+//! where it stands, which is as safe as `kill -9` at that instant: the
+//! checkpoint and the sinks' commit units make the next run resume exactly
+//! (crate docs). Each stop, and why, is recorded for `status`
+//! ([`crate::status`]).
 
 use crate::checkpoint::CheckpointStore;
-use crate::config::TaskConfig;
+use crate::config::{TaskConfig, UnsupportedEvents};
 use crate::error::{Error, Result};
 use crate::machine::{Incremental, Intent, Phase, SourcePosition, Step, TaskState};
 use crate::metrics::{Metrics, unix_now};
@@ -16,7 +37,8 @@ use crate::retry::Retrier;
 use crate::rowconv::RowColumns;
 use crate::schema_history::{Plan, PlanContext, SchemaSet, SchemaStore, TrackedTable, Tracker};
 use crate::sink::{Sink, TableBatch, TableDef};
-use crate::status::StatusFile;
+use crate::state_lock::StateLock;
+use crate::status::{StatusFile, StopReason};
 use crate::throttle::IncrementalThrottle;
 use crate::transform::{Transform, shape_base, shape_log};
 use arrow_array::builder::{Int64Builder, StringBuilder};
@@ -42,9 +64,13 @@ pub use crate::status::{PROGRESS_FILE, Progress, ProgressTotals};
 pub struct RunOptions {
     /// Stop once every change up to the binlog's end at start-up is committed.
     pub exit_when_caught_up: bool,
-    /// Set to stop at the next transaction boundary.
+    /// Set to stop within [`STOP_GRACE`] (see the module docs).
     pub stop: Arc<AtomicBool>,
 }
+
+/// How long a run may take to stop cleanly once [`RunOptions::stop`] is set;
+/// after it, whatever is under way is abandoned (safely: module docs).
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// A task bound to its source and sink.
 pub struct TaskRunner<S: Sink> {
@@ -64,6 +90,8 @@ pub struct TaskRunner<S: Sink> {
     status: Arc<StatusFile>,
     retry: Retrier,
     throttle: IncrementalThrottle,
+    /// What asked the run to stop (a signal's name), for `status`.
+    stop_cause: std::sync::Mutex<Option<String>>,
 }
 
 impl<S: Sink> TaskRunner<S> {
@@ -107,6 +135,7 @@ impl<S: Sink> TaskRunner<S> {
             transform: None,
             status,
             retry,
+            stop_cause: std::sync::Mutex::new(None),
         })
     }
 
@@ -270,6 +299,10 @@ impl<S: Sink> TaskRunner<S> {
     /// [`Error::CorruptCheckpoint`] and kin when the checkpoint cannot be read.
     pub async fn precheck(&self) -> Result<crate::precheck::Report> {
         let state = self.store.load()?;
+        let task_id = state
+            .as_ref()
+            .map(|s| s.task_id.clone())
+            .unwrap_or_default();
         let resumed = state
             .as_ref()
             .is_some_and(|s| !matches!(s.phase, Phase::Precheck));
@@ -288,12 +321,14 @@ impl<S: Sink> TaskRunner<S> {
             partition_columns: &partition_columns,
             resumed,
             resume_binlog,
+            task_id: &task_id,
         })
         .await)
     }
 
     /// Runs the task from its checkpoint until it finishes, is stopped, or
-    /// (with `exit_when_caught_up`) has caught up.
+    /// (with `exit_when_caught_up`) has caught up, holding the task's
+    /// state directory lock throughout ([`TaskRunner::lock`]).
     ///
     /// A lost source connection does not end the run: the binlog stream
     /// reconnects at its checkpoint, and the full phase resumes from its
@@ -301,8 +336,149 @@ impl<S: Sink> TaskRunner<S> {
     /// for as long as `[retry]` allows ([`crate::retry`]).
     ///
     /// # Errors
-    /// Source, sink and checkpoint errors; the checkpoint stays resumable.
+    /// [`Error::Locked`] at once when another process runs the task; source,
+    /// sink and checkpoint errors (the checkpoint stays resumable).
     pub async fn run(&self, opts: &RunOptions) -> Result<TaskState> {
+        let lock = self.lock("run")?;
+        self.run_locked(&lock, opts).await
+    }
+
+    /// Takes the lock of the task's `state_dir` for `command` (see
+    /// [`crate::state_lock`]): what [`TaskRunner::run`] does first. Take it
+    /// yourself to hold it before other start-up work (the CLI binds its
+    /// metrics port after it), then call [`TaskRunner::run_locked`].
+    ///
+    /// # Errors
+    /// As [`StateLock::acquire`].
+    pub fn lock(&self, command: &str) -> Result<StateLock> {
+        StateLock::acquire(&self.cfg.sync.state_dir, command)
+    }
+
+    /// [`TaskRunner::run`] under a lock taken with [`TaskRunner::lock`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `lock` is not this task's; as [`TaskRunner::run`].
+    pub async fn run_locked(&self, lock: &StateLock, opts: &RunOptions) -> Result<TaskState> {
+        if lock.path() != self.cfg.sync.state_dir.join(crate::state_lock::LOCK_FILE) {
+            return Err(Error::Config(format!(
+                "the lock {} is not the one of this task's state_dir {}",
+                lock.path().display(),
+                self.cfg.sync.state_dir.display()
+            )));
+        }
+        self.status.run_started(lock.holder());
+        let result = self.run_until_stopped(opts).await;
+        let (reason, message) = self.stop_report(&result, opts);
+        info!(reason = ?reason, "{message}");
+        self.status.run_stopped(reason, message);
+        result
+    }
+
+    /// Says what asked the run to stop (e.g. `SIGTERM`), for `status`; call
+    /// it before setting [`RunOptions::stop`].
+    pub fn note_stop_cause(&self, cause: &str) {
+        *self
+            .stop_cause
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cause.to_owned());
+    }
+
+    /// Records for `status` that the run is aborted by `cause` (a second
+    /// signal); the caller ends the process right after, which is as safe
+    /// as `kill -9`.
+    pub fn note_abort(&self, cause: &str) {
+        self.status.run_stopped(
+            StopReason::Aborted,
+            format!(
+                "aborted by {cause} without waiting for a clean stop (as after kill -9); the next \
+                 run resumes from the checkpoint"
+            ),
+        );
+    }
+
+    /// The run, given [`STOP_GRACE`] to stop once `opts.stop` is set, then
+    /// abandoned where it stands (module docs).
+    async fn run_until_stopped(&self, opts: &RunOptions) -> Result<TaskState> {
+        let mut work = std::pin::pin!(self.run_phases(opts));
+        tokio::select! {
+            biased;
+            result = &mut work => result,
+            () = stopped(&opts.stop) => {
+                match tokio::time::timeout(STOP_GRACE, &mut work).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        warn!(
+                            grace = ?STOP_GRACE,
+                            "the run did not stop cleanly in time: abandoned where it was; \
+                             the next run resumes from the checkpoint"
+                        );
+                        self.load_or_new()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Why the run ended, for `status`.
+    fn stop_report(&self, result: &Result<TaskState>, opts: &RunOptions) -> (StopReason, String) {
+        let state = match result {
+            Ok(state) => state,
+            Err(Error::Precheck(report)) => {
+                let failed: Vec<&str> = report.failures().map(|c| c.id).collect();
+                return (
+                    StopReason::Failed,
+                    format!(
+                        "failed: the precheck failed ({}); `sync-cli precheck` shows the fixes",
+                        failed.join(", ")
+                    ),
+                );
+            }
+            Err(e) => {
+                let text = e.to_string();
+                let mut lines = text.lines();
+                let first = lines.next().unwrap_or_default();
+                let more = if lines.next().is_some() { " …" } else { "" };
+                return (StopReason::Failed, format!("failed: {first}{more}"));
+            }
+        };
+        let phase = state.phase.name();
+        if matches!(state.phase, Phase::Finished) {
+            (
+                StopReason::Finished,
+                "finished: every selected phase is done".into(),
+            )
+        } else if opts.stop.load(Ordering::Relaxed) {
+            let cause = self
+                .stop_cause
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .unwrap_or_else(|| "a stop request".into());
+            (
+                StopReason::Requested,
+                format!(
+                    "stopped by {cause} in the {phase} phase; the next run resumes from the \
+                     checkpoint"
+                ),
+            )
+        } else if opts.exit_when_caught_up {
+            (
+                StopReason::CaughtUp,
+                format!(
+                    "caught up (exit when caught up) in the {phase} phase: every change up to the \
+                     binlog's end at its start is committed"
+                ),
+            )
+        } else {
+            (
+                StopReason::Finished,
+                format!("the binlog stream ended in the {phase} phase"),
+            )
+        }
+    }
+
+    /// The body of a run, under its lock.
+    async fn run_phases(&self, opts: &RunOptions) -> Result<TaskState> {
         let mut state = self.load_or_new()?;
         self.pick_source().await;
         self.await_both_ends(opts).await?;
@@ -319,6 +495,9 @@ impl<S: Sink> TaskRunner<S> {
         }
         let tracked = self.tracked_tables().await?;
         let tables: Vec<SyncedTable> = tracked.iter().map(|t| t.synced(&self.meta)).collect();
+        if !matches!(state.phase, Phase::Precheck) {
+            self.claim_tables(&state, &tables).await?;
+        }
         self.status.started(state.phase.name());
         loop {
             if opts.stop.load(Ordering::Relaxed) {
@@ -407,10 +586,16 @@ impl<S: Sink> TaskRunner<S> {
         opts: &RunOptions,
     ) -> Result<(TaskState, bool)> {
         Ok(match &state.phase {
-            Phase::Precheck => (self.step(state, Step::PrecheckPassed)?, false),
+            Phase::Precheck => {
+                // The task id is in the checkpoint from here on: claims
+                // made with it outlive a crash.
+                let next = self.step(state, Step::PrecheckPassed)?;
+                self.claim_tables(&next, tables).await?;
+                (next, false)
+            }
             Phase::SchemaSync => {
                 for t in tables {
-                    self.ensure_tables(t).await?;
+                    self.ensure_tables(t, &state.task_id).await?;
                 }
                 (self.step(state, Step::SchemaSynced)?, false)
             }
@@ -425,7 +610,7 @@ impl<S: Sink> TaskRunner<S> {
                     false,
                 )
             }
-            Phase::FullSync(_) => (self.full_sync(state, tables).await?, false),
+            Phase::FullSync(_) => (self.full_sync(state, tables, &opts.stop).await?, false),
             Phase::Incremental(_) => (self.incremental(state, tracked, opts).await?, true),
             Phase::Finished => (state, true),
         })
@@ -477,7 +662,7 @@ impl<S: Sink> TaskRunner<S> {
                 &base,
                 &log,
                 added,
-                self.sink.max_field_bytes(),
+                self.oversized_rule(),
             )?);
         }
         Ok(reports)
@@ -504,6 +689,7 @@ impl<S: Sink> TaskRunner<S> {
             .read_table(&t.base_table(), &t.base_schema)
             .await?;
         let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
+        let added = self.added_columns_of(source_name)?;
         crate::merge::merge(
             &t.base_schema,
             &base,
@@ -512,8 +698,25 @@ impl<S: Sink> TaskRunner<S> {
                 meta: &self.meta,
                 key: &t.dest_key(),
                 as_of,
+                added: &added,
             },
         )
+    }
+
+    /// The destination columns of `source_name` (`db.table`) added during
+    /// the incremental phase, from the schemas the checkpoint names (none
+    /// before that phase).
+    ///
+    /// # Errors
+    /// Checkpoint and schema store errors.
+    pub fn added_columns_of(
+        &self,
+        source_name: &str,
+    ) -> Result<Vec<crate::schema_history::AddedColumn>> {
+        Ok(self
+            .added_columns()?
+            .remove(source_name)
+            .unwrap_or_default())
     }
 
     /// Per source table, the destination columns added during the
@@ -577,7 +780,9 @@ impl<S: Sink> TaskRunner<S> {
         Ok(next)
     }
 
-    async fn ensure_tables(&self, t: &SyncedTable) -> Result<()> {
+    /// Creates a table's `t_base` and `t_log` where missing, and claims them
+    /// for task `task_id` ([`Sink::claim_table`]).
+    async fn ensure_tables(&self, t: &SyncedTable, task_id: &str) -> Result<()> {
         let partitions = self.partition_columns();
         self.sink
             .ensure_table(&TableDef {
@@ -592,10 +797,42 @@ impl<S: Sink> TaskRunner<S> {
                 schema: t.log_schema.clone(),
                 partition_columns: partitions,
             })
+            .await?;
+        self.claim(&t.base_table(), task_id).await?;
+        self.claim(&t.log_table(), task_id).await
+    }
+
+    /// Claims every existing destination table of `tables` for the task of
+    /// `state` (checkpoints from before task ids claim nothing).
+    async fn claim_tables(&self, state: &TaskState, tables: &[SyncedTable]) -> Result<()> {
+        for t in tables {
+            for name in [t.base_table(), t.log_table()] {
+                if self.sink.table_exists(&name).await? {
+                    self.claim(&name, &state.task_id).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn claim(&self, table: &str, task_id: &str) -> Result<()> {
+        if task_id.is_empty() {
+            return Ok(());
+        }
+        self.sink
+            .claim_table(table, self.cfg.source.record_id_tag, task_id)
             .await
     }
 
-    async fn full_sync(&self, mut state: TaskState, tables: &[SyncedTable]) -> Result<TaskState> {
+    /// The full phase: every chunk not committed yet, read in parallel and
+    /// committed one unit per chunk. A `stop` drops the chunks being read
+    /// (the next run reads them again) and lets a commit under way finish.
+    async fn full_sync(
+        &self,
+        mut state: TaskState,
+        tables: &[SyncedTable],
+        stop: &AtomicBool,
+    ) -> Result<TaskState> {
         let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
         if matches!(&state.phase, Phase::FullSync(f) if f.start.is_none()) {
             let cp = snapshot::capture_position(&mut conn)
@@ -652,6 +889,7 @@ impl<S: Sink> TaskRunner<S> {
         let mut committing: Option<CommitFuture<'_>> = None;
         let mut reading = true;
         let mut failure = None;
+        let mut stopping = false;
         loop {
             if committing.is_none()
                 && let Some(c) = ready.pop_front()
@@ -715,10 +953,28 @@ impl<S: Sink> TaskRunner<S> {
                         ready.clear();
                     }
                 }
+                () = stopped(stop), if !stopping => {
+                    // Chunks read in part or in full but not committed are
+                    // dropped (the readers stop at their next batch); the
+                    // checkpoint names the committed ones, so the next run
+                    // reads exactly the rest.
+                    stopping = true;
+                    reading = false;
+                    ready.clear();
+                    pending.clear();
+                    run.items.close();
+                    info!(
+                        committing = committing.is_some(),
+                        "stopping the full phase: the chunks being read are dropped"
+                    );
+                }
             }
         }
         if let Some(e) = failure {
             return Err(e);
+        }
+        if stopping {
+            return Ok(state);
         }
         // Tables that were empty in every chunk still need their last mark.
         for (i, t) in job_tables.iter().enumerate() {
@@ -1048,7 +1304,78 @@ impl<S: Sink> TaskRunner<S> {
                 let table = ctx
                     .table(rows.table_id)
                     .and_then(|m| tracker.synced(&m.schema, &m.table));
-                if let Some(t) = table {
+                let gap = table
+                    .and_then(|_| ctx.table(rows.table_id))
+                    .and_then(|map| {
+                        let gap = crate::row_image::gap(rows, map)?;
+                        let source = tracker.tracked(&map.schema, &map.table);
+                        let missing = gap
+                            .missing
+                            .iter()
+                            .map(|&i| {
+                                source
+                                    .and_then(|t| t.source.columns.get(i))
+                                    .map(|c| c.name.clone())
+                                    .or_else(|| map.columns.get(i).and_then(|c| c.name.clone()))
+                                    .unwrap_or_else(|| format!("#{}", i + 1))
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        Some((format!("{}.{}", map.schema, map.table), gap, missing))
+                    });
+                if let Some((name, gap, missing)) = gap {
+                    let file = stream.checkpoint().position.file.clone();
+                    let at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
+                    let kind = match rows.kind {
+                        RowsKind::Write => "WRITE",
+                        RowsKind::Update | RowsKind::PartialUpdate => "UPDATE",
+                        RowsKind::Delete => "DELETE",
+                    };
+                    match self.cfg.sync.unsupported_events {
+                        UnsupportedEvents::Stop => {
+                            // Nothing partial lands: the batch only when it
+                            // holds none of this event's transaction.
+                            state = self.settle(state, &mut in_flight).await?;
+                            if forced.is_none() && txn_changes == 0 && batch.records > 0 {
+                                self.commit_batch(
+                                    state,
+                                    &mut batch,
+                                    &batch_start,
+                                    boundary.clone(),
+                                    ids.next_counter(),
+                                    None,
+                                )
+                                .await?;
+                            }
+                            let _ = stream.close().await;
+                            return Err(Error::RowImageNotFull(Box::new(
+                                crate::error::RowImageNotFull {
+                                    file,
+                                    position: at,
+                                    table: name,
+                                    kind,
+                                    image: gap.image,
+                                    missing,
+                                    setting: gap.setting,
+                                },
+                            )));
+                        }
+                        UnsupportedEvents::Skip => {
+                            warn!(
+                                file = %file,
+                                position = at,
+                                table = %name,
+                                missing = %missing,
+                                "skipped a {kind} rows event at {file}:{at} whose {} image lacks \
+                                 columns (binlog_row_image = {}): its changes are not in the \
+                                 destination (`sync.unsupported_events` = \"skip\")",
+                                gap.image,
+                                gap.setting
+                            );
+                            self.status.skipped_unsupported();
+                        }
+                    }
+                } else if let Some(t) = table {
                     let map = ctx.table(rows.table_id);
                     let changes_before = ids.next_counter();
                     let op = match rows.kind {
@@ -1085,7 +1412,12 @@ impl<S: Sink> TaskRunner<S> {
                         }
                     }
                     let changes = ids.next_counter() - changes_before;
-                    self.throttle.rows_event(changes, ev.bytes.len()).await;
+                    // A stop cuts the wait short; the loop then stops at
+                    // the next boundary (or drops the open transaction).
+                    tokio::select! {
+                        () = self.throttle.rows_event(changes, ev.bytes.len()) => {}
+                        () = stopped(&opts.stop) => {}
+                    }
                 }
             }
             let event_at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
@@ -1101,12 +1433,13 @@ impl<S: Sink> TaskRunner<S> {
                     })?;
             }
             if let EventData::Query(q) = &event.data {
-                let query = Query {
+                let mut query = Query {
                     sql: &q.query_lossy(),
                     default_db: &String::from_utf8_lossy(q.schema),
                     sql_mode: q.sql_mode(),
                     at: event_at,
                     standalone: ev.ends_transaction && forced.is_none(),
+                    stop_at: None,
                 };
                 let open = OpenBatch {
                     batch: &mut batch,
@@ -1121,6 +1454,15 @@ impl<S: Sink> TaskRunner<S> {
                     database_charsets: &database_charsets,
                 };
                 let plan = tracker.plan_query(query.sql, query.default_db, query.sql_mode, &cx);
+                if matches!(plan, Plan::StatementLogged { .. })
+                    && forced.is_none()
+                    && txn_changes == 0
+                {
+                    // Stopping here, the batch may land up to the start of
+                    // the statement's transaction when it holds nothing of
+                    // that transaction.
+                    query.stop_at = Some(boundary.clone());
+                }
                 // BEGIN, DML in statement form, DDL of other tables: the
                 // batch in flight need not land first.
                 if !matches!(plan, Plan::Unchanged { .. }) {
@@ -1291,7 +1633,60 @@ impl<S: Sink> TaskRunner<S> {
             statement: shorten(q.sql),
             message,
         };
+        let plan = match plan {
+            Plan::StatementLogged { tables, kind, then } => {
+                let tables = tables.join(", ");
+                let statement = shorten_to(q.sql, STATEMENT_SHOWN);
+                match self.cfg.sync.unsupported_events {
+                    UnsupportedEvents::Stop => {
+                        // The checkpoint never passes the statement: what
+                        // came before lands, the next run stops here again.
+                        if let Some(to) = q.stop_at.clone()
+                            && open.batch.records > 0
+                        {
+                            self.commit_batch(
+                                state,
+                                open.batch,
+                                open.from,
+                                to,
+                                cx.next_record_id,
+                                None,
+                            )
+                            .await?;
+                        }
+                        return Err(Error::StatementLogged {
+                            file: open.boundary.file.clone(),
+                            position: q.at,
+                            tables,
+                            kind,
+                            statement,
+                        });
+                    }
+                    UnsupportedEvents::Skip => {
+                        warn!(
+                            file = %open.boundary.file,
+                            position = q.at,
+                            tables = %tables,
+                            statement = %statement,
+                            "skipped a {kind} logged as a statement at {}:{}: its changes are not \
+                             in the destination (`sync.unsupported_events` = \"skip\")",
+                            open.boundary.file,
+                            q.at
+                        );
+                        self.status.skipped_unsupported();
+                        *then
+                    }
+                }
+            }
+            other => other,
+        };
         let (next, add_columns, created, notes) = match plan {
+            Plan::StatementLogged { .. } => {
+                // `then` is what the statement means as DDL, never this.
+                return Err(stop(
+                    "a data change logged as a statement nested in another".into(),
+                ));
+            }
             Plan::Unchanged { notes } => {
                 for note in notes {
                     warn!(file = %open.boundary.file, position = q.at, "{note}");
@@ -1335,7 +1730,8 @@ impl<S: Sink> TaskRunner<S> {
         }
         for name in &created {
             if let Some(t) = next.tables.get(name) {
-                self.ensure_tables(&t.synced(&self.meta)).await?;
+                self.ensure_tables(&t.synced(&self.meta), &state.task_id)
+                    .await?;
                 info!(table = %name, dest = %t.dest, "a new table is synced from its CREATE TABLE on");
             }
         }
@@ -1549,6 +1945,10 @@ struct Query<'a> {
     at: u64,
     /// A transaction of its own (and no batch being replayed).
     standalone: bool,
+    /// Where the batch read before the statement may end when the task
+    /// stops at it (`None`: it may not commit, a batch is being replayed).
+    /// Set only for [`Plan::StatementLogged`].
+    stop_at: Option<SourcePosition>,
 }
 
 /// The batch gathered before a QUERY event.
@@ -1748,9 +2148,17 @@ fn gtid_start(position: &SourcePosition) -> Result<StartPosition> {
 }
 
 /// A statement as error messages show it: at most 500 characters.
+/// How much of a statement logged as a statement an error or log shows.
+const STATEMENT_SHOWN: usize = 200;
+
 fn shorten(sql: &str) -> String {
+    shorten_to(sql, 500)
+}
+
+/// `sql` trimmed, cut after `chars` characters (marked with `…`).
+fn shorten_to(sql: &str, chars: usize) -> String {
     let sql = sql.trim();
-    match sql.char_indices().nth(500) {
+    match sql.char_indices().nth(chars) {
         Some((i, _)) => format!("{} …", &sql[..i]),
         None => sql.to_owned(),
     }

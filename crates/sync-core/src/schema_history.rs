@@ -418,6 +418,21 @@ pub enum Plan {
         /// Why: the change and the policy key, or why it cannot be followed.
         message: String,
     },
+    /// A data change to synced tables written as a statement (its session
+    /// logged in `STATEMENT` format): no rows events carry its changes, so
+    /// the task stops at it or, under `[sync] unsupported_events = "skip"`,
+    /// skips it knowingly.
+    StatementLogged {
+        /// The tables it writes that the task syncs (or, for `CREATE TABLE
+        /// … SELECT`, would start to sync), `db.table`; a note instead when
+        /// the statement's tables cannot be read.
+        tables: Vec<String>,
+        /// `INSERT`, `UPDATE`, … ([`crate::ddl::DmlKind::as_str`]).
+        kind: &'static str,
+        /// What the statement does besides as DDL (`CREATE TABLE … SELECT`
+        /// creates its table), else [`Plan::Unchanged`].
+        then: Box<Plan>,
+    },
 }
 
 /// Destination tables and the columns to add to each, in order.
@@ -1311,6 +1326,11 @@ impl Tracker {
         self.by_name.get(db)?.get(table).map(|(_, s)| s)
     }
 
+    /// The tracked source table `db.table`, if the task syncs it.
+    pub fn tracked(&self, db: &str, table: &str) -> Option<&TrackedTable> {
+        self.by_name.get(db)?.get(table).map(|(t, _)| t)
+    }
+
     /// Checks a TABLE_MAP of a tracked table ([`TrackedTable::check_map`]).
     ///
     /// # Errors
@@ -1345,6 +1365,18 @@ impl Tracker {
             return Plan::Unchanged { notes: Vec::new() };
         }
         let opts = crate::ddl::ParseOptions::from_sql_mode(sql_mode.unwrap_or(0));
+        let ddl = self.plan_ddl(sql, default_db, opts, cx);
+        self.plan_dml(sql, default_db, opts, cx, ddl)
+    }
+
+    /// What `sql` means as DDL ([`Tracker::plan_query`]).
+    fn plan_ddl(
+        &self,
+        sql: &str,
+        default_db: &str,
+        opts: crate::ddl::ParseOptions,
+        cx: &PlanContext<'_>,
+    ) -> Plan {
         match crate::ddl::parse(sql, default_db, opts) {
             Ok(None) => Plan::Unchanged { notes: Vec::new() },
             Ok(Some(stmt)) => self.set.plan(&stmt, cx),
@@ -1361,6 +1393,83 @@ impl Tracker {
                     ),
                 },
             },
+        }
+    }
+
+    /// `ddl` (what `sql` means as DDL), or [`Plan::StatementLogged`] when
+    /// `sql` is a data change written as a statement to a synced table.
+    /// In row-based logging no QUERY event carries DML, so any DML text
+    /// here is a change without rows events. Tables the task does not sync
+    /// (the heartbeat table among them) pass.
+    fn plan_dml(
+        &self,
+        sql: &str,
+        default_db: &str,
+        opts: crate::ddl::ParseOptions,
+        cx: &PlanContext<'_>,
+        ddl: Plan,
+    ) -> Plan {
+        // Not DML; or text that cannot be split into tokens, which the DDL
+        // parser has judged already.
+        let Ok(Some(dml)) = crate::ddl::parse_dml(sql, default_db, opts) else {
+            return ddl;
+        };
+        let kind = dml.kind.as_str();
+        if let Some(f) = &dml.routine {
+            // A stored function may write any table, but the binlog does
+            // not say which: it counts when it lives in, or is called from,
+            // a database the task syncs tables of.
+            let synced_db = |db: &str| {
+                self.set
+                    .tables
+                    .values()
+                    .any(|t| t.source.database.eq_ignore_ascii_case(db))
+            };
+            if !synced_db(&f.database) && !synced_db(default_db) {
+                return ddl;
+            }
+            return Plan::StatementLogged {
+                tables: vec![format!(
+                    "the tables stored function {f} writes (the binlog does not name them)"
+                )],
+                kind,
+                then: Box::new(ddl),
+            };
+        }
+        let tables = match dml.tables {
+            Ok(tables) => tables,
+            // Which tables it writes is unknown: one may be synced.
+            Err(e) => {
+                return Plan::StatementLogged {
+                    tables: vec![format!(
+                        "tables the statement does not name clearly ({})",
+                        e.message
+                    )],
+                    kind,
+                    then: Box::new(ddl),
+                };
+            }
+        };
+        let creates = dml.kind == crate::ddl::DmlKind::CreateSelect
+            && cx.policy.action(DdlKind::CreateTable).0 == DdlAction::Apply;
+        let touched: Vec<String> = tables
+            .iter()
+            .filter_map(|t| match self.set.key_of(t) {
+                Some(key) => Some(key),
+                // A table a CREATE … SELECT makes and the task would sync.
+                None if creates && cx.naming.selects_table(&t.database, &t.table) => {
+                    Some(t.to_string())
+                }
+                None => None,
+            })
+            .collect();
+        if touched.is_empty() {
+            return ddl;
+        }
+        Plan::StatementLogged {
+            tables: touched,
+            kind,
+            then: Box::new(ddl),
         }
     }
 
@@ -1921,5 +2030,86 @@ mod tests {
                 .map(|s| s.source_column_count),
             Some(4)
         );
+    }
+
+    #[test]
+    fn dml_in_a_query_event_on_a_synced_table_is_statement_logged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = fixture("exclude = [\"shop.hb\"]");
+        let meta = NamingRule::New.meta_columns();
+        let tracker = Tracker::new(SchemaStore::new(dir.path()), None, f.set.clone(), &meta);
+        let policy = DdlConfig::default();
+        let cx = PlanContext {
+            policy: &policy,
+            naming: &f.naming,
+            reserved: &f.reserved,
+            next_record_id: 1,
+            database_charsets: &HashMap::new(),
+        };
+        let q = |sql: &str, db: &str| tracker.plan_query(sql, db, None, &cx);
+        let logged = |plan: Plan| match plan {
+            Plan::StatementLogged { tables, kind, .. } => (tables, kind),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            logged(q("INSERT INTO orders VALUES (1, 2, 'x')", "shop")),
+            (vec!["shop.orders".to_owned()], "INSERT")
+        );
+        // Unqualified names are the event's database's; case folds as the
+        // tracked names do.
+        assert_eq!(
+            q("INSERT INTO orders VALUES (1, 2, 'x')", "other"),
+            Plan::Unchanged { notes: vec![] }
+        );
+        assert_eq!(
+            logged(q("update other.x JOIN `shop`.`ORDERS` o SET o.qty = 1", "")).0,
+            ["shop.orders"]
+        );
+        assert_eq!(
+            q(
+                "UPDATE other.x JOIN shop.orders o ON o.id = x.id SET x.n = o.qty",
+                ""
+            ),
+            Plan::Unchanged { notes: vec![] }
+        );
+        // A table the patterns select that a CREATE … SELECT makes.
+        let (tables, kind) = logged(q("CREATE TABLE fresh (id INT) SELECT 1 AS id", "shop"));
+        assert_eq!(
+            (tables, kind),
+            (vec!["shop.fresh".to_owned()], "CREATE TABLE … SELECT")
+        );
+        // Not selected (the heartbeat table is excluded like this), or not DML.
+        for (sql, db) in [
+            ("REPLACE INTO hb VALUES (1, NOW())", "shop"),
+            ("CREATE TABLE other.fresh SELECT 1", "shop"),
+            ("BEGIN", "shop"),
+            ("COMMIT", "shop"),
+            ("SAVEPOINT a", "shop"),
+            ("XA END 'x'", "shop"),
+            ("SET @a = 1", "shop"),
+        ] {
+            assert_eq!(q(sql, db), Plan::Unchanged { notes: vec![] }, "{sql}");
+        }
+        // DDL keeps its path.
+        assert!(matches!(
+            q("ALTER TABLE orders ADD a INT", "shop"),
+            Plan::Changed { .. }
+        ));
+        // Tables that cannot be read may be synced ones.
+        assert!(logged(q("INSERT INTO t VALUES (1)", "")).0[0].contains("does not name clearly"));
+        // A stored function may write any table: one of a synced
+        // database, or called from one, counts.
+        let (tables, kind) = logged(q("SELECT `shop`.`f`(1)", "other"));
+        assert_eq!(kind, "stored function call");
+        assert_eq!(
+            tables,
+            ["the tables stored function shop.f writes (the binlog does not name them)"]
+        );
+        assert_eq!(logged(q("SELECT `other`.`f`(1)", "shop")).1, kind);
+        assert_eq!(
+            q("SELECT `other`.`f`(1)", "other"),
+            Plan::Unchanged { notes: vec![] }
+        );
+        assert!(logged(q("SELECT 1 + f(2)", "other")).0[0].contains("a stored function writes"));
     }
 }

@@ -10,6 +10,16 @@
 //! fully or partly, with the same data leaves exactly one copy of each row.
 //! The task derives unit names and contents from binlog ranges and chunk ids,
 //! so a redo after a crash always offers the same unit with the same data.
+//!
+//! # Owners
+//!
+//! A destination table records which task writes it under which
+//! `record_id_tag` ([`Sink::claim_table`]): the local warehouse as one
+//! marker file per tag in the table's folder, MaxCompute in the table's
+//! comment. Two tasks of one source writing one table under one tag would
+//! double its rows and collide on record ids; the precheck refuses the
+//! second ([`crate::precheck`], check `destination_owners`), and a claim
+//! made during a run refuses it too.
 
 pub mod local;
 pub mod maxcompute;
@@ -18,7 +28,11 @@ use crate::config::{DestinationConfig, TaskConfig};
 use crate::error::{Error, Result};
 use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema, SchemaRef};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// Who writes a destination table: task id per `record_id_tag`.
+pub type Owners = BTreeMap<u8, String>;
 
 /// A destination table.
 #[derive(Clone, Debug)]
@@ -78,6 +92,37 @@ pub trait Sink: Send + Sync {
     /// column order and Arrow types (the table's data columns), every column
     /// nullable: a column the stored rows lack (added later) reads NULL.
     async fn read_table(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>>;
+    /// The tasks that claimed an existing `table` (see the module docs);
+    /// empty when none did. The default keeps no owners.
+    async fn table_owners(&self, _table: &str) -> Result<Owners> {
+        Ok(Owners::new())
+    }
+    /// Records `task` as the writer of the existing `table` under `tag`,
+    /// unless it is already; the default keeps no owners.
+    ///
+    /// # Errors
+    /// [`Error::TableOwned`] when another task holds `tag` there.
+    async fn claim_table(&self, _table: &str, _tag: u8, _task: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether `owners` lets `task` write under `tag`: `Ok(true)` when it holds
+/// the tag already, `Ok(false)` when nobody does.
+///
+/// # Errors
+/// [`Error::TableOwned`] naming the other task.
+pub fn check_owner(owners: &Owners, table: &str, tag: u8, task: &str) -> Result<bool> {
+    match owners.get(&tag) {
+        None => Ok(false),
+        Some(owner) if owner == task => Ok(true),
+        Some(owner) => Err(Error::TableOwned {
+            table: table.to_owned(),
+            tag,
+            owner: owner.clone(),
+            task: task.to_owned(),
+        }),
+    }
 }
 
 #[async_trait::async_trait]
@@ -108,6 +153,12 @@ impl Sink for Box<dyn Sink> {
     }
     async fn read_table(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
         self.as_ref().read_table(name, schema).await
+    }
+    async fn table_owners(&self, table: &str) -> Result<Owners> {
+        self.as_ref().table_owners(table).await
+    }
+    async fn claim_table(&self, table: &str, tag: u8, task: &str) -> Result<()> {
+        self.as_ref().claim_table(table, tag, task).await
     }
 }
 

@@ -1,6 +1,13 @@
 //! `state_dir/progress.json`: what `sync-cli status` shows beyond the
-//! checkpoint — the lag, the last commit, this run's totals and a retry in
-//! progress (or the one the task gave up on).
+//! checkpoint — the lag, the last commit, this run's totals, a retry in
+//! progress (or the one the task gave up on), the run that holds the task
+//! and why the last run stopped.
+//!
+//! Whether a run is alive comes from the state directory's lock
+//! ([`crate::state_lock::probe`]), never from this file: a run killed with
+//! `kill -9` cannot say that it ended, so a run recorded as started with no
+//! stop recorded, whose lock is free, ended without a word
+//! ([`describe_run`]).
 //!
 //! The lag follows DTS: the age of the newest source event whose changes
 //! are all in the destination. It moves at every commit and, between
@@ -43,6 +50,40 @@ pub struct Progress {
     pub oversized: Option<OversizedReport>,
     /// Totals of this run.
     pub metrics: ProgressTotals,
+    /// The process that runs (or last ran) the task.
+    #[serde(default)]
+    pub run: Option<crate::state_lock::Holder>,
+    /// Why the last run stopped; absent while a run is under way (and after
+    /// one that was killed or crashed).
+    #[serde(default)]
+    pub last_stop: Option<StopReport>,
+}
+
+/// Why a run stopped, for `status`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StopReport {
+    /// When (Unix seconds).
+    pub at_unix: f64,
+    /// The kind of stop.
+    pub reason: StopReason,
+    /// What `status` prints.
+    pub message: String,
+}
+
+/// The kinds of [`StopReport`].
+#[derive(Clone, Copy, Debug, Eq, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// `exit_when_caught_up`: every change up to the binlog's end at start-up is committed.
+    CaughtUp,
+    /// Every selected phase is done (a task without the incremental phase).
+    Finished,
+    /// SIGINT, SIGTERM or the embedder's stop flag: a clean stop.
+    Requested,
+    /// A second signal: stopped where it was, like `kill -9`.
+    Aborted,
+    /// An error ended the run.
+    Failed,
 }
 
 /// A failure being retried (or given up on), for `status`.
@@ -90,6 +131,10 @@ pub struct ProgressTotals {
     pub rows_per_second: f64,
     /// Retries so far.
     pub retries: u64,
+    /// Events changing a synced table skipped without their changes
+    /// (`[sync] unsupported_events = "skip"`).
+    #[serde(default)]
+    pub unsupported_events_skipped: u64,
 }
 
 impl From<crate::metrics::Snapshot> for ProgressTotals {
@@ -98,6 +143,7 @@ impl From<crate::metrics::Snapshot> for ProgressTotals {
             rows: s.rows,
             rows_per_second: s.rows_per_second,
             retries: s.retries,
+            unsupported_events_skipped: s.unsupported_events_skipped,
         }
     }
 }
@@ -177,6 +223,13 @@ pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> 
             ));
         }
     }
+    if p.metrics.unsupported_events_skipped > 0 {
+        lines.push(format!(
+            "{} event(s) changing a synced table skipped this run without their changes \
+             (`sync.unsupported_events` = \"skip\"): those tables differ from the source until resynced",
+            p.metrics.unsupported_events_skipped
+        ));
+    }
     if let Some(r) = &p.retry {
         let window = secs(r.window_seconds);
         lines.push(if r.gave_up {
@@ -202,6 +255,64 @@ pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> 
         });
     }
     lines
+}
+
+/// What `status` says about the run: whether one is alive (from the lock,
+/// `liveness`) and, when none is, why the last one stopped (from `p`).
+pub fn describe_run(
+    liveness: &crate::state_lock::Liveness,
+    p: Option<&Progress>,
+    now: f64,
+) -> String {
+    use crate::retry::human;
+    use crate::state_lock::Liveness;
+    let ago = |t: f64| human(std::time::Duration::from_secs_f64((now - t).max(0.0)));
+    match liveness {
+        Liveness::Alive(Some(h)) => format!(
+            "run alive: pid {} on host {}, `{}` started {} ({} ago)",
+            h.pid,
+            h.host,
+            h.command,
+            utc_date_time(h.started_unix),
+            ago(h.started_unix)
+        ),
+        Liveness::Alive(None) => "run alive (starting: it has not written its details yet)".into(),
+        Liveness::NotRunning { last } => {
+            let stop = p.and_then(|p| p.last_stop.as_ref());
+            let started = p.and_then(|p| p.run.as_ref()).or(last.as_ref());
+            match (stop, started) {
+                (Some(s), _) => format!(
+                    "no run alive; the last one stopped {} ({} ago): {}",
+                    utc_date_time(s.at_unix),
+                    ago(s.at_unix),
+                    s.message
+                ),
+                (None, Some(h)) if h.released_unix.is_none() => format!(
+                    "no run alive; the last one (pid {} on host {}, started {}) ended without a \
+                     word: killed (kill -9, out of memory) or crashed; `sync-cli run` resumes \
+                     from the checkpoint",
+                    h.pid,
+                    h.host,
+                    utc_date_time(h.started_unix)
+                ),
+                (None, Some(h)) => format!(
+                    "no run alive; the last one was pid {} on host {}, started {}",
+                    h.pid,
+                    h.host,
+                    utc_date_time(h.started_unix)
+                ),
+                (None, None) => "no run alive; none has run yet".into(),
+            }
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` of a Unix time.
+pub fn utc_date_time(unix: f64) -> String {
+    chrono::DateTime::from_timestamp(unix.max(0.0) as i64, 0).map_or_else(
+        || format!("{unix:.0} (Unix time)"),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }
 
 /// `HH:MM:SS UTC` of a Unix time.
@@ -299,6 +410,34 @@ impl StatusFile {
         self.write(&mut p);
     }
 
+    /// A run took the task: the last stop report is dropped (until this one
+    /// stops: a run that never records its stop was killed).
+    pub fn run_started(&self, holder: &crate::state_lock::Holder) {
+        let mut p = self.lock();
+        p.run = Some(holder.clone());
+        p.last_stop = None;
+        self.write(&mut p);
+    }
+
+    /// The run stops for `reason`, described by `message`.
+    pub fn run_stopped(&self, reason: StopReason, message: impl Into<String>) {
+        let mut p = self.lock();
+        p.last_stop = Some(StopReport {
+            at_unix: unix_now(),
+            reason,
+            message: message.into(),
+        });
+        self.write(&mut p);
+    }
+
+    /// An event changing a synced table was skipped without its changes:
+    /// counted in the metrics, and `progress.json` shows it at once.
+    pub fn skipped_unsupported(&self) {
+        self.metrics.add_unsupported_skipped();
+        let mut p = self.lock();
+        self.write(&mut p);
+    }
+
     /// A retry is under way (`Some`) or over (`None`).
     pub fn retry(&self, report: Option<RetryReport>) {
         let mut p = self.lock();
@@ -364,6 +503,28 @@ mod tests {
             Some(now - 2)
         );
         assert!(m.render().contains("sync_last_event_timestamp_seconds"));
+    }
+
+    #[test]
+    fn skipped_unsupported_events_reach_progress_and_describe() {
+        let dir = tempfile::tempdir().expect("dir");
+        let m = Metrics::new();
+        let s = StatusFile::new(dir.path(), m.clone());
+        s.skipped_unsupported();
+        s.skipped_unsupported();
+        let p = read(dir.path()).expect("file");
+        assert_eq!(p.metrics.unsupported_events_skipped, 2);
+        let lines = describe(&p, "incremental", unix_now(), None);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("2 event(s) changing a synced table skipped")),
+            "{lines:?}"
+        );
+        assert!(
+            m.render()
+                .contains("sync_unsupported_events_skipped_total 2")
+        );
     }
 
     #[test]

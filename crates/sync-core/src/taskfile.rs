@@ -102,6 +102,14 @@ pub fn parse(text: &str, file: &str) -> Result<TaskConfig, ConfigError> {
 /// Values that parse but cannot work: (key path, message).
 fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
     let sync = &cfg.sync;
+    if cfg.source.server_id == 0 {
+        return Some((
+            vec!["source", "server_id"],
+            "`source.server_id` cannot be 0: the source refuses a replica without an id; \
+             choose a number in 1–4294967295 that no other replica of the source uses"
+                .into(),
+        ));
+    }
     if sync.types.is_empty() {
         return Some((
             vec!["sync", "types"],
@@ -296,6 +304,14 @@ fn explain(serde: &str, path: &[String]) -> (Option<String>, String) {
     }
     if let Some(rest) = serde.strip_prefix("invalid value: ") {
         let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "?"));
+        if let Some(range) = integer_range(expected)
+            && found.starts_with("integer ")
+        {
+            return (
+                Some(here.clone()),
+                format!("`{here}` is out of range ({range}), it is {found}"),
+            );
+        }
         return (
             Some(here.clone()),
             format!(
@@ -322,6 +338,23 @@ fn plain_type(expected: &str) -> String {
         _ => return e.to_owned(),
     };
     word.to_owned()
+}
+
+/// The values an integer type of serde's takes, as `min–max`.
+fn integer_range(expected: &str) -> Option<String> {
+    let (min, max): (i128, i128) = match expected.trim() {
+        "u8" => (0, u8::MAX.into()),
+        "u16" => (0, u16::MAX.into()),
+        "u32" => (0, u32::MAX.into()),
+        "u64" => (0, u64::MAX.into()),
+        "usize" => (0, usize::MAX as i128),
+        "i8" => (i8::MIN.into(), i8::MAX.into()),
+        "i16" => (i16::MIN.into(), i16::MAX.into()),
+        "i32" => (i32::MIN.into(), i32::MAX.into()),
+        "i64" => (i64::MIN.into(), i64::MAX.into()),
+        _ => return None,
+    };
+    Some(format!("{min}–{max}"))
 }
 
 fn backticked(text: &str) -> Vec<String> {
@@ -484,6 +517,23 @@ mod tests {
             (12, Some("sync.parallelism"))
         );
         assert_eq!(err.message, "`sync.parallelism` must be at least 1");
+        let text = GOOD.replace("server_id = 3", "server_id = 0");
+        let err = parse(&text, "task.toml").expect_err("zero id");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (3, Some("source.server_id"))
+        );
+        assert!(err.message.contains("1–4294967295"), "{err}");
+        let text = GOOD.replace("server_id = 3", "server_id = 99999999999");
+        let err = parse(&text, "task.toml").expect_err("too big");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (3, Some("source.server_id"))
+        );
+        assert_eq!(
+            err.message,
+            "`source.server_id` is out of range (0–4294967295), it is integer `99999999999`"
+        );
         let text = GOOD.replace("types = [\"schema\"]", "types = []");
         let err = parse(&text, "task.toml").expect_err("empty");
         assert_eq!((err.line, err.key.as_deref()), (10, Some("sync.types")));
@@ -491,6 +541,32 @@ mod tests {
         let err = parse(&text, "task.toml").expect_err("no db");
         assert_eq!(err.line, 12);
         assert!(err.message.contains("\"db.table\""), "{err}");
+    }
+
+    #[test]
+    fn unsupported_events_is_stop_skip_or_an_error_with_its_line() {
+        use crate::config::UnsupportedEvents;
+        let cfg = parse(GOOD, "task.toml").expect("default");
+        assert_eq!(cfg.sync.unsupported_events, UnsupportedEvents::Stop);
+        let text = GOOD.replace(
+            "state_dir = \"s\"\n",
+            "state_dir = \"s\"\nunsupported_events = \"skip\"\n",
+        );
+        let cfg = parse(&text, "task.toml").expect("skip");
+        assert_eq!(cfg.sync.unsupported_events, UnsupportedEvents::Skip);
+        let text = GOOD.replace(
+            "state_dir = \"s\"\n",
+            "state_dir = \"s\"\nunsupported_events = \"ignore\"\n",
+        );
+        let err = parse(&text, "task.toml").expect_err("unknown value");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (12, Some("sync.unsupported_events"))
+        );
+        assert!(
+            err.message.contains("\"stop\"") && err.message.contains("\"skip\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //! sandbox MariaDB: `ADD COLUMN` in its forms lands in `t_base` and `t_log`
 //! (local warehouse and the MaxCompute emulator, read back by pyodps), rows
 //! decode with the schema of their time across a restart, a DDL the policy
-//! stops at names the statement and its binlog position, and a schema change
-//! outside the binlog stops the task at the table's next row.
+//! stops at names the statement and its binlog position, a schema change
+//! outside the binlog stops the task at the table's next row, a write a
+//! session logged in STATEMENT or MIXED format (or with a row image that is
+//! not full) stops the task at its transaction (or is skipped and counted
+//! under `unsupported_events = "skip"`) when it touches a synced table, and
+//! passes when it touches other tables.
 
 use arrow_array::{Array, RecordBatch};
 use mysql_async::prelude::Queryable;
@@ -573,6 +577,350 @@ async fn a_schema_change_outside_the_binlog_stops_the_task_at_the_next_row() {
     conn.query_drop(format!("DROP DATABASE {db}"))
         .await
         .expect("drop");
+}
+
+/// `(file, position)` of the last event of `event_type` (a prefix, e.g.
+/// `Update_rows`) in the server's current binlog, and of the GTID event
+/// that starts its transaction.
+async fn typed_event_position(
+    conn: &mut mysql_async::Conn,
+    event_type: &str,
+) -> (String, u64, u64) {
+    let status: Vec<mysql_async::Row> = conn.query("SHOW MASTER STATUS").await.expect("status");
+    let file: String = status[0].get(0).expect("file");
+    let events: Vec<(String, u64, String, u32, u64, String)> = conn
+        .query(format!("SHOW BINLOG EVENTS IN '{file}'"))
+        .await
+        .expect("events");
+    let i = events
+        .iter()
+        .rposition(|e| e.2.starts_with(event_type))
+        .unwrap_or_else(|| panic!("no {event_type} event"));
+    let gtid = events[..i]
+        .iter()
+        .rposition(|e| e.2 == "Gtid")
+        .expect("its GTID event");
+    (file, events[i].1, events[gtid].1)
+}
+
+/// A synced table `t` with row 1, synced through the full phase; then row
+/// 2 in ROW format, row 3 by a session in STATEMENT format, row 4 in ROW
+/// format again. Returns the runner's directory, the connection, and the
+/// binlog file, the position of the statement-logged INSERT and that of
+/// its transaction's GTID event.
+async fn statement_logged_write(
+    db: &str,
+    server_id: u32,
+    extra: &str,
+) -> (
+    tempfile::TempDir,
+    TaskRunner<LocalWarehouse>,
+    mysql_async::Conn,
+    String,
+    u64,
+    u64,
+) {
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO t VALUES (1, 'a');",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = local_task(db, server_id, dir.path(), extra);
+    runner.run(&caught_up()).await.expect("full sync");
+    conn.query_drop(format!(
+        "USE {db};
+         INSERT INTO t VALUES (2, 'b');
+         SET SESSION binlog_format = 'STATEMENT';
+         /* app */ INSERT INTO t VALUES (3, 'stmt');
+         SET SESSION binlog_format = 'ROW';
+         INSERT INTO t VALUES (4, 'd');"
+    ))
+    .await
+    .expect("changes");
+    let (file, at, gtid_at) = event_position(&mut conn, "VALUES (3, 'stmt')").await;
+    (dir, runner, conn, file, at, gtid_at)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_logged_write_stops_the_task_at_it_on_every_run_until_skipped() {
+    let db = "core_stmt_stop";
+    let (dir, runner, mut conn, file, at, gtid_at) = statement_logged_write(db, 7206, "").await;
+    for attempt in 0..2 {
+        let err = runner
+            .run(&caught_up())
+            .await
+            .expect_err("stops at the statement");
+        assert!(
+            sync_core::retry::classify(&err).is_none(),
+            "definite: {err}"
+        );
+        let Error::StatementLogged {
+            file: f,
+            position,
+            tables,
+            kind,
+            statement,
+        } = &err
+        else {
+            panic!("attempt {attempt}: {err}")
+        };
+        assert_eq!((f, *position), (&file, at), "attempt {attempt}: {err}");
+        assert_eq!((tables.as_str(), *kind), ("core_stmt_stop.t", "INSERT"));
+        assert_eq!(statement, "/* app */ INSERT INTO t VALUES (3, 'stmt')");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("{file}:{at}"))
+                && text.contains("binlog_format = STATEMENT or MIXED")
+                && text.contains("SET GLOBAL binlog_format = 'ROW'")
+                && text.contains("unsupported_events = \"skip\""),
+            "{text}"
+        );
+        // The checkpoint stays at the statement's transaction; the ROW
+        // write before it landed, the one after it did not.
+        let state = runner.state().expect("state").expect("saved");
+        let inc = incremental(&state);
+        assert_eq!(
+            (inc.position.file.as_str(), inc.position.position),
+            (file.as_str(), gtid_at),
+            "attempt {attempt}"
+        );
+        let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+        assert_eq!(
+            by_id(&log, &["v"]),
+            BTreeMap::from([(2, vec![v("b")])]),
+            "attempt {attempt}"
+        );
+    }
+
+    // Skipped knowingly, the task goes on past it and counts it.
+    let runner = local_task(db, 7206, dir.path(), "unsupported_events = \"skip\"");
+    runner.run(&caught_up()).await.expect("skips and goes on");
+    assert_eq!(runner.metrics().snapshot().unsupported_events_skipped, 1);
+    let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+    assert_eq!(
+        by_id(&log, &["v"]),
+        BTreeMap::from([(2, vec![v("b")]), (4, vec![v("d")])])
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_logged_writes_of_every_kind_under_skip_are_skipped_and_counted() {
+    let db = "core_stmt_skip";
+    let (dir, runner, mut conn, _, _, _) =
+        statement_logged_write(db, 7207, "unsupported_events = \"skip\"").await;
+    // A file the server reads for LOAD DATA (logged as EXECUTE_LOAD_QUERY).
+    let csv = dir.path().join("rows.csv");
+    std::fs::write(&csv, "5,load\n6,load\n").expect("csv");
+    conn.query_drop(format!(
+        "USE {db};
+         CREATE FUNCTION f(x INT) RETURNS INT DETERMINISTIC MODIFIES SQL DATA
+         BEGIN INSERT INTO t VALUES (x, 'func'); RETURN x; END"
+    ))
+    .await
+    .expect("function");
+    conn.query_drop(format!(
+        "USE {db};
+         SET SESSION binlog_format = 'STATEMENT';
+         LOAD DATA INFILE '{}' INTO TABLE t FIELDS TERMINATED BY ',';
+         SELECT f(7);
+         SET STATEMENT max_statement_time = 100 FOR DELETE FROM t WHERE id = 2;
+         CREATE TABLE fresh (id INT PRIMARY KEY, v VARCHAR(10)) SELECT id, v FROM t WHERE id = 1;
+         SET SESSION binlog_format = 'MIXED';
+         UPDATE t SET v = 'mixed' WHERE id = 1;
+         SET SESSION binlog_format = 'ROW';
+         INSERT INTO t VALUES (8, 'h');
+         INSERT INTO fresh VALUES (9, 'i');",
+        csv.display()
+    ))
+    .await
+    .expect("changes");
+    runner.run(&caught_up()).await.expect("skips and goes on");
+    // INSERT, LOAD DATA, the function call, DELETE, CREATE … SELECT, UPDATE.
+    assert_eq!(runner.metrics().snapshot().unsupported_events_skipped, 6);
+    assert!(
+        runner
+            .metrics()
+            .render()
+            .contains("\nsync_unsupported_events_skipped_total 6\n")
+    );
+    let progress = sync_core::status::read(&dir.path().join("state")).expect("progress.json");
+    assert_eq!(progress.metrics.unsupported_events_skipped, 6);
+    let lines = sync_core::status::describe(&progress, "incremental", 0.0, None);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("6 event(s) changing a synced table skipped")),
+        "{lines:?}"
+    );
+    let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+    assert_eq!(
+        by_id(&log, &["v"]),
+        BTreeMap::from([(2, vec![v("b")]), (4, vec![v("d")]), (8, vec![v("h")])])
+    );
+    // The table CREATE … SELECT made is synced from there on, without the
+    // rows its SELECT put in.
+    let log = runner
+        .sink()
+        .read_table_blocking("fresh_log")
+        .expect("fresh_log");
+    assert_eq!(by_id(&log, &["v"]), BTreeMap::from([(9, vec![v("i")])]));
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_image_that_is_not_full_stops_the_task_and_nothing_of_it_lands() {
+    let db = "core_minimal_image";
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL, n INT NOT NULL);
+         INSERT INTO t VALUES (1, 'a', 1);",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = local_task(db, 7209, dir.path(), "");
+    runner.run(&caught_up()).await.expect("full sync");
+    conn.query_drop(format!(
+        "USE {db};
+         INSERT INTO t VALUES (2, 'b', 2);
+         SET SESSION binlog_row_image = 'MINIMAL';
+         BEGIN;
+         INSERT INTO t VALUES (5, 'e', 5);
+         UPDATE t SET n = 10 WHERE id = 1;
+         COMMIT;
+         SET SESSION binlog_row_image = 'FULL';
+         INSERT INTO t VALUES (6, 'f', 6);"
+    ))
+    .await
+    .expect("changes");
+    let (file, at, gtid_at) = typed_event_position(&mut conn, "Update_rows").await;
+    for attempt in 0..2 {
+        // Before: "Column 'id' is declared as non-nullable but contains
+        // null values", or NULLs landing in nullable columns.
+        let err = runner
+            .run(&caught_up())
+            .await
+            .expect_err("stops at the update");
+        assert!(
+            sync_core::retry::classify(&err).is_none(),
+            "definite: {err}"
+        );
+        let Error::RowImageNotFull(gap) = &err else {
+            panic!("attempt {attempt}: {err}")
+        };
+        let sync_core::error::RowImageNotFull {
+            file: f,
+            position,
+            table,
+            kind,
+            image,
+            missing,
+            setting,
+        } = gap.as_ref();
+        assert_eq!((f, *position), (&file, at), "attempt {attempt}: {err}");
+        assert_eq!(
+            (table.as_str(), *kind, *image, missing.as_str(), *setting),
+            (
+                "core_minimal_image.t",
+                "UPDATE",
+                "before",
+                "v, n",
+                "MINIMAL"
+            )
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("{file}:{at}"))
+                && text.contains("binlog_row_image = MINIMAL")
+                && text.contains("SET GLOBAL binlog_row_image = 'FULL'"),
+            "{text}"
+        );
+        // Nothing of its transaction landed (not even the whole INSERT of
+        // row 5 before it): the checkpoint stays before that transaction
+        // (row 2's, read in the same batch, may land or be read again).
+        let state = runner.state().expect("state").expect("saved");
+        let inc = incremental(&state);
+        assert!(
+            inc.position.file == file && inc.position.position <= gtid_at,
+            "attempt {attempt}: {inc:?}"
+        );
+        let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+        let landed = by_id(&log, &["v", "n"]);
+        assert!(
+            landed.is_empty() || landed == BTreeMap::from([(2, vec![v("b"), v("2")])]),
+            "attempt {attempt}: {landed:?}"
+        );
+    }
+
+    // Skipped knowingly: the rest of the transaction and what follows land.
+    let runner = local_task(db, 7209, dir.path(), "unsupported_events = \"skip\"");
+    runner.run(&caught_up()).await.expect("skips and goes on");
+    assert_eq!(runner.metrics().snapshot().unsupported_events_skipped, 1);
+    let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+    assert_eq!(
+        by_id(&log, &["v", "n"]),
+        BTreeMap::from([
+            (2, vec![v("b"), v("2")]),
+            (5, vec![v("e"), v("5")]),
+            (6, vec![v("f"), v("6")]),
+        ])
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_logged_writes_to_tables_not_selected_pass() {
+    let db = "core_stmt_pass";
+    let other = "core_stmt_unselected";
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        other,
+        "CREATE TABLE u (id INT PRIMARY KEY, n INT);",
+    )
+    .await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO t VALUES (1, 'a');",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = local_task(db, 7208, dir.path(), "");
+    runner.run(&caught_up()).await.expect("full sync");
+    conn.query_drop(format!(
+        "SET SESSION binlog_format = 'STATEMENT';
+         USE {other};
+         INSERT INTO u VALUES (1, 1);
+         UPDATE u SET n = 2 WHERE id = 1;
+         USE {db};
+         INSERT INTO {other}.u VALUES (2, 2);
+         DELETE FROM `{other}`.`u` WHERE id = 1;
+         SET SESSION binlog_format = 'ROW';
+         INSERT INTO t VALUES (2, 'b');"
+    ))
+    .await
+    .expect("changes");
+    runner.run(&caught_up()).await.expect("passes");
+    assert_eq!(runner.metrics().snapshot().unsupported_events_skipped, 0);
+    let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+    assert_eq!(by_id(&log, &["v"]), BTreeMap::from([(2, vec![v("b")])]));
+    for d in [db, other] {
+        conn.query_drop(format!("DROP DATABASE {d}"))
+            .await
+            .expect("drop");
+    }
 }
 
 /// pyodps reads a table's columns and every row (all partitions) as text.

@@ -178,3 +178,235 @@ async fn shop_syncs_full_then_incremental_and_verifies_equal() {
         .expect("drop");
     conn.disconnect().await.expect("disconnect");
 }
+
+/// Every row of `batches` as text (NULL as `NULL`), sorted: a multiset.
+fn texts(batches: &[arrow_array::RecordBatch], columns: &[&str]) -> Vec<String> {
+    use arrow_cast::display::{ArrayFormatter, FormatOptions};
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let fmts: Vec<ArrayFormatter<'_>> = columns
+            .iter()
+            .map(|c| {
+                ArrayFormatter::try_new(b.column_by_name(c).expect("column").as_ref(), &opts)
+                    .expect("formatter")
+            })
+            .collect();
+        for row in 0..b.num_rows() {
+            let cells: Vec<String> = fmts.iter().map(|f| f.value(row).to_string()).collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The rows of a MariaDB table as [`texts`] gives them.
+async fn mysql_texts(conn: &mut mysql_async::Conn, table: &str) -> Vec<String> {
+    let mut rows: Vec<String> = conn
+        .query(format!(
+            "SELECT CONCAT_WS('|', a, b, IFNULL(CAST(c AS CHAR), 'NULL')) FROM {table}"
+        ))
+        .await
+        .expect("select");
+    rows.sort();
+    rows
+}
+
+/// A value of a `t_base`/`t_log` column as a MariaDB parameter.
+fn param(col: &arrow_array::ArrayRef, row: usize) -> mysql_async::Value {
+    use arrow_array::{Array, Float64Array, Int32Array, Int64Array, StringArray};
+    if col.is_null(row) {
+        return mysql_async::Value::NULL;
+    }
+    let any = col.as_any();
+    if let Some(a) = any.downcast_ref::<Int64Array>() {
+        a.value(row).into()
+    } else if let Some(a) = any.downcast_ref::<Int32Array>() {
+        a.value(row).into()
+    } else if let Some(a) = any.downcast_ref::<Float64Array>() {
+        a.value(row).into()
+    } else if let Some(a) = any.downcast_ref::<StringArray>() {
+        a.value(row).into()
+    } else {
+        panic!("no parameter for {}", col.data_type())
+    }
+}
+
+/// Copies `batches` (columns `columns`) into the MariaDB table `table`.
+async fn load(
+    conn: &mut mysql_async::Conn,
+    table: &str,
+    columns: &[&str],
+    batches: &[arrow_array::RecordBatch],
+) {
+    let marks = vec!["?"; columns.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES ({marks})",
+        columns.join(", ")
+    );
+    for b in batches {
+        let cols: Vec<&arrow_array::ArrayRef> = columns
+            .iter()
+            .map(|c| b.column_by_name(c).expect("column"))
+            .collect();
+        for row in 0..b.num_rows() {
+            let params: Vec<mysql_async::Value> = cols.iter().map(|c| param(c, row)).collect();
+            conn.exec_drop(&sql, params).await.expect("insert");
+        }
+    }
+}
+
+/// A table without a key holds identical rows; UPDATE … LIMIT 1 and
+/// DELETE … LIMIT 1 change one copy each (one before image in the binlog).
+/// `merge`, `verify` and the SQL of `merge-sql` (run by MariaDB, whose
+/// window functions take the same query) keep every copy: the merged
+/// state equals the source as a multiset, and verify's counts add up.
+/// Before, identical rows merged into one: copies were lost, and verify
+/// counted the source's copies apart but not the destination's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyless_table_merges_as_a_multiset() {
+    let url = sync_testkit::mysql_url();
+    let db = "core_e2e_keyless";
+    let sql_db = "core_e2e_keyless_sql";
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {sql_db};
+         CREATE DATABASE {db}; USE {db};
+         CREATE TABLE t (a INT, b VARCHAR(10), c DOUBLE NULL);
+         INSERT INTO t VALUES (1, 'x', NULL), (1, 'x', NULL), (2, 'y', 1.5), (2, 'y', 1.5),
+           (2, 'y', 1.5), (3, 'z', NULL), (4, 'w', NULL), (4, 'w', NULL)"
+    ))
+    .await
+    .expect("source");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(&url, db, dir.path());
+    // Its own replica id: the shop test streams at the same time.
+    cfg.source.server_id = 7102;
+    let runner =
+        TaskRunner::new(cfg, LocalWarehouse::new(dir.path().join("warehouse"))).expect("runner");
+    let opts = RunOptions {
+        exit_when_caught_up: true,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    runner.run(&opts).await.expect("first run");
+    let base = runner.sink().read_table_blocking("t_base").expect("t_base");
+    assert_eq!(
+        base.iter().map(|b| b.num_rows()).sum::<usize>(),
+        8,
+        "t_base holds every copy"
+    );
+
+    conn.query_drop(format!(
+        "USE {db};
+         UPDATE t SET b = 'x2' WHERE a = 1 LIMIT 1;
+         DELETE FROM t WHERE a = 2 LIMIT 1;
+         UPDATE t SET c = 2.5 WHERE a = 2 LIMIT 1;
+         INSERT INTO t VALUES (3, 'z', NULL);
+         DELETE FROM t WHERE a = 3 LIMIT 1;
+         UPDATE t SET b = 'w2' WHERE a = 4"
+    ))
+    .await
+    .expect("changes");
+    runner.run(&opts).await.expect("catch up");
+    let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+    // One before image per copy changed: 1 + 1 + 1 + 1 + 2.
+    assert_eq!(count(&log, "new_dts_sync_before_flag", "Y"), 6);
+
+    let source = mysql_texts(&mut conn, &format!("{db}.t")).await;
+    assert_eq!(
+        source,
+        [
+            "1|x2|NULL",
+            "1|x|NULL",
+            "2|y|1.5",
+            "2|y|2.5",
+            "3|z|NULL",
+            "4|w2|NULL",
+            "4|w2|NULL"
+        ]
+    );
+    let merged = runner
+        .merged(&format!("{db}.t"), None)
+        .await
+        .expect("merge");
+    assert_eq!(texts(&[merged], &["a", "b", "c"]), source, "merge");
+
+    let reports = runner.verify().await.expect("verify");
+    let r = &reports[0];
+    assert!(r.is_equal() && r.keyless, "{r:?}");
+    assert!(r.counts_add_up(), "{r:?}");
+    assert_eq!((r.source_rows, r.destination_rows, r.same), (7, 7, 7));
+
+    // merge-sql's query, run by MariaDB over copies of t_base and t_log.
+    let tables = runner.tables().await.expect("tables");
+    let t = &tables[0];
+    assert!(t.dest_key().is_empty());
+    let columns = t.dest_columns();
+    let as_of = 4_000_000_000;
+    let sql = sync_core::merge::merge_sql(
+        &t.dest,
+        &format!("{}_merged", t.dest),
+        &columns,
+        &[],
+        runner.meta(),
+        as_of,
+    )
+    .expect("merge sql");
+    let query = sql
+        .strip_prefix("SET odps.sql.allow.fullscan=true;\n")
+        .expect("the MaxCompute setting first")
+        .replace("INSERT OVERWRITE TABLE", "INSERT INTO");
+    conn.query_drop(format!(
+        "CREATE DATABASE {sql_db}; USE {sql_db};
+         CREATE TABLE t_base (a INT, b VARCHAR(10), c DOUBLE);
+         CREATE TABLE t_merged LIKE t_base;
+         CREATE TABLE t_log (new_dts_sync_record_id BIGINT, new_dts_sync_operation_flag VARCHAR(1),
+           new_dts_sync_utc_timestamp BIGINT, new_dts_sync_before_flag VARCHAR(1),
+           new_dts_sync_after_flag VARCHAR(1), a INT, b VARCHAR(10), c DOUBLE)"
+    ))
+    .await
+    .expect("scratch tables");
+    load(&mut conn, "t_base", &columns, &base).await;
+    let mut log_columns = runner.meta().all().to_vec();
+    log_columns.extend(columns.iter().copied());
+    load(&mut conn, "t_log", &log_columns, &log).await;
+    // A retried upload of the whole log changes nothing.
+    load(&mut conn, "t_log", &log_columns, &log).await;
+    conn.query_drop(&query).await.expect("merge sql runs");
+    assert_eq!(
+        mysql_texts(&mut conn, "t_merged").await,
+        source,
+        "merge-sql"
+    );
+
+    // As `merge` does, a before image that finds no copy removes nothing
+    // (the count is clamped at zero), so the insert after it still lands.
+    conn.query_drop(
+        "TRUNCATE t_merged;
+         INSERT INTO t_log VALUES (1000, 'D', 1, 'Y', 'N', 9, 'q', NULL),
+           (1001, 'I', 1, 'N', 'Y', 9, 'q', NULL), (1002, 'D', 1, 'Y', 'N', 1, 'x', NULL)",
+    )
+    .await
+    .expect("more records");
+    conn.query_drop(&query).await.expect("merge sql runs");
+    let mut expected: Vec<String> = source
+        .iter()
+        .filter(|r| *r != "1|x|NULL")
+        .cloned()
+        .collect();
+    expected.push("9|q|NULL".into());
+    expected.sort();
+    assert_eq!(
+        mysql_texts(&mut conn, "t_merged").await,
+        expected,
+        "clamped"
+    );
+
+    conn.query_drop(format!("DROP DATABASE {db}; DROP DATABASE {sql_db}"))
+        .await
+        .expect("drop");
+    conn.disconnect().await.expect("disconnect");
+}

@@ -1,7 +1,10 @@
 //! The whole task against the sandbox MariaDB into `odps-emulator` through
 //! the MaxCompute sink: schema, full and incremental phases, then `verify`;
 //! and pyodps, the official SDK, reads `t_base` and `t_log` back and merges
-//! them the DTS way in its own script, compared with the source's SELECT.
+//! them in its own script (per key the DTS way; a table without a key as a
+//! multiset), compared with the source's SELECT. (The emulator runs no
+//! `SELECT` beyond `COUNT(*)`, so the SQL of `merge-sql` is run elsewhere:
+//! by MariaDB in `end_to_end_local.rs`.)
 //! (pyodps reads records here: its Arrow reader takes a `decimal(p,0)`
 //! column for `decimal(p,18)`.)
 //!
@@ -67,11 +70,12 @@ async fn assert_equal(runner: &TaskRunner<MaxComputeSink>) {
     let reports = runner.verify().await.expect("verify");
     assert_eq!(
         reports.len(),
-        7,
-        "five shop tables, edge and the hostile name"
+        8,
+        "five shop tables, edge, the hostile name and dups"
     );
     for r in &reports {
         assert!(r.is_equal(), "{} differs: {r:?}", r.table);
+        assert!(r.counts_add_up(), "{r:?}");
         assert!(r.source_rows > 0, "{} is empty", r.table);
     }
 }
@@ -92,7 +96,10 @@ fn strings(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<String> {
 /// pyodps reads `t_base` and every `t_log` partition through download
 /// sessions and merges them: per key, the record with the highest
 /// record_id wins (the after image within an UPDATE), baseline rows count
-/// as record 0, and a winning before image (a DELETE) drops the key.
+/// as record 0, and a winning before image (a DELETE) drops the key. A
+/// table without a key is a multiset: in record order (before image
+/// first), an after image adds one copy of its row and a before image
+/// removes one.
 const PYODPS_MERGE: &str = r#"
 import json, sys
 from odps import ODPS
@@ -123,6 +130,24 @@ def text(v):
 
 out = {}
 for job in jobs:
+    if not job["key"]:
+        copies = {}
+        for r in rows(job["base"]):
+            k = tuple(text(r[c]) for c in job["columns"])
+            copies[k] = copies.get(k, 0) + 1
+        images = []
+        for p in job["partitions"]:
+            images += rows(job["log"], p)
+        images.sort(key=lambda r: (r["new_dts_sync_record_id"], r["new_dts_sync_after_flag"]))
+        for r in images:
+            k = tuple(text(r[c]) for c in job["columns"])
+            if r["new_dts_sync_after_flag"] == "Y":
+                copies[k] = copies.get(k, 0) + 1
+            elif copies.get(k, 0) > 0:
+                copies[k] -= 1
+        merged = [list(k) for k, n in copies.items() for _ in range(n)]
+        out[job["log"]] = sorted(merged, key=lambda row: [x or "" for x in row])
+        continue
     best = {}
     for r in rows(job["base"]):
         best[tuple(r[k] for k in job["key"])] = (0, 1, r)
@@ -169,6 +194,12 @@ const JOBS: &[MergeJob] = &[
         key: &["id"],
         columns: &["id", "sku", "title", "price"],
         select: "SELECT CAST(id AS CHAR), sku, title, CAST(price AS CHAR) FROM products ORDER BY id",
+    },
+    MergeJob {
+        table: "dups",
+        key: &[],
+        columns: &["a", "b"],
+        select: "SELECT CAST(a AS CHAR), b FROM dups ORDER BY CAST(a AS CHAR), IFNULL(b, '')",
     },
 ];
 
@@ -276,7 +307,9 @@ async fn shop_syncs_into_maxcompute_and_pyodps_merges_it() {
            e ENUM('a','b','c'), st SET('x','y','z'), j JSON) CHARACTER SET utf8mb4;
          INSERT INTO {DB}.edge (id, bu, dt0, y) VALUES (10, 1, '2000-01-01 00:00:00', 2000);
          CREATE TABLE {DB}.`../Order-Items` (`order-id` INT PRIMARY KEY, `名前` VARCHAR(20), `select` INT);
-         INSERT INTO {DB}.`../Order-Items` VALUES (1, 'x', 10), (2, 'y', 20)"
+         INSERT INTO {DB}.`../Order-Items` VALUES (1, 'x', 10), (2, 'y', 20);
+         CREATE TABLE {DB}.dups (a INT, b VARCHAR(10));
+         INSERT INTO {DB}.dups VALUES (1, 'x'), (1, 'x'), (2, NULL), (2, NULL), (2, NULL)"
     ))
     .await
     .expect("edge table");
@@ -385,7 +418,9 @@ async fn shop_syncs_into_maxcompute_and_pyodps_merges_it() {
            (3, 127, 0, 8388607, 0, 0, 0, 0, 0, 0, -0.0, b'0', b'0', 2155, '2024-02-29', '00:00:00.001', '1677-09-22 00:00:00.000001',
             '1000-01-01 00:00:00', '2038-01-19 03:14:07.99', '1970-01-01 00:00:01.000001', '', '', X'00000000', X'0000', 'x', X'', 'c', '', '[]');
          UPDATE edge SET bin = X'00000001', c = 'zz', e = 'b', st = 'y' WHERE id = 3;
-         DELETE FROM edge WHERE id = 2;"
+         DELETE FROM edge WHERE id = 2;
+         UPDATE dups SET b = 'y' WHERE a = 1 LIMIT 1;
+         DELETE FROM dups WHERE a = 2 LIMIT 1;"
     ))
     .await
     .expect("changes");

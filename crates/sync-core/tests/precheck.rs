@@ -101,7 +101,11 @@ async fn wrong_binlog_settings_fail_with_their_fix() {
         err.to_string().contains("binlog_format = STATEMENT"),
         "{err}"
     );
-    assert!(!dir.path().join("state").exists(), "no checkpoint written");
+    // (The state directory holds the run's lock and its stop report only.)
+    assert!(
+        !dir.path().join("state/task.json").exists(),
+        "no checkpoint written"
+    );
     assert!(
         !dir.path().join("warehouse/t_base").exists(),
         "no table created"
@@ -389,7 +393,7 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
     assert!(
         m.starts_with(
             "no primary key and no NOT NULL unique key on pre_clash.loose, pre_clash.merged"
-        ),
+        ) && m.contains("multisets (identical rows stay separate copies"),
         "{m}"
     );
     let m = outcome(&report, "storage_engines", Outcome::Failure);
@@ -441,6 +445,31 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
         Outcome::Failure,
     );
     assert!(m.starts_with("no source table matches include"), "{m}");
+
+    // Each include entry must select something: a literal table that does
+    // not exist fails, a pattern that selects nothing warns.
+    let missing = task(
+        &url,
+        dir.path(),
+        "include = [\"pre_clash.*\", \"pre_clash.orderz\", \"pre_later_*.x\"]",
+        "",
+    );
+    let report = precheck(&missing, dir.path()).await;
+    let m = outcome(&report, "include_tables", Outcome::Failure);
+    assert!(m.contains("\"pre_clash.orderz\""), "{m}");
+    assert!(!m.contains("pre_later_"), "{m}");
+    let later = task(
+        &url,
+        dir.path(),
+        "include = [\"pre_clash.*\", \"pre_later_*.x\"]",
+        "",
+    );
+    let m = outcome(
+        &precheck(&later, dir.path()).await,
+        "include_tables",
+        Outcome::Warning,
+    );
+    assert!(m.contains("\"pre_later_*.x\" select no table"), "{m}");
 }
 
 #[tokio::test]
@@ -500,4 +529,76 @@ async fn the_sources_own_server_id_fails() {
         "server_id",
         Outcome::Pass,
     );
+}
+
+#[tokio::test]
+async fn changes_that_never_reach_the_binlog_warn_naming_their_tables_and_accounts() {
+    let url = sync_testkit::mysql_url();
+    let mut conn = admin(&url).await;
+    fresh_db(
+        &mut conn,
+        "pre_unlogged",
+        "CREATE TABLE parent (id INT PRIMARY KEY);
+         CREATE TABLE child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_child_parent
+           FOREIGN KEY (p) REFERENCES parent (id) ON DELETE CASCADE ON UPDATE SET NULL);
+         CREATE TABLE strict_child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_strict
+           FOREIGN KEY (p) REFERENCES parent (id));
+         CREATE TABLE mem (id INT PRIMARY KEY) ENGINE = MEMORY;",
+    )
+    .await;
+    conn.query_drop(
+        "DROP USER IF EXISTS 'pre_switcher'@'%', 'pre_super'@'%', 'pre_reader'@'%', 'pre_writer'@'%';
+         CREATE USER 'pre_switcher'@'%' IDENTIFIED BY 'pw';
+         GRANT BINLOG ADMIN ON *.* TO 'pre_switcher'@'%';
+         GRANT INSERT ON pre_unlogged.* TO 'pre_switcher'@'%';
+         CREATE USER 'pre_super'@'%' IDENTIFIED BY 'pw';
+         GRANT SUPER ON *.* TO 'pre_super'@'%';
+         GRANT UPDATE ON pre_unlogged.child TO 'pre_super'@'%';
+         CREATE USER 'pre_reader'@'%' IDENTIFIED BY 'pw';
+         GRANT BINLOG ADMIN ON *.* TO 'pre_reader'@'%';
+         GRANT SELECT ON pre_unlogged.* TO 'pre_reader'@'%';
+         CREATE USER 'pre_writer'@'%' IDENTIFIED BY 'pw';
+         GRANT INSERT, UPDATE, DELETE ON pre_unlogged.* TO 'pre_writer'@'%';",
+    )
+    .await
+    .expect("users");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = task(&url, dir.path(), "include = [\"pre_unlogged.*\"]", "");
+    let report = precheck(&text, dir.path()).await;
+    let m = outcome(&report, "cascading_foreign_keys", Outcome::Warning);
+    assert!(
+        m.ends_with(
+            "pre_unlogged.child (foreign key fk_child_parent to pre_unlogged.parent \
+             ON DELETE CASCADE ON UPDATE SET NULL)"
+        ),
+        "{m}"
+    );
+    let m = outcome(&report, "memory_tables", Outcome::Warning);
+    assert!(m.ends_with("never as row deletes: pre_unlogged.mem"), "{m}");
+    let m = outcome(&report, "session_binlog_format", Outcome::Warning);
+    assert!(
+        m.contains("'pre_super'@'%'") && m.contains("'pre_switcher'@'%'"),
+        "{m}"
+    );
+    assert!(
+        !m.contains("pre_reader") && !m.contains("pre_writer") && !m.contains("only the task's"),
+        "{m}"
+    );
+    assert!(report.passed(), "warnings only:\n{report}");
+
+    // Neither the child of a cascade nor the MEMORY table synced: no warning.
+    let text = task(
+        &url,
+        dir.path(),
+        "include = [\"pre_unlogged.*\"]\nexclude = [\"pre_unlogged.child\", \"pre_unlogged.mem\"]",
+        "",
+    );
+    let report = precheck(&text, dir.path()).await;
+    outcome(&report, "cascading_foreign_keys", Outcome::Pass);
+    outcome(&report, "memory_tables", Outcome::Pass);
+    conn.query_drop(
+        "DROP USER 'pre_switcher'@'%', 'pre_super'@'%', 'pre_reader'@'%', 'pre_writer'@'%'",
+    )
+    .await
+    .expect("drop users");
 }

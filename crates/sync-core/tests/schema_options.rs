@@ -18,8 +18,20 @@ fn task(
     objects: &str,
     types: &str,
 ) -> TaskRunner<LocalWarehouse> {
+    tagged_task(url, dir, state, 0, objects, types)
+}
+
+/// [`task`] writing under `record_id_tag = tag`.
+fn tagged_task(
+    url: &str,
+    dir: &Path,
+    state: &str,
+    tag: u8,
+    objects: &str,
+    types: &str,
+) -> TaskRunner<LocalWarehouse> {
     let text = format!(
-        "[source]\nurl = \"{url}\"\nserver_id = 7311\n\
+        "[source]\nurl = \"{url}\"\nserver_id = 7311\nrecord_id_tag = {tag}\n\
          [destination]\nkind = \"local\"\npath = \"{}\"\n\
          [objects]\n{objects}\n\
          [sync]\ntypes = {types}\nstate_dir = \"{}\"\nchunk_rows = 7\nbatch_rows = 5\n",
@@ -272,14 +284,25 @@ async fn conflicting_tables_stop_the_task_or_are_written_into() {
     }
     assert_eq!(rows(&read(dir.path(), "items_base")), 3, "nothing written");
 
-    // ... mode "ignore" writes into them, keeping what they held.
-    let second = task(
-        &url,
-        dir.path(),
-        "state2",
-        "include = [\"opt_conf.*\"]\nconflicting_tables = \"ignore\"",
-        full,
-    );
+    // ... mode "ignore" does not let a second task write them under the
+    // first one's record_id_tag (its rows would collide on record ids) ...
+    let ignore = "include = [\"opt_conf.*\"]\nconflicting_tables = \"ignore\"";
+    let second = task(&url, dir.path(), "state2", ignore, full);
+    match second.run(&caught_up()).await {
+        Err(Error::Precheck(r)) => {
+            let c = r.get("destination_owners").expect("check");
+            assert!(
+                c.message.contains("record_id_tag 0") && c.message.contains("items_base (task t"),
+                "{}",
+                c.message
+            );
+        }
+        other => panic!("expected the precheck to refuse, got {other:?}"),
+    }
+    assert_eq!(rows(&read(dir.path(), "items_base")), 3, "nothing written");
+
+    // ... but under another tag writes into them, keeping what they held.
+    let second = tagged_task(&url, dir.path(), "state3", 1, ignore, full);
     let state = second.run(&caught_up()).await.expect("second task");
     assert_eq!(state.phase, Phase::Finished);
     let base = read(dir.path(), "items_base");

@@ -1,5 +1,8 @@
-//! QUERY_EVENT (2) and MariaDB's QUERY_COMPRESSED_EVENT (165): a statement
-//! (BEGIN, COMMIT, DDL, or SQL in statement format) with its session state.
+//! QUERY_EVENT (2), EXECUTE_LOAD_QUERY_EVENT (18: a `LOAD DATA` in statement
+//! format; its longer post-header adds the file id and the file name's
+//! place in the text, which is skipped) and MariaDB's QUERY_COMPRESSED_EVENT
+//! (165): a statement (BEGIN, COMMIT, DDL, or SQL in statement format) with
+//! its session state.
 
 use std::borrow::Cow;
 

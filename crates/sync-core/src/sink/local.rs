@@ -7,7 +7,12 @@
 //!   customers_base/<unit>-<n>.parquet
 //!   customers_log/new_dts_sync_modifytime_year=2026/.../<unit>-<n>.parquet
 //!   _commits/<unit>          one empty marker per fully committed unit
+//!   customers_log/_owner.tag-0   the id of the task writing it under record_id_tag 0
 //! ```
+//!
+//! An owner marker ([`Sink::claim_table`]) is written under a temp name and
+//! hard-linked into place, which fails when the name exists: of two tasks
+//! claiming one tag at the same instant, exactly one wins.
 //!
 //! A unit commits file by file. First a manifest listing the unit's files is
 //! written to `_pending/<unit>.json`; then each file is written under a temp
@@ -16,7 +21,7 @@
 //! redo deletes the files the manifest names before writing again, so nothing
 //! is doubled even when the redo's rows differ (a snapshot chunk read again).
 
-use super::{Sink, TableBatch, TableDef};
+use super::{Owners, Sink, TableBatch, TableDef};
 use crate::checkpoint::{sync_dir, write_durably};
 pub use crate::config::ParquetCompression;
 use crate::error::{Error, Result};
@@ -35,6 +40,8 @@ use std::path::{Path, PathBuf};
 const COMMITS: &str = "_commits";
 /// Folder of the manifests of units being committed.
 const PENDING: &str = "_pending";
+/// Name prefix of a table's owner markers, followed by the tag.
+const OWNER_PREFIX: &str = "_owner.tag-";
 
 /// How the warehouse writes its Parquet files.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
@@ -314,6 +321,53 @@ impl Sink for LocalWarehouse {
             .map(|b| super::conform_read(b, schema))
             .collect()
     }
+
+    async fn table_owners(&self, table: &str) -> Result<Owners> {
+        let dir = within(&self.root, table)?;
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Owners::new()),
+            Err(e) => return Err(Error::io("listing", &dir, e)),
+        };
+        let mut owners = Owners::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("listing", &dir, e))?;
+            let name = entry.file_name();
+            let Some(tag) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(OWNER_PREFIX))
+                .and_then(|t| t.parse::<u8>().ok())
+            else {
+                continue;
+            };
+            let path = entry.path();
+            let task = fs::read_to_string(&path)
+                .map_err(|e| Error::io("reading the owner marker", &path, e))?;
+            owners.insert(tag, task.trim().to_owned());
+        }
+        Ok(owners)
+    }
+
+    async fn claim_table(&self, table: &str, tag: u8, task: &str) -> Result<()> {
+        if super::check_owner(&self.table_owners(table).await?, table, tag, task)? {
+            return Ok(());
+        }
+        let dir = within(&self.root, table)?;
+        private_fs::create_dir_all(&dir)?;
+        let marker = dir.join(format!("{OWNER_PREFIX}{tag}"));
+        let tmp = dir.join(format!(".owner.tag-{tag}.{}.tmp", std::process::id()));
+        write_durably(&tmp, task.as_bytes())?;
+        let linked = fs::hard_link(&tmp, &marker);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => sync_dir(&dir),
+            // Another task claimed the tag since the read: it wins.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                super::check_owner(&self.table_owners(table).await?, table, tag, task).map(|_| ())
+            }
+            Err(e) => Err(Error::io("writing the owner marker", &marker, e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -466,6 +520,33 @@ mod tests {
             .collect();
         assert_eq!(extra, [None, None, Some(30)]);
         assert!(read[0].schema().field(2).is_nullable());
+    }
+
+    #[tokio::test]
+    async fn one_task_per_tag_owns_a_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wh = LocalWarehouse::new(dir.path());
+        assert!(wh.table_owners("t_log").await.expect("none").is_empty());
+        wh.claim_table("t_log", 0, "ta").await.expect("first claim");
+        wh.claim_table("t_log", 0, "ta")
+            .await
+            .expect("again: a no-op");
+        let err = wh
+            .claim_table("t_log", 0, "tb")
+            .await
+            .expect_err("same tag, other task");
+        assert!(
+            matches!(&err, Error::TableOwned { owner, tag: 0, .. } if owner == "ta"),
+            "{err}"
+        );
+        wh.claim_table("t_log", 1, "tb").await.expect("other tag");
+        let owners = wh.table_owners("t_log").await.expect("owners");
+        assert_eq!(
+            owners.into_iter().collect::<Vec<_>>(),
+            [(0, "ta".to_owned()), (1, "tb".to_owned())]
+        );
+        // Invisible to readers of the table.
+        assert!(wh.read_table_blocking("t_log").expect("read").is_empty());
     }
 
     #[tokio::test]

@@ -41,8 +41,17 @@
 //! the server no longer knows cannot be told apart from one that landed; the
 //! sink then stops with an error naming the table and partition instead of
 //! guessing.
+//!
+//! # Owners
+//!
+//! A table's owners ([`Sink::claim_table`]) live at the end of its comment,
+//! `[sync owners: 0=t18c… 1=t18d…]` (tag `=` task id), after whatever
+//! comment the table had, which stays. A claim rewrites the comment with
+//! `ALTER TABLE … SET COMMENT` and reads it back: of two tasks claiming one
+//! tag at the same moment, the one whose id is read back wins and the other
+//! stops.
 
-use super::{Sink, TableBatch, TableDef};
+use super::{Owners, Sink, TableBatch, TableDef};
 use crate::checkpoint::{sync_dir, write_durably};
 use crate::error::{Error, Result};
 use crate::mapping;
@@ -59,6 +68,8 @@ use tracing::{debug, info};
 
 /// Rows per download request when reading a table back.
 const READ_ROWS: u64 = 100_000;
+/// Where a table comment's owner list starts; it ends at the next `]`.
+const OWNERS_OPEN: &str = "[sync owners:";
 
 /// A MaxCompute project as the destination.
 #[derive(Clone, Debug)]
@@ -294,6 +305,44 @@ fn block_ids(ids: &[u32]) -> Result<Vec<BlockId>> {
 }
 
 use crate::odps_sql::ident;
+
+/// The comment text before the owner list, and the owners in it.
+fn parse_owners(comment: &str) -> (&str, Owners) {
+    let Some(start) = comment.rfind(OWNERS_OPEN) else {
+        return (comment, Owners::new());
+    };
+    let rest = &comment[start + OWNERS_OPEN.len()..];
+    let list = rest.split(']').next().unwrap_or_default();
+    let owners = list
+        .split_whitespace()
+        .filter_map(|pair| {
+            let (tag, task) = pair.split_once('=')?;
+            Some((tag.parse().ok()?, task.to_owned()))
+        })
+        .collect();
+    (comment[..start].trim_end(), owners)
+}
+
+/// `user` (the comment without owners) followed by the owner list.
+fn render_owners(user: &str, owners: &Owners) -> String {
+    let list: Vec<String> = owners.iter().map(|(t, id)| format!("{t}={id}")).collect();
+    let marker = format!("{OWNERS_OPEN} {}]", list.join(" "));
+    if user.is_empty() {
+        marker
+    } else {
+        format!("{user} {marker}")
+    }
+}
+
+/// A table's comment, as the schema JSON of its metadata holds it.
+fn table_comment(info: &odps_tunnel::rest::TableInfo) -> String {
+    info.schema
+        .extra
+        .get("comment")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
 
 /// The `CREATE TABLE IF NOT EXISTS` statement of a destination table.
 ///
@@ -543,6 +592,41 @@ impl Sink for MaxComputeSink {
         Ok(())
     }
 
+    async fn table_owners(&self, table: &str) -> Result<Owners> {
+        let info = self.client.table(table).await?;
+        Ok(parse_owners(&table_comment(&info)).1)
+    }
+
+    async fn claim_table(&self, table: &str, tag: u8, task: &str) -> Result<()> {
+        let comment = table_comment(&self.client.table(table).await?);
+        let (user, mut owners) = parse_owners(&comment);
+        if super::check_owner(&owners, table, tag, task)? {
+            return Ok(());
+        }
+        owners.insert(tag, task.to_owned());
+        let sql = format!(
+            "ALTER TABLE {} SET COMMENT {}",
+            ident(table)?,
+            crate::odps_sql::literal(&render_owners(user, &owners))
+        );
+        info!(
+            table,
+            tag, task, "recording this task as the table's writer"
+        );
+        self.client.run_sql(&sql).await?;
+        // Read back: a task that claimed the tag at the same moment may
+        // have written last.
+        let read = self.table_owners(table).await?;
+        if super::check_owner(&read, table, tag, task)? {
+            Ok(())
+        } else {
+            Err(Error::Schema(format!(
+                "MaxCompute table {table}: the owner marker written into its comment did not \
+                 read back"
+            )))
+        }
+    }
+
     async fn read_table(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
         let schema = &super::nullable(schema);
         let info = self.client.table(name).await?;
@@ -747,6 +831,53 @@ mod tests {
             .await
             .expect("again");
         assert_eq!(ids(&sink).await, [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn owners_sit_after_the_comment_and_round_trip() {
+        assert_eq!(parse_owners("orders of the shop").1, Owners::new());
+        let mut owners = Owners::new();
+        owners.insert(0, "t18a".to_owned());
+        owners.insert(7, "t18b".to_owned());
+        let text = render_owners("orders [of] the shop", &owners);
+        assert_eq!(text, "orders [of] the shop [sync owners: 0=t18a 7=t18b]");
+        assert_eq!(
+            parse_owners(&text),
+            ("orders [of] the shop", owners.clone())
+        );
+        assert_eq!(parse_owners(&render_owners("", &owners)), ("", owners));
+    }
+
+    /// Two tasks, one table: one owner per tag, kept in the table comment.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_task_per_tag_owns_a_table_through_its_comment() {
+        let emu = Emulator::start(&[]).expect("emulator");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let client = Client::new(
+            &emu.endpoint,
+            "owners",
+            odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+        )
+        .expect("client");
+        client
+            .run_sql("CREATE TABLE t_log (id BIGINT, v STRING) COMMENT 'the log'")
+            .await
+            .expect("table");
+        let sink = MaxComputeSink::new(client.clone(), dir.path());
+        assert!(sink.table_owners("t_log").await.expect("none").is_empty());
+        sink.claim_table("t_log", 0, "ta").await.expect("claim");
+        sink.claim_table("t_log", 0, "ta").await.expect("again");
+        let err = sink
+            .claim_table("t_log", 0, "tb")
+            .await
+            .expect_err("same tag, other task");
+        assert!(
+            matches!(&err, Error::TableOwned { owner, .. } if owner == "ta"),
+            "{err}"
+        );
+        sink.claim_table("t_log", 3, "tb").await.expect("other tag");
+        let info = client.table("t_log").await.expect("info");
+        assert_eq!(table_comment(&info), "the log [sync owners: 0=ta 3=tb]");
     }
 
     #[test]
