@@ -181,7 +181,7 @@ fn collect(dir: &Path, files: &mut Vec<DataFile>) -> Result<(), OdpsError> {
 }
 
 /// Brings a stored batch to the table's current columns, in the stored
-/// form of [`arrow_schema`] (`schema`): matched by name, columns added after
+/// form of [`arrow_schema()`] (`schema`): matched by name, columns added after
 /// the file was written read as NULL, timestamps of files written before
 /// the seconds-and-nanoseconds form converted.
 pub fn adapt(
