@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Column;
 use crate::error::OdpsError;
+use odps_tunnel::types::TimestampForm;
 
 /// Name of a data directory's manifest.
 pub const MANIFEST: &str = "_manifest.json";
@@ -88,10 +89,15 @@ pub fn sync_dir(dir: &Path) -> Result<(), OdpsError> {
         .map_err(OdpsError::io)
 }
 
-/// The Arrow schema of a table's data columns.
+/// The Arrow schema a table's data columns are stored and read in: the
+/// Tunnel's types, with `timestamp` and `timestamp_ntz` as seconds and
+/// nanoseconds ([`TimestampForm::SecNano`]), so that every value MaxCompute
+/// holds (0000-01-01 .. 9999-12-31) is kept exactly, not only what 64-bit
+/// nanoseconds hold.
 pub fn arrow_schema(columns: &[Column]) -> Result<SchemaRef, OdpsError> {
-    Ok(odps_tunnel::types::arrow_schema(
+    Ok(odps_tunnel::types::arrow_schema_in(
         &crate::catalog::tunnel_columns(columns)?,
+        TimestampForm::SecNano,
     ))
 }
 
@@ -174,24 +180,50 @@ fn collect(dir: &Path, files: &mut Vec<DataFile>) -> Result<(), OdpsError> {
     Ok(())
 }
 
-/// Brings a stored batch to the table's current columns: matched by name,
-/// columns added after the file was written read as NULL.
+/// Brings a stored batch to the table's current columns, in the stored
+/// form of [`arrow_schema()`] (`schema`): matched by name, columns added after
+/// the file was written read as NULL, timestamps of files written before
+/// the seconds-and-nanoseconds form converted.
 pub fn adapt(
     batch: &RecordBatch,
     columns: &[Column],
     schema: &SchemaRef,
 ) -> Result<RecordBatch, OdpsError> {
+    let mut converted = false;
     let arrays = columns
         .iter()
-        .map(|c| {
+        .zip(schema.fields())
+        .map(|(c, field)| {
             Ok(match batch.column_by_name(&c.name) {
-                Some(array) => array.clone(),
-                None => arrow_array::new_null_array(&c.odps_type()?.to_arrow(), batch.num_rows()),
+                Some(array) => {
+                    converted |= array.data_type() != field.data_type();
+                    array.clone()
+                }
+                None => arrow_array::new_null_array(field.data_type(), batch.num_rows()),
             })
         })
         .collect::<Result<Vec<ArrayRef>, OdpsError>>()?;
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(schema.clone(), arrays, &options).map_err(internal)
+    if !converted {
+        return RecordBatch::try_new_with_options(schema.clone(), arrays, &options)
+            .map_err(internal);
+    }
+    let as_stored = arrow_schema::Schema::new(
+        columns
+            .iter()
+            .zip(&arrays)
+            .map(|(c, a)| arrow_schema::Field::new(&c.name, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    );
+    let old = RecordBatch::try_new_with_options(std::sync::Arc::new(as_stored), arrays, &options)
+        .map_err(internal)?;
+    odps_tunnel::types::conform_batch_in(
+        &crate::catalog::tunnel_columns(columns)?,
+        &old,
+        usize::MAX,
+        TimestampForm::SecNano,
+    )
+    .map_err(internal)
 }
 
 #[cfg(test)]

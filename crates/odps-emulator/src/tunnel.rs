@@ -16,6 +16,7 @@ use crate::faults::{CrashPoint, Faults, Operation};
 use crate::instances::now_nanos;
 use odps_tunnel::encode::arrow::{BlockEncoder, EncoderOptions, decode_block};
 use odps_tunnel::encode::proto::{RecordDecoder, RecordEncoder};
+use odps_tunnel::types::{TimestampForm, conform_batch_in};
 
 use crate::storage;
 
@@ -104,6 +105,13 @@ fn malformed(err: odps_tunnel::encode::DecodeError) -> OdpsError {
         "MalformedDataStream",
         format!("ODPS-0420061: Malformed data stream - {err}"),
     )
+}
+
+/// A value the table's type cannot hold: the SDKs' "InvalidData" (pyodps
+/// refuses a string over the field size with that code before sending it;
+/// the service's own code for such a body is not documented).
+fn invalid_data(err: odps_tunnel::types::TypeError) -> OdpsError {
+    OdpsError::new(400, "InvalidData", format!("invalid data: {err}"))
 }
 
 fn no_session(id: &str) -> OdpsError {
@@ -242,15 +250,26 @@ impl Tunnel {
         // Decoding and Parquet encoding are CPU work: keep them off the I/O threads.
         let started = std::time::Instant::now();
         let rows = tokio::task::spawn_blocking(move || {
-            let batches = match format {
+            let decoded = match format {
                 Format::Arrow => decode_block(&columns, &body).map_err(malformed)?,
                 Format::Protobuf => vec![
                     RecordDecoder::new(&columns)
+                        .with_timestamp_form(TimestampForm::SecNano)
                         .decode(&body)
                         .map_err(malformed)?
                         .batch,
                 ],
             };
+            // What the service stores: each value checked against its type
+            // (field size, decimal precision, date and time ranges, text
+            // lengths, JSON), timestamps kept as seconds and nanoseconds.
+            let batches = decoded
+                .iter()
+                .map(|b| {
+                    conform_batch_in(&columns, b, MAX_FIELD_SIZE as usize, TimestampForm::SecNano)
+                        .map_err(invalid_data)
+                })
+                .collect::<Result<Vec<_>, OdpsError>>()?;
             let decoded_ms = started.elapsed().as_millis();
             storage::write_parquet(&path, &schema, &batches)?;
             tracing::debug!(decoded_ms, "block decoded and written");
@@ -561,7 +580,24 @@ impl Tunnel {
         let encode_error = |e: odps_tunnel::encode::EncodeError| OdpsError::internal(e.to_string());
         match format {
             Format::Arrow => {
-                // Stored batches already have the table's types.
+                // Stored batches already have the table's types, but for
+                // timestamps, stored as seconds and nanoseconds: the Arrow
+                // tunnel carries 64-bit nanoseconds, so a value beyond them
+                // is refused (the record format carries it). What the real
+                // service does there is not documented.
+                let arrow_form = |b: &RecordBatch| {
+                    conform_batch_in(&columns, b, usize::MAX, TimestampForm::Nanos).map_err(|e| {
+                        OdpsError::new(
+                            400,
+                            "InvalidData",
+                            format!(
+                                "invalid data: {e}; the Arrow tunnel carries timestamps as 64-bit \
+                                 nanoseconds: read this range in the record format"
+                            ),
+                        )
+                    })
+                };
+                let has_timestamps = columns.iter().any(|c| c.ty.is_timestamp());
                 let options = EncoderOptions {
                     check_values: false,
                     ..EncoderOptions::default()
@@ -569,7 +605,11 @@ impl Tunnel {
                 let mut encoder =
                     BlockEncoder::try_new_with_options(&columns, options).map_err(encode_error)?;
                 for batch in &batches {
-                    encoder.write(batch).map_err(encode_error)?;
+                    if has_timestamps {
+                        encoder.write(&arrow_form(batch)?).map_err(encode_error)?;
+                    } else {
+                        encoder.write(batch).map_err(encode_error)?;
+                    }
                 }
                 Ok(encoder.finish())
             }

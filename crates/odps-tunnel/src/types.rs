@@ -18,7 +18,7 @@
 //! | binary | Binary |
 //! | date | Date32 |
 //! | datetime | Timestamp(ms) |
-//! | timestamp, timestamp_ntz | Timestamp(ns) |
+//! | timestamp, timestamp_ntz | Timestamp(ns), or Struct{sec: Int64, nano: Int32} (see below) |
 //! | decimal(p,s) | Decimal128(p,s) when p ≤ 38, else Decimal256(p,s); bare `decimal` is (54,18) |
 //! | interval_day_time | Struct{sec: Int64, nano: Int32} |
 //! | interval_year_month | Int64 (months) |
@@ -28,6 +28,23 @@
 //!
 //! The reference SDK has no Arrow mapping for `json`; this crate sends it as
 //! its text, which is what the protobuf format carries too.
+//!
+//! # Timestamps beyond 64-bit nanoseconds
+//!
+//! MaxCompute stores `timestamp` and `timestamp_ntz` values from
+//! 0000-01-01 00:00:00 to 9999-12-31 23:59:59.999999999. The Arrow tunnel
+//! carries them as `timestamp[ns]` only (pyodps and the Java SDK both map
+//! them to 64-bit nanoseconds and send no unit: there is no schema message),
+//! which holds 1677-09-21 00:12:43.145224192 .. 2262-04-11 23:47:16.854775807
+//! UTC. The protobuf record format carries seconds and nanoseconds, the whole
+//! range. [`TimestampForm`] names the two Arrow forms: [`TimestampForm::Nanos`]
+//! (what [`OdpsType::to_arrow`] gives and the Arrow tunnel takes) and
+//! [`TimestampForm::SecNano`], a `Struct{sec: Int64, nano: Int32}` (pyodps's
+//! "timestamp as struct"). [`conform_batch_in`] accepts either form, or a
+//! `Timestamp` of any unit, and converts exactly into the one asked for, or
+//! says which value does not fit; [`needs_record_format`] tells whether a
+//! batch can travel over the Arrow tunnel at all. Nested timestamps (inside
+//! arrays, maps and structs) are always `Timestamp(ns)`.
 //!
 //! # Values that do not fit
 //!
@@ -42,9 +59,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Date32Type, Decimal128Type, Decimal256Type, TimestampMillisecondType, TimestampNanosecondType,
-};
+use arrow_array::types::{Date32Type, Decimal128Type, Decimal256Type, TimestampMillisecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
@@ -59,8 +74,33 @@ pub const MAX_CHAR_LENGTH: u32 = 255;
 /// Default largest string/binary value, in bytes (sessions report their own).
 pub const DEFAULT_MAX_FIELD_SIZE: usize = 8 * 1024 * 1024;
 
-/// Days from 1970-01-01 to 0001-01-01, the first date MaxCompute stores.
-const MIN_DAY: i64 = -719_162;
+/// Days from 1970-01-01 to 0000-01-01 (proleptic Gregorian), the first date
+/// MaxCompute stores (DATE, DATETIME and TIMESTAMP all start there, per the
+/// 2.0 data type edition page).
+const MIN_DAY: i64 = -719_528;
+/// Nanoseconds per second.
+const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+/// How `timestamp` and `timestamp_ntz` values are held in an Arrow batch
+/// (see the module docs).
+#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
+pub enum TimestampForm {
+    /// `Timestamp(ns)`: what the Arrow tunnel carries, 1677-09-21 .. 2262-04-11.
+    #[default]
+    Nanos,
+    /// `Struct{sec: Int64, nano: Int32}`: seconds since the epoch and
+    /// nanoseconds 0..=999,999,999 after them, over MaxCompute's whole range
+    /// (what the protobuf record format carries).
+    SecNano,
+}
+
+/// The Arrow type of [`TimestampForm::SecNano`] (and of `interval_day_time`).
+pub fn sec_nano_type() -> DataType {
+    DataType::Struct(Fields::from(vec![
+        Field::new("sec", DataType::Int64, true),
+        Field::new("nano", DataType::Int32, true),
+    ]))
+}
 /// Days from 1970-01-01 to 9999-12-31, the last date MaxCompute stores.
 const MAX_DAY: i64 = 2_932_896;
 
@@ -221,10 +261,7 @@ impl OdpsType {
             Self::Date => DataType::Date32,
             Self::Datetime => DataType::Timestamp(TimeUnit::Millisecond, None),
             Self::Timestamp | Self::TimestampNtz => DataType::Timestamp(TimeUnit::Nanosecond, None),
-            Self::IntervalDayTime => DataType::Struct(Fields::from(vec![
-                Field::new("sec", DataType::Int64, true),
-                Field::new("nano", DataType::Int32, true),
-            ])),
+            Self::IntervalDayTime => sec_nano_type(),
             Self::Array(item) => {
                 DataType::List(Arc::new(Field::new("item", item.to_arrow(), true)))
             }
@@ -246,6 +283,22 @@ impl OdpsType {
                     .collect(),
             ),
         }
+    }
+
+    /// The Arrow type of this type in `form`: [`to_arrow`](Self::to_arrow),
+    /// except that a `timestamp` or `timestamp_ntz` is
+    /// [`sec_nano_type`] in [`TimestampForm::SecNano`] (at the top level
+    /// only; nested timestamps stay `Timestamp(ns)`).
+    pub fn to_arrow_in(&self, form: TimestampForm) -> DataType {
+        match (self, form) {
+            (Self::Timestamp | Self::TimestampNtz, TimestampForm::SecNano) => sec_nano_type(),
+            _ => self.to_arrow(),
+        }
+    }
+
+    /// Whether this is `timestamp` or `timestamp_ntz`.
+    pub fn is_timestamp(&self) -> bool {
+        matches!(self, Self::Timestamp | Self::TimestampNtz)
     }
 
     /// The MaxCompute type for an Arrow type, as the reference SDK infers it
@@ -622,10 +675,15 @@ impl Column {
 /// The Arrow schema of a table's data columns (partition columns excluded),
 /// as the Tunnel's Arrow format carries them.
 pub fn arrow_schema(columns: &[Column]) -> SchemaRef {
+    arrow_schema_in(columns, TimestampForm::Nanos)
+}
+
+/// The Arrow schema of a table's data columns with timestamps in `form`.
+pub fn arrow_schema_in(columns: &[Column], form: TimestampForm) -> SchemaRef {
     Arc::new(Schema::new(
         columns
             .iter()
-            .map(|c| Field::new(&c.name, c.ty.to_arrow(), c.nullable))
+            .map(|c| Field::new(&c.name, c.ty.to_arrow_in(form), c.nullable))
             .collect::<Vec<_>>(),
     ))
 }
@@ -642,6 +700,9 @@ pub fn arrow_schema(columns: &[Column]) -> SchemaRef {
 /// `Int64`): cast before writing. `max_field_size` bounds string and binary
 /// values in bytes.
 ///
+/// The one exception is `timestamp` and `timestamp_ntz`: see
+/// [`conform_batch_in`], of which this is the [`TimestampForm::Nanos`] form.
+///
 /// # Errors
 ///
 /// [`TypeError::MissingColumn`], [`TypeError::ArrowTypeMismatch`],
@@ -650,6 +711,25 @@ pub fn conform_batch(
     columns: &[Column],
     batch: &RecordBatch,
     max_field_size: usize,
+) -> Result<RecordBatch, TypeError> {
+    conform_batch_in(columns, batch, max_field_size, TimestampForm::Nanos)
+}
+
+/// [`conform_batch`] with the top-level `timestamp` and `timestamp_ntz`
+/// columns in `form`. Their values may come as a `Timestamp` of any unit
+/// and time zone, or as [`sec_nano_type`]; each is converted exactly or
+/// refused with [`TypeError::ValueDoesNotFit`] naming the row (a value
+/// outside the 64-bit nanoseconds of [`TimestampForm::Nanos`], or outside
+/// MaxCompute's 0000-01-01 .. 9999-12-31).
+///
+/// # Errors
+///
+/// As [`conform_batch`].
+pub fn conform_batch_in(
+    columns: &[Column],
+    batch: &RecordBatch,
+    max_field_size: usize,
+    form: TimestampForm,
 ) -> Result<RecordBatch, TypeError> {
     let schema = batch.schema();
     for field in schema.fields() {
@@ -670,7 +750,11 @@ pub fn conform_batch(
             .iter()
             .position(|f| f.name().eq_ignore_ascii_case(&col.name))
             .ok_or_else(|| TypeError::MissingColumn(col.name.clone()))?;
-        let array = conform_array(&col.name, &col.ty, batch.column(idx))?;
+        let array = if col.ty.is_timestamp() {
+            convert_timestamps(&col.name, &col.ty, batch.column(idx), form)?
+        } else {
+            conform_array(&col.name, &col.ty, batch.column(idx))?
+        };
         if !col.nullable
             && let Some(row) = (0..array.len()).find(|&i| array.is_null(i))
         {
@@ -683,11 +767,205 @@ pub fn conform_batch(
         arrays.push(array);
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(arrow_schema(columns), arrays, &options).map_err(|e| {
-        TypeError::ValueDoesNotFit {
+    RecordBatch::try_new_with_options(arrow_schema_in(columns, form), arrays, &options).map_err(
+        |e| TypeError::ValueDoesNotFit {
             column: String::new(),
             row: 0,
             reason: e.to_string(),
+        },
+    )
+}
+
+/// Whether `batch` holds a `timestamp` or `timestamp_ntz` value (in any
+/// form [`conform_batch_in`] takes) that 64-bit nanoseconds cannot carry,
+/// so that it must travel in the protobuf record format rather than the
+/// Arrow one. Columns are matched by name, case-insensitively; a column
+/// the batch lacks or of another type counts as fitting (the encoder
+/// reports it).
+pub fn needs_record_format(columns: &[Column], batch: &RecordBatch) -> bool {
+    let schema = batch.schema();
+    columns.iter().filter(|c| c.ty.is_timestamp()).any(|c| {
+        schema
+            .fields()
+            .iter()
+            .position(|f| f.name().eq_ignore_ascii_case(&c.name))
+            .is_some_and(|i| beyond_nanos(batch.column(i)))
+    })
+}
+
+/// Whether a timestamp array holds a value 64-bit nanoseconds cannot.
+fn beyond_nanos(array: &ArrayRef) -> bool {
+    let fits = |sec: i64, nano: i64| {
+        sec.checked_mul(NANOS_PER_SEC)
+            .and_then(|n| n.checked_add(nano))
+            .is_some()
+    };
+    match array.data_type() {
+        DataType::Timestamp(unit, _) => {
+            let per = match unit {
+                TimeUnit::Second => 1,
+                TimeUnit::Millisecond => 1_000,
+                TimeUnit::Microsecond => 1_000_000,
+                TimeUnit::Nanosecond => return false,
+            };
+            let Ok(raw) = array
+                .to_data()
+                .into_builder()
+                .data_type(DataType::Int64)
+                .build()
+            else {
+                return false;
+            };
+            arrow_array::Int64Array::from(raw)
+                .iter()
+                .flatten()
+                .any(|v| !fits(v.div_euclid(per), v.rem_euclid(per) * (NANOS_PER_SEC / per)))
+        }
+        DataType::Struct(fields) if is_sec_nano(fields) => {
+            let s = array.as_struct();
+            let sec = s.column(0).as_primitive::<arrow_array::types::Int64Type>();
+            let nano = s.column(1).as_primitive::<arrow_array::types::Int32Type>();
+            (0..s.len()).any(|i| {
+                s.is_valid(i) && sec.is_valid(i) && !fits(sec.value(i), i64::from(nano.value(i)))
+            })
+        }
+        _ => false,
+    }
+}
+
+/// The first and last second MaxCompute stores (0000-01-01 00:00:00 and
+/// 9999-12-31 23:59:59 UTC).
+const MIN_SECOND: i64 = MIN_DAY * 86_400;
+const MAX_SECOND: i64 = (MAX_DAY + 1) * 86_400 - 1;
+
+/// Seconds and nanoseconds of a timestamp column in any form, row by row
+/// (`None` for a null).
+fn sec_nanos(
+    column: &str,
+    ty: &OdpsType,
+    array: &ArrayRef,
+) -> Result<Vec<Option<(i64, i32)>>, TypeError> {
+    let mismatch = || TypeError::ArrowTypeMismatch {
+        column: column.to_owned(),
+        odps_type: ty.to_string(),
+        expected: format!("{} or {}", ty.to_arrow(), sec_nano_type()),
+        actual: array.data_type().to_string(),
+    };
+    match array.data_type() {
+        DataType::Timestamp(unit, _) => {
+            let per = match unit {
+                TimeUnit::Second => 1,
+                TimeUnit::Millisecond => 1_000,
+                TimeUnit::Microsecond => 1_000_000,
+                TimeUnit::Nanosecond => NANOS_PER_SEC,
+            };
+            let raw = array
+                .to_data()
+                .into_builder()
+                .data_type(DataType::Int64)
+                .build()
+                .map_err(|_| mismatch())?;
+            let raw = arrow_array::Int64Array::from(raw);
+            Ok(raw
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        let nano = v.rem_euclid(per) * (NANOS_PER_SEC / per);
+                        // Below 10^9: fits i32.
+                        (v.div_euclid(per), nano as i32)
+                    })
+                })
+                .collect())
+        }
+        DataType::Struct(fields) if is_sec_nano(fields) => {
+            let s = array.as_struct();
+            let sec = s.column(0).as_primitive::<arrow_array::types::Int64Type>();
+            let nano = s.column(1).as_primitive::<arrow_array::types::Int32Type>();
+            Ok((0..s.len())
+                .map(|i| {
+                    (s.is_valid(i) && sec.is_valid(i)).then(|| {
+                        let n = if nano.is_valid(i) { nano.value(i) } else { 0 };
+                        (sec.value(i), n)
+                    })
+                })
+                .collect())
+        }
+        _ => Err(mismatch()),
+    }
+}
+
+/// A `timestamp`/`timestamp_ntz` column in `form`, converted exactly, its
+/// values checked against MaxCompute's range.
+fn convert_timestamps(
+    column: &str,
+    ty: &OdpsType,
+    array: &ArrayRef,
+    form: TimestampForm,
+) -> Result<ArrayRef, TypeError> {
+    let values = sec_nanos(column, ty, array)?;
+    for (row, v) in values.iter().enumerate() {
+        let Some((sec, nano)) = *v else { continue };
+        if !(0..NANOS_PER_SEC).contains(&i64::from(nano)) {
+            return Err(does_not_fit(
+                column,
+                row,
+                format!("{nano} nanoseconds are outside 0..=999999999"),
+            ));
+        }
+        if !(MIN_SECOND..=MAX_SECOND).contains(&sec) {
+            return Err(does_not_fit(
+                column,
+                row,
+                format!("{sec} s since the epoch is outside 0000-01-01..9999-12-31"),
+            ));
+        }
+    }
+    Ok(match form {
+        TimestampForm::Nanos => {
+            let mut out = Vec::with_capacity(values.len());
+            for (row, v) in values.iter().enumerate() {
+                out.push(match *v {
+                    None => None,
+                    Some((sec, nano)) => Some(
+                        sec.checked_mul(NANOS_PER_SEC)
+                            .and_then(|n| n.checked_add(i64::from(nano)))
+                            .ok_or_else(|| {
+                                does_not_fit(
+                                    column,
+                                    row,
+                                    format!(
+                                        "{sec} s since the epoch is outside the 64-bit nanoseconds \
+                                         the Arrow tunnel carries (1677-09-21 .. 2262-04-11); \
+                                         the protobuf record format carries it"
+                                    ),
+                                )
+                            })?,
+                    ),
+                });
+            }
+            Arc::new(arrow_array::TimestampNanosecondArray::from(out))
+        }
+        TimestampForm::SecNano => {
+            let nulls = arrow_buffer::NullBuffer::from_iter(values.iter().map(Option::is_some));
+            let sec: arrow_array::Int64Array = values
+                .iter()
+                .map(|v| Some(v.map_or(0, |(s, _)| s)))
+                .collect();
+            let nano: arrow_array::Int32Array = values
+                .iter()
+                .map(|v| Some(v.map_or(0, |(_, n)| n)))
+                .collect();
+            let DataType::Struct(fields) = sec_nano_type() else {
+                return Err(does_not_fit(column, 0, "no struct type".into()));
+            };
+            Arc::new(
+                arrow_array::StructArray::try_new(
+                    fields,
+                    vec![Arc::new(sec), Arc::new(nano)],
+                    (values.iter().any(Option::is_none)).then_some(nulls),
+                )
+                .map_err(|e| does_not_fit(column, 0, e.to_string()))?,
+            )
         }
     })
 }
@@ -848,7 +1126,7 @@ fn check_values(
                     return Err(does_not_fit(
                         column,
                         row,
-                        format!("day {v} is outside 0001-01-01..9999-12-31"),
+                        format!("day {v} is outside 0000-01-01..9999-12-31"),
                     ));
                 }
             }
@@ -866,14 +1144,15 @@ fn check_values(
                     return Err(does_not_fit(
                         column,
                         row,
-                        format!("{v} ms is outside 0001-01-01..9999-12-31"),
+                        format!("{v} ms is outside 0000-01-01..9999-12-31"),
                     ));
                 }
             }
         }
         OdpsType::Timestamp | OdpsType::TimestampNtz => {
-            // i64 nanoseconds cover 1677..2262, inside MaxCompute's range.
-            let _ = array.as_primitive::<TimestampNanosecondType>();
+            // Top-level columns are checked as they are converted
+            // (`convert_timestamps`); nested ones are i64 nanoseconds, whose
+            // 1677..2262 lie inside MaxCompute's range.
         }
         OdpsType::Array(item) => {
             let list = array.as_list::<i32>();
@@ -944,6 +1223,7 @@ fn nested_row(e: TypeError, map_row: impl Fn(usize) -> usize) -> TypeError {
 mod tests {
     use super::*;
     use arrow_array::builder::{ListBuilder, StringBuilder};
+    use arrow_array::types::TimestampNanosecondType;
     use arrow_array::{Decimal128Array, Int64Array, StringArray, TimestampNanosecondArray};
 
     const ALL: &[&str] = &[
@@ -1073,6 +1353,88 @@ mod tests {
                 .value(1),
             2
         );
+    }
+
+    #[test]
+    fn timestamps_convert_exactly_between_forms_or_say_why_not() {
+        use arrow_array::TimestampMicrosecondArray;
+        let cols = vec![Column::new("t", OdpsType::TimestampNtz)];
+        // 0000-01-01 00:00:00, 9999-12-31 23:59:59.999999, NULL, 1970-01-01 00:00:00.000001.
+        let us = TimestampMicrosecondArray::from(vec![
+            Some(MIN_SECOND * 1_000_000),
+            Some(253_402_300_799_999_999),
+            None,
+            Some(1),
+        ]);
+        let b = batch(vec![("t", Arc::new(us) as ArrayRef)]);
+        assert!(needs_record_format(&cols, &b));
+        assert!(!needs_record_format(&cols, &b.slice(2, 2)));
+        let err = conform_batch(&cols, &b, DEFAULT_MAX_FIELD_SIZE).unwrap_err();
+        assert!(
+            matches!(&err, TypeError::ValueDoesNotFit { row: 0, reason, .. } if reason.contains("protobuf record format")),
+            "{err}"
+        );
+        let sn =
+            conform_batch_in(&cols, &b, DEFAULT_MAX_FIELD_SIZE, TimestampForm::SecNano).unwrap();
+        assert_eq!(sn.schema(), arrow_schema_in(&cols, TimestampForm::SecNano));
+        let st = sn.column(0).as_struct();
+        let sec = st.column(0).as_primitive::<arrow_array::types::Int64Type>();
+        let nano = st.column(1).as_primitive::<arrow_array::types::Int32Type>();
+        assert_eq!((sec.value(0), nano.value(0)), (MIN_SECOND, 0));
+        assert_eq!(
+            (sec.value(1), nano.value(1)),
+            (253_402_300_799, 999_999_000)
+        );
+        assert!(st.is_null(2));
+        assert_eq!((sec.value(3), nano.value(3)), (0, 1_000));
+        // The struct form converts back: to nanoseconds where they reach.
+        let ns = conform_batch(&cols, &sn.slice(2, 2), DEFAULT_MAX_FIELD_SIZE).unwrap();
+        let ns = ns.column(0).as_primitive::<TimestampNanosecondType>();
+        assert!(ns.is_null(0) && ns.value(1) == 1_000);
+        // Before 1970, seconds round down and nanoseconds count up.
+        let before = TimestampMicrosecondArray::from(vec![-1]);
+        let b = batch(vec![("t", Arc::new(before) as ArrayRef)]);
+        let sn =
+            conform_batch_in(&cols, &b, DEFAULT_MAX_FIELD_SIZE, TimestampForm::SecNano).unwrap();
+        let st = sn.column(0).as_struct();
+        assert_eq!(
+            (
+                st.column(0)
+                    .as_primitive::<arrow_array::types::Int64Type>()
+                    .value(0),
+                st.column(1)
+                    .as_primitive::<arrow_array::types::Int32Type>()
+                    .value(0)
+            ),
+            (-1, 999_999_000)
+        );
+        // Beyond MaxCompute's range, and nanoseconds out of their range.
+        let late = arrow_array::TimestampSecondArray::from(vec![MAX_SECOND + 1]);
+        let b = batch(vec![("t", Arc::new(late) as ArrayRef)]);
+        assert!(matches!(
+            conform_batch_in(&cols, &b, DEFAULT_MAX_FIELD_SIZE, TimestampForm::SecNano),
+            Err(TypeError::ValueDoesNotFit { row: 0, .. })
+        ));
+        let odd = arrow_array::StructArray::try_new(
+            match sec_nano_type() {
+                DataType::Struct(f) => f,
+                _ => unreachable!(),
+            },
+            vec![
+                Arc::new(Int64Array::from(vec![0])),
+                Arc::new(arrow_array::Int32Array::from(vec![1_000_000_000])),
+            ],
+            None,
+        )
+        .unwrap();
+        let b = batch(vec![("t", Arc::new(odd) as ArrayRef)]);
+        assert!(conform_batch_in(&cols, &b, 1, TimestampForm::SecNano).is_err());
+        // Dates and datetimes start at 0000-01-01.
+        let cols = vec![Column::new("d", OdpsType::Date)];
+        let days = arrow_array::Date32Array::from(vec![MIN_DAY as i32]);
+        assert!(conform_batch(&cols, &batch(vec![("d", Arc::new(days) as ArrayRef)]), 1).is_ok());
+        let days = arrow_array::Date32Array::from(vec![MIN_DAY as i32 - 1]);
+        assert!(conform_batch(&cols, &batch(vec![("d", Arc::new(days) as ArrayRef)]), 1).is_err());
     }
 
     #[test]

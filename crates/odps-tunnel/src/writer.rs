@@ -5,14 +5,24 @@
 //!
 //! [`Client::create_upload_session`] opens a session for a table or one of its
 //! partitions; persist [`UploadSession::id`] to resume it after a restart with
-//! [`Client::resume_upload_session`]. [`UploadSession::arrow_writer`] gives an
-//! [`ArrowBlockWriter`]: it encodes `RecordBatch`es into blocks of about
+//! [`Client::resume_upload_session`]. [`UploadSession::arrow_writer`] gives a
+//! [`BlockWriter`] of Arrow blocks (and [`UploadSession::record_writer`] one
+//! of protobuf record blocks): it encodes `RecordBatch`es into blocks of about
 //! [`WriterOptions::block_bytes`], uploads up to
 //! [`WriterOptions::max_in_flight`] blocks at once, and retries a failed block
 //! by uploading the same bytes under the same block id (the Tunnel replaces a
 //! block on a second PUT), with exponential backoff.
-//! [`ArrowBlockWriter::finish`] returns a [`BlockReceipt`] per block; pass
+//! [`BlockWriter::finish`] returns a [`BlockReceipt`] per block; pass
 //! their ids to [`UploadSession::commit`], which makes the data visible at once.
+//!
+//! # Choosing the format
+//!
+//! The Arrow format is the fast one, but carries `timestamp` and
+//! `timestamp_ntz` values as 64-bit nanoseconds, 1677-09-21 .. 2262-04-11
+//! only (see [`crate::types`]). [`BlockFormat::for_batches`] picks the
+//! protobuf record format for batches holding a value outside that window;
+//! it carries MaxCompute's whole range. Both writers take timestamps as a
+//! `Timestamp` of any unit or as [`crate::types::sec_nano_type`] structs.
 //!
 //! # Compression
 //!
@@ -26,7 +36,7 @@
 //!
 //! A writer holds at most `max_in_flight` sealed blocks being uploaded plus
 //! the block being filled, so about `(max_in_flight + 1) × block_bytes`.
-//! [`ArrowBlockWriter::write`] waits for an upload to finish before sealing
+//! [`BlockWriter::write`] waits for an upload to finish before sealing
 //! another block when that many are in flight.
 //!
 //! # Dropping
@@ -38,7 +48,7 @@
 //!
 //! [`Client::create_download_session`] and [`DownloadSession::read_arrow`]
 //! read rows back as Arrow (or [`DownloadSession::read_records`] in the
-//! protobuf format).
+//! protobuf format, which carries every timestamp MaxCompute holds).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -51,14 +61,14 @@ use tokio::task::JoinSet;
 
 use crate::compress::Compression;
 use crate::encode::arrow::{BlockEncoder, DEFAULT_CHUNK_SIZE, EncoderOptions, decode_block};
-use crate::encode::proto::RecordDecoder;
+use crate::encode::proto::{RecordDecoder, RecordEncoder};
 use crate::error::{Error, ErrorKind, Result};
 use crate::rest::{Client, Plane};
 use crate::session::{
     BlockId, DownloadSessionInfo, PartitionSpec, SessionStatus, TUNNEL_VERSION,
     TUNNEL_VERSION_HEADER, UploadSessionInfo,
 };
-use crate::types::{Column, DEFAULT_MAX_FIELD_SIZE};
+use crate::types::{Column, DEFAULT_MAX_FIELD_SIZE, TimestampForm, needs_record_format};
 
 const OCTET_STREAM: &str = "application/octet-stream";
 const TUNNEL_HEADERS: &[(&str, &str)] = &[(TUNNEL_VERSION_HEADER, TUNNEL_VERSION)];
@@ -79,6 +89,23 @@ pub enum BlockFormat {
     Arrow,
     /// Protobuf records.
     Protobuf,
+}
+
+impl BlockFormat {
+    /// [`Arrow`](Self::Arrow), unless a batch holds a `timestamp` or
+    /// `timestamp_ntz` value that the Arrow tunnel's 64-bit nanoseconds
+    /// cannot carry: then [`Protobuf`](Self::Protobuf), which carries
+    /// MaxCompute's whole range.
+    pub fn for_batches<'a>(
+        columns: &[Column],
+        batches: impl IntoIterator<Item = &'a RecordBatch>,
+    ) -> Self {
+        if batches.into_iter().any(|b| needs_record_format(columns, b)) {
+            Self::Protobuf
+        } else {
+            Self::Arrow
+        }
+    }
 }
 
 /// What one uploaded block holds.
@@ -451,8 +478,20 @@ impl UploadSession {
     }
 
     /// A writer of Arrow blocks into this session.
-    pub fn arrow_writer(&self, options: WriterOptions) -> ArrowBlockWriter {
-        ArrowBlockWriter {
+    pub fn arrow_writer(&self, options: WriterOptions) -> BlockWriter {
+        self.block_writer(options, BlockFormat::Arrow)
+    }
+
+    /// A writer of protobuf record blocks into this session.
+    pub fn record_writer(&self, options: WriterOptions) -> BlockWriter {
+        self.block_writer(options, BlockFormat::Protobuf)
+    }
+
+    /// A writer of blocks in `format` into this session (one session may
+    /// take blocks of both formats; the sync sink still keeps to one).
+    pub fn block_writer(&self, options: WriterOptions, format: BlockFormat) -> BlockWriter {
+        BlockWriter {
+            format,
             core: Arc::clone(&self.core),
             columns: self.columns.clone(),
             max_field_size: self
@@ -527,7 +566,7 @@ impl UploadSession {
     }
 }
 
-/// Options of an [`ArrowBlockWriter`].
+/// Options of a [`BlockWriter`].
 #[derive(Clone, Debug)]
 pub struct WriterOptions {
     /// A block is sealed and uploaded once its body reaches this many bytes.
@@ -536,7 +575,7 @@ pub struct WriterOptions {
     pub max_in_flight: usize,
     /// The first block id; later blocks count up from it.
     pub first_block_id: u32,
-    /// Arrow framing chunk size.
+    /// Arrow framing chunk size (unused by record blocks).
     pub chunk_size: u32,
     /// Whole-body compression of each block.
     pub compression: Compression,
@@ -567,14 +606,55 @@ async fn compress_body(compression: Compression, body: Bytes) -> Result<Bytes> {
         .map_err(|e| Error::invalid(format!("compressing a block with {compression}: {e}")))
 }
 
-struct OpenBlock {
-    id: BlockId,
-    encoder: BlockEncoder,
+/// The encoder of the block being filled.
+enum Encoder {
+    Arrow(Box<BlockEncoder>),
+    Records(RecordEncoder),
 }
 
-/// Writes `RecordBatch`es as Arrow blocks into an upload session. See the
-/// [module docs](self) for memory use and retries.
-pub struct ArrowBlockWriter {
+impl Encoder {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self {
+            Self::Arrow(e) => e.write(batch)?,
+            Self::Records(e) => e.write(batch)?,
+        }
+        Ok(())
+    }
+
+    fn buffered_len(&self) -> usize {
+        match self {
+            Self::Arrow(e) => e.buffered_len(),
+            Self::Records(e) => e.buffered_len(),
+        }
+    }
+
+    fn rows_written(&self) -> u64 {
+        match self {
+            Self::Arrow(e) => e.rows_written(),
+            Self::Records(e) => e.rows_written(),
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        match self {
+            Self::Arrow(e) => (*e).finish(),
+            Self::Records(e) => e.finish(),
+        }
+    }
+}
+
+struct OpenBlock {
+    id: BlockId,
+    encoder: Encoder,
+}
+
+/// The writer of Arrow blocks, by its former name.
+pub type ArrowBlockWriter = BlockWriter;
+
+/// Writes `RecordBatch`es as blocks of one [`BlockFormat`] into an upload
+/// session. See the [module docs](self) for memory use and retries.
+pub struct BlockWriter {
+    format: BlockFormat,
     core: Arc<SessionCore>,
     columns: Vec<Column>,
     max_field_size: usize,
@@ -587,9 +667,10 @@ pub struct ArrowBlockWriter {
     bytes: u64,
 }
 
-impl std::fmt::Debug for ArrowBlockWriter {
+impl std::fmt::Debug for BlockWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArrowBlockWriter")
+        f.debug_struct("BlockWriter")
+            .field("format", &self.format)
             .field("session", &self.core.id)
             .field("rows", &self.rows)
             .field("blocks_done", &self.receipts.len())
@@ -598,7 +679,12 @@ impl std::fmt::Debug for ArrowBlockWriter {
     }
 }
 
-impl ArrowBlockWriter {
+impl BlockWriter {
+    /// The format of the blocks this writer uploads.
+    pub fn format(&self) -> BlockFormat {
+        self.format
+    }
+
     /// Adds a batch to the current block; seals and uploads the block once it
     /// is large enough, waiting first if `max_in_flight` uploads are running.
     ///
@@ -614,14 +700,19 @@ impl ArrowBlockWriter {
                     self.next_block
                 ))
             })?;
-            let encoder = BlockEncoder::try_new_with_options(
-                &self.columns,
-                EncoderOptions {
-                    chunk_size: self.options.chunk_size,
-                    max_field_size: self.max_field_size,
-                    check_values: true,
-                },
-            )?;
+            let encoder = match self.format {
+                BlockFormat::Arrow => Encoder::Arrow(Box::new(BlockEncoder::try_new_with_options(
+                    &self.columns,
+                    EncoderOptions {
+                        chunk_size: self.options.chunk_size,
+                        max_field_size: self.max_field_size,
+                        check_values: true,
+                    },
+                )?)),
+                BlockFormat::Protobuf => Encoder::Records(
+                    RecordEncoder::try_new(&self.columns).with_max_field_size(self.max_field_size),
+                ),
+            };
             self.next_block += 1;
             self.current = Some(OpenBlock { id, encoder });
         }
@@ -657,11 +748,12 @@ impl ArrowBlockWriter {
         let core = Arc::clone(&self.core);
         let id = open.id;
         let compression = self.options.compression;
+        let format = self.format;
         self.in_flight.spawn(async move {
             let body = compress_body(compression, body).await?;
             let bytes = body.len() as u64;
             let attempts = core
-                .upload(id, body, BlockFormat::Arrow, compression.content_encoding())
+                .upload(id, body, format, compression.content_encoding())
                 .await?;
             Ok(BlockReceipt {
                 block_id: id,
@@ -785,13 +877,20 @@ impl DownloadSession {
         Ok(decode_block(&self.columns, &body)?)
     }
 
-    /// Reads `count` rows from row `start` in the protobuf record format.
+    /// Reads `count` rows from row `start` in the protobuf record format,
+    /// `timestamp` and `timestamp_ntz` columns as
+    /// [`crate::types::sec_nano_type`] structs (this format carries every
+    /// value MaxCompute holds; [`read_arrow`](Self::read_arrow) only those
+    /// 64-bit nanoseconds hold).
     ///
     /// # Errors
     ///
     /// Request errors and [`ErrorKind::Decode`] for a damaged body.
     pub async fn read_records(&self, start: u64, count: u64) -> Result<RecordBatch> {
         let body = self.read_body(start, count, false).await?;
-        Ok(RecordDecoder::new(&self.columns).decode(&body)?.batch)
+        Ok(RecordDecoder::new(&self.columns)
+            .with_timestamp_form(TimestampForm::SecNano)
+            .decode(&body)?
+            .batch)
     }
 }

@@ -537,3 +537,200 @@ async fn a_commit_killed_midway_is_all_or_nothing() {
         assert_eq!(ids_of(&got), (-100..5000).collect::<Vec<_>>(), "{point}");
     }
 }
+
+/// DATETIME(6)'s whole range (year 1000 to 9999) lands exactly through the
+/// record writer, comes back through the record reader, and is refused by
+/// the Arrow tunnel, whose 64-bit nanoseconds cannot carry it; values the
+/// service cannot hold are refused at upload, as the service does.
+#[tokio::test]
+async fn timestamps_beyond_nanoseconds_and_oversized_values() {
+    use arrow_array::TimestampMicrosecondArray;
+    let emu = Emulator::start(&[]);
+    let client = emu.client("tunnel_edges");
+    client
+        .run_sql("CREATE TABLE edges (id BIGINT, ntz TIMESTAMP_NTZ, s STRING)")
+        .await
+        .unwrap();
+    let session = client
+        .create_upload_session("edges", None, &UploadOptions::default())
+        .await
+        .unwrap();
+    let columns: Vec<Column> = session.columns().to_vec();
+    // µs since the epoch: 1000-01-01 00:00:00, 9999-12-31 23:59:59.999999, NULL, 2024.
+    let micros = vec![
+        Some(-30_610_224_000_000_000),
+        Some(253_402_300_799_999_999),
+        None,
+        Some(1_704_067_200_000_001),
+    ];
+    let rows = RecordBatch::try_from_iter([
+        (
+            "id",
+            Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as ArrayRef,
+        ),
+        (
+            "ntz",
+            Arc::new(TimestampMicrosecondArray::from(micros.clone())),
+        ),
+        ("s", Arc::new(StringArray::from(vec!["a", "b", "c", "d"]))),
+    ])
+    .unwrap();
+    assert_eq!(
+        BlockFormat::for_batches(&columns, [&rows]),
+        BlockFormat::Protobuf
+    );
+    assert_eq!(
+        BlockFormat::for_batches(&columns, [&rows.slice(2, 2)]),
+        BlockFormat::Arrow
+    );
+    // The Arrow writer refuses them before sending anything.
+    let mut arrow = session.arrow_writer(WriterOptions::default());
+    let err = arrow.write(&rows).await.unwrap_err().to_string();
+    assert!(err.contains("ntz") && err.contains("protobuf"), "{err}");
+    let mut writer = session.record_writer(WriterOptions::default());
+    writer.write(&rows).await.unwrap();
+    let blocks: Vec<BlockId> = writer
+        .finish()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.block_id)
+        .collect();
+    session.commit(&blocks).await.unwrap();
+
+    let download = client.create_download_session("edges", None).await.unwrap();
+    let back = download.read_records(0, 4).await.unwrap();
+    let ntz = back.column(1).as_struct();
+    let sec = ntz.column(0).as_primitive::<Int64Type>();
+    let nano = ntz
+        .column(1)
+        .as_primitive::<arrow_array::types::Int32Type>();
+    let got: Vec<Option<i64>> = (0..4)
+        .map(|i| {
+            ntz.is_valid(i)
+                .then(|| sec.value(i) * 1_000_000 + i64::from(nano.value(i)) / 1000)
+        })
+        .collect();
+    assert_eq!(got, micros);
+    let err = download.read_arrow(0, 4).await.unwrap_err();
+    assert!(
+        err.to_string().contains("record format"),
+        "the Arrow tunnel cannot carry year 1000: {err}"
+    );
+    // The rows inside the window read as Arrow nanoseconds.
+    let inside = download.read_arrow(2, 2).await.unwrap();
+    let ns = inside[0]
+        .column(1)
+        .as_primitive::<arrow_array::types::TimestampNanosecondType>();
+    assert!(ns.is_null(0) && ns.value(1) == 1_704_067_200_000_001_000);
+
+    // Bodies a client did not check: a string over MaxFieldSize, and a
+    // timestamp after 9999-12-31 (seconds and nanoseconds carry it).
+    let session = client
+        .create_upload_session("edges", None, &UploadOptions::default())
+        .await
+        .unwrap();
+    let big = "x".repeat(8 * 1024 * 1024 + 1);
+    let over = RecordBatch::try_from_iter([
+        ("id", Arc::new(Int64Array::from(vec![5])) as ArrayRef),
+        ("ntz", Arc::new(TimestampMicrosecondArray::from(vec![0]))),
+        ("s", Arc::new(StringArray::from(vec![big.as_str()]))),
+    ])
+    .unwrap();
+    let mut enc = RecordEncoder::try_new(&columns).with_max_field_size(usize::MAX);
+    enc.write(&over).unwrap();
+    let err = session
+        .upload_block(
+            BlockId::new(0).unwrap(),
+            Bytes::from(enc.finish()),
+            BlockFormat::Protobuf,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("InvalidData") && err.contains("field size"),
+        "{err}"
+    );
+    let late = RecordBatch::try_from_iter([
+        ("id", Arc::new(Int64Array::from(vec![6])) as ArrayRef),
+        (
+            "ntz",
+            Arc::new(arrow_array::StructArray::from(vec![
+                (
+                    Arc::new(arrow_schema::Field::new(
+                        "sec",
+                        arrow_schema::DataType::Int64,
+                        true,
+                    )),
+                    Arc::new(Int64Array::from(vec![253_402_300_800])) as ArrayRef,
+                ),
+                (
+                    Arc::new(arrow_schema::Field::new(
+                        "nano",
+                        arrow_schema::DataType::Int32,
+                        true,
+                    )),
+                    Arc::new(arrow_array::Int32Array::from(vec![0])) as ArrayRef,
+                ),
+            ])),
+        ),
+        ("s", Arc::new(StringArray::from(vec!["z"]))),
+    ])
+    .unwrap();
+    // Our encoder refuses year 10000 too; the emulator is checked with a
+    // hand-made record (field 1 = 6, field 2 = sec/nano, field 3 = "z").
+    assert!(RecordEncoder::try_new(&columns).write(&late).is_err());
+    let body = hand_made_record(6, 253_402_300_800, 0, "z");
+    let err = session
+        .upload_block(
+            BlockId::new(1).unwrap(),
+            Bytes::from(body),
+            BlockFormat::Protobuf,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("InvalidData") && err.contains("9999-12-31"),
+        "{err}"
+    );
+}
+
+/// One protobuf record (id bigint, ntz timestamp_ntz, s string) with its
+/// checksums, for values the encoder refuses.
+fn hand_made_record(id: i64, sec: i64, nano: i32, s: &str) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let zz = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
+    let mut out = Vec::new();
+    let mut crc = 0u32;
+    let mut add = |b: &[u8]| crc = crc32c::crc32c_append(crc, b);
+    varint(&mut out, 1 << 3);
+    varint(&mut out, zz(id));
+    add(&1i32.to_le_bytes());
+    add(&id.to_le_bytes());
+    varint(&mut out, (2 << 3) | 2);
+    varint(&mut out, zz(sec));
+    varint(&mut out, zz(i64::from(nano)) & 0xffff_ffff);
+    add(&2i32.to_le_bytes());
+    add(&sec.to_le_bytes());
+    add(&nano.to_le_bytes());
+    varint(&mut out, (3 << 3) | 2);
+    varint(&mut out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+    add(&3i32.to_le_bytes());
+    add(s.as_bytes());
+    varint(&mut out, u64::from(33_553_408u32 << 3));
+    varint(&mut out, u64::from(crc));
+    varint(&mut out, u64::from(33_554_430u32 << 3));
+    varint(&mut out, zz(1));
+    varint(&mut out, u64::from(33_554_431u32 << 3));
+    varint(&mut out, u64::from(crc32c::crc32c(&crc.to_le_bytes())));
+    out
+}

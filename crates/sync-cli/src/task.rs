@@ -225,6 +225,15 @@ pub(crate) async fn verify(args: TaskFile) -> Result<()> {
     let reports = runner.verify().await?;
     let mut differing = 0;
     for r in &reports {
+        if r.oversized > 0 {
+            println!(
+                "{}: {} rows hold values over the destination's field size limit, written per \
+                 `[destination] oversized_values` (NULL or cut to the limit; counted as equal): {}",
+                r.table,
+                r.oversized,
+                r.oversized_keys.join(" | ")
+            );
+        }
         let multiset = if r.keyless {
             ", no key: compared as a multiset"
         } else {
@@ -240,7 +249,7 @@ pub(crate) async fn verify(args: TaskFile) -> Result<()> {
         } else {
             differing += 1;
             let (missing, extra, different) = r.counts;
-            let added_null = if r.added_null > 0 {
+            let mut added_null = if r.added_null > 0 {
                 format!(
                     ", {} equal but for NULL in columns added later",
                     r.added_null
@@ -248,6 +257,12 @@ pub(crate) async fn verify(args: TaskFile) -> Result<()> {
             } else {
                 String::new()
             };
+            if r.oversized > 0 {
+                added_null.push_str(&format!(
+                    ", {} equal but for values over the field size limit",
+                    r.oversized
+                ));
+            }
             println!(
                 "{}: DIFFERENT: source {} rows, destination {} rows{multiset}; {} equal{added_null}, {missing} missing, {extra} extra, {different} different",
                 r.table, r.source_rows, r.destination_rows, r.same

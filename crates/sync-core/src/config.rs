@@ -247,6 +247,11 @@ pub struct MaxComputeConfig {
     /// TLS anyone on the network path could change the synced data.
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// What a STRING/BINARY value over MaxCompute's 8 MiB field size limit
+    /// becomes: `"stop"` (default), `"null"` or `"truncate"` (see
+    /// [`crate::oversized`]).
+    #[serde(default)]
+    pub oversized_values: crate::oversized::OversizedPolicy,
 }
 
 fn default_access_id_env() -> String {
@@ -764,6 +769,31 @@ mod tests {
         assert!(client(file("http://10.1.2.3/api", "allow_insecure_http = true\n")).is_ok());
         assert!(client(file("http://127.0.0.1:9/api", "")).is_ok());
         assert!(client(file("https://10.1.2.3/api", "")).is_ok());
+    }
+
+    #[test]
+    fn oversized_values_defaults_to_stop_and_names_its_choices() {
+        let file = |extra: &str| {
+            format!(
+                "[source]\nurl = \"mysql://h\"\n[destination]\nkind = \"maxcompute\"\n\
+                 endpoint = \"http://127.0.0.1:9/api\"\nproject = \"p\"\n{extra}\
+                 [objects]\ninclude = [\"a.*\"]\n[sync]\ntypes = [\"schema\"]\nstate_dir = \"s\"\n"
+            )
+        };
+        let policy = |text: String| match toml::from_str::<TaskConfig>(&text).map(|c| c.destination)
+        {
+            Ok(DestinationConfig::Maxcompute(mc)) => Ok(mc.oversized_values),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        use crate::oversized::OversizedPolicy;
+        assert_eq!(policy(file("")), Ok(OversizedPolicy::Stop));
+        assert_eq!(
+            policy(file("oversized_values = \"truncate\"\n")),
+            Ok(OversizedPolicy::Truncate)
+        );
+        let err = policy(file("oversized_values = \"nul\"\n")).expect_err("unknown");
+        assert!(err.contains("nul") && err.contains("truncate"), "{err}");
     }
 
     #[test]

@@ -129,6 +129,27 @@ pub enum Error {
         /// What it does and why the task stops.
         message: String,
     },
+    /// A value over the destination's field size limit under
+    /// `[destination] oversized_values = "stop"` ([`crate::oversized`]).
+    /// Nothing of its unit was written; the next run starts there again.
+    #[error(
+        "table {table}, key ({key}), column `{column}`: a value of {bytes} bytes is over the \
+         destination's field size limit of {limit} bytes, and `[destination] oversized_values` is \
+         \"stop\". Set it to \"null\" or \"truncate\" to write such values as NULL or cut to the \
+         limit; everything before this unit is committed and the next run resumes here"
+    )]
+    OversizedValue {
+        /// Source table, `db.table`.
+        table: String,
+        /// The row key (`column=value` pairs).
+        key: String,
+        /// Destination column.
+        column: String,
+        /// Size of the value.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A data change to a synced table reached the binlog as statement text
     /// (the writer's session logged in `STATEMENT` or `MIXED` format), not
     /// as row changes: the task cannot read its rows. Definite: the

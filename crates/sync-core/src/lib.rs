@@ -22,6 +22,7 @@
 //! | [`filter`] | row filters: the task file's SQL conditions, evaluated alike on snapshot rows and binlog images | here |
 //! | [`transform`] | the embedder's map/filter hook over Arrow rows, and how kept/dropped images rewrite `t_log` | here |
 //! | [`mapping`] | MySQL column types to MaxCompute types, and the exact Arrow conversions both ways | here |
+//! | [`oversized`] | `[destination] oversized_values`: STRING/BINARY values over MaxCompute's field size limit (stop, NULL or cut) | here |
 //! | [`charset`] | MySQL character sets of text columns in binlog row images, decoded strictly to UTF-8 | here |
 //! | [`ddl`] | the DDL statements that change synced tables, parsed from binlog QUERY events | here |
 //! | [`schema_history`] | the synced tables' schemas in force at each binlog position: DDL under the `[sync.ddl]` policy, table-map checks, generations saved with the checkpoint | here |
@@ -108,6 +109,7 @@ pub mod merge;
 pub mod metrics;
 pub mod naming;
 pub mod odps_sql;
+pub mod oversized;
 pub mod precheck;
 pub mod private_fs;
 pub mod progress;

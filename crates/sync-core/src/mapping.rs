@@ -26,13 +26,23 @@
 //!
 //! Every conversion is exact both ways or fails with an error naming the
 //! column: integers widen, unsigned 64-bit values become decimals, times
-//! are scaled only when no digit is lost. The Tunnel's Arrow form of
-//! `timestamp_ntz` counts nanoseconds in 64 bits, so a DATETIME(4..6)
-//! before 1677-09-22 or after 2262-04-11 cannot be sent and is refused
-//! (never truncated); DATETIME(0..3) travels as `datetime` over its whole
-//! range. A DATETIME is a wall-clock value and is stored as the instant with
-//! the same reading in UTC: set the project's `odps.sql.timezone` to UTC to
-//! see it unchanged.
+//! are scaled only when no digit is lost. DATETIME(0..3) travels as
+//! `datetime` (64-bit milliseconds) over its whole range. `timestamp` and
+//! `timestamp_ntz` hold 0000-01-01 .. 9999-12-31 in nanoseconds, but the
+//! Tunnel's Arrow form counts nanoseconds in 64 bits (1677-09-21 ..
+//! 2262-04-11): [`to_odps`] leaves those columns in microseconds, and the
+//! MaxCompute sink sends a part holding a value beyond that window in the
+//! protobuf record format, which carries seconds and nanoseconds
+//! (`odps_tunnel::types::TimestampForm`); the rest goes as Arrow. Reads
+//! come back as nanoseconds or as seconds-and-nanoseconds structs, both
+//! converted back exactly ([`from_odps`]). A DATETIME is a wall-clock value
+//! and is stored as the instant with the same reading in UTC: set the
+//! project's `odps.sql.timezone` to UTC to see it unchanged.
+//!
+//! Zero dates (`0000-00-00`, `0000-00-00 00:00:00`, a zero TIMESTAMP) and
+//! dates with a zero month or day (`2024-00-15`), which MySQL keeps under a
+//! lax `sql_mode`, are NULL on both paths (the snapshot and the binlog):
+//! MaxCompute has no such values.
 
 use crate::error::{Error, Result};
 use arrow_array::cast::AsArray;
@@ -188,11 +198,54 @@ pub fn to_odps(array: &ArrayRef, field: &Field, ty: &OdpsType) -> Result<ArrayRe
                     .collect::<StringArray>(),
             ))
         }
+        // `timestamp`/`timestamp_ntz`: kept in microseconds (the Tunnel
+        // writers convert into the form their format carries).
+        (DataType::Timestamp(TimeUnit::Microsecond, _), DataType::Timestamp(..))
+            if ty.is_timestamp() =>
+        {
+            Ok(Arc::clone(array))
+        }
         (DataType::Timestamp(unit, _), DataType::Timestamp(to_unit, to_tz)) => {
             rescale(array, *unit, *to_unit, to_tz.clone()).map_err(|e| fail(&e))
         }
         _ => cast_with_options(array, &target, &EXACT).map_err(|e| fail(&e)),
     }
+}
+
+/// Microseconds from a seconds-and-nanoseconds struct array (the record
+/// format's timestamps), exactly.
+fn sec_nano_micros(
+    array: &ArrayRef,
+    tz: Option<Arc<str>>,
+) -> std::result::Result<ArrayRef, String> {
+    let s = array.as_struct();
+    let (sec, nano) = (
+        s.column(0).as_primitive::<Int64Type>(),
+        s.column(1).as_primitive::<arrow_array::types::Int32Type>(),
+    );
+    let mut out = Vec::with_capacity(s.len());
+    for i in 0..s.len() {
+        if s.is_null(i) || sec.is_null(i) {
+            out.push(None);
+            continue;
+        }
+        let n = i64::from(nano.value(i));
+        if n % 1000 != 0 {
+            return Err(format!(
+                "{}.{n:09} s has digits finer than microseconds",
+                sec.value(i)
+            ));
+        }
+        out.push(Some(
+            sec.value(i)
+                .checked_mul(1_000_000)
+                .and_then(|us| us.checked_add(n / 1000))
+                .ok_or_else(|| format!("{} s is outside the microsecond range", sec.value(i)))?,
+        ));
+    }
+    Ok(Arc::new(
+        arrow_array::TimestampMicrosecondArray::from(out).with_timezone_opt(tz),
+    ))
 }
 
 /// Converts an array read from MaxCompute back into the task's Arrow type
@@ -224,6 +277,11 @@ pub fn from_odps(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
         }
         (DataType::Timestamp(unit, _), DataType::Timestamp(to_unit, to_tz)) => {
             rescale(array, *unit, *to_unit, to_tz.clone()).map_err(|e| fail(&e))
+        }
+        (DataType::Struct(_), DataType::Timestamp(TimeUnit::Microsecond, tz))
+            if from == &odps_tunnel::types::sec_nano_type() =>
+        {
+            sec_nano_micros(array, tz.clone()).map_err(|e| fail(&e))
         }
         _ => cast_with_options(array, target, &EXACT).map_err(|e| fail(&e)),
     }
@@ -328,7 +386,9 @@ fn parse_time(text: &str) -> Option<i64> {
 }
 
 /// A task batch as the table `columns` take it: columns matched by name
-/// (case-insensitively), in table order, converted to the Tunnel's types.
+/// (case-insensitively), in table order, converted to the Tunnel's types
+/// (`timestamp` and `timestamp_ntz` left in microseconds: see the module
+/// docs).
 ///
 /// # Errors
 /// [`Error::Schema`] for a batch column the table lacks (data is never
@@ -367,8 +427,15 @@ pub fn batch_to_odps(batch: &RecordBatch, columns: &[Column]) -> Result<RecordBa
         arrays.push(to_odps(batch.column(i), field, &c.ty)?);
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    let schema = Schema::new(
+        columns
+            .iter()
+            .zip(&arrays)
+            .map(|(c, a)| Field::new(&c.name, a.data_type().clone(), c.nullable))
+            .collect::<Vec<_>>(),
+    );
     Ok(RecordBatch::try_new_with_options(
-        odps_tunnel::types::arrow_schema(columns),
+        Arc::new(schema),
         arrays,
         &options,
     )?)
@@ -417,7 +484,11 @@ mod tests {
     fn round_trip(array: ArrayRef, f: &Field) -> (OdpsType, ArrayRef) {
         let ty = odps_type(f).expect("mapped");
         let odps = to_odps(&array, f, &ty).expect("to odps");
-        assert_eq!(odps.data_type(), &ty.to_arrow());
+        if ty.is_timestamp() {
+            assert_eq!(odps.as_ref(), array.as_ref(), "timestamps stay in µs");
+        } else {
+            assert_eq!(odps.data_type(), &ty.to_arrow());
+        }
         let back = from_odps(&odps, f).expect("back");
         assert_eq!(back.as_ref(), array.as_ref(), "{} round trip", f.name());
         (ty, odps)
@@ -495,8 +566,10 @@ mod tests {
     }
 
     #[test]
-    fn values_that_do_not_fit_are_refused_not_truncated() {
-        // DATETIME(6) in year 9999 is beyond the Tunnel's nanosecond timestamps.
+    fn datetime6_over_its_whole_range_travels_exactly() {
+        use odps_tunnel::types::{Column, TimestampForm, conform_batch_in, needs_record_format};
+        // 1000-01-01 00:00:00 and 9999-12-31 23:59:59.999999: beyond the
+        // Arrow tunnel's nanoseconds, carried by the record format.
         let f = field(
             "dt",
             DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -504,13 +577,34 @@ mod tests {
         );
         let ty = odps_type(&f).expect("mapped");
         assert_eq!(ty, OdpsType::TimestampNtz);
-        let late: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![
-            253_402_300_799_999_999,
+        let edges: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![
+            Some(253_402_300_799_999_999),
+            Some(-30_610_224_000_000_000),
+            None,
         ]));
-        let err = to_odps(&late, &f, &ty)
-            .expect_err("out of range")
-            .to_string();
-        assert!(err.contains("`dt`"), "{err}");
+        let batch = RecordBatch::try_from_iter([("dt", edges.clone())]).expect("batch");
+        let columns = [Column::new("dt", ty)];
+        let odps = batch_to_odps(&batch, &columns).expect("to odps");
+        assert!(needs_record_format(&columns, &odps));
+        assert!(conform_batch_in(&columns, &odps, 1 << 20, TimestampForm::Nanos).is_err());
+        let records =
+            conform_batch_in(&columns, &odps, 1 << 20, TimestampForm::SecNano).expect("sec/nano");
+        let back = from_odps(records.column(0), &f).expect("back");
+        assert_eq!(back.as_ref(), edges.as_ref());
+        // Inside the window the Arrow tunnel's nanoseconds come back too.
+        let inside: ArrayRef =
+            Arc::new(TimestampMicrosecondArray::from(vec![1_700_000_000_123_456]));
+        let batch = RecordBatch::try_from_iter([("dt", inside.clone())]).expect("batch");
+        assert!(!needs_record_format(&columns, &batch));
+        let ns = conform_batch_in(&columns, &batch, 1 << 20, TimestampForm::Nanos).expect("ns");
+        assert_eq!(
+            from_odps(ns.column(0), &f).expect("back").as_ref(),
+            inside.as_ref()
+        );
+    }
+
+    #[test]
+    fn values_that_do_not_fit_are_refused_not_truncated() {
         // Sub-millisecond digits in a column mapped to datetime.
         let f3 = field(
             "d3",

@@ -53,6 +53,8 @@ struct State {
     retries: BTreeMap<String, u64>,
     /// kind → count.
     errors: BTreeMap<String, u64>,
+    /// (table, column) → values over the destination's field size limit.
+    oversized: BTreeMap<(String, String), u64>,
     /// Events skipped under `[sync] unsupported_events = "skip"`.
     unsupported_skipped: u64,
     lag_seconds: Option<f64>,
@@ -153,6 +155,21 @@ impl Metrics {
     /// One retry of `kind` (`connection` or `destination`).
     pub fn add_retry(&self, kind: &str) {
         *self.lock().retries.entry(kind.to_owned()).or_default() += 1;
+    }
+
+    /// A value of `table`.`column` over the destination's field size limit
+    /// was written per `[destination] oversized_values`.
+    pub fn add_oversized(&self, table: &str, column: &str) {
+        *self
+            .lock()
+            .oversized
+            .entry((table.to_owned(), column.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// Values over the field size limit written so far, all tables.
+    pub fn oversized(&self) -> u64 {
+        self.lock().oversized.values().sum()
     }
 
     /// One event changing a synced table was skipped without its changes
@@ -297,6 +314,20 @@ impl Metrics {
             "sync_unsupported_events_skipped_total {}",
             s.unsupported_skipped
         );
+        family(
+            &mut out,
+            "sync_oversized_values_total",
+            "counter",
+            "Values over the destination's field size limit, written per `[destination] oversized_values`.",
+        );
+        for ((t, c), n) in &s.oversized {
+            let _ = writeln!(
+                out,
+                "sync_oversized_values_total{{table=\"{}\",column=\"{}\"}} {n}",
+                escape(t),
+                escape(c)
+            );
+        }
         family(
             &mut out,
             "sync_failed",

@@ -4,6 +4,13 @@
 //! the same MySQL value: integers keep width and signedness, DECIMAL is exact,
 //! DATETIME is a wall clock and TIMESTAMP an instant in UTC (both µs), TIME a
 //! duration, zero and invalid dates NULL, ENUM and SET their member names.
+//!
+//! ENUM and SET member names come from the TABLE_MAP event when it carries
+//! them (`binlog_row_metadata = FULL`; [`RowColumns::use_logged_members`]),
+//! else from the schema. The schema can be lossy: MariaDB's
+//! `information_schema` (and `SHOW CREATE TABLE`) print a member holding a
+//! character beyond the BMP (an emoji) as `?`, while the TABLE_MAP carries
+//! its bytes.
 
 use crate::charset::TextDecoding;
 use crate::error::{Error, Result};
@@ -40,6 +47,9 @@ enum Builder {
     Bin(BinaryBuilder),
 }
 
+/// ENUM/SET member names of a TABLE_MAP: its raw bytes, and decoded.
+type LoggedMembers = (Vec<Vec<u8>>, Vec<String>);
+
 /// Builds the Arrow columns of one table from row images.
 #[derive(Debug)]
 pub struct RowColumns {
@@ -49,6 +59,9 @@ pub struct RowColumns {
     decodings: Vec<TextDecoding>,
     /// Per row-image column: the builder it goes to, `None` when not synced.
     slots: Vec<Option<usize>>,
+    /// Per column: ENUM/SET member names as the last TABLE_MAP logged them,
+    /// when it did.
+    logged: Vec<Option<LoggedMembers>>,
     scratch: String,
 }
 
@@ -106,11 +119,53 @@ impl RowColumns {
             })
             .collect();
         Self {
+            logged: vec![None; columns.len()],
             columns,
             decodings,
             slots,
             scratch: String::new(),
         }
+    }
+
+    /// Takes the ENUM/SET member names of the rows that follow from their
+    /// TABLE_MAP, where it logs them (see the module docs); a map without
+    /// them leaves the schema's names in use.
+    ///
+    /// # Errors
+    /// [`Error::Schema`] for a member name not valid in its column's
+    /// character set.
+    pub fn use_logged_members(&mut self, map: &binlog_parser::TableMap) -> Result<()> {
+        for (pos, column) in map.columns.iter().enumerate() {
+            let Some(Some(slot)) = self.slots.get(pos).copied() else {
+                continue;
+            };
+            if column.members.is_empty()
+                || !matches!(
+                    self.columns[slot].0.column_type,
+                    ColumnType::Enum(_) | ColumnType::Set(_)
+                )
+                || self.logged[slot]
+                    .as_ref()
+                    .is_some_and(|(raw, _)| *raw == column.members)
+            {
+                continue;
+            }
+            let decoding = self.decodings[slot];
+            let names = column
+                .members
+                .iter()
+                .map(|m| {
+                    decoding.decode(m).map(|t| t.into_owned()).map_err(|why| {
+                        Error::Schema(format!(
+                            "column `{}`: a member name in the binlog's table map: {why}",
+                            self.columns[slot].0.name
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            self.logged[slot] = Some((column.members.clone(), names));
+        }
+        Ok(())
     }
 
     /// Number of columns.
@@ -212,6 +267,7 @@ impl RowColumns {
             return Ok(());
         }
         let decoding = self.decodings[idx];
+        let logged = self.logged[idx].as_ref().map(|(_, names)| names.as_slice());
         let (col, builder) = &mut self.columns[idx];
         let mismatch = || {
             Error::Schema(format!(
@@ -328,6 +384,7 @@ impl RowColumns {
                         return Ok(());
                     }
                     (Value::Enum(i), ColumnType::Enum(members)) => {
+                        let members = logged.unwrap_or(members);
                         let name = match *i {
                             0 => "",
                             i => members
@@ -339,6 +396,7 @@ impl RowColumns {
                         return Ok(());
                     }
                     (Value::Set(mask), ColumnType::Set(members)) => {
+                        let members = logged.unwrap_or(members);
                         for (bit, m) in members.iter().enumerate() {
                             if bit < 64 && mask & (1 << bit) != 0 {
                                 if !scratch.is_empty() {

@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::machine::{Incremental, Intent, Phase, SourcePosition, Step, TaskState};
 use crate::metrics::{Metrics, unix_now};
 use crate::naming::Naming;
+use crate::oversized::{Occurrence, OversizedPolicy, OversizedRule};
 use crate::progress::{FullSyncProgress, LogProgress};
 use crate::records::{LogPartitioning, LogRecordMeta, MetaColumns, Op, RecordIds};
 use crate::retry::Retrier;
@@ -162,6 +163,28 @@ impl<S: Sink> TaskRunner<S> {
     /// The metrics this runner updates at every commit.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// `[destination] oversized_values` with the sink's field size limit
+    /// (`None` when the sink has no limit).
+    pub fn oversized_rule(&self) -> Option<OversizedRule> {
+        let limit = self.sink.max_field_bytes()?;
+        let policy = match &self.cfg.destination {
+            crate::config::DestinationConfig::Maxcompute(mc) => mc.oversized_values,
+            crate::config::DestinationConfig::Local { .. } => OversizedPolicy::default(),
+        };
+        Some(OversizedRule { limit, policy })
+    }
+
+    /// Counts the values over the field size limit of a committed unit.
+    fn note_oversized(&self, found: &[Occurrence]) {
+        let Some(rule) = self.oversized_rule().filter(|_| !found.is_empty()) else {
+            return;
+        };
+        for o in found {
+            self.metrics.add_oversized(&o.table, &o.column);
+        }
+        self.status.oversized(found, rule.policy, false);
     }
 
     /// The source server this runner reads from now.
@@ -633,7 +656,13 @@ impl<S: Sink> TaskRunner<S> {
             let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
             let added = added.get(&t.source_name).map_or(&[][..], Vec::as_slice);
             reports.push(crate::verify::compare(
-                &t, &self.meta, &source, &base, &log, added,
+                &t,
+                &self.meta,
+                &source,
+                &base,
+                &log,
+                added,
+                self.oversized_rule(),
             )?);
         }
         Ok(reports)
@@ -991,6 +1020,37 @@ impl<S: Sink> TaskRunner<S> {
         Ok(())
     }
 
+    /// [`crate::oversized::apply`], with a stop recorded for `status`.
+    fn limit_oversized(
+        &self,
+        rule: &OversizedRule,
+        table: &str,
+        destination: &str,
+        key: &[&str],
+        batch: RecordBatch,
+    ) -> Result<(RecordBatch, Vec<Occurrence>)> {
+        crate::oversized::apply(rule, table, destination, key, batch).inspect_err(|e| {
+            if let Error::OversizedValue {
+                table,
+                key,
+                column,
+                bytes,
+                ..
+            } = e
+            {
+                let stopped = Occurrence {
+                    table: table.clone(),
+                    destination: destination.to_owned(),
+                    key: key.clone(),
+                    column: column.clone(),
+                    bytes: *bytes,
+                };
+                self.status
+                    .oversized(std::slice::from_ref(&stopped), rule.policy, true);
+            }
+        })
+    }
+
     /// Commits one snapshot chunk as its unit; yields what its checkpoint
     /// step needs.
     fn commit_chunk<'a>(
@@ -1005,18 +1065,34 @@ impl<S: Sink> TaskRunner<S> {
                 .iter()
                 .map(RecordBatch::get_array_memory_size)
                 .sum();
-            let data = c
-                .batches
-                .into_iter()
-                .map(|batch| TableBatch {
+            let rule = self.oversized_rule();
+            let mut found = Vec::new();
+            let mut data = Vec::with_capacity(c.batches.len());
+            for batch in c.batches {
+                let batch = match &rule {
+                    Some(rule) => {
+                        let (batch, more) = self.limit_oversized(
+                            rule,
+                            &t.source_name,
+                            &t.base_table(),
+                            &t.dest_key(),
+                            batch,
+                        )?;
+                        found.extend(more);
+                        batch
+                    }
+                    None => batch,
+                };
+                data.push(TableBatch {
                     table: t.base_table(),
                     partition: vec![],
                     batch,
-                })
-                .collect();
+                });
+            }
             self.sink.commit_unit(&unit, data).await?;
             self.metrics
                 .add_rows(&t.base_table(), "full_sync", c.rows, bytes as u64);
+            self.note_oversized(&found);
             Ok((c.table, c.chunk, c.rows))
         })
     }
@@ -1300,6 +1376,7 @@ impl<S: Sink> TaskRunner<S> {
                         }
                     }
                 } else if let Some(t) = table {
+                    let map = ctx.table(rows.table_id);
                     let changes_before = ids.next_counter();
                     let op = match rows.kind {
                         RowsKind::Write => Op::Insert,
@@ -1326,7 +1403,11 @@ impl<S: Sink> TaskRunner<S> {
                                 Error::Schema(format!("{} event without a row image", op.flag()))
                             })?;
                             let partition = self.partitioning.values(timestamp);
-                            batch.builder(t, partition).append(&meta, image.values())?;
+                            let builder = batch.builder(t, partition);
+                            if let Some(map) = map {
+                                builder.row.use_logged_members(map)?;
+                            }
+                            builder.append(&meta, image.values())?;
                             batch.records += 1;
                         }
                     }
@@ -1723,7 +1804,20 @@ impl<S: Sink> TaskRunner<S> {
         forced: Option<Intent>,
     ) -> Result<(TaskState, Landing<'_>)> {
         let last_event_time = batch.last_event_time;
-        let data = batch.finish(self.transform.as_deref())?;
+        let rule = self.oversized_rule();
+        let mut oversized = Vec::new();
+        let mut data = batch.finish(self.transform.as_deref())?;
+        if let Some(rule) = &rule {
+            for (d, t) in &mut data {
+                let empty = RecordBatch::new_empty(d.batch.schema());
+                let taken = std::mem::replace(&mut d.batch, empty);
+                let (limited, found) =
+                    self.limit_oversized(rule, &t.source_name, &d.table, &t.dest_key(), taken)?;
+                d.batch = limited;
+                oversized.extend(found);
+            }
+        }
+        let data: Vec<TableBatch> = data.into_iter().map(|(d, _)| d).collect();
         let moved: Vec<(String, u64, u64)> = data
             .iter()
             .map(|d| {
@@ -1772,6 +1866,7 @@ impl<S: Sink> TaskRunner<S> {
             unit,
             moved,
             last_event_time,
+            oversized,
         };
         Ok((state, Landing { write, done }))
     }
@@ -1782,7 +1877,9 @@ impl<S: Sink> TaskRunner<S> {
             unit,
             moved,
             last_event_time,
+            oversized,
         } = done;
+        self.note_oversized(&oversized);
         let rows: u64 = moved.iter().map(|(_, rows, _)| rows).sum();
         let lag = last_event_time.map(|t| (unix_now() - t as f64).max(0.0));
         info!(%unit, rows, lag_seconds = lag, "committed a t_log batch");
@@ -1875,6 +1972,8 @@ struct SentBatch {
     /// Per table: rows and Arrow bytes (for the metrics).
     moved: Vec<(String, u64, u64)>,
     last_event_time: Option<i64>,
+    /// Values over the destination's field size limit, written per policy.
+    oversized: Vec<Occurrence>,
 }
 
 /// `t_log` records being gathered, per destination table and partition.
@@ -1893,17 +1992,24 @@ impl LogBatch {
             .or_insert_with(|| LogBuilder::new(t))
     }
 
-    fn finish(&mut self, transform: Option<&dyn Transform>) -> Result<Vec<TableBatch>> {
+    /// The batch's rows per table partition, each with its table.
+    fn finish(
+        &mut self,
+        transform: Option<&dyn Transform>,
+    ) -> Result<Vec<(TableBatch, SyncedTable)>> {
         let mut out = Vec::new();
         for ((table, partition), mut b) in std::mem::take(&mut self.tables) {
             let log = b.finish()?;
             let batch = shape_log(&b.table, transform, log)?;
             if batch.num_rows() > 0 {
-                out.push(TableBatch {
-                    table,
-                    partition,
-                    batch,
-                });
+                out.push((
+                    TableBatch {
+                        table,
+                        partition,
+                        batch,
+                    },
+                    b.table,
+                ));
             }
         }
         self.records = 0;

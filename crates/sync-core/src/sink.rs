@@ -70,6 +70,12 @@ pub trait Sink: Send + Sync {
     fn column_problem(&self, _field: &arrow_schema::Field) -> Option<String> {
         None
     }
+    /// The largest STRING/BINARY value the destination stores, in bytes
+    /// (`None`: no limit). Larger values meet `[destination]
+    /// oversized_values` ([`crate::oversized`]) before they reach the sink.
+    fn max_field_bytes(&self) -> Option<usize> {
+        None
+    }
     /// Whether a table exists (for the conflicting-tables precheck).
     async fn table_exists(&self, name: &str) -> Result<bool>;
     /// Creates the table when it does not exist yet.
@@ -126,6 +132,9 @@ impl Sink for Box<dyn Sink> {
     }
     fn column_problem(&self, field: &arrow_schema::Field) -> Option<String> {
         self.as_ref().column_problem(field)
+    }
+    fn max_field_bytes(&self) -> Option<usize> {
+        self.as_ref().max_field_bytes()
     }
     async fn table_exists(&self, name: &str) -> Result<bool> {
         self.as_ref().table_exists(name).await

@@ -45,6 +45,9 @@ pub struct Progress {
     /// The failure being retried now, or the one the task gave up on.
     #[serde(default)]
     pub retry: Option<RetryReport>,
+    /// Values over the destination's field size limit met by this run.
+    #[serde(default)]
+    pub oversized: Option<OversizedReport>,
     /// Totals of this run.
     pub metrics: ProgressTotals,
     /// The process that runs (or last ran) the task.
@@ -101,6 +104,23 @@ pub struct RetryReport {
     /// True once the window ran out and the task stopped.
     pub gave_up: bool,
 }
+
+/// Values over the destination's field size limit, for `status`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OversizedReport {
+    /// `[destination] oversized_values` of the run: `stop`, `null` or `truncate`.
+    pub policy: String,
+    /// Values written as NULL or cut to the limit (in committed units).
+    pub written: u64,
+    /// The last few, newest last.
+    pub last: Vec<crate::oversized::Occurrence>,
+    /// The one the task stopped at (`oversized_values = "stop"`).
+    #[serde(default)]
+    pub stopped_at: Option<crate::oversized::Occurrence>,
+}
+
+/// How many occurrences [`OversizedReport::last`] keeps.
+const OVERSIZED_SHOWN: usize = 5;
 
 /// Totals of a run, as [`Progress`] reports them.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -175,6 +195,34 @@ pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> 
         "{commit}; {} rows this run ({:.0} rows/s), {} retries",
         p.metrics.rows, p.metrics.rows_per_second, p.metrics.retries
     ));
+    if let Some(o) = &p.oversized {
+        let shown = |x: &crate::oversized::Occurrence| {
+            format!(
+                "{} key ({}) column `{}`, {} bytes",
+                x.table, x.key, x.column, x.bytes
+            )
+        };
+        if o.written > 0 {
+            let how = if o.policy == "truncate" {
+                "cut to the limit"
+            } else {
+                "written as NULL"
+            };
+            let last = o.last.iter().map(shown).collect::<Vec<_>>().join("; ");
+            lines.push(format!(
+                "{} values over the destination's field size limit this run, {how} \
+                 (`oversized_values = \"{}\"`); last: {last}",
+                o.written, o.policy
+            ));
+        }
+        if let Some(x) = &o.stopped_at {
+            lines.push(format!(
+                "stopped at a value over the destination's field size limit: {} \
+                 (`oversized_values = \"stop\"`; \"null\" or \"truncate\" go on past it)",
+                shown(x)
+            ));
+        }
+    }
     if p.metrics.unsupported_events_skipped > 0 {
         lines.push(format!(
             "{} event(s) changing a synced table skipped this run without their changes \
@@ -302,6 +350,29 @@ impl StatusFile {
         let mut p = self.lock();
         p.phase = phase.to_owned();
         p.retry = None;
+        p.oversized = None;
+        self.write(&mut p);
+    }
+
+    /// Values over the destination's field size limit: written per
+    /// `policy` in a committed unit, or (`stopped`) the one the task stops at.
+    pub fn oversized(
+        &self,
+        found: &[crate::oversized::Occurrence],
+        policy: crate::oversized::OversizedPolicy,
+        stopped: bool,
+    ) {
+        let mut p = self.lock();
+        let report = p.oversized.get_or_insert_with(OversizedReport::default);
+        report.policy = policy.as_str().to_owned();
+        if stopped {
+            report.stopped_at = found.first().cloned();
+        } else {
+            report.written += found.len() as u64;
+            report.last.extend(found.iter().cloned());
+            let extra = report.last.len().saturating_sub(OVERSIZED_SHOWN);
+            report.last.drain(..extra);
+        }
         self.write(&mut p);
     }
 

@@ -7,8 +7,8 @@
 //! paired with one equal copy in the destination, and the copies left over
 //! are missing or extra (two identical source rows need two identical
 //! destination rows). Either way the counts add up:
-//! `source_rows = same + added_null + different + missing` and
-//! `destination_rows = same + added_null + different + extra`.
+//! `source_rows = same + added_null + oversized + different + missing` and
+//! `destination_rows = same + added_null + oversized + different + extra`.
 //!
 //! One difference is expected and not counted: a column added during the
 //! incremental phase ([`AddedColumn`]) is NULL in the destination for rows
@@ -16,16 +16,26 @@
 //! backfill), while the source shows its default for them. Such rows count
 //! as equal when every other column is, and are reported in
 //! [`TableReport::added_null`].
+//!
+//! Another is listed, not counted: a source STRING/BINARY value over the
+//! destination's field size limit that landed as `[destination]
+//! oversized_values` writes it ([`crate::oversized`]): NULL or cut to the
+//! limit (either, for a table with a key: the policy may have changed
+//! between runs; the task file's policy, for one without). Such rows count
+//! as equal when every other column is, and are reported in
+//! [`TableReport::oversized`] with their keys and columns.
 
 use crate::error::Result;
 use crate::merge::{MergeSpec, late_columns, merge_ranked, nulled_row, row_converter};
+use crate::oversized::{OversizedPolicy, OversizedRule};
 use crate::records::RecordIds;
 use crate::run::SyncedTable;
 use crate::schema_history::AddedColumn;
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_row::{OwnedRow, RowConverter, SortField};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How many differing keys a report lists per kind.
 const SHOWN: usize = 10;
@@ -55,6 +65,11 @@ pub struct TableReport {
     pub same: usize,
     /// Rows equal but for NULL in columns added after their last change.
     pub added_null: usize,
+    /// Rows equal but for values over the destination's field size limit,
+    /// written as NULL or cut to the limit (`[destination] oversized_values`).
+    pub oversized: usize,
+    /// Their keys and those columns (first few).
+    pub oversized_keys: Vec<String>,
 }
 
 impl TableReport {
@@ -64,17 +79,19 @@ impl TableReport {
     }
 
     /// Whether every row is accounted for once on each side:
-    /// `source_rows = same + added_null + different + missing` and
-    /// `destination_rows = same + added_null + different + extra`.
+    /// `source_rows = same + added_null + oversized + different + missing`
+    /// and `destination_rows = same + added_null + oversized + different + extra`.
     pub fn counts_add_up(&self) -> bool {
         let (missing, extra, different) = self.counts;
-        let paired = self.same + self.added_null + different;
+        let paired = self.same + self.added_null + self.oversized + different;
         self.source_rows == paired + missing && self.destination_rows == paired + extra
     }
 }
 
 /// Compares `source` rows with the merge of `base` and `log` for table `t`;
-/// `added` are the destination columns added during the incremental phase.
+/// `added` are the destination columns added during the incremental phase,
+/// `oversized` the destination's field size limit and the task's policy
+/// for values over it (`None`: no limit).
 ///
 /// # Errors
 /// Arrow errors, or schema errors from [`merge_ranked`].
@@ -85,6 +102,7 @@ pub fn compare(
     base: &[RecordBatch],
     log: &[RecordBatch],
     added: &[AddedColumn],
+    oversized: Option<OversizedRule>,
 ) -> Result<TableReport> {
     let key = t.dest_key();
     let (merged, winners) = merge_ranked(
@@ -111,7 +129,35 @@ pub fn compare(
         ..TableReport::default()
     };
     if key.is_empty() {
-        compare_multiset(&mut report, schema, &source, &merged, &winners, added)?;
+        // Without a key, rows pair up whole: the source as the task file's
+        // policy writes values over the limit.
+        let mut rewritten = HashMap::new();
+        let source = match oversized.filter(|r| r.policy != OversizedPolicy::Stop) {
+            None => source,
+            Some(rule) => source
+                .into_iter()
+                .enumerate()
+                .map(|(n, b)| {
+                    let (b, found) = crate::oversized::rewrite_batch(&rule, b)?;
+                    for o in found {
+                        rewritten
+                            .entry((n, o.row))
+                            .or_insert_with(Vec::new)
+                            .push(schema.field(o.column).name().clone());
+                    }
+                    Ok(b)
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
+        compare_multiset(
+            &mut report,
+            schema,
+            &source,
+            &merged,
+            &winners,
+            added,
+            &rewritten,
+        )?;
         return Ok(report);
     }
     let key_idx: Vec<usize> = key.iter().filter_map(|k| schema.index_of(k).ok()).collect();
@@ -152,25 +198,67 @@ pub fn compare(
     let src = index(&source)?;
     let dst = index(std::slice::from_ref(&merged))?;
     let late = late_columns(schema, added);
-    // Whether the rows are equal once the added columns the destination row
-    // holds NULL in, being older than them, are left out.
-    let equal_but_late = |sb: usize, sr: usize, dr: usize, dst_row: &OwnedRow| -> Result<bool> {
-        let nulled = null_late(&late, &merged, &winners, dr);
-        if nulled.is_empty() {
-            return Ok(false);
-        }
-        Ok(nulled_row(&all, &source[sb], sr, &nulled)? == *dst_row)
-    };
+    let limit = oversized.map(|r| r.limit);
+    // Whether the rows are equal once the source row is taken as it lands:
+    // NULL in the added columns the destination row, being older than
+    // them, holds NULL in; values over the field size limit as NULL or cut
+    // (whichever the destination holds). `Some(columns over the limit)`
+    // when they are.
+    let explained =
+        |sb: usize, sr: usize, dr: usize, dst_row: &OwnedRow| -> Result<Option<Vec<String>>> {
+            let nulled = null_late(&late, &merged, &winners, dr);
+            let b = &source[sb];
+            let over: Vec<(usize, ArrayRef)> = match limit {
+                None => Vec::new(),
+                Some(limit) => (0..schema.fields().len())
+                    .filter(|j| !nulled.iter().any(|&(n, _)| n == *j))
+                    .filter_map(|j| {
+                        crate::oversized::landed_as_policy(
+                            b.column(j).as_ref(),
+                            sr,
+                            merged.column(j).as_ref(),
+                            dr,
+                            limit,
+                        )
+                        .map(|a| (j, a))
+                    })
+                    .collect(),
+            };
+            if nulled.is_empty() && over.is_empty() {
+                return Ok(None);
+            }
+            let landed = if over.is_empty() {
+                nulled_row(&all, b, sr, &nulled)?
+            } else {
+                let arrays: Vec<ArrayRef> = (0..b.num_columns())
+                    .map(|j| match over.iter().find(|(o, _)| *o == j) {
+                        Some((_, a)) => Arc::clone(a),
+                        None if nulled.iter().any(|&(n, _)| n == j) => {
+                            arrow_array::new_null_array(b.column(j).data_type(), 1)
+                        }
+                        None => b.column(j).slice(sr, 1),
+                    })
+                    .collect();
+                all.convert_columns(&arrays)?.row(0).owned()
+            };
+            Ok((landed == *dst_row).then(|| {
+                over.iter()
+                    .map(|(j, _)| schema.field(*j).name().clone())
+                    .collect()
+            }))
+        };
     for (k, (row, shown, sb, sr)) in &src {
         match dst.get(k) {
             None => note(&mut report.missing, &mut report.counts.0, shown),
-            Some((other, _, _, dr)) if other != row => {
-                if equal_but_late(*sb, *sr, *dr, other)? {
-                    report.added_null += 1;
-                } else {
-                    note(&mut report.different, &mut report.counts.2, shown)
-                }
-            }
+            Some((other, _, _, dr)) if other != row => match explained(*sb, *sr, *dr, other)? {
+                Some(over) if !over.is_empty() => note(
+                    &mut report.oversized_keys,
+                    &mut report.oversized,
+                    &format!("{shown} ({})", over.join(", ")),
+                ),
+                Some(_) => report.added_null += 1,
+                None => note(&mut report.different, &mut report.counts.2, shown),
+            },
             Some(_) => report.same += 1,
         }
     }
@@ -185,6 +273,8 @@ pub fn compare(
 /// The multiset comparison of a table without a key: equal copies pair up
 /// first; then a destination copy holding NULL in columns added after it
 /// was written pairs with a source row equal on the other columns.
+/// `rewritten` are the source rows whose values over the field size limit
+/// were rewritten as the policy writes them, with those columns.
 fn compare_multiset(
     report: &mut TableReport,
     schema: &arrow_schema::SchemaRef,
@@ -192,7 +282,18 @@ fn compare_multiset(
     merged: &RecordBatch,
     winners: &[i64],
     added: &[AddedColumn],
+    rewritten: &HashMap<(usize, usize), Vec<String>>,
 ) -> Result<()> {
+    let paired =
+        |report: &mut TableReport, copy: (usize, usize), late: bool| match rewritten.get(&copy) {
+            Some(columns) => note(
+                &mut report.oversized_keys,
+                &mut report.oversized,
+                &format!("a row without a key ({})", columns.join(", ")),
+            ),
+            None if late => report.added_null += 1,
+            None => report.same += 1,
+        };
     let all = row_converter(schema)?;
     // Source copies by whole row: (batch, row) of each.
     let mut src: HashMap<OwnedRow, Vec<(usize, usize)>> = HashMap::new();
@@ -210,10 +311,8 @@ fn compare_multiset(
     let mut extra = Vec::new();
     for dr in 0..merged.num_rows() {
         let row = dst.row(dr).owned();
-        if let Some(copies) = src.get_mut(&row)
-            && copies.pop().is_some()
-        {
-            report.same += 1;
+        if let Some(copy) = src.get_mut(&row).and_then(Vec::pop) {
+            paired(report, copy, false);
             continue;
         }
         let nulled = null_late(&late, merged, winners, dr);
@@ -239,7 +338,7 @@ fn compare_multiset(
                 if let Some(d) = older.get_mut(&key)
                     && d.pop().is_some()
                 {
-                    report.added_null += 1;
+                    paired(report, (sb, sr), true);
                     continue 'copy;
                 }
             }
@@ -343,8 +442,16 @@ mod tests {
             keyless: true,
             ..TableReport::default()
         };
-        compare_multiset(&mut report, &schema(), &[source], &merged, winners, added)
-            .expect("compare");
+        compare_multiset(
+            &mut report,
+            &schema(),
+            &[source],
+            &merged,
+            winners,
+            added,
+            &HashMap::new(),
+        )
+        .expect("compare");
         assert!(report.counts_add_up(), "{report:?}");
         report
     }
@@ -365,6 +472,33 @@ mod tests {
         let r = compared(&two[..2], &three, &[0, 0, 0], &[]);
         assert_eq!(r.counts, (0, 1, 0), "{r:?}");
         assert_eq!((r.source_rows, r.destination_rows, r.same), (2, 3, 2));
+    }
+
+    #[test]
+    fn rewritten_copies_are_listed_as_oversized() {
+        // Row 1 of the source held a value over the limit; the copy given
+        // here is as the policy wrote it, and the destination holds that.
+        let both = [(1, "x", Some(1)), (2, "cut", None)];
+        let rewritten = HashMap::from([((0, 1), vec!["b".to_owned()])]);
+        let mut report = TableReport {
+            source_rows: 2,
+            destination_rows: 2,
+            keyless: true,
+            ..TableReport::default()
+        };
+        compare_multiset(
+            &mut report,
+            &schema(),
+            &[rows(&both)],
+            &rows(&both),
+            &[0, 0],
+            &[],
+            &rewritten,
+        )
+        .expect("compare");
+        assert!(report.is_equal() && report.counts_add_up(), "{report:?}");
+        assert_eq!((report.same, report.oversized), (1, 1));
+        assert_eq!(report.oversized_keys, ["a row without a key (b)"]);
     }
 
     #[test]

@@ -61,7 +61,9 @@ use arrow_buffer::{NullBuffer, OffsetBuffer, i256};
 use arrow_schema::{DataType, Fields};
 
 use super::{ChecksumScope, DecodeError, EncodeError};
-use crate::types::{Column, DEFAULT_MAX_FIELD_SIZE, OdpsType, arrow_schema, conform_batch};
+use crate::types::{
+    Column, DEFAULT_MAX_FIELD_SIZE, OdpsType, TimestampForm, arrow_schema_in, conform_batch_in,
+};
 
 /// Field number closing a record (varint CRC32C of the record).
 pub const TUNNEL_END_RECORD: u32 = 33_553_408;
@@ -151,13 +153,21 @@ impl RecordEncoder {
     }
 
     /// Checks `batch` against the table and appends its rows as records.
+    /// `timestamp` and `timestamp_ntz` columns may come in either
+    /// [`TimestampForm`] or as a `Timestamp` of any unit: this format carries
+    /// MaxCompute's whole range (see [`crate::types::conform_batch_in`]).
     ///
     /// # Errors
     ///
     /// [`EncodeError::Type`] when the batch does not fit the table; nothing
     /// of the batch is written then.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), EncodeError> {
-        let batch = conform_batch(&self.columns, batch, self.max_field_size)?;
+        let batch = conform_batch_in(
+            &self.columns,
+            batch,
+            self.max_field_size,
+            TimestampForm::SecNano,
+        )?;
         for row in 0..batch.num_rows() {
             let mut crc = Crc::default();
             for (i, col) in self.columns.iter().enumerate() {
@@ -299,9 +309,20 @@ fn encode_value(ty: &OdpsType, array: &dyn Array, row: usize, out: &mut Vec<u8>,
             put_bytes(out, crc, format_decimal(&digits, s).as_bytes());
         }
         OdpsType::Timestamp | OdpsType::TimestampNtz => {
-            let ns = array.as_primitive::<TimestampNanosecondType>().value(row);
-            let sec = ns.div_euclid(NANOS_PER_SEC);
-            let nano = ns.rem_euclid(NANOS_PER_SEC) as i32;
+            let (sec, nano) = if let Some(s) = array.as_struct_opt() {
+                // A top-level column, in `TimestampForm::SecNano`.
+                (
+                    s.column(0).as_primitive::<Int64Type>().value(row),
+                    s.column(1).as_primitive::<Int32Type>().value(row),
+                )
+            } else {
+                // Nested timestamps are nanoseconds.
+                let ns = array.as_primitive::<TimestampNanosecondType>().value(row);
+                (
+                    ns.div_euclid(NANOS_PER_SEC),
+                    ns.rem_euclid(NANOS_PER_SEC) as i32,
+                )
+            };
             put_sec_nano(out, crc, sec, nano);
         }
         OdpsType::IntervalDayTime => {
@@ -474,6 +495,7 @@ pub struct DecodedRecords {
 pub struct RecordDecoder {
     columns: Vec<Column>,
     require_trailer: bool,
+    timestamps: TimestampForm,
 }
 
 /// One decoded value, before it becomes part of an Arrow array.
@@ -581,12 +603,22 @@ impl RecordDecoder {
         Self {
             columns: columns.to_vec(),
             require_trailer: true,
+            timestamps: TimestampForm::Nanos,
         }
     }
 
     /// Accept a stream that ends after a whole record without the trailer.
     pub fn allow_missing_trailer(mut self) -> Self {
         self.require_trailer = false;
+        self
+    }
+
+    /// Builds top-level `timestamp` and `timestamp_ntz` columns in `form`.
+    /// The default, [`TimestampForm::Nanos`], fails on a value beyond 64-bit
+    /// nanoseconds (before 1677-09-21 or after 2262-04-11);
+    /// [`TimestampForm::SecNano`] holds every value the format carries.
+    pub fn with_timestamp_form(mut self, form: TimestampForm) -> Self {
+        self.timestamps = form;
         self
     }
 
@@ -717,13 +749,21 @@ impl RecordDecoder {
             .iter()
             .zip(columns)
             .map(|(c, values)| {
-                build_array(&c.ty, values).map_err(|r| input.err(format!("column {}: {r}", c.name)))
+                let built = if c.ty.is_timestamp() && self.timestamps == TimestampForm::SecNano {
+                    build_sec_nano(values)
+                } else {
+                    build_array(&c.ty, values)
+                };
+                built.map_err(|r| input.err(format!("column {}: {r}", c.name)))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(count as usize));
-        let batch =
-            RecordBatch::try_new_with_options(arrow_schema(&self.columns), arrays, &options)
-                .map_err(|e| input.err(e.to_string()))?;
+        let batch = RecordBatch::try_new_with_options(
+            arrow_schema_in(&self.columns, self.timestamps),
+            arrays,
+            &options,
+        )
+        .map_err(|e| input.err(e.to_string()))?;
         Ok(DecodedRecords { batch, metrics })
     }
 }
@@ -859,6 +899,39 @@ fn texts(values: &[Value]) -> Result<Vec<Option<&[u8]>>, String> {
             other => Err(format!("expected bytes, got {other:?}")),
         })
         .collect()
+}
+
+/// A timestamp column in [`TimestampForm::SecNano`] from decoded values.
+fn build_sec_nano(values: Vec<Value>) -> Result<ArrayRef, String> {
+    let DataType::Struct(fields) = crate::types::sec_nano_type() else {
+        return Err("the timestamp struct is a struct".into());
+    };
+    let mut secs = Vec::with_capacity(values.len());
+    let mut nanos = Vec::with_capacity(values.len());
+    for v in &values {
+        match v {
+            Value::Null => {
+                secs.push(0);
+                nanos.push(0);
+            }
+            Value::SecNano(s, n) => {
+                secs.push(*s);
+                nanos.push(*n);
+            }
+            other => return Err(format!("expected a timestamp, got {other:?}")),
+        }
+    }
+    Ok(Arc::new(
+        StructArray::try_new(
+            fields,
+            vec![
+                Arc::new(Int64Array::from(secs)),
+                Arc::new(Int32Array::from(nanos)),
+            ],
+            nulls_of(&values),
+        )
+        .map_err(|e| e.to_string())?,
+    ))
 }
 
 /// Builds the Arrow array of `ty` from decoded values.
@@ -1112,6 +1185,7 @@ fn struct_array(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::conform_batch;
     use arrow_array::builder::{Int64Builder, ListBuilder, MapBuilder, StringBuilder};
     use arrow_schema::Field;
 
@@ -1330,6 +1404,50 @@ mod tests {
         .unwrap();
         assert_eq!(raw.num_rows(), n);
         conform_batch(&cols, &raw, DEFAULT_MAX_FIELD_SIZE).unwrap()
+    }
+
+    #[test]
+    fn timestamps_beyond_nanoseconds_round_trip_as_seconds_and_nanoseconds() {
+        let cols = vec![
+            Column::new("ts", OdpsType::Timestamp),
+            Column::new("arr", "array<timestamp>".parse().unwrap()),
+        ];
+        // 9999-12-31 23:59:59.999999999 as seconds and nanoseconds; a nested
+        // timestamp in nanoseconds.
+        let st = crate::types::conform_batch_in(
+            &cols,
+            &RecordBatch::try_from_iter([
+                (
+                    "ts",
+                    Arc::new(arrow_array::TimestampSecondArray::from(vec![
+                        Some(253_402_300_799),
+                        None,
+                    ])) as ArrayRef,
+                ),
+                ("arr", {
+                    let mut b =
+                        ListBuilder::new(arrow_array::builder::TimestampNanosecondBuilder::new());
+                    b.append_value([Some(-5)]);
+                    b.append_null();
+                    Arc::new(b.finish()) as ArrayRef
+                }),
+            ])
+            .unwrap(),
+            DEFAULT_MAX_FIELD_SIZE,
+            TimestampForm::SecNano,
+        )
+        .unwrap();
+        let mut enc = RecordEncoder::try_new(&cols);
+        enc.write(&st).unwrap();
+        let stream = enc.finish();
+        let err = RecordDecoder::new(&cols).decode(&stream).unwrap_err();
+        assert!(err.to_string().contains("nanosecond range"), "{err}");
+        let got = RecordDecoder::new(&cols)
+            .with_timestamp_form(TimestampForm::SecNano)
+            .decode(&stream)
+            .unwrap()
+            .batch;
+        assert_eq!(got, st);
     }
 
     #[test]

@@ -27,6 +27,16 @@
 //! [`Sink::is_committed`] answers from the ledger, asking the server only
 //! about `committing` parts.
 //!
+//! # Formats
+//!
+//! A part goes up as Arrow blocks, unless one of its `timestamp` or
+//! `timestamp_ntz` values lies beyond the Arrow tunnel's 64-bit nanoseconds
+//! (before 1677-09-21 or after 2262-04-11, e.g. a DATETIME(6) of
+//! `9999-12-31 23:59:59.999999`): then the whole part goes as protobuf
+//! record blocks, which carry seconds and nanoseconds over MaxCompute's
+//! whole range. Reads of tables with such columns use the record format
+//! for the same reason.
+//!
 //! Sessions live 24 hours on MaxCompute. A `committing` part whose session
 //! the server no longer knows cannot be told apart from one that landed; the
 //! sink then stops with an error naming the table and partition instead of
@@ -49,7 +59,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{Field, SchemaRef};
 use odps_tunnel::Client;
 use odps_tunnel::session::{BlockId, PartitionSpec, SessionStatus};
-use odps_tunnel::writer::{UploadOptions, UploadSession, WriterOptions};
+use odps_tunnel::writer::{BlockFormat, UploadOptions, UploadSession, WriterOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -232,7 +242,17 @@ impl MaxComputeSink {
         batches: &[RecordBatch],
     ) -> Result<Vec<u32>> {
         let columns = session.columns().to_vec();
-        let mut writer = session.arrow_writer(self.writer.clone());
+        // The task's batches hold timestamps in microseconds under the
+        // destination names: the check needs no conversion.
+        let format = BlockFormat::for_batches(&columns, batches);
+        if format == BlockFormat::Protobuf {
+            info!(
+                table,
+                "timestamps beyond the Arrow tunnel's 64-bit nanoseconds: this part goes up in the \
+                 protobuf record format"
+            );
+        }
+        let mut writer = session.block_writer(self.writer.clone(), format);
         for b in batches {
             let odps = mapping::batch_to_odps(b, &columns)
                 .map_err(|e| Error::Schema(format!("table {table}: {e}")))?;
@@ -354,6 +374,11 @@ pub fn create_table_sql(def: &TableDef) -> Result<String> {
 impl Sink for MaxComputeSink {
     fn column_problem(&self, field: &arrow_schema::Field) -> Option<String> {
         mapping::odps_type(field).err().map(|e| e.to_string())
+    }
+
+    fn max_field_bytes(&self) -> Option<usize> {
+        // What every upload session reports as `MaxFieldSize`.
+        Some(odps_tunnel::types::DEFAULT_MAX_FIELD_SIZE)
     }
 
     async fn table_exists(&self, name: &str) -> Result<bool> {
@@ -615,6 +640,9 @@ impl Sink for MaxComputeSink {
                 .map(Some)
                 .collect()
         };
+        // Arrow carries timestamps as 64-bit nanoseconds only; the record
+        // format carries every value MaxCompute holds.
+        let records = info.schema.columns.iter().any(|c| c.ty.is_timestamp());
         let mut out = Vec::new();
         for spec in specs {
             let download = self
@@ -625,7 +653,12 @@ impl Sink for MaxComputeSink {
             let mut start = 0;
             while start < total {
                 let n = READ_ROWS.min(total - start);
-                for b in download.read_arrow(start, n).await? {
+                let batches = if records {
+                    vec![download.read_records(start, n).await?]
+                } else {
+                    download.read_arrow(start, n).await?
+                };
+                for b in batches {
                     out.push(mapping::batch_from_odps(&b, schema)?);
                 }
                 start += n;
