@@ -793,6 +793,23 @@ pub fn needs_record_format(columns: &[Column], batch: &RecordBatch) -> bool {
     })
 }
 
+/// How many ticks of `unit` make a second.
+fn ticks_per_second(unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => 1,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1_000_000,
+        TimeUnit::Nanosecond => NANOS_PER_SEC,
+    }
+}
+
+/// A tick count as whole seconds (floored) and the nanoseconds after them.
+fn split_ticks(ticks: i64, per_second: i64) -> (i64, i32) {
+    let nano = ticks.rem_euclid(per_second) * (NANOS_PER_SEC / per_second);
+    // Below 10^9: fits i32.
+    (ticks.div_euclid(per_second), nano as i32)
+}
+
 /// Whether a timestamp array holds a value 64-bit nanoseconds cannot.
 fn beyond_nanos(array: &ArrayRef) -> bool {
     let fits = |sec: i64, nano: i64| {
@@ -801,13 +818,9 @@ fn beyond_nanos(array: &ArrayRef) -> bool {
             .is_some()
     };
     match array.data_type() {
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => false,
         DataType::Timestamp(unit, _) => {
-            let per = match unit {
-                TimeUnit::Second => 1,
-                TimeUnit::Millisecond => 1_000,
-                TimeUnit::Microsecond => 1_000_000,
-                TimeUnit::Nanosecond => return false,
-            };
+            let per = ticks_per_second(*unit);
             let Ok(raw) = array
                 .to_data()
                 .into_builder()
@@ -819,7 +832,10 @@ fn beyond_nanos(array: &ArrayRef) -> bool {
             arrow_array::Int64Array::from(raw)
                 .iter()
                 .flatten()
-                .any(|v| !fits(v.div_euclid(per), v.rem_euclid(per) * (NANOS_PER_SEC / per)))
+                .any(|v| {
+                    let (sec, nano) = split_ticks(v, per);
+                    !fits(sec, i64::from(nano))
+                })
         }
         DataType::Struct(fields) if is_sec_nano(fields) => {
             let s = array.as_struct();
@@ -853,12 +869,7 @@ fn sec_nanos(
     };
     match array.data_type() {
         DataType::Timestamp(unit, _) => {
-            let per = match unit {
-                TimeUnit::Second => 1,
-                TimeUnit::Millisecond => 1_000,
-                TimeUnit::Microsecond => 1_000_000,
-                TimeUnit::Nanosecond => NANOS_PER_SEC,
-            };
+            let per = ticks_per_second(*unit);
             let raw = array
                 .to_data()
                 .into_builder()
@@ -866,16 +877,7 @@ fn sec_nanos(
                 .build()
                 .map_err(|_| mismatch())?;
             let raw = arrow_array::Int64Array::from(raw);
-            Ok(raw
-                .iter()
-                .map(|v| {
-                    v.map(|v| {
-                        let nano = v.rem_euclid(per) * (NANOS_PER_SEC / per);
-                        // Below 10^9: fits i32.
-                        (v.div_euclid(per), nano as i32)
-                    })
-                })
-                .collect())
+            Ok(raw.iter().map(|v| v.map(|v| split_ticks(v, per))).collect())
         }
         DataType::Struct(fields) if is_sec_nano(fields) => {
             let s = array.as_struct();

@@ -750,7 +750,7 @@ impl RecordDecoder {
             .zip(columns)
             .map(|(c, values)| {
                 let built = if c.ty.is_timestamp() && self.timestamps == TimestampForm::SecNano {
-                    build_sec_nano(values)
+                    build_sec_nano(values, "a timestamp")
                 } else {
                     build_array(&c.ty, values)
                 };
@@ -901,24 +901,26 @@ fn texts(values: &[Value]) -> Result<Vec<Option<&[u8]>>, String> {
         .collect()
 }
 
-/// A timestamp column in [`TimestampForm::SecNano`] from decoded values.
-fn build_sec_nano(values: Vec<Value>) -> Result<ArrayRef, String> {
+/// A seconds+nanoseconds struct column (a timestamp in
+/// [`TimestampForm::SecNano`], or an `interval_day_time`) from decoded
+/// values; `what` names the kind in errors.
+fn build_sec_nano(values: Vec<Value>, what: &str) -> Result<ArrayRef, String> {
     let DataType::Struct(fields) = crate::types::sec_nano_type() else {
-        return Err("the timestamp struct is a struct".into());
+        return Err("the seconds+nanoseconds type is a struct".into());
     };
     let mut secs = Vec::with_capacity(values.len());
     let mut nanos = Vec::with_capacity(values.len());
     for v in &values {
         match v {
             Value::Null => {
-                secs.push(0);
-                nanos.push(0);
+                secs.push(None);
+                nanos.push(None);
             }
             Value::SecNano(s, n) => {
-                secs.push(*s);
-                nanos.push(*n);
+                secs.push(Some(*s));
+                nanos.push(Some(*n));
             }
-            other => return Err(format!("expected a timestamp, got {other:?}")),
+            other => return Err(format!("expected {what}, got {other:?}")),
         }
     }
     Ok(Arc::new(
@@ -1051,37 +1053,7 @@ fn build_array(ty: &OdpsType, values: Vec<Value>) -> Result<ArrayRef, String> {
                 })
                 .collect::<Result<TimestampNanosecondArray, String>>()?,
         ),
-        OdpsType::IntervalDayTime => {
-            let DataType::Struct(fields) = arrow_type else {
-                return Err("interval_day_time maps to a struct".into());
-            };
-            let mut secs = Vec::with_capacity(values.len());
-            let mut nanos = Vec::with_capacity(values.len());
-            for v in &values {
-                match v {
-                    Value::Null => {
-                        secs.push(None);
-                        nanos.push(None);
-                    }
-                    Value::SecNano(s, n) => {
-                        secs.push(Some(*s));
-                        nanos.push(Some(*n));
-                    }
-                    other => return Err(format!("expected an interval, got {other:?}")),
-                }
-            }
-            Arc::new(
-                StructArray::try_new(
-                    fields,
-                    vec![
-                        Arc::new(Int64Array::from(secs)),
-                        Arc::new(Int32Array::from(nanos)),
-                    ],
-                    nulls_of(&values),
-                )
-                .map_err(|e| e.to_string())?,
-            )
-        }
+        OdpsType::IntervalDayTime => build_sec_nano(values, "an interval")?,
         OdpsType::Array(item) => {
             let DataType::List(field) = arrow_type else {
                 return Err("array maps to a list".into());
