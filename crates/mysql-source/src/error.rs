@@ -150,10 +150,13 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Io(_) | Error::Timeout { .. } | Error::Unreachable { .. } => true,
-            // Killed connection, server shutdown, lost connection.
-            Error::Server { code, .. } => {
-                matches!(code, 1053 | 1927 | 2006 | 2013 | 1152 | 1159 | 1161)
-            }
+            // Killed connection, server shutdown, lost connection; a server
+            // that is busy (too many connections) or a lock wait that timed
+            // out or deadlocked: all heal by trying again later.
+            Error::Server { code, .. } => matches!(
+                code,
+                1053 | 1927 | 2006 | 2013 | 1152 | 1159 | 1161 | 1040 | 1203 | 1205 | 1213
+            ),
             _ => false,
         }
     }

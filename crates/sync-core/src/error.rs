@@ -10,7 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// Reading or writing a file failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {source}{}", io_fix(.source, .path))]
     Io {
         /// What was being done, e.g. "writing checkpoint".
         action: &'static str,
@@ -18,6 +18,21 @@ pub enum Error {
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// A destination table the task created (its checkpoint says so) is
+    /// gone: writing on would recreate it without its earlier rows.
+    #[error(
+        "destination table {table} is missing in {destination}, but the task's checkpoint says \
+         it created it and wrote into it\n  fix: point [destination] back at the warehouse or \
+         project that holds it, or restore it; to start over, use a new state_dir (the task then \
+         creates its tables and copies the rows again). Retrying cannot mend this, so the task \
+         stopped at once"
+    )]
+    DestinationTableMissing {
+        /// The destination table's name.
+        table: String,
+        /// The warehouse folder or the MaxCompute project.
+        destination: String,
     },
     /// A file name that would land outside its root (a source name with
     /// `/` or `..` that escaped the naming rules): refused, nothing written.
@@ -251,7 +266,50 @@ pub struct RowImageNotFull {
     pub setting: &'static str,
 }
 
+/// Whether retrying cannot mend an I/O failure: the task lacks the right
+/// to the path, or the path is not the kind of thing the task needs there.
+/// A full disk or an interrupted call can mend (someone frees room).
+pub(crate) fn io_is_definite(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::PermissionDenied
+            | K::ReadOnlyFilesystem
+            | K::NotADirectory
+            | K::IsADirectory
+            | K::InvalidFilename
+            | K::InvalidInput
+    )
+}
+
+/// The fix for a definite I/O failure (see [`io_is_definite`]).
+fn io_fix(e: &std::io::Error, path: &std::path::Path) -> String {
+    use std::io::ErrorKind as K;
+    let fix = match e.kind() {
+        K::PermissionDenied | K::ReadOnlyFilesystem => format!(
+            "let the task's user write {} (chown/chmod, a writable mount), or point \
+             [sync] state_dir / [destination] path at a folder it may write",
+            path.display()
+        ),
+        K::NotADirectory | K::IsADirectory | K::InvalidFilename | K::InvalidInput => format!(
+            "a file stands where a folder is needed, or the reverse: move it away or point \
+             [sync] state_dir / [destination] path elsewhere ({})",
+            path.display()
+        ),
+        _ => return String::new(),
+    };
+    format!("\n  fix: {fix}. Retrying cannot mend this, so the task stopped at once")
+}
+
 impl Error {
+    /// Whether trying again may succeed: a lost connection, a timeout, a
+    /// busy server or lock wait, a 5xx or throttled reply, a full disk.
+    /// Everything else (a refused password, a missing destination table, a
+    /// path the task may not write, data that does not map) fails at once.
+    pub fn is_transient(&self) -> bool {
+        crate::retry::classify(self).is_some()
+    }
+
     /// An I/O error with what was being done and where.
     pub(crate) fn io(
         action: &'static str,

@@ -113,7 +113,12 @@ impl Report {
         self.add(id, Outcome::Warning, message.into(), Some(fix.into()));
     }
 
-    fn fail(&mut self, id: &'static str, message: impl Into<String>, fix: impl Into<String>) {
+    pub(crate) fn fail(
+        &mut self,
+        id: &'static str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         self.add(id, Outcome::Failure, message.into(), Some(fix.into()));
     }
 
@@ -165,6 +170,23 @@ pub struct Inputs<'a, S: Sink + ?Sized> {
     /// The task's id from its checkpoint (empty before its first run, and
     /// in checkpoints older than task ids).
     pub task_id: &'a str,
+    /// The destination tables the checkpoint says the task created.
+    pub created: Created,
+}
+
+/// Which destination tables a task's checkpoint says are there
+/// ([`Inputs::created`]): a resumed task whose tables are gone would
+/// otherwise recreate them empty, or fail on every write.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Created {
+    /// None yet (a new task, or one still in its schema phase).
+    #[default]
+    Nothing,
+    /// The tables of these source tables (`db.table`) that the task's
+    /// `types` write; `None` = of every selected table.
+    Tables(Option<std::collections::BTreeSet<String>>),
+    /// These destination tables, by name.
+    Named(Vec<String>),
 }
 
 /// How to resolve [`crate::Error::TableOwned`] and a `destination_owners`
@@ -180,6 +202,7 @@ pub async fn run<S: Sink + ?Sized>(inputs: &Inputs<'_, S>) -> Report {
     let mut report = Report::default();
     let cfg = inputs.cfg;
     let incremental = cfg.sync.selected().incremental;
+    state_dir(cfg, &mut report);
     let dest = match inputs.sink.probe().await {
         Ok(()) => {
             report.pass("destination_reachable", "the destination answers");
@@ -367,6 +390,7 @@ async fn source_checks<S: Sink + ?Sized>(
     if dest_ok {
         conflicts(inputs, &tables, report).await;
         owners(inputs, &tables, report).await;
+        destination_tables(inputs, &tables, report).await;
     }
     let (meta_clashes, name_clashes) = clashes(&tables, inputs.meta, inputs.partition_columns);
     if name_clashes.is_empty() {
@@ -1013,6 +1037,124 @@ async fn conflicts<S: Sink + ?Sized>(
                  \"ignore\"): {list}"
             ),
             "make sure they have the same columns; rows already in them stay",
+        ),
+    }
+}
+
+/// `state_dir`: the task can keep its checkpoint, lock and ledgers: the
+/// folder exists or can be made, and a file written into it lands.
+fn state_dir(cfg: &crate::config::TaskConfig, report: &mut Report) {
+    let dir = &cfg.sync.state_dir;
+    let probe = dir.join(format!(".precheck-{}", std::process::id()));
+    let written = crate::private_fs::create_dir_all(dir)
+        .and_then(|()| crate::private_fs::write_durably(&probe, b"probe"));
+    let _ = std::fs::remove_file(&probe);
+    match written {
+        Ok(()) => report.pass("state_dir", format!("{} is writable", dir.display())),
+        Err(e) => report.fail(
+            "state_dir",
+            format!(
+                "the task cannot keep its checkpoint in {}: {e}",
+                dir.display()
+            ),
+            "let the task's user create and write that folder, or set [sync] state_dir to one \
+             it may write (one folder per task, kept between runs)",
+        ),
+    }
+}
+
+/// `destination_tables`: every destination table the task will write is
+/// there when it does not create it itself — a resumed task's own tables
+/// (gone tables would come back empty, without the rows the checkpoint
+/// says they hold), and with `types` lacking `"schema"` all of them.
+async fn destination_tables<S: Sink + ?Sized>(
+    inputs: &Inputs<'_, S>,
+    tables: &[SyncedTable],
+    report: &mut Report,
+) {
+    let selected = inputs.cfg.sync.selected();
+    let written = |t: &SyncedTable| {
+        let mut names = Vec::new();
+        if selected.schema || selected.full {
+            names.push(t.base_table());
+        }
+        if selected.schema || selected.incremental {
+            names.push(t.log_table());
+        }
+        names
+    };
+    let (needed, resumed): (Vec<String>, bool) = match &inputs.created {
+        Created::Named(names) => (names.clone(), true),
+        Created::Tables(only) => (
+            tables
+                .iter()
+                .filter(|t| only.as_ref().is_none_or(|o| o.contains(&t.source_name)))
+                .flat_map(written)
+                .collect(),
+            true,
+        ),
+        Created::Nothing if !selected.schema && !inputs.resumed => {
+            (tables.iter().flat_map(written).collect(), false)
+        }
+        Created::Nothing => {
+            report.pass(
+                "destination_tables",
+                "the task creates its destination tables (types include \"schema\")",
+            );
+            return;
+        }
+    };
+    let mut missing = Vec::new();
+    for name in needed {
+        match inputs.sink.table_exists(&name).await {
+            Ok(true) => {}
+            Ok(false) => missing.push(name),
+            Err(e) => {
+                report.fail(
+                    "destination_tables",
+                    format!("cannot tell whether {name} exists: {e}"),
+                    "check that the destination is reachable and readable",
+                );
+                return;
+            }
+        }
+    }
+    match (missing.is_empty(), resumed) {
+        (true, true) => report.pass(
+            "destination_tables",
+            "every destination table the checkpoint names is there",
+        ),
+        (true, false) => report.pass(
+            "destination_tables",
+            "types lack \"schema\" and every destination table the task writes exists",
+        ),
+        (false, true) => report.fail(
+            "destination_tables",
+            format!(
+                "the checkpoint says the task created and wrote these destination tables, but \
+                 they are gone: {}",
+                missing.join(", ")
+            ),
+            "point [destination] back at the warehouse or project that holds them, or restore \
+             them; to start over, use a new state_dir",
+        ),
+        (false, false) => report.fail(
+            "destination_tables",
+            format!(
+                "[sync] types = [{}] lack \"schema\", so the task creates no table, and these \
+                 do not exist: {}",
+                inputs
+                    .cfg
+                    .sync
+                    .types
+                    .iter()
+                    .map(|t| format!("\"{}\"", format!("{t:?}").to_lowercase()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                missing.join(", ")
+            ),
+            "add \"schema\" to [sync] types (the task then creates them), or create them first \
+             (a run with types = [\"schema\"])",
         ),
     }
 }

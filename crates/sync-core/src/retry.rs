@@ -181,24 +181,47 @@ impl RetryKind {
 }
 
 /// Which window `e` is retried under; `None` for failures a retry cannot
-/// mend (bad data, a corrupt checkpoint, a purged binlog, a refused password).
+/// mend (bad data, a corrupt checkpoint, a purged binlog, a refused password,
+/// a table missing in the destination, a file the task may not write).
 pub fn classify(e: &Error) -> Option<RetryKind> {
     use odps_tunnel::error::ErrorKind as Mc;
     match e {
         Error::Source(s) if s.is_transient() => Some(RetryKind::Connection),
         Error::MaxCompute(m) => match m.kind() {
             Mc::Transport(_) | Mc::Timeout(_) => Some(RetryKind::Connection),
-            Mc::Server(_) | Mc::Sql { .. } | Mc::Protocol(_) | Mc::Decode(_) => {
+            Mc::Server(s) if s.is_retryable() || healable_by_a_new_session(&s.code) => {
                 Some(RetryKind::Destination)
             }
+            Mc::Sql { message, .. } if system_failure(message) => Some(RetryKind::Destination),
+            // A reply that is not MaxCompute's (a proxy's error page).
+            Mc::Protocol(_) => Some(RetryKind::Destination),
+            _ if m.is_retryable() => Some(RetryKind::Destination),
             _ => None,
         },
-        Error::Io { .. } => Some(RetryKind::Destination),
+        Error::Io { source, .. } if !crate::error::io_is_definite(source) => {
+            Some(RetryKind::Destination)
+        }
         _ => None,
     }
 }
 
-/// "90 s", "12 min", "12.5 min", "12 h".
+/// Tunnel refusals that a retry from the checkpoint mends: it opens a new
+/// upload or download session instead of the one that expired, was already
+/// ended, or received a torn block.
+fn healable_by_a_new_session(code: &str) -> bool {
+    matches!(
+        code,
+        "NoSuchUpload" | "NoSuchDownload" | "InvalidStatusChange" | "MalformedDataStream"
+    )
+}
+
+/// Whether a failed SQL instance failed inside MaxCompute (`ODPS-00…`:
+/// system errors) rather than on the statement (`ODPS-01…` semantic
+/// errors such as a missing table, `ODPS-04…` access and arguments).
+fn system_failure(message: &str) -> bool {
+    message.trim_start().starts_with("ODPS-00")
+}
+
 pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s < 120.0 {
@@ -548,5 +571,64 @@ mod tests {
         );
         assert_eq!(human(Duration::from_secs(43_200)), "12 h");
         assert_eq!(human(Duration::from_secs(750)), "12.5 min");
+    }
+
+    #[test]
+    fn only_what_can_heal_is_retried() {
+        use odps_tunnel::ServerError;
+        use odps_tunnel::error::ErrorKind;
+        let mc = |status: u16, code: &str| {
+            Error::MaxCompute(odps_tunnel::Error::from(ServerError::new(
+                status, code, "x",
+            )))
+        };
+        let sql = |message: &str| {
+            Error::MaxCompute(odps_tunnel::Error::from(ErrorKind::Sql {
+                instance_id: "i1".into(),
+                message: message.into(),
+            }))
+        };
+        let io = |kind: std::io::ErrorKind| Error::io("writing", "/w/t", kind.into());
+        let mysql = |code: u16| {
+            Error::Source(mysql_source::Error::Server {
+                code,
+                state: "HY000".into(),
+                message: "x".into(),
+            })
+        };
+        let d = Some(RetryKind::Destination);
+        let c = Some(RetryKind::Connection);
+        for (e, want) in [
+            (mc(503, "ServiceUnavailable"), d),
+            (mc(429, "Throttled"), d),
+            (mc(404, "NoSuchUpload"), d),
+            (mc(404, "NoSuchTable"), None),
+            (mc(403, "AccessDenied"), None),
+            (mc(401, "Unauthorized"), None),
+            (mc(400, "InvalidArgument"), None),
+            (sql("ODPS-0010000: System internal error"), d),
+            (sql("ODPS-0130131: Table not found"), None),
+            (io(std::io::ErrorKind::StorageFull), d),
+            (io(std::io::ErrorKind::PermissionDenied), None),
+            (io(std::io::ErrorKind::NotADirectory), None),
+            (mysql(1205), c),
+            (mysql(1213), c),
+            (mysql(1040), c),
+            (mysql(1045), None),
+            (mysql(1146), None),
+        ] {
+            assert_eq!(classify(&e), want, "{e}");
+            assert_eq!(e.is_transient(), want.is_some(), "{e}");
+        }
+        let denied = io(std::io::ErrorKind::PermissionDenied).to_string();
+        assert!(
+            denied.contains("fix: let the task's user write /w/t"),
+            "{denied}"
+        );
+        assert!(
+            !io(std::io::ErrorKind::StorageFull)
+                .to_string()
+                .contains("fix:")
+        );
     }
 }

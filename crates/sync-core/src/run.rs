@@ -298,7 +298,13 @@ impl<S: Sink> TaskRunner<S> {
     /// # Errors
     /// [`Error::CorruptCheckpoint`] and kin when the checkpoint cannot be read.
     pub async fn precheck(&self) -> Result<crate::precheck::Report> {
-        let state = self.store.load()?;
+        // A checkpoint that cannot be read for want of rights or of a folder
+        // is a finding (the `state_dir` check says why), not an abort.
+        let (state, unreadable) = match self.store.load() {
+            Ok(s) => (s, None),
+            Err(e @ Error::Io { .. }) => (None, Some(e)),
+            Err(e) => return Err(e),
+        };
         let task_id = state
             .as_ref()
             .map(|s| s.task_id.clone())
@@ -307,13 +313,40 @@ impl<S: Sink> TaskRunner<S> {
             .as_ref()
             .is_some_and(|s| !matches!(s.phase, Phase::Precheck));
         let by_gtid = self.cfg.source.resume == crate::config::ResumeBy::Gtid;
+        let created = match state.as_ref().map(|s| &s.phase) {
+            None | Some(Phase::Precheck | Phase::SchemaSync | Phase::Finished) => {
+                crate::precheck::Created::Nothing
+            }
+            Some(Phase::Positioning) => crate::precheck::Created::Tables(None),
+            Some(Phase::FullSync(f)) => {
+                crate::precheck::Created::Tables(Some(f.tables.keys().cloned().collect()))
+            }
+            Some(Phase::Incremental(Incremental {
+                schemas: Some(g), ..
+            })) => {
+                let set = SchemaStore::new(&self.cfg.sync.state_dir).load(*g)?;
+                let sel = self.cfg.sync.selected();
+                crate::precheck::Created::Named(
+                    set.tables
+                        .values()
+                        .flat_map(|t| {
+                            let t = t.synced(&self.meta);
+                            let base = (sel.schema || sel.full).then(|| t.base_table());
+                            let log = (sel.schema || sel.incremental).then(|| t.log_table());
+                            base.into_iter().chain(log)
+                        })
+                        .collect(),
+                )
+            }
+            Some(Phase::Incremental(_)) => crate::precheck::Created::Tables(None),
+        };
         let resume_binlog = state.filter(|_| !by_gtid).and_then(|s| match s.phase {
             Phase::FullSync(f) => f.start.map(|p| p.file),
             Phase::Incremental(i) => Some(i.position.file),
             _ => None,
         });
         let partition_columns = self.partition_columns();
-        Ok(crate::precheck::run(&crate::precheck::Inputs {
+        let mut report = crate::precheck::run(&crate::precheck::Inputs {
             cfg: &self.cfg,
             connect: &self.source(),
             sink: &self.sink,
@@ -322,8 +355,17 @@ impl<S: Sink> TaskRunner<S> {
             resumed,
             resume_binlog,
             task_id: &task_id,
+            created,
         })
-        .await)
+        .await;
+        if let Some(e) = unreadable {
+            report.fail(
+                "checkpoint",
+                format!("cannot read the task's checkpoint: {e}"),
+                "let the task's user read and write [sync] state_dir and the files in it",
+            );
+        }
+        Ok(report)
     }
 
     /// Runs the task from its checkpoint until it finishes, is stopped, or

@@ -602,3 +602,124 @@ async fn changes_that_never_reach_the_binlog_warn_naming_their_tables_and_accoun
     .await
     .expect("drop users");
 }
+
+/// What no retry can mend is found by the precheck and stops `run` at once,
+/// each with its fix: a state_dir the task cannot write, `types` without
+/// `"schema"` on a destination that lacks the tables, and a resumed task
+/// whose destination tables are gone. The sinks' own errors say the same
+/// when the tables vanish mid-run, and none of them is retried.
+#[tokio::test]
+async fn definite_failures_are_found_before_the_run_and_never_retried() {
+    let url = sync_testkit::mysql_url();
+    let mut conn = admin(&url).await;
+    fresh_db(
+        &mut conn,
+        "pre_definite",
+        "CREATE TABLE orders (id INT PRIMARY KEY, v INT); INSERT INTO orders VALUES (1, 1), (2, 2);",
+    )
+    .await;
+    let quick = "[retry]\nother_seconds = 600\nconnection_seconds = 1200\n";
+    let objects = "include = [\"pre_definite.*\"]";
+
+    // A state_dir under a regular file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("state"), b"a file, not a folder").expect("file");
+    let text = format!("{}{quick}", task(&url, dir.path(), objects, ""));
+    let report = precheck(&text, dir.path()).await;
+    let m = outcome(&report, "state_dir", Outcome::Failure);
+    assert!(
+        m.starts_with("the task cannot keep its checkpoint in "),
+        "{m}"
+    );
+
+    // `types` without "schema" on an empty destination.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!("{}{quick}", task(&url, dir.path(), objects, "")).replace(
+        "types = [\"schema\", \"full\", \"incremental\"]",
+        "types = [\"full\", \"incremental\"]",
+    );
+    let report = precheck(&text, dir.path()).await;
+    let m = outcome(&report, "destination_tables", Outcome::Failure);
+    assert_eq!(
+        m,
+        "[sync] types = [\"full\", \"incremental\"] lack \"schema\", so the task creates no \
+         table, and these do not exist: orders_base, orders_log"
+    );
+    let started = std::time::Instant::now();
+    let err = runner(&text, dir.path())
+        .run(&RunOptions::default())
+        .await
+        .expect_err("run must refuse");
+    assert!(matches!(&err, Error::Precheck(r) if r.get("destination_tables").is_some()));
+    assert!(!err.is_transient(), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+
+    // A task in its incremental phase whose log table is gone.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!("{}{quick}", task(&url, dir.path(), objects, ""));
+    let caught_up = RunOptions {
+        exit_when_caught_up: true,
+        ..RunOptions::default()
+    };
+    runner(&text, dir.path())
+        .run(&caught_up)
+        .await
+        .expect("first run");
+    outcome(
+        &precheck(&text, dir.path()).await,
+        "destination_tables",
+        Outcome::Pass,
+    );
+    std::fs::remove_dir_all(dir.path().join("warehouse").join("orders_log")).expect("drop");
+    let m = outcome(
+        &precheck(&text, dir.path()).await,
+        "destination_tables",
+        Outcome::Failure,
+    );
+    assert_eq!(
+        m,
+        "the checkpoint says the task created and wrote these destination tables, but they \
+         are gone: orders_log"
+    );
+    let err = runner(&text, dir.path())
+        .run(&caught_up)
+        .await
+        .expect_err("run must refuse");
+    assert!(matches!(&err, Error::Precheck(_)), "{err}");
+
+    // Gone between the precheck and a write: the sink says so, definitely.
+    let wh = LocalWarehouse::new(dir.path().join("warehouse"));
+    let batch = arrow_array::RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "id",
+            arrow_schema::DataType::Int32,
+            false,
+        )])),
+        vec![Arc::new(arrow_array::Int32Array::from(vec![1]))],
+    )
+    .expect("batch");
+    let err = wh
+        .commit_unit(
+            "u1",
+            vec![sync_core::sink::TableBatch {
+                table: "orders_log".into(),
+                partition: vec![],
+                batch,
+            }],
+        )
+        .await
+        .expect_err("no table");
+    assert!(
+        matches!(&err, Error::DestinationTableMissing { .. }),
+        "{err}"
+    );
+    assert!(!err.is_transient());
+    assert!(
+        err.to_string().contains("fix: point [destination] back"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("warehouse/orders_log").exists(),
+        "recreated"
+    );
+}

@@ -205,7 +205,18 @@ fn parquet_bytes(batches: &[&RecordBatch], opts: &ParquetOptions) -> Result<Vec<
 
 fn partition_columns(root: &Path, table: &str) -> Result<Vec<String>> {
     let path = within(root, table)?.join("_table.json");
-    let bytes = fs::read(&path).map_err(|e| Error::io("reading table definition", &path, e))?;
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        // Never recreate a table behind the task's back: its earlier rows
+        // (and the checkpoint's promise that they are there) would be gone.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::DestinationTableMissing {
+                table: table.to_owned(),
+                destination: root.display().to_string(),
+            });
+        }
+        Err(e) => return Err(Error::io("reading table definition", &path, e)),
+    };
     let def: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Schema(format!("{}: {e}", path.display())))?;
     Ok(def["partition_columns"]

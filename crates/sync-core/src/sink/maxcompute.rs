@@ -110,6 +110,20 @@ struct Ledger {
 }
 
 impl MaxComputeSink {
+    /// A refused upload into a table that is not there says so, with its
+    /// fix ([`Error::DestinationTableMissing`]); other errors pass as they are.
+    fn missing_table(&self, table: &str, e: odps_tunnel::Error) -> Error {
+        match e.server() {
+            Some(s) if s.code == "NoSuchTable" || s.code == "NoSuchObject" => {
+                Error::DestinationTableMissing {
+                    table: table.to_owned(),
+                    destination: format!("MaxCompute project {}", self.client.project()),
+                }
+            }
+            _ => Error::MaxCompute(e),
+        }
+    }
+
     /// A sink writing through `client`, keeping its unit ledger in
     /// `ledger_dir` (created on first use; keep it with the checkpoint).
     pub fn new(client: Client, ledger_dir: impl Into<PathBuf>) -> Self {
@@ -509,7 +523,8 @@ impl Sink for MaxComputeSink {
                             ..UploadOptions::default()
                         },
                     )
-                    .await?;
+                    .await
+                    .map_err(|e| self.missing_table(table, e))?;
                 ledger.parts.push(Part {
                     table: table.clone(),
                     partition: spec.clone(),
