@@ -113,7 +113,14 @@ pub struct Config {
     /// How long a client may take to send a request's headers before the
     /// connection is closed. Default [`DEFAULT_HEADER_READ_TIMEOUT`].
     pub header_read_timeout: Duration,
+    /// Every project's `odps.sql.timezone` property (what `GET
+    /// /projects/{p}` reports). Default [`DEFAULT_TIMEZONE`], the
+    /// service's own default.
+    pub timezone: String,
 }
+
+/// Default of [`Config::timezone`]: MaxCompute's default project zone.
+pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
 
 /// Default of [`Config::max_body_bytes`]: 256 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 << 20;
@@ -133,6 +140,7 @@ impl Config {
             faults: FaultConfig::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            timezone: DEFAULT_TIMEZONE.to_owned(),
         }
     }
 }
@@ -165,6 +173,7 @@ impl Emulator {
             instances: instances::Instances::default(),
             tunnel_host: addr.to_string(),
             max_body: config.max_body_bytes,
+            timezone: config.timezone.clone(),
         });
         let header_timeout = config.header_read_timeout;
         let (stop, mut stopped) = oneshot::channel::<()>();

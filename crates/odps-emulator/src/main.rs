@@ -58,6 +58,10 @@ struct Args {
     /// connection is closed.
     #[arg(long, env = "ODPS_EMULATOR_HEADER_TIMEOUT_SECS", default_value_t = 30)]
     header_timeout_secs: u64,
+    /// The projects' time zone (`odps.sql.timezone`), as the service
+    /// reports it: an IANA name or an offset.
+    #[arg(long, env = "ODPS_EMULATOR_TIMEZONE", default_value = odps_emulator::DEFAULT_TIMEZONE)]
+    timezone: String,
     /// Test hook: abort the process when a commit reaches this point
     /// (commit-after-first-block, commit-before-manifest, commit-after-manifest).
     #[arg(long)]
@@ -99,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         args.header_timeout_secs
     );
     let mut config = odps_emulator::Config::new(&args.data, &args.access_id, &args.access_key);
+    config.timezone = args.timezone;
     config.listen = SocketAddr::new(args.host, args.port);
     config.max_body_bytes = args
         .max_body_mb

@@ -37,6 +37,8 @@ pub struct AppState {
     pub tunnel_host: String,
     /// Largest request body in bytes, as received and once decompressed.
     pub max_body: usize,
+    /// The projects' `odps.sql.timezone`.
+    pub timezone: String,
 }
 
 /// A response before it becomes an HTTP response.
@@ -383,7 +385,7 @@ fn rest(
     match (method, segments) {
         (&Method::GET, ["projects", project]) => {
             state.catalog.project_dir(project)?;
-            Ok(Reply::xml(project_xml(project)))
+            Ok(Reply::xml(project_xml(project, &state.timezone)))
         }
         (&Method::GET, ["projects", project, "tunnel"]) if has(params, "service") => {
             state.catalog.project_dir(project)?;
@@ -568,11 +570,12 @@ fn tables_xml(
     Ok(xml)
 }
 
-fn project_xml(project: &str) -> String {
+fn project_xml(project: &str, timezone: &str) -> String {
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Project>\n  <Name>{}</Name>\n  <Comment></Comment>\n  <Owner>{}</Owner>\n  <State>AVAILABLE</State>\n  <ProjectGroupName></ProjectGroupName>\n  <Properties></Properties>\n</Project>\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Project>\n  <Name>{}</Name>\n  <Comment></Comment>\n  <Owner>{}</Owner>\n  <State>AVAILABLE</State>\n  <ProjectGroupName></ProjectGroupName>\n  <Properties>\n    <Property>\n      <Name>odps.sql.timezone</Name>\n      <Value>{}</Value>\n    </Property>\n  </Properties>\n</Project>\n",
         xml_escape(project),
-        xml_escape(OWNER)
+        xml_escape(OWNER),
+        xml_escape(timezone)
     )
 }
 

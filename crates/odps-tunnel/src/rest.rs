@@ -612,6 +612,34 @@ impl Client {
         self.wait_instance(&id).await
     }
 
+    /// The project's properties (`GET /projects/{p}`: `<Properties>`), e.g.
+    /// `odps.sql.timezone`, as name–value pairs in the order the service
+    /// sends them.
+    ///
+    /// # Errors
+    ///
+    /// Request and parse errors.
+    pub async fn project_properties(&self) -> Result<Vec<(String, String)>> {
+        let response = self
+            .get(Plane::Service, &self.project_path(), &[], &[])
+            .await?;
+        let root = parse_xml(&response.body)?;
+        Ok(root
+            .child("Properties")
+            .map(|props| {
+                props
+                    .children_named("Property")
+                    .filter_map(|p| {
+                        Some((
+                            p.child_text("Name")?.trim().to_owned(),
+                            p.child_text("Value").unwrap_or("").trim().to_owned(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// A table's metadata and schema.
     ///
     /// # Errors

@@ -252,6 +252,11 @@ pub struct MaxComputeConfig {
     /// [`crate::oversized`]).
     #[serde(default)]
     pub oversized_values: crate::oversized::OversizedPolicy,
+    /// The zone DATETIME(0..3) values are wall clocks of in the project
+    /// (an IANA name such as `"Asia/Shanghai"`, `"UTC"`, or `"+08:00"`);
+    /// unset: the project's own `odps.sql.timezone` ([`crate::timezone`]).
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 fn default_access_id_env() -> String {
@@ -364,6 +369,10 @@ pub struct SyncConfig {
     /// Time partition levels of `t_log`.
     #[serde(default)]
     pub log_partitions: Vec<TimeLevel>,
+    /// The zone the `modifytime_*` partition values are read in (an IANA
+    /// name or an offset; UTC when unset).
+    #[serde(default)]
+    pub partition_timezone: Option<String>,
     /// Rows per primary-key chunk in the full phase.
     #[serde(default = "default_chunk_rows")]
     pub chunk_rows: u64,

@@ -124,6 +124,7 @@ pub mod state_lock;
 pub mod status;
 pub mod taskfile;
 pub mod throttle;
+pub mod timezone;
 pub mod transform;
 pub mod verify;
 pub mod webhook;

@@ -45,6 +45,7 @@
 //! MaxCompute has no such values.
 
 use crate::error::{Error, Result};
+use crate::timezone::Zone;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{DurationMicrosecondType, Int64Type};
 use arrow_array::{
@@ -296,6 +297,41 @@ fn per_second(unit: TimeUnit) -> i64 {
     }
 }
 
+/// Whether a column is a DATETIME (a wall clock: no zone in its Arrow
+/// type) landing in MaxCompute's `datetime` (an instant), so that it is
+/// moved by the project's zone ([`crate::timezone`]).
+fn is_wall_clock_datetime(field: &Field, ty: &OdpsType) -> bool {
+    *ty == OdpsType::Datetime && matches!(field.data_type(), DataType::Timestamp(_, None))
+}
+
+/// Maps every value of a microsecond timestamp array through `f`.
+fn shift(
+    array: &ArrayRef,
+    field: &Field,
+    f: impl Fn(i64) -> std::result::Result<i64, String>,
+) -> Result<ArrayRef> {
+    let Some(ts) = array.as_primitive_opt::<arrow_array::types::TimestampMicrosecondType>() else {
+        return Ok(Arc::clone(array));
+    };
+    let mut out = Vec::with_capacity(ts.len());
+    for v in ts.iter() {
+        out.push(match v {
+            None => None,
+            Some(us) => Some(f(us).map_err(|why| {
+                Error::Schema(format!(
+                    "column `{}`: {why}, so no instant reads as this DATETIME in the \
+                     destination's time zone; set [destination] timezone to a fixed offset \
+                     (e.g. \"+08:00\", which has no clock changes) or \"UTC\"",
+                    field.name()
+                ))
+            })?),
+        });
+    }
+    Ok(Arc::new(
+        arrow_array::TimestampMicrosecondArray::from(out).with_timezone_opt(ts.timezone()),
+    ))
+}
+
 /// Changes a timestamp array's unit without losing a digit (else an error)
 /// and sets the time zone label (the values are instants either way).
 fn rescale(
@@ -393,7 +429,7 @@ fn parse_time(text: &str) -> Option<i64> {
 /// # Errors
 /// [`Error::Schema`] for a batch column the table lacks (data is never
 /// dropped), a table column the batch lacks, or a value that does not fit.
-pub fn batch_to_odps(batch: &RecordBatch, columns: &[Column]) -> Result<RecordBatch> {
+pub fn batch_to_odps(batch: &RecordBatch, columns: &[Column], zone: &Zone) -> Result<RecordBatch> {
     let schema = batch.schema();
     for f in schema.fields() {
         if !columns
@@ -424,7 +460,12 @@ pub fn batch_to_odps(batch: &RecordBatch, columns: &[Column]) -> Result<RecordBa
                     c.name
                 ))
             })?;
-        arrays.push(to_odps(batch.column(i), field, &c.ty)?);
+        let column = if is_wall_clock_datetime(field, &c.ty) && !zone.is_utc() {
+            shift(batch.column(i), field, |us| zone.wall_to_instant(us))?
+        } else {
+            Arc::clone(batch.column(i))
+        };
+        arrays.push(to_odps(&column, field, &c.ty)?);
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     let schema = Schema::new(
@@ -447,7 +488,11 @@ pub fn batch_to_odps(batch: &RecordBatch, columns: &[Column]) -> Result<RecordBa
 /// # Errors
 /// [`Error::Schema`] for a column of `schema` the table lacks, or a value
 /// that does not fit.
-pub fn batch_from_odps(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn batch_from_odps(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    zone: &Zone,
+) -> Result<RecordBatch> {
     let have = batch.schema();
     let mut arrays = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
@@ -461,7 +506,14 @@ pub fn batch_from_odps(batch: &RecordBatch, schema: &SchemaRef) -> Result<Record
                     field.name()
                 ))
             })?;
-        arrays.push(from_odps(batch.column(i), field)?);
+        let back = from_odps(batch.column(i), field)?;
+        let wall_clock = *have.field(i).data_type() == OdpsType::Datetime.to_arrow()
+            && matches!(field.data_type(), DataType::Timestamp(_, None));
+        arrays.push(if wall_clock && !zone.is_utc() {
+            shift(&back, field, |us| Ok(zone.instant_to_wall(us)))?
+        } else {
+            back
+        });
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     Ok(RecordBatch::try_new_with_options(
@@ -584,7 +636,7 @@ mod tests {
         ]));
         let batch = RecordBatch::try_from_iter([("dt", edges.clone())]).expect("batch");
         let columns = [Column::new("dt", ty)];
-        let odps = batch_to_odps(&batch, &columns).expect("to odps");
+        let odps = batch_to_odps(&batch, &columns, &Zone::utc()).expect("to odps");
         assert!(needs_record_format(&columns, &odps));
         assert!(conform_batch_in(&columns, &odps, 1 << 20, TimestampForm::Nanos).is_err());
         let records =

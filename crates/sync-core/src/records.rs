@@ -125,6 +125,8 @@ impl TimeLevel {
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
 pub struct LogPartitioning {
     levels: Vec<TimeLevel>,
+    /// The zone the values are read in (UTC when `None`).
+    zone: Option<crate::timezone::Zone>,
 }
 
 impl LogPartitioning {
@@ -133,7 +135,14 @@ impl LogPartitioning {
         let mut levels: Vec<TimeLevel> = levels.into_iter().collect();
         levels.sort();
         levels.dedup();
-        Self { levels }
+        Self { levels, zone: None }
+    }
+
+    /// The same levels with values read in `zone` (`[sync]
+    /// partition_timezone`) instead of UTC.
+    pub fn in_zone(mut self, zone: crate::timezone::Zone) -> Self {
+        self.zone = Some(zone).filter(|z| !z.is_utc());
+        self
     }
 
     /// The levels, coarse to fine.
@@ -141,10 +150,15 @@ impl LogPartitioning {
         &self.levels
     }
 
-    /// The partition values of a change made at `utc_seconds`, in UTC, zero-padded.
+    /// The partition values of a change made at `utc_seconds`, zero-padded,
+    /// in UTC or the zone of [`LogPartitioning::in_zone`].
     pub fn values(&self, utc_seconds: i64) -> Vec<String> {
-        let (y, m, d) = civil_from_days(utc_seconds.div_euclid(86_400));
-        let secs = utc_seconds.rem_euclid(86_400);
+        let local = match &self.zone {
+            Some(z) => utc_seconds.saturating_add(z.offset_seconds_at(utc_seconds)),
+            None => utc_seconds,
+        };
+        let (y, m, d) = civil_from_days(local.div_euclid(86_400));
+        let secs = local.rem_euclid(86_400);
         self.levels
             .iter()
             .map(|level| match level {
@@ -323,6 +337,11 @@ mod tests {
         assert_eq!(all.values(951_782_400), ["2000", "02", "29", "00", "00"]);
         assert_eq!(all.values(1_767_225_599), ["2025", "12", "31", "23", "59"]);
         assert!(LogPartitioning::default().values(5).is_empty());
+        // The same instant in Shanghai's day and hour.
+        let shanghai = LogPartitioning::new([TimeLevel::Day, TimeLevel::Hour])
+            .in_zone(crate::timezone::Zone::parse("Asia/Shanghai").expect("zone"));
+        assert_eq!(shanghai.values(1_565_944_878), ["16", "16"]);
+        assert_eq!(shanghai.values(1_767_225_599), ["01", "07"]);
     }
 
     #[test]

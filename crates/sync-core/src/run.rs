@@ -118,7 +118,11 @@ impl<S: Sink> TaskRunner<S> {
         let connect = std::sync::Mutex::new(servers[0].clone());
         let store = CheckpointStore::new(&cfg.sync.state_dir, "task");
         let meta = cfg.sync.naming_rule.meta_columns();
-        let partitioning = LogPartitioning::new(cfg.sync.log_partitions.iter().copied());
+        let mut partitioning = LogPartitioning::new(cfg.sync.log_partitions.iter().copied());
+        if let Some(name) = &cfg.sync.partition_timezone {
+            partitioning =
+                partitioning.in_zone(crate::timezone::Zone::parse(name).map_err(Error::Config)?);
+        }
         let metrics = Metrics::new();
         let (status, retry) = reporting(&cfg, &metrics);
         Ok(Self {

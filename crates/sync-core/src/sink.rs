@@ -241,10 +241,17 @@ pub fn open(cfg: &TaskConfig) -> Result<Box<dyn Sink>> {
         }
         DestinationConfig::Maxcompute(mc) => {
             let client = mc.client()?;
-            Box::new(maxcompute::MaxComputeSink::new(
-                client,
-                cfg.sync.state_dir.join("maxcompute-units"),
-            ))
+            let zone = match &mc.timezone {
+                Some(name) => Some(crate::timezone::Zone::parse(name).map_err(Error::Config)?),
+                None => None,
+            };
+            Box::new(
+                maxcompute::MaxComputeSink::new(
+                    client,
+                    cfg.sync.state_dir.join("maxcompute-units"),
+                )
+                .with_timezone(zone),
+            )
         }
     })
 }

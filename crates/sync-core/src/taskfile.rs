@@ -172,6 +172,23 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
             ),
         ));
     }
+    if let crate::config::DestinationConfig::Maxcompute(mc) = &cfg.destination
+        && let Some(zone) = &mc.timezone
+        && let Err(e) = crate::timezone::Zone::parse(zone)
+    {
+        return Some((
+            vec!["destination", "timezone"],
+            format!("`destination.timezone`: {e}"),
+        ));
+    }
+    if let Some(zone) = &cfg.sync.partition_timezone
+        && let Err(e) = crate::timezone::Zone::parse(zone)
+    {
+        return Some((
+            vec!["sync", "partition_timezone"],
+            format!("`sync.partition_timezone`: {e}"),
+        ));
+    }
     if cfg.objects.include.is_empty() {
         return Some((
             vec!["objects", "include"],

@@ -1126,3 +1126,226 @@ async fn every_edge_value_lands_exactly_and_pyodps_merges_it() {
         .expect("drop");
     conn.disconnect().await.expect("disconnect");
 }
+
+/// pyodps reads a table's rows in the machine's zone (`TZ`), as a user in
+/// that zone does: every value as text, the partition specs too.
+const PYODPS_ZONED_ROWS: &str = r#"
+import datetime, json, sys
+from odps import ODPS, options
+from odps.tunnel import TableTunnel
+
+options.allow_antique_date = True
+endpoint, tunnel_endpoint, project, id_, key, table = sys.argv[1:7]
+o = ODPS(id_, key, project=project, endpoint=endpoint)
+tunnel = TableTunnel(o, endpoint=tunnel_endpoint)
+t = o.get_table(table)
+specs = [str(p.partition_spec) for p in t.partitions] if t.table_schema.partitions else [None]
+out = []
+for spec in specs:
+    kw = {"partition_spec": spec} if spec else {}
+    down = tunnel.create_download_session(table, **kw)
+    if down.count == 0:
+        continue
+    names = [c.name for c in down.schema.simple_columns]
+    with down.open_record_reader(0, down.count) as reader:
+        for rec in reader:
+            row = {"_partition": spec}
+            for n, v in zip(names, rec.values):
+                if isinstance(v, datetime.datetime):
+                    v = v.strftime("%Y-%m-%d %H:%M:%S.%f").rjust(26, "0")[:23]
+                row[n] = None if v is None else str(v)
+            out.append(row)
+print(json.dumps(out))
+"#;
+
+/// In a project whose `odps.sql.timezone` is Asia/Shanghai (the service's
+/// default), a DATETIME reads through pyodps as the wall clock the source
+/// shows — over the whole range, Shanghai's local mean time before 1901
+/// and its repeated summer-time hour included — while a TIMESTAMP keeps
+/// its instant and the `modifytime_*` partitions follow
+/// `partition_timezone`. A wall clock the zone skipped stops the task,
+/// naming the column and the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datetimes_read_unchanged_in_an_asia_shanghai_project() {
+    let Some(python) = pyodps_python() else {
+        panic!(
+            "this test needs a Python with pyodps and pyarrow: run `scripts/pyodps-tests` \
+             (it creates .venv) or set ODPS_TEST_PYTHON"
+        );
+    };
+    const ZDB: &str = "core_mc_zone";
+    const ZPROJECT: &str = "mc_zone";
+    let url = sync_testkit::mysql_url();
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    conn.query_drop(format!(
+        "SET time_zone = '+00:00';
+         DROP DATABASE IF EXISTS {ZDB}; CREATE DATABASE {ZDB};
+         CREATE TABLE {ZDB}.events (id INT PRIMARY KEY, dt0 DATETIME, dt3 DATETIME(3),
+           ts3 TIMESTAMP(3) NULL);
+         INSERT INTO {ZDB}.events VALUES
+           (1, '1000-01-01 00:00:00', '1000-01-01 00:00:00.000', NULL),
+           (2, '1928-01-01 00:00:00', '1900-06-30 12:00:00.001', '1970-01-01 00:00:01'),
+           (3, '1986-09-14 01:30:00', '1991-09-15 01:30:00.500', '1986-09-13 17:30:00'),
+           (4, '2024-01-02 03:04:05', '2024-01-02 03:04:05.123', '2024-01-01 19:04:05.123'),
+           (5, '9999-12-31 23:59:59', '9999-12-31 23:59:59.999', '2038-01-19 03:14:07.999');"
+    ))
+    .await
+    .expect("source");
+    let emu = Emulator::start(&["--timezone", "Asia/Shanghai"]).expect("emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg: TaskConfig = toml::from_str(&format!(
+        r#"
+        [source]
+        url = "{url}"
+        server_id = 7113
+        [destination]
+        kind = "maxcompute"
+        endpoint = "{endpoint}"
+        project = "{ZPROJECT}"
+        [objects]
+        include = ["{ZDB}.*"]
+        [sync]
+        types = ["schema", "full", "incremental"]
+        state_dir = "{state}"
+        log_partitions = ["day", "hour"]
+        partition_timezone = "Asia/Shanghai"
+        "#,
+        endpoint = emu.endpoint,
+        state = dir.path().join("state").display(),
+    ))
+    .expect("task file");
+    let client = odps_tunnel::Client::new(
+        &emu.endpoint,
+        ZPROJECT,
+        odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+    )
+    .expect("client");
+    let sink = MaxComputeSink::new(client, dir.path().join("state").join("maxcompute-units"));
+    assert_eq!(
+        sink.timezone().await.expect("zone").name(),
+        "Asia/Shanghai",
+        "the project's own zone, asked of the service"
+    );
+    let runner = TaskRunner::new(cfg, sink).expect("runner");
+    let opts = RunOptions {
+        exit_when_caught_up: true,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    runner.run(&opts).await.expect("full phase");
+    conn.query_drop(format!(
+        "SET time_zone = '+00:00';
+         INSERT INTO {ZDB}.events VALUES (6, '2000-02-29 23:59:59', '1986-09-14 01:59:59.999',
+           '2000-02-29 15:59:59.500');
+         UPDATE {ZDB}.events SET dt0 = '1949-10-01 15:00:00', dt3 = '1000-01-01 00:00:00.001' WHERE id = 4;
+         DELETE FROM {ZDB}.events WHERE id = 2;"
+    ))
+    .await
+    .expect("changes");
+    runner.run(&opts).await.expect("incremental phase");
+    let reports = runner.verify().await.expect("verify");
+    assert!(reports[0].is_equal(), "{:?}", reports[0]);
+
+    // The referee: pyodps in Shanghai shows the source's wall clocks, and
+    // TIMESTAMPs as the source shows them in +08:00.
+    let read = |table: &str| {
+        let out = Command::new(&python)
+            .args([
+                "-c",
+                PYODPS_ZONED_ROWS,
+                &emu.endpoint,
+                &emu.tunnel,
+                ZPROJECT,
+            ])
+            .args([ACCESS_ID, ACCESS_KEY, table])
+            .env("TZ", "Asia/Shanghai")
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "pyodps failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Vec<serde_json::Map<String, serde_json::Value>>>(&out.stdout)
+            .expect("json")
+    };
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    conn.query_drop("SET time_zone = '+08:00'")
+        .await
+        .expect("zone");
+    type Row = (String, Option<String>, Option<String>, Option<String>);
+    let source: Vec<Row> = conn
+        .query(format!(
+            "SELECT CAST(id AS CHAR),
+               DATE_FORMAT(dt0, '%Y-%m-%d %H:%i:%s.000'), DATE_FORMAT(dt3, '%Y-%m-%d %H:%i:%s.%f'),
+               DATE_FORMAT(ts3, '%Y-%m-%d %H:%i:%s.%f') FROM {ZDB}.events ORDER BY id"
+        ))
+        .await
+        .expect("source rows");
+    assert_eq!(source.len(), 5, "ids 1, 3, 4, 5, 6");
+    let base = read("events_base");
+    let log = read("events_log");
+    for (id, dt0, dt3, ts3) in &source {
+        // The merged row: the latest after image in the log, else the base row.
+        let latest = log
+            .iter()
+            .filter(|r| text(r.get("id")).as_deref() == Some(id.as_str()))
+            .filter(|r| text(r.get("new_dts_sync_after_flag")).as_deref() == Some("Y"))
+            .max_by_key(|r| {
+                text(r.get("new_dts_sync_record_id"))
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(0)
+            })
+            .or_else(|| {
+                base.iter()
+                    .find(|r| text(r.get("id")).as_deref() == Some(id.as_str()))
+            })
+            .unwrap_or_else(|| panic!("row {id} missing"));
+        let ms = |s: &Option<String>| s.as_ref().map(|s| s[..23].to_owned());
+        assert_eq!(text(latest.get("dt0")), ms(dt0), "id {id} dt0");
+        assert_eq!(text(latest.get("dt3")), ms(dt3), "id {id} dt3");
+        assert_eq!(text(latest.get("ts3")), ms(ts3), "id {id} ts3");
+    }
+    // Partitions: the Shanghai day and hour of each record's event time.
+    assert!(!log.is_empty());
+    for r in &log {
+        let utc: i64 = text(r.get("new_dts_sync_utc_timestamp"))
+            .and_then(|s| s.parse().ok())
+            .expect("utc_timestamp");
+        let local = utc + 8 * 3600;
+        let want = format!(
+            "new_dts_sync_modifytime_day='{:02}',new_dts_sync_modifytime_hour='{:02}'",
+            sync_testkit_day(local),
+            local.rem_euclid(86_400) / 3600
+        );
+        assert_eq!(text(r.get("_partition")).as_deref(), Some(want.as_str()));
+    }
+
+    // 1986-05-04 02:30 never happened in Shanghai: the task stops there.
+    conn.query_drop(format!(
+        "INSERT INTO {ZDB}.events (id, dt0) VALUES (7, '1986-05-04 02:30:00')"
+    ))
+    .await
+    .expect("gap row");
+    let err = runner.run(&opts).await.expect_err("stops").to_string();
+    assert!(
+        err.contains("`dt0`")
+            && err.contains("never happened in Asia/Shanghai")
+            && err.contains("[destination] timezone"),
+        "{err}"
+    );
+}
+
+/// The day of the month of Unix seconds `t`.
+fn sync_testkit_day(t: i64) -> u32 {
+    let days = t.div_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), day only.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    (doy - (153 * mp + 2) / 5 + 1) as u32
+}

@@ -137,6 +137,14 @@ impl EmulatorProcess {
             .arg(data)
             .args(["--port", &port.to_string(), "--access-id", access_id])
             .args(["--access-key", access_key])
+            // The tests compare through pyodps in UTC: their projects are in
+            // UTC unless a test names a zone (the service's default is
+            // Asia/Shanghai, which the time-zone tests use).
+            .args(if extra.contains(&"--timezone") {
+                &[][..]
+            } else {
+                &["--timezone", "UTC"][..]
+            })
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

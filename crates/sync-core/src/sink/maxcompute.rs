@@ -55,6 +55,7 @@ use super::{Owners, Sink, TableBatch, TableDef};
 use crate::checkpoint::{sync_dir, write_durably};
 use crate::error::{Error, Result};
 use crate::mapping;
+use crate::timezone::Zone;
 use arrow_array::RecordBatch;
 use arrow_schema::{Field, SchemaRef};
 use odps_tunnel::Client;
@@ -78,6 +79,9 @@ pub struct MaxComputeSink {
     ledger_dir: PathBuf,
     writer: WriterOptions,
     keys: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    /// `[destination] timezone`, else the project's (asked once).
+    timezone: Option<Zone>,
+    zone: Arc<tokio::sync::OnceCell<Zone>>,
 }
 
 /// Where a part is in the commit protocol (see the module docs).
@@ -136,7 +140,48 @@ impl MaxComputeSink {
                 ..WriterOptions::default()
             },
             keys: Arc::default(),
+            timezone: None,
+            zone: Arc::default(),
         }
+    }
+
+    /// Reads and writes DATETIME values as wall clocks of `zone` instead of
+    /// the project's own zone ([`crate::timezone`]).
+    pub fn with_timezone(mut self, zone: Option<Zone>) -> Self {
+        self.timezone = zone;
+        self.zone = Arc::default();
+        self
+    }
+
+    /// The zone DATETIME values are wall clocks of: `[destination]
+    /// timezone`, else the project's `odps.sql.timezone`, else the
+    /// service's default (Asia/Shanghai).
+    ///
+    /// # Errors
+    /// When the project cannot be asked, or names a zone this build does
+    /// not know (then set `[destination] timezone`).
+    pub async fn timezone(&self) -> Result<Zone> {
+        if let Some(z) = &self.timezone {
+            return Ok(z.clone());
+        }
+        self.zone
+            .get_or_try_init(|| async {
+                let props = self.client.project_properties().await?;
+                let name = props
+                    .iter()
+                    .find(|(k, _)| k == "odps.sql.timezone")
+                    .map(|(_, v)| v.as_str())
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or(crate::timezone::SERVICE_DEFAULT);
+                Zone::parse(name).map_err(|e| {
+                    Error::Config(format!(
+                        "project {}'s odps.sql.timezone: {e}; set [destination] timezone",
+                        self.client.project()
+                    ))
+                })
+            })
+            .await
+            .cloned()
     }
 
     /// The MaxCompute client.
@@ -266,9 +311,10 @@ impl MaxComputeSink {
                  protobuf record format"
             );
         }
+        let zone = self.timezone().await?;
         let mut writer = session.block_writer(self.writer.clone(), format);
         for b in batches {
-            let odps = mapping::batch_to_odps(b, &columns)
+            let odps = mapping::batch_to_odps(b, &columns, &zone)
                 .map_err(|e| Error::Schema(format!("table {table}: {e}")))?;
             writer.write(&odps).await?;
         }
@@ -658,6 +704,7 @@ impl Sink for MaxComputeSink {
         // Arrow carries timestamps as 64-bit nanoseconds only; the record
         // format carries every value MaxCompute holds.
         let records = info.schema.columns.iter().any(|c| c.ty.is_timestamp());
+        let zone = self.timezone().await?;
         let mut out = Vec::new();
         for spec in specs {
             let download = self
@@ -674,7 +721,7 @@ impl Sink for MaxComputeSink {
                     download.read_arrow(start, n).await?
                 };
                 for b in batches {
-                    out.push(mapping::batch_from_odps(&b, schema)?);
+                    out.push(mapping::batch_from_odps(&b, schema, &zone)?);
                 }
                 start += n;
             }
