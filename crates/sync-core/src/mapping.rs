@@ -35,9 +35,10 @@
 //! protobuf record format, which carries seconds and nanoseconds
 //! (`odps_tunnel::types::TimestampForm`); the rest goes as Arrow. Reads
 //! come back as nanoseconds or as seconds-and-nanoseconds structs, both
-//! converted back exactly ([`from_odps`]). A DATETIME is a wall-clock value
-//! and is stored as the instant with the same reading in UTC: set the
-//! project's `odps.sql.timezone` to UTC to see it unchanged.
+//! converted back exactly ([`from_odps`]). A DATETIME(0..3) is a wall
+//! clock stored in an instant type: [`batch_to_odps`] and
+//! [`batch_from_odps`] move it by the destination's zone
+//! ([`crate::timezone`]), so the project shows it unchanged.
 //!
 //! Zero dates (`0000-00-00`, `0000-00-00 00:00:00`, a zero TIMESTAMP) and
 //! dates with a zero month or day (`2024-00-15`), which MySQL keeps under a

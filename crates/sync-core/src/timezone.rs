@@ -215,9 +215,15 @@ mod tests {
         let e = z.wall_to_instant(gap).expect_err("gap");
         assert!(e.contains("never happened in Asia/Shanghai"), "{e}");
         let fixed = Zone::parse("+08:00").expect("offset");
-        assert_eq!(fixed.wall_to_instant(gap).expect("converts"), gap - 8 * 3600 * US);
+        assert_eq!(
+            fixed.wall_to_instant(gap).expect("converts"),
+            gap - 8 * 3600 * US
+        );
         assert_eq!(fixed.offset_seconds_at(0), 8 * 3600);
-        assert_eq!(Zone::parse("-0530").expect("converts").offset_seconds_at(0), -19_800);
+        assert_eq!(
+            Zone::parse("-0530").expect("converts").offset_seconds_at(0),
+            -19_800
+        );
         for bad in ["+25:00", "8", "+8:0", "Nowhere/Else", ""] {
             assert!(Zone::parse(bad).is_err(), "{bad}");
         }
