@@ -62,8 +62,36 @@ impl Instances {
     }
 }
 
+/// A submitted SQL job: its task name, query and `settings` hints (the
+/// JSON object pyodps and the Java SDK send as a task property).
+#[derive(Debug)]
+pub struct Job {
+    /// The task's name.
+    pub name: String,
+    /// The SQL script.
+    pub query: String,
+    /// The task's settings, e.g. `odps.sql.type.system.odps2 = "true"`.
+    pub settings: std::collections::HashMap<String, String>,
+}
+
+impl Job {
+    /// Whether the job runs with the 2.0 types: the project's own edition,
+    /// or the job's `odps.sql.type.system.odps2` setting.
+    pub fn odps2(&self, project_default: bool) -> bool {
+        match self.settings.get("odps.sql.type.system.odps2") {
+            Some(v) => v.eq_ignore_ascii_case("true"),
+            None => project_default,
+        }
+    }
+}
+
 /// The task name and query of a submitted `<Instance>` job.
 pub fn parse_job(xml: &str) -> Result<(String, String), OdpsError> {
+    parse_sql_job(xml).map(|j| (j.name, j.query))
+}
+
+/// A submitted `<Instance>` job whole ([`Job`]).
+pub fn parse_sql_job(xml: &str) -> Result<Job, OdpsError> {
     let root = odps_tunnel::xml::Element::parse(xml)
         .map_err(|e| OdpsError::invalid_argument(format!("instance XML: {e}")))?;
     let tasks = root
@@ -87,7 +115,60 @@ pub fn parse_job(xml: &str) -> Result<(String, String), OdpsError> {
     let query = task
         .child_text("Query")
         .ok_or_else(|| OdpsError::invalid_argument("SQL task without a Query"))?;
-    Ok((name, query.trim().to_owned()))
+    let mut settings = std::collections::HashMap::new();
+    for property in task
+        .child("Config")
+        .into_iter()
+        .flat_map(|c| c.children_named("Property"))
+    {
+        if property.child_text("Name").map(str::trim) != Some("settings") {
+            continue;
+        }
+        let text = property.child_text("Value").unwrap_or("{}");
+        let json: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+            .map_err(|e| OdpsError::invalid_argument(format!("task settings: {e}")))?;
+        for (k, v) in json {
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            settings.insert(k, v);
+        }
+    }
+    Ok(Job {
+        name,
+        query: query.trim().to_owned(),
+        settings,
+    })
+}
+
+/// Whether a column type needs the 2.0 type system: 1.0 has `bigint`,
+/// `double`, `decimal` (without parameters), `string`, `datetime` and
+/// `boolean` (and the complex types over them).
+fn needs_odps2(type_name: &str) -> bool {
+    let t = type_name.trim().to_ascii_lowercase();
+    if let Some(inner) = t
+        .strip_prefix("array<")
+        .or_else(|| t.strip_prefix("map<"))
+        .and_then(|r| r.strip_suffix('>'))
+    {
+        return inner.split(',').any(needs_odps2);
+    }
+    !matches!(
+        t.as_str(),
+        "bigint" | "double" | "decimal" | "string" | "datetime" | "boolean"
+    ) && !t.starts_with("struct<")
+}
+
+fn refuse_odps2_types(columns: &[crate::catalog::Column]) -> Result<(), OdpsError> {
+    match columns.iter().find(|c| needs_odps2(&c.type_name)) {
+        Some(c) => Err(semantic(format!(
+            "column {}: type {} is not enabled in the current mode (the 1.0 data types); \
+             set odps.sql.type.system.odps2=true to use it",
+            c.name, c.type_name
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Runs a script; the first failing statement ends it.
@@ -98,6 +179,7 @@ pub fn run(
     id: String,
     task_name: String,
     query: &str,
+    odps2: bool,
 ) -> Instance {
     let start = now_secs();
     let outcome = sql::parse_script(query)
@@ -106,7 +188,7 @@ pub fn run(
             let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
             let mut result = (String::new(), None);
             for statement in statements {
-                result = execute(catalog, project, statement).map_err(|e| e.message)?;
+                result = execute(catalog, project, statement, odps2).map_err(|e| e.message)?;
             }
             Ok(result)
         });
@@ -140,6 +222,7 @@ fn execute(
     catalog: &Catalog,
     project: &str,
     statement: Statement,
+    odps2: bool,
 ) -> Result<(String, Option<u64>), OdpsError> {
     match statement {
         Statement::CreateTable {
@@ -150,6 +233,9 @@ fn execute(
             comment,
             lifecycle,
         } => {
+            if !odps2 {
+                refuse_odps2_types(&columns)?;
+            }
             if catalog.load(project, &table)?.is_some() {
                 return if if_not_exists {
                     Ok((String::new(), None))
@@ -186,6 +272,9 @@ fn execute(
             Ok((String::new(), None))
         }
         Statement::AddColumns { table, columns } => {
+            if !odps2 {
+                refuse_odps2_types(&columns)?;
+            }
             let mut meta = require(catalog, project, &table)?;
             for c in columns {
                 catalog::check_name(&c.name, "column").map_err(|e| semantic(e.message))?;
@@ -416,6 +505,7 @@ mod tests {
             "1".into(),
             "t".into(),
             "CREATE TABLE t (id BIGINT) PARTITIONED BY (pt STRING); ALTER TABLE t ADD PARTITION (pt='a');",
+            true,
         );
         assert!(ok.success, "{}", ok.result);
         let meta = catalog.require("p", "t").unwrap();
@@ -427,6 +517,7 @@ mod tests {
             "2".into(),
             "t".into(),
             "ALTER TABLE t ADD PARTITION (pt='a')",
+            true,
         );
         assert!(!again.success);
         assert!(
@@ -441,6 +532,7 @@ mod tests {
             "3".into(),
             "t".into(),
             "SELECT COUNT(*) FROM t WHERE pt='a'",
+            true,
         );
         assert_eq!(count.result, "\"_c0\"\n0\n");
         let missing = run(
@@ -450,11 +542,54 @@ mod tests {
             "4".into(),
             "t".into(),
             "DROP TABLE nope",
+            true,
         );
         assert!(
             missing.result.starts_with("ODPS-0130131"),
             "{}",
             missing.result
+        );
+    }
+
+    #[test]
+    fn a_1_0_project_refuses_2_0_types_unless_the_job_sets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::new(dir.path().to_path_buf());
+        let lock = Mutex::new(());
+        let ddl = |id: &str, sql: &str, odps2: bool| {
+            run(&catalog, &lock, "p", id.into(), "t".into(), sql, odps2)
+        };
+        let refused = ddl("1", "CREATE TABLE a (id TINYINT, v DECIMAL(10,2))", false);
+        assert!(!refused.success);
+        assert!(
+            refused
+                .result
+                .contains("type tinyint is not enabled in the current mode"),
+            "{}",
+            refused.result
+        );
+        let one = ddl(
+            "2",
+            "CREATE TABLE b (id BIGINT, v DECIMAL, s STRING, d DATETIME, f DOUBLE, ok BOOLEAN)",
+            false,
+        );
+        assert!(one.success, "{}", one.result);
+        let add = ddl("3", "ALTER TABLE b ADD COLUMNS (dt DATE)", false);
+        assert!(
+            !add.success && add.result.contains("type date"),
+            "{}",
+            add.result
+        );
+        assert!(ddl("4", "CREATE TABLE a (id TINYINT)", true).success);
+        let xml = r#"<Instance><Job><Tasks><SQL><Name>x</Name><Config><Property><Name>settings</Name>
+<Value>{"odps.sql.type.system.odps2": "true"}</Value></Property></Config><Query>select 1;</Query>
+</SQL></Tasks></Job></Instance>"#;
+        let job = parse_sql_job(xml).unwrap();
+        assert!(job.odps2(false));
+        assert!(
+            !parse_sql_job(&xml.replace("\"true\"", "\"false\""))
+                .unwrap()
+                .odps2(true)
         );
     }
 }

@@ -117,6 +117,10 @@ pub struct Config {
     /// /projects/{p}` reports). Default [`DEFAULT_TIMEZONE`], the
     /// service's own default.
     pub timezone: String,
+    /// Every project's `odps.sql.type.system.odps2`: with `false` (a 1.0
+    /// project) DDL using a 2.0 type fails unless the job sets it, as the
+    /// service does. Default `true`.
+    pub odps2: bool,
 }
 
 /// Default of [`Config::timezone`]: MaxCompute's default project zone.
@@ -141,6 +145,7 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             timezone: DEFAULT_TIMEZONE.to_owned(),
+            odps2: true,
         }
     }
 }
@@ -174,6 +179,7 @@ impl Emulator {
             tunnel_host: addr.to_string(),
             max_body: config.max_body_bytes,
             timezone: config.timezone.clone(),
+            odps2: config.odps2,
         });
         let header_timeout = config.header_read_timeout;
         let (stop, mut stopped) = oneshot::channel::<()>();

@@ -62,6 +62,11 @@ struct Args {
     /// reports it: an IANA name or an offset.
     #[arg(long, env = "ODPS_EMULATOR_TIMEZONE", default_value = odps_emulator::DEFAULT_TIMEZONE)]
     timezone: String,
+    /// The projects' data type edition: `odps2` (default) or `odps1`, where
+    /// DDL with a 2.0 type fails unless the job sets
+    /// `odps.sql.type.system.odps2=true`.
+    #[arg(long, env = "ODPS_EMULATOR_TYPE_SYSTEM", default_value = "odps2")]
+    type_system: String,
     /// Test hook: abort the process when a commit reaches this point
     /// (commit-after-first-block, commit-before-manifest, commit-after-manifest).
     #[arg(long)]
@@ -104,6 +109,11 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut config = odps_emulator::Config::new(&args.data, &args.access_id, &args.access_key);
     config.timezone = args.timezone;
+    config.odps2 = match args.type_system.as_str() {
+        "odps2" => true,
+        "odps1" => false,
+        other => anyhow::bail!("--type-system must be odps1 or odps2, got {other:?}"),
+    };
     config.listen = SocketAddr::new(args.host, args.port);
     config.max_body_bytes = args
         .max_body_mb

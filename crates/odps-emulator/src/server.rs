@@ -39,6 +39,9 @@ pub struct AppState {
     pub max_body: usize,
     /// The projects' `odps.sql.timezone`.
     pub timezone: String,
+    /// The projects' `odps.sql.type.system.odps2`: whether SQL may use the
+    /// 2.0 types without setting it.
+    pub odps2: bool,
 }
 
 /// A response before it becomes an HTTP response.
@@ -385,7 +388,11 @@ fn rest(
     match (method, segments) {
         (&Method::GET, ["projects", project]) => {
             state.catalog.project_dir(project)?;
-            Ok(Reply::xml(project_xml(project, &state.timezone)))
+            Ok(Reply::xml(project_xml(
+                project,
+                &state.timezone,
+                state.odps2,
+            )))
         }
         (&Method::GET, ["projects", project, "tunnel"]) if has(params, "service") => {
             state.catalog.project_dir(project)?;
@@ -399,16 +406,18 @@ fn rest(
             state.catalog.project_dir(project)?;
             let xml = std::str::from_utf8(body)
                 .map_err(|_| OdpsError::invalid_argument("instance XML is not UTF-8"))?;
-            let (task_name, query) = instances::parse_job(xml)?;
+            let job = instances::parse_sql_job(xml)?;
             let id = format!("{:x}", instances::now_nanos());
+            let query = job.query.clone();
             tracing::info!(%project, %id, %query, "running SQL");
             let instance = instances::run(
                 &state.catalog,
                 &state.meta_lock,
                 project,
                 id.clone(),
-                task_name,
+                job.name.clone(),
                 &query,
+                job.odps2(state.odps2),
             );
             state.instances.insert(project, instance);
             Ok(Reply {
@@ -570,9 +579,9 @@ fn tables_xml(
     Ok(xml)
 }
 
-fn project_xml(project: &str, timezone: &str) -> String {
+fn project_xml(project: &str, timezone: &str, odps2: bool) -> String {
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Project>\n  <Name>{}</Name>\n  <Comment></Comment>\n  <Owner>{}</Owner>\n  <State>AVAILABLE</State>\n  <ProjectGroupName></ProjectGroupName>\n  <Properties>\n    <Property>\n      <Name>odps.sql.timezone</Name>\n      <Value>{}</Value>\n    </Property>\n  </Properties>\n</Project>\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Project>\n  <Name>{}</Name>\n  <Comment></Comment>\n  <Owner>{}</Owner>\n  <State>AVAILABLE</State>\n  <ProjectGroupName></ProjectGroupName>\n  <Properties>\n    <Property>\n      <Name>odps.sql.timezone</Name>\n      <Value>{}</Value>\n    </Property>\n    <Property>\n      <Name>odps.sql.type.system.odps2</Name>\n      <Value>{odps2}</Value>\n    </Property>\n  </Properties>\n</Project>\n",
         xml_escape(project),
         xml_escape(OWNER),
         xml_escape(timezone)

@@ -257,6 +257,10 @@ pub struct MaxComputeConfig {
     /// unset: the project's own `odps.sql.timezone` ([`crate::timezone`]).
     #[serde(default)]
     pub timezone: Option<String>,
+    /// The MaxCompute type edition the task creates tables in: `"odps2"`
+    /// (default) or `"odps1"` ([`crate::mapping::odps_type_in`]).
+    #[serde(default)]
+    pub type_system: crate::mapping::TypeSystem,
 }
 
 fn default_access_id_env() -> String {

@@ -163,6 +163,72 @@ pub fn odps_type(field: &Field) -> Result<OdpsType> {
     })
 }
 
+/// The MaxCompute data type edition a task creates its tables in
+/// (`[destination] type_system`).
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize, Eq, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeSystem {
+    /// The 2.0 types (the module table): exact and compact.
+    #[default]
+    Odps2,
+    /// The 1.0 types only (`bigint`, `double`, `decimal`, `string`,
+    /// `datetime`, `boolean`), for projects that keep
+    /// `odps.sql.type.system.odps2` off: see [`odps_type_in`].
+    Odps1,
+}
+
+impl TypeSystem {
+    /// The `set` statements SQL over the task's tables needs in a project
+    /// whose default edition may differ (empty for 1.0: its types are in
+    /// every edition).
+    pub fn sql_flags(self) -> &'static [&'static str] {
+        match self {
+            Self::Odps2 => &[
+                "set odps.sql.type.system.odps2=true;",
+                "set odps.sql.decimal.odps2=true;",
+            ],
+            Self::Odps1 => &[],
+        }
+    }
+}
+
+/// The MaxCompute type of a destination column in a type system. In 1.0
+/// every value stays exact: integers widen to `bigint`, FLOAT to `double`,
+/// DECIMAL to `decimal` (38,18) when it fits (else its text), DATE to
+/// `datetime` (its midnight, a wall clock like DATETIME), DATETIME and
+/// TIMESTAMP with 4–6 fractional digits to their text
+/// (`YYYY-MM-DD HH:MM:SS.ffffff`; TIMESTAMP in UTC), binary strings to their
+/// hexadecimal text (upper case).
+///
+/// # Errors
+/// As [`odps_type`].
+pub fn odps_type_in(field: &Field, system: TypeSystem) -> Result<OdpsType> {
+    let two = odps_type(field)?;
+    if system == TypeSystem::Odps2 {
+        return Ok(two);
+    }
+    Ok(match two {
+        OdpsType::Tinyint | OdpsType::Smallint | OdpsType::Int | OdpsType::Bigint => {
+            OdpsType::Bigint
+        }
+        OdpsType::Float | OdpsType::Double => OdpsType::Double,
+        OdpsType::Decimal { precision, scale } => {
+            let (p, s) = (precision.unwrap_or(38), scale.unwrap_or(18));
+            if u32::from(p) - u32::from(s).min(u32::from(p)) <= 20 && s <= 18 {
+                OdpsType::Decimal {
+                    precision: None,
+                    scale: None,
+                }
+            } else {
+                OdpsType::String
+            }
+        }
+        OdpsType::Date | OdpsType::Datetime => OdpsType::Datetime,
+        OdpsType::Boolean => OdpsType::Boolean,
+        _ => OdpsType::String,
+    })
+}
+
 const EXACT: CastOptions<'static> = CastOptions {
     safe: false,
     format_options: arrow_cast::display::FormatOptions::new(),
@@ -210,8 +276,85 @@ pub fn to_odps(array: &ArrayRef, field: &Field, ty: &OdpsType) -> Result<ArrayRe
         (DataType::Timestamp(unit, _), DataType::Timestamp(to_unit, to_tz)) => {
             rescale(array, *unit, *to_unit, to_tz.clone()).map_err(|e| fail(&e))
         }
+        // 1.0: DATE as its midnight.
+        (DataType::Date32, DataType::Timestamp(to_unit, to_tz)) => rescale(
+            &date_micros(array),
+            TimeUnit::Microsecond,
+            *to_unit,
+            to_tz.clone(),
+        )
+        .map_err(|e| fail(&e)),
+        // 1.0: sub-millisecond times and binary strings as text.
+        (DataType::Timestamp(TimeUnit::Microsecond, _), DataType::Utf8) => {
+            let t = array.as_primitive::<arrow_array::types::TimestampMicrosecondType>();
+            Ok(Arc::new(
+                t.iter()
+                    .map(|v| v.map(format_datetime))
+                    .collect::<StringArray>(),
+            ))
+        }
+        (DataType::Binary, DataType::Utf8) => {
+            let b = array.as_binary::<i32>();
+            Ok(Arc::new(
+                b.iter().map(|v| v.map(hex_upper)).collect::<StringArray>(),
+            ))
+        }
         _ => cast_with_options(array, &target, &EXACT).map_err(|e| fail(&e)),
     }
+}
+
+/// A DATE array as microsecond timestamps of each day's midnight.
+fn date_micros(array: &ArrayRef) -> ArrayRef {
+    let d = array.as_primitive::<arrow_array::types::Date32Type>();
+    Arc::new(
+        d.iter()
+            .map(|v| v.map(|days| i64::from(days) * 86_400_000_000))
+            .collect::<arrow_array::TimestampMicrosecondArray>(),
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff` of microseconds since the epoch.
+fn format_datetime(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000);
+    let (y, m, d) = binlog_parser::calendar::civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}",
+        t / 3600,
+        t % 3600 / 60,
+        t % 60,
+        us.rem_euclid(1_000_000)
+    )
+}
+
+/// The inverse of [`format_datetime`].
+fn parse_datetime(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 26 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[19] != b'.' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss, f) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    let days = binlog_parser::calendar::days_from_civil(y, m as u32, d as u32);
+    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000) + f)
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Microseconds from a seconds-and-nanoseconds struct array (the record
@@ -285,6 +428,50 @@ pub fn from_odps(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
         {
             sec_nano_micros(array, tz.clone()).map_err(|e| fail(&e))
         }
+        (DataType::Utf8, DataType::Timestamp(TimeUnit::Microsecond, tz)) => {
+            let s = array.as_string::<i32>();
+            let mut out = Vec::with_capacity(s.len());
+            for v in s.iter() {
+                out.push(match v {
+                    None => None,
+                    Some(t) => Some(
+                        parse_datetime(t)
+                            .ok_or_else(|| fail(&format!("{t:?} is not a date and time")))?,
+                    ),
+                });
+            }
+            Ok(Arc::new(
+                arrow_array::TimestampMicrosecondArray::from(out).with_timezone_opt(tz.clone()),
+            ))
+        }
+        (DataType::Utf8, DataType::Binary) => {
+            let s = array.as_string::<i32>();
+            let mut out: Vec<Option<Vec<u8>>> = Vec::with_capacity(s.len());
+            for v in s.iter() {
+                out.push(match v {
+                    None => None,
+                    Some(t) => {
+                        Some(unhex(t).ok_or_else(|| fail(&"a value is not hexadecimal text"))?)
+                    }
+                });
+            }
+            Ok(Arc::new(arrow_array::BinaryArray::from_iter(out)))
+        }
+        (DataType::Timestamp(unit, _), DataType::Date32) => {
+            let us = rescale(array, *unit, TimeUnit::Microsecond, None).map_err(|e| fail(&e))?;
+            let t = us.as_primitive::<arrow_array::types::TimestampMicrosecondType>();
+            let mut out = Vec::with_capacity(t.len());
+            for v in t.iter() {
+                out.push(match v {
+                    None => None,
+                    Some(us) if us.rem_euclid(86_400_000_000) == 0 => {
+                        Some(i32::try_from(us.div_euclid(86_400_000_000)).map_err(|e| fail(&e))?)
+                    }
+                    Some(_) => return Err(fail(&"a DATE read back is not a midnight")),
+                });
+            }
+            Ok(Arc::new(arrow_array::Date32Array::from(out)))
+        }
         _ => cast_with_options(array, target, &EXACT).map_err(|e| fail(&e)),
     }
 }
@@ -302,7 +489,11 @@ fn per_second(unit: TimeUnit) -> i64 {
 /// type) landing in MaxCompute's `datetime` (an instant), so that it is
 /// moved by the project's zone ([`crate::timezone`]).
 fn is_wall_clock_datetime(field: &Field, ty: &OdpsType) -> bool {
-    *ty == OdpsType::Datetime && matches!(field.data_type(), DataType::Timestamp(_, None))
+    *ty == OdpsType::Datetime
+        && matches!(
+            field.data_type(),
+            DataType::Timestamp(_, None) | DataType::Date32
+        )
 }
 
 /// Maps every value of a microsecond timestamp array through `f`.
@@ -462,7 +653,11 @@ pub fn batch_to_odps(batch: &RecordBatch, columns: &[Column], zone: &Zone) -> Re
                 ))
             })?;
         let column = if is_wall_clock_datetime(field, &c.ty) && !zone.is_utc() {
-            shift(batch.column(i), field, |us| zone.wall_to_instant(us))?
+            let wall = match field.data_type() {
+                DataType::Date32 => date_micros(batch.column(i)),
+                _ => Arc::clone(batch.column(i)),
+            };
+            shift(&wall, field, |us| zone.wall_to_instant(us))?
         } else {
             Arc::clone(batch.column(i))
         };
@@ -507,13 +702,21 @@ pub fn batch_from_odps(
                     field.name()
                 ))
             })?;
-        let back = from_odps(batch.column(i), field)?;
+        let read = batch.column(i);
         let wall_clock = *have.field(i).data_type() == OdpsType::Datetime.to_arrow()
-            && matches!(field.data_type(), DataType::Timestamp(_, None));
+            && matches!(
+                field.data_type(),
+                DataType::Timestamp(_, None) | DataType::Date32
+            );
         arrays.push(if wall_clock && !zone.is_utc() {
-            shift(&back, field, |us| Ok(zone.instant_to_wall(us)))?
+            let us = rescale(read, TimeUnit::Millisecond, TimeUnit::Microsecond, None)
+                .map_err(|e| Error::Schema(format!("column `{}`: {e}", field.name())))?;
+            from_odps(
+                &shift(&us, field, |us| Ok(zone.instant_to_wall(us)))?,
+                field,
+            )?
         } else {
-            back
+            from_odps(read, field)?
         });
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
@@ -616,6 +819,135 @@ mod tests {
             ),
         );
         assert_eq!(ty, OdpsType::Timestamp);
+    }
+
+    #[test]
+    fn the_1_0_types_carry_every_value_exactly_in_any_zone() {
+        use arrow_array::{BinaryArray, Date32Array, Float32Array, Int8Array};
+        let columns: Vec<(Field, ArrayRef, OdpsType)> = vec![
+            (
+                field("i8", DataType::Int8, "tinyint"),
+                Arc::new(Int8Array::from(vec![Some(-128), None, Some(127)])),
+                OdpsType::Bigint,
+            ),
+            (
+                field("u", DataType::UInt64, "bigint unsigned"),
+                Arc::new(UInt64Array::from(vec![Some(u64::MAX), Some(0)])),
+                OdpsType::Decimal {
+                    precision: None,
+                    scale: None,
+                },
+            ),
+            (
+                field("f", DataType::Float32, "float"),
+                Arc::new(Float32Array::from(vec![Some(0.1f32), Some(f32::MAX)])),
+                OdpsType::Double,
+            ),
+            (
+                field("d", DataType::Decimal128(38, 30), "decimal(38,30)"),
+                Arc::new(
+                    Decimal128Array::from(vec![Some(-15), None])
+                        .with_precision_and_scale(38, 30)
+                        .expect("decimal"),
+                ),
+                OdpsType::String,
+            ),
+            (
+                field("d2", DataType::Decimal128(20, 2), "decimal(20,2)"),
+                Arc::new(
+                    Decimal128Array::from(vec![Some(-999_999_999_999_999_999), None])
+                        .with_precision_and_scale(20, 2)
+                        .expect("decimal"),
+                ),
+                OdpsType::Decimal {
+                    precision: None,
+                    scale: None,
+                },
+            ),
+            (
+                field("day", DataType::Date32, "date"),
+                Arc::new(Date32Array::from(vec![
+                    Some(-354_285),
+                    Some(2_932_896),
+                    None,
+                ])),
+                OdpsType::Datetime,
+            ),
+            (
+                field(
+                    "dt6",
+                    DataType::Timestamp(TimeUnit::Microsecond, None),
+                    "datetime(6)",
+                ),
+                Arc::new(TimestampMicrosecondArray::from(vec![
+                    Some(253_402_300_799_999_999),
+                    Some(-30_610_224_000_000_000),
+                    Some(-1),
+                ])),
+                OdpsType::String,
+            ),
+            (
+                field("bin", DataType::Binary, "blob"),
+                Arc::new(BinaryArray::from_iter(vec![
+                    Some(vec![0u8, 0xFF, 0x10]),
+                    Some(vec![]),
+                    None,
+                ])),
+                OdpsType::String,
+            ),
+        ];
+        for zone in ["UTC", "Asia/Shanghai"] {
+            let zone = crate::timezone::Zone::parse(zone).expect("zone");
+            let fields: Vec<Field> = columns.iter().map(|(f, _, _)| f.clone()).collect();
+            let odps_columns: Vec<Column> = columns
+                .iter()
+                .map(|(f, _, want)| {
+                    let ty = odps_type_in(f, TypeSystem::Odps1).expect("mapped");
+                    assert_eq!(&ty, want, "{}", f.name());
+                    Column {
+                        name: f.name().clone(),
+                        ty,
+                        nullable: true,
+                    }
+                })
+                .collect();
+            for (f, array, _) in &columns {
+                let one = RecordBatch::try_new(
+                    Arc::new(Schema::new(vec![f.clone()])),
+                    vec![Arc::clone(array)],
+                )
+                .expect("batch");
+                let col = odps_columns
+                    .iter()
+                    .find(|c| &c.name == f.name())
+                    .expect("column");
+                let odps = batch_to_odps(&one, std::slice::from_ref(col), &zone).expect("to odps");
+                assert_eq!(
+                    odps.column(0).data_type(),
+                    &col.ty.to_arrow(),
+                    "{}",
+                    f.name()
+                );
+                let back = batch_from_odps(&odps, &one.schema(), &zone).expect("back");
+                assert_eq!(
+                    back.column(0).as_ref(),
+                    array.as_ref(),
+                    "{} in {zone:?}",
+                    f.name()
+                );
+            }
+            assert_eq!(fields.len(), odps_columns.len());
+        }
+        assert_eq!(
+            format_datetime(-30_610_224_000_000_000),
+            "1000-01-01 00:00:00.000000"
+        );
+        assert_eq!(
+            parse_datetime("9999-12-31 23:59:59.999999"),
+            Some(253_402_300_799_999_999)
+        );
+        assert_eq!(parse_datetime("2024-13-01 00:00:00.000000"), None);
+        assert_eq!(unhex("0G"), None);
     }
 
     #[test]

@@ -1130,7 +1130,7 @@ async fn every_edge_value_lands_exactly_and_pyodps_merges_it() {
 /// pyodps reads a table's rows in the machine's zone (`TZ`), as a user in
 /// that zone does: every value as text, the partition specs too.
 const PYODPS_ZONED_ROWS: &str = r#"
-import datetime, json, sys
+import datetime, decimal, json, sys
 from odps import ODPS, options
 from odps.tunnel import TableTunnel
 
@@ -1153,6 +1153,8 @@ for spec in specs:
             for n, v in zip(names, rec.values):
                 if isinstance(v, datetime.datetime):
                     v = v.strftime("%Y-%m-%d %H:%M:%S.%f").rjust(26, "0")[:23]
+                if isinstance(v, decimal.Decimal):
+                    v = format(v, "f")
                 row[n] = None if v is None else str(v)
             out.append(row)
 print(json.dumps(out))
@@ -1348,4 +1350,186 @@ fn sync_testkit_day(t: i64) -> u32 {
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     (doy - (153 * mp + 2) / 5 + 1) as u32
+}
+
+/// `type_system = "odps1"` into a 1.0 project (which refuses DDL with a 2.0
+/// type unless the job sets `odps.sql.type.system.odps2`): the tables get
+/// 1.0 types only, and pyodps reads every value back as the README's
+/// mapping says, through both phases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1_0_project_gets_1_0_types_and_every_value() {
+    let Some(python) = pyodps_python() else {
+        panic!(
+            "this test needs a Python with pyodps and pyarrow: run `scripts/pyodps-tests` \
+             (it creates .venv) or set ODPS_TEST_PYTHON"
+        );
+    };
+    const TDB: &str = "core_mc_odps1";
+    const TPROJECT: &str = "mc_odps1";
+    let url = sync_testkit::mysql_url();
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    conn.query_drop(format!(
+        "SET time_zone = '+00:00';
+         DROP DATABASE IF EXISTS {TDB}; CREATE DATABASE {TDB};
+         CREATE TABLE {TDB}.v (id INT PRIMARY KEY, ti TINYINT, iu INT UNSIGNED, bu BIGINT UNSIGNED,
+           f FLOAT, dc DECIMAL(10,2), dw DECIMAL(65,30), d DATE, dt0 DATETIME, dt6 DATETIME(6),
+           ts6 TIMESTAMP(6) NULL, tm TIME(3), s VARCHAR(20), bl BLOB, b BIT(5));
+         INSERT INTO {TDB}.v VALUES
+           (1, -128, 4294967295, 18446744073709551615, 0.1, -12345678.90,
+            '-99999999999999999999999999999999999.999999999999999999999999999999', '1000-01-01',
+            '1000-01-01 00:00:00', '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999999',
+            '-838:59:59.000', 'ü😀', X'00FF10', b'10101'),
+           (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"
+    ))
+    .await
+    .expect("source");
+    let emu = Emulator::start(&["--type-system", "odps1"]).expect("emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg: TaskConfig = toml::from_str(&format!(
+        r#"
+        [source]
+        url = "{url}"
+        server_id = 7114
+        [destination]
+        kind = "maxcompute"
+        endpoint = "{endpoint}"
+        project = "{TPROJECT}"
+        type_system = "odps1"
+        [objects]
+        include = ["{TDB}.*"]
+        [sync]
+        types = ["schema", "full", "incremental"]
+        state_dir = "{state}"
+        "#,
+        endpoint = emu.endpoint,
+        state = dir.path().join("state").display(),
+    ))
+    .expect("task file");
+    let client = odps_tunnel::Client::new(
+        &emu.endpoint,
+        TPROJECT,
+        odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+    )
+    .expect("client");
+    let sink = MaxComputeSink::new(client.clone(), dir.path().join("state/maxcompute-units"))
+        .with_type_system(sync_core::mapping::TypeSystem::Odps1);
+    let runner = TaskRunner::new(cfg, sink).expect("runner");
+    let opts = RunOptions {
+        exit_when_caught_up: true,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    runner.run(&opts).await.expect("full phase");
+    conn.query_drop(format!(
+        "INSERT INTO {TDB}.v VALUES (3, 127, 0, 0, -3.25, 0.05, '0.000000000000000000000000000001',
+           '9999-12-31', '9999-12-31 23:59:59', '1000-01-01 00:00:00.000001',
+           '1970-01-01 00:00:01.000001', '838:59:59.999', '', X'', b'0');
+         UPDATE {TDB}.v SET s = 'changed', dt6 = '2024-02-29 13:14:15.123456' WHERE id = 1;"
+    ))
+    .await
+    .expect("changes");
+    runner.run(&opts).await.expect("incremental phase");
+    let reports = runner.verify().await.expect("verify");
+    assert!(reports[0].is_equal(), "{:?}", reports[0]);
+
+    for table in ["v_base", "v_log"] {
+        for c in client.table(table).await.expect("table").schema.columns {
+            let ty = c.ty.to_string();
+            assert!(
+                [
+                    "bigint", "double", "decimal", "string", "datetime", "boolean"
+                ]
+                .contains(&ty.as_str()),
+                "{table}.{}: {ty} is not a 1.0 type",
+                c.name
+            );
+        }
+    }
+
+    // pyodps's merge of what landed against the source, rendered as the
+    // 1.0 mapping says.
+    let read = |table: &str| {
+        let out = Command::new(&python)
+            .args([
+                "-c",
+                PYODPS_ZONED_ROWS,
+                &emu.endpoint,
+                &emu.tunnel,
+                TPROJECT,
+            ])
+            .args([ACCESS_ID, ACCESS_KEY, table])
+            .env("TZ", "UTC")
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "pyodps failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Vec<serde_json::Map<String, serde_json::Value>>>(&out.stdout)
+            .expect("json")
+    };
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    let (base, log) = (read("v_base"), read("v_log"));
+    conn.query_drop("SET time_zone = '+00:00'")
+        .await
+        .expect("zone");
+    let source: Vec<mysql_async::Row> = conn
+        .query(format!(
+            "SELECT CAST(id AS CHAR), CAST(ti AS CHAR), CAST(iu AS CHAR), CAST(bu AS CHAR),
+               CAST(f AS CHAR), CAST(dc AS CHAR), CAST(dw AS CHAR),
+               DATE_FORMAT(d, '%Y-%m-%d 00:00:00.000'), DATE_FORMAT(dt0, '%Y-%m-%d %H:%i:%s.000'),
+               DATE_FORMAT(dt6, '%Y-%m-%d %H:%i:%s.%f'), DATE_FORMAT(ts6, '%Y-%m-%d %H:%i:%s.%f'),
+               CAST(tm AS CHAR), s, HEX(bl), CAST(b + 0 AS CHAR)
+             FROM {TDB}.v ORDER BY id"
+        ))
+        .await
+        .expect("source rows");
+    assert_eq!(source.len(), 3);
+    let names = [
+        "id", "ti", "iu", "bu", "f", "dc", "dw", "d", "dt0", "dt6", "ts6", "tm", "s", "bl", "b",
+    ];
+    // Decimals as pyodps prints them carry the 1.0 scale's zeros.
+    let number = |s: &str| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    for row in source {
+        let id: String = row.get(0).expect("id");
+        let latest = log
+            .iter()
+            .filter(|r| text(r.get("id")).as_deref() == Some(id.as_str()))
+            .filter(|r| text(r.get("new_dts_sync_after_flag")).as_deref() == Some("Y"))
+            .max_by_key(|r| {
+                text(r.get("new_dts_sync_record_id"))
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(0)
+            })
+            .or_else(|| {
+                base.iter()
+                    .find(|r| text(r.get("id")).as_deref() == Some(id.as_str()))
+            })
+            .unwrap_or_else(|| panic!("row {id} missing"));
+        for (i, name) in names.iter().enumerate() {
+            let want: Option<String> = row.get(i).expect("value");
+            let got = text(latest.get(*name));
+            let same = match (name, &want, &got) {
+                (&"f", Some(w), Some(g)) => {
+                    w.parse::<f32>().ok() == g.parse::<f64>().ok().map(|v| v as f32)
+                }
+                (&"bu" | &"dc" | &"dw", Some(w), Some(g)) => number(w) == number(g),
+                (&"dt6" | &"ts6", Some(w), Some(g)) => w == g,
+                (&"d" | &"dt0", Some(w), Some(g)) => g.starts_with(w.as_str()),
+                _ => want == got,
+            };
+            assert!(
+                same,
+                "id {id} {name}: pyodps read {got:?}, the source holds {want:?}"
+            );
+        }
+    }
 }

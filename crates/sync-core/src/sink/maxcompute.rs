@@ -82,6 +82,7 @@ pub struct MaxComputeSink {
     /// `[destination] timezone`, else the project's (asked once).
     timezone: Option<Zone>,
     zone: Arc<tokio::sync::OnceCell<Zone>>,
+    type_system: mapping::TypeSystem,
 }
 
 /// Where a part is in the commit protocol (see the module docs).
@@ -142,7 +143,16 @@ impl MaxComputeSink {
             keys: Arc::default(),
             timezone: None,
             zone: Arc::default(),
+            type_system: mapping::TypeSystem::default(),
         }
+    }
+
+    /// Creates tables (and added columns) in this type system's types
+    /// ([`mapping::odps_type_in`]); reads and writes follow each table's
+    /// own types whatever this says.
+    pub fn with_type_system(mut self, system: mapping::TypeSystem) -> Self {
+        self.type_system = system;
+        self
     }
 
     /// Reads and writes DATETIME values as wall clocks of `zone` instead of
@@ -409,10 +419,14 @@ fn table_comment(info: &odps_tunnel::rest::TableInfo) -> String {
 /// # Errors
 /// [`Error::Schema`] for a column without a MaxCompute type or a name
 /// MaxCompute cannot take.
-pub fn create_table_sql(def: &TableDef) -> Result<String> {
+pub fn create_table_sql(def: &TableDef, system: mapping::TypeSystem) -> Result<String> {
     let mut columns = Vec::with_capacity(def.schema.fields().len());
     for f in def.schema.fields() {
-        columns.push(format!("{} {}", ident(f.name())?, mapping::odps_type(f)?));
+        columns.push(format!(
+            "{} {}",
+            ident(f.name())?,
+            mapping::odps_type_in(f, system)?
+        ));
     }
     let mut sql = format!(
         "CREATE TABLE IF NOT EXISTS {} ({})",
@@ -447,7 +461,7 @@ impl Sink for MaxComputeSink {
 
     async fn ensure_table(&self, def: &TableDef) -> Result<()> {
         if !self.client.table_exists(&def.name).await? {
-            let sql = create_table_sql(def)?;
+            let sql = create_table_sql(def, self.type_system)?;
             info!(table = %def.name, "creating the MaxCompute table");
             debug!(%sql);
             self.client.run_sql(&sql).await?;
@@ -637,7 +651,11 @@ impl Sink for MaxComputeSink {
                 .iter()
                 .any(|c| c.name.eq_ignore_ascii_case(f.name()))
             {
-                missing.push(format!("{} {}", ident(f.name())?, mapping::odps_type(f)?));
+                missing.push(format!(
+                    "{} {}",
+                    ident(f.name())?,
+                    mapping::odps_type_in(f, self.type_system)?
+                ));
             }
         }
         if missing.is_empty() {
@@ -954,7 +972,7 @@ mod tests {
             partition_columns: vec!["new_dts_sync_modifytime_year".into()],
         };
         assert_eq!(
-            create_table_sql(&def).expect("ddl"),
+            create_table_sql(&def, mapping::TypeSystem::Odps2).expect("ddl"),
             "CREATE TABLE IF NOT EXISTS `orders_log` (`new_dts_sync_record_id` bigint, \
              `total` decimal(14,4), `at` timestamp_ntz) PARTITIONED BY (`new_dts_sync_modifytime_year` STRING)"
         );
@@ -962,6 +980,6 @@ mod tests {
             name: "a`b".into(),
             ..def
         };
-        assert!(create_table_sql(&bad).is_err());
+        assert!(create_table_sql(&bad, mapping::TypeSystem::Odps2).is_err());
     }
 }
