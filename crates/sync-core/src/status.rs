@@ -57,6 +57,23 @@ pub struct Progress {
     /// one that was killed or crashed).
     #[serde(default)]
     pub last_stop: Option<StopReport>,
+    /// XA branches the source prepared and has not decided yet (their
+    /// changes wait for `XA COMMIT`), as of the position read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xa_prepared: Option<XaReport>,
+}
+
+/// Prepared, undecided XA branches ([`crate::xa`]).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct XaReport {
+    /// How many.
+    pub count: u64,
+    /// The oldest one's xid.
+    pub oldest_xid: String,
+    /// Binlog time of the oldest one's XA PREPARE (Unix seconds).
+    pub oldest_since_unix: i64,
+    /// Binlog `file:offset` of the oldest one's XA PREPARE.
+    pub oldest_prepared_at: String,
 }
 
 /// Why a run stopped, for `status`.
@@ -228,6 +245,17 @@ pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> 
             "{} event(s) changing a synced table skipped this run without their changes \
              (`sync.unsupported_events` = \"skip\"): those tables differ from the source until resynced",
             p.metrics.unsupported_events_skipped
+        ));
+    }
+    if let Some(x) = &p.xa_prepared {
+        lines.push(format!(
+            "{} XA branch(es) prepared and undecided, their changes held until XA COMMIT; oldest {} \
+             prepared at {} ({}, {} ago)",
+            x.count,
+            x.oldest_xid,
+            x.oldest_prepared_at,
+            utc_date_time(x.oldest_since_unix as f64),
+            secs(now - x.oldest_since_unix as f64)
         ));
     }
     if let Some(r) = &p.retry {
@@ -435,6 +463,25 @@ impl StatusFile {
     pub fn skipped_unsupported(&self) {
         self.metrics.add_unsupported_skipped();
         let mut p = self.lock();
+        self.write(&mut p);
+    }
+
+    /// The XA branches prepared and undecided at the position read.
+    pub fn xa_prepared(&self, held: &[crate::machine::PreparedXa]) {
+        let report = held
+            .iter()
+            .min_by_key(|b| b.since_unix)
+            .map(|oldest| XaReport {
+                count: held.len() as u64,
+                oldest_xid: oldest.xid.clone(),
+                oldest_since_unix: oldest.since_unix,
+                oldest_prepared_at: oldest.prepared_at.clone(),
+            });
+        let mut p = self.lock();
+        if p.xa_prepared == report {
+            return;
+        }
+        p.xa_prepared = report;
         self.write(&mut p);
     }
 
