@@ -527,6 +527,13 @@ mod tests {
             unit: "u1".into(),
             to: pos("b.1", 900),
             next_record_id: 41,
+            xa: vec![PreparedXa {
+                xid: "X'6131',X'',1".into(),
+                file: "b.1-000000000800.xa".into(),
+                prepared_at: "b.1:760".into(),
+                since_unix: 1_700_000_000,
+                row_events: 2,
+            }],
         };
         let s = s
             .apply(Step::BatchPrepared(intent.clone()))
@@ -559,10 +566,16 @@ mod tests {
             ),
             (900, 41, true)
         );
+        assert_eq!(inc.xa.len(), 1, "the held XA branches move with the batch");
+        assert!(
+            matches!(&abandoned.phase, Phase::Incremental(i) if i.xa.is_empty()),
+            "an abandoned batch's branches are not the position's"
+        );
         let back = Intent {
             unit: "u0".into(),
             to: pos("b.1", 950),
             next_record_id: 3,
+            xa: Vec::new(),
         };
         assert!(
             s.apply(Step::BatchPrepared(back)).is_err(),
@@ -585,6 +598,7 @@ mod tests {
             .apply(Step::SchemaChanged {
                 generation: 1,
                 to: pos("b.1", 4),
+                xa: Vec::new(),
             })
             .expect("first schemas");
         let pending = s
@@ -593,12 +607,14 @@ mod tests {
                 unit: "u".into(),
                 to: pos("b.1", 90),
                 next_record_id: 3,
+                xa: Vec::new(),
             }))
             .expect("prepare");
         let err = pending
             .apply(Step::SchemaChanged {
                 generation: 2,
                 to: pos("b.1", 120),
+                xa: Vec::new(),
             })
             .expect_err("pending batch");
         assert!(err.why.contains("pending"), "{err}");
@@ -607,6 +623,7 @@ mod tests {
                 .apply(Step::SchemaChanged {
                     generation: 1,
                     to: pos("b.1", 9),
+                    xa: Vec::new(),
                 })
                 .is_err(),
             "generation did not grow"
@@ -615,6 +632,7 @@ mod tests {
             .apply(Step::SchemaChanged {
                 generation: 2,
                 to: pos("b.1", 200),
+                xa: Vec::new(),
             })
             .expect("ddl");
         let Phase::Incremental(inc) = &s.phase else {
