@@ -354,7 +354,7 @@ impl Metrics {
             &mut out,
             "sync_xa_prepared_branches",
             "gauge",
-            "XA branches prepared and undecided: their changes are held until XA COMMIT.",
+            "XA branches prepared and undecided with changes of synced tables, held until XA COMMIT.",
         );
         let _ = writeln!(out, "sync_xa_prepared_branches {}", s.xa_prepared);
         family(

@@ -846,7 +846,8 @@ impl<S: Sink> TaskRunner<S> {
             .xa_held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = held.to_vec();
-        self.metrics.set_xa_prepared(held.len() as u64);
+        let touching = held.iter().filter(|b| b.row_events > 0).count();
+        self.metrics.set_xa_prepared(touching as u64);
         self.status.xa_prepared(held);
     }
 
@@ -1811,6 +1812,7 @@ impl<S: Sink> TaskRunner<S> {
                 )
                 .await?;
         }
+        xa.collect(&saved_xa(&state))?;
         let _ = stream.close().await;
         Ok(state)
     }

@@ -249,8 +249,8 @@ pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> 
     }
     if let Some(x) = &p.xa_prepared {
         lines.push(format!(
-            "{} XA branch(es) prepared and undecided, their changes held until XA COMMIT; oldest {} \
-             prepared at {} ({}, {} ago)",
+            "{} XA branch(es) prepared and undecided, their changes of synced tables held until \
+             XA COMMIT; oldest {} prepared at {} ({}, {} ago)",
             x.count,
             x.oldest_xid,
             x.oldest_prepared_at,
@@ -467,7 +467,10 @@ impl StatusFile {
     }
 
     /// The XA branches prepared and undecided at the position read.
+    /// Only branches holding changes of synced tables count: the others
+    /// are kept (so that their commit is known) but concern no table.
     pub fn xa_prepared(&self, held: &[crate::machine::PreparedXa]) {
+        let held: Vec<_> = held.iter().filter(|b| b.row_events > 0).collect();
         let report = held
             .iter()
             .min_by_key(|b| b.since_unix)
