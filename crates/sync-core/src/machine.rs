@@ -359,7 +359,7 @@ impl TaskState {
                     next_record_id: 1,
                     pending: None,
                     schemas: None,
-                xa: Vec::new(),
+                    xa: Vec::new(),
                 }),
                 Some(_) => Phase::Finished,
             },

@@ -556,6 +556,36 @@ mod tests {
     }
 
     #[test]
+    fn prepared_xa_branches_reach_progress_and_describe() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = StatusFile::new(dir.path(), Metrics::new());
+        let branch = |xid: &str, since: i64, rows: u64| crate::machine::PreparedXa {
+            xid: xid.into(),
+            file: format!("{xid}.xa"),
+            prepared_at: "mariadb-bin.000002:669".into(),
+            since_unix: since,
+            row_events: rows,
+        };
+        s.xa_prepared(&[
+            branch("X'62',X'',1", 1_700_000_100, 3),
+            branch("X'61',X'',1", 1_700_000_000, 1),
+            branch("X'63',X'',1", 1_600_000_000, 0),
+        ]);
+        let p = read(dir.path()).expect("progress");
+        let x = p.xa_prepared.clone().expect("report");
+        assert_eq!((x.count, x.oldest_xid.as_str()), (2, "X'61',X'',1"));
+        let lines = describe(&p, "incremental", 1_700_000_060.0, None).join("\n");
+        assert!(
+            lines.contains("2 XA branch(es) prepared and undecided")
+                && lines.contains("X'61',X'',1")
+                && lines.contains("mariadb-bin.000002:669"),
+            "{lines}"
+        );
+        s.xa_prepared(&[]);
+        assert_eq!(read(dir.path()).expect("progress").xa_prepared, None);
+    }
+
+    #[test]
     fn skipped_unsupported_events_reach_progress_and_describe() {
         let dir = tempfile::tempdir().expect("dir");
         let m = Metrics::new();

@@ -116,9 +116,7 @@ fn parse_string(s: &str) -> Option<(Vec<u8>, &str)> {
         return Some((hex(&r[..end])?, &r[end + 1..]));
     }
     if let Some(r) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        let end = r
-            .find(|c: char| !c.is_ascii_hexdigit())
-            .unwrap_or(r.len());
+        let end = r.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(r.len());
         return Some((hex(&r[..end])?, &r[end..]));
     }
     let quote = s.chars().next().filter(|c| *c == '\'' || *c == '"')?;
@@ -331,8 +329,8 @@ pub(crate) fn branch_file_name(file: &str, end: u64) -> String {
 }
 
 fn write_record(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
-    let len = u32::try_from(bytes.len())
-        .map_err(|_| std::io::Error::other("event larger than 4 GiB"))?;
+    let len =
+        u32::try_from(bytes.len()).map_err(|_| std::io::Error::other("event larger than 4 GiB"))?;
     out.write_all(&len.to_le_bytes())?;
     out.write_all(bytes)
 }

@@ -267,8 +267,8 @@ async fn xa_task(
     .await
     .expect("setup");
     let cfg = config_for(url, dir, db, server_id);
-    let runner = TaskRunner::new(cfg.clone(), LocalWarehouse::new(dir.join("warehouse")))
-        .expect("runner");
+    let runner =
+        TaskRunner::new(cfg.clone(), LocalWarehouse::new(dir.join("warehouse"))).expect("runner");
     runner
         .run(&caught_up())
         .await
@@ -378,10 +378,17 @@ async fn a_prepared_xa_branch_lands_at_its_commit_after_restarts_crashes_and_a_r
     conn.query_drop(format!("INSERT INTO {XDB}.t VALUES (5000, 1)"))
         .await
         .expect("insert");
-    let state = runner.run(&caught_up()).await.expect("run past the prepare");
+    let state = runner
+        .run(&caught_up())
+        .await
+        .expect("run past the prepare");
     let inc = incremental(&state);
     assert_eq!(held(inc), ["X'6269672D31',X'',1"], "held in the checkpoint");
-    assert_eq!(record_ids(runner.sink()).len(), 1, "prepared is not committed");
+    assert_eq!(
+        record_ids(runner.sink()).len(),
+        1,
+        "prepared is not committed"
+    );
     let progress = sync_core::status::read(&dir.path().join("state")).expect("progress");
     let report = progress.xa_prepared.expect("status shows the branch");
     assert_eq!(report.count, 1);
@@ -389,11 +396,14 @@ async fn a_prepared_xa_branch_lands_at_its_commit_after_restarts_crashes_and_a_r
     // The source is as the task has it: a prepared branch is invisible.
     assert_equal(&runner).await;
     // A restart with nothing new still holds it.
-    let state = TaskRunner::new(cfg.clone(), LocalWarehouse::new(dir.path().join("warehouse")))
-        .expect("runner")
-        .run(&caught_up())
-        .await
-        .expect("idle restart");
+    let state = TaskRunner::new(
+        cfg.clone(),
+        LocalWarehouse::new(dir.path().join("warehouse")),
+    )
+    .expect("runner")
+    .run(&caught_up())
+    .await
+    .expect("idle restart");
     assert_eq!(held(incremental(&state)).len(), 1);
 
     // The commit comes in the next binlog file, from another session.
@@ -450,8 +460,8 @@ async fn xa_one_phase_is_ordinary_and_a_commit_of_an_unseen_branch_stops() {
     .await
     .expect("table t");
     let cfg = config_for(&url, dir.path(), XDB, 7154);
-    let runner = TaskRunner::new(cfg, LocalWarehouse::new(dir.path().join("warehouse")))
-        .expect("runner");
+    let runner =
+        TaskRunner::new(cfg, LocalWarehouse::new(dir.path().join("warehouse"))).expect("runner");
     runner.run(&caught_up()).await.expect("schema and full");
     conn.query_drop(format!(
         "XA START 'one-1'; INSERT INTO {XDB}.t VALUES (1, 1), (2, 2); XA END 'one-1';
@@ -465,7 +475,9 @@ async fn xa_one_phase_is_ordinary_and_a_commit_of_an_unseen_branch_stops() {
     assert_ids_once(&record_ids(runner.sink()), 2, 0);
 
     let before = incremental(&state).position.clone();
-    conn.query_drop("XA COMMIT 'early-1'").await.expect("commit");
+    conn.query_drop("XA COMMIT 'early-1'")
+        .await
+        .expect("commit");
     let err = runner
         .run(&caught_up())
         .await
