@@ -103,7 +103,7 @@ fn parse_xid(s: &str) -> Option<(String, &str)> {
 
 fn parse_string(s: &str) -> Option<(Vec<u8>, &str)> {
     let hex = |h: &str| -> Option<Vec<u8>> {
-        if h.len() % 2 != 0 {
+        if !h.len().is_multiple_of(2) {
             return None;
         }
         (0..h.len())

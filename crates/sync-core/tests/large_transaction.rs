@@ -251,15 +251,25 @@ async fn connect(url: &str) -> mysql_async::Conn {
         .expect("connect")
 }
 
+/// Rolls back branches a failed earlier run of a test left prepared (they
+/// would hold their locks).
+async fn forget_branches(conn: &mut mysql_async::Conn, xids: &[&str]) {
+    for xid in xids {
+        let _ = conn.query_drop(format!("XA ROLLBACK '{xid}'")).await;
+    }
+}
+
 /// A fresh database `db` with table `t`, and a task over it that has run
-/// its schema and (empty) full phases.
+/// its schema and (empty) full phases; `xids` are the test's branches.
 async fn xa_task(
     url: &str,
     dir: &std::path::Path,
     db: &str,
     server_id: u32,
+    xids: &[&str],
 ) -> (mysql_async::Conn, TaskConfig, TaskRunner<LocalWarehouse>) {
     let mut conn = connect(url).await;
+    forget_branches(&mut conn, xids).await;
     conn.query_drop(format!(
         "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db};
          CREATE TABLE {db}.t (id INT PRIMARY KEY, a INT NOT NULL)"
@@ -311,7 +321,7 @@ async fn an_xa_branch_rolled_back_after_prepare_never_lands() {
     const XDB: &str = "core_xa_rollback";
     let url = sync_testkit::mysql_url();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut conn, _cfg, runner) = xa_task(&url, dir.path(), XDB, 7152).await;
+    let (mut conn, cfg, runner) = xa_task(&url, dir.path(), XDB, 7152, &["rb-1"]).await;
     prepare_branch(
         &url,
         "rb-1",
@@ -321,6 +331,19 @@ async fn an_xa_branch_rolled_back_after_prepare_never_lands() {
     conn.query_drop(format!("INSERT INTO {XDB}.t VALUES (3, 3)"))
         .await
         .expect("insert");
+    // The batch past the PREPARE fails to land, as a crash would stop
+    // it: the checkpoint stays before the branch, whose pending end lists it.
+    let state = run_failing(&cfg, dir.path(), Fault::BeforeLanding(1)).await;
+    let inc = incremental(&state);
+    assert!(held(inc).is_empty(), "not at the checkpoint: {:?}", inc.xa);
+    let pending = inc.pending.as_ref().expect("pending batch");
+    assert!(
+        pending
+            .xa
+            .iter()
+            .any(|b| b.xid == "X'72622D31',X'',1" && b.row_events > 0),
+        "{pending:?}"
+    );
     // Read while the branch is prepared: nothing of it lands yet.
     let state = runner.run(&caught_up()).await.expect("run");
     assert_eq!(
@@ -363,7 +386,7 @@ async fn a_prepared_xa_branch_lands_at_its_commit_after_restarts_crashes_and_a_r
     const XDB: &str = "core_xa_commit";
     let url = sync_testkit::mysql_url();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut conn, cfg, runner) = xa_task(&url, dir.path(), XDB, 7153).await;
+    let (mut conn, cfg, runner) = xa_task(&url, dir.path(), XDB, 7153, &["big-1"]).await;
     // 2,500 inserts and 500 updates: larger than `max_batch_records`
     // (1,000), so the commit lands in parts.
     prepare_branch(
@@ -446,6 +469,7 @@ async fn xa_one_phase_is_ordinary_and_a_commit_of_an_unseen_branch_stops() {
     let url = sync_testkit::mysql_url();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut conn = connect(&url).await;
+    forget_branches(&mut conn, &["early-1"]).await;
     conn.query_drop(format!(
         "DROP DATABASE IF EXISTS {XDB}; CREATE DATABASE {XDB};
          CREATE TABLE {XDB}.u (id INT PRIMARY KEY)"
