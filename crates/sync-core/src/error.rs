@@ -188,14 +188,15 @@ pub enum Error {
     RowImageNotFull(Box<RowImageNotFull>),
     /// `XA COMMIT` of a branch the task never saw prepared: it was
     /// prepared before the position the task started from, so its changes
-    /// are not in the binlog the task read. Definite: the checkpoint stays
-    /// before the commit, so the next run stops at it again.
+    /// are not in the binlog the task read, and it changed synced tables
+    /// (or its PREPARE is no longer in the server's binlog, so the task
+    /// cannot tell). Definite: the checkpoint stays before the commit, so
+    /// the next run stops at it again.
     #[error(
-        "stopped at binlog {file}:{position}: XA COMMIT of branch {xid}, whose XA PREPARE lies \
-         before the position this task started from: its changes are not in the binlog the task \
-         read, and the task cannot tell which tables they touched\n  fix: if the branch changed \
-         synced tables, resync them (start the task afresh: a new state_dir and new or emptied \
-         destination tables, after the branch is decided); if it changed none, set [sync] \
+        "stopped at binlog {file}:{position}: XA COMMIT of branch {xid}, prepared before the \
+         position this task started from: {found}, so its changes are in no binlog the task \
+         read\n  fix: resync the tables it changed (start the task afresh, after the branch is \
+         decided: a new state_dir and new or emptied destination tables); or set [sync] \
          unsupported_events = \"skip\" to pass it knowingly. The checkpoint stays before this \
          commit: until then every run stops here"
     )]
@@ -206,6 +207,9 @@ pub enum Error {
         file: String,
         /// Offset of the commit's event in the file.
         position: u64,
+        /// What the task found of its PREPARE: where, and the synced
+        /// tables it changed; or that no binlog file still holds it.
+        found: String,
     },
     /// A prepared XA branch's file in `state_dir/xa` is missing or unreadable.
     #[error(

@@ -831,6 +831,41 @@ impl<S: Sink> TaskRunner<S> {
         Ok(ids.next_counter() - changes_before)
     }
 
+    /// An `XA COMMIT` of branch `xid` at `file:position` that this task
+    /// never saw prepared: `None` when its PREPARE, found in the server's
+    /// binlog before the task's start, changed no synced table (nothing to
+    /// land); else what was found, for the error.
+    async fn earlier_branch(
+        &self,
+        xid: &str,
+        file: &str,
+        position: u64,
+        tracker: &Tracker,
+    ) -> Result<Option<String>> {
+        let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
+        let found = crate::xa::find_earlier_branch(&mut conn, xid, file, position, |db, t| {
+            tracker.synced(db, t).is_some()
+        })
+        .await;
+        let _ = conn.close().await;
+        Ok(match found.map_err(source_err)? {
+            Some(b) if b.synced_tables.is_empty() => {
+                info!(%xid, prepared_at = %b.prepared_at, "XA COMMIT at {file}:{position} of a branch prepared before the task's start position that changed no synced table: nothing to land");
+                None
+            }
+            Some(b) => Some(format!(
+                "its XA PREPARE at {} changed synced tables {}",
+                b.prepared_at,
+                b.synced_tables.join(", ")
+            )),
+            None => Some(
+                "its XA PREPARE is in no binlog file the server still has, so the task cannot \
+                 tell which tables it changed"
+                    .to_owned(),
+            ),
+        })
+    }
+
     /// The XA branches held at the stream's read position.
     fn xa_held(&self) -> Vec<PreparedXa> {
         self.xa_held
@@ -1540,7 +1575,9 @@ impl<S: Sink> TaskRunner<S> {
                         } else if let Some(branch) = xa.held().iter().find(|b| b.xid == xid) {
                             info!(%xid, prepared_at = %branch.prepared_at, row_events = branch.row_events, "XA COMMIT: the branch's changes land now");
                             replay = Some((xa.events(branch)?, Some(xid)));
-                        } else {
+                        } else if let Some(found) =
+                            self.earlier_branch(&xid, &file, event_at, &tracker).await?
+                        {
                             match self.cfg.sync.unsupported_events {
                                 UnsupportedEvents::Stop => {
                                     state = self.settle(state, &mut in_flight).await?;
@@ -1560,6 +1597,7 @@ impl<S: Sink> TaskRunner<S> {
                                         xid,
                                         file,
                                         position: event_at,
+                                        found,
                                     });
                                 }
                                 UnsupportedEvents::Skip => {
@@ -1568,9 +1606,9 @@ impl<S: Sink> TaskRunner<S> {
                                         file = %file,
                                         position = event_at,
                                         "skipped XA COMMIT at {file}:{event_at} of a branch \
-                                         prepared before the task's start position: its changes \
-                                         are not in the destination (`sync.unsupported_events` = \
-                                         \"skip\")"
+                                         prepared before the task's start position ({found}): its \
+                                         changes are not in the destination \
+                                         (`sync.unsupported_events` = \"skip\")"
                                     );
                                     self.status.skipped_unsupported();
                                 }

@@ -408,3 +408,101 @@ mod tests {
         assert!(statement("XA COMMIT X'6").is_some_and(|r| r.is_err()));
     }
 }
+
+/// Where the PREPARE of a branch the task never saw was found, and whether
+/// its group changed a synced table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EarlierBranch {
+    /// Binlog `file:offset` of its XA_PREPARE.
+    pub(crate) prepared_at: String,
+    /// The synced tables its group changed (`db.table`), none when it
+    /// changed only other tables.
+    pub(crate) synced_tables: Vec<String>,
+}
+
+/// Rows of `SHOW BINLOG EVENTS` read per query.
+const EVENTS_PAGE: usize = 5000;
+
+/// Looks for the last XA PREPARE of `xid` before `file:position` in the
+/// binlog files the server still has (newest first, with `SHOW BINLOG
+/// EVENTS`: a branch prepared before the task's start position), and tells
+/// which synced tables (per `synced`) its group changed. `None` when no
+/// file holds it (purged).
+pub(crate) async fn find_earlier_branch(
+    conn: &mut mysql_source::RawConn,
+    xid: &str,
+    file: &str,
+    position: u64,
+    synced: impl Fn(&str, &str) -> bool,
+) -> std::result::Result<Option<EarlierBranch>, mysql_source::Error> {
+    let logs = conn.query_strings("SHOW BINARY LOGS").await?;
+    let mut files: Vec<String> = logs
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .filter(|f| f.as_str() <= file)
+        .collect();
+    files.reverse();
+    for f in files {
+        let mut found = None;
+        // The group being read: (is it `xid`'s, synced tables it changed).
+        let mut group: Option<(bool, Vec<String>)> = None;
+        let mut from = 4u64;
+        'pages: loop {
+            let sql = format!(
+                "SHOW BINLOG EVENTS IN '{}' FROM {from} LIMIT {EVENTS_PAGE}",
+                f.replace('\'', "''")
+            );
+            let rows = conn.query_strings(&sql).await?;
+            let n = rows.len();
+            for row in rows {
+                let cell = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+                let pos: u64 = cell(1).parse().unwrap_or(0);
+                if f == file && pos >= position {
+                    break 'pages;
+                }
+                let (kind, info) = (cell(2), cell(5));
+                from = cell(4).parse().unwrap_or(from);
+                let starts = info
+                    .find("XA START ")
+                    .and_then(|i| parse_xid(&info[i + "XA START ".len()..]));
+                if let Some((started, _)) = starts {
+                    group = Some((started == xid, Vec::new()));
+                } else if kind.eq_ignore_ascii_case("Gtid") || kind.eq_ignore_ascii_case("Query") {
+                    // Another group starts (or a statement inside one).
+                    if kind.eq_ignore_ascii_case("Gtid") {
+                        group = None;
+                    }
+                } else if kind.eq_ignore_ascii_case("Table_map") {
+                    if let (Some((true, tables)), Some(name)) = (&mut group, mapped_table(&info))
+                        && let Some((db, table)) = name.split_once('.')
+                        && synced(db, table)
+                        && !tables.contains(&name)
+                    {
+                        tables.push(name);
+                    }
+                } else if kind.eq_ignore_ascii_case("XA_prepare") {
+                    if let Some((true, tables)) = group.take() {
+                        found = Some(EarlierBranch {
+                            prepared_at: format!("{f}:{pos}"),
+                            synced_tables: tables,
+                        });
+                    }
+                }
+            }
+            if n < EVENTS_PAGE {
+                break;
+            }
+        }
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// `db.table` of a `Table_map` row's info, `table_id: 18 (db.table)`.
+fn mapped_table(info: &str) -> Option<String> {
+    let open = info.find('(')?;
+    let close = info.rfind(')')?;
+    info.get(open + 1..close).map(str::to_owned)
+}

@@ -469,15 +469,24 @@ async fn xa_one_phase_is_ordinary_and_a_commit_of_an_unseen_branch_stops() {
     let url = sync_testkit::mysql_url();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut conn = connect(&url).await;
-    forget_branches(&mut conn, &["early-1"]).await;
+    forget_branches(&mut conn, &["early-1", "early-2"]).await;
     conn.query_drop(format!(
         "DROP DATABASE IF EXISTS {XDB}; CREATE DATABASE {XDB};
-         CREATE TABLE {XDB}.u (id INT PRIMARY KEY)"
+         CREATE TABLE {XDB}.u (id INT PRIMARY KEY);
+         DROP DATABASE IF EXISTS {XDB}_other; CREATE DATABASE {XDB}_other;
+         CREATE TABLE {XDB}_other.u (id INT PRIMARY KEY)"
     ))
     .await
     .expect("setup");
-    // Prepared before the task exists: its rows are in no binlog the task reads.
+    // Prepared before the task exists: their rows are in no binlog the
+    // task reads. One changes a synced table, the other one not.
     prepare_branch(&url, "early-1", &format!("INSERT INTO {XDB}.u VALUES (1)")).await;
+    prepare_branch(
+        &url,
+        "early-2",
+        &format!("INSERT INTO {XDB}_other.u VALUES (1)"),
+    )
+    .await;
     conn.query_drop(format!(
         "CREATE TABLE {XDB}.t (id INT PRIMARY KEY, a INT NOT NULL)"
     ))
@@ -498,6 +507,14 @@ async fn xa_one_phase_is_ordinary_and_a_commit_of_an_unseen_branch_stops() {
     assert_equal(&runner).await;
     assert_ids_once(&record_ids(runner.sink()), 2, 0);
 
+    // The branch that changed no synced table passes (its PREPARE is
+    // found in the server's binlog).
+    conn.query_drop("XA COMMIT 'early-2'")
+        .await
+        .expect("commit");
+    let state = runner.run(&caught_up()).await.expect("passes");
+    assert_equal(&runner).await;
+
     let before = incremental(&state).position.clone();
     conn.query_drop("XA COMMIT 'early-1'")
         .await
@@ -512,6 +529,10 @@ async fn xa_one_phase_is_ordinary_and_a_commit_of_an_unseen_branch_stops() {
         "{text}"
     );
     assert!(text.contains("mariadb-bin."), "names the position: {text}");
+    assert!(
+        text.contains(&format!("changed synced tables {XDB}.u")),
+        "names what it changed: {text}"
+    );
     let state = runner.state().expect("state").expect("checkpoint");
     let inc = incremental(&state);
     assert_eq!(
@@ -519,7 +540,7 @@ async fn xa_one_phase_is_ordinary_and_a_commit_of_an_unseen_branch_stops() {
         (&before.file, before.position),
         "the checkpoint stays before the commit"
     );
-    conn.query_drop(format!("DROP DATABASE {XDB}"))
+    conn.query_drop(format!("DROP DATABASE {XDB}; DROP DATABASE {XDB}_other"))
         .await
         .expect("drop");
     conn.disconnect().await.expect("disconnect");
