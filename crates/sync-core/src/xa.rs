@@ -467,11 +467,9 @@ pub(crate) async fn find_earlier_branch(
                     .and_then(|i| parse_xid(&info[i + "XA START ".len()..]));
                 if let Some((started, _)) = starts {
                     group = Some((started == xid, Vec::new()));
-                } else if kind.eq_ignore_ascii_case("Gtid") || kind.eq_ignore_ascii_case("Query") {
-                    // Another group starts (or a statement inside one).
-                    if kind.eq_ignore_ascii_case("Gtid") {
-                        group = None;
-                    }
+                } else if kind.eq_ignore_ascii_case("Gtid") {
+                    // Another group starts.
+                    group = None;
                 } else if kind.eq_ignore_ascii_case("Table_map") {
                     if let (Some((true, tables)), Some(name)) = (&mut group, mapped_table(&info))
                         && let Some((db, table)) = name.split_once('.')
@@ -480,13 +478,13 @@ pub(crate) async fn find_earlier_branch(
                     {
                         tables.push(name);
                     }
-                } else if kind.eq_ignore_ascii_case("XA_prepare") {
-                    if let Some((true, tables)) = group.take() {
-                        found = Some(EarlierBranch {
-                            prepared_at: format!("{f}:{pos}"),
-                            synced_tables: tables,
-                        });
-                    }
+                } else if kind.eq_ignore_ascii_case("XA_prepare")
+                    && let Some((true, tables)) = group.take()
+                {
+                    found = Some(EarlierBranch {
+                        prepared_at: format!("{f}:{pos}"),
+                        synced_tables: tables,
+                    });
                 }
             }
             if n < EVENTS_PAGE {
