@@ -530,7 +530,7 @@ async fn a_prepared_xa_branch_survives_kill_9_and_lands_at_its_commit_in_the_nex
     );
 
     let mut run = cli.start_incremental(&log);
-    let mut branch = source(
+    let branch = source(
         &url,
         &format!(
             "XA START 'cli-xa-1'; INSERT INTO {db}.t SELECT seq, seq FROM {db}.seq_1_to_60;
