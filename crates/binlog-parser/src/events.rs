@@ -12,6 +12,7 @@ pub mod rotate;
 pub mod rows;
 pub mod table_map;
 pub mod transaction_payload;
+pub mod xa;
 pub mod xid;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ use rotate::RotateEvent;
 use rows::{Rows, RowsEvent};
 use table_map::{TableMap, TableMapEvent};
 use transaction_payload::TransactionPayloadEvent;
+use xa::XaPrepareEvent;
 use xid::XidEvent;
 
 /// A decoded event: its framing plus the decoded body.
@@ -73,6 +75,9 @@ pub enum EventData<'a> {
     Query(QueryEvent<'a>),
     /// XID.
     Xid(XidEvent),
+    /// XA_PREPARE: the end of an XA branch's group (prepared, or with
+    /// `one_phase` committed).
+    XaPrepare(XaPrepareEvent<'a>),
     /// MySQL GTID, ANONYMOUS_GTID or GTID_TAGGED.
     Gtid(GtidEvent<'a>),
     /// MySQL PREVIOUS_GTIDS.
@@ -103,7 +108,7 @@ pub enum EventData<'a> {
     Rand(RandEvent),
     /// STOP.
     Stop,
-    /// Any other type (USER_VAR, LOAD DATA, XA_PREPARE, unknown codes…):
+    /// Any other type (USER_VAR, LOAD DATA, unknown codes…):
     /// the body is in [`RawEvent::body`].
     Undecoded,
 }
@@ -270,6 +275,7 @@ impl DecodeContext {
                 EventData::Query(QueryEvent::parse(body, start, fd, raw.header.event_type)?)
             }
             T::Xid => EventData::Xid(XidEvent::parse(body, start)?),
+            T::XaPrepare => EventData::XaPrepare(XaPrepareEvent::parse(body, start)?),
             T::Gtid | T::AnonymousGtid | T::GtidTagged => {
                 EventData::Gtid(GtidEvent::parse(body, start, raw.header.event_type)?)
             }

@@ -53,6 +53,7 @@ pub use events::format_description::{Flavor, FormatDescription};
 pub use events::rows::{RowChange, RowImage, Rows, RowsEvent, RowsKind, Values};
 pub use events::table_map::{Column, ColumnType, TableMap, TableMapEvent};
 pub use events::transaction_payload::{PayloadEvents, TransactionPayloadEvent};
+pub use events::xa::{XaPrepareEvent, XaXid};
 pub use events::{DecodeContext, Event, EventData};
 pub use header::{ChecksumAlg, EventHeader, EventType};
 pub use json::{Json, JsonDiff, JsonValue};

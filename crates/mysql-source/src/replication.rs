@@ -979,9 +979,13 @@ async fn check_replica_ids(conn: &mut RawConn, server_id: u32) -> Result<()> {
     Ok(())
 }
 
-/// True for `BEGIN` (case-insensitive, blanks ignored).
+/// True for `BEGIN` (case-insensitive, blanks ignored) and `XA START` /
+/// `XA BEGIN`, which open an XA branch's group in MySQL 8 (it ends at the
+/// XA_PREPARE event).
 fn is_begin(q: &[u8]) -> bool {
-    q.trim_ascii().eq_ignore_ascii_case(b"BEGIN")
+    let q = q.trim_ascii();
+    let starts = |p: &[u8]| q.len() >= p.len() && q[..p.len()].eq_ignore_ascii_case(p);
+    q.eq_ignore_ascii_case(b"BEGIN") || starts(b"XA START") || starts(b"XA BEGIN")
 }
 
 /// True for `COMMIT` / `ROLLBACK` and their XA forms.
@@ -1016,6 +1020,9 @@ mod tests {
     #[test]
     fn transaction_ends() {
         assert!(is_begin(b" begin "));
+        // MySQL 8 opens an XA branch's group with the statement itself.
+        assert!(is_begin(b"XA START X'6131',X'',1") && !is_begin(b"XA END X'6131',X'',1"));
+        assert!(!is_end(b"XA END X'6131',X'',1"));
         assert!(is_end(b"COMMIT") && is_end(b"rollback") && is_end(b"XA COMMIT 'x'"));
         assert!(!is_end(b"INSERT INTO t VALUES (1)"));
     }

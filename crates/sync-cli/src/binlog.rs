@@ -306,6 +306,14 @@ fn dump_event(
             writeln!(out, "# GTID {}-{}-{}", g.domain_id, h.server_id, g.seq_no)?
         }
         EventData::Xid(x) => writeln!(out, "COMMIT /* xid={} */;", x.xid)?,
+        EventData::XaPrepare(x) => {
+            let xid = sync_core::xa::xid_text(x.xid.format_id, x.xid.gtrid, x.xid.bqual);
+            if x.one_phase {
+                writeln!(out, "XA COMMIT {xid} ONE PHASE;")?
+            } else {
+                writeln!(out, "XA PREPARE {xid};")?
+            }
+        }
         EventData::Rotate(r) => writeln!(out, "# rotate to {} pos {}", r.name_lossy(), r.position)?,
         EventData::TableMap(tm) => writeln!(
             out,

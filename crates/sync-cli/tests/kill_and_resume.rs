@@ -500,3 +500,93 @@ fn a_stuck_run_stops_within_2_s_and_a_second_signal_aborts_at_once() {
         "{status}"
     );
 }
+
+/// `kill -9` of a run whose checkpoint has passed an XA branch's PREPARE:
+/// the branch survives, `status` shows it, and its `XA COMMIT` (from another
+/// session, in the next binlog file) lands its rows after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_xa_branch_survives_kill_9_and_lands_at_its_commit_in_the_next_file() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_xa";
+    let mut conn = source(&url, "DO 1").await;
+    let _ = conn.query_drop("XA ROLLBACK 'cli-xa-1'").await;
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db};
+         CREATE TABLE {db}.t (id INT PRIMARY KEY, v INT)"
+    ))
+    .await
+    .expect("setup");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("run.log");
+    let task = small_task(dir.path(), "task.toml", &url, db, 7241, "");
+    let cli = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task);
+    let out = cli
+        .output(&["run", "--exit-when-caught-up"])
+        .expect("schema and full");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut run = cli.start_incremental(&log);
+    let branch = source(
+        &url,
+        &format!(
+            "XA START 'cli-xa-1'; INSERT INTO {db}.t SELECT seq, seq FROM {db}.seq_1_to_60;
+             XA END 'cli-xa-1'; XA PREPARE 'cli-xa-1'"
+        ),
+    )
+    .await;
+    branch.disconnect().await.expect("disconnect");
+    conn.query_drop(format!("INSERT INTO {db}.t VALUES (100, 100)"))
+        .await
+        .expect("insert");
+    // Until the checkpoint has passed the PREPARE (and the plain insert).
+    let t0 = Instant::now();
+    loop {
+        let cp = checkpoint(dir.path());
+        let phase = &cp["state"]["phase"];
+        let held = phase["xa"].as_array().map_or(0, Vec::len);
+        if held == 1 && phase["pending"].is_null() && no_doubled_log(dir.path(), "t_log") == 1 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the checkpoint never passed the PREPARE: {cp}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = cli.status();
+    assert!(
+        status.contains("1 XA branch(es) prepared and undecided")
+            && status.contains("X'636C692D78612D31',X'',1"),
+        "{status}"
+    );
+    run.kill().expect("SIGKILL");
+    run.wait().expect("reap");
+
+    conn.query_drop("FLUSH BINARY LOGS").await.expect("flush");
+    conn.query_drop("XA COMMIT 'cli-xa-1'")
+        .await
+        .expect("commit");
+    conn.query_drop(format!("UPDATE {db}.t SET v = -v WHERE id <= 10"))
+        .await
+        .expect("update");
+    let out = cli
+        .output(&["run", "--exit-when-caught-up"])
+        .expect("catch up");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    verify_equal(&cli);
+    // 1 + 60 inserts, 10 updates of two records each, none twice.
+    assert_eq!(no_doubled_log(dir.path(), "t_log"), 1 + 60 + 20);
+    let status = cli.status();
+    assert!(!status.contains("XA branch"), "{status}");
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}

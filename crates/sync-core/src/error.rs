@@ -201,6 +201,44 @@ pub enum Error {
     /// transaction, so the next run stops at it again.
     #[error(transparent)]
     RowImageNotFull(Box<RowImageNotFull>),
+    /// `XA COMMIT` of a branch the task never saw prepared: it was
+    /// prepared before the position the task started from, so its changes
+    /// are not in the binlog the task read, and it changed synced tables
+    /// (or its PREPARE is no longer in the server's binlog, so the task
+    /// cannot tell). Definite: the checkpoint stays before the commit, so
+    /// the next run stops at it again.
+    #[error(
+        "stopped at binlog {file}:{position}: XA COMMIT of branch {xid}, prepared before the \
+         position this task started from: {found}, so its changes are in no binlog the task \
+         read\n  fix: resync the tables it changed (start the task afresh, after the branch is \
+         decided: a new state_dir and new or emptied destination tables); or set [sync] \
+         unsupported_events = \"skip\" to pass it knowingly. The checkpoint stays before this \
+         commit: until then every run stops here"
+    )]
+    XaUnknownBranch {
+        /// The xid, `X'gtrid',X'bqual',formatID`.
+        xid: String,
+        /// Binlog file of the commit.
+        file: String,
+        /// Offset of the commit's event in the file.
+        position: u64,
+        /// What the task found of its PREPARE: where, and the synced
+        /// tables it changed; or that no binlog file still holds it.
+        found: String,
+    },
+    /// A prepared XA branch's file in `state_dir/xa` is missing or unreadable.
+    #[error(
+        "XA branch {xid}: {path}: {reason}; the branch's changes cannot land when it commits \
+         (restore the file, or resync the task afresh)"
+    )]
+    XaBranchFile {
+        /// The file.
+        path: PathBuf,
+        /// The branch's xid.
+        xid: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Row images that do not match the schema tracked for their position.
     #[error("binlog {file}:{position}: {message}")]
     SchemaDrift {

@@ -89,6 +89,25 @@ pub struct Intent {
     pub to: SourcePosition,
     /// The `record_id` the next batch starts with.
     pub next_record_id: u64,
+    /// The XA branches prepared and undecided at `to`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xa: Vec<PreparedXa>,
+}
+
+/// An XA branch the source prepared and has not yet decided: its changes
+/// wait in `state_dir/xa/<file>` for its `XA COMMIT` ([`crate::xa`]).
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct PreparedXa {
+    /// The xid as SQL writes it: `X'gtrid',X'bqual',formatID`.
+    pub xid: String,
+    /// The file in `state_dir/xa` holding the branch's row events.
+    pub file: String,
+    /// Binlog `file:offset` of its XA_PREPARE event.
+    pub prepared_at: String,
+    /// Binlog time of its XA_PREPARE event (Unix seconds).
+    pub since_unix: i64,
+    /// Row events of synced tables it holds.
+    pub row_events: u64,
 }
 
 /// State of the incremental phase.
@@ -105,6 +124,9 @@ pub struct Incremental {
     /// `position` (`None` until the first is saved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schemas: Option<u64>,
+    /// The XA branches prepared and undecided at `position`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xa: Vec<PreparedXa>,
 }
 
 /// The phase a task is in.
@@ -174,6 +196,8 @@ pub enum Step {
         generation: u64,
         /// Where it takes effect: after the DDL (or the current position).
         to: SourcePosition,
+        /// The XA branches prepared and undecided at `to`.
+        xa: Vec<PreparedXa>,
     },
 }
 
@@ -335,6 +359,7 @@ impl TaskState {
                     next_record_id: 1,
                     pending: None,
                     schemas: None,
+                    xa: Vec::new(),
                 }),
                 Some(_) => Phase::Finished,
             },
@@ -343,6 +368,7 @@ impl TaskState {
                 next_record_id: 1,
                 pending: None,
                 schemas: None,
+                xa: Vec::new(),
             }),
             (Phase::Incremental(mut inc), Step::BatchPrepared(intent)) => {
                 if inc.pending.is_some() {
@@ -364,6 +390,7 @@ impl TaskState {
                 Some(intent) => {
                     inc.position = intent.to;
                     inc.next_record_id = intent.next_record_id;
+                    inc.xa = intent.xa;
                     Phase::Incremental(inc)
                 }
                 None => return Err(refuse(&Phase::Incremental(inc), "no batch is pending")),
@@ -374,7 +401,7 @@ impl TaskState {
                 }
                 Phase::Incremental(inc)
             }
-            (Phase::Incremental(mut inc), Step::SchemaChanged { generation, to }) => {
+            (Phase::Incremental(mut inc), Step::SchemaChanged { generation, to, xa }) => {
                 if inc.pending.is_some() {
                     return Err(refuse(
                         &Phase::Incremental(inc),
@@ -389,6 +416,7 @@ impl TaskState {
                 }
                 inc.position = to;
                 inc.schemas = Some(generation);
+                inc.xa = xa;
                 Phase::Incremental(inc)
             }
             (phase, _) => return Err(refuse(&phase, "the phase does not take this step")),
@@ -453,6 +481,7 @@ mod tests {
                 next_record_id: 1,
                 pending: None,
                 schemas: None,
+                xa: Vec::new(),
             })
         );
     }
@@ -498,6 +527,13 @@ mod tests {
             unit: "u1".into(),
             to: pos("b.1", 900),
             next_record_id: 41,
+            xa: vec![PreparedXa {
+                xid: "X'6131',X'',1".into(),
+                file: "b.1-000000000800.xa".into(),
+                prepared_at: "b.1:760".into(),
+                since_unix: 1_700_000_000,
+                row_events: 2,
+            }],
         };
         let s = s
             .apply(Step::BatchPrepared(intent.clone()))
@@ -530,10 +566,16 @@ mod tests {
             ),
             (900, 41, true)
         );
+        assert_eq!(inc.xa.len(), 1, "the held XA branches move with the batch");
+        assert!(
+            matches!(&abandoned.phase, Phase::Incremental(i) if i.xa.is_empty()),
+            "an abandoned batch's branches are not the position's"
+        );
         let back = Intent {
             unit: "u0".into(),
             to: pos("b.1", 950),
             next_record_id: 3,
+            xa: Vec::new(),
         };
         assert!(
             s.apply(Step::BatchPrepared(back)).is_err(),
@@ -556,6 +598,7 @@ mod tests {
             .apply(Step::SchemaChanged {
                 generation: 1,
                 to: pos("b.1", 4),
+                xa: Vec::new(),
             })
             .expect("first schemas");
         let pending = s
@@ -564,12 +607,14 @@ mod tests {
                 unit: "u".into(),
                 to: pos("b.1", 90),
                 next_record_id: 3,
+                xa: Vec::new(),
             }))
             .expect("prepare");
         let err = pending
             .apply(Step::SchemaChanged {
                 generation: 2,
                 to: pos("b.1", 120),
+                xa: Vec::new(),
             })
             .expect_err("pending batch");
         assert!(err.why.contains("pending"), "{err}");
@@ -578,6 +623,7 @@ mod tests {
                 .apply(Step::SchemaChanged {
                     generation: 1,
                     to: pos("b.1", 9),
+                    xa: Vec::new(),
                 })
                 .is_err(),
             "generation did not grow"
@@ -586,6 +632,7 @@ mod tests {
             .apply(Step::SchemaChanged {
                 generation: 2,
                 to: pos("b.1", 200),
+                xa: Vec::new(),
             })
             .expect("ddl");
         let Phase::Incremental(inc) = &s.phase else {

@@ -57,6 +57,11 @@ struct State {
     oversized: BTreeMap<(String, String), u64>,
     /// Events skipped under `[sync] unsupported_events = "skip"`.
     unsupported_skipped: u64,
+    /// XA branches committed and rolled back (their changes dropped).
+    xa_committed: u64,
+    xa_rolled_back: u64,
+    /// XA branches prepared and undecided at the position read.
+    xa_prepared: u64,
     lag_seconds: Option<f64>,
     last_event_unix: Option<i64>,
     last_commit_unix: Option<f64>,
@@ -176,6 +181,21 @@ impl Metrics {
     /// (`[sync] unsupported_events = "skip"`).
     pub fn add_unsupported_skipped(&self) {
         self.lock().unsupported_skipped += 1;
+    }
+
+    /// One prepared XA branch committed: its changes landed.
+    pub fn add_xa_committed(&self) {
+        self.lock().xa_committed += 1;
+    }
+
+    /// One prepared XA branch rolled back: its changes were dropped.
+    pub fn add_xa_rolled_back(&self) {
+        self.lock().xa_rolled_back += 1;
+    }
+
+    /// How many XA branches are prepared and undecided.
+    pub fn set_xa_prepared(&self, n: u64) {
+        self.lock().xa_prepared = n;
     }
 
     /// One error of `kind`.
@@ -314,6 +334,29 @@ impl Metrics {
             "sync_unsupported_events_skipped_total {}",
             s.unsupported_skipped
         );
+        family(
+            &mut out,
+            "sync_xa_branches_decided_total",
+            "counter",
+            "Prepared XA branches the source decided: committed (changes landed) or rolled back (dropped).",
+        );
+        let _ = writeln!(
+            out,
+            "sync_xa_branches_decided_total{{decision=\"commit\"}} {}",
+            s.xa_committed
+        );
+        let _ = writeln!(
+            out,
+            "sync_xa_branches_decided_total{{decision=\"rollback\"}} {}",
+            s.xa_rolled_back
+        );
+        family(
+            &mut out,
+            "sync_xa_prepared_branches",
+            "gauge",
+            "XA branches prepared and undecided with changes of synced tables, held until XA COMMIT.",
+        );
+        let _ = writeln!(out, "sync_xa_prepared_branches {}", s.xa_prepared);
         family(
             &mut out,
             "sync_oversized_values_total",

@@ -27,7 +27,7 @@
 use crate::checkpoint::CheckpointStore;
 use crate::config::{TaskConfig, UnsupportedEvents};
 use crate::error::{Error, Result};
-use crate::machine::{Incremental, Intent, Phase, SourcePosition, Step, TaskState};
+use crate::machine::{Incremental, Intent, Phase, PreparedXa, SourcePosition, Step, TaskState};
 use crate::metrics::{Metrics, unix_now};
 use crate::naming::Naming;
 use crate::oversized::{Occurrence, OversizedPolicy, OversizedRule};
@@ -41,6 +41,7 @@ use crate::state_lock::StateLock;
 use crate::status::{StatusFile, StopReason};
 use crate::throttle::IncrementalThrottle;
 use crate::transform::{Transform, shape_base, shape_log};
+use crate::xa::{HeldEvents, XaBranches, XaStatement, xid_text};
 use arrow_array::builder::{Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
@@ -92,6 +93,9 @@ pub struct TaskRunner<S: Sink> {
     throttle: IncrementalThrottle,
     /// What asked the run to stop (a signal's name), for `status`.
     stop_cause: std::sync::Mutex<Option<String>>,
+    /// The XA branches prepared and undecided at the position the stream
+    /// has read to: what a checkpoint moving there records ([`crate::xa`]).
+    xa_held: std::sync::Mutex<Vec<PreparedXa>>,
 }
 
 impl<S: Sink> TaskRunner<S> {
@@ -140,6 +144,7 @@ impl<S: Sink> TaskRunner<S> {
             status,
             retry,
             stop_cause: std::sync::Mutex::new(None),
+            xa_held: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -813,9 +818,118 @@ impl<S: Sink> TaskRunner<S> {
         }
         let to = inc.position.clone();
         let generation = tracker.save_next(&set)?;
-        let state = self.step(state, Step::SchemaChanged { generation, to })?;
+        let xa = inc.xa.clone();
+        let state = self.step(state, Step::SchemaChanged { generation, to, xa })?;
         tracker.advance(generation, set);
         Ok((tracker, state))
+    }
+
+    /// Appends the row changes of a rows event of synced table `t` to the
+    /// batch, each with the next record id, at time `timestamp`; the first
+    /// `skip` changes of the transaction (`counted.0` counts them) landed
+    /// before. Returns the number of ids allocated.
+    #[allow(clippy::too_many_arguments)]
+    fn append_changes(
+        &self,
+        batch: &mut LogBatch,
+        ctx: &DecodeContext,
+        rows: &binlog_parser::RowsEvent<'_>,
+        t: &SyncedTable,
+        ids: &mut RecordIds,
+        (counted, skip): (&mut u64, u64),
+        timestamp: i64,
+    ) -> Result<u64> {
+        let map = ctx.table(rows.table_id);
+        let changes_before = ids.next_counter();
+        let op = match rows.kind {
+            RowsKind::Write => Op::Insert,
+            RowsKind::Update | RowsKind::PartialUpdate => Op::Update,
+            RowsKind::Delete => Op::Delete,
+        };
+        for change in ctx
+            .rows(rows)
+            .map_err(|e| Error::Schema(format!("rows event: {e}")))?
+        {
+            let change = change.map_err(|e| Error::Schema(format!("row: {e}")))?;
+            *counted += 1;
+            if *counted <= skip {
+                continue;
+            }
+            let record_id = ids.allocate();
+            for meta in LogRecordMeta::for_change(op, record_id, timestamp) {
+                let image = if meta.before_flag() == "Y" {
+                    change.before
+                } else {
+                    change.after
+                };
+                let image = image.ok_or_else(|| {
+                    Error::Schema(format!("{} event without a row image", op.flag()))
+                })?;
+                let partition = self.partitioning.values(timestamp);
+                let builder = batch.builder(t, partition);
+                if let Some(map) = map {
+                    builder.row.use_logged_members(map)?;
+                }
+                builder.append(&meta, image.values())?;
+                batch.records += 1;
+            }
+        }
+        Ok(ids.next_counter() - changes_before)
+    }
+
+    /// An `XA COMMIT` of branch `xid` at `file:position` that this task
+    /// never saw prepared: `None` when its PREPARE, found in the server's
+    /// binlog before the task's start, changed no synced table (nothing to
+    /// land); else what was found, for the error.
+    async fn earlier_branch(
+        &self,
+        xid: &str,
+        file: &str,
+        position: u64,
+        tracker: &Tracker,
+    ) -> Result<Option<String>> {
+        let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
+        let found = crate::xa::find_earlier_branch(&mut conn, xid, file, position, |db, t| {
+            tracker.synced(db, t).is_some()
+        })
+        .await;
+        let _ = conn.close().await;
+        Ok(match found.map_err(source_err)? {
+            Some(b) if b.synced_tables.is_empty() => {
+                info!(%xid, prepared_at = %b.prepared_at, "XA COMMIT at {file}:{position} of a branch prepared before the task's start position that changed no synced table: nothing to land");
+                None
+            }
+            Some(b) => Some(format!(
+                "its XA PREPARE at {} changed synced tables {}",
+                b.prepared_at,
+                b.synced_tables.join(", ")
+            )),
+            None => Some(
+                "its XA PREPARE is in no binlog file the server still has, so the task cannot \
+                 tell which tables it changed"
+                    .to_owned(),
+            ),
+        })
+    }
+
+    /// The XA branches held at the stream's read position.
+    fn xa_held(&self) -> Vec<PreparedXa> {
+        self.xa_held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The read position's held XA branches changed: later checkpoints
+    /// record them, and `status` shows them.
+    fn note_xa(&self, held: &[PreparedXa]) {
+        *self
+            .xa_held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = held.to_vec();
+        let touching = held.iter().filter(|b| b.row_events > 0).count();
+        self.metrics.set_xa_prepared(touching as u64);
+        self.status.xa_prepared(held);
     }
 
     fn step(&self, state: TaskState, step: Step) -> Result<TaskState> {
@@ -1230,11 +1344,19 @@ impl<S: Sink> TaskRunner<S> {
         let Phase::Incremental(Incremental {
             position,
             next_record_id,
+            xa: held,
+            pending,
             ..
         }) = state.phase.clone()
         else {
             return Ok(state);
         };
+        let pending_xa = pending.map(|p| p.xa).unwrap_or_default();
+        let mut xa = XaBranches::load(&self.cfg.sync.state_dir, &held, &pending_xa)?;
+        self.note_xa(xa.held());
+        // The stream's FORMAT_DESCRIPTION: a held branch's events need it
+        // to be decoded again at its commit.
+        let mut fde: Vec<u8> = Vec::new();
         let naming = Naming::new(&self.cfg.objects);
         let database_charsets = self.database_charsets().await?;
         let reserved: Vec<String> = self
@@ -1255,13 +1377,6 @@ impl<S: Sink> TaskRunner<S> {
         };
         // Where a transaction starts: by GTID the file and offset are those
         // of whichever server the stream reads from, so only the GTID counts.
-        let same_txn = |a: &SourcePosition, b: &SourcePosition| {
-            if by_gtid {
-                a.gtid == b.gtid
-            } else {
-                a.file == b.file && a.position == b.position
-            }
-        };
         let mut ropts = ReplicationOptions::new(self.source(), self.cfg.source.server_id, start);
         ropts.stop_at_end = opts.exit_when_caught_up;
         ropts.reconnect = self.retry.reconnect_policy();
@@ -1346,6 +1461,21 @@ impl<S: Sink> TaskRunner<S> {
             if timestamp > 0 {
                 batch.last_event_time = Some(timestamp);
             }
+            // Where an XA branch's group starts and what it holds.
+            match &event.data {
+                EventData::FormatDescription(_) => fde = ev.bytes.to_vec(),
+                EventData::MariadbGtid(g) => {
+                    xa.drop_open();
+                    if g.flags & MARIADB_GTID_PREPARED_XA != 0
+                        && let Some((format_id, gtrid, bqual)) = g.xid
+                    {
+                        xa.open(xid_text(format_id, gtrid, bqual), &fde)?;
+                    }
+                }
+                EventData::Gtid(_) => xa.drop_open(),
+                EventData::TableMap(_) if xa.is_open() => xa.hold(&ev.bytes, false)?,
+                _ => {}
+            }
             if let EventData::Rows(rows) = &event.data {
                 let table = ctx
                     .table(rows.table_id)
@@ -1421,43 +1551,19 @@ impl<S: Sink> TaskRunner<S> {
                             self.status.skipped_unsupported();
                         }
                     }
+                } else if xa.is_open() && table.is_some() {
+                    // A branch's rows wait for its XA COMMIT.
+                    xa.hold(&ev.bytes, true)?;
                 } else if let Some(t) = table {
-                    let map = ctx.table(rows.table_id);
-                    let changes_before = ids.next_counter();
-                    let op = match rows.kind {
-                        RowsKind::Write => Op::Insert,
-                        RowsKind::Update | RowsKind::PartialUpdate => Op::Update,
-                        RowsKind::Delete => Op::Delete,
-                    };
-                    for change in ctx
-                        .rows(rows)
-                        .map_err(|e| Error::Schema(format!("rows event: {e}")))?
-                    {
-                        let change = change.map_err(|e| Error::Schema(format!("row: {e}")))?;
-                        txn_changes += 1;
-                        if txn_changes <= skip_changes {
-                            continue;
-                        }
-                        let record_id = ids.allocate();
-                        for meta in LogRecordMeta::for_change(op, record_id, timestamp) {
-                            let image = if meta.before_flag() == "Y" {
-                                change.before
-                            } else {
-                                change.after
-                            };
-                            let image = image.ok_or_else(|| {
-                                Error::Schema(format!("{} event without a row image", op.flag()))
-                            })?;
-                            let partition = self.partitioning.values(timestamp);
-                            let builder = batch.builder(t, partition);
-                            if let Some(map) = map {
-                                builder.row.use_logged_members(map)?;
-                            }
-                            builder.append(&meta, image.values())?;
-                            batch.records += 1;
-                        }
-                    }
-                    let changes = ids.next_counter() - changes_before;
+                    let changes = self.append_changes(
+                        &mut batch,
+                        &ctx,
+                        rows,
+                        t,
+                        &mut ids,
+                        (&mut txn_changes, skip_changes),
+                        timestamp,
+                    )?;
                     // A stop cuts the wait short; the loop then stops at
                     // the next boundary (or drops the open transaction).
                     tokio::select! {
@@ -1478,7 +1584,96 @@ impl<S: Sink> TaskRunner<S> {
                         message,
                     })?;
             }
-            if let EventData::Query(q) = &event.data {
+            // A committed XA branch's held events, applied here (and the
+            // branch to forget once they are).
+            let mut replay: Option<(HeldEvents, Option<String>)> = None;
+            let xa_statement = match &event.data {
+                EventData::Query(q) => crate::xa::statement(&q.query_lossy()),
+                _ => None,
+            };
+            if let EventData::XaPrepare(p) = &event.data {
+                let xid = xid_text(p.xid.format_id, p.xid.gtrid, p.xid.bqual);
+                if p.one_phase {
+                    // MySQL's `XA COMMIT … ONE PHASE`: committed right here.
+                    replay = xa.commit_open()?.map(|events| (events, None));
+                } else {
+                    let file = stream.checkpoint().position.file.clone();
+                    let name = crate::xa::branch_file_name(&file, u64::from(ev.log_pos));
+                    xa.prepare(xid, name, format!("{file}:{event_at}"), timestamp)?;
+                    self.note_xa(xa.held());
+                }
+            }
+            if let Some(statement) = xa_statement {
+                let file = stream.checkpoint().position.file.clone();
+                let statement = statement.map_err(|message| {
+                    Error::Schema(format!("binlog {file}:{event_at}: {message}"))
+                })?;
+                match statement {
+                    XaStatement::Start(xid) => {
+                        if !xa.is_open() {
+                            xa.open(xid, &fde)?;
+                        }
+                    }
+                    XaStatement::End => {}
+                    XaStatement::Commit { xid, one_phase } => {
+                        if one_phase || xa.is_open() {
+                            replay = xa.commit_open()?.map(|events| (events, None));
+                        } else if let Some(branch) = xa.held().iter().find(|b| b.xid == xid) {
+                            info!(%xid, prepared_at = %branch.prepared_at, row_events = branch.row_events, "XA COMMIT: the branch's changes land now");
+                            replay = Some((xa.events(branch)?, Some(xid)));
+                        } else if let Some(found) =
+                            self.earlier_branch(&xid, &file, event_at, &tracker).await?
+                        {
+                            match self.cfg.sync.unsupported_events {
+                                UnsupportedEvents::Stop => {
+                                    state = self.settle(state, &mut in_flight).await?;
+                                    if forced.is_none() && txn_changes == 0 && batch.records > 0 {
+                                        self.commit_batch(
+                                            state,
+                                            &mut batch,
+                                            &batch_start,
+                                            boundary.clone(),
+                                            ids.next_counter(),
+                                            None,
+                                        )
+                                        .await?;
+                                    }
+                                    let _ = stream.close().await;
+                                    return Err(Error::XaUnknownBranch {
+                                        xid,
+                                        file,
+                                        position: event_at,
+                                        found,
+                                    });
+                                }
+                                UnsupportedEvents::Skip => {
+                                    warn!(
+                                        %xid,
+                                        file = %file,
+                                        position = event_at,
+                                        "skipped XA COMMIT at {file}:{event_at} of a branch \
+                                         prepared before the task's start position ({found}): its \
+                                         changes are not in the destination \
+                                         (`sync.unsupported_events` = \"skip\")"
+                                    );
+                                    self.status.skipped_unsupported();
+                                }
+                            }
+                        }
+                    }
+                    XaStatement::Rollback(xid) => {
+                        if xa.is_open() {
+                            xa.drop_open();
+                        } else if let Some(branch) = xa.decide(&xid) {
+                            info!(%xid, prepared_at = %branch.prepared_at, row_events = branch.row_events, "XA ROLLBACK: the branch's changes are dropped");
+                            self.metrics.add_xa_rolled_back();
+                            self.note_xa(xa.held());
+                        } else {
+                            info!(%xid, file = %file, position = event_at, "XA ROLLBACK of a branch prepared before the task's start position: none of its changes landed");
+                        }
+                    }
+                }
+            } else if let EventData::Query(q) = &event.data {
                 let mut query = Query {
                     sql: &q.query_lossy(),
                     default_db: &String::from_utf8_lossy(q.schema),
@@ -1541,6 +1736,64 @@ impl<S: Sink> TaskRunner<S> {
                     }
                 }
             }
+            if let Some((mut events, decided)) = replay {
+                let mut held_ctx = DecodeContext::new();
+                while let Some(bytes) = events.next_event()? {
+                    let e = held_ctx
+                        .decode_packet(&bytes)
+                        .map_err(|e| Error::Schema(format!("held XA branch event: {e}")))?;
+                    let EventData::Rows(rows) = &e.data else {
+                        continue;
+                    };
+                    let Some(t) = held_ctx
+                        .table(rows.table_id)
+                        .and_then(|m| tracker.synced(&m.schema, &m.table))
+                    else {
+                        continue;
+                    };
+                    self.append_changes(
+                        &mut batch,
+                        &held_ctx,
+                        rows,
+                        t,
+                        &mut ids,
+                        (&mut txn_changes, skip_changes),
+                        timestamp,
+                    )?;
+                    // A large branch lands in parts, inside the commit's group.
+                    let part_end = SourcePosition {
+                        within: Some(txn_changes),
+                        ..boundary.clone()
+                    };
+                    if part_ends_here(
+                        forced.as_ref(),
+                        &part_end,
+                        txn_changes,
+                        batch.records,
+                        self.cfg.sync.max_batch_records,
+                        by_gtid,
+                    )? {
+                        state = self
+                            .hand_over(
+                                state,
+                                &mut in_flight,
+                                &mut batch,
+                                &batch_start,
+                                part_end.clone(),
+                                ids.next_counter(),
+                                forced.take(),
+                            )
+                            .await?;
+                        batch_start = part_end;
+                        open_since = None;
+                    }
+                }
+                if let Some(xid) = decided {
+                    xa.decide(&xid);
+                    self.metrics.add_xa_committed();
+                    self.note_xa(xa.held());
+                }
+            }
             if ev.ends_transaction {
                 txn_changes = 0;
                 skip_changes = 0;
@@ -1552,26 +1805,14 @@ impl<S: Sink> TaskRunner<S> {
                     within: Some(txn_changes),
                     ..position_of(stream.checkpoint())
                 };
-                let split = match &forced {
-                    Some(intent) => {
-                        if intent.to.within.is_some_and(|w| w < txn_changes)
-                            && same_txn(&intent.to, &part_end)
-                        {
-                            return Err(Error::Schema(format!(
-                                "replaying pending part {} passed its end ({} changes into the \
-                                 transaction at {}:{}, the part ended after {}): the binlog \
-                                 changed under the task",
-                                intent.unit,
-                                txn_changes,
-                                part_end.file,
-                                part_end.position,
-                                intent.to.within.unwrap_or(0)
-                            )));
-                        }
-                        same_txn(&intent.to, &part_end) && intent.to.within == part_end.within
-                    }
-                    None => batch.records >= self.cfg.sync.max_batch_records,
-                };
+                let split = part_ends_here(
+                    forced.as_ref(),
+                    &part_end,
+                    txn_changes,
+                    batch.records,
+                    self.cfg.sync.max_batch_records,
+                    by_gtid,
+                )?;
                 if split {
                     state = self
                         .hand_over(
@@ -1625,6 +1866,7 @@ impl<S: Sink> TaskRunner<S> {
                     .await?;
                 batch_start = here;
                 open_since = None;
+                xa.collect(&saved_xa(&state))?;
             }
         }
         state = self.settle(state, &mut in_flight).await?;
@@ -1654,6 +1896,7 @@ impl<S: Sink> TaskRunner<S> {
                 )
                 .await?;
         }
+        xa.collect(&saved_xa(&state))?;
         let _ = stream.close().await;
         Ok(state)
     }
@@ -1788,6 +2031,7 @@ impl<S: Sink> TaskRunner<S> {
             Step::SchemaChanged {
                 generation,
                 to: here.clone(),
+                xa: self.xa_held(),
             },
         )?;
         tracker.advance(generation, next);
@@ -1902,6 +2146,7 @@ impl<S: Sink> TaskRunner<S> {
                     unit: unit.clone(),
                     to,
                     next_record_id,
+                    xa: self.xa_held(),
                 };
                 (unit, self.step(state, Step::BatchPrepared(intent))?)
             }
@@ -2172,6 +2417,63 @@ pub(crate) async fn stopped(stop: &AtomicBool) {
 }
 
 /// The stream's start after `position`'s GTID state.
+/// flags2 bit of a MariaDB GTID event: the group is a prepared XA branch.
+const MARIADB_GTID_PREPARED_XA: u8 = 64;
+
+/// The XA branches a saved checkpoint names: at its position, and at its
+/// pending batch's end.
+fn saved_xa(state: &TaskState) -> Vec<PreparedXa> {
+    match &state.phase {
+        Phase::Incremental(inc) => inc
+            .xa
+            .iter()
+            .chain(inc.pending.iter().flat_map(|p| &p.xa))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `a` and `b` start the same transaction: by GTID the file and
+/// offset are those of whichever server the stream reads from, so only the
+/// GTID counts.
+fn same_txn(by_gtid: bool, a: &SourcePosition, b: &SourcePosition) -> bool {
+    if by_gtid {
+        a.gtid == b.gtid
+    } else {
+        a.file == b.file && a.position == b.position
+    }
+}
+
+/// Whether a part of a transaction committed in parts ends at `part_end`
+/// (`changes` row changes into it): at the pending intent's end when one is
+/// replayed, else when the batch is full.
+fn part_ends_here(
+    forced: Option<&Intent>,
+    part_end: &SourcePosition,
+    changes: u64,
+    records: usize,
+    max_records: usize,
+    by_gtid: bool,
+) -> Result<bool> {
+    let Some(intent) = forced else {
+        return Ok(records >= max_records);
+    };
+    let same = same_txn(by_gtid, &intent.to, part_end);
+    if intent.to.within.is_some_and(|w| w < changes) && same {
+        return Err(Error::Schema(format!(
+            "replaying pending part {} passed its end ({} changes into the transaction at \
+             {}:{}, the part ended after {}): the binlog changed under the task",
+            intent.unit,
+            changes,
+            part_end.file,
+            part_end.position,
+            intent.to.within.unwrap_or(0)
+        )));
+    }
+    Ok(same && intent.to.within == part_end.within)
+}
+
 fn gtid_start(position: &SourcePosition) -> Result<StartPosition> {
     let gtid = position.gtid.as_deref().unwrap_or_default();
     if gtid.is_empty() {

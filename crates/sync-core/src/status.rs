@@ -57,6 +57,23 @@ pub struct Progress {
     /// one that was killed or crashed).
     #[serde(default)]
     pub last_stop: Option<StopReport>,
+    /// XA branches the source prepared and has not decided yet (their
+    /// changes wait for `XA COMMIT`), as of the position read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xa_prepared: Option<XaReport>,
+}
+
+/// Prepared, undecided XA branches ([`crate::xa`]).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct XaReport {
+    /// How many.
+    pub count: u64,
+    /// The oldest one's xid.
+    pub oldest_xid: String,
+    /// Binlog time of the oldest one's XA PREPARE (Unix seconds).
+    pub oldest_since_unix: i64,
+    /// Binlog `file:offset` of the oldest one's XA PREPARE.
+    pub oldest_prepared_at: String,
 }
 
 /// Why a run stopped, for `status`.
@@ -228,6 +245,17 @@ pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> 
             "{} event(s) changing a synced table skipped this run without their changes \
              (`sync.unsupported_events` = \"skip\"): those tables differ from the source until resynced",
             p.metrics.unsupported_events_skipped
+        ));
+    }
+    if let Some(x) = &p.xa_prepared {
+        lines.push(format!(
+            "{} XA branch(es) prepared and undecided, their changes of synced tables held until \
+             XA COMMIT; oldest {} prepared at {} ({}, {} ago)",
+            x.count,
+            x.oldest_xid,
+            x.oldest_prepared_at,
+            utc_date_time(x.oldest_since_unix as f64),
+            secs(now - x.oldest_since_unix as f64)
         ));
     }
     if let Some(r) = &p.retry {
@@ -438,6 +466,28 @@ impl StatusFile {
         self.write(&mut p);
     }
 
+    /// The XA branches prepared and undecided at the position read.
+    /// Only branches holding changes of synced tables count: the others
+    /// are kept (so that their commit is known) but concern no table.
+    pub fn xa_prepared(&self, held: &[crate::machine::PreparedXa]) {
+        let held: Vec<_> = held.iter().filter(|b| b.row_events > 0).collect();
+        let report = held
+            .iter()
+            .min_by_key(|b| b.since_unix)
+            .map(|oldest| XaReport {
+                count: held.len() as u64,
+                oldest_xid: oldest.xid.clone(),
+                oldest_since_unix: oldest.since_unix,
+                oldest_prepared_at: oldest.prepared_at.clone(),
+            });
+        let mut p = self.lock();
+        if p.xa_prepared == report {
+            return;
+        }
+        p.xa_prepared = report;
+        self.write(&mut p);
+    }
+
     /// A retry is under way (`Some`) or over (`None`).
     pub fn retry(&self, report: Option<RetryReport>) {
         let mut p = self.lock();
@@ -503,6 +553,36 @@ mod tests {
             Some(now - 2)
         );
         assert!(m.render().contains("sync_last_event_timestamp_seconds"));
+    }
+
+    #[test]
+    fn prepared_xa_branches_reach_progress_and_describe() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = StatusFile::new(dir.path(), Metrics::new());
+        let branch = |xid: &str, since: i64, rows: u64| crate::machine::PreparedXa {
+            xid: xid.into(),
+            file: format!("{xid}.xa"),
+            prepared_at: "mariadb-bin.000002:669".into(),
+            since_unix: since,
+            row_events: rows,
+        };
+        s.xa_prepared(&[
+            branch("X'62',X'',1", 1_700_000_100, 3),
+            branch("X'61',X'',1", 1_700_000_000, 1),
+            branch("X'63',X'',1", 1_600_000_000, 0),
+        ]);
+        let p = read(dir.path()).expect("progress");
+        let x = p.xa_prepared.clone().expect("report");
+        assert_eq!((x.count, x.oldest_xid.as_str()), (2, "X'61',X'',1"));
+        let lines = describe(&p, "incremental", 1_700_000_060.0, None).join("\n");
+        assert!(
+            lines.contains("2 XA branch(es) prepared and undecided")
+                && lines.contains("X'61',X'',1")
+                && lines.contains("mariadb-bin.000002:669"),
+            "{lines}"
+        );
+        s.xa_prepared(&[]);
+        assert_eq!(read(dir.path()).expect("progress").xa_prepared, None);
     }
 
     #[test]
