@@ -319,7 +319,7 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
     let runner = runner(&args.task.config)?;
     let tables = runner.tables().await?;
     let Some(t) = tables.iter().find(|t| t.source_name == args.table) else {
-        bail!("table {} is not selected by the task file", args.table);
+        bail!("{}", sync_core::run::not_selected(&args.table, &tables));
     };
     let columns = t.dest_columns();
     let key = t.dest_key();

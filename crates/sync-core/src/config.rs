@@ -106,9 +106,43 @@ pub struct TaskConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorConfig {
-    /// Serve Prometheus metrics at `http://LISTEN/metrics`, e.g. `"127.0.0.1:9108"`.
-    #[serde(default)]
+    /// Serve Prometheus metrics at `http://LISTEN/metrics`, e.g. `"127.0.0.1:9108"`
+    /// or `"localhost:9108"` (a host name resolves when the task file is read).
+    #[serde(default, deserialize_with = "listen_address")]
     pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `host:port` with an IP address or a host name (the first address it
+/// resolves to, IPv4 first).
+fn listen_address<'de, D>(
+    deserializer: D,
+) -> std::result::Result<Option<std::net::SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use std::net::ToSocketAddrs;
+    let Some(text) = Option::<String>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Ok(addr) = text.parse() {
+        return Ok(Some(addr));
+    }
+    let bad = |why: String| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not host:port ({why}); e.g. \"127.0.0.1:9108\" or \"localhost:9108\""
+        ))
+    };
+    let addrs: Vec<std::net::SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .map(Some)
+        .ok_or_else(|| bad("it resolves to no address".into()))
 }
 
 /// The MySQL side. Its `Debug` shows the URLs without their passwords.
@@ -807,6 +841,28 @@ mod tests {
         );
         let err = policy(file("oversized_values = \"nul\"\n")).expect_err("unknown");
         assert!(err.contains("nul") && err.contains("truncate"), "{err}");
+    }
+
+    #[test]
+    fn the_monitor_listens_on_an_address_or_a_host_name() {
+        let listen = |value: &str| {
+            let text = format!(
+                "[source]\nurl = \"mysql://h\"\n[destination]\nkind = \"local\"\npath = \"w\"\n\
+                 [objects]\ninclude = [\"a.*\"]\n[sync]\ntypes = [\"schema\"]\nstate_dir = \"s\"\n\
+                 [monitor]\nlisten = \"{value}\"\n"
+            );
+            toml::from_str::<TaskConfig>(&text)
+                .map(|c| c.monitor.listen)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            listen("127.0.0.1:9108"),
+            Ok(Some("127.0.0.1:9108".parse().expect("addr")))
+        );
+        let local = listen("localhost:9108").expect("a host name resolves");
+        assert!(local.is_some_and(|a| a.ip().is_loopback() && a.port() == 9108));
+        let err = listen("localhost").expect_err("no port");
+        assert!(err.contains("is not host:port"), "{err}");
     }
 
     #[test]

@@ -367,7 +367,11 @@ async fn source_checks<S: Sink + ?Sized>(
             "fix the [objects.tables] entries: source names are case-sensitive, as in the source",
         );
     } else {
-        report.pass("objects", format!("{} tables selected", schemas.len()));
+        let n = schemas.len();
+        report.pass(
+            "objects",
+            format!("{n} table{} selected", if n == 1 { "" } else { "s" }),
+        );
     }
     include_patterns(cfg, &selected, report);
 

@@ -730,11 +730,7 @@ impl<S: Sink> TaskRunner<S> {
         let t = tables
             .iter()
             .find(|t| t.source_name == source_name)
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "table {source_name} is not selected by the task file"
-                ))
-            })?;
+            .ok_or_else(|| Error::Config(not_selected(source_name, &tables)))?;
         let base = self
             .sink
             .read_table(&t.base_table(), &t.base_schema)
@@ -2498,6 +2494,29 @@ fn gtid_start(position: &SourcePosition) -> Result<StartPosition> {
 /// A statement as error messages show it: at most 500 characters.
 /// How much of a statement logged as a statement an error or log shows.
 const STATEMENT_SHOWN: usize = 200;
+
+/// Why `name` names no table of the task, with the names the user may
+/// have meant (`types` for `shop.types`, another case).
+pub fn not_selected(name: &str, tables: &[SyncedTable]) -> String {
+    let wanted = name.rsplit('.').next().unwrap_or(name);
+    let near: Vec<&str> = tables
+        .iter()
+        .map(|t| t.source_name.as_str())
+        .filter(|s| {
+            s.eq_ignore_ascii_case(name)
+                || s.rsplit('.')
+                    .next()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(wanted))
+        })
+        .collect();
+    let mut message = format!("table {name} is not selected by the task file");
+    if !near.is_empty() {
+        message.push_str(&format!("; did you mean {}?", near.join(" or ")));
+    } else if !name.contains('.') {
+        message.push_str("; name it as db.table");
+    }
+    message
+}
 
 fn shorten(sql: &str) -> String {
     shorten_to(sql, 500)

@@ -197,6 +197,16 @@ async fn add_column_variants_land_in_t_base_and_t_log_and_verify() {
         .await
         .expect("merge");
     assert_eq!(by_id(&[merged], &ADDED), expected_items());
+    // A table named without its database: the error says which one is meant.
+    let err = runner
+        .merged("ITEMS", None)
+        .await
+        .expect_err("not db.table")
+        .to_string();
+    assert!(
+        err.ends_with(&format!("; did you mean {db}.items?")),
+        "{err}"
+    );
 
     // The destination tables have the columns after the old ones.
     let def: serde_json::Value = serde_json::from_slice(
