@@ -435,6 +435,11 @@ fn stats(path: &PathBuf, as_json: bool) -> anyhow::Result<()> {
             println!("  {t:<40} {n}");
         }
     }
+    // As `dump` does: counts over events that could not be decoded are not
+    // the file's, and a script must be able to tell.
+    if st.errors > 0 {
+        anyhow::bail!("{} events could not be decoded", st.errors);
+    }
     Ok(())
 }
 
@@ -459,6 +464,22 @@ mod tests {
         assert_eq!(st.errors, 0);
         assert_eq!(st.by_type["PartialUpdateRows"], 1);
         assert_eq!(st.rows_per_table["mysql.t"], 18);
+    }
+
+    #[test]
+    fn stats_fail_when_an_event_cannot_be_decoded() {
+        let mut bytes = corpus("json.binlog.000001");
+        // A byte inside the last event's body: its checksum no longer holds.
+        let at = bytes.len() - 6;
+        bytes[at] ^= 0xFF;
+        let st = collect_stats(&bytes).unwrap();
+        assert!(st.errors > 0);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("damaged.000001");
+        std::fs::write(&path, &bytes).unwrap();
+        let err = stats(&path, true).unwrap_err().to_string();
+        assert!(err.ends_with("could not be decoded"), "{err}");
+        assert!(stats(&dir.path().join("../missing"), true).is_err());
     }
 
     #[test]
