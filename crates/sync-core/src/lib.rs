@@ -109,6 +109,7 @@ pub mod merge;
 pub mod metrics;
 pub mod naming;
 pub mod odps_sql;
+pub mod osc;
 pub mod oversized;
 pub mod precheck;
 pub mod private_fs;

@@ -2194,12 +2194,13 @@ pub(crate) async fn read_selected(
              ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1, 2",
         )
         .await?;
+    let naming = Naming::new(objects);
     let mut out = Vec::new();
     for row in rows {
         let (Some(Some(db)), Some(Some(table))) = (row.first(), row.get(1)) else {
             continue;
         };
-        if objects.selects(db, table) {
+        if naming.selects_table(db, table) {
             out.push(mysql_source::schema::read_table(conn, db, table).await?);
         }
     }

@@ -40,6 +40,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod online;
+
 /// A destination business column and the source column definition it was
 /// created from (which decides its MaxCompute type).
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
@@ -389,6 +391,14 @@ const BINARY_COLLATION: u32 = 63;
 pub struct SchemaSet {
     /// The tables.
     pub tables: BTreeMap<String, TrackedTable>,
+    /// Shadow tables of online schema changes under way, by `db.table`
+    /// (tracked, never synced: [`crate::osc`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shadows: BTreeMap<String, crate::osc::Shadow>,
+    /// A synced table moved away while a shadow exists: a cut-over's first
+    /// half, until the next DDL decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<crate::osc::Held>,
 }
 
 /// What a DDL statement means for the synced tables.
@@ -459,6 +469,7 @@ impl SchemaSet {
     pub fn new(tables: impl IntoIterator<Item = TrackedTable>) -> Self {
         Self {
             tables: tables.into_iter().map(|t| (t.source_name(), t)).collect(),
+            ..Self::default()
         }
     }
 
@@ -487,7 +498,28 @@ impl SchemaSet {
             notes: Vec::new(),
             cx,
         };
-        let done = match stmt {
+        let done = match w.online_ddl(stmt) {
+            Some(done) => done,
+            None => w.statement(stmt),
+        };
+        match done {
+            Err(message) => Plan::Stop { message },
+            Ok(()) if w.next == *self => Plan::Unchanged { notes: w.notes },
+            Ok(()) => Plan::Changed {
+                next: w.next,
+                add_columns: w.adds,
+                created: w.created,
+                notes: w.notes,
+            },
+        }
+    }
+}
+
+impl Work<'_, '_> {
+    /// What `stmt` does to the tracked tables, online schema changes aside.
+    fn statement(&mut self, stmt: &Statement) -> std::result::Result<(), Stop> {
+        let w = self;
+        match stmt {
             Statement::AlterTable { table, specs } => w.alter(table, specs),
             Statement::RenameTables(pairs) => {
                 pairs.iter().try_for_each(|(from, to)| w.rename(from, to))
@@ -521,16 +553,6 @@ impl SchemaSet {
                     .collect();
                 tables.iter().try_for_each(|t| w.drop(t, "drop database"))
             }
-        };
-        match done {
-            Err(message) => Plan::Stop { message },
-            Ok(()) if w.next == *self => Plan::Unchanged { notes: w.notes },
-            Ok(()) => Plan::Changed {
-                next: w.next,
-                add_columns: w.adds,
-                created: w.created,
-                notes: w.notes,
-            },
         }
     }
 }

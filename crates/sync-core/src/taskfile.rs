@@ -110,6 +110,12 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
                 .into(),
         ));
     }
+    if let Err((key, message)) = crate::osc::Classifier::new(&cfg.objects.online_ddl) {
+        return Some((
+            vec!["objects", "online_ddl", key],
+            format!("`objects.online_ddl.{key}`: {message}"),
+        ));
+    }
     if sync.types.is_empty() {
         return Some((
             vec!["sync", "types"],
