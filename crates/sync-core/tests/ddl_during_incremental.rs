@@ -1114,7 +1114,7 @@ async fn osc_writer(
             conn.query_drop(apply).await.expect("mirrored change");
         }
         done += 1;
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     done
 }
