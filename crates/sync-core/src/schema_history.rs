@@ -1893,6 +1893,145 @@ mod tests {
         assert_eq!(next.tables["shop.archive"].dest, "orders");
     }
 
+    /// Plans `sqls` in turn, each on the set the one before left; the
+    /// last plan, and the columns every step added.
+    fn plan_all(f: &mut Fixture, policy: &DdlConfig, sqls: &[&str]) -> (Plan, ColumnAdds) {
+        let mut adds = Vec::new();
+        let mut last = Plan::Unchanged { notes: Vec::new() };
+        for sql in sqls {
+            last = plan(f, policy, sql);
+            if let Plan::Changed {
+                next, add_columns, ..
+            } = &last
+            {
+                f.set = next.clone();
+                adds.extend(add_columns.iter().cloned());
+            }
+        }
+        (last, adds)
+    }
+
+    #[test]
+    fn online_schema_changes_cut_over_in_one_or_two_steps_and_aborts_leave_nothing() {
+        let policy = DdlConfig::default();
+        let added = |adds: &ColumnAdds| -> Vec<String> {
+            adds.iter()
+                .flat_map(|(t, fs)| fs.iter().map(move |f| format!("{t}.{}", f.name())))
+                .collect()
+        };
+        // gh-ost, two-step: the table is briefly absent, the move is held.
+        let mut f = fixture("");
+        let (_, adds) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "create /* gh-ost */ table _orders_ghc (id bigint primary key, hint varchar(64))",
+                "create /* gh-ost */ table `shop`.`_orders_gho` like `shop`.`orders`",
+                "alter /* gh-ost */ table `shop`.`_orders_gho` ADD COLUMN c INT",
+                "alter /* gh-ost */ table `shop`.`orders` rename `shop`.`_orders_del`",
+            ],
+        );
+        assert!(adds.is_empty());
+        assert!(f.set.held.is_some() && f.set.shadows.contains_key("shop._orders_gho"));
+        assert_eq!(f.set.tables.keys().collect::<Vec<_>>(), ["shop.orders"]);
+        let (_, adds) = plan_all(
+            &mut f,
+            &policy,
+            &["alter /* gh-ost */ table `shop`.`_orders_gho` rename `shop`.`orders`"],
+        );
+        assert_eq!(added(&adds), ["orders_base.c", "orders_log.c"]);
+        assert_eq!(names(&f.set.tables["shop.orders"]), ["id", "qty", "note", "c"]);
+        assert!(f.set.held.is_none() && f.set.shadows.is_empty());
+
+        // pt-osc drop_swap: DROP, then RENAME of the shadow.
+        let mut f = fixture("");
+        let (_, adds) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE `shop`.`_orders_new` (id BIGINT NOT NULL, qty INT, \
+                 note VARCHAR(20), PRIMARY KEY (id))",
+                "ALTER TABLE `shop`.`_orders_new` ADD COLUMN c INT",
+                "DROP TABLE `shop`.`orders`",
+                "RENAME TABLE `shop`.`_orders_new` TO `shop`.`orders`",
+            ],
+        );
+        assert_eq!(added(&adds), ["orders_base.c", "orders_log.c"]);
+        assert_eq!(f.set.tables["shop.orders"].dest, "orders");
+
+        // An abort: the shadow dropped; a later rename is a rename again.
+        let mut f = fixture("");
+        plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _orders_gho LIKE orders",
+                "ALTER TABLE _orders_gho ADD COLUMN c INT",
+                "DROP TABLE IF EXISTS _orders_gho",
+            ],
+        );
+        assert_eq!(f.set, fixture("").set);
+        assert!(stop(plan(&f, &policy, "RENAME TABLE orders TO orders_x")).contains("rename"));
+
+        // A held move that no shadow completes is the move it was.
+        let mut f = fixture("");
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _orders_gho LIKE orders",
+                "RENAME TABLE orders TO orders_x",
+                "CREATE TABLE _other_ghc (id INT PRIMARY KEY)",
+            ],
+        );
+        assert!(stop(last).contains("held"));
+
+        // A shadow made with other columns than the table's cannot say
+        // what changed.
+        let mut f = fixture("");
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _orders_new (id BIGINT PRIMARY KEY, c INT)",
+                "RENAME TABLE orders TO _orders_old, _orders_new TO orders",
+            ],
+        );
+        assert!(stop(last).contains("created with the columns"));
+    }
+
+    #[test]
+    fn tool_tables_are_never_synced_unless_named_and_the_patterns_are_configurable() {
+        let policy = DdlConfig::default();
+        let f = fixture("");
+        for sql in [
+            "CREATE TABLE _orders_ghc (id INT PRIMARY KEY)",
+            "CREATE TABLE _orders_del (id INT PRIMARY KEY)",
+            "CREATE TABLE tp_4501684_ogl_orders (id INT PRIMARY KEY)",
+            "CREATE TABLE tp_4501684_del_orders (id INT PRIMARY KEY)",
+        ] {
+            assert_eq!(plan(&f, &policy, sql), Plan::Unchanged { notes: vec![] }, "{sql}");
+        }
+        let (next, _, _) = changed(plan(&f, &policy, "CREATE TABLE tp_1_ogt_orders LIKE orders"));
+        assert!(next.shadows.contains_key("shop.tp_1_ogt_orders"));
+        assert_eq!(next.tables.len(), 1);
+        // A literal include makes it a table like any other.
+        let named = Naming::new(
+            &toml::from_str::<ObjectsConfig>("include = [\"shop.*\", \"shop._orders_old\"]")
+                .expect("objects"),
+        );
+        assert_eq!(named.osc_role("shop", "_orders_old"), None);
+        assert_eq!(
+            named.osc_role("shop", "_orders_gho"),
+            Some(crate::osc::Role::Shadow)
+        );
+        let off = fixture("[online_ddl]\nfollow = false");
+        assert!(off.naming.selects_table("shop", "_orders_gho"));
+        let own = fixture("[online_ddl]\nshadow_tables = [\"^shadow_\"]");
+        assert!(own.naming.selects_table("shop", "_orders_gho"));
+        assert!(!own.naming.selects_table("shop", "shadow_orders"));
+    }
+
     #[test]
     fn column_lists_and_renames_decide_what_a_new_column_lands_as() {
         let f = fixture(
