@@ -64,8 +64,12 @@ impl Classifier {
             (Role::Trash, "trash_tables", &cfg.trash_tables),
         ] {
             for p in list {
-                let re = Regex::new(p)
-                    .map_err(|e| (key, format!("pattern {p:?} is not a regular expression: {e}")))?;
+                let re = Regex::new(p).map_err(|e| {
+                    (
+                        key,
+                        format!("pattern {p:?} is not a regular expression: {e}"),
+                    )
+                })?;
                 patterns.push((role, re));
             }
         }

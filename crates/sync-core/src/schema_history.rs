@@ -1940,7 +1940,10 @@ mod tests {
             &["alter /* gh-ost */ table `shop`.`_orders_gho` rename `shop`.`orders`"],
         );
         assert_eq!(added(&adds), ["orders_base.c", "orders_log.c"]);
-        assert_eq!(names(&f.set.tables["shop.orders"]), ["id", "qty", "note", "c"]);
+        assert_eq!(
+            names(&f.set.tables["shop.orders"]),
+            ["id", "qty", "note", "c"]
+        );
         assert!(f.set.held.is_none() && f.set.shadows.is_empty());
 
         // pt-osc drop_swap: DROP, then RENAME of the shadow.
@@ -2010,9 +2013,17 @@ mod tests {
             "CREATE TABLE tp_4501684_ogl_orders (id INT PRIMARY KEY)",
             "CREATE TABLE tp_4501684_del_orders (id INT PRIMARY KEY)",
         ] {
-            assert_eq!(plan(&f, &policy, sql), Plan::Unchanged { notes: vec![] }, "{sql}");
+            assert_eq!(
+                plan(&f, &policy, sql),
+                Plan::Unchanged { notes: vec![] },
+                "{sql}"
+            );
         }
-        let (next, _, _) = changed(plan(&f, &policy, "CREATE TABLE tp_1_ogt_orders LIKE orders"));
+        let (next, _, _) = changed(plan(
+            &f,
+            &policy,
+            "CREATE TABLE tp_1_ogt_orders LIKE orders",
+        ));
         assert!(next.shadows.contains_key("shop.tp_1_ogt_orders"));
         assert_eq!(next.tables.len(), 1);
         // A literal include makes it a table like any other.

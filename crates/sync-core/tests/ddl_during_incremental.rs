@@ -1147,12 +1147,7 @@ async fn stop_writer(
 async fn cut_off_run(db: &str, server_id: u32, dir: &Path, ms: u64) {
     let runner = local_task(db, server_id, dir, "");
     let forever = RunOptions::default();
-    match tokio::time::timeout(
-        std::time::Duration::from_millis(ms),
-        runner.run(&forever),
-    )
-    .await
-    {
+    match tokio::time::timeout(std::time::Duration::from_millis(ms), runner.run(&forever)).await {
         Err(_) => {}
         // MariaDB's information_schema can miss a table while a RENAME
         // swaps it: the precheck then finds nothing to sync and the run
@@ -1278,11 +1273,31 @@ async fn osc_pt_online_schema_change_under_a_writer_is_followed_across_restarts(
         if triggers == Some(3) {
             break;
         }
-        assert!(child.try_wait().expect("wait").is_none(), "pt-osc ended early");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "pt-osc ended early"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    local_task(db, server_id, dir.path(), "")
+    let runner = local_task(db, server_id, dir.path(), "");
+    let report = runner.precheck().await.expect("precheck");
+    let check = report
+        .checks
+        .iter()
+        .find(|c| c.id == "online_ddl_tables")
+        .expect("online_ddl_tables");
+    assert_eq!(
+        check.outcome,
+        sync_core::precheck::Outcome::Warning,
+        "{check:?}"
+    );
+    assert!(
+        check.message.contains("core_osc_pt._t_new (shadow)"),
+        "{check:?}"
+    );
+    assert!(check.message.contains("is followed"), "{check:?}");
+    runner
         .run(&caught_up())
         .await
         .expect("a run while the copy waits");

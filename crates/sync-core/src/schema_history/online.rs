@@ -52,13 +52,11 @@ impl Work<'_, '_> {
 
     /// Whether a shadow table is tracked in database `db`.
     fn shadow_in(&self, db: &str) -> bool {
-        self.next
-            .shadows
-            .keys()
-            .any(|k| {
-                k.get(..db.len()).is_some_and(|d| d.eq_ignore_ascii_case(db))
-                    && k.get(db.len()..).is_some_and(|rest| rest.starts_with('.'))
-            })
+        self.next.shadows.keys().any(|k| {
+            k.get(..db.len())
+                .is_some_and(|d| d.eq_ignore_ascii_case(db))
+                && k.get(db.len()..).is_some_and(|rest| rest.starts_with('.'))
+        })
     }
 
     /// The tracked table `t` by its own spelling, if any.
@@ -155,7 +153,9 @@ impl Work<'_, '_> {
     /// `RENAME TABLE`: a synced `T` moved away and a shadow moved to `T`
     /// in the same statement is the cut-over.
     fn renamed(&mut self, pairs: &[(TableName, TableName)]) -> Option<Result<(), Stop>> {
-        let involves_shadow = pairs.iter().any(|(from, _)| self.shadow_key(from).is_some());
+        let involves_shadow = pairs
+            .iter()
+            .any(|(from, _)| self.shadow_key(from).is_some());
         if !involves_shadow {
             return match pairs {
                 [(from, to)] => {
@@ -222,7 +222,10 @@ impl Work<'_, '_> {
                 self.next.shadows.remove(&key);
             }
         }
-        Some(rest.into_iter().try_for_each(|t| self.drop(t, "drop table")))
+        Some(
+            rest.into_iter()
+                .try_for_each(|t| self.drop(t, "drop table")),
+        )
     }
 
     /// The cut-over: `shadow` replaces the synced `t`. `t` keeps its
