@@ -1933,6 +1933,12 @@ mod tests {
         );
         assert!(adds.is_empty());
         assert!(f.set.held.is_some() && f.set.shadows.contains_key("shop._orders_gho"));
+        // Saved with the generation, so a restart decides the same way.
+        let saved = serde_json::to_string(&f.set).expect("json");
+        assert_eq!(
+            serde_json::from_str::<SchemaSet>(&saved).expect("read back"),
+            f.set
+        );
         assert_eq!(f.set.tables.keys().collect::<Vec<_>>(), ["shop.orders"]);
         let (_, adds) = plan_all(
             &mut f,

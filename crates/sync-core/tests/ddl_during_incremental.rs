@@ -1457,6 +1457,34 @@ async fn osc_gh_ost_statements_with_an_atomic_cut_over_are_followed() {
     .await;
 }
 
+/// gh-ost's `--cut-over=two-step`: the table is briefly absent between two
+/// `ALTER TABLE … RENAME`s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn osc_gh_ost_statements_with_a_two_step_cut_over_are_followed() {
+    replayed_osc(
+        "core_osc_ghost2",
+        7233,
+        &OscNames {
+            shadow: "_t_gho",
+            helper: "_t_ghc",
+            trash: "_t_del",
+            comment: "/* gh-ost */",
+        },
+        "create /* gh-ost */ table `{db}`.`{helper}` (
+           id bigint auto_increment, last_update timestamp not null DEFAULT CURRENT_TIMESTAMP
+             ON UPDATE CURRENT_TIMESTAMP, hint varchar(64) charset ascii not null,
+           value varchar(4096) charset ascii not null, primary key(id), unique key hint_uidx(hint)
+         ) auto_increment=256 comment='gh-ost changelog';
+         create /* gh-ost */ table `{db}`.`{shadow}` like `{db}`.`t`;
+         alter /* gh-ost */ table `{db}`.`{shadow}` ADD COLUMN c INT;",
+        "alter /* gh-ost */ table `{db}`.`t` rename `{db}`.`{trash}`;
+         alter /* gh-ost */ table `{db}`.`{shadow}` rename `{db}`.`t`;
+         drop /* gh-ost */ table if exists `{db}`.`{helper}`;
+         drop /* gh-ost */ table if exists `{db}`.`{trash}`;",
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn osc_dms_lock_free_ddl_statements_are_followed() {
     replayed_osc(
