@@ -94,6 +94,73 @@ pub struct Shadow {
     pub base: Option<TableSchema>,
     /// Every alteration run on it (renames excepted).
     pub specs: Vec<AlterSpec>,
+    /// Its columns as `information_schema` showed them when the incremental
+    /// phase began with the change under way (its `CREATE` unseen): the
+    /// cut-over then applies the difference to the table's columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded: Option<TableSchema>,
+}
+
+impl Shadow {
+    /// A shadow found in the source as it is now.
+    pub fn loaded(schema: TableSchema) -> Self {
+        Self {
+            base: None,
+            specs: Vec::new(),
+            loaded: Some(schema),
+        }
+    }
+}
+
+/// The alterations that turn `table`'s columns into `shadow`'s: drops,
+/// then additions in the shadow's places, then changed types. A column
+/// renamed shows as a drop and an addition (the names alone cannot tell).
+pub fn column_diff(table: &TableSchema, shadow: &TableSchema) -> Vec<AlterSpec> {
+    use crate::ddl::{ColumnDef, ColumnPosition};
+    let find = |cols: &[mysql_source::schema::ColumnSchema], name: &str| {
+        cols.iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+            .cloned()
+    };
+    let mut specs: Vec<AlterSpec> = table
+        .columns
+        .iter()
+        .filter(|c| find(&shadow.columns, &c.name).is_none())
+        .map(|c| AlterSpec::DropColumn {
+            name: c.name.clone(),
+            if_exists: false,
+        })
+        .collect();
+    for (i, c) in shadow.columns.iter().enumerate() {
+        let def = ColumnDef {
+            column: c.clone(),
+            key: None,
+        };
+        match find(&table.columns, &c.name) {
+            None => specs.push(AlterSpec::AddColumns {
+                columns: vec![def],
+                position: Some(match i.checked_sub(1).and_then(|p| shadow.columns.get(p)) {
+                    Some(before) => ColumnPosition::After(before.name.clone()),
+                    None => ColumnPosition::First,
+                }),
+                if_not_exists: false,
+            }),
+            Some(was)
+                if !was
+                    .column_type_text
+                    .eq_ignore_ascii_case(&c.column_type_text) =>
+            {
+                specs.push(AlterSpec::ChangeColumn {
+                    old: was.name.clone(),
+                    column: Box::new(def),
+                    position: None,
+                    if_exists: false,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    specs
 }
 
 /// A synced table moved away (renamed or dropped) while a shadow exists in

@@ -6,6 +6,7 @@
 //! | `source_reachable` | the source refuses or cannot be reached | |
 //! | `destination_reachable` | the sink cannot be reached or written | |
 //! | `objects` | no table is selected, or `[objects.tables]` names an unknown table or column | |
+//! | `online_ddl_tables` | | the include patterns match tables of online schema-change tools (left out and followed), or a synced table's name looks like one (an include entry names it) |
 //! | `source_privileges` | `SHOW GRANTS` lacks SELECT, REPLICATION SLAVE or REPLICATION CLIENT (MariaDB: BINLOG MONITOR) | |
 //! | `log_bin` | binary logging is off | |
 //! | `binlog_format` | not `ROW` | |
@@ -347,7 +348,7 @@ async fn source_checks<S: Sink + ?Sized>(
         report.pass("objects", format!("{} tables selected", schemas.len()));
     }
     include_patterns(cfg, &selected, report);
-    online_ddl_tables(conn, cfg, &naming, &selected, inputs.resumed, report).await?;
+    online_ddl_tables(conn, cfg, &naming, &selected, report).await?;
 
     privileges(conn, &schemas, report).await?;
     if incremental {
@@ -800,7 +801,6 @@ async fn online_ddl_tables(
     cfg: &crate::config::TaskConfig,
     naming: &Naming,
     selected: &[String],
-    resumed: bool,
     report: &mut Report,
 ) -> mysql_source::Result<()> {
     let rows = conn
@@ -838,28 +838,15 @@ async fn online_ddl_tables(
             "nothing to do if they are your own tables; else remove them from [objects] include",
         );
     } else if !left_out.is_empty() {
-        // A running task follows the changes it saw begin; a new one has
-        // not seen how the shadow came about.
-        let (what, fix) = if resumed {
-            (
-                "a change under way is followed from the binlog",
-                "nothing to do; if one is your own table, name it in [objects] include",
-            )
-        } else {
-            (
-                "a change under way now is not followed: the task stops at its cut-over",
-                "let a running schema change finish (or drop what a finished one left) before \
-                 the first run; if one is your own table, name it in [objects] include",
-            )
-        };
         report.warn(
             "online_ddl_tables",
             format!(
                 "not synced, as tables of an online schema-change tool (gh-ost, \
-                 pt-online-schema-change, DMS; [objects.online_ddl]): {}; {what}",
+                 pt-online-schema-change, DMS; [objects.online_ddl]): {}; a change under way \
+                 is followed, and its cut-over is the table's DDL",
                 name_list(&left_out)
             ),
-            fix,
+            "nothing to do; if one is your own table, name it in [objects] include",
         );
     } else {
         report.pass(

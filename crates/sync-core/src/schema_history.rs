@@ -2007,6 +2007,30 @@ mod tests {
             ],
         );
         assert!(stop(last).contains("created with the columns"));
+
+        // Found already made when the phase began: the columns' difference.
+        let mut f = fixture("");
+        let mut shadow = orders();
+        shadow.table = "_orders_gho".into();
+        shadow.columns.remove(1);
+        shadow
+            .columns
+            .insert(1, col("c", ColumnType::Int, "int(11)"));
+        f.set.shadows.insert(
+            "shop._orders_gho".into(),
+            crate::osc::Shadow::loaded(shadow),
+        );
+        let policy = DdlConfig {
+            drop_column: Some(DdlAction::Ignore),
+            ..DdlConfig::default()
+        };
+        let (_, adds) = plan_all(
+            &mut f,
+            &policy,
+            &["RENAME TABLE orders TO _orders_del, _orders_gho TO orders"],
+        );
+        assert_eq!(added(&adds), ["orders_base.c", "orders_log.c"]);
+        assert_eq!(names(&f.set.tables["shop.orders"]), ["id", "c", "note"]);
     }
 
     #[test]

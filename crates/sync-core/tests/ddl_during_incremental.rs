@@ -1350,7 +1350,16 @@ struct OscNames {
 /// chunks while a writer changes `t` and the tool applies each change to
 /// the shadow, the sync restarted and cut off in between; then the writer
 /// pauses (the tool's lock), `cut_over` runs, and writes go on.
-async fn replayed_osc(db: &str, server_id: u32, names: &OscNames, setup: &str, cut_over: &str) {
+/// With `start_within`, the task's first run comes after the tool made its
+/// tables (a task started while a change is under way).
+async fn replayed_osc(
+    db: &str,
+    server_id: u32,
+    names: &OscNames,
+    start_within: bool,
+    setup: &str,
+    cut_over: &str,
+) {
     let OscNames {
         shadow,
         helper,
@@ -1360,10 +1369,6 @@ async fn replayed_osc(db: &str, server_id: u32, names: &OscNames, setup: &str, c
     let mut conn = connect().await;
     fresh_db(&mut conn, db, OSC_TABLE).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    local_task(db, server_id, dir.path(), "")
-        .run(&caught_up())
-        .await
-        .expect("full sync");
     let fill = |sql: &str| {
         sql.replace("{db}", db)
             .replace("{shadow}", shadow)
@@ -1371,9 +1376,20 @@ async fn replayed_osc(db: &str, server_id: u32, names: &OscNames, setup: &str, c
             .replace("{trash}", trash)
             .replace("{c}", comment)
     };
-    conn.query_drop(format!("USE {db}; {}", fill(setup)))
+    if start_within {
+        conn.query_drop(format!("USE {db}; {}", fill(setup)))
+            .await
+            .expect("shadow and helper tables");
+    }
+    local_task(db, server_id, dir.path(), "")
+        .run(&caught_up())
         .await
-        .expect("shadow and helper tables");
+        .expect("full sync");
+    if !start_within {
+        conn.query_drop(format!("USE {db}; {}", fill(setup)))
+            .await
+            .expect("shadow and helper tables");
+    }
     let writer = start_writer(
         db,
         2,
@@ -1439,6 +1455,7 @@ async fn osc_gh_ost_statements_with_an_atomic_cut_over_are_followed() {
             trash: "_t_del",
             comment: "/* gh-ost */",
         },
+        false,
         "create /* gh-ost */ table `{db}`.`{helper}` (
            id bigint auto_increment, last_update timestamp not null DEFAULT CURRENT_TIMESTAMP
              ON UPDATE CURRENT_TIMESTAMP, hint varchar(64) charset ascii not null,
@@ -1470,6 +1487,7 @@ async fn osc_gh_ost_statements_with_a_two_step_cut_over_are_followed() {
             trash: "_t_del",
             comment: "/* gh-ost */",
         },
+        false,
         "create /* gh-ost */ table `{db}`.`{helper}` (
            id bigint auto_increment, last_update timestamp not null DEFAULT CURRENT_TIMESTAMP
              ON UPDATE CURRENT_TIMESTAMP, hint varchar(64) charset ascii not null,
@@ -1485,8 +1503,10 @@ async fn osc_gh_ost_statements_with_a_two_step_cut_over_are_followed() {
     .await;
 }
 
+/// DMS, with the task's first run after DMS made its tables: the shadow's
+/// columns are read when the incremental phase begins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn osc_dms_lock_free_ddl_statements_are_followed() {
+async fn osc_dms_lock_free_ddl_statements_are_followed_from_a_start_within() {
     replayed_osc(
         "core_osc_dms",
         7232,
@@ -1496,6 +1516,7 @@ async fn osc_dms_lock_free_ddl_statements_are_followed() {
             trash: "tp_4501684_del_t",
             comment: "",
         },
+        true,
         "CREATE TABLE `{db}`.`{helper}` (id BIGINT PRIMARY KEY, hint VARCHAR(64) NOT NULL,
            value VARCHAR(255) NOT NULL);
          CREATE TABLE `{db}`.`{shadow}` LIKE `{db}`.`t`;

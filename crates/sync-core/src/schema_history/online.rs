@@ -120,6 +120,7 @@ impl Work<'_, '_> {
             Shadow {
                 base,
                 specs: Vec::new(),
+                loaded: None,
             },
         );
         Some(Ok(()))
@@ -258,11 +259,16 @@ impl Work<'_, '_> {
                 ));
             }
         }
-        let specs: Vec<AlterSpec> = state
-            .specs
-            .into_iter()
-            .filter(|s| !matches!(s, AlterSpec::RenameTable(_)))
-            .collect();
+        // A shadow found already made when the phase began: its columns
+        // then (which include its ALTERs) against the table's.
+        let specs: Vec<AlterSpec> = match &state.loaded {
+            Some(loaded) => crate::osc::column_diff(&tt.source, loaded),
+            None => state
+                .specs
+                .into_iter()
+                .filter(|s| !matches!(s, AlterSpec::RenameTable(_)))
+                .collect(),
+        };
         self.alter(t, &specs)
             .map_err(|m| format!("{what}: the ALTER run on {shadow}: {m}"))?;
         self.notes.push(format!(
