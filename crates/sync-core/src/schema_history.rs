@@ -1989,11 +1989,35 @@ mod tests {
             &policy,
             &[
                 "CREATE TABLE _orders_gho LIKE orders",
-                "RENAME TABLE orders TO orders_x",
+                "RENAME TABLE orders TO _orders_old",
                 "CREATE TABLE _other_ghc (id INT PRIMARY KEY)",
             ],
         );
         assert!(stop(last).contains("held"));
+        // Only a move to a tool's name is held: rows of any other name
+        // could follow at once.
+        let mut f = fixture("");
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _orders_gho LIKE orders",
+                "RENAME TABLE orders TO orders_x",
+            ],
+        );
+        assert!(stop(last).contains("rename table shop.orders to shop.orders_x"));
+        // A swap that keeps the old table under a selected name of the
+        // user's own: that table appears, and its columns are unknown.
+        let mut f = fixture("");
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _orders_gho LIKE orders",
+                "RENAME TABLE orders TO orders_before, _orders_gho TO orders",
+            ],
+        );
+        assert!(stop(last).contains("table shop.orders_before appears"));
 
         // A shadow made with other columns than the table's cannot say
         // what changed.

@@ -69,10 +69,17 @@ impl Work<'_, '_> {
         })
     }
 
-    /// Whether `held` may be moved away now: a synced table alone in its
-    /// statement, with a shadow in its database.
-    fn may_hold(&self, t: &TableName) -> Option<TableName> {
+    /// Whether the synced table `t`, alone in its statement, may be held
+    /// as moved to `to` (`None`: dropped): with a shadow in its database,
+    /// and renamed only to a tool's name, whose rows are never synced (a
+    /// table held under any other name could take rows the task missed).
+    fn may_hold(&self, t: &TableName, to: Option<&TableName>) -> Option<TableName> {
         if self.next.held.is_some() || !self.shadow_in(&t.database) {
+            return None;
+        }
+        if let Some(to) = to
+            && self.cx.naming.osc_role(&to.database, &to.table).is_none()
+        {
             return None;
         }
         self.synced_name(t)
@@ -140,7 +147,7 @@ impl Work<'_, '_> {
             return Some(Ok(()));
         }
         if let [AlterSpec::RenameTable(to)] = specs
-            && let Some(table) = self.may_hold(t)
+            && let Some(table) = self.may_hold(t, Some(to))
         {
             self.next.held = Some(Held {
                 table,
@@ -160,7 +167,7 @@ impl Work<'_, '_> {
         if !involves_shadow {
             return match pairs {
                 [(from, to)] => {
-                    let table = self.may_hold(from)?;
+                    let table = self.may_hold(from, Some(to))?;
                     self.next.held = Some(Held {
                         table,
                         to: Some(to.clone()),
@@ -190,6 +197,17 @@ impl Work<'_, '_> {
                     if let Err(e) = self.cut_over(&table, &shadow) {
                         return Some(Err(e));
                     }
+                    // The old table under a name of the user's own is a
+                    // table that appears, like any renamed into the patterns.
+                    if self.cx.naming.osc_role(&to.database, &to.table).is_none()
+                        && let Err(e) = self.appeared(
+                            to,
+                            &format!("table {to} appears ({from} renamed at a cut-over)"),
+                            None,
+                        )
+                    {
+                        return Some(Err(e));
+                    }
                     continue;
                 }
             }
@@ -208,7 +226,7 @@ impl Work<'_, '_> {
     /// its database is held (pt-osc's `drop_swap` renames the shadow next).
     fn dropped(&mut self, tables: &[TableName]) -> Option<Result<(), Stop>> {
         if let [t] = tables
-            && let Some(table) = self.may_hold(t)
+            && let Some(table) = self.may_hold(t, None)
         {
             self.next.held = Some(Held { table, to: None });
             return Some(Ok(()));
