@@ -25,6 +25,7 @@
 //! | [`oversized`] | `[destination] oversized_values`: STRING/BINARY values over MaxCompute's field size limit (stop, NULL or cut) | here |
 //! | [`charset`] | MySQL character sets of text columns in binlog row images, decoded strictly to UTF-8 | here |
 //! | [`ddl`] | the DDL statements that change synced tables, parsed from binlog QUERY events | here |
+//! | [`osc`] | online schema-change tools (gh-ost, pt-online-schema-change, DMS): their tables by name, a change's state until its cut-over | here |
 //! | [`schema_history`] | the synced tables' schemas in force at each binlog position: DDL under the `[sync.ddl]` policy, table-map checks, generations saved with the checkpoint | here |
 //! | [`retry`] | the `[retry]` windows: which failures are retried, backoff, giving up | here |
 //! | [`throttle`] | the `[throttle]` limits of the full and incremental phases | here |
