@@ -1990,8 +1990,19 @@ mod tests {
             &[
                 "CREATE TABLE _orders_gho LIKE orders",
                 "RENAME TABLE orders TO _orders_old",
-                "CREATE TABLE _other_ghc (id INT PRIMARY KEY)",
+                "CREATE TABLE other (id INT PRIMARY KEY)",
+                "ALTER TABLE shop2.x ADD COLUMN y INT",
             ],
+        );
+        assert!(
+            matches!(last, Plan::Unchanged { .. }),
+            "DDL of other tables: still held"
+        );
+        assert!(f.set.held.is_some());
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &["CREATE TABLE orders (id INT PRIMARY KEY)"],
         );
         assert!(stop(last).contains("held"));
         // Only a move to a tool's name is held: rows of any other name

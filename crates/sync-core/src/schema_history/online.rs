@@ -13,10 +13,18 @@ impl Work<'_, '_> {
     /// plays no part in one (the ordinary plan applies).
     pub(super) fn online_ddl(&mut self, stmt: &Statement) -> Option<Result<(), Stop>> {
         // A synced table moved away with a shadow around: the next DDL
-        // either completes the cut-over or makes it an ordinary move.
+        // naming it (or where it went) either completes the cut-over or
+        // makes it an ordinary move. DDL of other tables, which other
+        // sessions may run in between, leaves it held.
         if let Some(held) = self.next.held.take() {
             if let Some(shadow) = self.completes(stmt, &held) {
                 return Some(self.cut_over(&held.table, &shadow));
+            }
+            if !mentions(stmt, &held.table)
+                && !held.to.as_ref().is_some_and(|to| mentions(stmt, to))
+            {
+                self.next.held = Some(held);
+                return self.online_ddl_unheld(stmt);
             }
             let released = match &held.to {
                 Some(to) => self.rename(&held.table, to),
@@ -29,6 +37,11 @@ impl Work<'_, '_> {
                 )));
             }
         }
+        self.online_ddl_unheld(stmt)
+    }
+
+    /// [`Work::online_ddl`] once any held move is dealt with.
+    fn online_ddl_unheld(&mut self, stmt: &Statement) -> Option<Result<(), Stop>> {
         match stmt {
             Statement::CreateTable {
                 table, definition, ..
@@ -294,5 +307,27 @@ impl Work<'_, '_> {
              destination tables"
         ));
         Ok(())
+    }
+}
+
+/// Whether `stmt` names the table `t` (or drops its database).
+fn mentions(stmt: &Statement, t: &TableName) -> bool {
+    let is = |n: &TableName| n.to_string().eq_ignore_ascii_case(&t.to_string());
+    match stmt {
+        Statement::AlterTable { table, specs } => {
+            is(table)
+                || specs
+                    .iter()
+                    .any(|s| matches!(s, AlterSpec::RenameTable(to) if is(to)))
+        }
+        Statement::RenameTables(pairs) => pairs.iter().any(|(a, b)| is(a) || is(b)),
+        Statement::DropTables(tables) => tables.iter().any(is),
+        Statement::Truncate(table)
+        | Statement::CreateIndex { table, .. }
+        | Statement::DropIndex { table, .. } => is(table),
+        Statement::CreateTable {
+            table, definition, ..
+        } => is(table) || matches!(definition, TableDefinition::Like(other) if is(other)),
+        Statement::DropDatabase(db) => db.eq_ignore_ascii_case(&t.database),
     }
 }
