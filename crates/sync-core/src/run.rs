@@ -284,9 +284,9 @@ impl<S: Sink> TaskRunner<S> {
             .collect()
     }
 
-    /// The shadow tables of online schema changes under way that the
-    /// include patterns would select ([`crate::osc`]), as they are now.
-    async fn shadow_tables(&self) -> Result<Vec<TableSchema>> {
+    /// The shadow tables of online schema changes under way in the
+    /// databases of the `tracked` tables ([`crate::osc`]), as they are now.
+    async fn shadow_tables(&self, tracked: &[TrackedTable]) -> Result<Vec<TableSchema>> {
         let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
         let rows = conn
             .query_strings(
@@ -301,9 +301,10 @@ impl<S: Sink> TaskRunner<S> {
             let (Some(Some(db)), Some(Some(table))) = (row.first(), row.get(1)) else {
                 continue;
             };
-            if self.cfg.objects.selects(db, table)
-                && naming.osc_role(db, table) == Some(crate::osc::Role::Shadow)
-            {
+            let synced_db = tracked
+                .iter()
+                .any(|t| t.source.database.eq_ignore_ascii_case(db));
+            if synced_db && naming.osc_role(db, table) == Some(crate::osc::Role::Shadow) {
                 info!(table = %format!("{db}.{table}"), "an online schema change is under way: its shadow table is followed");
                 out.push(
                     mysql_source::schema::read_table(&mut conn, db, table)
@@ -1224,7 +1225,9 @@ impl<S: Sink> TaskRunner<S> {
         // The first generation also holds the shadow tables of online
         // schema changes under way, so that their cut-over is followed.
         let shadows = match &state.phase {
-            Phase::Incremental(Incremental { schemas: None, .. }) => self.shadow_tables().await?,
+            Phase::Incremental(Incremental { schemas: None, .. }) => {
+                self.shadow_tables(tracked).await?
+            }
             _ => Vec::new(),
         };
         let (mut tracker, next_state) = self.schema_tracker(state, tracked, shadows)?;

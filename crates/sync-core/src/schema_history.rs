@@ -2091,6 +2091,15 @@ mod tests {
         ));
         assert!(next.shadows.contains_key("shop.tp_1_ogt_orders"));
         assert_eq!(next.tables.len(), 1);
+        // Shadows where nothing is synced are nothing to the task.
+        assert_eq!(
+            plan(
+                &f,
+                &policy,
+                "CREATE TABLE other_db._x_gho (id INT PRIMARY KEY)"
+            ),
+            Plan::Unchanged { notes: vec![] }
+        );
         // A literal include makes it a table like any other.
         let named = Naming::new(
             &toml::from_str::<ObjectsConfig>("include = [\"shop.*\", \"shop._orders_old\"]")

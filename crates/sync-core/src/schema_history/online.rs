@@ -121,8 +121,16 @@ impl Work<'_, '_> {
         t: &TableName,
         definition: &TableDefinition,
     ) -> Option<Result<(), Stop>> {
+        // Only a database with synced tables can hold a cut-over to follow
+        // (whatever the include patterns say of the shadow's own name).
+        let synced_db = self
+            .next
+            .tables
+            .values()
+            .any(|tt| tt.source.database.eq_ignore_ascii_case(&t.database));
         if self.cx.naming.osc_role(&t.database, &t.table) != Some(Role::Shadow)
             || self.next.key_of(t).is_some()
+            || !synced_db
         {
             return None;
         }
