@@ -501,7 +501,8 @@ impl SchemaSet {
         let done = match w.online_ddl(stmt) {
             Some(done) => done,
             None => w.statement(stmt),
-        };
+        }
+        .and_then(|()| w.release_orphaned_hold());
         match done {
             Err(message) => Plan::Stop { message },
             Ok(()) if w.next == *self => Plan::Unchanged { notes: w.notes },
@@ -2007,6 +2008,18 @@ mod tests {
         assert!(stop(last).contains("held"));
         // Only a move to a tool's name is held: rows of any other name
         // could follow at once.
+        // Nor does a move stay held once no shadow is left to complete it.
+        let mut f = fixture("");
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _other_gho (id INT PRIMARY KEY)",
+                "DROP TABLE orders",
+                "DROP TABLE _other_gho",
+            ],
+        );
+        assert!(stop(last).contains("drop table shop.orders"));
         let mut f = fixture("");
         let (last, _) = plan_all(
             &mut f,

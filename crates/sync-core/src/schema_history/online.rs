@@ -26,18 +26,37 @@ impl Work<'_, '_> {
                 self.next.held = Some(held);
                 return self.online_ddl_unheld(stmt);
             }
-            let released = match &held.to {
-                Some(to) => self.rename(&held.table, to),
-                None => self.drop(&held.table, "drop table"),
-            };
-            if let Err(m) = released {
-                return Some(Err(format!(
-                    "{m} (the statement before this one, held until now as a possible \
-                     online schema-change cut-over)"
-                )));
+            if let Err(e) = self.release(&held) {
+                return Some(Err(e));
             }
         }
         self.online_ddl_unheld(stmt)
+    }
+
+    /// A held move whose database no longer has a shadow to complete it
+    /// is the ordinary move it was.
+    pub(super) fn release_orphaned_hold(&mut self) -> Result<(), Stop> {
+        match self.next.held.take() {
+            Some(held) if !self.shadow_in(&held.table.database) => self.release(&held),
+            other => {
+                self.next.held = other;
+                Ok(())
+            }
+        }
+    }
+
+    /// Applies a held move as an ordinary rename or drop.
+    fn release(&mut self, held: &Held) -> Result<(), Stop> {
+        match &held.to {
+            Some(to) => self.rename(&held.table, to),
+            None => self.drop(&held.table, "drop table"),
+        }
+        .map_err(|m| {
+            format!(
+                "{m} (an earlier statement, held until now as a possible online schema-change \
+                 cut-over)"
+            )
+        })
     }
 
     /// [`Work::online_ddl`] once any held move is dealt with.
