@@ -363,6 +363,61 @@ pub struct ObjectsConfig {
     /// Per-table edits, keyed by `db.table`.
     #[serde(default)]
     pub tables: BTreeMap<String, TableOptions>,
+    /// The tables of online schema-change tools (`[objects.online_ddl]`).
+    #[serde(default)]
+    pub online_ddl: OnlineDdlConfig,
+}
+
+/// `[objects.online_ddl]`: how the tables of online schema-change tools
+/// (gh-ost, pt-online-schema-change, Alibaba DMS lock-free DDL) are told
+/// apart, so that they are followed instead of synced ([`crate::osc`]).
+///
+/// Each list holds regular expressions matched against the bare table
+/// name. A table matching one is never synced (an include entry naming it
+/// literally, `db.table`, overrides that).
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OnlineDdlConfig {
+    /// Follow the tools (default true); `false` treats their tables like
+    /// any other.
+    #[serde(default = "yes")]
+    pub follow: bool,
+    /// The tool's copy of the table with the new schema (gh-ost `_t_gho`,
+    /// pt-osc `_t_new`, DMS `tp_<n>_ogt_t`).
+    #[serde(default = "default_shadow_tables")]
+    pub shadow_tables: Vec<String>,
+    /// The tool's own bookkeeping tables (gh-ost `_t_ghc`/`_t_ghk`, DMS
+    /// `tp_<n>_ogl_t`).
+    #[serde(default = "default_helper_tables")]
+    pub helper_tables: Vec<String>,
+    /// Where the old table goes at the cut-over, and gh-ost's sentry
+    /// (`_t_del`, `_t_old`, DMS `tp_<n>_del_t`).
+    #[serde(default = "default_trash_tables")]
+    pub trash_tables: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_shadow_tables() -> Vec<String> {
+    vec!["^_.+_(gho|new)$".into(), "^tp_\\d+_ogt_.+$".into()]
+}
+fn default_helper_tables() -> Vec<String> {
+    vec!["^_.+_(ghc|ghk)$".into(), "^tp_\\d+_ogl_.+$".into()]
+}
+fn default_trash_tables() -> Vec<String> {
+    vec!["^_.+_(del|old)$".into(), "^tp_\\d+_del_.+$".into()]
+}
+
+impl Default for OnlineDdlConfig {
+    fn default() -> Self {
+        Self {
+            follow: true,
+            shadow_tables: default_shadow_tables(),
+            helper_tables: default_helper_tables(),
+            trash_tables: default_trash_tables(),
+        }
+    }
 }
 
 /// Edits of one table (`[objects.tables."db.table"]`).

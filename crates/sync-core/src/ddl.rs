@@ -68,7 +68,7 @@ pub struct DdlError {
 }
 
 /// A table, qualified.
-#[derive(Clone, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TableName {
     /// Database.
     pub database: String,
@@ -83,7 +83,7 @@ impl std::fmt::Display for TableName {
 }
 
 /// Where `ADD`/`MODIFY`/`CHANGE` puts a column.
-#[derive(Clone, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ColumnPosition {
     /// `FIRST`.
     First,
@@ -92,7 +92,7 @@ pub enum ColumnPosition {
 }
 
 /// An index or constraint kind.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[derive(Clone, Copy, Debug, Eq, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum KeyKind {
     /// `PRIMARY KEY`.
     Primary,
@@ -107,7 +107,7 @@ pub enum KeyKind {
 }
 
 /// A column definition.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnDef {
     /// The column as `information_schema` would show it (ordinal 0: the
     /// caller places it). A character column without `CHARACTER SET` or
@@ -118,7 +118,7 @@ pub struct ColumnDef {
 }
 
 /// One alteration of an `ALTER TABLE`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum AlterSpec {
     /// `ADD [COLUMN] [IF NOT EXISTS] def [FIRST | AFTER c]` or `ADD (def, ...)`.
     AddColumns {

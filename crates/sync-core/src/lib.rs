@@ -26,6 +26,7 @@
 //! | [`charset`] | MySQL character sets of text columns in binlog row images, decoded strictly to UTF-8 | here |
 //! | [`ddl`] | the DDL statements that change synced tables, parsed from binlog QUERY events | here |
 //! | [`xa`] | XA branches: held aside (on disk, listed in the checkpoint) from XA PREPARE until the source commits or rolls them back | here |
+//! | [`osc`] | online schema-change tools (gh-ost, pt-online-schema-change, DMS): their tables by name, a change's state until its cut-over | here |
 //! | [`schema_history`] | the synced tables' schemas in force at each binlog position: DDL under the `[sync.ddl]` policy, table-map checks, generations saved with the checkpoint | here |
 //! | [`retry`] | the `[retry]` windows: which failures are retried, backoff, giving up | here |
 //! | [`throttle`] | the `[throttle]` limits of the full and incremental phases | here |
@@ -110,6 +111,7 @@ pub mod merge;
 pub mod metrics;
 pub mod naming;
 pub mod odps_sql;
+pub mod osc;
 pub mod oversized;
 pub mod precheck;
 pub mod private_fs;

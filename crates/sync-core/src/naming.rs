@@ -260,6 +260,7 @@ impl SyncedTable {
 #[derive(Clone, Debug)]
 pub struct Naming {
     objects: ObjectsConfig,
+    osc: crate::osc::Classifier,
 }
 
 impl Naming {
@@ -267,6 +268,8 @@ impl Naming {
     pub fn new(objects: &ObjectsConfig) -> Self {
         Self {
             objects: objects.clone(),
+            // The task-file check has compiled these patterns already.
+            osc: crate::osc::Classifier::new(&objects.online_ddl).unwrap_or_default(),
         }
     }
 
@@ -333,9 +336,24 @@ impl Naming {
         self.objects.tables.get(&format!("{db}.{table}"))
     }
 
-    /// Whether the include and exclude patterns select `db.table`.
+    /// Whether the include and exclude patterns select `db.table`; never a
+    /// table of an online schema-change tool ([`Naming::osc_role`]).
     pub fn selects_table(&self, db: &str, table: &str) -> bool {
-        self.objects.selects(db, table)
+        self.objects.selects(db, table) && self.osc_role(db, table).is_none()
+    }
+
+    /// What an online schema-change tool uses `db.table` for, by the
+    /// patterns of `[objects.online_ddl]`; `None` for other tables and for
+    /// one an include entry names literally (`db.table`).
+    pub fn osc_role(&self, db: &str, table: &str) -> Option<crate::osc::Role> {
+        let role = self.osc.role(table)?;
+        let name = format!("{db}.{table}");
+        let named = self
+            .objects
+            .include
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(&name));
+        (!named).then_some(role)
     }
 
     /// Whether a column of `db.table` is synced: every column is, unless the

@@ -6,6 +6,7 @@
 //! | `source_reachable` | the source refuses or cannot be reached | |
 //! | `destination_reachable` | the sink cannot be reached or written | |
 //! | `objects` | no table is selected, or `[objects.tables]` names an unknown table or column | |
+//! | `online_ddl_tables` | | the include patterns match tables of online schema-change tools (left out and followed), or a synced table's name looks like one (an include entry names it) |
 //! | `source_privileges` | `SHOW GRANTS` lacks SELECT, REPLICATION SLAVE or REPLICATION CLIENT (MariaDB: BINLOG MONITOR) | |
 //! | `log_bin` | binary logging is off | |
 //! | `binlog_format` | not `ROW` | |
@@ -374,6 +375,7 @@ async fn source_checks<S: Sink + ?Sized>(
         );
     }
     include_patterns(cfg, &selected, report);
+    online_ddl_tables(conn, cfg, &naming, &selected, report).await?;
 
     privileges(conn, &schemas, report).await?;
     if incremental {
@@ -819,6 +821,70 @@ async fn cascading_foreign_keys(
 
 /// Synced MEMORY tables: a server restart empties them, and the binlog
 /// shows that only as a statement.
+/// Tables of online schema-change tools ([`crate::osc`]): the include
+/// patterns' matches that are left out as such, and synced tables that
+/// look like one because an include entry names them.
+async fn online_ddl_tables(
+    conn: &mut RawConn,
+    cfg: &crate::config::TaskConfig,
+    naming: &Naming,
+    selected: &[String],
+    report: &mut Report,
+) -> mysql_source::Result<()> {
+    let rows = conn
+        .query_strings(
+            "SELECT table_schema, table_name FROM information_schema.tables \
+             WHERE table_type = 'BASE TABLE' ORDER BY 1, 2",
+        )
+        .await?;
+    let mut left_out = Vec::new();
+    let mut synced = Vec::new();
+    for row in rows {
+        let (Some(Some(db)), Some(Some(table))) = (row.first(), row.get(1)) else {
+            continue;
+        };
+        let name = format!("{db}.{table}");
+        if let Some(role) = naming.osc_role(db, table)
+            && cfg.objects.selects(db, table)
+        {
+            left_out.push(format!("{name} ({})", role.as_str()));
+        } else if selected.contains(&name)
+            && let Ok(Some(role)) =
+                crate::osc::Classifier::new(&cfg.objects.online_ddl).map(|c| c.role(table))
+        {
+            synced.push(format!("{name} ({})", role.as_str()));
+        }
+    }
+    if !synced.is_empty() {
+        report.warn(
+            "online_ddl_tables",
+            format!(
+                "synced because an include entry names them, though their names are those of an \
+                 online schema-change tool's tables: {}",
+                name_list(&synced)
+            ),
+            "nothing to do if they are your own tables; else remove them from [objects] include",
+        );
+    } else if !left_out.is_empty() {
+        report.warn(
+            "online_ddl_tables",
+            format!(
+                "not synced, as tables of an online schema-change tool (gh-ost, \
+                 pt-online-schema-change, DMS; [objects.online_ddl]): {}; a change under way \
+                 is followed, and its cut-over is the table's DDL",
+                name_list(&left_out)
+            ),
+            "nothing to do; if one is your own table, name it in [objects] include",
+        );
+    } else {
+        report.pass(
+            "online_ddl_tables",
+            "no table of an online schema-change tool among the selected ones",
+        );
+    }
+    Ok(())
+}
+
 fn memory_tables(schemas: &[TableSchema], report: &mut Report) {
     let memory: Vec<String> = schemas
         .iter()

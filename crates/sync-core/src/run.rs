@@ -293,6 +293,39 @@ impl<S: Sink> TaskRunner<S> {
             .collect()
     }
 
+    /// The shadow tables of online schema changes under way in the
+    /// databases of the `tracked` tables ([`crate::osc`]), as they are now.
+    async fn shadow_tables(&self, tracked: &[TrackedTable]) -> Result<Vec<TableSchema>> {
+        let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
+        let rows = conn
+            .query_strings(
+                "SELECT table_schema, table_name FROM information_schema.tables \
+                 WHERE table_type = 'BASE TABLE' ORDER BY 1, 2",
+            )
+            .await
+            .map_err(source_err)?;
+        let naming = Naming::new(&self.cfg.objects);
+        let mut out = Vec::new();
+        for row in rows {
+            let (Some(Some(db)), Some(Some(table))) = (row.first(), row.get(1)) else {
+                continue;
+            };
+            let synced_db = tracked
+                .iter()
+                .any(|t| t.source.database.eq_ignore_ascii_case(db));
+            if synced_db && naming.osc_role(db, table) == Some(crate::osc::Role::Shadow) {
+                info!(table = %format!("{db}.{table}"), "an online schema change is under way: its shadow table is followed");
+                out.push(
+                    mysql_source::schema::read_table(&mut conn, db, table)
+                        .await
+                        .map_err(source_err)?,
+                );
+            }
+        }
+        let _ = conn.close().await;
+        Ok(out)
+    }
+
     /// The partition column names of `t_log`.
     pub fn partition_columns(&self) -> Vec<String> {
         self.partitioning
@@ -796,6 +829,7 @@ impl<S: Sink> TaskRunner<S> {
         &self,
         state: TaskState,
         tracked: &[TrackedTable],
+        shadows: Vec<TableSchema>,
     ) -> Result<(Tracker, TaskState)> {
         let store = SchemaStore::new(&self.cfg.sync.state_dir);
         let Phase::Incremental(inc) = &state.phase else {
@@ -807,7 +841,16 @@ impl<S: Sink> TaskRunner<S> {
             let set = store.load(g)?;
             return Ok((Tracker::new(store, Some(g), set, &self.meta), state));
         }
-        let set = SchemaSet::new(tracked.iter().cloned());
+        let mut set = SchemaSet::new(tracked.iter().cloned());
+        set.shadows = shadows
+            .into_iter()
+            .map(|s| {
+                (
+                    format!("{}.{}", s.database, s.table),
+                    crate::osc::Shadow::loaded(s),
+                )
+            })
+            .collect();
         let mut tracker = Tracker::new(store, None, set.clone(), &self.meta);
         if inc.pending.is_some() {
             return Ok((tracker, state));
@@ -1335,7 +1378,15 @@ impl<S: Sink> TaskRunner<S> {
                 forced = Some(intent);
             }
         }
-        let (mut tracker, next_state) = self.schema_tracker(state, tracked)?;
+        // The first generation also holds the shadow tables of online
+        // schema changes under way, so that their cut-over is followed.
+        let shadows = match &state.phase {
+            Phase::Incremental(Incremental { schemas: None, .. }) => {
+                self.shadow_tables(tracked).await?
+            }
+            _ => Vec::new(),
+        };
+        let (mut tracker, next_state) = self.schema_tracker(state, tracked, shadows)?;
         state = next_state;
         let Phase::Incremental(Incremental {
             position,
@@ -2561,12 +2612,13 @@ pub(crate) async fn read_selected(
              ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1, 2",
         )
         .await?;
+    let naming = Naming::new(objects);
     let mut out = Vec::new();
     for row in rows {
         let (Some(Some(db)), Some(Some(table))) = (row.first(), row.get(1)) else {
             continue;
         };
-        if objects.selects(db, table) {
+        if naming.selects_table(db, table) {
             out.push(mysql_source::schema::read_table(conn, db, table).await?);
         }
     }

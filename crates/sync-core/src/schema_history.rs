@@ -40,6 +40,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod online;
+
 /// A destination business column and the source column definition it was
 /// created from (which decides its MaxCompute type).
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
@@ -389,6 +391,14 @@ const BINARY_COLLATION: u32 = 63;
 pub struct SchemaSet {
     /// The tables.
     pub tables: BTreeMap<String, TrackedTable>,
+    /// Shadow tables of online schema changes under way, by `db.table`
+    /// (tracked, never synced: [`crate::osc`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shadows: BTreeMap<String, crate::osc::Shadow>,
+    /// A synced table moved away while a shadow exists: a cut-over's first
+    /// half, until the next DDL decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<crate::osc::Held>,
 }
 
 /// What a DDL statement means for the synced tables.
@@ -459,6 +469,7 @@ impl SchemaSet {
     pub fn new(tables: impl IntoIterator<Item = TrackedTable>) -> Self {
         Self {
             tables: tables.into_iter().map(|t| (t.source_name(), t)).collect(),
+            ..Self::default()
         }
     }
 
@@ -487,7 +498,29 @@ impl SchemaSet {
             notes: Vec::new(),
             cx,
         };
-        let done = match stmt {
+        let done = match w.online_ddl(stmt) {
+            Some(done) => done,
+            None => w.statement(stmt),
+        }
+        .and_then(|()| w.release_orphaned_hold());
+        match done {
+            Err(message) => Plan::Stop { message },
+            Ok(()) if w.next == *self => Plan::Unchanged { notes: w.notes },
+            Ok(()) => Plan::Changed {
+                next: w.next,
+                add_columns: w.adds,
+                created: w.created,
+                notes: w.notes,
+            },
+        }
+    }
+}
+
+impl Work<'_, '_> {
+    /// What `stmt` does to the tracked tables, online schema changes aside.
+    fn statement(&mut self, stmt: &Statement) -> std::result::Result<(), Stop> {
+        let w = self;
+        match stmt {
             Statement::AlterTable { table, specs } => w.alter(table, specs),
             Statement::RenameTables(pairs) => {
                 pairs.iter().try_for_each(|(from, to)| w.rename(from, to))
@@ -521,16 +554,6 @@ impl SchemaSet {
                     .collect();
                 tables.iter().try_for_each(|t| w.drop(t, "drop database"))
             }
-        };
-        match done {
-            Err(message) => Plan::Stop { message },
-            Ok(()) if w.next == *self => Plan::Unchanged { notes: w.notes },
-            Ok(()) => Plan::Changed {
-                next: w.next,
-                add_columns: w.adds,
-                created: w.created,
-                notes: w.notes,
-            },
         }
     }
 }
@@ -1869,6 +1892,242 @@ mod tests {
         ));
         assert_eq!(next.tables["shop.orders"].dest, "archive");
         assert_eq!(next.tables["shop.archive"].dest, "orders");
+    }
+
+    /// Plans `sqls` in turn, each on the set the one before left; the
+    /// last plan, and the columns every step added.
+    fn plan_all(f: &mut Fixture, policy: &DdlConfig, sqls: &[&str]) -> (Plan, ColumnAdds) {
+        let mut adds = Vec::new();
+        let mut last = Plan::Unchanged { notes: Vec::new() };
+        for sql in sqls {
+            last = plan(f, policy, sql);
+            if let Plan::Changed {
+                next, add_columns, ..
+            } = &last
+            {
+                f.set = next.clone();
+                adds.extend(add_columns.iter().cloned());
+            }
+        }
+        (last, adds)
+    }
+
+    #[test]
+    fn online_schema_changes_cut_over_in_one_or_two_steps_and_aborts_leave_nothing() {
+        let policy = DdlConfig::default();
+        let added = |adds: &ColumnAdds| -> Vec<String> {
+            adds.iter()
+                .flat_map(|(t, fs)| fs.iter().map(move |f| format!("{t}.{}", f.name())))
+                .collect()
+        };
+        // gh-ost, two-step: the table is briefly absent, the move is held.
+        let mut f = fixture("");
+        let (_, adds) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "create /* gh-ost */ table _orders_ghc (id bigint primary key, hint varchar(64))",
+                "create /* gh-ost */ table `shop`.`_orders_gho` like `shop`.`orders`",
+                "alter /* gh-ost */ table `shop`.`_orders_gho` ADD COLUMN c INT",
+                "alter /* gh-ost */ table `shop`.`orders` rename `shop`.`_orders_del`",
+            ],
+        );
+        assert!(adds.is_empty());
+        assert!(f.set.held.is_some() && f.set.shadows.contains_key("shop._orders_gho"));
+        // Saved with the generation, so a restart decides the same way.
+        let saved = serde_json::to_string(&f.set).expect("json");
+        assert_eq!(
+            serde_json::from_str::<SchemaSet>(&saved).expect("read back"),
+            f.set
+        );
+        assert_eq!(f.set.tables.keys().collect::<Vec<_>>(), ["shop.orders"]);
+        let (_, adds) = plan_all(
+            &mut f,
+            &policy,
+            &["alter /* gh-ost */ table `shop`.`_orders_gho` rename `shop`.`orders`"],
+        );
+        assert_eq!(added(&adds), ["orders_base.c", "orders_log.c"]);
+        assert_eq!(
+            names(&f.set.tables["shop.orders"]),
+            ["id", "qty", "note", "c"]
+        );
+        assert!(f.set.held.is_none() && f.set.shadows.is_empty());
+
+        // pt-osc drop_swap: DROP, then RENAME of the shadow.
+        let mut f = fixture("");
+        let (_, adds) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE `shop`.`_orders_new` (id BIGINT NOT NULL, qty INT, \
+                 note VARCHAR(20), PRIMARY KEY (id))",
+                "ALTER TABLE `shop`.`_orders_new` ADD COLUMN c INT",
+                "DROP TABLE `shop`.`orders`",
+                "RENAME TABLE `shop`.`_orders_new` TO `shop`.`orders`",
+            ],
+        );
+        assert_eq!(added(&adds), ["orders_base.c", "orders_log.c"]);
+        assert_eq!(f.set.tables["shop.orders"].dest, "orders");
+
+        // An abort: the shadow dropped; a later rename is a rename again.
+        let mut f = fixture("");
+        plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _orders_gho LIKE orders",
+                "ALTER TABLE _orders_gho ADD COLUMN c INT",
+                "DROP TABLE IF EXISTS _orders_gho",
+            ],
+        );
+        assert_eq!(f.set, fixture("").set);
+        assert!(stop(plan(&f, &policy, "RENAME TABLE orders TO orders_x")).contains("rename"));
+
+        // A held move that no shadow completes is the move it was.
+        let mut f = fixture("");
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _orders_gho LIKE orders",
+                "RENAME TABLE orders TO _orders_old",
+                "CREATE TABLE other (id INT PRIMARY KEY)",
+                "ALTER TABLE shop2.x ADD COLUMN y INT",
+            ],
+        );
+        assert!(
+            matches!(last, Plan::Unchanged { .. }),
+            "DDL of other tables: still held"
+        );
+        assert!(f.set.held.is_some());
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &["CREATE TABLE orders (id INT PRIMARY KEY)"],
+        );
+        assert!(stop(last).contains("held"));
+        // Only a move to a tool's name is held: rows of any other name
+        // could follow at once.
+        // Nor does a move stay held once no shadow is left to complete it.
+        let mut f = fixture("");
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _other_gho (id INT PRIMARY KEY)",
+                "DROP TABLE orders",
+                "DROP TABLE _other_gho",
+            ],
+        );
+        assert!(stop(last).contains("drop table shop.orders"));
+        let mut f = fixture("");
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _orders_gho LIKE orders",
+                "RENAME TABLE orders TO orders_x",
+            ],
+        );
+        assert!(stop(last).contains("rename table shop.orders to shop.orders_x"));
+        // A swap that keeps the old table under a selected name of the
+        // user's own: that table appears, and its columns are unknown.
+        let mut f = fixture("");
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _orders_gho LIKE orders",
+                "RENAME TABLE orders TO orders_before, _orders_gho TO orders",
+            ],
+        );
+        assert!(stop(last).contains("table shop.orders_before appears"));
+
+        // A shadow made with other columns than the table's cannot say
+        // what changed.
+        let mut f = fixture("");
+        let (last, _) = plan_all(
+            &mut f,
+            &policy,
+            &[
+                "CREATE TABLE _orders_new (id BIGINT PRIMARY KEY, c INT)",
+                "RENAME TABLE orders TO _orders_old, _orders_new TO orders",
+            ],
+        );
+        assert!(stop(last).contains("created with the columns"));
+
+        // Found already made when the phase began: the columns' difference.
+        let mut f = fixture("");
+        let mut shadow = orders();
+        shadow.table = "_orders_gho".into();
+        shadow.columns.remove(1);
+        shadow
+            .columns
+            .insert(1, col("c", ColumnType::Int, "int(11)"));
+        f.set.shadows.insert(
+            "shop._orders_gho".into(),
+            crate::osc::Shadow::loaded(shadow),
+        );
+        let policy = DdlConfig {
+            drop_column: Some(DdlAction::Ignore),
+            ..DdlConfig::default()
+        };
+        let (_, adds) = plan_all(
+            &mut f,
+            &policy,
+            &["RENAME TABLE orders TO _orders_del, _orders_gho TO orders"],
+        );
+        assert_eq!(added(&adds), ["orders_base.c", "orders_log.c"]);
+        assert_eq!(names(&f.set.tables["shop.orders"]), ["id", "c", "note"]);
+    }
+
+    #[test]
+    fn tool_tables_are_never_synced_unless_named_and_the_patterns_are_configurable() {
+        let policy = DdlConfig::default();
+        let f = fixture("");
+        for sql in [
+            "CREATE TABLE _orders_ghc (id INT PRIMARY KEY)",
+            "CREATE TABLE _orders_del (id INT PRIMARY KEY)",
+            "CREATE TABLE tp_4501684_ogl_orders (id INT PRIMARY KEY)",
+            "CREATE TABLE tp_4501684_del_orders (id INT PRIMARY KEY)",
+        ] {
+            assert_eq!(
+                plan(&f, &policy, sql),
+                Plan::Unchanged { notes: vec![] },
+                "{sql}"
+            );
+        }
+        let (next, _, _) = changed(plan(
+            &f,
+            &policy,
+            "CREATE TABLE tp_1_ogt_orders LIKE orders",
+        ));
+        assert!(next.shadows.contains_key("shop.tp_1_ogt_orders"));
+        assert_eq!(next.tables.len(), 1);
+        // Shadows where nothing is synced are nothing to the task.
+        assert_eq!(
+            plan(
+                &f,
+                &policy,
+                "CREATE TABLE other_db._x_gho (id INT PRIMARY KEY)"
+            ),
+            Plan::Unchanged { notes: vec![] }
+        );
+        // A literal include makes it a table like any other.
+        let named = Naming::new(
+            &toml::from_str::<ObjectsConfig>("include = [\"shop.*\", \"shop._orders_old\"]")
+                .expect("objects"),
+        );
+        assert_eq!(named.osc_role("shop", "_orders_old"), None);
+        assert_eq!(
+            named.osc_role("shop", "_orders_gho"),
+            Some(crate::osc::Role::Shadow)
+        );
+        let off = fixture("[online_ddl]\nfollow = false");
+        assert!(off.naming.selects_table("shop", "_orders_gho"));
+        let own = fixture("[online_ddl]\nshadow_tables = [\"^shadow_\"]");
+        assert!(own.naming.selects_table("shop", "_orders_gho"));
+        assert!(!own.naming.selects_table("shop", "shadow_orders"));
     }
 
     #[test]

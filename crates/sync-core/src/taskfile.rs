@@ -110,6 +110,12 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
                 .into(),
         ));
     }
+    if let Err((key, message)) = crate::osc::Classifier::new(&cfg.objects.online_ddl) {
+        return Some((
+            vec!["objects", "online_ddl", key],
+            format!("`objects.online_ddl.{key}`: {message}"),
+        ));
+    }
     if sync.types.is_empty() {
         return Some((
             vec!["sync", "types"],
@@ -419,6 +425,27 @@ mod tests {
     fn a_good_file_parses() {
         let cfg = parse(GOOD, "task.toml").expect("good");
         assert_eq!(cfg.source.server_id, 3);
+    }
+
+    #[test]
+    fn online_ddl_patterns_parse_as_in_the_readme_and_a_bad_one_names_its_key() {
+        let readme = "[objects.online_ddl]\nfollow = true\n\
+             shadow_tables = ['^_.+_(gho|new)$', '^tp_\\d+_ogt_.+$']\n\
+             helper_tables = ['^_.+_(ghc|ghk)$', '^tp_\\d+_ogl_.+$']\n\
+             trash_tables = ['^_.+_(del|old)$', '^tp_\\d+_del_.+$']\n";
+        let text = GOOD.replace("[sync]\n", &format!("{readme}[sync]\n"));
+        let cfg = parse(&text, "task.toml").expect("good");
+        assert_eq!(
+            cfg.objects.online_ddl,
+            crate::config::OnlineDdlConfig::default()
+        );
+        let text = GOOD.replace(
+            "[sync]\n",
+            "[objects.online_ddl]\ntrash_tables = ['_(old']\n[sync]\n",
+        );
+        let err = parse(&text, "task.toml").expect_err("bad pattern");
+        assert_eq!(err.key.as_deref(), Some("objects.online_ddl.trash_tables"));
+        assert!(err.message.contains("not a regular expression"), "{err}");
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! session logged in STATEMENT or MIXED format (or with a row image that is
 //! not full) stops the task at its transaction (or is skipped and counted
 //! under `unsupported_events = "skip"`) when it touches a synced table, and
-//! passes when it touches other tables.
+//! passes when it touches other tables. Online schema-change tools
+//! (pt-online-schema-change run for real, gh-ost and DMS replayed) are
+//! followed under a writer and across restarts: `t` keeps syncing, their
+//! tables never land.
 
 use arrow_array::{Array, RecordBatch};
 use mysql_async::prelude::Queryable;
@@ -1062,4 +1065,475 @@ async fn add_column_lands_in_maxcompute_and_pyodps_reads_it() {
     conn.query_drop(format!("DROP DATABASE {db}"))
         .await
         .expect("drop");
+}
+
+// Online schema-change tools: pt-online-schema-change run for real, gh-ost
+// and Alibaba DMS lock-free DDL replayed statement by statement, each while
+// a writer changes the table and the sync is restarted (and cut off
+// mid-run, as a `kill -9` would) in the middle of the change.
+
+/// The table every online schema change below alters.
+const OSC_TABLE: &str = "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL, \
+     s VARCHAR(20)) CHARACTER SET utf8mb4;
+     INSERT INTO t (v, s) SELECT seq, CONCAT('s', seq) FROM seq_1_to_400;";
+
+/// How a writer reaches the table under change: directly (pt-osc's
+/// triggers follow it), or also into a ghost table the way gh-ost and DMS
+/// apply what they read from the binlog (their own, later transactions).
+#[derive(Clone)]
+struct Mirror {
+    shadow: String,
+    comment: &'static str,
+}
+
+/// Inserts, updates and deletes on `db.t` until `stop` is set; each change
+/// is its own transaction, and with `mirror` is applied to the ghost table
+/// afterwards in another. Returns how many changes it made.
+async fn osc_writer(
+    db: String,
+    seed: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mirror: Option<Mirror>,
+) -> u64 {
+    use std::sync::atomic::Ordering;
+    let mut conn = connect().await;
+    conn.query_drop(format!("USE {db}")).await.expect("use");
+    let mut rng = sync_testkit::rng::Rng::new(seed);
+    let mut done = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let id = rng.range(1, 450);
+        let (sql, mirrored) = match rng.range(0, 2) {
+            0 => (
+                format!("INSERT INTO t (v, s) VALUES ({id}, 'w{done}')"),
+                "REPLACE INTO {g} (id, v, s) SELECT id, v, s FROM t WHERE id = LAST_INSERT_ID()",
+            ),
+            1 => (
+                format!("UPDATE t SET v = v + 1, s = 'u{done}' WHERE id = {id}"),
+                "REPLACE INTO {g} (id, v, s) SELECT id, v, s FROM t WHERE id = {id}",
+            ),
+            _ => (
+                format!("DELETE FROM t WHERE id = {id}"),
+                "DELETE FROM {g} WHERE id = {id}",
+            ),
+        };
+        // Lock waits and deadlocks with the copy roll the change back whole.
+        if conn.query_drop(&sql).await.is_err() {
+            continue;
+        }
+        if let Some(m) = &mirror {
+            let apply = mirrored
+                .replace("{g}", &format!("{} {}", m.comment, m.shadow))
+                .replace("{id}", &id.to_string());
+            conn.query_drop(apply).await.expect("mirrored change");
+        }
+        done += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    done
+}
+
+fn start_writer(
+    db: &str,
+    seed: u64,
+    mirror: Option<Mirror>,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tokio::task::JoinHandle<u64>,
+) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handle = tokio::spawn(osc_writer(db.to_owned(), seed, stop.clone(), mirror));
+    (stop, handle)
+}
+
+async fn stop_writer(
+    (stop, handle): (
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        tokio::task::JoinHandle<u64>,
+    ),
+) -> u64 {
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    handle.await.expect("writer")
+}
+
+/// One run of the sync cut off after `ms` milliseconds wherever it is (the
+/// future is dropped: nothing after that point runs, as after `kill -9`).
+async fn cut_off_run(db: &str, server_id: u32, dir: &Path, ms: u64) {
+    let runner = local_task(db, server_id, dir, "");
+    let forever = RunOptions::default();
+    match tokio::time::timeout(std::time::Duration::from_millis(ms), runner.run(&forever)).await {
+        Err(_) => {}
+        // MariaDB's information_schema can miss a table while a RENAME
+        // swaps it: the precheck then finds nothing to sync and the run
+        // does not start, which is as if it had not run.
+        Ok(Err(Error::Precheck(report))) => eprintln!("a run did not start: {report:?}"),
+        Ok(r) => panic!("a run that never ends ended: {r:?}"),
+    }
+}
+
+/// The checks every online schema change must pass: `t` merges to what the
+/// source holds (`c` included), no change record twice, no destination
+/// table for the tool's shadow, helper or trash tables.
+async fn assert_osc_followed(db: &str, server_id: u32, dir: &Path) {
+    let runner = local_task(db, server_id, dir, "");
+    runner.run(&caught_up()).await.expect("final run");
+    let reports = assert_verified(&runner).await;
+    assert_eq!(
+        reports.iter().map(|r| r.table.as_str()).collect::<Vec<_>>(),
+        vec![format!("{db}.t")],
+        "only t is synced"
+    );
+    let tables = runner.tables().await.expect("tables");
+    assert_eq!(tables.len(), 1, "{tables:?}");
+    assert!(
+        tables[0].dest_columns().contains(&"c"),
+        "t's destination has the new column: {:?}",
+        tables[0].dest_columns()
+    );
+    let merged = runner
+        .merged(&format!("{db}.t"), None)
+        .await
+        .expect("merge t");
+    let rows = by_id(&[merged], &["v", "s", "c"]);
+    assert!(
+        rows.values().any(|r| r[2].is_some()),
+        "values written into c after the cut-over land"
+    );
+    let log = runner.sink().read_table_blocking("t_log").expect("t_log");
+    let keys = sync_testkit::records::log_record_keys(&log).expect("keys");
+    assert!(!keys.is_empty());
+    assert_eq!(sync_testkit::records::doubled(&keys), vec![]);
+    let mut in_warehouse: Vec<String> = std::fs::read_dir(dir.join("warehouse"))
+        .expect("warehouse")
+        .flatten()
+        .filter(|e| e.path().join("_table.json").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    in_warehouse.sort();
+    assert_eq!(in_warehouse, vec!["t_base", "t_log"]);
+}
+
+/// `pt-online-schema-change`, or `None` (said loudly) when it is not
+/// installed; under `CI` its absence fails the test.
+fn pt_osc() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("pt-online-schema-change"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let message = "pt-online-schema-change is not installed: this test needs it \
+                       (`apt-get install percona-toolkit`)";
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("\n!!! SKIPPED: {message} !!!\n");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn osc_pt_online_schema_change_under_a_writer_is_followed_across_restarts() {
+    let Some(tool) = pt_osc() else { return };
+    let db = "core_osc_pt";
+    let server_id = 7230;
+    let mut conn = connect().await;
+    fresh_db(&mut conn, db, OSC_TABLE).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    local_task(db, server_id, dir.path(), "")
+        .run(&caught_up())
+        .await
+        .expect("full sync");
+
+    let writer = start_writer(db, 1, None);
+    // Twenty chunks a quarter of a second apart: the sync is restarted
+    // (and cut off) while the rows are copied and the triggers fire.
+    let opts = mysql_async::Opts::from_url(&sync_testkit::mysql_url()).expect("url");
+    let mut dsn = format!(
+        "D={db},t=t,h={},P={},u={}",
+        opts.ip_or_hostname(),
+        opts.tcp_port(),
+        opts.user().unwrap_or("root")
+    );
+    if let Some(p) = opts.pass() {
+        dsn.push_str(&format!(",p={p}"));
+    }
+    let mut child = Command::new(tool)
+        .args([
+            "--alter",
+            "ADD COLUMN c INT",
+            "--execute",
+            "--chunk-size",
+            "20",
+            "--sleep",
+            "0.25",
+            "--recursion-method",
+            "none",
+        ])
+        .arg(&dsn)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pt-online-schema-change");
+    loop {
+        let triggers: Option<u64> = conn
+            .query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = '{db}'"
+            ))
+            .await
+            .expect("triggers");
+        if triggers == Some(3) {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "pt-osc ended early"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let runner = local_task(db, server_id, dir.path(), "");
+    let report = runner.precheck().await.expect("precheck");
+    let check = report
+        .checks
+        .iter()
+        .find(|c| c.id == "online_ddl_tables")
+        .expect("online_ddl_tables");
+    assert_eq!(
+        check.outcome,
+        sync_core::precheck::Outcome::Warning,
+        "{check:?}"
+    );
+    assert!(
+        check.message.contains("core_osc_pt._t_new (shadow)"),
+        "{check:?}"
+    );
+    assert!(check.message.contains("is followed"), "{check:?}");
+    runner
+        .run(&caught_up())
+        .await
+        .expect("a run while the rows are copied");
+    let schemas: Vec<String> = std::fs::read_dir(dir.path().join("state/schemas"))
+        .expect("schema generations")
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).expect("generation"))
+        .collect();
+    assert!(
+        schemas.iter().any(|g| g.contains("core_osc_pt._t_new")),
+        "the run stopped mid-change with the shadow saved: {schemas:?}"
+    );
+    let mut runs = 0;
+    while child.try_wait().expect("wait").is_none() {
+        cut_off_run(db, server_id, dir.path(), 350).await;
+        runs += 1;
+    }
+    let out = child.wait_with_output().expect("pt-osc output");
+    assert!(
+        out.status.success(),
+        "pt-online-schema-change failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(runs > 0, "the sync ran while the rows were copied");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let changes = stop_writer(writer).await;
+    assert!(changes > 0);
+    conn.query_drop(format!(
+        "USE {db}; UPDATE t SET c = id * 10 WHERE id % 3 = 0; \
+         INSERT INTO t (v, s, c) VALUES (-1, 'after', 7);"
+    ))
+    .await
+    .expect("writes to the new column");
+    assert_osc_followed(db, server_id, dir.path()).await;
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+/// The names one tool run uses for `t`.
+struct OscNames {
+    shadow: &'static str,
+    helper: &'static str,
+    trash: &'static str,
+    /// The marker the tool writes into its statements.
+    comment: &'static str,
+}
+
+/// Replays a triggerless tool's statements (gh-ost's, DMS's) around `t`:
+/// the helper and shadow tables made, the shadow altered, rows copied in
+/// chunks while a writer changes `t` and the tool applies each change to
+/// the shadow, the sync restarted and cut off in between; then the writer
+/// pauses (the tool's lock), `cut_over` runs, and writes go on.
+/// With `start_within`, the task's first run comes after the tool made its
+/// tables (a task started while a change is under way).
+async fn replayed_osc(
+    db: &str,
+    server_id: u32,
+    names: &OscNames,
+    start_within: bool,
+    setup: &str,
+    cut_over: &str,
+) {
+    let OscNames {
+        shadow,
+        helper,
+        trash,
+        comment,
+    } = names;
+    let mut conn = connect().await;
+    fresh_db(&mut conn, db, OSC_TABLE).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fill = |sql: &str| {
+        sql.replace("{db}", db)
+            .replace("{shadow}", shadow)
+            .replace("{helper}", helper)
+            .replace("{trash}", trash)
+            .replace("{c}", comment)
+    };
+    if start_within {
+        conn.query_drop(format!("USE {db}; {}", fill(setup)))
+            .await
+            .expect("shadow and helper tables");
+    }
+    local_task(db, server_id, dir.path(), "")
+        .run(&caught_up())
+        .await
+        .expect("full sync");
+    if !start_within {
+        conn.query_drop(format!("USE {db}; {}", fill(setup)))
+            .await
+            .expect("shadow and helper tables");
+    }
+    let writer = start_writer(
+        db,
+        2,
+        Some(Mirror {
+            shadow: shadow.to_string(),
+            comment,
+        }),
+    );
+    local_task(db, server_id, dir.path(), "")
+        .run(&caught_up())
+        .await
+        .expect("a run before the copy");
+    for (i, from) in (0..450).step_by(50).enumerate() {
+        conn.query_drop(fill(&format!(
+            "INSERT {{c}} IGNORE INTO `{{db}}`.`{{shadow}}` (`id`, `v`, `s`) \
+             (SELECT `id`, `v`, `s` FROM `{{db}}`.`t` FORCE INDEX (`PRIMARY`) \
+             WHERE `id` >= {from} AND `id` < {} LOCK IN SHARE MODE)",
+            from + 50
+        )))
+        .await
+        .expect("copy a chunk");
+        conn.query_drop(fill(&format!(
+            "INSERT {{c}} INTO `{{db}}`.`{{helper}}` (id, hint, value) VALUES (1, 'heartbeat', '{i}') \
+             ON DUPLICATE KEY UPDATE value = VALUES(value)"
+        )))
+        .await
+        .expect("heartbeat");
+        if i % 3 == 1 {
+            cut_off_run(db, server_id, dir.path(), 300).await;
+        }
+    }
+    local_task(db, server_id, dir.path(), "")
+        .run(&caught_up())
+        .await
+        .expect("a run after the copy");
+    stop_writer(writer).await;
+    conn.query_drop(format!("USE {db}; {}", fill(cut_over)))
+        .await
+        .expect("cut-over");
+    let after = start_writer(db, 3, None);
+    cut_off_run(db, server_id, dir.path(), 300).await;
+    stop_writer(after).await;
+    conn.query_drop(format!(
+        "USE {db}; UPDATE t SET c = id * 10 WHERE id % 3 = 0; \
+         INSERT INTO t (v, s, c) VALUES (-1, 'after', 7);"
+    ))
+    .await
+    .expect("writes to the new column");
+    assert_osc_followed(db, server_id, dir.path()).await;
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn osc_gh_ost_statements_with_an_atomic_cut_over_are_followed() {
+    replayed_osc(
+        "core_osc_ghost",
+        7231,
+        &OscNames {
+            shadow: "_t_gho",
+            helper: "_t_ghc",
+            trash: "_t_del",
+            comment: "/* gh-ost */",
+        },
+        false,
+        "create /* gh-ost */ table `{db}`.`{helper}` (
+           id bigint auto_increment, last_update timestamp not null DEFAULT CURRENT_TIMESTAMP
+             ON UPDATE CURRENT_TIMESTAMP, hint varchar(64) charset ascii not null,
+           value varchar(4096) charset ascii not null, primary key(id), unique key hint_uidx(hint)
+         ) auto_increment=256 comment='gh-ost changelog';
+         create /* gh-ost */ table `{db}`.`{shadow}` like `{db}`.`t`;
+         alter /* gh-ost */ table `{db}`.`{shadow}` ADD COLUMN c INT;",
+        "create /* gh-ost */ table `{db}`.`{trash}` (
+           id int auto_increment primary key
+         ) engine=InnoDB comment='ghost-cut-over-sentry';
+         drop /* gh-ost */ table if exists `{db}`.`{trash}`;
+         rename /* gh-ost */ table `{db}`.`t` to `{db}`.`{trash}`, `{db}`.`{shadow}` to `{db}`.`t`;
+         drop /* gh-ost */ table if exists `{db}`.`{helper}`;
+         drop /* gh-ost */ table if exists `{db}`.`{trash}`;",
+    )
+    .await;
+}
+
+/// gh-ost's `--cut-over=two-step`: the table is briefly absent between two
+/// `ALTER TABLE … RENAME`s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn osc_gh_ost_statements_with_a_two_step_cut_over_are_followed() {
+    replayed_osc(
+        "core_osc_ghost2",
+        7233,
+        &OscNames {
+            shadow: "_t_gho",
+            helper: "_t_ghc",
+            trash: "_t_del",
+            comment: "/* gh-ost */",
+        },
+        false,
+        "create /* gh-ost */ table `{db}`.`{helper}` (
+           id bigint auto_increment, last_update timestamp not null DEFAULT CURRENT_TIMESTAMP
+             ON UPDATE CURRENT_TIMESTAMP, hint varchar(64) charset ascii not null,
+           value varchar(4096) charset ascii not null, primary key(id), unique key hint_uidx(hint)
+         ) auto_increment=256 comment='gh-ost changelog';
+         create /* gh-ost */ table `{db}`.`{shadow}` like `{db}`.`t`;
+         alter /* gh-ost */ table `{db}`.`{shadow}` ADD COLUMN c INT;",
+        "alter /* gh-ost */ table `{db}`.`t` rename `{db}`.`{trash}`;
+         alter /* gh-ost */ table `{db}`.`{shadow}` rename `{db}`.`t`;
+         drop /* gh-ost */ table if exists `{db}`.`{helper}`;
+         drop /* gh-ost */ table if exists `{db}`.`{trash}`;",
+    )
+    .await;
+}
+
+/// DMS, with the task's first run after DMS made its tables: the shadow's
+/// columns are read when the incremental phase begins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn osc_dms_lock_free_ddl_statements_are_followed_from_a_start_within() {
+    replayed_osc(
+        "core_osc_dms",
+        7232,
+        &OscNames {
+            shadow: "tp_4501684_ogt_t",
+            helper: "tp_4501684_ogl_t",
+            trash: "tp_4501684_del_t",
+            comment: "",
+        },
+        true,
+        "CREATE TABLE `{db}`.`{helper}` (id BIGINT PRIMARY KEY, hint VARCHAR(64) NOT NULL,
+           value VARCHAR(255) NOT NULL);
+         CREATE TABLE `{db}`.`{shadow}` LIKE `{db}`.`t`;
+         ALTER TABLE `{db}`.`{shadow}` ADD COLUMN c INT;",
+        "RENAME TABLE `{db}`.`t` TO `{db}`.`{trash}`, `{db}`.`{shadow}` TO `{db}`.`t`;
+         DROP TABLE IF EXISTS `{db}`.`{trash}`;
+         DROP TABLE IF EXISTS `{db}`.`{helper}`;",
+    )
+    .await;
 }
