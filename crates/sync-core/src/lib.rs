@@ -22,6 +22,7 @@
 //! | [`filter`] | row filters: the task file's SQL conditions, evaluated alike on snapshot rows and binlog images | here |
 //! | [`transform`] | the embedder's map/filter hook over Arrow rows, and how kept/dropped images rewrite `t_log` | here |
 //! | [`mapping`] | MySQL column types to MaxCompute types, and the exact Arrow conversions both ways | here |
+//! | [`timezone`] | the zone DATETIME values are wall clocks of in the destination (`[destination] timezone`, else the project's) | here |
 //! | [`oversized`] | `[destination] oversized_values`: STRING/BINARY values over MaxCompute's field size limit (stop, NULL or cut) | here |
 //! | [`charset`] | MySQL character sets of text columns in binlog row images, decoded strictly to UTF-8 | here |
 //! | [`ddl`] | the DDL statements that change synced tables, parsed from binlog QUERY events | here |
