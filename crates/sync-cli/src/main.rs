@@ -21,7 +21,7 @@ enum Command {
     /// Decode a binlog file: `dump` prints events and rows, `stats` counts them.
     Binlog(binlog::BinlogArgs),
     /// Check both ends before a run: each check passes, warns or fails with a fix (exit 1 on a failure).
-    Precheck(task::TaskFile),
+    Precheck(task::PrecheckArgs),
     /// Run the task (precheck first): schema, full and incremental sync, from its checkpoint.
     Run(task::RunArgs),
     /// Show the task's phase and position from its checkpoint.

@@ -201,12 +201,32 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn precheck(args: TaskFile) -> Result<()> {
-    let runner = runner(&args.config)?;
+/// `precheck` options.
+#[derive(Debug, Args)]
+pub(crate) struct PrecheckArgs {
+    #[command(flatten)]
+    task: TaskFile,
+    /// Print the report as one JSON object (`passed`, and each check's id,
+    /// outcome, message and fix) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn precheck(args: PrecheckArgs) -> Result<()> {
+    let runner = runner(&args.task.config)?;
     let report = runner.precheck().await?;
-    print!("{report}");
     let count = |o| report.checks.iter().filter(|c| c.outcome == o).count();
     let (failures, warnings) = (count(Outcome::Failure), count(Outcome::Warning));
+    if args.json {
+        let mut value = serde_json::to_value(&report)?;
+        value["passed"] = serde_json::Value::Bool(failures == 0);
+        println!("{value}");
+        if failures > 0 {
+            bail!("the precheck failed: fix what it names before `run`");
+        }
+        return Ok(());
+    }
+    print!("{report}");
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     println!(
         "{} passed, {}, {}",

@@ -116,6 +116,41 @@ async fn precheck_prints_each_check_and_exits_1_on_a_failure() {
         .expect("precheck");
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains(" 0 failures\n"));
+
+    // `--json`: one object a script can read, the same exit code.
+    let json = |naming: &str| {
+        let task = write_task(dir.path(), &url, db, naming);
+        let out = cli()
+            .args(["precheck", "--json", "-c"])
+            .arg(&task)
+            .output()
+            .expect("precheck --json");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+        (out.status.code(), v)
+    };
+    let (code, v) = json("naming_rule = \"new\"");
+    assert_eq!(
+        (code, &v["passed"]),
+        (Some(0), &serde_json::Value::Bool(true))
+    );
+    let (code, v) = json("naming_rule = \"previous\"");
+    assert_eq!(
+        (code, &v["passed"]),
+        (Some(1), &serde_json::Value::Bool(false))
+    );
+    let failed = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "metadata_columns")
+        .expect("metadata_columns");
+    assert_eq!(failed["outcome"], "failure");
+    assert!(
+        failed["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("naming_rule"))
+    );
 }
 
 fn run_piped(task: &Path) -> Output {

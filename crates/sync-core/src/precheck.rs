@@ -56,7 +56,8 @@ pub const MIN_RETENTION_DAYS: f64 = 3.0;
 pub const RECOMMENDED_RETENTION_DAYS: f64 = 7.0;
 
 /// How a check came out.
-#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
+#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Fine.
     Pass,
@@ -77,7 +78,7 @@ impl fmt::Display for Outcome {
 }
 
 /// One check's result.
-#[derive(Clone, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq, serde::Serialize)]
 pub struct Check {
     /// Stable id, e.g. `binlog_format`.
     pub id: &'static str,
@@ -89,8 +90,9 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-/// Every check's result, in a fixed order.
-#[derive(Clone, Debug, Default, Eq, PartialEq)]
+/// Every check's result, in a fixed order; as JSON `{"checks": [{"id",
+/// "outcome": "pass"|"warning"|"failure", "message", "fix"}]}`.
+#[derive(Clone, Debug, Default, Eq, PartialEq, serde::Serialize)]
 pub struct Report {
     /// The checks.
     pub checks: Vec<Check>,
