@@ -22,6 +22,8 @@ enum Command {
     Binlog(binlog::BinlogArgs),
     /// Check both ends before a run: each check passes, warns or fails with a fix (exit 1 on a failure).
     Precheck(task::PrecheckArgs),
+    /// List the tables the task selects: destination names, key, row estimate, columns and their types, edits.
+    Tables(task::TablesArgs),
     /// Run the task (precheck first): schema, full and incremental sync, from its checkpoint.
     Run(task::RunArgs),
     /// Show the task's phase and position from its checkpoint.
@@ -69,6 +71,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Binlog(args) => binlog::run(args)?,
         Command::Precheck(args) => runtime()?.block_on(task::precheck(args))?,
+        Command::Tables(args) => runtime()?.block_on(task::tables(args))?,
         Command::Run(args) => {
             let rt = runtime()?;
             let ran = rt.block_on(task::run(args, bars));

@@ -201,6 +201,28 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
     Ok(())
 }
 
+/// `tables` options.
+#[derive(Debug, Args)]
+pub(crate) struct TablesArgs {
+    #[command(flatten)]
+    task: TaskFile,
+    /// Print one JSON array (each table's names, key, row estimate,
+    /// columns, filter and renames) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn tables(args: TablesArgs) -> Result<()> {
+    let runner = runner(&args.task.config)?;
+    let listing = runner.listing().await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&listing)?);
+    } else {
+        print!("{}", sync_core::listing::render(&listing));
+    }
+    Ok(())
+}
+
 /// `precheck` options.
 #[derive(Debug, Args)]
 pub(crate) struct PrecheckArgs {

@@ -532,3 +532,86 @@ async fn keyless_table_through_verify_merge_and_merge_sql() {
         text(&sql.stderr)
     );
 }
+
+/// `tables` shows what a task selects and where each name lands before
+/// anything runs: escaped names, renames, left-out columns, the key (or
+/// its absence), the filter and the row estimate; `--json` the same.
+#[tokio::test]
+async fn tables_lists_every_selected_table_with_its_destination_names() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_tables";
+    load(
+        &url,
+        db,
+        "CREATE TABLE `Order-Items` (`order-id` INT PRIMARY KEY, `名前` VARCHAR(10), `select` INT,
+           skipped INT, at DATETIME(3));
+         INSERT INTO `Order-Items` VALUES (1, 'a', 1, 1, NULL), (2, 'b', 2, 2, NULL);
+         CREATE TABLE loose (v INT); ANALYZE TABLE `Order-Items`;",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = write_task(dir.path(), &url, db, "log_partitions = [\"day\"]");
+    let text_task = std::fs::read_to_string(&task).expect("read") .replace(
+        "[sync]\n",
+        &format!(
+            "[objects.tables.\"{db}.Order-Items\"]\ncolumns = [\"order-id\", \"名前\", \"select\", \"at\"]\n\
+             rename_columns = {{ \"select\" = \"picked\" }}\nfilter = \"`select` > 0\"\n[sync]\n"
+        ),
+    );
+    std::fs::write(&task, text_task).expect("write");
+    let out = cli()
+        .args(["tables", "-c"])
+        .arg(&task)
+        .output()
+        .expect("tables");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("{db}.loose → loose_base / loose_log")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no key: merged as a multiset"), "{stdout}");
+    assert!(stdout.contains("filter: `select` > 0"), "{stdout}");
+    assert!(stdout.contains("column select → picked"), "{stdout}");
+    assert!(
+        stdout.contains("(not synced: [objects.tables] columns)"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("2 tables selected\n"), "{stdout}");
+    // Nothing was written.
+    assert!(!dir.path().join("warehouse").exists() && !dir.path().join("state").exists());
+
+    let out = cli()
+        .args(["tables", "--json", "-c"])
+        .arg(&task)
+        .output()
+        .expect("tables --json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let t = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|t| t["source"] == format!("{db}.Order-Items"))
+        .expect("Order-Items");
+    let base = t["base"].as_str().expect("base");
+    assert!(
+        base.starts_with("order_items_") && base.ends_with("_base"),
+        "escaped, with a checksum suffix: {base}"
+    );
+    assert_eq!(t["rows_estimate"], 2);
+    assert_eq!(
+        t["log_partitions"],
+        serde_json::json!(["new_dts_sync_modifytime_day"])
+    );
+    let key = t["key"][0].as_str().expect("key");
+    let columns = t["columns"].as_array().expect("columns");
+    let order_id = &columns[0];
+    assert_eq!(order_id["source"], "order-id");
+    assert_eq!(order_id["dest"].as_str(), Some(key));
+    assert_eq!(
+        columns[3]["dest"],
+        serde_json::Value::Null,
+        "skipped is left out"
+    );
+    assert_eq!(columns[4]["source_type"], "datetime(3)");
+}

@@ -106,6 +106,7 @@ pub mod ddl;
 pub mod error;
 pub mod filter;
 pub mod heartbeat;
+pub mod listing;
 pub mod machine;
 pub mod mapping;
 pub mod merge;

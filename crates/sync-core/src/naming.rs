@@ -319,6 +319,25 @@ impl Naming {
         out
     }
 
+    /// Every name of `schema` that lands spelt otherwise than in the source
+    /// (beyond letter case, which MaxCompute ignores): task-file renames and
+    /// escaped characters, as `what source → destination`.
+    pub fn renamed(&self, schema: &TableSchema) -> Vec<String> {
+        let (db, table) = (&schema.database, &schema.table);
+        let mut out = Vec::new();
+        let stem = self.table_stem(db, table);
+        if !stem.eq_ignore_ascii_case(table) {
+            out.push(format!("table {db}.{table} → {stem}"));
+        }
+        for c in &schema.columns {
+            let dest = self.column(db, table, &c.name);
+            if !dest.eq_ignore_ascii_case(&c.name) {
+                out.push(format!("column {} → {dest}", c.name));
+            }
+        }
+        out
+    }
+
     fn chosen_column(&self, db: &str, table: &str, column: &str) -> String {
         let renamed = self
             .table_options(db, table)

@@ -275,6 +275,33 @@ impl<S: Sink> TaskRunner<S> {
             .collect())
     }
 
+    /// Every selected table with its destination names, key, row estimate,
+    /// columns and edits ([`crate::listing`]); reads the source, writes
+    /// nothing.
+    ///
+    /// # Errors
+    /// Source errors.
+    pub async fn listing(&self) -> Result<Vec<crate::listing::TableListing>> {
+        let tracked = self.tracked_tables().await?;
+        let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
+        let rows = conn
+            .query_strings(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
+                 WHERE TABLE_TYPE = 'BASE TABLE'",
+            )
+            .await
+            .map_err(source_err)?;
+        let _ = conn.close().await;
+        let estimates: HashMap<String, u64> = rows
+            .into_iter()
+            .filter_map(|r| match r.as_slice() {
+                [Some(db), Some(t), Some(n)] => Some((format!("{db}.{t}"), n.parse().ok()?)),
+                _ => None,
+            })
+            .collect();
+        Ok(crate::listing::list(&self.cfg, &tracked, &estimates))
+    }
+
     /// The selected source tables as they are now, with every column and
     /// where each lands (where the incremental phase's schema history starts).
     ///
