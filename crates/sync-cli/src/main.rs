@@ -2,6 +2,7 @@
 //! crates; this binary parses arguments and maps errors to exit codes.
 
 mod binlog;
+mod init;
 mod progress;
 mod task;
 
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Decode a binlog file: `dump` prints events and rows, `stats` counts them.
     Binlog(binlog::BinlogArgs),
+    /// Write a commented task file for a source (its databases listed; the password never written).
+    Init(init::InitArgs),
     /// Check both ends before a run: each check passes, warns or fails with a fix (exit 1 on a failure).
     Precheck(task::PrecheckArgs),
     /// List the tables the task selects: destination names, key, row estimate, columns and their types, edits.
@@ -72,6 +75,7 @@ fn main() -> anyhow::Result<()> {
         Command::Binlog(args) => binlog::run(args)?,
         Command::Precheck(args) => runtime()?.block_on(task::precheck(args))?,
         Command::Tables(args) => runtime()?.block_on(task::tables(args))?,
+        Command::Init(args) => runtime()?.block_on(init::init(args))?,
         Command::Run(args) => {
             let rt = runtime()?;
             let ran = rt.block_on(task::run(args, bars));

@@ -615,3 +615,75 @@ async fn tables_lists_every_selected_table_with_its_destination_names() {
     );
     assert_eq!(columns[4]["source_type"], "datetime(3)");
 }
+
+/// `init` writes a commented task file that passes `precheck` as it is,
+/// with the password left out (read from SYNC_SOURCE_PASSWORD), and never
+/// overwrites a file unasked.
+#[tokio::test]
+async fn init_writes_a_task_file_that_passes_the_precheck_without_the_password() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_init";
+    load(
+        &url,
+        db,
+        "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO items VALUES (1, 'a');
+         CREATE USER IF NOT EXISTS 'cli_initer'@'%' IDENTIFIED BY 'In1t-pw/secret';
+         GRANT ALL ON *.* TO 'cli_initer'@'%';",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = dir.path().join("task.toml");
+    let with_password = url.replacen("mysql://root@", "mysql://cli_initer:In1t-pw%2Fsecret@", 1);
+    let init = || {
+        let mut c = cli();
+        c.current_dir(dir.path())
+            .args([
+                "init",
+                "--source",
+                &with_password,
+                "--include",
+                &format!("{db}.*"),
+            ])
+            .args(["--destination", "local:warehouse", "-o"])
+            .arg(&task);
+        c
+    };
+    let out = init().output().expect("init");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("SYNC_SOURCE_PASSWORD"),
+        "{}",
+        text(&out.stderr)
+    );
+    let file = std::fs::read_to_string(&task).expect("task file");
+    assert!(!file.contains("In1t-pw"), "{file}");
+    assert!(file.contains(&format!("include = [\"{db}.*\"]")), "{file}");
+    assert!(file.contains("mysql://cli_initer@"), "{file}");
+
+    let out = cli()
+        .current_dir(dir.path())
+        .env("SYNC_SOURCE_PASSWORD", "In1t-pw/secret")
+        .args(["precheck", "-c"])
+        .arg(&task)
+        .output()
+        .expect("precheck");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("1 table selected"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let again = init().output().expect("init again");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("exists already"),
+        "{}",
+        text(&again.stderr)
+    );
+}
