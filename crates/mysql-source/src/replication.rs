@@ -723,7 +723,13 @@ impl BinlogStream {
         if let Some(window) = p.max_elapsed {
             wait = wait.min(window.saturating_sub(since.elapsed()));
         }
-        warn!(%cause, attempt, ?wait, checkpoint = ?self.checkpoint.position, "binlog connection lost; reconnecting");
+        warn!(
+            %cause,
+            attempt,
+            wait = %format!("{:.1} s", wait.as_secs_f64()),
+            checkpoint = %self.checkpoint.position,
+            "binlog connection lost; reconnecting"
+        );
         if let Some(o) = &p.observer {
             o.notify(&ReconnectEvent::Retrying {
                 attempt,
@@ -878,7 +884,7 @@ impl BinlogStream {
             }
         };
         conn.send_command(&cmd).await?;
-        info!(server_id, start = ?self.checkpoint.position, "binlog dump started");
+        info!(server_id, start = %self.checkpoint.position, "binlog dump started");
         Ok(conn)
     }
 }

@@ -13,6 +13,13 @@ pub struct BinlogPosition {
     pub position: u64,
 }
 
+impl std::fmt::Display for BinlogPosition {
+    /// `file:position`, as logs and errors show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.position)
+    }
+}
+
 /// The server's version and the settings a row-based sync depends on.
 #[derive(Clone, Debug)]
 pub struct ServerInfo {

@@ -341,6 +341,8 @@ struct Stats {
     row_images: u64,
     values: u64,
     errors: u64,
+    /// The first decode error, with where it happened.
+    first_error: Option<String>,
     by_type: BTreeMap<&'static str, u64>,
     rows_per_table: BTreeMap<String, u64>,
 }
@@ -349,6 +351,11 @@ struct Stats {
 fn collect_stats(bytes: &[u8]) -> anyhow::Result<Stats> {
     let mut st = Stats::default();
     let errors = std::cell::Cell::new(0u64);
+    let first = std::cell::RefCell::new(None::<String>);
+    let failed = |what: String| {
+        errors.set(errors.get() + 1);
+        first.borrow_mut().get_or_insert(what);
+    };
     walk(
         bytes,
         |ev, ctx| {
@@ -357,19 +364,31 @@ fn collect_stats(bytes: &[u8]) -> anyhow::Result<Stats> {
             let EventData::Rows(rows) = &ev.data else {
                 return;
             };
+            let at = ev.header().log_pos;
             let Some(table) = ctx.table(rows.table_id) else {
-                errors.set(errors.get() + 1);
+                failed(format!(
+                    "the rows event ending at offset {at} names table id {} without a table map",
+                    rows.table_id
+                ));
                 return;
             };
-            let Ok(changes) = rows.rows(table) else {
-                errors.set(errors.get() + 1);
-                return;
+            let changes = match rows.rows(table) {
+                Ok(c) => c,
+                Err(e) => {
+                    failed(format!("the rows event ending at offset {at}: {e}"));
+                    return;
+                }
             };
             let mut n = 0u64;
             for change in changes {
-                let Ok(change) = change else {
-                    errors.set(errors.get() + 1);
-                    break;
+                let change = match change {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failed(format!(
+                            "a row of the rows event ending at offset {at}: {e}"
+                        ));
+                        break;
+                    }
                 };
                 n += 1;
                 for img in [change.before, change.after].into_iter().flatten() {
@@ -380,7 +399,9 @@ fn collect_stats(bytes: &[u8]) -> anyhow::Result<Stats> {
                                 std::hint::black_box(v);
                                 st.values += 1;
                             }
-                            Err(_) => errors.set(errors.get() + 1),
+                            Err(e) => failed(format!(
+                                "a value in the rows event ending at offset {at}: {e}"
+                            )),
                         }
                     }
                 }
@@ -393,9 +414,10 @@ fn collect_stats(bytes: &[u8]) -> anyhow::Result<Stats> {
                 }
             }
         },
-        |_| errors.set(errors.get() + 1),
+        |e| failed(e.to_string()),
     )?;
     st.errors = errors.get();
+    st.first_error = first.into_inner();
     Ok(st)
 }
 
@@ -438,7 +460,11 @@ fn stats(path: &PathBuf, as_json: bool) -> anyhow::Result<()> {
     // As `dump` does: counts over events that could not be decoded are not
     // the file's, and a script must be able to tell.
     if st.errors > 0 {
-        anyhow::bail!("{} events could not be decoded", st.errors);
+        anyhow::bail!(
+            "{} events could not be decoded; the first: {}",
+            st.errors,
+            st.first_error.as_deref().unwrap_or("(no detail)")
+        );
     }
     Ok(())
 }
@@ -478,7 +504,8 @@ mod tests {
         let path = dir.path().join("damaged.000001");
         std::fs::write(&path, &bytes).unwrap();
         let err = stats(&path, true).unwrap_err().to_string();
-        assert!(err.ends_with("could not be decoded"), "{err}");
+        assert!(err.contains("could not be decoded; the first: "), "{err}");
+        assert!(err.contains("offset"), "{err}");
         assert!(stats(&dir.path().join("../missing"), true).is_err());
     }
 

@@ -37,6 +37,13 @@ enum Command {
     Merge(task::MergeArgs),
     /// Print the MaxCompute SQL that merges `t_base` and `t_log` into a table's state.
     MergeSql(task::MergeSqlArgs),
+    /// Print a shell completion script: `sync-cli completions bash > /etc/bash_completion.d/sync-cli`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `sync-cli man | man -l -`.
+    Man,
     /// Print the demo shop database (schema and rows) as SQL on stdout.
     DemoData {
         /// Database to create.
@@ -51,7 +58,34 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run_command() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", render_error(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and each of its causes once: a cause whose text the message
+/// already holds (many errors quote their source) is not repeated, and no
+/// backtrace is printed for what is a finding, not a crash.
+fn render_error(e: &anyhow::Error) -> String {
+    let mut out = format!("error: {e}");
+    let mut shown = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if shown.contains(&text) {
+            continue;
+        }
+        out.push_str(&format!("\n  caused by: {text}"));
+        shown.push_str(&text);
+    }
+    out
+}
+
+fn run_command() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_default_env()
@@ -89,6 +123,19 @@ fn main() -> anyhow::Result<()> {
         Command::Verify(args) => runtime()?.block_on(task::verify(args))?,
         Command::Merge(args) => runtime()?.block_on(task::merge(args))?,
         Command::MergeSql(args) => runtime()?.block_on(task::merge_sql(args))?,
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "sync-cli",
+                &mut std::io::stdout(),
+            );
+        }
+        Command::Man => {
+            use clap::CommandFactory as _;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+        }
         Command::DemoData {
             database,
             seed,
@@ -106,4 +153,53 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cli, render_error};
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn completions_and_the_man_page_cover_every_command() {
+        let mut bash = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut Cli::command(),
+            "sync-cli",
+            &mut bash,
+        );
+        let bash = String::from_utf8(bash).expect("utf-8");
+        let mut man = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut man)
+            .expect("man page");
+        let man = String::from_utf8(man).expect("utf-8");
+        for command in Cli::command().get_subcommands() {
+            let name = command.get_name();
+            assert!(bash.contains(name), "bash completion lacks {name}");
+            // roff writes a hyphen as `\-`.
+            assert!(
+                man.contains(&name.replace('-', "\\-")),
+                "man page lacks {name}"
+            );
+        }
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH"),
+            "{}",
+            &man[..80.min(man.len())]
+        );
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let inner = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(inner)
+            .context("writing checkpoint /s/task.json: disk on fire")
+            .context("the run stopped");
+        assert_eq!(
+            render_error(&e),
+            "error: the run stopped\n  caused by: writing checkpoint /s/task.json: disk on fire"
+        );
+    }
 }

@@ -2247,7 +2247,9 @@ impl<S: Sink> TaskRunner<S> {
         self.note_oversized(&oversized);
         let rows: u64 = moved.iter().map(|(_, rows, _)| rows).sum();
         let lag = last_event_time.map(|t| (unix_now() - t as f64).max(0.0));
-        info!(%unit, rows, lag_seconds = lag, "committed a t_log batch");
+        // Two decimals: a lag is read by people, not compared to the µs.
+        let lag_seconds = lag.map(|l| (l * 100.0).round() / 100.0);
+        info!(%unit, rows, lag_seconds, "committed a t_log batch");
         for (table, rows, bytes) in moved {
             self.metrics.add_rows(&table, "incremental", rows, bytes);
         }
