@@ -186,6 +186,21 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
                     println!("  {line}");
                 }
             }
+            if let Phase::Incremental(inc) = &state.phase {
+                for (table, a) in inc.added.iter().filter(|(_, a)| !a.complete()) {
+                    println!(
+                        "  {table}: {} (merge and verify of it are partial until both are done)",
+                        sync_core::run::describe_added(a)
+                    );
+                }
+                for (table, r) in &inc.removed {
+                    println!(
+                        "  {table}: removed from [objects] include at {}:{}: no longer synced; \
+                         {}_base and {}_log stay",
+                        r.at.file, r.at.position, r.dest, r.dest
+                    );
+                }
+            }
             if let Phase::FullSync(full) = &state.phase {
                 for (table, p) in &full.tables {
                     println!(
@@ -223,8 +238,17 @@ pub(crate) async fn precheck(args: TaskFile) -> Result<()> {
 pub(crate) async fn verify(args: TaskFile) -> Result<()> {
     let runner = runner(&args.config)?;
     let reports = runner.verify().await?;
+    let partial = runner.partial_tables()?;
     let mut differing = 0;
     for r in &reports {
+        if let Some(why) = partial.get(&r.table) {
+            differing += 1;
+            println!(
+                "{}: PARTIAL: {why}; compare it again once `sync-cli status` shows both done",
+                r.table
+            );
+            continue;
+        }
         if r.oversized > 0 {
             println!(
                 "{}: {} rows hold values over the destination's field size limit, written per \
@@ -304,6 +328,7 @@ pub(crate) struct MergeArgs {
 
 pub(crate) async fn merge(args: MergeArgs) -> Result<()> {
     let runner = runner(&args.task.config)?;
+    warn_partial(&runner, &args.table)?;
     let merged = runner.merged(&args.table, args.as_of).await?;
     sync_core::merge::write_parquet(&args.out, &merged)?;
     println!(
@@ -317,6 +342,7 @@ pub(crate) async fn merge(args: MergeArgs) -> Result<()> {
 
 pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
     let runner = runner(&args.task.config)?;
+    warn_partial(&runner, &args.table)?;
     let tables = runner.tables().await?;
     let Some(t) = tables.iter().find(|t| t.source_name == args.table) else {
         bail!("table {} is not selected by the task file", args.table);
@@ -348,6 +374,14 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
         "{}",
         sync_core::merge::merge_sql(&t.dest, &result, &columns, &key, runner.meta(), as_of)?
     );
+    Ok(())
+}
+
+/// Says on stderr when `table` was added to the task and its merge is partial.
+fn warn_partial(runner: &TaskRunner<Box<dyn Sink>>, table: &str) -> Result<()> {
+    if let Some(why) = runner.partial_tables()?.get(table) {
+        eprintln!("warning: {table} is PARTIAL: {why}; its merge lacks rows until both are done");
+    }
     Ok(())
 }
 

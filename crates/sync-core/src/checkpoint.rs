@@ -25,7 +25,9 @@ use std::path::{Path, PathBuf};
 ///
 /// 2: a position may lie inside a transaction (`within`, for transactions
 /// committed in parts); a build that reads only 1 would replay such a part.
-pub const CHECKPOINT_VERSION: u32 = 2;
+/// 3: the incremental phase may be adding tables (`added`, `removed`); a
+/// build that reads only 2 would drop their baselines and start positions.
+pub const CHECKPOINT_VERSION: u32 = 3;
 
 #[derive(serde::Deserialize)]
 struct VersionProbe {

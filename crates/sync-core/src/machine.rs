@@ -105,6 +105,53 @@ pub struct Incremental {
     /// `position` (`None` until the first is saved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schemas: Option<u64>,
+    /// Tables added to `[objects] include` during this phase, by `db.table`:
+    /// where their changes start and how far their baseline is.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub added: BTreeMap<String, AddedTable>,
+    /// Tables removed from `[objects] include` during this phase, by
+    /// `db.table`: no longer synced; their destination tables stay.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub removed: BTreeMap<String, RemovedTable>,
+}
+
+/// A table added to a task already in the incremental phase: its changes
+/// from `start` on go to its `t_log`, its baseline (read after `start`) to
+/// its `t_base`.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct AddedTable {
+    /// The binlog position from which its changes are streamed (`S`).
+    pub start: SourcePosition,
+    /// The stem of its baseline's commit unit names, fixed when it was first
+    /// added (a keyless table's snapshot read again keeps it).
+    pub id: String,
+    /// Its tracked schema (opaque to the machine).
+    pub table: serde_json::Value,
+    /// It has no key: its baseline is one consistent snapshot taken at `start`.
+    pub keyless: bool,
+    /// The stream has reached `start`: its changes go to its `t_log`.
+    pub live: bool,
+    /// The `record_id` counter when it went live (set then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_record_id: Option<u64>,
+    /// Its baseline's chunks committed to `t_base`.
+    pub baseline: TableProgress,
+}
+
+impl AddedTable {
+    /// Its baseline is in `t_base` and its changes reach `t_log`.
+    pub fn complete(&self) -> bool {
+        self.live && self.baseline.done
+    }
+}
+
+/// A table removed from `[objects] include` during the incremental phase.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct RemovedTable {
+    /// Its changes up to this position are in its `t_log`; none after.
+    pub at: SourcePosition,
+    /// Its destination name stem (`t` of `t_base`/`t_log`), which stay.
+    pub dest: String,
 }
 
 /// The phase a task is in.
@@ -167,6 +214,49 @@ pub enum Step {
     BatchCommitted,
     /// The pending batch did not land (found on restart); it will be redone.
     BatchAbandoned,
+    /// A table joins the task during the incremental phase: its start
+    /// position is captured (and for a keyless table its snapshot taken) but
+    /// none of its rows is emitted yet. A table not yet live and without a
+    /// committed chunk may be added again (its snapshot read again).
+    TableAdded {
+        /// Source table, `db.table`.
+        table: String,
+        /// Where it stands.
+        added: AddedTable,
+    },
+    /// The stream reached an added table's start: from `to` on, generation
+    /// `generation` (which tracks it) is in force and its changes are emitted.
+    TableLive {
+        /// Source table, `db.table`.
+        table: String,
+        /// The saved generation that tracks it.
+        generation: u64,
+        /// Where it takes effect (at or after its start).
+        to: SourcePosition,
+    },
+    /// A chunk of an added table's baseline is committed to `t_base`.
+    BaselineChunk {
+        /// Source table, `db.table`.
+        table: String,
+        /// Rows in the chunk.
+        rows: u64,
+        /// The chunks done so far (opaque to the machine).
+        resume_after: Option<serde_json::Value>,
+        /// This was its last chunk.
+        last: bool,
+    },
+    /// A table left `[objects] include`: from `to` on, generation
+    /// `generation` (which no longer tracks it) is in force.
+    TableRemoved {
+        /// Source table, `db.table`.
+        table: String,
+        /// Its destination name stem.
+        dest: String,
+        /// The saved generation without it.
+        generation: u64,
+        /// Where it takes effect.
+        to: SourcePosition,
+    },
     /// The schemas of the synced tables changed (a DDL) or were saved for the
     /// first time: generation `generation` is in force from `to` on.
     SchemaChanged {
@@ -189,6 +279,10 @@ impl Step {
             Self::BatchCommitted => "batch_committed",
             Self::BatchAbandoned => "batch_abandoned",
             Self::SchemaChanged { .. } => "schema_changed",
+            Self::TableAdded { .. } => "table_added",
+            Self::TableLive { .. } => "table_live",
+            Self::BaselineChunk { .. } => "baseline_chunk",
+            Self::TableRemoved { .. } => "table_removed",
         }
     }
 }
@@ -335,6 +429,8 @@ impl TaskState {
                     next_record_id: 1,
                     pending: None,
                     schemas: None,
+                    added: BTreeMap::new(),
+                    removed: BTreeMap::new(),
                 }),
                 Some(_) => Phase::Finished,
             },
@@ -343,6 +439,8 @@ impl TaskState {
                 next_record_id: 1,
                 pending: None,
                 schemas: None,
+                added: BTreeMap::new(),
+                removed: BTreeMap::new(),
             }),
             (Phase::Incremental(mut inc), Step::BatchPrepared(intent)) => {
                 if inc.pending.is_some() {
@@ -387,6 +485,115 @@ impl TaskState {
                         "schema generations must grow",
                     ));
                 }
+                inc.position = to;
+                inc.schemas = Some(generation);
+                Phase::Incremental(inc)
+            }
+            (Phase::Incremental(mut inc), Step::TableAdded { table, added }) => {
+                if inc.pending.is_some() {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "a batch is pending: it must land before a table is added",
+                    ));
+                }
+                if inc
+                    .added
+                    .get(&table)
+                    .is_some_and(|a| a.live || a.baseline.chunks_done > 0)
+                {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "the table is live or has baseline rows committed already",
+                    ));
+                }
+                inc.removed.remove(&table);
+                inc.added.insert(table, added);
+                Phase::Incremental(inc)
+            }
+            (
+                Phase::Incremental(mut inc),
+                Step::TableLive {
+                    table,
+                    generation,
+                    to,
+                },
+            ) => {
+                let why = if inc.pending.is_some() {
+                    Some("a batch is pending: it must land before the table goes live")
+                } else if inc.schemas.is_some_and(|g| generation <= g) {
+                    Some("schema generations must grow")
+                } else {
+                    match inc.added.get(&table) {
+                        None => Some("the table was never added"),
+                        Some(a) if a.live => Some("the table is live already"),
+                        Some(a) if a.keyless && !a.baseline.done => {
+                            Some("a keyless table goes live only after its snapshot is committed")
+                        }
+                        Some(_) => None,
+                    }
+                };
+                if let Some(why) = why {
+                    return Err(refuse(&Phase::Incremental(inc), why));
+                }
+                let next_record_id = inc.next_record_id;
+                if let Some(a) = inc.added.get_mut(&table) {
+                    a.live = true;
+                    a.start_record_id = Some(next_record_id);
+                }
+                inc.position = to;
+                inc.schemas = Some(generation);
+                Phase::Incremental(inc)
+            }
+            (
+                Phase::Incremental(mut inc),
+                Step::BaselineChunk {
+                    table,
+                    rows,
+                    resume_after,
+                    last,
+                },
+            ) => {
+                let Some(a) = inc.added.get_mut(&table).filter(|a| !a.baseline.done) else {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "the table has no baseline being copied",
+                    ));
+                };
+                a.baseline.chunks_done += 1;
+                a.baseline.rows += rows;
+                a.baseline.resume_after = resume_after;
+                a.baseline.done = last;
+                Phase::Incremental(inc)
+            }
+            (
+                Phase::Incremental(mut inc),
+                Step::TableRemoved {
+                    table,
+                    dest,
+                    generation,
+                    to,
+                },
+            ) => {
+                if inc.pending.is_some() {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "a batch is pending: it must land before a table is removed",
+                    ));
+                }
+                if inc.schemas.is_some_and(|g| generation <= g) {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "schema generations must grow",
+                    ));
+                }
+                inc.added.remove(&table);
+                inc.removed.insert(
+                    table,
+                    RemovedTable {
+                        at: to.clone(),
+                        dest,
+                    },
+                );
                 inc.position = to;
                 inc.schemas = Some(generation);
                 Phase::Incremental(inc)
@@ -453,6 +660,8 @@ mod tests {
                 next_record_id: 1,
                 pending: None,
                 schemas: None,
+                added: BTreeMap::new(),
+                removed: BTreeMap::new(),
             })
         );
     }

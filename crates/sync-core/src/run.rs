@@ -58,6 +58,9 @@ use tracing::{info, warn};
 
 pub use crate::naming::SyncedTable;
 pub use crate::status::{PROGRESS_FILE, Progress, ProgressTotals};
+pub use table_set::describe_added;
+
+mod table_set;
 
 /// Options of one run.
 #[derive(Clone, Debug, Default)]
@@ -1098,7 +1101,16 @@ impl<S: Sink> TaskRunner<S> {
     }
 
     async fn load_or_plan(&self, conn: &mut RawConn, t: &SyncedTable) -> Result<TablePlan> {
-        let path = self.plan_path(t);
+        self.load_or_plan_at(conn, t, self.plan_path(t)).await
+    }
+
+    /// The chunk plan saved at `path`, else a new one saved there.
+    async fn load_or_plan_at(
+        &self,
+        conn: &mut RawConn,
+        t: &SyncedTable,
+        path: PathBuf,
+    ) -> Result<TablePlan> {
         if let Ok(bytes) = std::fs::read(&path) {
             let v: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| Error::CorruptCheckpoint {
@@ -1251,8 +1263,57 @@ impl<S: Sink> TaskRunner<S> {
         // second core encodes it): at most one, landed before the next is
         // sent and before anything else steps the state.
         let mut in_flight: Option<Landing<'_>> = None;
+        // Tables added to or removed from `[objects] include` ([`table_set`]):
+        // the set changes at the first boundary with nothing pending (a
+        // checkpoint from before schema tracking waits for its first DDL).
+        let mut table_set_due =
+            matches!(&state.phase, Phase::Incremental(i) if i.schemas.is_some());
+        let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut backfill: Option<table_set::BackfillFuture<'_>> = None;
+        let mut waiting = table_set::waiting(&state);
         self.metrics.set_phase(phase_metric(&state.phase));
         loop {
+            if forced.is_none() && at_boundary && (table_set_due || !waiting.is_empty()) {
+                let here = position_of(stream.checkpoint());
+                let due = |waiting: &[(String, SourcePosition)]| -> Vec<String> {
+                    waiting
+                        .iter()
+                        .filter(|(_, start)| table_set::reached(&here, start, by_gtid))
+                        .map(|(n, _)| n.clone())
+                        .collect()
+                };
+                if table_set_due || !due(&waiting).is_empty() {
+                    // Nothing of the old set may be open across the change.
+                    state = self.settle(state, &mut in_flight).await?;
+                    if batch.records > 0 {
+                        state = self
+                            .commit_batch(
+                                state,
+                                &mut batch,
+                                &batch_start,
+                                here.clone(),
+                                ids.next_counter(),
+                                None,
+                            )
+                            .await?;
+                    }
+                    if table_set_due {
+                        table_set_due = false;
+                        state = self
+                            .change_table_set(state, tracked, &mut tracker, &here)
+                            .await?;
+                        backfill = self.backfill(&state, chunk_tx.clone())?;
+                    }
+                    let now_due = due(&table_set::waiting(&state));
+                    state = self.go_live(state, &mut tracker, &now_due, &here)?;
+                    waiting = table_set::waiting(&state);
+                    if matches!(&state.phase, Phase::Incremental(i) if i.position == here) {
+                        boundary = here.clone();
+                        batch_start = here;
+                        open_since = None;
+                    }
+                }
+            }
             let due = open_since.map(|t| {
                 t + if batch.records > 0 {
                     flush_interval
@@ -1274,6 +1335,20 @@ impl<S: Sink> TaskRunner<S> {
                     continue;
                 }
                 ev = stream.next_event() => ev.map_err(source_err)?,
+                Some(c) = chunk_rx.recv() => {
+                    state = self.baseline_landed(state, c)?;
+                    continue;
+                }
+                copied = async {
+                    match backfill.as_mut() {
+                        Some(work) => work.await,
+                        None => std::future::pending().await,
+                    }
+                }, if backfill.is_some() => {
+                    backfill = None;
+                    copied?;
+                    continue;
+                }
                 () = stopped(&opts.stop) => {
                     stopped_by_request = true;
                     None
@@ -1588,7 +1663,9 @@ impl<S: Sink> TaskRunner<S> {
             // read again from the last committed position on the next run.
             info!("stopped inside a transaction; the next run resumes at the last committed batch");
             let _ = stream.close().await;
-            return Ok(state);
+            return self
+                .finish_backfill(state, None, &mut chunk_rx, &opts.stop)
+                .await;
         }
         if batch.records > 0 || cp != batch_start {
             if forced.is_some() {
@@ -1602,14 +1679,30 @@ impl<S: Sink> TaskRunner<S> {
                     state,
                     &mut batch,
                     &batch_start,
-                    cp,
+                    cp.clone(),
                     ids.next_counter(),
                     None,
                 )
                 .await?;
         }
         let _ = stream.close().await;
-        Ok(state)
+        if stopped_by_request {
+            return self
+                .finish_backfill(state, None, &mut chunk_rx, &opts.stop)
+                .await;
+        }
+        // Caught up: added tables whose start the stream reached go live,
+        // and their baselines are let finish.
+        let due: Vec<String> = waiting
+            .iter()
+            .filter(|(_, start)| table_set::reached(&cp, start, by_gtid))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !due.is_empty() && matches!(&state.phase, Phase::Incremental(i) if i.position == cp) {
+            state = self.go_live(state, &mut tracker, &due, &cp)?;
+        }
+        self.finish_backfill(state, backfill, &mut chunk_rx, &opts.stop)
+            .await
     }
 
     /// A QUERY event that changes a synced table (`plan`, from
@@ -1710,6 +1803,37 @@ impl<S: Sink> TaskRunner<S> {
                 notes,
             } => (next, add_columns, created, notes),
         };
+        let (mut next, mut created) = (next, created);
+        let added = match &state.phase {
+            Phase::Incremental(inc) => inc.added.clone(),
+            _ => BTreeMap::new(),
+        };
+        {
+            for (name, a) in &added {
+                if !a.live {
+                    // Being added: untracked until its start, where it is
+                    // read as it is then.
+                    if created.contains(name) {
+                        created.retain(|n| n != name);
+                        next.tables.remove(name);
+                    }
+                } else if !a.baseline.done
+                    && next.tables.get(name) != tracker.set().tables.get(name)
+                {
+                    if q.standalone {
+                        self.commit_before(state, &mut open, cx.next_record_id)
+                            .await?;
+                    }
+                    return Err(stop(format!(
+                        "it changes {name}, whose baseline is still being copied ({}): its t_base \
+                         would mix two schemas. Run it after `sync-cli status` shows the baseline \
+                         complete; or remove {name} from [objects] include, run, drop its \
+                         destination tables and add it again",
+                        table_set::describe_added(a)
+                    )));
+                }
+            }
+        }
         if !q.standalone {
             return Err(stop(
                 "it changes a synced table's schema inside a transaction (or while a batch is \
