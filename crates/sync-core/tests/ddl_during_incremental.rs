@@ -7,7 +7,9 @@
 //! session logged in STATEMENT or MIXED format (or with a row image that is
 //! not full) stops the task at its transaction (or is skipped and counted
 //! under `unsupported_events = "skip"`) when it touches a synced table, and
-//! passes when it touches other tables.
+//! passes when it touches other tables; tables added to `[objects] include`
+//! get their baseline and changes under a writer and a stop mid-backfill,
+//! and a table removed from it stops being synced.
 
 use arrow_array::{Array, RecordBatch};
 use mysql_async::prelude::Queryable;
@@ -1049,6 +1051,224 @@ async fn add_column_lands_in_maxcompute_and_pyodps_reads_it() {
         (&insert("9")["d"], &insert("9")["g"]),
         (&serde_json::json!("9.25"), &serde_json::json!("99"))
     );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+/// A task over the tables `include` lists, throttled to `full_qps` chunk
+/// queries a second, 100 rows a chunk.
+fn task_over(db: &str, dir: &Path, include: &[&str]) -> TaskRunner<LocalWarehouse> {
+    let wh = dir.join("warehouse");
+    let include: Vec<String> = include.iter().map(|t| format!("\"{db}.{t}\"")).collect();
+    let text = format!(
+        "[source]\nurl = \"{url}\"\nserver_id = 7231\n\
+         [destination]\nkind = \"local\"\npath = \"{wh}\"\n\
+         [objects]\ninclude = [{include}]\n\
+         [sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\nstate_dir = \"{state}\"\n\
+         log_partitions = [\"year\"]\nchunk_rows = 100\nbatch_rows = 50\nparallelism = 2\n\
+         [throttle]\nfull_qps = 8\n",
+        url = sync_testkit::mysql_url(),
+        wh = wh.display(),
+        include = include.join(", "),
+        state = dir.join("state").display(),
+    );
+    let cfg = sync_core::taskfile::parse(&text, "task.toml").expect("task file");
+    TaskRunner::new(cfg, LocalWarehouse::new(wh)).expect("runner")
+}
+
+/// Writes into `a`, `n` (keyed) and `k` (no key) of `db` until `stop`:
+/// inserts, updates and deletes, a few per transaction; returns how many
+/// transactions it committed.
+async fn write_until(db: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u64 {
+    let mut conn = connect().await;
+    conn.query_drop(format!("USE {db}")).await.expect("use");
+    let mut rng = sync_testkit::rng::Rng::new(15);
+    let mut done = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) && done < 5000 {
+        let id = rng.range(1, 3200);
+        let a = rng.range(1, 60);
+        let v = rng.range(0, 9);
+        let sql = match rng.range(0, 5) {
+            0 => format!(
+                "BEGIN; UPDATE n SET v = v + 1, s = 'u{done}' WHERE id = {id}; \
+                 UPDATE a SET v = v + 1 WHERE id = {a}; COMMIT"
+            ),
+            1 => format!("BEGIN; DELETE FROM n WHERE id = {id}; COMMIT"),
+            2 => format!(
+                "BEGIN; INSERT INTO n VALUES ({}, {v}, 'new') ON DUPLICATE KEY UPDATE v = -1; \
+                 INSERT IGNORE INTO a VALUES ({}, {v}); COMMIT",
+                3000 + done,
+                100 + done
+            ),
+            3 => format!("BEGIN; INSERT INTO k VALUES ({v}, 'k'), ({v}, 'k'); COMMIT"),
+            4 => format!("BEGIN; UPDATE k SET s = 'w' WHERE v = {v} LIMIT 1; COMMIT"),
+            _ => format!("BEGIN; DELETE FROM k WHERE v = {v} LIMIT 1; COMMIT"),
+        };
+        conn.query_drop(sql).await.expect("write");
+        done += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    done
+}
+
+/// Every record of a `t_log` as `(record_id, before_flag)` (an update's
+/// two images share an id), asserting none is there twice.
+fn log_records(r: &TaskRunner<LocalWarehouse>, log: &str) -> BTreeSet<(i64, String)> {
+    let mut seen = BTreeSet::new();
+    for b in r.sink().read_table_blocking(log).expect("t_log") {
+        let ids = b
+            .column_by_name("new_dts_sync_record_id")
+            .expect("record id")
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .expect("int64")
+            .clone();
+        let flags = arrow_cast::cast(
+            b.column_by_name("new_dts_sync_before_flag")
+                .expect("before flag"),
+            &arrow_schema::DataType::Utf8,
+        )
+        .expect("text");
+        let flags = flags
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .expect("utf8");
+        for (i, id) in ids.values().iter().enumerate() {
+            let record = (*id, flags.value(i).to_owned());
+            assert!(seen.insert(record.clone()), "{log}: {record:?} twice");
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_added_to_include_get_baseline_and_changes_under_a_writer_and_a_stop_mid_backfill() {
+    let db = "core_add_table";
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE a (id INT PRIMARY KEY, v INT);
+         CREATE TABLE n (id INT PRIMARY KEY, v INT, s VARCHAR(20));
+         CREATE TABLE k (v INT, s VARCHAR(10));",
+    )
+    .await;
+    conn.query_drop(format!(
+        "USE {db};
+         INSERT INTO a SELECT seq, seq FROM seq_1_to_60;
+         INSERT INTO n SELECT seq, seq % 7, CONCAT('r', seq) FROM seq_1_to_3000;
+         INSERT INTO k SELECT seq % 10, 'k' FROM seq_1_to_400;"
+    ))
+    .await
+    .expect("rows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = task_over(db, dir.path(), &["a"]);
+    first.run(&caught_up()).await.expect("a alone");
+    assert!(incremental(&first.state().expect("state").expect("saved")).added.is_empty());
+
+    // A writer into the synced table and both new ones, all along.
+    let stop_writer = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn(write_until(db.to_owned(), stop_writer.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // n and k join the task; the run is stopped once n's baseline is part way.
+    let runner = std::sync::Arc::new(task_over(db, dir.path(), &["a", "n", "k"]));
+    let opts = RunOptions::default();
+    let stop = opts.stop.clone();
+    let watch = runner.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let Ok(Some(state)) = watch.state() else {
+                continue;
+            };
+            if let Phase::Incremental(inc) = &state.phase
+                && let Some(n) = inc.added.get("core_add_table.n")
+                && n.baseline.chunks_done >= 3
+            {
+                let k = &inc.added["core_add_table.k"];
+                assert!(k.baseline.done, "k's snapshot lands before anything else");
+                assert!(!n.baseline.done, "n stopped mid-backfill: {n:?}");
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                return state;
+            }
+        }
+    });
+    let mid = runner.run(&opts).await.expect("run stopped mid-backfill");
+    let seen = watcher.await.expect("watcher");
+    let inc = incremental(&mid);
+    let n = &inc.added["core_add_table.n"];
+    assert!(!n.keyless && !n.baseline.done, "{n:?}");
+    assert!(inc.added["core_add_table.k"].keyless);
+    assert!(n.baseline.chunks_done >= incremental(&seen).added["core_add_table.n"].baseline.chunks_done);
+    let partial = runner.partial_tables().expect("partial");
+    assert!(
+        partial["core_add_table.n"].contains("being backfilled"),
+        "{partial:?}"
+    );
+
+    // The next run resumes the baseline where it stopped, the writer going on.
+    task_over(db, dir.path(), &["a", "n", "k"])
+        .run(&caught_up())
+        .await
+        .expect("resume");
+    stop_writer.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.expect("writer");
+    assert!(writes > 50, "the writer wrote {writes} transactions");
+    let runner = task_over(db, dir.path(), &["a", "n", "k"]);
+    let state = runner.run(&caught_up()).await.expect("caught up");
+    let inc = incremental(&state);
+    for t in ["n", "k"] {
+        let added = &inc.added[&format!("{db}.{t}")];
+        assert!(added.complete(), "{t}: {added:?}");
+        assert!(added.start_record_id.is_some());
+    }
+    assert!(runner.partial_tables().expect("partial").is_empty());
+    let reports = assert_verified(&runner).await;
+    assert_eq!(reports.len(), 3, "{reports:?}");
+    assert!(reports.iter().any(|r| r.keyless && r.table.ends_with(".k")));
+    // No record twice, within a table or across them (one id counter).
+    let mut all = BTreeSet::new();
+    for log in ["a_log", "n_log", "k_log"] {
+        let records = log_records(&runner, log);
+        assert!(!records.is_empty(), "{log} is empty");
+        assert!(all.is_disjoint(&records), "{log} shares record ids");
+        all.extend(records);
+    }
+    // n's baseline holds each key once: chunks redone after the stop replaced their first attempt.
+    let n_base = runner.sink().read_table_blocking("n_base").expect("n_base");
+    let mut keys = BTreeMap::<i64, usize>::new();
+    for row in by_id(&n_base, &[]).keys() {
+        *keys.entry(*row).or_default() += 1;
+    }
+    let rows: usize = n_base.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, keys.len(), "a key twice in n_base");
+
+    // a leaves the task: its changes stop, its destination tables stay.
+    let before = runner.merged(&format!("{db}.a"), None).await.expect("a merged");
+    conn.query_drop(format!(
+        "USE {db}; UPDATE a SET v = -5 WHERE id = 1; INSERT INTO n VALUES (9001, 1, 'after')"
+    ))
+        .await
+        .expect("after removal");
+    let runner = task_over(db, dir.path(), &["n", "k"]);
+    let state = runner.run(&caught_up()).await.expect("without a");
+    let removed = &incremental(&state).removed[&format!("{db}.a")];
+    assert_eq!(removed.dest, "a");
+    assert!(runner.sink().table_exists("a_base").await.expect("exists"));
+    assert_verified(&runner).await;
+    let with_a = task_over(db, dir.path(), &["a", "n", "k"]);
+    let after = with_a.merged(&format!("{db}.a"), None).await.expect("a merged after");
+    assert_eq!(
+        by_id(&[after], &["v"]),
+        by_id(&[before], &["v"]),
+        "a's destination is as it was when it left the task"
+    );
+    // Adding a back while its old destination tables exist is refused, with the fix.
+    let err = with_a.run(&caught_up()).await.expect_err("a back");
+    assert!(matches!(err, Error::TableSet { .. }), "{err}");
+    assert!(err.to_string().contains("conflicting_tables"), "{err}");
     conn.query_drop(format!("DROP DATABASE {db}"))
         .await
         .expect("drop");
