@@ -614,7 +614,10 @@ impl<S: Sink> TaskRunner<S> {
                 )
             }
             Phase::FullSync(_) => (self.full_sync(state, tables, &opts.stop).await?, false),
-            Phase::Incremental(_) => (self.incremental(state, tracked, opts).await?, true),
+            Phase::Incremental(_) => {
+                let (next, again) = self.incremental(state, tracked, opts).await?;
+                (next, !again)
+            }
             Phase::Finished => (state, true),
         })
     }
@@ -1172,7 +1175,33 @@ impl<S: Sink> TaskRunner<S> {
         ))
     }
 
+    /// The incremental phase until the stream ends or a stop; also says
+    /// whether to read on (caught up before an added table's start).
     async fn incremental(
+        &self,
+        state: TaskState,
+        tracked: &[TrackedTable],
+        opts: &RunOptions,
+    ) -> Result<(TaskState, bool)> {
+        let position = |s: &TaskState| match &s.phase {
+            Phase::Incremental(inc) => Some(inc.position.clone()),
+            _ => None,
+        };
+        let was = position(&state);
+        let none_waiting = table_set::waiting(&state).is_empty();
+        let state = self.stream(state, tracked, opts).await?;
+        // Caught up before the start of a table being added (captured after
+        // the stream's end was): read on to it, so that a run that exits
+        // when caught up leaves every added table live (once more at most
+        // per table set change: the next stream's end lies past the start).
+        let again = opts.exit_when_caught_up
+            && !opts.stop.load(Ordering::Relaxed)
+            && !table_set::waiting(&state).is_empty()
+            && (none_waiting || position(&state) != was);
+        Ok((state, again))
+    }
+
+    async fn stream(
         &self,
         mut state: TaskState,
         tracked: &[TrackedTable],
@@ -1833,6 +1862,10 @@ impl<S: Sink> TaskRunner<S> {
                     )));
                 }
             }
+        }
+        if created.is_empty() && add_columns.is_empty() && next == *tracker.set() {
+            // Only a table being added was created: nothing changes yet.
+            return Ok((state, None));
         }
         if !q.standalone {
             return Err(stop(

@@ -327,7 +327,7 @@ async fn a_restart_before_an_alter_decodes_rows_with_the_schema_of_their_time() 
 /// copies a synced table, a restart keeps following them (through an ALTER
 /// too), and `verify` compares them like the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tables_created_during_the_incremental_phase_are_synced_from_their_create_on() {
+async fn tables_created_while_the_task_is_stopped_are_added_and_their_alters_followed() {
     let db = "core_ddl_create";
     let mut conn = connect().await;
     fresh_db(
@@ -368,7 +368,8 @@ async fn tables_created_during_the_incremental_phase_are_synced_from_their_creat
     assert_eq!(
         incremental(&state).schemas,
         Some(3),
-        "one generation per CREATE"
+        "one generation per table going live: {:?}",
+        incremental(&state).added
     );
     let reports = assert_verified(&runner).await;
     let verified: BTreeSet<&str> = reports.iter().map(|r| r.table.as_str()).collect();
@@ -388,7 +389,9 @@ async fn tables_created_during_the_incremental_phase_are_synced_from_their_creat
         .read_table(&fresh.base_table(), &fresh.base_schema)
         .await
         .expect("fresh_base");
-    assert_eq!(base.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    // Created while the task was stopped, so added at the next run: its
+    // baseline holds its rows, its CREATE in the binlog is passed over.
+    assert_eq!(base.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
     let merged = runner
         .merged(&format!("{db}.fresh"), None)
         .await
@@ -765,13 +768,16 @@ async fn statement_logged_writes_of_every_kind_under_skip_are_skipped_and_counte
         by_id(&log, &["v"]),
         BTreeMap::from([(2, vec![v("b")]), (4, vec![v("d")]), (8, vec![v("h")])])
     );
-    // The table CREATE … SELECT made is synced from there on, without the
-    // rows its SELECT put in.
-    let log = runner
-        .sink()
-        .read_table_blocking("fresh_log")
-        .expect("fresh_log");
-    assert_eq!(by_id(&log, &["v"]), BTreeMap::from([(9, vec![v("i")])]));
+    // The table CREATE … SELECT made exists when the run starts, so the
+    // task adds it: its baseline, read at its start position, holds the
+    // rows its SELECT put in as well as the later insert.
+    let merged = runner
+        .merged(&format!("{db}.fresh"), None)
+        .await
+        .expect("merge fresh");
+    let fresh = by_id(&[merged], &["v"]);
+    assert_eq!(fresh.keys().copied().collect::<Vec<_>>(), vec![1, 9]);
+    assert_eq!(fresh[&9], vec![v("i")]);
     conn.query_drop(format!("DROP DATABASE {db}"))
         .await
         .expect("drop");
@@ -1165,7 +1171,11 @@ async fn tables_added_to_include_get_baseline_and_changes_under_a_writer_and_a_s
     let dir = tempfile::tempdir().expect("tempdir");
     let first = task_over(db, dir.path(), &["a"]);
     first.run(&caught_up()).await.expect("a alone");
-    assert!(incremental(&first.state().expect("state").expect("saved")).added.is_empty());
+    assert!(
+        incremental(&first.state().expect("state").expect("saved"))
+            .added
+            .is_empty()
+    );
 
     // A writer into the synced table and both new ones, all along.
     let stop_writer = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1201,7 +1211,12 @@ async fn tables_added_to_include_get_baseline_and_changes_under_a_writer_and_a_s
     let n = &inc.added["core_add_table.n"];
     assert!(!n.keyless && !n.baseline.done, "{n:?}");
     assert!(inc.added["core_add_table.k"].keyless);
-    assert!(n.baseline.chunks_done >= incremental(&seen).added["core_add_table.n"].baseline.chunks_done);
+    assert!(
+        n.baseline.chunks_done
+            >= incremental(&seen).added["core_add_table.n"]
+                .baseline
+                .chunks_done
+    );
     let partial = runner.partial_tables().expect("partial");
     assert!(
         partial["core_add_table.n"].contains("being backfilled"),
@@ -1246,12 +1261,15 @@ async fn tables_added_to_include_get_baseline_and_changes_under_a_writer_and_a_s
     assert_eq!(rows, keys.len(), "a key twice in n_base");
 
     // a leaves the task: its changes stop, its destination tables stay.
-    let before = runner.merged(&format!("{db}.a"), None).await.expect("a merged");
+    let before = runner
+        .merged(&format!("{db}.a"), None)
+        .await
+        .expect("a merged");
     conn.query_drop(format!(
         "USE {db}; UPDATE a SET v = -5 WHERE id = 1; INSERT INTO n VALUES (9001, 1, 'after')"
     ))
-        .await
-        .expect("after removal");
+    .await
+    .expect("after removal");
     let runner = task_over(db, dir.path(), &["n", "k"]);
     let state = runner.run(&caught_up()).await.expect("without a");
     let removed = &incremental(&state).removed[&format!("{db}.a")];
@@ -1259,7 +1277,10 @@ async fn tables_added_to_include_get_baseline_and_changes_under_a_writer_and_a_s
     assert!(runner.sink().table_exists("a_base").await.expect("exists"));
     assert_verified(&runner).await;
     let with_a = task_over(db, dir.path(), &["a", "n", "k"]);
-    let after = with_a.merged(&format!("{db}.a"), None).await.expect("a merged after");
+    let after = with_a
+        .merged(&format!("{db}.a"), None)
+        .await
+        .expect("a merged after");
     assert_eq!(
         by_id(&[after], &["v"]),
         by_id(&[before], &["v"]),

@@ -75,9 +75,7 @@ pub(super) fn waiting(state: &TaskState) -> Vec<(String, SourcePosition)> {
 /// `start`: with `by_gtid` by the MariaDB GTID state when both carry one
 /// (valid on any server of the group), else by binlog file and offset.
 pub(super) fn reached(here: &SourcePosition, start: &SourcePosition, by_gtid: bool) -> bool {
-    if by_gtid
-        && let (Some(h), Some(s)) = (mariadb_gtids(&here.gtid), mariadb_gtids(&start.gtid))
-    {
+    if by_gtid && let (Some(h), Some(s)) = (mariadb_gtids(&here.gtid), mariadb_gtids(&start.gtid)) {
         return s
             .iter()
             .all(|(domain, seq)| h.get(domain).is_some_and(|have| have >= seq));
@@ -130,11 +128,28 @@ impl<S: Sink> TaskRunner<S> {
             .set()
             .tables
             .values()
-            .map(|t| (t.source_name(), t.source.database.clone(), t.source.table.clone(), t.dest.clone()))
-            .chain(inc.added.iter().filter(|(_, a)| !a.live).filter_map(|(n, a)| {
-                let t: TrackedTable = serde_json::from_value(a.table.clone()).ok()?;
-                Some((n.clone(), t.source.database.clone(), t.source.table.clone(), t.dest))
-            }))
+            .map(|t| {
+                (
+                    t.source_name(),
+                    t.source.database.clone(),
+                    t.source.table.clone(),
+                    t.dest.clone(),
+                )
+            })
+            .chain(
+                inc.added
+                    .iter()
+                    .filter(|(_, a)| !a.live)
+                    .filter_map(|(n, a)| {
+                        let t: TrackedTable = serde_json::from_value(a.table.clone()).ok()?;
+                        Some((
+                            n.clone(),
+                            t.source.database.clone(),
+                            t.source.table.clone(),
+                            t.dest,
+                        ))
+                    }),
+            )
             .filter(|(_, db, table, _)| !objects.selects(db, table))
             .map(|(name, _, _, dest)| (name, dest))
             .collect();
@@ -593,6 +608,10 @@ mod tests {
         assert!(!reached(&at("b.000001", 9, Some("0-2-41,1-1-6")), &s, true));
         assert!(reached(&at("b.000001", 9, Some("0-2-41,1-1-7")), &s, true));
         // Resumed by position, the offsets count, whatever the GTIDs say.
-        assert!(!reached(&at("a.000001", 0, Some("0-2-41,1-1-7")), &s, false));
+        assert!(!reached(
+            &at("a.000001", 0, Some("0-2-41,1-1-7")),
+            &s,
+            false
+        ));
     }
 }
