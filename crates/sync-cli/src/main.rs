@@ -32,6 +32,8 @@ enum Command {
     Merge(task::MergeArgs),
     /// Print the MaxCompute SQL that merges `t_base` and `t_log` into a table's state.
     MergeSql(task::MergeSqlArgs),
+    /// Copy a new baseline generation of a table while the task is stopped (repairs lost changes).
+    Resnapshot(task::ResnapshotArgs),
     /// Print the demo shop database (schema and rows) as SQL on stdout.
     DemoData {
         /// Database to create.
@@ -82,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         Command::Verify(args) => runtime()?.block_on(task::verify(args))?,
         Command::Merge(args) => runtime()?.block_on(task::merge(args))?,
         Command::MergeSql(args) => runtime()?.block_on(task::merge_sql(args))?,
+        Command::Resnapshot(args) => runtime()?.block_on(task::resnapshot(args))?,
         Command::DemoData {
             database,
             seed,

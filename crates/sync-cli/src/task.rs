@@ -29,6 +29,16 @@ pub(crate) struct RunArgs {
     exit_when_caught_up: bool,
 }
 
+/// `resnapshot` options.
+#[derive(Debug, Args)]
+pub(crate) struct ResnapshotArgs {
+    #[command(flatten)]
+    task: TaskFile,
+    /// The source table, `db.table`.
+    #[arg(long)]
+    table: String,
+}
+
 /// `merge-sql` options.
 #[derive(Debug, Args)]
 pub(crate) struct MergeSqlArgs {
@@ -191,6 +201,23 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
                     println!(
                         "  {table}: {} (merge and verify of it are partial until both are done)",
                         sync_core::run::describe_added(a)
+                    );
+                }
+                for (table, r) in &inc.resnapshots {
+                    println!(
+                        "  {table}: baseline generation {} being copied into {}: {} chunks ({} \
+                         rows) committed; `sync-cli resnapshot` resumes it",
+                        r.target.generation,
+                        r.target.table,
+                        r.baseline.chunks_done,
+                        r.baseline.rows
+                    );
+                }
+                for (table, g) in &inc.baselines {
+                    println!(
+                        "  {table}: baseline generation {} in {}, with the t_log records from \
+                         record_id {} on",
+                        g.generation, g.table, g.log_from
                     );
                 }
                 for (table, r) in &inc.removed {
@@ -370,9 +397,18 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
             );
         }
     }
+    let generation = runner.base_generation(&t.source_name)?;
     print!(
         "{}",
-        sync_core::merge::merge_sql(&t.dest, &result, &columns, &key, runner.meta(), as_of)?
+        sync_core::merge::merge_sql_generation(
+            &t.dest,
+            generation.as_ref(),
+            &result,
+            &columns,
+            &key,
+            runner.meta(),
+            as_of
+        )?
     );
     Ok(())
 }
@@ -381,6 +417,25 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
 fn warn_partial(runner: &TaskRunner<Box<dyn Sink>>, table: &str) -> Result<()> {
     if let Some(why) = runner.partial_tables()?.get(table) {
         eprintln!("warning: {table} is PARTIAL: {why}; its merge lacks rows until both are done");
+    }
+    Ok(())
+}
+
+pub(crate) async fn resnapshot(args: ResnapshotArgs) -> Result<()> {
+    let runner = Arc::new(runner(&args.task.config)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn(watch_signals(runner.clone(), stop.clone()));
+    let _abort = AbortOnDrop(watcher);
+    match runner.resnapshot(&args.table, &stop).await? {
+        Some(g) => println!(
+            "{}: baseline generation {} published in {}: merge, merge-sql and verify read it \
+             with the t_log records from record_id {} on",
+            args.table, g.generation, g.table, g.log_from
+        ),
+        None => println!(
+            "{}: stopped; `sync-cli resnapshot` again resumes the copy",
+            args.table
+        ),
     }
     Ok(())
 }

@@ -113,6 +113,36 @@ pub struct Incremental {
     /// `db.table`: no longer synced; their destination tables stay.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub removed: BTreeMap<String, RemovedTable>,
+    /// Published baseline generations (`sync-cli resnapshot`), by `db.table`:
+    /// merges read that base table and only log records from its cutoff on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub baselines: BTreeMap<String, BaseGeneration>,
+    /// Baseline generations being copied, by `db.table` (published when
+    /// their last chunk is committed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resnapshots: BTreeMap<String, Resnapshot>,
+}
+
+/// A baseline generation of a table: a base table read after the position
+/// where the log record `log_from` was the next one.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct BaseGeneration {
+    /// Its number (the table's first baseline is 1).
+    pub generation: u64,
+    /// The destination table holding it.
+    pub table: String,
+    /// The first `record_id` (with its tag) of the log records that count
+    /// with it; older ones are superseded by it.
+    pub log_from: i64,
+}
+
+/// A baseline generation being copied.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Resnapshot {
+    /// What it publishes once complete.
+    pub target: BaseGeneration,
+    /// Its chunks committed so far.
+    pub baseline: TableProgress,
 }
 
 /// A table added to a task already in the incremental phase: its changes
@@ -245,6 +275,25 @@ pub enum Step {
         /// This was its last chunk.
         last: bool,
     },
+    /// A new baseline generation of a synced table starts being copied
+    /// (replacing one not yet complete).
+    ResnapshotStarted {
+        /// Source table, `db.table`.
+        table: String,
+        /// The generation.
+        resnapshot: Resnapshot,
+    },
+    /// A chunk of a baseline generation is committed; the last publishes it.
+    ResnapshotChunk {
+        /// Source table, `db.table`.
+        table: String,
+        /// Rows in the chunk.
+        rows: u64,
+        /// The chunks done so far (opaque to the machine).
+        resume_after: Option<serde_json::Value>,
+        /// This was its last chunk.
+        last: bool,
+    },
     /// A table left `[objects] include`: from `to` on, generation
     /// `generation` (which no longer tracks it) is in force.
     TableRemoved {
@@ -283,6 +332,8 @@ impl Step {
             Self::TableLive { .. } => "table_live",
             Self::BaselineChunk { .. } => "baseline_chunk",
             Self::TableRemoved { .. } => "table_removed",
+            Self::ResnapshotStarted { .. } => "resnapshot_started",
+            Self::ResnapshotChunk { .. } => "resnapshot_chunk",
         }
     }
 }
@@ -431,6 +482,8 @@ impl TaskState {
                     schemas: None,
                     added: BTreeMap::new(),
                     removed: BTreeMap::new(),
+                    baselines: BTreeMap::new(),
+                    resnapshots: BTreeMap::new(),
                 }),
                 Some(_) => Phase::Finished,
             },
@@ -441,6 +494,8 @@ impl TaskState {
                 schemas: None,
                 added: BTreeMap::new(),
                 removed: BTreeMap::new(),
+                baselines: BTreeMap::new(),
+                resnapshots: BTreeMap::new(),
             }),
             (Phase::Incremental(mut inc), Step::BatchPrepared(intent)) => {
                 if inc.pending.is_some() {
@@ -598,6 +653,41 @@ impl TaskState {
                 inc.schemas = Some(generation);
                 Phase::Incremental(inc)
             }
+            (Phase::Incremental(mut inc), Step::ResnapshotStarted { table, resnapshot }) => {
+                let current = inc.baselines.get(&table).map_or(1, |b| b.generation);
+                if resnapshot.target.generation <= current {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "baseline generations must grow",
+                    ));
+                }
+                inc.resnapshots.insert(table, resnapshot);
+                Phase::Incremental(inc)
+            }
+            (
+                Phase::Incremental(mut inc),
+                Step::ResnapshotChunk {
+                    table,
+                    rows,
+                    resume_after,
+                    last,
+                },
+            ) => {
+                let Some(r) = inc.resnapshots.get_mut(&table) else {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "no baseline generation of the table is being copied",
+                    ));
+                };
+                r.baseline.chunks_done += 1;
+                r.baseline.rows += rows;
+                r.baseline.resume_after = resume_after;
+                r.baseline.done = last;
+                if last && let Some(r) = inc.resnapshots.remove(&table) {
+                    inc.baselines.insert(table, r.target);
+                }
+                Phase::Incremental(inc)
+            }
             (phase, _) => return Err(refuse(&phase, "the phase does not take this step")),
         };
         Ok(Self {
@@ -662,6 +752,8 @@ mod tests {
                 schemas: None,
                 added: BTreeMap::new(),
                 removed: BTreeMap::new(),
+                baselines: BTreeMap::new(),
+                resnapshots: BTreeMap::new(),
             })
         );
     }

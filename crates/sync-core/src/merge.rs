@@ -77,6 +77,30 @@ pub fn write_parquet(path: &std::path::Path, batch: &RecordBatch) -> Result<()> 
     std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming into place", path, e))
 }
 
+/// The log records from `record_id` `from` on (those that count with a
+/// baseline generation published by `resnapshot`, whose cutoff it is).
+///
+/// # Errors
+/// [`Error::Schema`] when a batch lacks the `record_id` column;
+/// [`Error::Arrow`] from Arrow itself.
+pub fn log_from(log: Vec<RecordBatch>, meta: &MetaColumns, from: i64) -> Result<Vec<RecordBatch>> {
+    log.into_iter()
+        .map(|b| {
+            let ids = b
+                .column_by_name(&meta.record_id)
+                .and_then(|c| c.as_any().downcast_ref::<arrow_array::Int64Array>())
+                .ok_or_else(|| {
+                    Error::Schema(format!("a t_log batch without `{}`", meta.record_id))
+                })?;
+            let keep: arrow_array::BooleanArray = ids
+                .iter()
+                .map(|id| Some(id.is_some_and(|id| id >= from)))
+                .collect();
+            Ok(arrow_select::filter::filter_record_batch(&b, &keep)?)
+        })
+        .collect()
+}
+
 /// Where a candidate row lives and how it ranks.
 #[derive(Clone, Copy)]
 struct Candidate {
@@ -474,6 +498,23 @@ pub fn merge_sql(
     meta: &MetaColumns,
     as_of: i64,
 ) -> Result<String> {
+    merge_sql_generation(table, None, result, columns, key, meta, as_of)
+}
+
+/// As [`merge_sql`], for a baseline generation published by `resnapshot`:
+/// its base table, and only log records from its cutoff on.
+///
+/// # Errors
+/// As [`merge_sql`].
+pub fn merge_sql_generation(
+    table: &str,
+    generation: Option<&crate::machine::BaseGeneration>,
+    result: &str,
+    columns: &[&str],
+    key: &[&str],
+    meta: &MetaColumns,
+    as_of: i64,
+) -> Result<String> {
     use crate::odps_sql::{ident, literal};
     let list = |names: &[&str]| -> Result<String> {
         Ok(names
@@ -492,8 +533,17 @@ pub fn merge_sql(
     let (result, log, base) = (
         ident(result)?,
         ident(&format!("{table}_log"))?,
-        ident(&format!("{table}_base"))?,
+        ident(
+            &generation
+                .map(|g| g.table.clone())
+                .unwrap_or_else(|| format!("{table}_base")),
+        )?,
     );
+    // The log records that count with the baseline (all without a generation).
+    let as_of = match generation {
+        Some(g) => format!("{as_of} AND {rid} >= {}", g.log_from),
+        None => as_of.to_string(),
+    };
     // Helper columns, named apart from the business columns.
     let fresh = |name: &str| {
         let mut name = name.to_owned();

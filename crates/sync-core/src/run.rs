@@ -60,6 +60,7 @@ pub use crate::naming::SyncedTable;
 pub use crate::status::{PROGRESS_FILE, Progress, ProgressTotals};
 pub use table_set::describe_added;
 
+mod resnapshot;
 mod table_set;
 
 /// Options of one run.
@@ -655,11 +656,7 @@ impl<S: Sink> TaskRunner<S> {
         let mut reports = Vec::new();
         for t in self.tables().await? {
             let source = self.read_source(&t).await?;
-            let base = self
-                .sink
-                .read_table(&t.base_table(), &t.base_schema)
-                .await?;
-            let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
+            let (base, log) = self.base_and_log(&t).await?;
             let added = added.get(&t.source_name).map_or(&[][..], Vec::as_slice);
             reports.push(crate::verify::compare(
                 &t,
@@ -690,11 +687,7 @@ impl<S: Sink> TaskRunner<S> {
                     "table {source_name} is not selected by the task file"
                 ))
             })?;
-        let base = self
-            .sink
-            .read_table(&t.base_table(), &t.base_schema)
-            .await?;
-        let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
+        let (base, log) = self.base_and_log(t).await?;
         let added = self.added_columns_of(source_name)?;
         crate::merge::merge(
             &t.base_schema,
@@ -707,6 +700,23 @@ impl<S: Sink> TaskRunner<S> {
                 added: &added,
             },
         )
+    }
+
+    /// A table's baseline and the log records that count with it: `t_base`
+    /// and all of `t_log`, or the published generation of a `resnapshot`
+    /// with the records from its cutoff on.
+    async fn base_and_log(&self, t: &SyncedTable) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+        let generation = self.base_generation(&t.source_name)?;
+        let base_table = generation
+            .as_ref()
+            .map_or_else(|| t.base_table(), |g| g.table.clone());
+        let base = self.sink.read_table(&base_table, &t.base_schema).await?;
+        let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
+        let log = match &generation {
+            Some(g) => crate::merge::log_from(log, &self.meta, g.log_from)?,
+            None => log,
+        };
+        Ok((base, log))
     }
 
     /// The destination columns of `source_name` (`db.table`) added during
@@ -1065,7 +1075,18 @@ impl<S: Sink> TaskRunner<S> {
         unit: String,
         c: ReadyChunk,
     ) -> CommitFuture<'a> {
-        Box::pin(async move {
+        Box::pin(async move { self.commit_chunk_to(t, &t.base_table(), unit, c).await })
+    }
+
+    /// [`Self::commit_chunk`] into the base table `base` (a generation's).
+    async fn commit_chunk_to(
+        &self,
+        t: &SyncedTable,
+        base: &str,
+        unit: String,
+        c: ReadyChunk,
+    ) -> Result<(usize, u32, u64)> {
+        {
             let bytes: usize = c
                 .batches
                 .iter()
@@ -1077,30 +1098,25 @@ impl<S: Sink> TaskRunner<S> {
             for batch in c.batches {
                 let batch = match &rule {
                     Some(rule) => {
-                        let (batch, more) = self.limit_oversized(
-                            rule,
-                            &t.source_name,
-                            &t.base_table(),
-                            &t.dest_key(),
-                            batch,
-                        )?;
+                        let (batch, more) =
+                            self.limit_oversized(rule, &t.source_name, base, &t.dest_key(), batch)?;
                         found.extend(more);
                         batch
                     }
                     None => batch,
                 };
                 data.push(TableBatch {
-                    table: t.base_table(),
+                    table: base.to_owned(),
                     partition: vec![],
                     batch,
                 });
             }
             self.sink.commit_unit(&unit, data).await?;
             self.metrics
-                .add_rows(&t.base_table(), "full_sync", c.rows, bytes as u64);
+                .add_rows(base, "full_sync", c.rows, bytes as u64);
             self.note_oversized(&found);
             Ok((c.table, c.chunk, c.rows))
-        })
+        }
     }
 
     async fn load_or_plan(&self, conn: &mut RawConn, t: &SyncedTable) -> Result<TablePlan> {
@@ -1882,8 +1898,22 @@ impl<S: Sink> TaskRunner<S> {
         state = self
             .commit_before(state, &mut open, cx.next_record_id)
             .await?;
+        // Baseline generations of `resnapshot` gain the columns of `t_base`.
+        let generations: Vec<String> = match &state.phase {
+            Phase::Incremental(inc) => inc
+                .baselines
+                .values()
+                .chain(inc.resnapshots.values().map(|r| &r.target))
+                .map(|g| g.table.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
         for (table, fields) in &add_columns {
             self.sink.add_columns(table, fields).await?;
+            let prefix = format!("{table}_g");
+            for g in generations.iter().filter(|g| g.starts_with(&prefix)) {
+                self.sink.add_columns(g, fields).await?;
+            }
         }
         for name in &created {
             if let Some(t) = next.tables.get(name) {

@@ -1064,11 +1064,11 @@ async fn add_column_lands_in_maxcompute_and_pyodps_reads_it() {
 
 /// A task over the tables `include` lists, throttled to `full_qps` chunk
 /// queries a second, 100 rows a chunk.
-fn task_over(db: &str, dir: &Path, include: &[&str]) -> TaskRunner<LocalWarehouse> {
+fn task_over(db: &str, dir: &Path, include: &[&str], server_id: u32) -> TaskRunner<LocalWarehouse> {
     let wh = dir.join("warehouse");
     let include: Vec<String> = include.iter().map(|t| format!("\"{db}.{t}\"")).collect();
     let text = format!(
-        "[source]\nurl = \"{url}\"\nserver_id = 7231\n\
+        "[source]\nurl = \"{url}\"\nserver_id = {server_id}\n\
          [destination]\nkind = \"local\"\npath = \"{wh}\"\n\
          [objects]\ninclude = [{include}]\n\
          [sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\nstate_dir = \"{state}\"\n\
@@ -1169,7 +1169,7 @@ async fn tables_added_to_include_get_baseline_and_changes_under_a_writer_and_a_s
     .await
     .expect("rows");
     let dir = tempfile::tempdir().expect("tempdir");
-    let first = task_over(db, dir.path(), &["a"]);
+    let first = task_over(db, dir.path(), &["a"], 7231);
     first.run(&caught_up()).await.expect("a alone");
     assert!(
         incremental(&first.state().expect("state").expect("saved"))
@@ -1183,7 +1183,7 @@ async fn tables_added_to_include_get_baseline_and_changes_under_a_writer_and_a_s
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     // n and k join the task; the run is stopped once n's baseline is part way.
-    let runner = std::sync::Arc::new(task_over(db, dir.path(), &["a", "n", "k"]));
+    let runner = std::sync::Arc::new(task_over(db, dir.path(), &["a", "n", "k"], 7231));
     let opts = RunOptions::default();
     let stop = opts.stop.clone();
     let watch = runner.clone();
@@ -1224,14 +1224,14 @@ async fn tables_added_to_include_get_baseline_and_changes_under_a_writer_and_a_s
     );
 
     // The next run resumes the baseline where it stopped, the writer going on.
-    task_over(db, dir.path(), &["a", "n", "k"])
+    task_over(db, dir.path(), &["a", "n", "k"], 7231)
         .run(&caught_up())
         .await
         .expect("resume");
     stop_writer.store(true, std::sync::atomic::Ordering::Relaxed);
     let writes = writer.await.expect("writer");
     assert!(writes > 50, "the writer wrote {writes} transactions");
-    let runner = task_over(db, dir.path(), &["a", "n", "k"]);
+    let runner = task_over(db, dir.path(), &["a", "n", "k"], 7231);
     let state = runner.run(&caught_up()).await.expect("caught up");
     let inc = incremental(&state);
     for t in ["n", "k"] {
@@ -1270,13 +1270,13 @@ async fn tables_added_to_include_get_baseline_and_changes_under_a_writer_and_a_s
     ))
     .await
     .expect("after removal");
-    let runner = task_over(db, dir.path(), &["n", "k"]);
+    let runner = task_over(db, dir.path(), &["n", "k"], 7231);
     let state = runner.run(&caught_up()).await.expect("without a");
     let removed = &incremental(&state).removed[&format!("{db}.a")];
     assert_eq!(removed.dest, "a");
     assert!(runner.sink().table_exists("a_base").await.expect("exists"));
     assert_verified(&runner).await;
-    let with_a = task_over(db, dir.path(), &["a", "n", "k"]);
+    let with_a = task_over(db, dir.path(), &["a", "n", "k"], 7231);
     let after = with_a
         .merged(&format!("{db}.a"), None)
         .await
@@ -1290,6 +1290,80 @@ async fn tables_added_to_include_get_baseline_and_changes_under_a_writer_and_a_s
     let err = with_a.run(&caught_up()).await.expect_err("a back");
     assert!(matches!(err, Error::TableSet { .. }), "{err}");
     assert!(err.to_string().contains("conflicting_tables"), "{err}");
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resnapshot_publishes_a_new_baseline_generation_that_repairs_lost_changes() {
+    let db = "core_resnapshot";
+    let mut conn = connect().await;
+    fresh_db(&mut conn, db, "CREATE TABLE t (id INT PRIMARY KEY, v INT);").await;
+    conn.query_drop(format!(
+        "USE {db}; INSERT INTO t SELECT seq, seq FROM seq_1_to_300"
+    ))
+    .await
+    .expect("rows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = task_over(db, dir.path(), &["t"], 7232);
+    runner.run(&caught_up()).await.expect("first");
+    // Changes the binlog never sees: the destination keeps the old rows.
+    conn.query_drop(format!(
+        "USE {db}; SET SESSION sql_log_bin = 0; DELETE FROM t WHERE id <= 5;
+         UPDATE t SET v = -1 WHERE id = 10; SET SESSION sql_log_bin = 1;
+         UPDATE t SET v = 7 WHERE id = 20; INSERT INTO t VALUES (1000, 1)"
+    ))
+    .await
+    .expect("lost changes");
+    runner.run(&caught_up()).await.expect("second");
+    let report = &runner.verify().await.expect("verify")[0];
+    assert_eq!(report.counts, (0, 5, 1), "{report:?}");
+
+    // A change after the checkpoint, then a new baseline while the task is stopped.
+    conn.query_drop(format!("USE {db}; UPDATE t SET v = 9 WHERE id = 50"))
+        .await
+        .expect("after the checkpoint");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let g = runner
+        .resnapshot(&format!("{db}.t"), &stop)
+        .await
+        .expect("resnapshot")
+        .expect("published");
+    assert_eq!((g.generation, g.table.as_str()), (2, "t_base_g2"));
+    assert_eq!(
+        runner.base_generation(&format!("{db}.t")).expect("gen"),
+        Some(g.clone())
+    );
+    conn.query_drop(format!(
+        "USE {db}; DELETE FROM t WHERE id = 30; UPDATE t SET v = 8 WHERE id = 40"
+    ))
+    .await
+    .expect("later changes");
+    runner.run(&caught_up()).await.expect("third");
+    assert_verified(&runner).await;
+    let mut records = log_records(&runner, "t_log");
+    records.retain(|(id, _)| *id >= g.log_from);
+    assert_eq!(
+        records.len(),
+        5,
+        "the updates of 50 and 40 (two images each) and the delete of 30: {records:?}"
+    );
+    let t = &runner.tables().await.expect("tables")[0];
+    let sql = sync_core::merge::merge_sql_generation(
+        &t.dest,
+        Some(&g),
+        "t_now",
+        &t.dest_columns(),
+        &t.dest_key(),
+        runner.meta(),
+        2_000_000_000,
+    )
+    .expect("sql");
+    assert!(
+        sql.contains("FROM `t_base_g2`") && sql.contains(&format!(">= {}", g.log_from)),
+        "{sql}"
+    );
     conn.query_drop(format!("DROP DATABASE {db}"))
         .await
         .expect("drop");
