@@ -213,6 +213,30 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
                         r.baseline.rows
                     );
                 }
+                if let Some(g) = inc.schemas {
+                    let set =
+                        sync_core::schema_history::SchemaStore::new(&cfg.sync.state_dir).load(g)?;
+                    for (table, t) in &set.tables {
+                        let covered = inc
+                            .baselines
+                            .get(table)
+                            .map_or(0, |b| sync_core::records::RecordIds::counter_of(b.log_from));
+                        let due: Vec<&str> = t
+                            .added
+                            .iter()
+                            .filter(|a| a.resnapshot && a.first_record_id > covered)
+                            .map(|a| a.column.as_str())
+                            .collect();
+                        if !due.is_empty() {
+                            println!(
+                                "  {table}: a new baseline is due (columns {} were added with a \
+                                 default; rewritten_rows = \"resnapshot\"): stop the task and run \
+                                 `sync-cli resnapshot --table {table}`",
+                                due.join(", ")
+                            );
+                        }
+                    }
+                }
                 for (table, g) in &inc.baselines {
                     println!(
                         "  {table}: baseline generation {} in {}, with the t_log records from \
@@ -398,11 +422,13 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
         }
     }
     let generation = runner.base_generation(&t.source_name)?;
+    let defaults = runner.filled_defaults(&t.source_name)?;
     print!(
         "{}",
         sync_core::merge::merge_sql_generation(
             &t.dest,
             generation.as_ref(),
+            &defaults,
             &result,
             &columns,
             &key,

@@ -150,6 +150,59 @@ pub fn merge_ranked(
     log: &[RecordBatch],
     spec: MergeSpec<'_>,
 ) -> Result<(RecordBatch, Vec<i64>)> {
+    let (merged, ids) = merge_ranked_raw(schema, base, log, spec)?;
+    Ok((fill_defaults(merged, &ids, spec.added)?, ids))
+}
+
+/// The rows last changed before an `ADD COLUMN` with a constant default
+/// recorded (`[sync.ddl] rewritten_rows = "default"`) get that default
+/// where they hold NULL in it: the source filled them without a log row.
+fn fill_defaults(merged: RecordBatch, ids: &[i64], added: &[AddedColumn]) -> Result<RecordBatch> {
+    let schema = merged.schema();
+    let mut columns = merged.columns().to_vec();
+    let mut changed = false;
+    for a in added {
+        let (Some(default), Ok(i)) = (&a.default, schema.index_of(&a.column)) else {
+            continue;
+        };
+        let old = &columns[i];
+        let fill: arrow_array::BooleanArray = (0..merged.num_rows())
+            .map(|r| {
+                let counter =
+                    crate::records::RecordIds::counter_of(ids.get(r).copied().unwrap_or(0));
+                Some(counter < a.first_record_id && old.is_null(r))
+            })
+            .collect();
+        if fill.true_count() == 0 {
+            continue;
+        }
+        let text = arrow_array::StringArray::from(vec![default.as_str(); merged.num_rows()]);
+        let value = arrow_cast::cast(&text, old.data_type()).map_err(|e| {
+            Error::Schema(format!(
+                "the default {default:?} of added column `{}` does not fit its type {}: {e}",
+                a.column,
+                old.data_type()
+            ))
+        })?;
+        columns[i] = arrow_select::zip::zip(&fill, &value, old)?;
+        changed = true;
+    }
+    if !changed {
+        return Ok(merged);
+    }
+    Ok(RecordBatch::try_new_with_options(
+        schema,
+        columns,
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(merged.num_rows())),
+    )?)
+}
+
+fn merge_ranked_raw(
+    schema: &SchemaRef,
+    base: &[RecordBatch],
+    log: &[RecordBatch],
+    spec: MergeSpec<'_>,
+) -> Result<(RecordBatch, Vec<i64>)> {
     let mut sources: Vec<RecordBatch> = Vec::with_capacity(base.len() + log.len());
     for b in base {
         sources.push(project(schema, b)?);
@@ -498,7 +551,20 @@ pub fn merge_sql(
     meta: &MetaColumns,
     as_of: i64,
 ) -> Result<String> {
-    merge_sql_generation(table, None, result, columns, key, meta, as_of)
+    merge_sql_generation(table, None, &[], result, columns, key, meta, as_of)
+}
+
+/// A default filled in by `merge-sql` (`[sync.ddl] rewritten_rows =
+/// "default"`): the column, the first `record_id` (with its tag) written
+/// after its `ADD COLUMN`, and the constant.
+#[derive(Clone, Debug)]
+pub struct FilledDefault {
+    /// Destination column name.
+    pub column: String,
+    /// Rows made by an older record (or the baseline) get the default.
+    pub before_record_id: i64,
+    /// The constant, as text.
+    pub value: String,
 }
 
 /// As [`merge_sql`], for a baseline generation published by `resnapshot`:
@@ -506,9 +572,11 @@ pub fn merge_sql(
 ///
 /// # Errors
 /// As [`merge_sql`].
+#[allow(clippy::too_many_arguments)]
 pub fn merge_sql_generation(
     table: &str,
     generation: Option<&crate::machine::BaseGeneration>,
+    defaults: &[FilledDefault],
     result: &str,
     columns: &[&str],
     key: &[&str],
@@ -583,10 +651,33 @@ pub fn merge_sql_generation(
     }
     let partition = list(key)?;
     let rn = fresh("dts_rn");
+    // Rows last changed before an ADD COLUMN get its constant default.
+    let out = columns
+        .iter()
+        .map(|c| {
+            let name = ident(c)?;
+            Ok(match defaults.iter().find(|d| d.column == *c) {
+                None => name,
+                Some(d) => {
+                    let number = d.value.parse::<f64>().is_ok();
+                    let value = if number {
+                        d.value.clone()
+                    } else {
+                        literal(&d.value)
+                    };
+                    format!(
+                        "CASE WHEN {name} IS NULL AND {rid} < {} THEN {value} ELSE {name} END AS {name}",
+                        d.before_record_id
+                    )
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?
+        .join(", ");
     Ok(format!(
         "SET odps.sql.allow.fullscan=true;\n\
          INSERT OVERWRITE TABLE {result}\n\
-         SELECT {cols} FROM (\n  \
+         SELECT {out} FROM (\n  \
            SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {rid} DESC, {after} DESC) AS {rn}\n  \
            FROM (\n    \
              SELECT {rid}, {op}, {after}, {cols} FROM {log} WHERE {ts} < {as_of}\n    \
@@ -948,6 +1039,8 @@ mod tests {
         let added = [AddedColumn {
             column: "c".into(),
             first_record_id: 3,
+            default: None,
+            resnapshot: false,
         }];
         let spec = MergeSpec {
             meta: &meta,

@@ -735,6 +735,29 @@ impl<S: Sink> TaskRunner<S> {
             .unwrap_or_default())
     }
 
+    /// The defaults `merge-sql` fills in for `source_name` (`[sync.ddl]
+    /// rewritten_rows = "default"`).
+    ///
+    /// # Errors
+    /// Checkpoint and schema store errors.
+    pub fn filled_defaults(&self, source_name: &str) -> Result<Vec<crate::merge::FilledDefault>> {
+        Ok(self
+            .added_columns_of(source_name)?
+            .into_iter()
+            .filter_map(|a| {
+                Some(crate::merge::FilledDefault {
+                    before_record_id: RecordIds::new(
+                        self.cfg.source.record_id_tag,
+                        a.first_record_id,
+                    )
+                    .allocate(),
+                    value: a.default?,
+                    column: a.column,
+                })
+            })
+            .collect())
+    }
+
     /// Per source table, the destination columns added during the
     /// incremental phase (from the schemas the checkpoint names).
     fn added_columns(&self) -> Result<HashMap<String, Vec<crate::schema_history::AddedColumn>>> {
@@ -1920,6 +1943,24 @@ impl<S: Sink> TaskRunner<S> {
                 self.ensure_tables(&t.synced(&self.meta), &state.task_id)
                     .await?;
                 info!(table = %name, dest = %t.dest, "a new table is synced from its CREATE TABLE on");
+            }
+        }
+        for t in next.tables.values() {
+            for a in t
+                .added
+                .iter()
+                .filter(|a| a.resnapshot && a.first_record_id == cx.next_record_id)
+            {
+                warn!(
+                    table = %t.source_name(),
+                    column = %a.column,
+                    "column `{}` was added with a default that MySQL gave every existing row without \
+                     a log row: those rows hold NULL in the destination until a new baseline; run \
+                     `sync-cli resnapshot --table {}` while the task is stopped \
+                     (`sync.ddl.rewritten_rows` = \"resnapshot\")",
+                    a.column,
+                    t.source_name()
+                );
             }
         }
         let here = position_of(after);

@@ -59,6 +59,14 @@ pub struct AddedColumn {
     /// last record is older hold NULL there (MaxCompute does not backfill),
     /// whatever default the source shows for them.
     pub first_record_id: u64,
+    /// Under `[sync.ddl] rewritten_rows = "default"`: the column's constant
+    /// default (as text), which merges fill in for those rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Under `rewritten_rows = "resnapshot"`: those rows need a new
+    /// baseline generation read after the `ALTER`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resnapshot: bool,
 }
 
 /// One synced table as of a binlog position.
@@ -698,7 +706,11 @@ impl Work<'_, '_> {
                 };
                 let mut column = tt.source.columns[i].clone();
                 column.name = to.clone();
-                let def = ColumnDef { column, key: None };
+                let def = ColumnDef {
+                    column,
+                    key: None,
+                    literal_default: None,
+                };
                 self.change_column(tt, from, &def, None, false)?;
             }
             AlterSpec::RenameTable(to) => {
@@ -840,9 +852,16 @@ impl Work<'_, '_> {
                     name: dest.clone(),
                     column: col.clone(),
                 });
+                let rewritten = cx.policy.rewritten_rows;
+                let default = def.literal_default.clone();
                 tt.added.push(AddedColumn {
                     column: dest.clone(),
                     first_record_id: cx.next_record_id,
+                    default: default
+                        .clone()
+                        .filter(|_| rewritten == crate::config::RewrittenRows::Default),
+                    resnapshot: rewritten == crate::config::RewrittenRows::Resnapshot
+                        && col.default.is_some(),
                 });
                 for table in [format!("{}_base", tt.dest), format!("{}_log", tt.dest)] {
                     match self.adds.iter_mut().find(|(t, _)| *t == table) {

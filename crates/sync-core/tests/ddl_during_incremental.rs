@@ -1353,6 +1353,7 @@ async fn resnapshot_publishes_a_new_baseline_generation_that_repairs_lost_change
     let sql = sync_core::merge::merge_sql_generation(
         &t.dest,
         Some(&g),
+        &[],
         "t_now",
         &t.dest_columns(),
         &t.dest_key(),
@@ -1367,4 +1368,85 @@ async fn resnapshot_publishes_a_new_baseline_generation_that_repairs_lost_change
     conn.query_drop(format!("DROP DATABASE {db}"))
         .await
         .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewritten_rows_fill_the_default_or_ask_for_a_new_baseline() {
+    let mut conn = connect().await;
+    for (db, mode, server_id) in [
+        ("core_rewritten_default", "default", 7235),
+        ("core_rewritten_resnap", "resnapshot", 7236),
+    ] {
+        fresh_db(
+            &mut conn,
+            db,
+            "CREATE TABLE d (id INT PRIMARY KEY, v INT); INSERT INTO d VALUES (1, 1), (2, 2), (3, 3);",
+        )
+        .await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let extra = format!("ddl = {{ rewritten_rows = \"{mode}\" }}");
+        local_task(db, server_id, dir.path(), &extra)
+            .run(&caught_up())
+            .await
+            .expect("full");
+        conn.query_drop(format!(
+            "USE {db};
+             ALTER TABLE d ADD COLUMN c INT NOT NULL DEFAULT 5, ADD COLUMN s VARCHAR(5) DEFAULT 'x ''y';
+             UPDATE d SET v = 9 WHERE id = 2;
+             INSERT INTO d VALUES (4, 4, 7, 'z');"
+        ))
+        .await
+        .expect("alter");
+        let runner = local_task(db, server_id, dir.path(), &extra);
+        runner.run(&caught_up()).await.expect("incremental");
+        let report = &runner.verify().await.expect("verify")[0];
+        assert!(report.is_equal(), "{report:?}");
+        let merged = runner
+            .merged(&format!("{db}.d"), None)
+            .await
+            .expect("merge");
+        let rows = by_id(&[merged], &["v", "c", "s"]);
+        if mode == "default" {
+            // Rows 1 and 3 were filled by the ALTER: the merge fills them too.
+            assert_eq!(report.added_null, 0, "{report:?}");
+            assert_eq!(rows[&1], vec![v("1"), v("5"), v("x 'y")]);
+            assert_eq!(rows[&2], vec![v("9"), v("5"), v("x 'y")]);
+            assert_eq!(rows[&4], vec![v("4"), v("7"), v("z")]);
+            let t = &runner.tables().await.expect("tables")[0];
+            let defaults = runner.filled_defaults(&t.source_name).expect("defaults");
+            let sql = sync_core::merge::merge_sql_generation(
+                &t.dest,
+                None,
+                &defaults,
+                "d_now",
+                &t.dest_columns(),
+                &t.dest_key(),
+                runner.meta(),
+                2_000_000_000,
+            )
+            .expect("sql");
+            assert!(
+                sql.contains("CASE WHEN `c` IS NULL AND")
+                    && sql.contains("THEN 5 ELSE `c` END AS `c`"),
+                "{sql}"
+            );
+        } else {
+            // NULL until a new baseline, which `resnapshot` makes.
+            assert_eq!(report.added_null, 2, "{report:?}");
+            assert_eq!(rows[&1], vec![v("1"), None, None]);
+            runner
+                .resnapshot(
+                    &format!("{db}.d"),
+                    &std::sync::atomic::AtomicBool::new(false),
+                )
+                .await
+                .expect("resnapshot")
+                .expect("published");
+            let report = &runner.verify().await.expect("verify")[0];
+            assert!(report.is_equal() && report.added_null == 0, "{report:?}");
+        }
+        conn.query_drop(format!("DROP DATABASE {db}"))
+            .await
+            .expect("drop");
+    }
 }
