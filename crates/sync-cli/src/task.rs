@@ -423,6 +423,13 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
     }
     let generation = runner.base_generation(&t.source_name)?;
     let defaults = runner.filled_defaults(&t.source_name)?;
+    if key.is_empty() && !defaults.is_empty() {
+        eprintln!(
+            "warning: {} has no key: this SQL does not fill the defaults of columns added later \
+             (`rewritten_rows = \"default\"`); `sync-cli merge` does",
+            args.table
+        );
+    }
     print!(
         "{}",
         sync_core::merge::merge_sql_generation(

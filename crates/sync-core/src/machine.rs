@@ -898,6 +898,159 @@ mod tests {
         );
     }
 
+    fn incremental_at(position: u64) -> TaskState {
+        let sel = SelectedPhases {
+            schema: false,
+            full: false,
+            incremental: true,
+        };
+        TaskState::new(sel)
+            .apply(Step::PrecheckPassed)
+            .and_then(|s| s.apply(Step::PositionCaptured(pos("b.1", position))))
+            .and_then(|s| {
+                s.apply(Step::SchemaChanged {
+                    generation: 1,
+                    to: pos("b.1", position),
+                })
+            })
+            .expect("incremental")
+    }
+
+    fn added(keyless: bool) -> AddedTable {
+        AddedTable {
+            start: pos("b.1", 500),
+            id: "x".into(),
+            table: serde_json::Value::Null,
+            keyless,
+            live: false,
+            start_record_id: None,
+            baseline: TableProgress::default(),
+        }
+    }
+
+    fn inc(s: &TaskState) -> &Incremental {
+        match &s.phase {
+            Phase::Incremental(i) => i,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_added_table_goes_live_once_and_its_baseline_completes_chunk_by_chunk() {
+        let s = incremental_at(4)
+            .apply(Step::TableAdded {
+                table: "d.n".into(),
+                added: added(false),
+            })
+            .expect("added");
+        let chunk = |last| Step::BaselineChunk {
+            table: "d.n".into(),
+            rows: 10,
+            resume_after: None,
+            last,
+        };
+        let s = s.apply(chunk(false)).expect("chunk before live");
+        assert!(
+            s.clone()
+                .apply(Step::TableAdded {
+                    table: "d.n".into(),
+                    added: added(false),
+                })
+                .is_err(),
+            "re-added with a chunk committed"
+        );
+        let s = s
+            .apply(Step::TableLive {
+                table: "d.n".into(),
+                generation: 2,
+                to: pos("b.1", 520),
+            })
+            .expect("live");
+        let a = &inc(&s).added["d.n"];
+        assert_eq!(
+            (
+                a.live,
+                a.start_record_id,
+                inc(&s).position.position,
+                inc(&s).schemas
+            ),
+            (true, Some(1), 520, Some(2))
+        );
+        assert!(!a.complete());
+        let s = s.apply(chunk(true)).expect("last chunk");
+        assert!(inc(&s).added["d.n"].complete());
+        assert!(s.apply(chunk(true)).is_err(), "chunk after the last");
+        // A keyless table goes live only with its snapshot committed.
+        let k = incremental_at(4)
+            .apply(Step::TableAdded {
+                table: "d.k".into(),
+                added: added(true),
+            })
+            .expect("keyless");
+        let live = |g| Step::TableLive {
+            table: "d.k".into(),
+            generation: g,
+            to: pos("b.1", 600),
+        };
+        assert!(k.clone().apply(live(2)).is_err());
+        let k = k
+            .apply(Step::BaselineChunk {
+                table: "d.k".into(),
+                rows: 3,
+                resume_after: None,
+                last: true,
+            })
+            .and_then(|k| k.apply(live(2)))
+            .expect("keyless live");
+        let k = k
+            .apply(Step::TableRemoved {
+                table: "d.k".into(),
+                dest: "k".into(),
+                generation: 3,
+                to: pos("b.1", 700),
+            })
+            .expect("removed");
+        assert!(inc(&k).added.is_empty());
+        assert_eq!(inc(&k).removed["d.k"].at.position, 700);
+    }
+
+    #[test]
+    fn a_baseline_generation_is_published_with_its_last_chunk() {
+        let target = BaseGeneration {
+            generation: 2,
+            table: "t_base_g2".into(),
+            log_from: 41,
+        };
+        let s = incremental_at(4)
+            .apply(Step::ResnapshotStarted {
+                table: "d.t".into(),
+                resnapshot: Resnapshot {
+                    target: target.clone(),
+                    baseline: TableProgress::default(),
+                },
+            })
+            .expect("started");
+        let chunk = |last| Step::ResnapshotChunk {
+            table: "d.t".into(),
+            rows: 5,
+            resume_after: None,
+            last,
+        };
+        let s = s.apply(chunk(false)).expect("chunk");
+        assert!(inc(&s).baselines.is_empty(), "not before the last chunk");
+        let s = s.apply(chunk(true)).expect("last");
+        assert_eq!(inc(&s).baselines["d.t"], target);
+        assert!(inc(&s).resnapshots.is_empty());
+        let again = Step::ResnapshotStarted {
+            table: "d.t".into(),
+            resnapshot: Resnapshot {
+                target,
+                baseline: TableProgress::default(),
+            },
+        };
+        assert!(s.apply(again).is_err(), "generations must grow");
+    }
+
     #[test]
     fn schema_only_task_finishes_and_state_round_trips_through_json() {
         let sel = SelectedPhases {

@@ -853,11 +853,11 @@ impl Work<'_, '_> {
                     column: col.clone(),
                 });
                 let rewritten = cx.policy.rewritten_rows;
-                let default = def.literal_default.clone();
                 tt.added.push(AddedColumn {
                     column: dest.clone(),
                     first_record_id: cx.next_record_id,
-                    default: default
+                    default: def
+                        .literal_default
                         .clone()
                         .filter(|_| rewritten == crate::config::RewrittenRows::Default),
                     resnapshot: rewritten == crate::config::RewrittenRows::Resnapshot
