@@ -1589,12 +1589,14 @@ impl<S: Sink> TaskRunner<S> {
                     from: &batch_start,
                     boundary: &boundary,
                 };
+                let adding: Vec<String> = waiting.iter().map(|(n, _)| n.clone()).collect();
                 let cx = PlanContext {
                     policy: &self.cfg.sync.ddl,
                     naming: &naming,
                     reserved: &reserved,
                     next_record_id: ids.next_counter(),
                     database_charsets: &database_charsets,
+                    adding: &adding,
                 };
                 let plan = tracker.plan_query(query.sql, query.default_db, query.sql_mode, &cx);
                 if matches!(plan, Plan::StatementLogged { .. })

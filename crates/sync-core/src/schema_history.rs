@@ -460,6 +460,10 @@ pub struct PlanContext<'a> {
     /// Default character set per database (lower case names): what a new
     /// table's character columns get when its statement names none.
     pub database_charsets: &'a HashMap<String, String>,
+    /// Tables being added to the task whose start the stream has not
+    /// reached (`db.table`): untracked until then, never created by a DDL
+    /// (their baseline is read as they are at their start).
+    pub adding: &'a [String],
 }
 
 impl SchemaSet {
@@ -1076,7 +1080,10 @@ impl Work<'_, '_> {
         what: &str,
         definition: Option<&TableDefinition>,
     ) -> std::result::Result<(), Stop> {
-        if self.next.key_of(t).is_some() || !self.cx.naming.selects_table(&t.database, &t.table) {
+        if self.next.key_of(t).is_some()
+            || !self.cx.naming.selects_table(&t.database, &t.table)
+            || self.cx.adding.contains(&t.to_string())
+        {
             return Ok(());
         }
         let what = format!("{what} and the include patterns select it");
@@ -1476,7 +1483,10 @@ impl Tracker {
             .filter_map(|t| match self.set.key_of(t) {
                 Some(key) => Some(key),
                 // A table a CREATE … SELECT makes and the task would sync.
-                None if creates && cx.naming.selects_table(&t.database, &t.table) => {
+                None if creates
+                    && cx.naming.selects_table(&t.database, &t.table)
+                    && !cx.adding.contains(&t.to_string()) =>
+                {
                     Some(t.to_string())
                 }
                 None => None,
@@ -1591,6 +1601,7 @@ mod tests {
                 reserved: &f.reserved,
                 next_record_id: 77,
                 database_charsets: &HashMap::new(),
+                adding: &[],
             },
         )
     }
@@ -1786,6 +1797,25 @@ mod tests {
             ..DdlConfig::default()
         };
         assert!(stop(plan(&f, &strict, "RENAME TABLE x.y TO shop.fresh")).contains("appears"));
+        // A table being added to the task is read at its start: its CREATE
+        // before then neither stops the task nor makes it tracked.
+        let stmt = parse(
+            "CREATE TABLE fresh (id INT)",
+            "shop",
+            ParseOptions::default(),
+        )
+        .expect("parses")
+        .expect("a statement");
+        let adding = ["shop.fresh".to_owned()];
+        let cx = PlanContext {
+            policy: &strict,
+            naming: &f.naming,
+            reserved: &f.reserved,
+            next_record_id: 77,
+            database_charsets: &HashMap::new(),
+            adding: &adding,
+        };
+        assert_eq!(f.set.plan(&stmt, &cx), Plan::Unchanged { notes: vec![] });
     }
 
     #[test]
@@ -2064,6 +2094,7 @@ mod tests {
             reserved: &f.reserved,
             next_record_id: 1,
             database_charsets: &HashMap::new(),
+            adding: &[],
         };
         let q = |sql: &str, db: &str| tracker.plan_query(sql, db, None, &cx);
         let logged = |plan: Plan| match plan {

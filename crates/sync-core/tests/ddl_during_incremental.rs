@@ -746,21 +746,23 @@ async fn statement_logged_writes_of_every_kind_under_skip_are_skipped_and_counte
     .await
     .expect("changes");
     runner.run(&caught_up()).await.expect("skips and goes on");
-    // INSERT, LOAD DATA, the function call, DELETE, CREATE … SELECT, UPDATE.
-    assert_eq!(runner.metrics().snapshot().unsupported_events_skipped, 6);
+    // INSERT, LOAD DATA, the function call, DELETE, UPDATE. (`fresh`, which
+    // CREATE … SELECT makes, exists when the run starts: the task adds it
+    // with a baseline read at its start, so that statement loses nothing.)
+    assert_eq!(runner.metrics().snapshot().unsupported_events_skipped, 5);
     assert!(
         runner
             .metrics()
             .render()
-            .contains("\nsync_unsupported_events_skipped_total 6\n")
+            .contains("\nsync_unsupported_events_skipped_total 5\n")
     );
     let progress = sync_core::status::read(&dir.path().join("state")).expect("progress.json");
-    assert_eq!(progress.metrics.unsupported_events_skipped, 6);
+    assert_eq!(progress.metrics.unsupported_events_skipped, 5);
     let lines = sync_core::status::describe(&progress, "incremental", 0.0, None);
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("6 event(s) changing a synced table skipped")),
+            .any(|l| l.starts_with("5 event(s) changing a synced table skipped")),
         "{lines:?}"
     );
     let log = runner.sink().read_table_blocking("t_log").expect("t_log");
