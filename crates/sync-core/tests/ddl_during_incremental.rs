@@ -1326,12 +1326,57 @@ async fn resnapshot_publishes_a_new_baseline_generation_that_repairs_lost_change
     conn.query_drop(format!("USE {db}; UPDATE t SET v = 9 WHERE id = 50"))
         .await
         .expect("after the checkpoint");
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    // Not while a run holds the task.
+    let held = runner.lock("run").expect("lock");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let err = runner
+        .resnapshot(&format!("{db}.t"), &stop)
+        .await
+        .expect_err("locked");
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+    drop(held);
+    // Stopped after its first chunk, then resumed: each chunk once.
+    let runner = std::sync::Arc::new(runner);
+    let watch = runner.clone();
+    let flag = stop.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            if let Ok(Some(state)) = watch.state()
+                && incremental(&state)
+                    .resnapshots
+                    .values()
+                    .any(|r| r.baseline.chunks_done >= 1)
+            {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+        }
+    });
+    let first = runner
+        .resnapshot(&format!("{db}.t"), &stop)
+        .await
+        .expect("resnapshot");
+    watcher.await.expect("watcher");
+    assert!(first.is_none(), "stopped part way: {first:?}");
+    let state = runner.state().expect("state").expect("saved");
+    let part = &incremental(&state).resnapshots[&format!("{db}.t")];
+    assert!(
+        !part.baseline.done && part.baseline.chunks_done >= 1,
+        "{part:?}"
+    );
+    stop.store(false, std::sync::atomic::Ordering::Relaxed);
     let g = runner
         .resnapshot(&format!("{db}.t"), &stop)
         .await
         .expect("resnapshot")
         .expect("published");
+    let base = runner
+        .sink()
+        .read_table_blocking("t_base_g2")
+        .expect("t_base_g2");
+    let rows: usize = base.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, by_id(&base, &[]).len(), "a key twice in t_base_g2");
     assert_eq!((g.generation, g.table.as_str()), (2, "t_base_g2"));
     assert_eq!(
         runner.base_generation(&format!("{db}.t")).expect("gen"),
