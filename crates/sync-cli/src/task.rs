@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sync_core::config::TaskConfig;
 use sync_core::machine::Phase;
 use sync_core::precheck::Outcome;
-use sync_core::run::{RunOptions, TaskRunner};
+use sync_core::run::{ResnapshotOutcome, RunOptions, TaskRunner};
 use sync_core::sink::Sink;
 
 /// The task file argument shared by every task command.
@@ -204,6 +204,14 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
                     );
                 }
                 for (table, r) in &inc.resnapshots {
+                    if let Some(start) = r.start.as_ref().filter(|_| r.baseline.done) {
+                        println!(
+                            "  {table}: baseline generation {} copied into {} as of {}:{}; \
+                             published when the stream reaches that position",
+                            r.target.generation, r.target.table, start.file, start.position
+                        );
+                        continue;
+                    }
                     println!(
                         "  {table}: baseline generation {} being copied into {}: {} chunks ({} \
                          rows) committed; `sync-cli resnapshot` resumes it",
@@ -460,12 +468,17 @@ pub(crate) async fn resnapshot(args: ResnapshotArgs) -> Result<()> {
     let watcher = tokio::spawn(watch_signals(runner.clone(), stop.clone()));
     let _abort = AbortOnDrop(watcher);
     match runner.resnapshot(&args.table, &stop).await? {
-        Some(g) => println!(
+        ResnapshotOutcome::Published(g) => println!(
             "{}: baseline generation {} published in {}: merge, merge-sql and verify read it \
              with the t_log records from record_id {} on",
             args.table, g.generation, g.table, g.log_from
         ),
-        None => println!(
+        ResnapshotOutcome::Copied { generation, start } => println!(
+            "{}: baseline generation {} copied into {} as of {}:{} (no key: one consistent \
+             snapshot); the next `sync-cli run` publishes it when its stream reaches that position",
+            args.table, generation.generation, generation.table, start.file, start.position
+        ),
+        ResnapshotOutcome::Stopped => println!(
             "{}: stopped; `sync-cli resnapshot` again resumes the copy",
             args.table
         ),

@@ -143,6 +143,11 @@ pub struct Resnapshot {
     pub target: BaseGeneration,
     /// Its chunks committed so far.
     pub baseline: TableProgress,
+    /// For a table without a key: the position its snapshot was read at.
+    /// It is published there, when the stream reaches it (its cutoff is
+    /// the `record_id` of the next change then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<SourcePosition>,
 }
 
 /// A table added to a task already in the incremental phase: its changes
@@ -294,6 +299,16 @@ pub enum Step {
         /// This was its last chunk.
         last: bool,
     },
+    /// The stream reached the start of a complete keyless baseline
+    /// generation: it is published with cutoff `log_from` at `to`.
+    ResnapshotPublished {
+        /// Source table, `db.table`.
+        table: String,
+        /// The first `record_id` (with its tag) of the changes after `to`.
+        log_from: i64,
+        /// Where it takes effect (at or after its start).
+        to: SourcePosition,
+    },
     /// A table left `[objects] include`: from `to` on, generation
     /// `generation` (which no longer tracks it) is in force.
     TableRemoved {
@@ -334,6 +349,7 @@ impl Step {
             Self::TableRemoved { .. } => "table_removed",
             Self::ResnapshotStarted { .. } => "resnapshot_started",
             Self::ResnapshotChunk { .. } => "resnapshot_chunk",
+            Self::ResnapshotPublished { .. } => "resnapshot_published",
         }
     }
 }
@@ -683,9 +699,39 @@ impl TaskState {
                 r.baseline.rows += rows;
                 r.baseline.resume_after = resume_after;
                 r.baseline.done = last;
-                if last && let Some(r) = inc.resnapshots.remove(&table) {
+                // A keyless generation waits for the stream to reach its start.
+                if last
+                    && r.start.is_none()
+                    && let Some(r) = inc.resnapshots.remove(&table)
+                {
                     inc.baselines.insert(table, r.target);
                 }
+                Phase::Incremental(inc)
+            }
+            (
+                Phase::Incremental(mut inc),
+                Step::ResnapshotPublished {
+                    table,
+                    log_from,
+                    to,
+                },
+            ) => {
+                let ready = inc
+                    .resnapshots
+                    .get(&table)
+                    .is_some_and(|r| r.baseline.done && r.start.is_some());
+                if inc.pending.is_some() || !ready {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "only a complete keyless generation is published, with no batch pending",
+                    ));
+                }
+                if let Some(r) = inc.resnapshots.remove(&table) {
+                    let mut target = r.target;
+                    target.log_from = log_from;
+                    inc.baselines.insert(table, target);
+                }
+                inc.position = to;
                 Phase::Incremental(inc)
             }
             (phase, _) => return Err(refuse(&phase, "the phase does not take this step")),
@@ -1027,6 +1073,7 @@ mod tests {
                 resnapshot: Resnapshot {
                     target: target.clone(),
                     baseline: TableProgress::default(),
+                    start: None,
                 },
             })
             .expect("started");
@@ -1046,6 +1093,7 @@ mod tests {
             resnapshot: Resnapshot {
                 target,
                 baseline: TableProgress::default(),
+                start: None,
             },
         };
         assert!(s.apply(again).is_err(), "generations must grow");

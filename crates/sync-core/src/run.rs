@@ -58,6 +58,7 @@ use tracing::{info, warn};
 
 pub use crate::naming::SyncedTable;
 pub use crate::status::{PROGRESS_FILE, Progress, ProgressTotals};
+pub use resnapshot::ResnapshotOutcome;
 pub use table_set::describe_added;
 
 mod resnapshot;
@@ -1227,7 +1228,10 @@ impl<S: Sink> TaskRunner<S> {
             _ => None,
         };
         let was = position(&state);
-        let none_waiting = table_set::waiting(&state).is_empty();
+        let pending = |s: &TaskState| {
+            !table_set::waiting(s).is_empty() || !table_set::publishing(s).is_empty()
+        };
+        let none_waiting = !pending(&state);
         let state = self.stream(state, tracked, opts).await?;
         // Caught up before the start of a table being added (captured after
         // the stream's end was): read on to it, so that a run that exits
@@ -1235,7 +1239,7 @@ impl<S: Sink> TaskRunner<S> {
         // per table set change: the next stream's end lies past the start).
         let again = opts.exit_when_caught_up
             && !opts.stop.load(Ordering::Relaxed)
-            && !table_set::waiting(&state).is_empty()
+            && pending(&state)
             && (none_waiting || position(&state) != was);
         Ok((state, again))
     }
@@ -1339,9 +1343,13 @@ impl<S: Sink> TaskRunner<S> {
         let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut backfill: Option<table_set::BackfillFuture<'_>> = None;
         let mut waiting = table_set::waiting(&state);
+        let mut publishing = table_set::publishing(&state);
         self.metrics.set_phase(phase_metric(&state.phase));
         loop {
-            if forced.is_none() && at_boundary && (table_set_due || !waiting.is_empty()) {
+            if forced.is_none()
+                && at_boundary
+                && (table_set_due || !waiting.is_empty() || !publishing.is_empty())
+            {
                 let here = position_of(stream.checkpoint());
                 let due = |waiting: &[(String, SourcePosition)]| -> Vec<String> {
                     waiting
@@ -1350,7 +1358,7 @@ impl<S: Sink> TaskRunner<S> {
                         .map(|(n, _)| n.clone())
                         .collect()
                 };
-                if table_set_due || !due(&waiting).is_empty() {
+                if table_set_due || !due(&waiting).is_empty() || !due(&publishing).is_empty() {
                     // Nothing of the old set may be open across the change.
                     state = self.settle(state, &mut in_flight).await?;
                     if batch.records > 0 {
@@ -1374,7 +1382,10 @@ impl<S: Sink> TaskRunner<S> {
                     }
                     let now_due = due(&table_set::waiting(&state));
                     state = self.go_live(state, &mut tracker, &now_due, &here)?;
+                    let now_due = due(&table_set::publishing(&state));
+                    state = self.publish_due(state, &now_due, &here, ids.next_counter())?;
                     waiting = table_set::waiting(&state);
+                    publishing = table_set::publishing(&state);
                     if matches!(&state.phase, Phase::Incremental(i) if i.position == here) {
                         boundary = here.clone();
                         batch_start = here;
@@ -1768,8 +1779,17 @@ impl<S: Sink> TaskRunner<S> {
             .filter(|(_, start)| table_set::reached(&cp, start, by_gtid))
             .map(|(n, _)| n.clone())
             .collect();
-        if !due.is_empty() && matches!(&state.phase, Phase::Incremental(i) if i.position == cp) {
+        let at_cp = matches!(&state.phase, Phase::Incremental(i) if i.position == cp);
+        if !due.is_empty() && at_cp {
             state = self.go_live(state, &mut tracker, &due, &cp)?;
+        }
+        let due: Vec<String> = publishing
+            .iter()
+            .filter(|(_, start)| table_set::reached(&cp, start, by_gtid))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !due.is_empty() && at_cp {
+            state = self.publish_due(state, &due, &cp, ids.next_counter())?;
         }
         self.finish_backfill(state, backfill, &mut chunk_rx, &opts.stop)
             .await

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Command;
 use sync_core::Error;
 use sync_core::machine::{Incremental, Phase, TaskState};
-use sync_core::run::{RunOptions, TaskRunner};
+use sync_core::run::{ResnapshotOutcome, RunOptions, TaskRunner};
 use sync_core::sink::Sink;
 use sync_core::sink::local::LocalWarehouse;
 use sync_core::sink::maxcompute::MaxComputeSink;
@@ -1358,7 +1358,7 @@ async fn resnapshot_publishes_a_new_baseline_generation_that_repairs_lost_change
         .await
         .expect("resnapshot");
     watcher.await.expect("watcher");
-    assert!(first.is_none(), "stopped part way: {first:?}");
+    assert_eq!(first, ResnapshotOutcome::Stopped);
     let state = runner.state().expect("state").expect("saved");
     let part = &incremental(&state).resnapshots[&format!("{db}.t")];
     assert!(
@@ -1366,11 +1366,13 @@ async fn resnapshot_publishes_a_new_baseline_generation_that_repairs_lost_change
         "{part:?}"
     );
     stop.store(false, std::sync::atomic::Ordering::Relaxed);
-    let g = runner
+    let ResnapshotOutcome::Published(g) = runner
         .resnapshot(&format!("{db}.t"), &stop)
         .await
         .expect("resnapshot")
-        .expect("published");
+    else {
+        panic!("not published")
+    };
     let base = runner
         .sink()
         .read_table_blocking("t_base_g2")
@@ -1481,14 +1483,14 @@ async fn rewritten_rows_fill_the_default_or_ask_for_a_new_baseline() {
             // NULL until a new baseline, which `resnapshot` makes.
             assert_eq!(report.added_null, 2, "{report:?}");
             assert_eq!(rows[&1], vec![v("1"), None, None]);
-            runner
+            let done = runner
                 .resnapshot(
                     &format!("{db}.d"),
                     &std::sync::atomic::AtomicBool::new(false),
                 )
                 .await
-                .expect("resnapshot")
-                .expect("published");
+                .expect("resnapshot");
+            assert!(matches!(done, ResnapshotOutcome::Published(_)), "{done:?}");
             let report = &runner.verify().await.expect("verify")[0];
             assert!(report.is_equal() && report.added_null == 0, "{report:?}");
         }
@@ -1496,4 +1498,63 @@ async fn rewritten_rows_fill_the_default_or_ask_for_a_new_baseline() {
             .await
             .expect("drop");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyless_table_is_resnapshotted_at_its_own_position_and_published_by_the_run() {
+    let db = "core_resnapshot_keyless";
+    let mut conn = connect().await;
+    fresh_db(&mut conn, db, "CREATE TABLE k (v INT, s VARCHAR(10));").await;
+    conn.query_drop(format!(
+        "USE {db}; INSERT INTO k SELECT seq % 4, 'a' FROM seq_1_to_40"
+    ))
+    .await
+    .expect("rows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = task_over(db, dir.path(), &["k"], 7237);
+    runner.run(&caught_up()).await.expect("first");
+    conn.query_drop(format!(
+        "USE {db}; SET SESSION sql_log_bin = 0; DELETE FROM k WHERE v = 1 LIMIT 1;
+         INSERT INTO k VALUES (9, 'ghost'); SET SESSION sql_log_bin = 1;
+         UPDATE k SET s = 'b' WHERE v = 2 LIMIT 1"
+    ))
+    .await
+    .expect("lost changes");
+    runner.run(&caught_up()).await.expect("second");
+    assert!(!runner.verify().await.expect("verify")[0].is_equal());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let outcome = runner
+        .resnapshot(&format!("{db}.k"), &stop)
+        .await
+        .expect("resnapshot");
+    let ResnapshotOutcome::Copied { generation, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(generation.table, "k_base_g2");
+    assert_eq!(
+        runner.base_generation(&format!("{db}.k")).expect("gen"),
+        None
+    );
+    // Identical rows changed after the snapshot: the log applies on top of it.
+    conn.query_drop(format!(
+        "USE {db}; INSERT INTO k VALUES (3, 'a'), (3, 'a'); DELETE FROM k WHERE v = 0 LIMIT 2;
+         UPDATE k SET s = 'c' WHERE v = 3 LIMIT 1"
+    ))
+    .await
+    .expect("later changes");
+    runner.run(&caught_up()).await.expect("publishes");
+    let published = runner
+        .base_generation(&format!("{db}.k"))
+        .expect("gen")
+        .expect("published by the run");
+    assert_eq!(published.generation, 2);
+    assert!(published.log_from > 0);
+    let reports = assert_verified(&runner).await;
+    assert!(
+        reports[0].keyless && reports[0].counts_add_up(),
+        "{reports:?}"
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
 }

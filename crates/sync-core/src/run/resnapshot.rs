@@ -11,10 +11,16 @@
 //! chunks are committed one unit each and checkpointed; the last publishes
 //! `(g, R)` in the same checkpoint write, and from then on `merge`,
 //! `merge-sql` and `verify` read only that base table and those records.
+//!
+//! A table without a key cannot take a baseline read after `P` (identical
+//! rows would double), so its generation is the whole table read in one
+//! consistent snapshot at its own position `S`, committed as one unit; the
+//! next `run` publishes it when its stream reaches `S`, with the id of the
+//! next change there as cutoff.
 
 use super::TaskRunner;
 use crate::error::{Error, Result};
-use crate::machine::{BaseGeneration, Phase, Resnapshot, Step, TableProgress};
+use crate::machine::{BaseGeneration, Phase, Resnapshot, SourcePosition, Step, TableProgress};
 use crate::records::RecordIds;
 use crate::sink::{Sink, TableDef};
 use mysql_source::RawConn;
@@ -24,21 +30,38 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::info;
 
+/// What [`TaskRunner::resnapshot`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResnapshotOutcome {
+    /// The generation is published: merges read it from now on.
+    Published(BaseGeneration),
+    /// A table without a key: the generation is copied as of `start`; the
+    /// next `run` publishes it when its stream reaches `start`.
+    Copied {
+        /// The generation (its cutoff is set when published).
+        generation: BaseGeneration,
+        /// The position of its snapshot.
+        start: SourcePosition,
+    },
+    /// A stop cut the copy short; running it again resumes it.
+    Stopped,
+}
+
 impl<S: Sink> TaskRunner<S> {
     /// Copies a new baseline generation of `source_name` (`db.table`) and
-    /// publishes it; resumes a copy a stop or crash interrupted. Returns
-    /// the generation, or `None` when `stop` cut it short.
+    /// publishes it (a table without a key: has the next `run` publish
+    /// it); resumes a copy a stop or crash interrupted.
     ///
     /// # Errors
     /// [`Error::Locked`] while a run holds the task; [`Error::Config`] when
     /// the task is not in its incremental phase or does not select the
-    /// table; [`Error::TableSet`] for a table without a key or still being
-    /// added; source, sink and checkpoint errors.
+    /// table; [`Error::TableSet`] for a table still being added; source,
+    /// sink and checkpoint errors.
     pub async fn resnapshot(
         &self,
         source_name: &str,
         stop: &AtomicBool,
-    ) -> Result<Option<BaseGeneration>> {
+    ) -> Result<ResnapshotOutcome> {
         let _lock = self.lock("resnapshot")?;
         let mut state = self
             .store
@@ -63,17 +86,14 @@ impl<S: Sink> TaskRunner<S> {
             table: source_name.to_owned(),
             message: message.to_owned(),
         };
-        if t.dest_key().is_empty() {
-            return Err(refuse(
-                "it has no key: its new baseline would have to be read at exactly the position its \
-                 log continues from, which resnapshot cannot do yet; add a primary key",
-            ));
-        }
         if inc.added.get(source_name).is_some_and(|a| !a.complete()) {
             return Err(refuse(
                 "it is still being added to the task: `run` until `status` shows its baseline \
                  complete",
             ));
+        }
+        if t.dest_key().is_empty() {
+            return self.resnapshot_keyless(state, t).await;
         }
         let r = match inc.resnapshots.get(source_name) {
             Some(r) => r.clone(),
@@ -87,6 +107,7 @@ impl<S: Sink> TaskRunner<S> {
                             .allocate(),
                     },
                     baseline: TableProgress::default(),
+                    start: None,
                 };
                 state = self.step(
                     state,
@@ -142,7 +163,7 @@ impl<S: Sink> TaskRunner<S> {
         let mut ready = VecDeque::new();
         while done.len() < chunks {
             if stop.load(Ordering::Relaxed) {
-                return Ok(None);
+                return Ok(ResnapshotOutcome::Stopped);
             }
             let Some(item) = run.items.recv().await else {
                 break;
@@ -172,7 +193,91 @@ impl<S: Sink> TaskRunner<S> {
             )));
         }
         info!(table = %source_name, generation = target.generation, "published a new baseline generation");
-        Ok(Some(target))
+        Ok(ResnapshotOutcome::Published(target))
+    }
+
+    /// A table without a key: its snapshot at its own position, one unit.
+    async fn resnapshot_keyless(
+        &self,
+        mut state: crate::machine::TaskState,
+        t: &crate::naming::SyncedTable,
+    ) -> Result<ResnapshotOutcome> {
+        let name = t.source_name.clone();
+        let Phase::Incremental(inc) = &state.phase else {
+            return Ok(ResnapshotOutcome::Stopped);
+        };
+        let existing = inc.resnapshots.get(&name).cloned();
+        let generation = existing.as_ref().map_or_else(
+            || inc.baselines.get(&name).map_or(1, |b| b.generation) + 1,
+            |r| r.target.generation,
+        );
+        let unit = state.unit_name(&format!("base-{name}-g{generation}-{:06}", 0));
+        let copied = |r: &Resnapshot| ResnapshotOutcome::Copied {
+            generation: r.target.clone(),
+            start: r.start.clone().unwrap_or_else(|| SourcePosition {
+                file: String::new(),
+                position: 0,
+                gtid: None,
+                within: None,
+            }),
+        };
+        let last = |rows| Step::ResnapshotChunk {
+            table: name.clone(),
+            rows,
+            resume_after: Some(serde_json::json!([0])),
+            last: true,
+        };
+        if let Some(r) = &existing {
+            if r.baseline.done {
+                return Ok(copied(r));
+            }
+            if r.start.is_some() && self.sink.is_committed(&unit).await? {
+                self.step(state, last(0))?;
+                return Ok(copied(r));
+            }
+        }
+        let mut conn = RawConn::connect(&self.source())
+            .await
+            .map_err(super::source_err)?;
+        let (cp, batches) = snapshot::read_consistent(
+            &mut conn,
+            t.schema.clone(),
+            8192,
+            self.cfg.sync.read_protocol,
+        )
+        .await
+        .map_err(super::source_err)?;
+        let _ = conn.close().await;
+        let r = Resnapshot {
+            target: BaseGeneration {
+                generation,
+                table: format!("{}_g{generation}", t.base_table()),
+                log_from: 0,
+            },
+            baseline: TableProgress::default(),
+            start: Some(super::position_of(&cp)),
+        };
+        state = self.step(
+            state,
+            Step::ResnapshotStarted {
+                table: name.clone(),
+                resnapshot: r.clone(),
+            },
+        )?;
+        self.sink
+            .ensure_table(&TableDef {
+                name: r.target.table.clone(),
+                schema: t.base_schema.clone(),
+                partition_columns: vec![],
+            })
+            .await?;
+        self.claim(&r.target.table, &state.task_id).await?;
+        let rows = self
+            .commit_snapshot(t, &r.target.table, unit, batches)
+            .await?;
+        self.step(state, last(rows))?;
+        info!(table = %name, generation, rows, "copied a new baseline generation of a table without a key; the next run publishes it");
+        Ok(copied(&r))
     }
 
     /// The published baseline generation of `source_name`, if a

@@ -71,6 +71,20 @@ pub(super) fn waiting(state: &TaskState) -> Vec<(String, SourcePosition)> {
     }
 }
 
+/// The complete keyless baseline generations of `state` waiting for the
+/// stream to reach their start, with it.
+pub(super) fn publishing(state: &TaskState) -> Vec<(String, SourcePosition)> {
+    match &state.phase {
+        Phase::Incremental(inc) => inc
+            .resnapshots
+            .iter()
+            .filter(|(_, r)| r.baseline.done)
+            .filter_map(|(n, r)| Some((n.clone(), r.start.clone()?)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Whether the stream, at `here` (a transaction boundary), has reached
 /// `start`: with `by_gtid` by the MariaDB GTID state when both carry one
 /// (valid on any server of the group), else by binlog file and offset.
@@ -308,19 +322,36 @@ impl<S: Sink> TaskRunner<S> {
         let Some(batches) = rows else {
             return Ok(state);
         };
+        let unit = state.unit_name(&base_unit(&name, &id, 0));
+        let count = self
+            .commit_snapshot(synced, &synced.base_table(), unit, batches)
+            .await?;
+        let mut step = baseline_done(&name, 0);
+        if let Step::BaselineChunk { rows, .. } = &mut step {
+            *rows = count;
+        }
+        info!(table = %name, rows = count, "the snapshot of a table without a key is committed");
+        self.step(state, step)
+    }
+
+    /// Commits a table's snapshot (rows as read) to `base` as one unit;
+    /// returns its row count.
+    pub(super) async fn commit_snapshot(
+        &self,
+        t: &SyncedTable,
+        base: &str,
+        unit: String,
+        batches: Vec<arrow_array::RecordBatch>,
+    ) -> Result<u64> {
         let mut shaped = Vec::with_capacity(batches.len());
         let mut count = 0;
         for b in batches {
             count += b.num_rows() as u64;
-            shaped.push(shape_base(
-                synced,
-                self.transform.as_deref(),
-                synced.to_dest(b)?,
-            )?);
+            shaped.push(shape_base(t, self.transform.as_deref(), t.to_dest(b)?)?);
         }
-        let unit = state.unit_name(&base_unit(&name, &id, 0));
-        self.commit_chunk(
-            synced,
+        self.commit_chunk_to(
+            t,
+            base,
             unit,
             ReadyChunk {
                 table: 0,
@@ -330,12 +361,7 @@ impl<S: Sink> TaskRunner<S> {
             },
         )
         .await?;
-        let mut step = baseline_done(&name, 0);
-        if let Step::BaselineChunk { rows, .. } = &mut step {
-            *rows = count;
-        }
-        info!(table = %name, rows = count, "the snapshot of a table without a key is committed");
-        self.step(state, step)
+        Ok(count)
     }
 
     /// Puts in force, at `here`, the added tables whose start the stream
@@ -380,6 +406,33 @@ impl<S: Sink> TaskRunner<S> {
             )?;
             tracker.advance(generation, next);
             info!(table = %name, file = %here.file, position = here.position, "an added table is live: its changes go to its t_log from here on");
+        }
+        Ok(state)
+    }
+
+    /// Publishes, at `here`, the keyless baseline generations whose start
+    /// the stream has reached, with the next `record_id` as their cutoff
+    /// (the caller has committed everything before `here`).
+    pub(super) fn publish_due(
+        &self,
+        mut state: TaskState,
+        due: &[String],
+        here: &SourcePosition,
+        next_counter: u64,
+    ) -> Result<TaskState> {
+        for name in due {
+            let log_from =
+                crate::records::RecordIds::new(self.cfg.source.record_id_tag, next_counter)
+                    .allocate();
+            state = self.step(
+                state,
+                Step::ResnapshotPublished {
+                    table: name.clone(),
+                    log_from,
+                    to: here.clone(),
+                },
+            )?;
+            info!(table = %name, file = %here.file, position = here.position, "published a new baseline generation of a table without a key");
         }
         Ok(state)
     }
