@@ -1303,7 +1303,7 @@ async fn resnapshot_publishes_a_new_baseline_generation_that_repairs_lost_change
     let mut conn = connect().await;
     fresh_db(&mut conn, db, "CREATE TABLE t (id INT PRIMARY KEY, v INT);").await;
     conn.query_drop(format!(
-        "USE {db}; INSERT INTO t SELECT seq, seq FROM seq_1_to_300"
+        "USE {db}; INSERT INTO t SELECT seq, seq FROM seq_1_to_2000"
     ))
     .await
     .expect("rows");
@@ -1314,7 +1314,7 @@ async fn resnapshot_publishes_a_new_baseline_generation_that_repairs_lost_change
     conn.query_drop(format!(
         "USE {db}; SET SESSION sql_log_bin = 0; DELETE FROM t WHERE id <= 5;
          UPDATE t SET v = -1 WHERE id = 10; SET SESSION sql_log_bin = 1;
-         UPDATE t SET v = 7 WHERE id = 20; INSERT INTO t VALUES (1000, 1)"
+         UPDATE t SET v = 7 WHERE id = 20; INSERT INTO t VALUES (5000, 1)"
     ))
     .await
     .expect("lost changes");
