@@ -1898,30 +1898,27 @@ impl<S: Sink> TaskRunner<S> {
             Phase::Incremental(inc) => inc.added.clone(),
             _ => BTreeMap::new(),
         };
-        {
-            for (name, a) in &added {
-                if !a.live {
-                    // Being added: untracked until its start, where it is
-                    // read as it is then.
-                    if created.contains(name) {
-                        created.retain(|n| n != name);
-                        next.tables.remove(name);
-                    }
-                } else if !a.baseline.done
-                    && next.tables.get(name) != tracker.set().tables.get(name)
-                {
-                    if q.standalone {
-                        self.commit_before(state, &mut open, cx.next_record_id)
-                            .await?;
-                    }
-                    return Err(stop(format!(
-                        "it changes {name}, whose baseline is still being copied ({}): its t_base \
-                         would mix two schemas. Run it after `sync-cli status` shows the baseline \
-                         complete; or remove {name} from [objects] include, run, drop its \
-                         destination tables and add it again",
-                        table_set::describe_added(a)
-                    )));
+        for (name, a) in &added {
+            if !a.live {
+                // Being added: untracked until its start, where it is
+                // read as it is then.
+                if created.contains(name) {
+                    created.retain(|n| n != name);
+                    next.tables.remove(name);
                 }
+            } else if !a.baseline.done && next.tables.get(name) != tracker.set().tables.get(name) {
+                if q.standalone {
+                    self.commit_before(state, &mut open, cx.next_record_id)
+                        .await?;
+                }
+                return Err(stop(format!(
+                    "it changes {name}, whose baseline is still being copied ({}): its t_base \
+                     would mix two schemas. Remove {name} from [objects] include and run (the \
+                     task passes the statement), then drop {name}'s destination tables and \
+                     add it again: its baseline is read with the new schema. Next time, \
+                     change an added table after `sync-cli status` shows its baseline complete",
+                    table_set::describe_added(a)
+                )));
             }
         }
         if created.is_empty() && add_columns.is_empty() && next == *tracker.set() {
