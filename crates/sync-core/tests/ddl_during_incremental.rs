@@ -1558,3 +1558,59 @@ async fn a_keyless_table_is_resnapshotted_at_its_own_position_and_published_by_t
         .await
         .expect("drop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ddl_on_a_table_mid_backfill_stops_the_task_with_the_way_out() {
+    let db = "core_add_ddl";
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE a (id INT PRIMARY KEY); CREATE TABLE n (id INT PRIMARY KEY, v INT);",
+    )
+    .await;
+    conn.query_drop(format!(
+        "USE {db}; INSERT INTO a VALUES (1); INSERT INTO n SELECT seq, seq FROM seq_1_to_3000"
+    ))
+    .await
+    .expect("rows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    task_over(db, dir.path(), &["a"], 7238)
+        .run(&caught_up())
+        .await
+        .expect("a alone");
+    let runner = std::sync::Arc::new(task_over(db, dir.path(), &["a", "n"], 7238));
+    let opts = RunOptions::default();
+    let (watch, flag) = (runner.clone(), opts.stop.clone());
+    let watcher = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            if let Ok(Some(state)) = watch.state()
+                && let Some(n) = incremental(&state).added.get("core_add_ddl.n")
+                && n.live
+                && n.baseline.chunks_done >= 1
+            {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+        }
+    });
+    runner.run(&opts).await.expect("stopped mid-backfill");
+    watcher.await.expect("watcher");
+    conn.query_drop(format!("USE {db}; ALTER TABLE n ADD COLUMN z INT"))
+        .await
+        .expect("alter");
+    let err = task_over(db, dir.path(), &["a", "n"], 7238)
+        .run(&caught_up())
+        .await
+        .expect_err("a DDL mid-backfill");
+    assert!(matches!(err, Error::Ddl { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("baseline is still being copied") && text.contains("[objects] include"),
+        "{text}"
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
