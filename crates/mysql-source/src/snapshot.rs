@@ -62,38 +62,9 @@ pub async fn capture_position(conn: &mut RawConn) -> Result<Checkpoint> {
     if conn.hello().is_mariadb {
         conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             .await?;
-        let rows = conn
-            .query_strings("SHOW STATUS LIKE 'binlog_snapshot_%'")
-            .await?;
+        let cp = snapshot_position(conn).await;
         conn.query_drop("COMMIT").await?;
-        let get = |name: &str| {
-            rows.iter()
-                .find(|r| r.first().cloned().flatten().as_deref() == Some(name))
-                .and_then(|r| r.get(1).cloned().flatten())
-        };
-        let file = get("Binlog_snapshot_file").filter(|f| !f.is_empty());
-        let pos = get("Binlog_snapshot_position").and_then(|p| p.parse::<u64>().ok());
-        let (Some(file), Some(position)) = (file, pos) else {
-            return Err(Error::Unexpected(
-                "binlog_snapshot_file is empty: binary logging is off".into(),
-            ));
-        };
-        let q = format!("SELECT BINLOG_GTID_POS({}, {position})", quote_str(&file));
-        let gtid = match conn
-            .query_strings(&q)
-            .await?
-            .first()
-            .and_then(|r| r.first())
-            .cloned()
-            .flatten()
-        {
-            Some(g) => GtidState::Mariadb(MariadbGtidPos::parse(&g)?),
-            None => GtidState::None,
-        };
-        return Ok(Checkpoint {
-            position: BinlogPosition { file, position },
-            gtid,
-        });
+        return cp;
     }
     // MySQL 8.0.13+: performance_schema.log_status blocks commits for an
     // instant and reports the binlog position and gtid_executed consistent
@@ -132,6 +103,42 @@ pub async fn capture_position(conn: &mut RawConn) -> Result<Checkpoint> {
         .filter(|g| !g.trim().is_empty())
     {
         Some(g) => GtidState::Mysql(crate::gtid::MysqlGtidSet::parse(&g)?),
+        None => GtidState::None,
+    };
+    Ok(Checkpoint {
+        position: BinlogPosition { file, position },
+        gtid,
+    })
+}
+
+/// The binlog position (and GTID state) of the consistent snapshot open on
+/// `conn` (MariaDB: `binlog_snapshot_file/position`).
+async fn snapshot_position(conn: &mut RawConn) -> Result<Checkpoint> {
+    let rows = conn
+        .query_strings("SHOW STATUS LIKE 'binlog_snapshot_%'")
+        .await?;
+    let get = |name: &str| {
+        rows.iter()
+            .find(|r| r.first().cloned().flatten().as_deref() == Some(name))
+            .and_then(|r| r.get(1).cloned().flatten())
+    };
+    let file = get("Binlog_snapshot_file").filter(|f| !f.is_empty());
+    let pos = get("Binlog_snapshot_position").and_then(|p| p.parse::<u64>().ok());
+    let (Some(file), Some(position)) = (file, pos) else {
+        return Err(Error::Unexpected(
+            "binlog_snapshot_file is empty: binary logging is off".into(),
+        ));
+    };
+    let q = format!("SELECT BINLOG_GTID_POS({}, {position})", quote_str(&file));
+    let gtid = match conn
+        .query_strings(&q)
+        .await?
+        .first()
+        .and_then(|r| r.first())
+        .cloned()
+        .flatten()
+    {
+        Some(g) => GtidState::Mariadb(MariadbGtidPos::parse(&g)?),
         None => GtidState::None,
     };
     Ok(Checkpoint {
@@ -730,6 +737,74 @@ async fn worker(
         }
     }
     conn.close().await
+}
+
+/// Reads every row of `schema`'s table in one consistent snapshot and
+/// returns the binlog position of that snapshot with the rows.
+///
+/// For a table without a key the merge cannot tell a row read after a change
+/// from the change itself (identical rows are distinct copies), so its
+/// baseline must be exactly the table at a position from which the binlog
+/// is then applied: this read gives both. MariaDB only (its snapshot reports
+/// `binlog_snapshot_file/position`); on MySQL there is no such pairing
+/// without a global read lock.
+///
+/// # Errors
+/// [`Error::Snapshot`] on MySQL; query and decode errors.
+pub async fn read_consistent(
+    conn: &mut RawConn,
+    schema: Arc<TableSchema>,
+    batch_rows: usize,
+    protocol: ReadProtocol,
+) -> Result<(Checkpoint, Vec<RecordBatch>)> {
+    if !conn.hello().is_mariadb {
+        return Err(Error::Snapshot {
+            table: format!("{}.{}", schema.database, schema.table),
+            message: "reading a table without a key at an exact binlog position needs MariaDB's \
+                      consistent snapshot position; add a primary key, or sync the table with a \
+                      new task"
+                .into(),
+        });
+    }
+    prepare_session(conn).await?;
+    let job = TableJob {
+        plan: Arc::new(TablePlan {
+            key: Vec::new(),
+            chunks: vec![ChunkPlan {
+                id: 0,
+                lower: None,
+                upper: None,
+            }],
+        }),
+        schema,
+        done: BTreeSet::new(),
+    };
+    let arrow = arrow_schema(&job.schema);
+    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .await?;
+    let read = async {
+        let cp = snapshot_position(conn).await?;
+        let mut batches = Vec::new();
+        read_chunk(
+            conn,
+            &job,
+            &arrow,
+            &job.plan.chunks[0],
+            batch_rows,
+            protocol,
+            &Throttle::new(ThrottleLimits::default()),
+            &Progress::default(),
+            |b| {
+                batches.push(b);
+                std::future::ready(Ok::<(), ()>(()))
+            },
+        )
+        .await?;
+        Ok::<_, Error>((cp, batches))
+    }
+    .await;
+    conn.query_drop("COMMIT").await?;
+    read
 }
 
 /// Session settings every reader uses: UTC for TIMESTAMP text, utf8mb4

@@ -37,6 +37,8 @@ enum Command {
     Merge(task::MergeArgs),
     /// Print the MaxCompute SQL that merges `t_base` and `t_log` into a table's state.
     MergeSql(task::MergeSqlArgs),
+    /// Copy a new baseline generation of a table while the task is stopped (repairs lost changes).
+    Resnapshot(task::ResnapshotArgs),
     /// Print a shell completion script: `sync-cli completions bash > /etc/bash_completion.d/sync-cli`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -123,6 +125,7 @@ fn run_command() -> anyhow::Result<()> {
         Command::Verify(args) => runtime()?.block_on(task::verify(args))?,
         Command::Merge(args) => runtime()?.block_on(task::merge(args))?,
         Command::MergeSql(args) => runtime()?.block_on(task::merge_sql(args))?,
+        Command::Resnapshot(args) => runtime()?.block_on(task::resnapshot(args))?,
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(

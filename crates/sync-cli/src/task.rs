@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sync_core::config::TaskConfig;
 use sync_core::machine::Phase;
 use sync_core::precheck::Outcome;
-use sync_core::run::{RunOptions, TaskRunner};
+use sync_core::run::{ResnapshotOutcome, RunOptions, TaskRunner};
 use sync_core::sink::Sink;
 
 /// The task file argument shared by every task command.
@@ -27,6 +27,16 @@ pub(crate) struct RunArgs {
     /// Exit 0 once every change up to the source's binlog end at that moment is committed.
     #[arg(long)]
     exit_when_caught_up: bool,
+}
+
+/// `resnapshot` options.
+#[derive(Debug, Args)]
+pub(crate) struct ResnapshotArgs {
+    #[command(flatten)]
+    task: TaskFile,
+    /// The source table, `db.table`.
+    #[arg(long)]
+    table: String,
 }
 
 /// `merge-sql` options.
@@ -186,6 +196,70 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
                     println!("  {line}");
                 }
             }
+            if let Phase::Incremental(inc) = &state.phase {
+                for (table, a) in inc.added.iter().filter(|(_, a)| !a.complete()) {
+                    println!(
+                        "  {table}: {} (merge and verify of it are partial until both are done)",
+                        sync_core::run::describe_added(a)
+                    );
+                }
+                for (table, r) in &inc.resnapshots {
+                    if let Some(start) = r.start.as_ref().filter(|_| r.baseline.done) {
+                        println!(
+                            "  {table}: baseline generation {} copied into {} as of {}:{}; \
+                             published when the stream reaches that position",
+                            r.target.generation, r.target.table, start.file, start.position
+                        );
+                        continue;
+                    }
+                    println!(
+                        "  {table}: baseline generation {} being copied into {}: {} chunks ({} \
+                         rows) committed; `sync-cli resnapshot` resumes it",
+                        r.target.generation,
+                        r.target.table,
+                        r.baseline.chunks_done,
+                        r.baseline.rows
+                    );
+                }
+                if let Some(g) = inc.schemas {
+                    let set =
+                        sync_core::schema_history::SchemaStore::new(&cfg.sync.state_dir).load(g)?;
+                    for (table, t) in &set.tables {
+                        let covered = inc
+                            .baselines
+                            .get(table)
+                            .map_or(0, |b| sync_core::records::RecordIds::counter_of(b.log_from));
+                        let due: Vec<&str> = t
+                            .added
+                            .iter()
+                            .filter(|a| a.resnapshot && a.first_record_id > covered)
+                            .map(|a| a.column.as_str())
+                            .collect();
+                        if !due.is_empty() {
+                            println!(
+                                "  {table}: a new baseline is due (columns {} were added with a \
+                                 default; rewritten_rows = \"resnapshot\"): stop the task and run \
+                                 `sync-cli resnapshot --table {table}`",
+                                due.join(", ")
+                            );
+                        }
+                    }
+                }
+                for (table, g) in &inc.baselines {
+                    println!(
+                        "  {table}: baseline generation {} in {}, with the t_log records from \
+                         record_id {} on",
+                        g.generation, g.table, g.log_from
+                    );
+                }
+                for (table, r) in &inc.removed {
+                    println!(
+                        "  {table}: removed from [objects] include at {}:{}: no longer synced; \
+                         {}_base and {}_log stay",
+                        r.at.file, r.at.position, r.dest, r.dest
+                    );
+                }
+            }
             if let Phase::FullSync(full) = &state.phase {
                 for (table, p) in &full.tables {
                     println!(
@@ -265,8 +339,17 @@ pub(crate) async fn precheck(args: PrecheckArgs) -> Result<()> {
 pub(crate) async fn verify(args: TaskFile) -> Result<()> {
     let runner = runner(&args.config)?;
     let reports = runner.verify().await?;
+    let partial = runner.partial_tables()?;
     let mut differing = 0;
     for r in &reports {
+        if let Some(why) = partial.get(&r.table) {
+            differing += 1;
+            println!(
+                "{}: PARTIAL: {why}; compare it again once `sync-cli status` shows both done",
+                r.table
+            );
+            continue;
+        }
         if r.oversized > 0 {
             println!(
                 "{}: {} rows hold values over the destination's field size limit, written per \
@@ -346,6 +429,7 @@ pub(crate) struct MergeArgs {
 
 pub(crate) async fn merge(args: MergeArgs) -> Result<()> {
     let runner = runner(&args.task.config)?;
+    warn_partial(&runner, &args.table)?;
     let merged = runner.merged(&args.table, args.as_of).await?;
     sync_core::merge::write_parquet(&args.out, &merged)?;
     println!(
@@ -359,6 +443,7 @@ pub(crate) async fn merge(args: MergeArgs) -> Result<()> {
 
 pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
     let runner = runner(&args.task.config)?;
+    warn_partial(&runner, &args.table)?;
     let tables = runner.tables().await?;
     let Some(t) = tables.iter().find(|t| t.source_name == args.table) else {
         bail!("{}", sync_core::run::not_selected(&args.table, &tables));
@@ -386,10 +471,60 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
             );
         }
     }
+    let generation = runner.base_generation(&t.source_name)?;
+    let defaults = runner.filled_defaults(&t.source_name)?;
+    if key.is_empty() && !defaults.is_empty() {
+        eprintln!(
+            "warning: {} has no key: this SQL does not fill the defaults of columns added later \
+             (`rewritten_rows = \"default\"`); `sync-cli merge` does",
+            args.table
+        );
+    }
     print!(
         "{}",
-        sync_core::merge::merge_sql(&t.dest, &result, &columns, &key, runner.meta(), as_of)?
+        sync_core::merge::merge_sql_generation(
+            &t.dest,
+            generation.as_ref(),
+            &defaults,
+            &result,
+            &columns,
+            &key,
+            runner.meta(),
+            as_of
+        )?
     );
+    Ok(())
+}
+
+/// Says on stderr when `table` was added to the task and its merge is partial.
+fn warn_partial(runner: &TaskRunner<Box<dyn Sink>>, table: &str) -> Result<()> {
+    if let Some(why) = runner.partial_tables()?.get(table) {
+        eprintln!("warning: {table} is PARTIAL: {why}; its merge lacks rows until both are done");
+    }
+    Ok(())
+}
+
+pub(crate) async fn resnapshot(args: ResnapshotArgs) -> Result<()> {
+    let runner = Arc::new(runner(&args.task.config)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn(watch_signals(runner.clone(), stop.clone()));
+    let _abort = AbortOnDrop(watcher);
+    match runner.resnapshot(&args.table, &stop).await? {
+        ResnapshotOutcome::Published(g) => println!(
+            "{}: baseline generation {} published in {}: merge, merge-sql and verify read it \
+             with the t_log records from record_id {} on",
+            args.table, g.generation, g.table, g.log_from
+        ),
+        ResnapshotOutcome::Copied { generation, start } => println!(
+            "{}: baseline generation {} copied into {} as of {}:{} (no key: one consistent \
+             snapshot); the next `sync-cli run` publishes it when its stream reaches that position",
+            args.table, generation.generation, generation.table, start.file, start.position
+        ),
+        ResnapshotOutcome::Stopped => println!(
+            "{}: stopped; `sync-cli resnapshot` again resumes the copy",
+            args.table
+        ),
+    }
     Ok(())
 }
 

@@ -501,6 +501,125 @@ fn a_stuck_run_stops_within_2_s_and_a_second_signal_aborts_at_once() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_added_to_include_survives_kill_9_mid_backfill() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_add_table";
+    let mut conn = source(
+        &url,
+        &format!(
+            "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db};
+             CREATE TABLE {db}.a (id INT PRIMARY KEY, v INT);
+             INSERT INTO {db}.a SELECT seq, seq FROM {db}.seq_1_to_20;
+             CREATE TABLE {db}.n (id INT PRIMARY KEY, pad VARCHAR(64));
+             INSERT INTO {db}.n SELECT seq, REPEAT('x', 60) FROM {db}.seq_1_to_20000"
+        ),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("run.log");
+    let task = small_task(
+        dir.path(),
+        "task.toml",
+        &url,
+        db,
+        7234,
+        "chunk_rows = 1000\nparallelism = 2\n[throttle]\nfull_qps = 4",
+    );
+    let only_a = std::fs::read_to_string(&task)
+        .expect("task file")
+        .replace(&format!("\"{db}.*\""), &format!("\"{db}.a\""));
+    std::fs::write(&task, &only_a).expect("only a");
+    let cli = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task);
+    let out = cli
+        .output(&["run", "--exit-when-caught-up"])
+        .expect("a alone");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // n joins; the run is killed with its baseline part way, changes flowing.
+    std::fs::write(
+        &task,
+        only_a.replace(&format!("\"{db}.a\""), &format!("\"{db}.a\", \"{db}.n\"")),
+    )
+    .expect("with n");
+    let mut child = cli.spawn_run(&log).expect("run");
+    let table = format!("{db}.n");
+    let chunks_done = |v: &serde_json::Value| {
+        v["state"]["phase"]["added"][&table]["baseline"]["chunks_done"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    conn.query_drop(format!(
+        "UPDATE {db}.n SET pad = 'early' WHERE id % 500 = 1; UPDATE {db}.a SET v = 0 WHERE id = 1"
+    ))
+    .await
+    .expect("early changes");
+    sync_testkit::probe::wait_until("three chunks of n", Duration::from_secs(120), || {
+        chunks_done(&checkpoint(dir.path())) >= 3
+    });
+    conn.query_drop(format!(
+        "UPDATE {db}.n SET pad = 'changed' WHERE id % 1000 = 7; \
+         DELETE FROM {db}.n WHERE id % 1000 = 8; INSERT INTO {db}.n VALUES (70000, 'new'); \
+         DELETE FROM {db}.a WHERE id = 2"
+    ))
+    .await
+    .expect("changes");
+    signal(&child, "KILL");
+    wait_exit(&mut child, Duration::from_secs(10)).expect("killed");
+    let v = checkpoint(dir.path());
+    let done = chunks_done(&v);
+    assert!(
+        done < 20,
+        "killed before the baseline ended ({done} chunks)"
+    );
+    let status = cli.status();
+    assert!(
+        status.contains(&format!("{table}: added to the task: being backfilled")),
+        "{status}"
+    );
+    let out = cli.output(&["verify"]).expect("verify");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && text.contains(&format!("{table}: PARTIAL")),
+        "{text}"
+    );
+
+    // The next run copies the rest: both tables equal, nothing twice.
+    let out = cli
+        .output(&["run", "--exit-when-caught-up"])
+        .expect("resume");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(verify_equal(&cli).contains("2 tables equal"));
+    no_doubled_log(dir.path(), "n_log");
+    no_doubled_log(dir.path(), "a_log");
+    let wh = LocalWarehouse::new(dir.path().join("warehouse"));
+    let mut ids: Vec<i32> = Vec::new();
+    for b in wh.read_table_blocking("n_base").expect("n_base") {
+        let column = b.column_by_name("id").expect("id");
+        let a = column
+            .as_any()
+            .downcast_ref::<arrow_array::Int32Array>()
+            .expect("int32 id");
+        ids.extend(a.values().iter().copied());
+    }
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "a key twice in n_base");
+    assert!(!cli.status().contains("being backfilled"));
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
 /// `kill -9` of a run whose checkpoint has passed an XA branch's PREPARE:
 /// the branch survives, `status` shows it, and its `XA COMMIT` (from another
 /// session, in the next binlog file) lands its rows after the restart.

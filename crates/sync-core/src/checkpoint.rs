@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 /// 2: a position may lie inside a transaction (`within`, for transactions
 /// committed in parts); a build that reads only 1 would replay such a part.
 /// 3: the incremental state lists the prepared, undecided XA branches
-/// (`xa`); a build that reads only 2 would drop them, and their changes
-/// with them.
+/// (`xa`), and may be adding or removing tables (`added`, `removed`,
+/// baselines, re-snapshots); a build that reads only 2 would drop them, and
+/// the changes, baselines and start positions with them.
 pub const CHECKPOINT_VERSION: u32 = 3;
 
 #[derive(serde::Deserialize)]

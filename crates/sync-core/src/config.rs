@@ -642,6 +642,28 @@ pub struct DdlConfig {
     /// Row key changes.
     #[serde(default)]
     pub row_key: Option<DdlAction>,
+    /// What the destination shows, in a column added with a default, for
+    /// the rows the `ALTER` filled without logging them.
+    #[serde(default)]
+    pub rewritten_rows: RewrittenRows,
+}
+
+/// `[sync.ddl] rewritten_rows`: an `ALTER TABLE … ADD COLUMN c … DEFAULT v`
+/// gives every existing row `v` without a row in the binlog, so the rows
+/// last changed before it hold NULL in `c` in `t_base`/`t_log`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum RewrittenRows {
+    /// They stay NULL there; `verify` counts them as equal and says so.
+    #[default]
+    Null,
+    /// `merge`, `merge-sql` and `verify` fill the constant default in for
+    /// them (a default that is an expression, like `CURRENT_TIMESTAMP`,
+    /// stays NULL: its value is not known).
+    Default,
+    /// The table needs a new baseline generation: `status` says so until
+    /// `sync-cli resnapshot` has made one read after the `ALTER`.
+    Resnapshot,
 }
 
 fn action_apply() -> DdlAction {
@@ -664,6 +686,7 @@ impl Default for DdlConfig {
             drop_table: None,
             truncate_table: None,
             row_key: None,
+            rewritten_rows: RewrittenRows::Null,
         }
     }
 }

@@ -115,6 +115,9 @@ pub struct ColumnDef {
     pub column: ColumnSchema,
     /// `PRIMARY KEY` or `UNIQUE` in the definition itself.
     pub key: Option<KeyKind>,
+    /// Its `DEFAULT` when that is a literal (a string or a number, as its
+    /// value), not an expression such as `CURRENT_TIMESTAMP`.
+    pub literal_default: Option<String>,
 }
 
 /// One alteration of an `ALTER TABLE`.
@@ -1162,6 +1165,7 @@ impl Parser<'_> {
         let name = self.ident()?;
         let mut t = self.data_type()?;
         let mut key = t.key;
+        let mut literal_default = None;
         let mut col = ColumnSchema {
             name,
             ordinal: 0,
@@ -1191,10 +1195,28 @@ impl Parser<'_> {
             } else if self.eat_kw("null") {
                 col.nullable = true;
             } else if self.eat_kw("default") {
+                let start = self.pos;
                 col.default = if self.eat_kw("null") {
                     None
                 } else {
                     Some(self.expression()?)
+                };
+                // One string or number token (after a sign): a literal.
+                let sign = matches!(self.tokens[start].tok, Tok::Punct('-' | '+'));
+                let literal = self.pos == start + 1 + usize::from(sign)
+                    && matches!(self.tokens[self.pos - 1].tok, Tok::Str(_) | Tok::Num(_))
+                    && !(sign && matches!(self.tokens[self.pos - 1].tok, Tok::Str(_)));
+                literal_default = if literal {
+                    match &self.tokens[self.pos - 1].tok {
+                        Tok::Str(v) => Some(v.clone()),
+                        _ => col
+                            .default
+                            .as_deref()
+                            .map(|d| d.chars().filter(|c| !c.is_whitespace()).collect::<String>())
+                            .filter(|d| d.parse::<f64>().is_ok()),
+                    }
+                } else {
+                    None
                 };
             } else if self.eat_kws(&["on", "update"]) {
                 self.expression()?;
@@ -1263,7 +1285,11 @@ impl Parser<'_> {
         if col.auto_increment && key.is_none() && t.serial {
             key = Some(KeyKind::Unique);
         }
-        Ok(ColumnDef { column: col, key })
+        Ok(ColumnDef {
+            column: col,
+            key,
+            literal_default,
+        })
     }
 
     /// `CHARACTER SET x`, `CHARSET x`, `COLLATE x`: true when one was read.

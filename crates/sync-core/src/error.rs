@@ -249,6 +249,16 @@ pub enum Error {
         /// The table and what differs.
         message: String,
     },
+    /// A change of the task's table set (`[objects] include` during the
+    /// incremental phase) that the task cannot carry out exactly. Definite:
+    /// the checkpoint stays where it was, and the message says the fix.
+    #[error("table {table}: {message}")]
+    TableSet {
+        /// Source `db.table`.
+        table: String,
+        /// What is wrong and the fix.
+        message: String,
+    },
     /// A failure outlasted its `[retry]` window; the checkpoint stays
     /// resumable ([`crate::retry`]).
     #[error(

@@ -127,9 +127,94 @@ pub struct Incremental {
     /// The XA branches prepared and undecided at `position`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub xa: Vec<PreparedXa>,
+    /// Tables added to `[objects] include` during this phase, by `db.table`:
+    /// where their changes start and how far their baseline is.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub added: BTreeMap<String, AddedTable>,
+    /// Tables removed from `[objects] include` during this phase, by
+    /// `db.table`: no longer synced; their destination tables stay.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub removed: BTreeMap<String, RemovedTable>,
+    /// Published baseline generations (`sync-cli resnapshot`), by `db.table`:
+    /// merges read that base table and only log records from its cutoff on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub baselines: BTreeMap<String, BaseGeneration>,
+    /// Baseline generations being copied, by `db.table` (published when
+    /// their last chunk is committed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resnapshots: BTreeMap<String, Resnapshot>,
+}
+
+/// A baseline generation of a table: a base table read after the position
+/// where the log record `log_from` was the next one.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct BaseGeneration {
+    /// Its number (the table's first baseline is 1).
+    pub generation: u64,
+    /// The destination table holding it.
+    pub table: String,
+    /// The first `record_id` (with its tag) of the log records that count
+    /// with it; older ones are superseded by it.
+    pub log_from: i64,
+}
+
+/// A baseline generation being copied.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Resnapshot {
+    /// What it publishes once complete.
+    pub target: BaseGeneration,
+    /// Its chunks committed so far.
+    pub baseline: TableProgress,
+    /// For a table without a key: the position its snapshot was read at.
+    /// It is published there, when the stream reaches it (its cutoff is
+    /// the `record_id` of the next change then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<SourcePosition>,
+}
+
+/// A table added to a task already in the incremental phase: its changes
+/// from `start` on go to its `t_log`, its baseline (read after `start`) to
+/// its `t_base`.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct AddedTable {
+    /// The binlog position from which its changes are streamed (`S`).
+    pub start: SourcePosition,
+    /// The stem of its baseline's commit unit names, fixed when it was first
+    /// added (a keyless table's snapshot read again keeps it).
+    pub id: String,
+    /// Its tracked schema (opaque to the machine).
+    pub table: serde_json::Value,
+    /// It has no key: its baseline is one consistent snapshot taken at `start`.
+    pub keyless: bool,
+    /// The stream has reached `start`: its changes go to its `t_log`.
+    pub live: bool,
+    /// The `record_id` counter when it went live (set then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_record_id: Option<u64>,
+    /// Its baseline's chunks committed to `t_base`.
+    pub baseline: TableProgress,
+}
+
+impl AddedTable {
+    /// Its baseline is in `t_base` and its changes reach `t_log`.
+    pub fn complete(&self) -> bool {
+        self.live && self.baseline.done
+    }
+}
+
+/// A table removed from `[objects] include` during the incremental phase.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct RemovedTable {
+    /// Its changes up to this position are in its `t_log`; none after.
+    pub at: SourcePosition,
+    /// Its destination name stem (`t` of `t_base`/`t_log`), which stay.
+    pub dest: String,
 }
 
 /// The phase a task is in.
+// One value per task, stepped a few times a second at most: boxing the
+// incremental state would only add an indirection to every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum Phase {
@@ -189,6 +274,78 @@ pub enum Step {
     BatchCommitted,
     /// The pending batch did not land (found on restart); it will be redone.
     BatchAbandoned,
+    /// A table joins the task during the incremental phase: its start
+    /// position is captured (and for a keyless table its snapshot taken) but
+    /// none of its rows is emitted yet. A table not yet live and without a
+    /// committed chunk may be added again (its snapshot read again).
+    TableAdded {
+        /// Source table, `db.table`.
+        table: String,
+        /// Where it stands.
+        added: AddedTable,
+    },
+    /// The stream reached an added table's start: from `to` on, generation
+    /// `generation` (which tracks it) is in force and its changes are emitted.
+    TableLive {
+        /// Source table, `db.table`.
+        table: String,
+        /// The saved generation that tracks it.
+        generation: u64,
+        /// Where it takes effect (at or after its start).
+        to: SourcePosition,
+    },
+    /// A chunk of an added table's baseline is committed to `t_base`.
+    BaselineChunk {
+        /// Source table, `db.table`.
+        table: String,
+        /// Rows in the chunk.
+        rows: u64,
+        /// The chunks done so far (opaque to the machine).
+        resume_after: Option<serde_json::Value>,
+        /// This was its last chunk.
+        last: bool,
+    },
+    /// A new baseline generation of a synced table starts being copied
+    /// (replacing one not yet complete).
+    ResnapshotStarted {
+        /// Source table, `db.table`.
+        table: String,
+        /// The generation.
+        resnapshot: Resnapshot,
+    },
+    /// A chunk of a baseline generation is committed; the last publishes it.
+    ResnapshotChunk {
+        /// Source table, `db.table`.
+        table: String,
+        /// Rows in the chunk.
+        rows: u64,
+        /// The chunks done so far (opaque to the machine).
+        resume_after: Option<serde_json::Value>,
+        /// This was its last chunk.
+        last: bool,
+    },
+    /// The stream reached the start of a complete keyless baseline
+    /// generation: it is published with cutoff `log_from` at `to`.
+    ResnapshotPublished {
+        /// Source table, `db.table`.
+        table: String,
+        /// The first `record_id` (with its tag) of the changes after `to`.
+        log_from: i64,
+        /// Where it takes effect (at or after its start).
+        to: SourcePosition,
+    },
+    /// A table left `[objects] include`: from `to` on, generation
+    /// `generation` (which no longer tracks it) is in force.
+    TableRemoved {
+        /// Source table, `db.table`.
+        table: String,
+        /// Its destination name stem.
+        dest: String,
+        /// The saved generation without it.
+        generation: u64,
+        /// Where it takes effect.
+        to: SourcePosition,
+    },
     /// The schemas of the synced tables changed (a DDL) or were saved for the
     /// first time: generation `generation` is in force from `to` on.
     SchemaChanged {
@@ -213,6 +370,13 @@ impl Step {
             Self::BatchCommitted => "batch_committed",
             Self::BatchAbandoned => "batch_abandoned",
             Self::SchemaChanged { .. } => "schema_changed",
+            Self::TableAdded { .. } => "table_added",
+            Self::TableLive { .. } => "table_live",
+            Self::BaselineChunk { .. } => "baseline_chunk",
+            Self::TableRemoved { .. } => "table_removed",
+            Self::ResnapshotStarted { .. } => "resnapshot_started",
+            Self::ResnapshotChunk { .. } => "resnapshot_chunk",
+            Self::ResnapshotPublished { .. } => "resnapshot_published",
         }
     }
 }
@@ -360,6 +524,10 @@ impl TaskState {
                     pending: None,
                     schemas: None,
                     xa: Vec::new(),
+                    added: BTreeMap::new(),
+                    removed: BTreeMap::new(),
+                    baselines: BTreeMap::new(),
+                    resnapshots: BTreeMap::new(),
                 }),
                 Some(_) => Phase::Finished,
             },
@@ -369,6 +537,10 @@ impl TaskState {
                 pending: None,
                 schemas: None,
                 xa: Vec::new(),
+                added: BTreeMap::new(),
+                removed: BTreeMap::new(),
+                baselines: BTreeMap::new(),
+                resnapshots: BTreeMap::new(),
             }),
             (Phase::Incremental(mut inc), Step::BatchPrepared(intent)) => {
                 if inc.pending.is_some() {
@@ -417,6 +589,180 @@ impl TaskState {
                 inc.position = to;
                 inc.schemas = Some(generation);
                 inc.xa = xa;
+                Phase::Incremental(inc)
+            }
+            (Phase::Incremental(mut inc), Step::TableAdded { table, added }) => {
+                if inc.pending.is_some() {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "a batch is pending: it must land before a table is added",
+                    ));
+                }
+                if inc
+                    .added
+                    .get(&table)
+                    .is_some_and(|a| a.live || a.baseline.chunks_done > 0)
+                {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "the table is live or has baseline rows committed already",
+                    ));
+                }
+                inc.removed.remove(&table);
+                inc.added.insert(table, added);
+                Phase::Incremental(inc)
+            }
+            (
+                Phase::Incremental(mut inc),
+                Step::TableLive {
+                    table,
+                    generation,
+                    to,
+                },
+            ) => {
+                let why = if inc.pending.is_some() {
+                    Some("a batch is pending: it must land before the table goes live")
+                } else if inc.schemas.is_some_and(|g| generation <= g) {
+                    Some("schema generations must grow")
+                } else {
+                    match inc.added.get(&table) {
+                        None => Some("the table was never added"),
+                        Some(a) if a.live => Some("the table is live already"),
+                        Some(a) if a.keyless && !a.baseline.done => {
+                            Some("a keyless table goes live only after its snapshot is committed")
+                        }
+                        Some(_) => None,
+                    }
+                };
+                if let Some(why) = why {
+                    return Err(refuse(&Phase::Incremental(inc), why));
+                }
+                let next_record_id = inc.next_record_id;
+                if let Some(a) = inc.added.get_mut(&table) {
+                    a.live = true;
+                    a.start_record_id = Some(next_record_id);
+                }
+                inc.position = to;
+                inc.schemas = Some(generation);
+                Phase::Incremental(inc)
+            }
+            (
+                Phase::Incremental(mut inc),
+                Step::BaselineChunk {
+                    table,
+                    rows,
+                    resume_after,
+                    last,
+                },
+            ) => {
+                let Some(a) = inc.added.get_mut(&table).filter(|a| !a.baseline.done) else {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "the table has no baseline being copied",
+                    ));
+                };
+                a.baseline.chunks_done += 1;
+                a.baseline.rows += rows;
+                a.baseline.resume_after = resume_after;
+                a.baseline.done = last;
+                Phase::Incremental(inc)
+            }
+            (
+                Phase::Incremental(mut inc),
+                Step::TableRemoved {
+                    table,
+                    dest,
+                    generation,
+                    to,
+                },
+            ) => {
+                if inc.pending.is_some() {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "a batch is pending: it must land before a table is removed",
+                    ));
+                }
+                if inc.schemas.is_some_and(|g| generation <= g) {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "schema generations must grow",
+                    ));
+                }
+                inc.added.remove(&table);
+                inc.removed.insert(
+                    table,
+                    RemovedTable {
+                        at: to.clone(),
+                        dest,
+                    },
+                );
+                inc.position = to;
+                inc.schemas = Some(generation);
+                Phase::Incremental(inc)
+            }
+            (Phase::Incremental(mut inc), Step::ResnapshotStarted { table, resnapshot }) => {
+                let current = inc.baselines.get(&table).map_or(1, |b| b.generation);
+                if resnapshot.target.generation <= current {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "baseline generations must grow",
+                    ));
+                }
+                inc.resnapshots.insert(table, resnapshot);
+                Phase::Incremental(inc)
+            }
+            (
+                Phase::Incremental(mut inc),
+                Step::ResnapshotChunk {
+                    table,
+                    rows,
+                    resume_after,
+                    last,
+                },
+            ) => {
+                let Some(r) = inc.resnapshots.get_mut(&table) else {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "no baseline generation of the table is being copied",
+                    ));
+                };
+                r.baseline.chunks_done += 1;
+                r.baseline.rows += rows;
+                r.baseline.resume_after = resume_after;
+                r.baseline.done = last;
+                // A keyless generation waits for the stream to reach its start.
+                if last
+                    && r.start.is_none()
+                    && let Some(r) = inc.resnapshots.remove(&table)
+                {
+                    inc.baselines.insert(table, r.target);
+                }
+                Phase::Incremental(inc)
+            }
+            (
+                Phase::Incremental(mut inc),
+                Step::ResnapshotPublished {
+                    table,
+                    log_from,
+                    to,
+                },
+            ) => {
+                let ready = inc
+                    .resnapshots
+                    .get(&table)
+                    .is_some_and(|r| r.baseline.done && r.start.is_some());
+                if inc.pending.is_some() || !ready {
+                    return Err(refuse(
+                        &Phase::Incremental(inc),
+                        "only a complete keyless generation is published, with no batch pending",
+                    ));
+                }
+                if let Some(r) = inc.resnapshots.remove(&table) {
+                    let mut target = r.target;
+                    target.log_from = log_from;
+                    inc.baselines.insert(table, target);
+                }
+                inc.position = to;
                 Phase::Incremental(inc)
             }
             (phase, _) => return Err(refuse(&phase, "the phase does not take this step")),
@@ -482,6 +828,10 @@ mod tests {
                 pending: None,
                 schemas: None,
                 xa: Vec::new(),
+                added: BTreeMap::new(),
+                removed: BTreeMap::new(),
+                baselines: BTreeMap::new(),
+                resnapshots: BTreeMap::new(),
             })
         );
     }
@@ -642,6 +992,162 @@ mod tests {
             (inc.position.position, inc.schemas, inc.next_record_id),
             (200, Some(2), 1)
         );
+    }
+
+    fn incremental_at(position: u64) -> TaskState {
+        let sel = SelectedPhases {
+            schema: false,
+            full: false,
+            incremental: true,
+        };
+        TaskState::new(sel)
+            .apply(Step::PrecheckPassed)
+            .and_then(|s| s.apply(Step::PositionCaptured(pos("b.1", position))))
+            .and_then(|s| {
+                s.apply(Step::SchemaChanged {
+                    generation: 1,
+                    to: pos("b.1", position),
+                    xa: Vec::new(),
+                })
+            })
+            .expect("incremental")
+    }
+
+    fn added(keyless: bool) -> AddedTable {
+        AddedTable {
+            start: pos("b.1", 500),
+            id: "x".into(),
+            table: serde_json::Value::Null,
+            keyless,
+            live: false,
+            start_record_id: None,
+            baseline: TableProgress::default(),
+        }
+    }
+
+    fn inc(s: &TaskState) -> &Incremental {
+        match &s.phase {
+            Phase::Incremental(i) => i,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_added_table_goes_live_once_and_its_baseline_completes_chunk_by_chunk() {
+        let s = incremental_at(4)
+            .apply(Step::TableAdded {
+                table: "d.n".into(),
+                added: added(false),
+            })
+            .expect("added");
+        let chunk = |last| Step::BaselineChunk {
+            table: "d.n".into(),
+            rows: 10,
+            resume_after: None,
+            last,
+        };
+        let s = s.apply(chunk(false)).expect("chunk before live");
+        assert!(
+            s.clone()
+                .apply(Step::TableAdded {
+                    table: "d.n".into(),
+                    added: added(false),
+                })
+                .is_err(),
+            "re-added with a chunk committed"
+        );
+        let s = s
+            .apply(Step::TableLive {
+                table: "d.n".into(),
+                generation: 2,
+                to: pos("b.1", 520),
+            })
+            .expect("live");
+        let a = &inc(&s).added["d.n"];
+        assert_eq!(
+            (
+                a.live,
+                a.start_record_id,
+                inc(&s).position.position,
+                inc(&s).schemas
+            ),
+            (true, Some(1), 520, Some(2))
+        );
+        assert!(!a.complete());
+        let s = s.apply(chunk(true)).expect("last chunk");
+        assert!(inc(&s).added["d.n"].complete());
+        assert!(s.apply(chunk(true)).is_err(), "chunk after the last");
+        // A keyless table goes live only with its snapshot committed.
+        let k = incremental_at(4)
+            .apply(Step::TableAdded {
+                table: "d.k".into(),
+                added: added(true),
+            })
+            .expect("keyless");
+        let live = |g| Step::TableLive {
+            table: "d.k".into(),
+            generation: g,
+            to: pos("b.1", 600),
+        };
+        assert!(k.clone().apply(live(2)).is_err());
+        let k = k
+            .apply(Step::BaselineChunk {
+                table: "d.k".into(),
+                rows: 3,
+                resume_after: None,
+                last: true,
+            })
+            .and_then(|k| k.apply(live(2)))
+            .expect("keyless live");
+        let k = k
+            .apply(Step::TableRemoved {
+                table: "d.k".into(),
+                dest: "k".into(),
+                generation: 3,
+                to: pos("b.1", 700),
+            })
+            .expect("removed");
+        assert!(inc(&k).added.is_empty());
+        assert_eq!(inc(&k).removed["d.k"].at.position, 700);
+    }
+
+    #[test]
+    fn a_baseline_generation_is_published_with_its_last_chunk() {
+        let target = BaseGeneration {
+            generation: 2,
+            table: "t_base_g2".into(),
+            log_from: 41,
+        };
+        let s = incremental_at(4)
+            .apply(Step::ResnapshotStarted {
+                table: "d.t".into(),
+                resnapshot: Resnapshot {
+                    target: target.clone(),
+                    baseline: TableProgress::default(),
+                    start: None,
+                },
+            })
+            .expect("started");
+        let chunk = |last| Step::ResnapshotChunk {
+            table: "d.t".into(),
+            rows: 5,
+            resume_after: None,
+            last,
+        };
+        let s = s.apply(chunk(false)).expect("chunk");
+        assert!(inc(&s).baselines.is_empty(), "not before the last chunk");
+        let s = s.apply(chunk(true)).expect("last");
+        assert_eq!(inc(&s).baselines["d.t"], target);
+        assert!(inc(&s).resnapshots.is_empty());
+        let again = Step::ResnapshotStarted {
+            table: "d.t".into(),
+            resnapshot: Resnapshot {
+                target,
+                baseline: TableProgress::default(),
+                start: None,
+            },
+        };
+        assert!(s.apply(again).is_err(), "generations must grow");
     }
 
     #[test]

@@ -77,6 +77,30 @@ pub fn write_parquet(path: &std::path::Path, batch: &RecordBatch) -> Result<()> 
     std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming into place", path, e))
 }
 
+/// The log records from `record_id` `from` on (those that count with a
+/// baseline generation published by `resnapshot`, whose cutoff it is).
+///
+/// # Errors
+/// [`Error::Schema`] when a batch lacks the `record_id` column;
+/// [`Error::Arrow`] from Arrow itself.
+pub fn log_from(log: Vec<RecordBatch>, meta: &MetaColumns, from: i64) -> Result<Vec<RecordBatch>> {
+    log.into_iter()
+        .map(|b| {
+            let ids = b
+                .column_by_name(&meta.record_id)
+                .and_then(|c| c.as_any().downcast_ref::<arrow_array::Int64Array>())
+                .ok_or_else(|| {
+                    Error::Schema(format!("a t_log batch without `{}`", meta.record_id))
+                })?;
+            let keep: arrow_array::BooleanArray = ids
+                .iter()
+                .map(|id| Some(id.is_some_and(|id| id >= from)))
+                .collect();
+            Ok(arrow_select::filter::filter_record_batch(&b, &keep)?)
+        })
+        .collect()
+}
+
 /// Where a candidate row lives and how it ranks.
 #[derive(Clone, Copy)]
 struct Candidate {
@@ -121,6 +145,59 @@ pub fn merge(
 /// # Errors
 /// As [`merge`].
 pub fn merge_ranked(
+    schema: &SchemaRef,
+    base: &[RecordBatch],
+    log: &[RecordBatch],
+    spec: MergeSpec<'_>,
+) -> Result<(RecordBatch, Vec<i64>)> {
+    let (merged, ids) = merge_ranked_raw(schema, base, log, spec)?;
+    Ok((fill_defaults(merged, &ids, spec.added)?, ids))
+}
+
+/// The rows last changed before an `ADD COLUMN` with a constant default
+/// recorded (`[sync.ddl] rewritten_rows = "default"`) get that default
+/// where they hold NULL in it: the source filled them without a log row.
+fn fill_defaults(merged: RecordBatch, ids: &[i64], added: &[AddedColumn]) -> Result<RecordBatch> {
+    let schema = merged.schema();
+    let mut columns = merged.columns().to_vec();
+    let mut changed = false;
+    for a in added {
+        let (Some(default), Ok(i)) = (&a.default, schema.index_of(&a.column)) else {
+            continue;
+        };
+        let old = &columns[i];
+        let fill: arrow_array::BooleanArray = (0..merged.num_rows())
+            .map(|r| {
+                let counter =
+                    crate::records::RecordIds::counter_of(ids.get(r).copied().unwrap_or(0));
+                Some(counter < a.first_record_id && old.is_null(r))
+            })
+            .collect();
+        if fill.true_count() == 0 {
+            continue;
+        }
+        let text = arrow_array::StringArray::from(vec![default.as_str(); merged.num_rows()]);
+        let value = arrow_cast::cast(&text, old.data_type()).map_err(|e| {
+            Error::Schema(format!(
+                "the default {default:?} of added column `{}` does not fit its type {}: {e}",
+                a.column,
+                old.data_type()
+            ))
+        })?;
+        columns[i] = arrow_select::zip::zip(&fill, &value, old)?;
+        changed = true;
+    }
+    if !changed {
+        return Ok(merged);
+    }
+    Ok(RecordBatch::try_new_with_options(
+        schema,
+        columns,
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(merged.num_rows())),
+    )?)
+}
+
+fn merge_ranked_raw(
     schema: &SchemaRef,
     base: &[RecordBatch],
     log: &[RecordBatch],
@@ -474,6 +551,38 @@ pub fn merge_sql(
     meta: &MetaColumns,
     as_of: i64,
 ) -> Result<String> {
+    merge_sql_generation(table, None, &[], result, columns, key, meta, as_of)
+}
+
+/// A default filled in by `merge-sql` (`[sync.ddl] rewritten_rows =
+/// "default"`): the column, the first `record_id` (with its tag) written
+/// after its `ADD COLUMN`, and the constant.
+#[derive(Clone, Debug)]
+pub struct FilledDefault {
+    /// Destination column name.
+    pub column: String,
+    /// Rows made by an older record (or the baseline) get the default.
+    pub before_record_id: i64,
+    /// The constant, as text.
+    pub value: String,
+}
+
+/// As [`merge_sql`], for a baseline generation published by `resnapshot`:
+/// its base table, and only log records from its cutoff on.
+///
+/// # Errors
+/// As [`merge_sql`].
+#[allow(clippy::too_many_arguments)]
+pub fn merge_sql_generation(
+    table: &str,
+    generation: Option<&crate::machine::BaseGeneration>,
+    defaults: &[FilledDefault],
+    result: &str,
+    columns: &[&str],
+    key: &[&str],
+    meta: &MetaColumns,
+    as_of: i64,
+) -> Result<String> {
     use crate::odps_sql::{ident, literal};
     let list = |names: &[&str]| -> Result<String> {
         Ok(names
@@ -492,8 +601,17 @@ pub fn merge_sql(
     let (result, log, base) = (
         ident(result)?,
         ident(&format!("{table}_log"))?,
-        ident(&format!("{table}_base"))?,
+        ident(
+            &generation
+                .map(|g| g.table.clone())
+                .unwrap_or_else(|| format!("{table}_base")),
+        )?,
     );
+    // The log records that count with the baseline (all without a generation).
+    let as_of = match generation {
+        Some(g) => format!("{as_of} AND {rid} >= {}", g.log_from),
+        None => as_of.to_string(),
+    };
     // Helper columns, named apart from the business columns.
     let fresh = |name: &str| {
         let mut name = name.to_owned();
@@ -533,10 +651,33 @@ pub fn merge_sql(
     }
     let partition = list(key)?;
     let rn = fresh("dts_rn");
+    // Rows last changed before an ADD COLUMN get its constant default.
+    let out = columns
+        .iter()
+        .map(|c| {
+            let name = ident(c)?;
+            Ok(match defaults.iter().find(|d| d.column == *c) {
+                None => name,
+                Some(d) => {
+                    let number = d.value.parse::<f64>().is_ok();
+                    let value = if number {
+                        d.value.clone()
+                    } else {
+                        literal(&d.value)
+                    };
+                    format!(
+                        "CASE WHEN {name} IS NULL AND {rid} < {} THEN {value} ELSE {name} END AS {name}",
+                        d.before_record_id
+                    )
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?
+        .join(", ");
     Ok(format!(
         "SET odps.sql.allow.fullscan=true;\n\
          INSERT OVERWRITE TABLE {result}\n\
-         SELECT {cols} FROM (\n  \
+         SELECT {out} FROM (\n  \
            SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {rid} DESC, {after} DESC) AS {rn}\n  \
            FROM (\n    \
              SELECT {rid}, {op}, {after}, {cols} FROM {log} WHERE {ts} < {as_of}\n    \
@@ -898,6 +1039,8 @@ mod tests {
         let added = [AddedColumn {
             column: "c".into(),
             first_record_id: 3,
+            default: None,
+            resnapshot: false,
         }];
         let spec = MergeSpec {
             meta: &meta,

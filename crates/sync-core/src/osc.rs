@@ -132,9 +132,13 @@ pub fn column_diff(table: &TableSchema, shadow: &TableSchema) -> Vec<AlterSpec> 
         })
         .collect();
     for (i, c) in shadow.columns.iter().enumerate() {
+        // The shadow's ALTER text is not kept, so a literal default is not
+        // known here: `rewritten_rows = "default"` does not apply to
+        // columns a tool adds (they merge as NULL for untouched rows).
         let def = ColumnDef {
             column: c.clone(),
             key: None,
+            literal_default: None,
         };
         match find(&table.columns, &c.name) {
             None => specs.push(AlterSpec::AddColumns {

@@ -59,6 +59,11 @@ use tracing::{info, warn};
 
 pub use crate::naming::SyncedTable;
 pub use crate::status::{PROGRESS_FILE, Progress, ProgressTotals};
+pub use resnapshot::ResnapshotOutcome;
+pub use table_set::describe_added;
+
+mod resnapshot;
+mod table_set;
 
 /// Options of one run.
 #[derive(Clone, Debug, Default)]
@@ -722,7 +727,10 @@ impl<S: Sink> TaskRunner<S> {
                 )
             }
             Phase::FullSync(_) => (self.full_sync(state, tables, &opts.stop).await?, false),
-            Phase::Incremental(_) => (self.incremental(state, tracked, opts).await?, true),
+            Phase::Incremental(_) => {
+                let (next, again) = self.incremental(state, tracked, opts).await?;
+                (next, !again)
+            }
             Phase::Finished => (state, true),
         })
     }
@@ -760,11 +768,7 @@ impl<S: Sink> TaskRunner<S> {
         let mut reports = Vec::new();
         for t in self.tables().await? {
             let source = self.read_source(&t).await?;
-            let base = self
-                .sink
-                .read_table(&t.base_table(), &t.base_schema)
-                .await?;
-            let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
+            let (base, log) = self.base_and_log(&t).await?;
             let added = added.get(&t.source_name).map_or(&[][..], Vec::as_slice);
             reports.push(crate::verify::compare(
                 &t,
@@ -791,11 +795,7 @@ impl<S: Sink> TaskRunner<S> {
             .iter()
             .find(|t| t.source_name == source_name)
             .ok_or_else(|| Error::Config(not_selected(source_name, &tables)))?;
-        let base = self
-            .sink
-            .read_table(&t.base_table(), &t.base_schema)
-            .await?;
-        let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
+        let (base, log) = self.base_and_log(t).await?;
         let added = self.added_columns_of(source_name)?;
         crate::merge::merge(
             &t.base_schema,
@@ -808,6 +808,23 @@ impl<S: Sink> TaskRunner<S> {
                 added: &added,
             },
         )
+    }
+
+    /// A table's baseline and the log records that count with it: `t_base`
+    /// and all of `t_log`, or the published generation of a `resnapshot`
+    /// with the records from its cutoff on.
+    async fn base_and_log(&self, t: &SyncedTable) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+        let generation = self.base_generation(&t.source_name)?;
+        let base_table = generation
+            .as_ref()
+            .map_or_else(|| t.base_table(), |g| g.table.clone());
+        let base = self.sink.read_table(&base_table, &t.base_schema).await?;
+        let log = self.sink.read_table(&t.log_table(), &t.log_schema).await?;
+        let log = match &generation {
+            Some(g) => crate::merge::log_from(log, &self.meta, g.log_from)?,
+            None => log,
+        };
+        Ok((base, log))
     }
 
     /// The destination columns of `source_name` (`db.table`) added during
@@ -824,6 +841,29 @@ impl<S: Sink> TaskRunner<S> {
             .added_columns()?
             .remove(source_name)
             .unwrap_or_default())
+    }
+
+    /// The defaults `merge-sql` fills in for `source_name` (`[sync.ddl]
+    /// rewritten_rows = "default"`).
+    ///
+    /// # Errors
+    /// Checkpoint and schema store errors.
+    pub fn filled_defaults(&self, source_name: &str) -> Result<Vec<crate::merge::FilledDefault>> {
+        Ok(self
+            .added_columns_of(source_name)?
+            .into_iter()
+            .filter_map(|a| {
+                Some(crate::merge::FilledDefault {
+                    before_record_id: RecordIds::new(
+                        self.cfg.source.record_id_tag,
+                        a.first_record_id,
+                    )
+                    .allocate(),
+                    value: a.default?,
+                    column: a.column,
+                })
+            })
+            .collect())
     }
 
     /// Per source table, the destination columns added during the
@@ -1285,7 +1325,18 @@ impl<S: Sink> TaskRunner<S> {
         unit: String,
         c: ReadyChunk,
     ) -> CommitFuture<'a> {
-        Box::pin(async move {
+        Box::pin(async move { self.commit_chunk_to(t, &t.base_table(), unit, c).await })
+    }
+
+    /// [`Self::commit_chunk`] into the base table `base` (a generation's).
+    async fn commit_chunk_to(
+        &self,
+        t: &SyncedTable,
+        base: &str,
+        unit: String,
+        c: ReadyChunk,
+    ) -> Result<(usize, u32, u64)> {
+        {
             let bytes: usize = c
                 .batches
                 .iter()
@@ -1297,34 +1348,38 @@ impl<S: Sink> TaskRunner<S> {
             for batch in c.batches {
                 let batch = match &rule {
                     Some(rule) => {
-                        let (batch, more) = self.limit_oversized(
-                            rule,
-                            &t.source_name,
-                            &t.base_table(),
-                            &t.dest_key(),
-                            batch,
-                        )?;
+                        let (batch, more) =
+                            self.limit_oversized(rule, &t.source_name, base, &t.dest_key(), batch)?;
                         found.extend(more);
                         batch
                     }
                     None => batch,
                 };
                 data.push(TableBatch {
-                    table: t.base_table(),
+                    table: base.to_owned(),
                     partition: vec![],
                     batch,
                 });
             }
             self.sink.commit_unit(&unit, data).await?;
             self.metrics
-                .add_rows(&t.base_table(), "full_sync", c.rows, bytes as u64);
+                .add_rows(base, "full_sync", c.rows, bytes as u64);
             self.note_oversized(&found);
             Ok((c.table, c.chunk, c.rows))
-        })
+        }
     }
 
     async fn load_or_plan(&self, conn: &mut RawConn, t: &SyncedTable) -> Result<TablePlan> {
-        let path = self.plan_path(t);
+        self.load_or_plan_at(conn, t, self.plan_path(t)).await
+    }
+
+    /// The chunk plan saved at `path`, else a new one saved there.
+    async fn load_or_plan_at(
+        &self,
+        conn: &mut RawConn,
+        t: &SyncedTable,
+        path: PathBuf,
+    ) -> Result<TablePlan> {
         if let Ok(bytes) = std::fs::read(&path) {
             let v: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| Error::CorruptCheckpoint {
@@ -1386,7 +1441,36 @@ impl<S: Sink> TaskRunner<S> {
         ))
     }
 
+    /// The incremental phase until the stream ends or a stop; also says
+    /// whether to read on (caught up before an added table's start).
     async fn incremental(
+        &self,
+        state: TaskState,
+        tracked: &[TrackedTable],
+        opts: &RunOptions,
+    ) -> Result<(TaskState, bool)> {
+        let position = |s: &TaskState| match &s.phase {
+            Phase::Incremental(inc) => Some(inc.position.clone()),
+            _ => None,
+        };
+        let was = position(&state);
+        let pending = |s: &TaskState| {
+            !table_set::waiting(s).is_empty() || !table_set::publishing(s).is_empty()
+        };
+        let none_waiting = !pending(&state);
+        let state = self.stream(state, tracked, opts).await?;
+        // Caught up before the start of a table being added (captured after
+        // the stream's end was): read on to it, so that a run that exits
+        // when caught up leaves every added table live (once more at most
+        // per table set change: the next stream's end lies past the start).
+        let again = opts.exit_when_caught_up
+            && !opts.stop.load(Ordering::Relaxed)
+            && pending(&state)
+            && (none_waiting || position(&state) != was);
+        Ok((state, again))
+    }
+
+    async fn stream(
         &self,
         mut state: TaskState,
         tracked: &[TrackedTable],
@@ -1486,8 +1570,64 @@ impl<S: Sink> TaskRunner<S> {
         // second core encodes it): at most one, landed before the next is
         // sent and before anything else steps the state.
         let mut in_flight: Option<Landing<'_>> = None;
+        // Tables added to or removed from `[objects] include` ([`table_set`]):
+        // the set changes at the first boundary with nothing pending (a
+        // checkpoint from before schema tracking waits for its first DDL).
+        let mut table_set_due =
+            matches!(&state.phase, Phase::Incremental(i) if i.schemas.is_some());
+        let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut backfill: Option<table_set::BackfillFuture<'_>> = None;
+        let mut waiting = table_set::waiting(&state);
+        let mut publishing = table_set::publishing(&state);
         self.metrics.set_phase(phase_metric(&state.phase));
         loop {
+            if forced.is_none()
+                && at_boundary
+                && (table_set_due || !waiting.is_empty() || !publishing.is_empty())
+            {
+                let here = position_of(stream.checkpoint());
+                let due = |waiting: &[(String, SourcePosition)]| -> Vec<String> {
+                    waiting
+                        .iter()
+                        .filter(|(_, start)| table_set::reached(&here, start, by_gtid))
+                        .map(|(n, _)| n.clone())
+                        .collect()
+                };
+                if table_set_due || !due(&waiting).is_empty() || !due(&publishing).is_empty() {
+                    // Nothing of the old set may be open across the change.
+                    state = self.settle(state, &mut in_flight).await?;
+                    if batch.records > 0 {
+                        state = self
+                            .commit_batch(
+                                state,
+                                &mut batch,
+                                &batch_start,
+                                here.clone(),
+                                ids.next_counter(),
+                                None,
+                            )
+                            .await?;
+                    }
+                    if table_set_due {
+                        table_set_due = false;
+                        state = self
+                            .change_table_set(state, tracked, &mut tracker, &here)
+                            .await?;
+                        backfill = self.backfill(&state, chunk_tx.clone())?;
+                    }
+                    let now_due = due(&table_set::waiting(&state));
+                    state = self.go_live(state, &mut tracker, &now_due, &here)?;
+                    let now_due = due(&table_set::publishing(&state));
+                    state = self.publish_due(state, &now_due, &here, ids.next_counter())?;
+                    waiting = table_set::waiting(&state);
+                    publishing = table_set::publishing(&state);
+                    if matches!(&state.phase, Phase::Incremental(i) if i.position == here) {
+                        boundary = here.clone();
+                        batch_start = here;
+                        open_since = None;
+                    }
+                }
+            }
             let due = open_since.map(|t| {
                 t + if batch.records > 0 {
                     flush_interval
@@ -1509,6 +1649,20 @@ impl<S: Sink> TaskRunner<S> {
                     continue;
                 }
                 ev = stream.next_event() => ev.map_err(source_err)?,
+                Some(c) = chunk_rx.recv() => {
+                    state = self.baseline_landed(state, c)?;
+                    continue;
+                }
+                copied = async {
+                    match backfill.as_mut() {
+                        Some(work) => work.await,
+                        None => std::future::pending().await,
+                    }
+                }, if backfill.is_some() => {
+                    backfill = None;
+                    copied?;
+                    continue;
+                }
                 () = stopped(&opts.stop) => {
                     stopped_by_request = true;
                     None
@@ -1761,12 +1915,14 @@ impl<S: Sink> TaskRunner<S> {
                     from: &batch_start,
                     boundary: &boundary,
                 };
+                let adding: Vec<String> = waiting.iter().map(|(n, _)| n.clone()).collect();
                 let cx = PlanContext {
                     policy: &self.cfg.sync.ddl,
                     naming: &naming,
                     reserved: &reserved,
                     next_record_id: ids.next_counter(),
                     database_charsets: &database_charsets,
+                    adding: &adding,
                 };
                 let plan = tracker.plan_query(query.sql, query.default_db, query.sql_mode, &cx);
                 if matches!(plan, Plan::StatementLogged { .. })
@@ -1950,7 +2106,9 @@ impl<S: Sink> TaskRunner<S> {
             // read again from the last committed position on the next run.
             info!("stopped inside a transaction; the next run resumes at the last committed batch");
             let _ = stream.close().await;
-            return Ok(state);
+            return self
+                .finish_backfill(state, None, &mut chunk_rx, &opts.stop)
+                .await;
         }
         if batch.records > 0 || cp != batch_start {
             if forced.is_some() {
@@ -1964,7 +2122,7 @@ impl<S: Sink> TaskRunner<S> {
                     state,
                     &mut batch,
                     &batch_start,
-                    cp,
+                    cp.clone(),
                     ids.next_counter(),
                     None,
                 )
@@ -1972,7 +2130,32 @@ impl<S: Sink> TaskRunner<S> {
         }
         xa.collect(&saved_xa(&state))?;
         let _ = stream.close().await;
-        Ok(state)
+        if stopped_by_request {
+            return self
+                .finish_backfill(state, None, &mut chunk_rx, &opts.stop)
+                .await;
+        }
+        // Caught up: added tables whose start the stream reached go live,
+        // and their baselines are let finish.
+        let due: Vec<String> = waiting
+            .iter()
+            .filter(|(_, start)| table_set::reached(&cp, start, by_gtid))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let at_cp = matches!(&state.phase, Phase::Incremental(i) if i.position == cp);
+        if !due.is_empty() && at_cp {
+            state = self.go_live(state, &mut tracker, &due, &cp)?;
+        }
+        let due: Vec<String> = publishing
+            .iter()
+            .filter(|(_, start)| table_set::reached(&cp, start, by_gtid))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !due.is_empty() && at_cp {
+            state = self.publish_due(state, &due, &cp, ids.next_counter())?;
+        }
+        self.finish_backfill(state, backfill, &mut chunk_rx, &opts.stop)
+            .await
     }
 
     /// A QUERY event that changes a synced table (`plan`, from
@@ -2073,6 +2256,38 @@ impl<S: Sink> TaskRunner<S> {
                 notes,
             } => (next, add_columns, created, notes),
         };
+        let (mut next, mut created) = (next, created);
+        let added = match &state.phase {
+            Phase::Incremental(inc) => inc.added.clone(),
+            _ => BTreeMap::new(),
+        };
+        for (name, a) in &added {
+            if !a.live {
+                // Being added: untracked until its start, where it is
+                // read as it is then.
+                if created.contains(name) {
+                    created.retain(|n| n != name);
+                    next.tables.remove(name);
+                }
+            } else if !a.baseline.done && next.tables.get(name) != tracker.set().tables.get(name) {
+                if q.standalone {
+                    self.commit_before(state, &mut open, cx.next_record_id)
+                        .await?;
+                }
+                return Err(stop(format!(
+                    "it changes {name}, whose baseline is still being copied ({}): its t_base \
+                     would mix two schemas. Remove {name} from [objects] include and run (the \
+                     task passes the statement), then drop {name}'s destination tables and \
+                     add it again: its baseline is read with the new schema. Next time, \
+                     change an added table after `sync-cli status` shows its baseline complete",
+                    table_set::describe_added(a)
+                )));
+            }
+        }
+        if created.is_empty() && add_columns.is_empty() && next == *tracker.set() {
+            // Only a table being added was created: nothing changes yet.
+            return Ok((state, None));
+        }
         if !q.standalone {
             return Err(stop(
                 "it changes a synced table's schema inside a transaction (or while a batch is \
@@ -2088,14 +2303,46 @@ impl<S: Sink> TaskRunner<S> {
         state = self
             .commit_before(state, &mut open, cx.next_record_id)
             .await?;
+        // Baseline generations of `resnapshot` gain the columns of `t_base`.
+        let generations: Vec<String> = match &state.phase {
+            Phase::Incremental(inc) => inc
+                .baselines
+                .values()
+                .chain(inc.resnapshots.values().map(|r| &r.target))
+                .map(|g| g.table.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
         for (table, fields) in &add_columns {
             self.sink.add_columns(table, fields).await?;
+            let prefix = format!("{table}_g");
+            for g in generations.iter().filter(|g| g.starts_with(&prefix)) {
+                self.sink.add_columns(g, fields).await?;
+            }
         }
         for name in &created {
             if let Some(t) = next.tables.get(name) {
                 self.ensure_tables(&t.synced(&self.meta), &state.task_id)
                     .await?;
                 info!(table = %name, dest = %t.dest, "a new table is synced from its CREATE TABLE on");
+            }
+        }
+        for t in next.tables.values() {
+            for a in t
+                .added
+                .iter()
+                .filter(|a| a.resnapshot && a.first_record_id == cx.next_record_id)
+            {
+                warn!(
+                    table = %t.source_name(),
+                    column = %a.column,
+                    "column `{}` was added with a default that MySQL gave every existing row without \
+                     a log row: those rows hold NULL in the destination until a new baseline; run \
+                     `sync-cli resnapshot --table {}` while the task is stopped \
+                     (`sync.ddl.rewritten_rows` = \"resnapshot\")",
+                    a.column,
+                    t.source_name()
+                );
             }
         }
         let here = position_of(after);

@@ -61,6 +61,14 @@ pub struct AddedColumn {
     /// last record is older hold NULL there (MaxCompute does not backfill),
     /// whatever default the source shows for them.
     pub first_record_id: u64,
+    /// Under `[sync.ddl] rewritten_rows = "default"`: the column's constant
+    /// default (as text), which merges fill in for those rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Under `rewritten_rows = "resnapshot"`: those rows need a new
+    /// baseline generation read after the `ALTER`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resnapshot: bool,
 }
 
 /// One synced table as of a binlog position.
@@ -462,6 +470,10 @@ pub struct PlanContext<'a> {
     /// Default character set per database (lower case names): what a new
     /// table's character columns get when its statement names none.
     pub database_charsets: &'a HashMap<String, String>,
+    /// Tables being added to the task whose start the stream has not
+    /// reached (`db.table`): untracked until then, never created by a DDL
+    /// (their baseline is read as they are at their start).
+    pub adding: &'a [String],
 }
 
 impl SchemaSet {
@@ -721,7 +733,11 @@ impl Work<'_, '_> {
                 };
                 let mut column = tt.source.columns[i].clone();
                 column.name = to.clone();
-                let def = ColumnDef { column, key: None };
+                let def = ColumnDef {
+                    column,
+                    key: None,
+                    literal_default: None,
+                };
                 self.change_column(tt, from, &def, None, false)?;
             }
             AlterSpec::RenameTable(to) => {
@@ -863,9 +879,16 @@ impl Work<'_, '_> {
                     name: dest.clone(),
                     column: col.clone(),
                 });
+                let rewritten = cx.policy.rewritten_rows;
                 tt.added.push(AddedColumn {
                     column: dest.clone(),
                     first_record_id: cx.next_record_id,
+                    default: def
+                        .literal_default
+                        .clone()
+                        .filter(|_| rewritten == crate::config::RewrittenRows::Default),
+                    resnapshot: rewritten == crate::config::RewrittenRows::Resnapshot
+                        && col.default.is_some(),
                 });
                 for table in [format!("{}_base", tt.dest), format!("{}_log", tt.dest)] {
                     match self.adds.iter_mut().find(|(t, _)| *t == table) {
@@ -1080,7 +1103,10 @@ impl Work<'_, '_> {
         what: &str,
         definition: Option<&TableDefinition>,
     ) -> std::result::Result<(), Stop> {
-        if self.next.key_of(t).is_some() || !self.cx.naming.selects_table(&t.database, &t.table) {
+        if self.next.key_of(t).is_some()
+            || !self.cx.naming.selects_table(&t.database, &t.table)
+            || self.cx.adding.contains(&t.to_string())
+        {
             return Ok(());
         }
         let what = format!("{what} and the include patterns select it");
@@ -1480,7 +1506,10 @@ impl Tracker {
             .filter_map(|t| match self.set.key_of(t) {
                 Some(key) => Some(key),
                 // A table a CREATE … SELECT makes and the task would sync.
-                None if creates && cx.naming.selects_table(&t.database, &t.table) => {
+                None if creates
+                    && cx.naming.selects_table(&t.database, &t.table)
+                    && !cx.adding.contains(&t.to_string()) =>
+                {
                     Some(t.to_string())
                 }
                 None => None,
@@ -1595,6 +1624,7 @@ mod tests {
                 reserved: &f.reserved,
                 next_record_id: 77,
                 database_charsets: &HashMap::new(),
+                adding: &[],
             },
         )
     }
@@ -1790,6 +1820,25 @@ mod tests {
             ..DdlConfig::default()
         };
         assert!(stop(plan(&f, &strict, "RENAME TABLE x.y TO shop.fresh")).contains("appears"));
+        // A table being added to the task is read at its start: its CREATE
+        // before then neither stops the task nor makes it tracked.
+        let stmt = parse(
+            "CREATE TABLE fresh (id INT)",
+            "shop",
+            ParseOptions::default(),
+        )
+        .expect("parses")
+        .expect("a statement");
+        let adding = ["shop.fresh".to_owned()];
+        let cx = PlanContext {
+            policy: &strict,
+            naming: &f.naming,
+            reserved: &f.reserved,
+            next_record_id: 77,
+            database_charsets: &HashMap::new(),
+            adding: &adding,
+        };
+        assert_eq!(f.set.plan(&stmt, &cx), Plan::Unchanged { notes: vec![] });
     }
 
     #[test]
@@ -2304,6 +2353,7 @@ mod tests {
             reserved: &f.reserved,
             next_record_id: 1,
             database_charsets: &HashMap::new(),
+            adding: &[],
         };
         let q = |sql: &str, db: &str| tracker.plan_query(sql, db, None, &cx);
         let logged = |plan: Plan| match plan {

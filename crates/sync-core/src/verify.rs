@@ -508,6 +508,8 @@ mod tests {
         let added = [AddedColumn {
             column: "c".into(),
             first_record_id: 10,
+            default: None,
+            resnapshot: false,
         }];
         let source = [(1, "x", Some(5)), (1, "x", Some(5)), (2, "y", Some(5))];
         let merged = [(1, "x", None), (1, "x", Some(5)), (2, "y", None)];

@@ -7,8 +7,10 @@
 //! session logged in STATEMENT or MIXED format (or with a row image that is
 //! not full) stops the task at its transaction (or is skipped and counted
 //! under `unsupported_events = "skip"`) when it touches a synced table, and
-//! passes when it touches other tables. Online schema-change tools
-//! (pt-online-schema-change run for real, gh-ost and DMS replayed) are
+//! passes when it touches other tables; tables added to `[objects] include`
+//! get their baseline and changes under a writer and a stop mid-backfill,
+//! and a table removed from it stops being synced. Online schema-change
+//! tools (pt-online-schema-change run for real, gh-ost and DMS replayed) are
 //! followed under a writer and across restarts: `t` keeps syncing, their
 //! tables never land.
 
@@ -19,7 +21,7 @@ use std::path::Path;
 use std::process::Command;
 use sync_core::Error;
 use sync_core::machine::{Incremental, Phase, TaskState};
-use sync_core::run::{RunOptions, TaskRunner};
+use sync_core::run::{ResnapshotOutcome, RunOptions, TaskRunner};
 use sync_core::sink::Sink;
 use sync_core::sink::local::LocalWarehouse;
 use sync_core::sink::maxcompute::MaxComputeSink;
@@ -338,7 +340,7 @@ async fn a_restart_before_an_alter_decodes_rows_with_the_schema_of_their_time() 
 /// copies a synced table, a restart keeps following them (through an ALTER
 /// too), and `verify` compares them like the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tables_created_during_the_incremental_phase_are_synced_from_their_create_on() {
+async fn tables_created_while_the_task_is_stopped_are_added_and_their_alters_followed() {
     let db = "core_ddl_create";
     let mut conn = connect().await;
     fresh_db(
@@ -379,7 +381,8 @@ async fn tables_created_during_the_incremental_phase_are_synced_from_their_creat
     assert_eq!(
         incremental(&state).schemas,
         Some(3),
-        "one generation per CREATE"
+        "one generation per table going live: {:?}",
+        incremental(&state).added
     );
     let reports = assert_verified(&runner).await;
     let verified: BTreeSet<&str> = reports.iter().map(|r| r.table.as_str()).collect();
@@ -399,7 +402,9 @@ async fn tables_created_during_the_incremental_phase_are_synced_from_their_creat
         .read_table(&fresh.base_table(), &fresh.base_schema)
         .await
         .expect("fresh_base");
-    assert_eq!(base.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    // Created while the task was stopped, so added at the next run: its
+    // baseline holds its rows, its CREATE in the binlog is passed over.
+    assert_eq!(base.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
     let merged = runner
         .merged(&format!("{db}.fresh"), None)
         .await
@@ -754,21 +759,23 @@ async fn statement_logged_writes_of_every_kind_under_skip_are_skipped_and_counte
     .await
     .expect("changes");
     runner.run(&caught_up()).await.expect("skips and goes on");
-    // INSERT, LOAD DATA, the function call, DELETE, CREATE … SELECT, UPDATE.
-    assert_eq!(runner.metrics().snapshot().unsupported_events_skipped, 6);
+    // INSERT, LOAD DATA, the function call, DELETE, UPDATE. (`fresh`, which
+    // CREATE … SELECT makes, exists when the run starts: the task adds it
+    // with a baseline read at its start, so that statement loses nothing.)
+    assert_eq!(runner.metrics().snapshot().unsupported_events_skipped, 5);
     assert!(
         runner
             .metrics()
             .render()
-            .contains("\nsync_unsupported_events_skipped_total 6\n")
+            .contains("\nsync_unsupported_events_skipped_total 5\n")
     );
     let progress = sync_core::status::read(&dir.path().join("state")).expect("progress.json");
-    assert_eq!(progress.metrics.unsupported_events_skipped, 6);
+    assert_eq!(progress.metrics.unsupported_events_skipped, 5);
     let lines = sync_core::status::describe(&progress, "incremental", 0.0, None);
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("6 event(s) changing a synced table skipped")),
+            .any(|l| l.starts_with("5 event(s) changing a synced table skipped")),
         "{lines:?}"
     );
     let log = runner.sink().read_table_blocking("t_log").expect("t_log");
@@ -776,13 +783,16 @@ async fn statement_logged_writes_of_every_kind_under_skip_are_skipped_and_counte
         by_id(&log, &["v"]),
         BTreeMap::from([(2, vec![v("b")]), (4, vec![v("d")]), (8, vec![v("h")])])
     );
-    // The table CREATE … SELECT made is synced from there on, without the
-    // rows its SELECT put in.
-    let log = runner
-        .sink()
-        .read_table_blocking("fresh_log")
-        .expect("fresh_log");
-    assert_eq!(by_id(&log, &["v"]), BTreeMap::from([(9, vec![v("i")])]));
+    // The table CREATE … SELECT made exists when the run starts, so the
+    // task adds it: its baseline, read at its start position, holds the
+    // rows its SELECT put in as well as the later insert.
+    let merged = runner
+        .merged(&format!("{db}.fresh"), None)
+        .await
+        .expect("merge fresh");
+    let fresh = by_id(&[merged], &["v"]);
+    assert_eq!(fresh.keys().copied().collect::<Vec<_>>(), vec![1, 9]);
+    assert_eq!(fresh[&9], vec![v("i")]);
     conn.query_drop(format!("DROP DATABASE {db}"))
         .await
         .expect("drop");
@@ -1067,6 +1077,557 @@ async fn add_column_lands_in_maxcompute_and_pyodps_reads_it() {
         .expect("drop");
 }
 
+/// A task over the tables `include` lists, throttled to `full_qps` chunk
+/// queries a second, 100 rows a chunk.
+fn task_over(db: &str, dir: &Path, include: &[&str], server_id: u32) -> TaskRunner<LocalWarehouse> {
+    let wh = dir.join("warehouse");
+    let include: Vec<String> = include.iter().map(|t| format!("\"{db}.{t}\"")).collect();
+    let text = format!(
+        "[source]\nurl = \"{url}\"\nserver_id = {server_id}\n\
+         [destination]\nkind = \"local\"\npath = \"{wh}\"\n\
+         [objects]\ninclude = [{include}]\n\
+         [sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\nstate_dir = \"{state}\"\n\
+         log_partitions = [\"year\"]\nchunk_rows = 100\nbatch_rows = 50\nparallelism = 2\n\
+         [throttle]\nfull_qps = 8\n",
+        url = sync_testkit::mysql_url(),
+        wh = wh.display(),
+        include = include.join(", "),
+        state = dir.join("state").display(),
+    );
+    let cfg = sync_core::taskfile::parse(&text, "task.toml").expect("task file");
+    TaskRunner::new(cfg, LocalWarehouse::new(wh)).expect("runner")
+}
+
+/// Writes into `a`, `n` (keyed) and `k` (no key) of `db` until `stop`:
+/// inserts, updates and deletes, a few per transaction; returns how many
+/// transactions it committed.
+async fn write_until(db: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u64 {
+    let mut conn = connect().await;
+    conn.query_drop(format!("USE {db}")).await.expect("use");
+    let mut rng = sync_testkit::rng::Rng::new(15);
+    let mut done = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) && done < 5000 {
+        let id = rng.range(1, 3200);
+        let a = rng.range(1, 60);
+        let v = rng.range(0, 9);
+        let sql = match rng.range(0, 5) {
+            0 => format!(
+                "BEGIN; UPDATE n SET v = v + 1, s = 'u{done}' WHERE id = {id}; \
+                 UPDATE a SET v = v + 1 WHERE id = {a}; COMMIT"
+            ),
+            1 => format!("BEGIN; DELETE FROM n WHERE id = {id}; COMMIT"),
+            2 => format!(
+                "BEGIN; INSERT INTO n VALUES ({}, {v}, 'new') ON DUPLICATE KEY UPDATE v = -1; \
+                 INSERT IGNORE INTO a VALUES ({}, {v}); COMMIT",
+                3000 + done,
+                100 + done
+            ),
+            3 => format!("BEGIN; INSERT INTO k VALUES ({v}, 'k'), ({v}, 'k'); COMMIT"),
+            4 => format!("BEGIN; UPDATE k SET s = 'w' WHERE v = {v} LIMIT 1; COMMIT"),
+            _ => format!("BEGIN; DELETE FROM k WHERE v = {v} LIMIT 1; COMMIT"),
+        };
+        conn.query_drop(sql).await.expect("write");
+        done += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    done
+}
+
+/// Every record of a `t_log` as `(record_id, before_flag)` (an update's
+/// two images share an id), asserting none is there twice.
+fn log_records(r: &TaskRunner<LocalWarehouse>, log: &str) -> BTreeSet<(i64, String)> {
+    let mut seen = BTreeSet::new();
+    for b in r.sink().read_table_blocking(log).expect("t_log") {
+        let ids = b
+            .column_by_name("new_dts_sync_record_id")
+            .expect("record id")
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .expect("int64")
+            .clone();
+        let flags = arrow_cast::cast(
+            b.column_by_name("new_dts_sync_before_flag")
+                .expect("before flag"),
+            &arrow_schema::DataType::Utf8,
+        )
+        .expect("text");
+        let flags = flags
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .expect("utf8");
+        for (i, id) in ids.values().iter().enumerate() {
+            let record = (*id, flags.value(i).to_owned());
+            assert!(seen.insert(record.clone()), "{log}: {record:?} twice");
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_added_to_include_get_baseline_and_changes_under_a_writer_and_a_stop_mid_backfill() {
+    let db = "core_add_table";
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE a (id INT PRIMARY KEY, v INT);
+         CREATE TABLE n (id INT PRIMARY KEY, v INT, s VARCHAR(20));
+         CREATE TABLE k (v INT, s VARCHAR(10));",
+    )
+    .await;
+    conn.query_drop(format!(
+        "USE {db};
+         INSERT INTO a SELECT seq, seq FROM seq_1_to_60;
+         INSERT INTO n SELECT seq, seq % 7, CONCAT('r', seq) FROM seq_1_to_3000;
+         INSERT INTO k SELECT seq % 10, 'k' FROM seq_1_to_400;"
+    ))
+    .await
+    .expect("rows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = task_over(db, dir.path(), &["a"], 7231);
+    first.run(&caught_up()).await.expect("a alone");
+    assert!(
+        incremental(&first.state().expect("state").expect("saved"))
+            .added
+            .is_empty()
+    );
+
+    // A writer into the synced table and both new ones, all along.
+    let stop_writer = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn(write_until(db.to_owned(), stop_writer.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // n and k join the task; the run is stopped once n's baseline is part way.
+    let runner = std::sync::Arc::new(task_over(db, dir.path(), &["a", "n", "k"], 7231));
+    let opts = RunOptions::default();
+    let stop = opts.stop.clone();
+    let watch = runner.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let Ok(Some(state)) = watch.state() else {
+                continue;
+            };
+            if let Phase::Incremental(inc) = &state.phase
+                && let Some(n) = inc.added.get("core_add_table.n")
+                && n.baseline.chunks_done >= 3
+            {
+                let k = &inc.added["core_add_table.k"];
+                assert!(k.baseline.done, "k's snapshot lands before anything else");
+                assert!(!n.baseline.done, "n stopped mid-backfill: {n:?}");
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                return state;
+            }
+        }
+    });
+    let mid = runner.run(&opts).await.expect("run stopped mid-backfill");
+    let seen = watcher.await.expect("watcher");
+    let inc = incremental(&mid);
+    let n = &inc.added["core_add_table.n"];
+    assert!(!n.keyless && !n.baseline.done, "{n:?}");
+    assert!(inc.added["core_add_table.k"].keyless);
+    assert!(
+        n.baseline.chunks_done
+            >= incremental(&seen).added["core_add_table.n"]
+                .baseline
+                .chunks_done
+    );
+    let partial = runner.partial_tables().expect("partial");
+    assert!(
+        partial["core_add_table.n"].contains("being backfilled"),
+        "{partial:?}"
+    );
+
+    // The next run resumes the baseline where it stopped, the writer going on.
+    task_over(db, dir.path(), &["a", "n", "k"], 7231)
+        .run(&caught_up())
+        .await
+        .expect("resume");
+    stop_writer.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.expect("writer");
+    assert!(writes > 50, "the writer wrote {writes} transactions");
+    let runner = task_over(db, dir.path(), &["a", "n", "k"], 7231);
+    let state = runner.run(&caught_up()).await.expect("caught up");
+    let inc = incremental(&state);
+    for t in ["n", "k"] {
+        let added = &inc.added[&format!("{db}.{t}")];
+        assert!(added.complete(), "{t}: {added:?}");
+        assert!(added.start_record_id.is_some());
+    }
+    assert!(runner.partial_tables().expect("partial").is_empty());
+    let reports = assert_verified(&runner).await;
+    assert_eq!(reports.len(), 3, "{reports:?}");
+    assert!(reports.iter().any(|r| r.keyless && r.table.ends_with(".k")));
+    // No record twice, within a table or across them (one id counter).
+    let mut all = BTreeSet::new();
+    for log in ["a_log", "n_log", "k_log"] {
+        let records = log_records(&runner, log);
+        assert!(!records.is_empty(), "{log} is empty");
+        assert!(all.is_disjoint(&records), "{log} shares record ids");
+        all.extend(records);
+    }
+    // n's baseline holds each key once: chunks redone after the stop replaced their first attempt.
+    let n_base = runner.sink().read_table_blocking("n_base").expect("n_base");
+    let mut keys = BTreeMap::<i64, usize>::new();
+    for row in by_id(&n_base, &[]).keys() {
+        *keys.entry(*row).or_default() += 1;
+    }
+    let rows: usize = n_base.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, keys.len(), "a key twice in n_base");
+
+    // a leaves the task: its changes stop, its destination tables stay.
+    let before = runner
+        .merged(&format!("{db}.a"), None)
+        .await
+        .expect("a merged");
+    conn.query_drop(format!(
+        "USE {db}; UPDATE a SET v = -5 WHERE id = 1; INSERT INTO n VALUES (9001, 1, 'after')"
+    ))
+    .await
+    .expect("after removal");
+    let runner = task_over(db, dir.path(), &["n", "k"], 7231);
+    let state = runner.run(&caught_up()).await.expect("without a");
+    let removed = &incremental(&state).removed[&format!("{db}.a")];
+    assert_eq!(removed.dest, "a");
+    assert!(runner.sink().table_exists("a_base").await.expect("exists"));
+    assert_verified(&runner).await;
+    let with_a = task_over(db, dir.path(), &["a", "n", "k"], 7231);
+    let after = with_a
+        .merged(&format!("{db}.a"), None)
+        .await
+        .expect("a merged after");
+    assert_eq!(
+        by_id(&[after], &["v"]),
+        by_id(&[before], &["v"]),
+        "a's destination is as it was when it left the task"
+    );
+    // Adding a back while its old destination tables exist is refused, with the fix.
+    let err = with_a.run(&caught_up()).await.expect_err("a back");
+    assert!(matches!(err, Error::TableSet { .. }), "{err}");
+    assert!(err.to_string().contains("conflicting_tables"), "{err}");
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resnapshot_publishes_a_new_baseline_generation_that_repairs_lost_changes() {
+    let db = "core_resnapshot";
+    let mut conn = connect().await;
+    fresh_db(&mut conn, db, "CREATE TABLE t (id INT PRIMARY KEY, v INT);").await;
+    conn.query_drop(format!(
+        "USE {db}; INSERT INTO t SELECT seq, seq FROM seq_1_to_2000"
+    ))
+    .await
+    .expect("rows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = task_over(db, dir.path(), &["t"], 7232);
+    runner.run(&caught_up()).await.expect("first");
+    // Changes the binlog never sees: the destination keeps the old rows.
+    conn.query_drop(format!(
+        "USE {db}; SET SESSION sql_log_bin = 0; DELETE FROM t WHERE id <= 5;
+         UPDATE t SET v = -1 WHERE id = 10; SET SESSION sql_log_bin = 1;
+         UPDATE t SET v = 7 WHERE id = 20; INSERT INTO t VALUES (5000, 1)"
+    ))
+    .await
+    .expect("lost changes");
+    runner.run(&caught_up()).await.expect("second");
+    let report = &runner.verify().await.expect("verify")[0];
+    assert_eq!(report.counts, (0, 5, 1), "{report:?}");
+
+    // A change after the checkpoint, then a new baseline while the task is stopped.
+    conn.query_drop(format!("USE {db}; UPDATE t SET v = 9 WHERE id = 50"))
+        .await
+        .expect("after the checkpoint");
+    // Not while a run holds the task.
+    let held = runner.lock("run").expect("lock");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let err = runner
+        .resnapshot(&format!("{db}.t"), &stop)
+        .await
+        .expect_err("locked");
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+    drop(held);
+    // Stopped after its first chunk, then resumed: each chunk once.
+    let runner = std::sync::Arc::new(runner);
+    let watch = runner.clone();
+    let flag = stop.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            if let Ok(Some(state)) = watch.state()
+                && incremental(&state)
+                    .resnapshots
+                    .values()
+                    .any(|r| r.baseline.chunks_done >= 1)
+            {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+        }
+    });
+    let first = runner
+        .resnapshot(&format!("{db}.t"), &stop)
+        .await
+        .expect("resnapshot");
+    watcher.await.expect("watcher");
+    assert_eq!(first, ResnapshotOutcome::Stopped);
+    let state = runner.state().expect("state").expect("saved");
+    let part = &incremental(&state).resnapshots[&format!("{db}.t")];
+    assert!(
+        !part.baseline.done && part.baseline.chunks_done >= 1,
+        "{part:?}"
+    );
+    stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    let ResnapshotOutcome::Published(g) = runner
+        .resnapshot(&format!("{db}.t"), &stop)
+        .await
+        .expect("resnapshot")
+    else {
+        panic!("not published")
+    };
+    let base = runner
+        .sink()
+        .read_table_blocking("t_base_g2")
+        .expect("t_base_g2");
+    let rows: usize = base.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, by_id(&base, &[]).len(), "a key twice in t_base_g2");
+    assert_eq!((g.generation, g.table.as_str()), (2, "t_base_g2"));
+    assert_eq!(
+        runner.base_generation(&format!("{db}.t")).expect("gen"),
+        Some(g.clone())
+    );
+    conn.query_drop(format!(
+        "USE {db}; DELETE FROM t WHERE id = 30; UPDATE t SET v = 8 WHERE id = 40"
+    ))
+    .await
+    .expect("later changes");
+    runner.run(&caught_up()).await.expect("third");
+    assert_verified(&runner).await;
+    let mut records = log_records(&runner, "t_log");
+    records.retain(|(id, _)| *id >= g.log_from);
+    assert_eq!(
+        records.len(),
+        5,
+        "the updates of 50 and 40 (two images each) and the delete of 30: {records:?}"
+    );
+    let t = &runner.tables().await.expect("tables")[0];
+    let sql = sync_core::merge::merge_sql_generation(
+        &t.dest,
+        Some(&g),
+        &[],
+        "t_now",
+        &t.dest_columns(),
+        &t.dest_key(),
+        runner.meta(),
+        2_000_000_000,
+    )
+    .expect("sql");
+    assert!(
+        sql.contains("FROM `t_base_g2`") && sql.contains(&format!(">= {}", g.log_from)),
+        "{sql}"
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewritten_rows_fill_the_default_or_ask_for_a_new_baseline() {
+    let mut conn = connect().await;
+    for (db, mode, server_id) in [
+        ("core_rewritten_default", "default", 7235),
+        ("core_rewritten_resnap", "resnapshot", 7236),
+    ] {
+        fresh_db(
+            &mut conn,
+            db,
+            "CREATE TABLE d (id INT PRIMARY KEY, v INT); INSERT INTO d VALUES (1, 1), (2, 2), (3, 3);",
+        )
+        .await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let extra = format!("ddl = {{ rewritten_rows = \"{mode}\" }}");
+        local_task(db, server_id, dir.path(), &extra)
+            .run(&caught_up())
+            .await
+            .expect("full");
+        conn.query_drop(format!(
+            "USE {db};
+             ALTER TABLE d ADD COLUMN c INT NOT NULL DEFAULT 5, ADD COLUMN s VARCHAR(5) DEFAULT 'x ''y';
+             UPDATE d SET v = 9 WHERE id = 2;
+             INSERT INTO d VALUES (4, 4, 7, 'z');"
+        ))
+        .await
+        .expect("alter");
+        let runner = local_task(db, server_id, dir.path(), &extra);
+        runner.run(&caught_up()).await.expect("incremental");
+        let report = &runner.verify().await.expect("verify")[0];
+        assert!(report.is_equal(), "{report:?}");
+        let merged = runner
+            .merged(&format!("{db}.d"), None)
+            .await
+            .expect("merge");
+        let rows = by_id(&[merged], &["v", "c", "s"]);
+        if mode == "default" {
+            // Rows 1 and 3 were filled by the ALTER: the merge fills them too.
+            assert_eq!(report.added_null, 0, "{report:?}");
+            assert_eq!(rows[&1], vec![v("1"), v("5"), v("x 'y")]);
+            assert_eq!(rows[&2], vec![v("9"), v("5"), v("x 'y")]);
+            assert_eq!(rows[&4], vec![v("4"), v("7"), v("z")]);
+            let t = &runner.tables().await.expect("tables")[0];
+            let defaults = runner.filled_defaults(&t.source_name).expect("defaults");
+            let sql = sync_core::merge::merge_sql_generation(
+                &t.dest,
+                None,
+                &defaults,
+                "d_now",
+                &t.dest_columns(),
+                &t.dest_key(),
+                runner.meta(),
+                2_000_000_000,
+            )
+            .expect("sql");
+            assert!(
+                sql.contains("CASE WHEN `c` IS NULL AND")
+                    && sql.contains("THEN 5 ELSE `c` END AS `c`"),
+                "{sql}"
+            );
+        } else {
+            // NULL until a new baseline, which `resnapshot` makes.
+            assert_eq!(report.added_null, 2, "{report:?}");
+            assert_eq!(rows[&1], vec![v("1"), None, None]);
+            let done = runner
+                .resnapshot(
+                    &format!("{db}.d"),
+                    &std::sync::atomic::AtomicBool::new(false),
+                )
+                .await
+                .expect("resnapshot");
+            assert!(matches!(done, ResnapshotOutcome::Published(_)), "{done:?}");
+            let report = &runner.verify().await.expect("verify")[0];
+            assert!(report.is_equal() && report.added_null == 0, "{report:?}");
+        }
+        conn.query_drop(format!("DROP DATABASE {db}"))
+            .await
+            .expect("drop");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyless_table_is_resnapshotted_at_its_own_position_and_published_by_the_run() {
+    let db = "core_resnapshot_keyless";
+    let mut conn = connect().await;
+    fresh_db(&mut conn, db, "CREATE TABLE k (v INT, s VARCHAR(10));").await;
+    conn.query_drop(format!(
+        "USE {db}; INSERT INTO k SELECT seq % 4, 'a' FROM seq_1_to_40"
+    ))
+    .await
+    .expect("rows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = task_over(db, dir.path(), &["k"], 7237);
+    runner.run(&caught_up()).await.expect("first");
+    conn.query_drop(format!(
+        "USE {db}; SET SESSION sql_log_bin = 0; DELETE FROM k WHERE v = 1 LIMIT 1;
+         INSERT INTO k VALUES (9, 'ghost'); SET SESSION sql_log_bin = 1;
+         UPDATE k SET s = 'b' WHERE v = 2 LIMIT 1"
+    ))
+    .await
+    .expect("lost changes");
+    runner.run(&caught_up()).await.expect("second");
+    assert!(!runner.verify().await.expect("verify")[0].is_equal());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let outcome = runner
+        .resnapshot(&format!("{db}.k"), &stop)
+        .await
+        .expect("resnapshot");
+    let ResnapshotOutcome::Copied { generation, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(generation.table, "k_base_g2");
+    assert_eq!(
+        runner.base_generation(&format!("{db}.k")).expect("gen"),
+        None
+    );
+    // Identical rows changed after the snapshot: the log applies on top of it.
+    conn.query_drop(format!(
+        "USE {db}; INSERT INTO k VALUES (3, 'a'), (3, 'a'); DELETE FROM k WHERE v = 0 LIMIT 2;
+         UPDATE k SET s = 'c' WHERE v = 3 LIMIT 1"
+    ))
+    .await
+    .expect("later changes");
+    runner.run(&caught_up()).await.expect("publishes");
+    let published = runner
+        .base_generation(&format!("{db}.k"))
+        .expect("gen")
+        .expect("published by the run");
+    assert_eq!(published.generation, 2);
+    assert!(published.log_from > 0);
+    let reports = assert_verified(&runner).await;
+    assert!(
+        reports[0].keyless && reports[0].counts_add_up(),
+        "{reports:?}"
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ddl_on_a_table_mid_backfill_stops_the_task_with_the_way_out() {
+    let db = "core_add_ddl";
+    let mut conn = connect().await;
+    fresh_db(
+        &mut conn,
+        db,
+        "CREATE TABLE a (id INT PRIMARY KEY); CREATE TABLE n (id INT PRIMARY KEY, v INT);",
+    )
+    .await;
+    conn.query_drop(format!(
+        "USE {db}; INSERT INTO a VALUES (1); INSERT INTO n SELECT seq, seq FROM seq_1_to_3000"
+    ))
+    .await
+    .expect("rows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    task_over(db, dir.path(), &["a"], 7238)
+        .run(&caught_up())
+        .await
+        .expect("a alone");
+    let runner = std::sync::Arc::new(task_over(db, dir.path(), &["a", "n"], 7238));
+    let opts = RunOptions::default();
+    let (watch, flag) = (runner.clone(), opts.stop.clone());
+    let watcher = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            if let Ok(Some(state)) = watch.state()
+                && let Some(n) = incremental(&state).added.get("core_add_ddl.n")
+                && n.live
+                && n.baseline.chunks_done >= 1
+            {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+        }
+    });
+    runner.run(&opts).await.expect("stopped mid-backfill");
+    watcher.await.expect("watcher");
+    conn.query_drop(format!("USE {db}; ALTER TABLE n ADD COLUMN z INT"))
+        .await
+        .expect("alter");
+    let err = task_over(db, dir.path(), &["a", "n"], 7238)
+        .run(&caught_up())
+        .await
+        .expect_err("a DDL mid-backfill");
+    assert!(matches!(err, Error::Ddl { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("baseline is still being copied") && text.contains("[objects] include"),
+        "{text}"
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
 // Online schema-change tools: pt-online-schema-change run for real, gh-ost
 // and Alibaba DMS lock-free DDL replayed statement by statement, each while
 // a writer changes the table and the sync is restarted (and cut off
@@ -1233,7 +1794,7 @@ fn pt_osc() -> Option<std::path::PathBuf> {
 async fn osc_pt_online_schema_change_under_a_writer_is_followed_across_restarts() {
     let Some(tool) = pt_osc() else { return };
     let db = "core_osc_pt";
-    let server_id = 7230;
+    let server_id = 7250;
     let mut conn = connect().await;
     fresh_db(&mut conn, db, OSC_TABLE).await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1458,7 +2019,7 @@ async fn replayed_osc(
 async fn osc_gh_ost_statements_with_an_atomic_cut_over_are_followed() {
     replayed_osc(
         "core_osc_ghost",
-        7231,
+        7251,
         &OscNames {
             shadow: "_t_gho",
             helper: "_t_ghc",
@@ -1490,7 +2051,7 @@ async fn osc_gh_ost_statements_with_an_atomic_cut_over_are_followed() {
 async fn osc_gh_ost_statements_with_a_two_step_cut_over_are_followed() {
     replayed_osc(
         "core_osc_ghost2",
-        7233,
+        7253,
         &OscNames {
             shadow: "_t_gho",
             helper: "_t_ghc",
@@ -1519,7 +2080,7 @@ async fn osc_gh_ost_statements_with_a_two_step_cut_over_are_followed() {
 async fn osc_dms_lock_free_ddl_statements_are_followed_from_a_start_within() {
     replayed_osc(
         "core_osc_dms",
-        7232,
+        7252,
         &OscNames {
             shadow: "tp_4501684_ogt_t",
             helper: "tp_4501684_ogl_t",
