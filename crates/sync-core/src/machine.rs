@@ -293,6 +293,8 @@ pub enum Step {
         generation: u64,
         /// Where it takes effect (at or after its start).
         to: SourcePosition,
+        /// The XA branches prepared and undecided at `to`.
+        xa: Vec<PreparedXa>,
     },
     /// A chunk of an added table's baseline is committed to `t_base`.
     BaselineChunk {
@@ -333,6 +335,8 @@ pub enum Step {
         log_from: i64,
         /// Where it takes effect (at or after its start).
         to: SourcePosition,
+        /// The XA branches prepared and undecided at `to`.
+        xa: Vec<PreparedXa>,
     },
     /// A table left `[objects] include`: from `to` on, generation
     /// `generation` (which no longer tracks it) is in force.
@@ -345,6 +349,8 @@ pub enum Step {
         generation: u64,
         /// Where it takes effect.
         to: SourcePosition,
+        /// The XA branches prepared and undecided at `to`.
+        xa: Vec<PreparedXa>,
     },
     /// The schemas of the synced tables changed (a DDL) or were saved for the
     /// first time: generation `generation` is in force from `to` on.
@@ -618,6 +624,7 @@ impl TaskState {
                     table,
                     generation,
                     to,
+                    xa,
                 },
             ) => {
                 let why = if inc.pending.is_some() {
@@ -643,6 +650,7 @@ impl TaskState {
                     a.start_record_id = Some(next_record_id);
                 }
                 inc.position = to;
+                inc.xa = xa;
                 inc.schemas = Some(generation);
                 Phase::Incremental(inc)
             }
@@ -674,6 +682,7 @@ impl TaskState {
                     dest,
                     generation,
                     to,
+                    xa,
                 },
             ) => {
                 if inc.pending.is_some() {
@@ -697,6 +706,7 @@ impl TaskState {
                     },
                 );
                 inc.position = to;
+                inc.xa = xa;
                 inc.schemas = Some(generation);
                 Phase::Incremental(inc)
             }
@@ -745,6 +755,7 @@ impl TaskState {
                     table,
                     log_from,
                     to,
+                    xa,
                 },
             ) => {
                 let ready = inc
@@ -763,6 +774,7 @@ impl TaskState {
                     inc.baselines.insert(table, target);
                 }
                 inc.position = to;
+                inc.xa = xa;
                 Phase::Incremental(inc)
             }
             (phase, _) => return Err(refuse(&phase, "the phase does not take this step")),
@@ -1061,8 +1073,18 @@ mod tests {
                 table: "d.n".into(),
                 generation: 2,
                 to: pos("b.1", 520),
+                // A branch prepared before the table went live: the
+                // checkpoint that moves past its PREPARE must keep it.
+                xa: vec![PreparedXa {
+                    xid: "X'31',X'',1".into(),
+                    file: "xa-1".into(),
+                    prepared_at: "b.1:500".into(),
+                    since_unix: 1,
+                    row_events: 1,
+                }],
             })
             .expect("live");
+        assert_eq!(inc(&s).xa.len(), 1, "the held branch is in the checkpoint");
         let a = &inc(&s).added["d.n"];
         assert_eq!(
             (
@@ -1088,6 +1110,7 @@ mod tests {
             table: "d.k".into(),
             generation: g,
             to: pos("b.1", 600),
+            xa: Vec::new(),
         };
         assert!(k.clone().apply(live(2)).is_err());
         let k = k
@@ -1105,6 +1128,7 @@ mod tests {
                 dest: "k".into(),
                 generation: 3,
                 to: pos("b.1", 700),
+                xa: Vec::new(),
             })
             .expect("removed");
         assert!(inc(&k).added.is_empty());

@@ -178,6 +178,7 @@ impl<S: Sink> TaskRunner<S> {
                     dest: dest.clone(),
                     generation,
                     to: here.clone(),
+                    xa: self.xa_held(),
                 },
             )?;
             tracker.advance(generation, next);
@@ -402,6 +403,7 @@ impl<S: Sink> TaskRunner<S> {
                     table: name.clone(),
                     generation,
                     to: here.clone(),
+                    xa: self.xa_held(),
                 },
             )?;
             tracker.advance(generation, next);
@@ -430,6 +432,7 @@ impl<S: Sink> TaskRunner<S> {
                     table: name.clone(),
                     log_from,
                     to: here.clone(),
+                    xa: self.xa_held(),
                 },
             )?;
             info!(table = %name, file = %here.file, position = here.position, "published a new baseline generation of a table without a key");
