@@ -444,7 +444,13 @@ pub(crate) async fn merge(args: MergeArgs) -> Result<()> {
 pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
     let runner = runner(&args.task.config)?;
     warn_partial(&runner, &args.table)?;
-    let tables = runner.tables().await?;
+    // The destination's schema as the task tracks it (right after a DDL,
+    // without a source connection); the source's before the incremental
+    // phase has saved one.
+    let tables = match runner.checkpointed_tables()? {
+        Some(tables) => tables,
+        None => runner.tables().await?,
+    };
     let Some(t) = tables.iter().find(|t| t.source_name == args.table) else {
         bail!("{}", sync_core::run::not_selected(&args.table, &tables));
     };
@@ -481,7 +487,8 @@ pub(crate) async fn merge_sql(args: MergeSqlArgs) -> Result<()> {
         );
     }
     print!(
-        "{}",
+        "{}{}",
+        runner.merge_sql_prelude(t, &result)?,
         sync_core::merge::merge_sql_generation(
             &t.dest,
             generation.as_ref(),

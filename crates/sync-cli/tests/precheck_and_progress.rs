@@ -257,6 +257,10 @@ async fn merge_sql_uses_the_destination_names() {
         .expect("merge-sql");
     let sql = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        sql.contains("CREATE TABLE IF NOT EXISTS `THINGS_100` (`ID` int, `LABEL` string);\n"),
+        "{sql}"
+    );
     assert!(sql.contains("INSERT OVERWRITE TABLE `THINGS_100`"), "{sql}");
     assert!(
         sql.contains("FROM `THINGS_log` WHERE `new_dts_sync_utc_timestamp` < 100"),
@@ -530,6 +534,35 @@ async fn keyless_table_through_verify_merge_and_merge_sql() {
         ),
         "{}",
         text(&sql.stderr)
+    );
+    // From the schema the task tracks, with the source out of reach: the
+    // result table gains `c` right after the ALTER, and is created first.
+    let host = url.rsplit_once('@').expect("sandbox url").1;
+    let offline = std::fs::read_to_string(&task)
+        .expect("read")
+        .replace(host, "127.0.0.1:1");
+    let offline_task = dir.path().join("offline.toml");
+    std::fs::write(&offline_task, offline).expect("write");
+    let out = cli()
+        .args([
+            "merge-sql",
+            "--table",
+            "cli_keyless.t",
+            "--as-of",
+            "100",
+            "-c",
+        ])
+        .arg(&offline_task)
+        .output()
+        .expect("merge-sql");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(
+            "set odps.sql.type.system.odps2=true;\nset odps.sql.decimal.odps2=true;\n\
+             CREATE TABLE IF NOT EXISTS `t_100` (`a` int, `b` string, `c` int);\n"
+        ),
+        "{}",
+        text(&out.stdout)
     );
 }
 

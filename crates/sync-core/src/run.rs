@@ -307,6 +307,62 @@ impl<S: Sink> TaskRunner<S> {
         Ok(crate::listing::list(&self.cfg, &tracked, &estimates))
     }
 
+    /// The synced tables as the checkpoint's schema generation holds them
+    /// (what the destination has, DDL followed so far included); `None`
+    /// before the incremental phase has saved one. Needs no source.
+    ///
+    /// # Errors
+    /// Checkpoint and schema store errors.
+    pub fn checkpointed_tables(&self) -> Result<Option<Vec<SyncedTable>>> {
+        let Some(TaskState {
+            phase:
+                Phase::Incremental(Incremental {
+                    schemas: Some(generation),
+                    ..
+                }),
+            ..
+        }) = self.store.load()?
+        else {
+            return Ok(None);
+        };
+        let set = SchemaStore::new(&self.cfg.sync.state_dir).load(generation)?;
+        Ok(Some(
+            set.tables.values().map(|t| t.synced(&self.meta)).collect(),
+        ))
+    }
+
+    /// What SQL over `t`'s merge needs first: the `set` flags of the task's
+    /// type system and the `CREATE TABLE IF NOT EXISTS` of `result` (the
+    /// merged table, with `t_base`'s columns and types).
+    ///
+    /// # Errors
+    /// A column without a MaxCompute type, or a name MaxCompute cannot take.
+    pub fn merge_sql_prelude(&self, t: &SyncedTable, result: &str) -> Result<String> {
+        let system = match &self.cfg.destination {
+            crate::config::DestinationConfig::Maxcompute(mc) => mc.type_system,
+            crate::config::DestinationConfig::Local { .. } => crate::mapping::TypeSystem::default(),
+        };
+        let mut out: String = system
+            .sql_flags()
+            .iter()
+            .map(|f| format!("{f}\n"))
+            .collect();
+        let mut columns = Vec::new();
+        for f in t.base_schema.fields() {
+            columns.push(format!(
+                "{} {}",
+                crate::odps_sql::ident(f.name())?,
+                crate::mapping::odps_type_in(f, system)?
+            ));
+        }
+        out.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS {} ({});\n",
+            crate::odps_sql::ident(result)?,
+            columns.join(", ")
+        ));
+        Ok(out)
+    }
+
     /// The selected source tables as they are now, with every column and
     /// where each lands (where the incremental phase's schema history starts).
     ///
