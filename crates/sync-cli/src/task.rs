@@ -404,10 +404,12 @@ pub(crate) async fn verify(args: TaskFile) -> Result<()> {
             }
         }
     }
+    let n = reports.len();
+    let tables = if n == 1 { "table" } else { "tables" };
     if differing > 0 {
-        bail!("{differing} of {} tables differ", reports.len());
+        bail!("{differing} of {n} {tables} differ");
     }
-    println!("{} tables equal", reports.len());
+    println!("{n} {tables} equal");
     Ok(())
 }
 

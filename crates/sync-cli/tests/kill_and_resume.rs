@@ -311,7 +311,7 @@ async fn a_second_run_fails_at_once_naming_the_holder_and_a_killed_holder_is_tak
         status.contains("no run alive; the last one stopped") && status.contains("caught up"),
         "{status}"
     );
-    assert!(verify_equal(&a).contains("1 tables equal"));
+    assert!(verify_equal(&a).contains("1 table equal"));
     // 32 updates (two records each), 6 deletes, 1 insert: none twice.
     assert_eq!(no_doubled_log(dir.path(), "t_log"), 32 * 2 + 6 + 1);
     conn.query_drop(format!("DROP DATABASE {db}"))
@@ -410,7 +410,7 @@ async fn sigint_in_the_full_phase_stops_within_2_s_and_the_next_run_resumes_exac
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(verify_equal(&cli).contains("1 tables equal"));
+    assert!(verify_equal(&cli).contains("1 table equal"));
     let mut ids: Vec<i64> = Vec::new();
     for b in wh.read_table_blocking("big_base").expect("t_base") {
         let column = b.column_by_name("id").expect("id");
@@ -705,6 +705,150 @@ async fn a_prepared_xa_branch_survives_kill_9_and_lands_at_its_commit_in_the_nex
     assert_eq!(no_doubled_log(dir.path(), "t_log"), 1 + 60 + 20);
     let status = cli.status();
     assert!(!status.contains("XA branch"), "{status}");
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
+/// pt-online-schema-change for real under a writer, the sync `kill -9`ed
+/// again and again while the rows are copied into the shadow and at the
+/// cut-over: `t` keeps syncing through the swap, its new column lands, no
+/// tool table reaches the warehouse, nothing is missed or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pt_online_schema_change_under_a_writer_survives_kill_9_of_the_sync() {
+    let tool = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("pt-online-schema-change"))
+            .find(|p| p.is_file())
+    });
+    let Some(tool) = tool else {
+        let message = "pt-online-schema-change is not installed: this test needs it \
+                       (`apt-get install percona-toolkit`)";
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("\n!!! SKIPPED: {message} !!!\n");
+        return;
+    };
+    let url = sync_testkit::mysql_url();
+    let db = "cli_osc_kill";
+    let mut conn = source(
+        &url,
+        &format!(
+            "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db};
+             CREATE TABLE {db}.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT, s VARCHAR(20));
+             INSERT INTO {db}.t (v, s) SELECT seq, CONCAT('r', seq) FROM {db}.seq_1_to_600"
+        ),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("run.log");
+    let task = small_task(dir.path(), "task.toml", &url, db, 7243, "");
+    let cli = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task);
+    let out = cli
+        .output(&["run", "--exit-when-caught-up"])
+        .expect("schema and full");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A writer on its own connection for the whole change.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (url, stop) = (url.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut conn = source(&url, "DO 1").await;
+            let mut rng = Rng::new(11);
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = rng.range(1, 700);
+                let sql = match n % 3 {
+                    0 => format!("INSERT INTO {db}.t (v, s) VALUES ({n}, 'w{n}')"),
+                    1 => format!("UPDATE {db}.t SET v = v + 1, s = 'u{n}' WHERE id = {id}"),
+                    _ => format!("DELETE FROM {db}.t WHERE id = {id}"),
+                };
+                conn.query_drop(sql).await.expect("write");
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            n
+        })
+    };
+    let opts = mysql_async::Opts::from_url(&url).expect("url");
+    let mut dsn = format!(
+        "D={db},t=t,h={},P={},u={}",
+        opts.ip_or_hostname(),
+        opts.tcp_port(),
+        opts.user().unwrap_or("root")
+    );
+    if let Some(p) = opts.pass() {
+        dsn.push_str(&format!(",p={p}"));
+    }
+    let mut osc = Command::new(tool)
+        .args(["--alter", "ADD COLUMN c INT", "--execute"])
+        .args([
+            "--chunk-size",
+            "25",
+            "--sleep",
+            "0.2",
+            "--recursion-method",
+            "none",
+        ])
+        .arg(&dsn)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pt-online-schema-change");
+    let mut kills = 0;
+    while osc.try_wait().expect("wait").is_none() {
+        let mut run = cli.spawn_run(&log).expect("run");
+        std::thread::sleep(Duration::from_millis(700));
+        signal(&run, "KILL");
+        wait_exit(&mut run, Duration::from_secs(10)).expect("killed");
+        kills += 1;
+    }
+    let out = osc.wait_with_output().expect("pt-osc output");
+    assert!(
+        out.status.success(),
+        "pt-online-schema-change failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        kills >= 2,
+        "the sync was killed during the change ({kills})"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.expect("writer");
+    assert!(writes > 20, "{writes} writes");
+    conn.query_drop(format!(
+        "UPDATE {db}.t SET c = id WHERE id % 4 = 0; INSERT INTO {db}.t (v, s, c) VALUES (-1, 'after', 9)"
+    ))
+    .await
+    .expect("the new column");
+
+    let out = cli
+        .output(&["run", "--exit-when-caught-up"])
+        .expect("catch up");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(verify_equal(&cli).contains("1 table equal"));
+    no_doubled_log(dir.path(), "t_log");
+    let landed: Vec<String> = std::fs::read_dir(dir.path().join("warehouse"))
+        .expect("warehouse")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('_') && !n.starts_with('.'))
+        .collect();
+    let mut landed_sorted = landed.clone();
+    landed_sorted.sort();
+    assert_eq!(landed_sorted, ["t_base", "t_log"], "no tool table lands");
+    let def = std::fs::read_to_string(dir.path().join("warehouse/t_log/_table.json"))
+        .expect("t_log definition");
+    assert!(def.contains("\"c\""), "the new column is in t_log: {def}");
     conn.query_drop(format!("DROP DATABASE {db}"))
         .await
         .expect("drop");
