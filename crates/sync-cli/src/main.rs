@@ -32,7 +32,7 @@ enum Command {
     /// Show the task's phase and position from its checkpoint.
     Status(task::TaskFile),
     /// Compare the source with the merged destination, per table (exit 1 on a difference).
-    Verify(task::TaskFile),
+    Verify(task::VerifyArgs),
     /// Rebuild a table's state from `t_base` + `t_log` into a Parquet file.
     Merge(task::MergeArgs),
     /// Print the MaxCompute SQL that merges `t_base` and `t_log` into a table's state.

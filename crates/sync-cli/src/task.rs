@@ -2,6 +2,7 @@
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -336,10 +337,86 @@ pub(crate) async fn precheck(args: PrecheckArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn verify(args: TaskFile) -> Result<()> {
-    let runner = runner(&args.config)?;
-    let reports = runner.verify().await?;
+/// `verify` options.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    task: TaskFile,
+    /// Compare only this table (`db.table`; repeatable).
+    #[arg(long)]
+    table: Vec<String>,
+    /// Print one JSON object (`equal`, and per table its counts and the
+    /// first differing keys) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn verify(args: VerifyArgs) -> Result<()> {
+    let runner = runner(&args.task.config)?;
+    if let Some(why) = runner.not_started()? {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"equal": false, "not_started": why, "tables": []})
+            );
+        }
+        bail!("{why}");
+    }
+    let mut tables = runner.tables().await?;
+    for name in &args.table {
+        if !tables.iter().any(|t| &t.source_name == name) {
+            bail!("{}", sync_core::run::not_selected(name, &tables));
+        }
+    }
+    if !args.table.is_empty() {
+        tables.retain(|t| args.table.contains(&t.source_name));
+    }
+    let terminal = std::io::stderr().is_terminal() && !args.json;
+    let mut reports = Vec::with_capacity(tables.len());
+    for (i, t) in tables.iter().enumerate() {
+        let spinner = terminal.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
+                "[{}/{}] comparing {} (reading both sides)",
+                i + 1,
+                tables.len(),
+                t.source_name
+            ));
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        let report = runner.verify_table(t).await;
+        if let Some(bar) = spinner {
+            bar.finish_and_clear();
+        }
+        reports.push(report?);
+    }
     let partial = runner.partial_tables()?;
+    if args.json {
+        let differing = reports
+            .iter()
+            .filter(|r| partial.contains_key(&r.table) || !r.is_equal())
+            .count();
+        let tables: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                v["equal"] =
+                    serde_json::Value::Bool(r.is_equal() && !partial.contains_key(&r.table));
+                if let Some(why) = partial.get(&r.table) {
+                    v["partial"] = serde_json::Value::String(why.clone());
+                }
+                v
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"equal": differing == 0, "tables": tables})
+        );
+        if differing > 0 {
+            bail!("{differing} of {} tables differ", reports.len());
+        }
+        return Ok(());
+    }
     let mut differing = 0;
     for r in &reports {
         if let Some(why) = partial.get(&r.table) {
@@ -431,6 +508,9 @@ pub(crate) struct MergeArgs {
 
 pub(crate) async fn merge(args: MergeArgs) -> Result<()> {
     let runner = runner(&args.task.config)?;
+    if let Some(why) = runner.not_started()? {
+        bail!("nothing to merge: {why}");
+    }
     warn_partial(&runner, &args.table)?;
     let merged = runner.merged(&args.table, args.as_of).await?;
     sync_core::merge::write_parquet(&args.out, &merged)?;

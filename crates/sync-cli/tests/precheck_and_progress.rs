@@ -720,3 +720,88 @@ async fn init_writes_a_task_file_that_passes_the_precheck_without_the_password()
         text(&again.stderr)
     );
 }
+
+/// `verify` and `merge` before any run say "not started" (exit 1, not a
+/// list of every key as missing); `verify --table` compares one table and
+/// names the `db.table` meant for a bare name; `--json` is one object.
+#[tokio::test]
+async fn verify_before_a_run_one_table_and_as_json() {
+    let url = sync_testkit::mysql_url();
+    let db = "cli_verify";
+    load(
+        &url,
+        db,
+        &format!("{} CREATE TABLE other (id INT PRIMARY KEY);", rows_sql(3)),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = write_task(dir.path(), &url, db, "");
+    let edited = std::fs::read_to_string(&task)
+        .expect("read")
+        .replace("server_id = 7321", "server_id = 7323");
+    std::fs::write(&task, edited).expect("write");
+    let run = |args: &[&str]| {
+        cli()
+            .args(args)
+            .arg("-c")
+            .arg(&task)
+            .output()
+            .expect("sync-cli")
+    };
+    let out = run(&["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not started: there is no checkpoint"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stdout).contains("missing"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&[
+        "merge",
+        "--table",
+        &format!("{db}.items"),
+        "--out",
+        "x.parquet",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("nothing to merge: not started"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(&["run", "--exit-when-caught-up"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["verify", "--table", &format!("{db}.items")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).ends_with("1 table equal\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["verify", "--table", "items"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!("did you mean {db}.items?")),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["verify", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["equal"], true);
+    let tables = v["tables"].as_array().expect("tables");
+    assert_eq!(tables.len(), 2);
+    let items = tables
+        .iter()
+        .find(|t| t["table"] == format!("{db}.items"))
+        .expect("items");
+    assert_eq!(
+        (items["source_rows"].as_u64(), items["equal"].as_bool()),
+        (Some(3), Some(true))
+    );
+}

@@ -820,23 +820,54 @@ impl<S: Sink> TaskRunner<S> {
     /// # Errors
     /// Source and sink errors.
     pub async fn verify(&self) -> Result<Vec<crate::verify::TableReport>> {
-        let added = self.added_columns()?;
         let mut reports = Vec::new();
         for t in self.tables().await? {
-            let source = self.read_source(&t).await?;
-            let (base, log) = self.base_and_log(&t).await?;
-            let added = added.get(&t.source_name).map_or(&[][..], Vec::as_slice);
-            reports.push(crate::verify::compare(
-                &t,
-                &self.meta,
-                &source,
-                &base,
-                &log,
-                added,
-                self.oversized_rule(),
-            )?);
+            reports.push(self.verify_table(&t).await?);
         }
         Ok(reports)
+    }
+
+    /// [`TaskRunner::verify`] of one table (from [`TaskRunner::tables`]).
+    ///
+    /// # Errors
+    /// Source, sink and checkpoint errors.
+    pub async fn verify_table(&self, t: &SyncedTable) -> Result<crate::verify::TableReport> {
+        let added = self.added_columns()?;
+        let source = self.read_source(t).await?;
+        let (base, log) = self.base_and_log(t).await?;
+        let added = added.get(&t.source_name).map_or(&[][..], Vec::as_slice);
+        crate::verify::compare(
+            t,
+            &self.meta,
+            &source,
+            &base,
+            &log,
+            added,
+            self.oversized_rule(),
+        )
+    }
+
+    /// Why nothing of the task can be compared or merged yet, if so: no
+    /// checkpoint, or one from before the first row landed.
+    ///
+    /// # Errors
+    /// Checkpoint errors.
+    pub fn not_started(&self) -> Result<Option<String>> {
+        let state_dir = self.cfg.sync.state_dir.display();
+        Ok(match self.store.load()? {
+            None => Some(format!(
+                "not started: there is no checkpoint in {state_dir}; run the task first \
+                 (sync-cli run)"
+            )),
+            Some(TaskState {
+                phase: Phase::Precheck | Phase::SchemaSync,
+                ..
+            }) => Some(format!(
+                "not started: the task in {state_dir} has not copied any row yet; run it first \
+                 (sync-cli run)"
+            )),
+            Some(_) => None,
+        })
     }
 
     /// One table's state rebuilt from its `t_base` and `t_log` (as of a Unix

@@ -40,8 +40,8 @@ use std::sync::Arc;
 /// How many differing keys a report lists per kind.
 const SHOWN: usize = 10;
 
-/// The outcome for one table.
-#[derive(Clone, Debug, Default)]
+/// The outcome for one table (serialized as `sync-cli verify --json` prints it).
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct TableReport {
     /// Source `db.table`.
     pub table: String,
