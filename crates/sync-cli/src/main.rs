@@ -30,7 +30,7 @@ enum Command {
     /// Run the task (precheck first): schema, full and incremental sync, from its checkpoint.
     Run(task::RunArgs),
     /// Show the task's phase and position from its checkpoint.
-    Status(task::TaskFile),
+    Status(task::StatusArgs),
     /// Compare the source with the merged destination, per table (exit 1 on a difference).
     Verify(task::VerifyArgs),
     /// Rebuild a table's state from `t_base` + `t_log` into a Parquet file.

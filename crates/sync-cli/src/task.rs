@@ -165,7 +165,23 @@ impl Drop for AbortOnDrop {
     }
 }
 
-pub(crate) fn status(args: TaskFile) -> Result<()> {
+/// `status` options.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    task: TaskFile,
+    /// Print one JSON object (`phase`, `alive`, the run holding the task or
+    /// the last one, the checkpoint's state and the progress file) instead
+    /// of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn status(args: StatusArgs) -> Result<()> {
+    if args.json {
+        return status_json(&args.task.config);
+    }
+    let args = args.task;
     let cfg = load(&args.config)?;
     let store = sync_core::checkpoint::CheckpointStore::<sync_core::machine::TaskState>::new(
         &cfg.sync.state_dir,
@@ -262,6 +278,14 @@ pub(crate) fn status(args: TaskFile) -> Result<()> {
                 }
             }
             if let Phase::FullSync(full) = &state.phase {
+                let done = full.tables.values().filter(|p| p.done).count();
+                let rows: u64 = full.tables.values().map(|p| p.rows).sum();
+                let chunks: u64 = full.tables.values().map(|p| p.chunks_done).sum();
+                println!(
+                    "  full phase: {done} of the {} tables started done; {rows} rows in {chunks} \
+                     chunks copied",
+                    full.tables.len()
+                );
                 for (table, p) in &full.tables {
                     println!(
                         "  {table}: {} rows in {} chunks{}",
@@ -632,4 +656,31 @@ fn describe(phase: &Phase) -> String {
         ),
         other => format!("phase {}", other.name()),
     }
+}
+
+/// `status --json`: what the text says, for scripts.
+fn status_json(config: &Path) -> Result<()> {
+    let cfg = load(config)?;
+    let store = sync_core::checkpoint::CheckpointStore::<sync_core::machine::TaskState>::new(
+        &cfg.sync.state_dir,
+        "task",
+    );
+    let state = store.load()?;
+    let progress = sync_core::status::read(&cfg.sync.state_dir);
+    let (alive, holder) = match sync_core::state_lock::probe(&cfg.sync.state_dir)? {
+        sync_core::state_lock::Liveness::Alive(h) => (true, h),
+        sync_core::state_lock::Liveness::NotRunning { last } => (false, last),
+    };
+    let phase = state.as_ref().map_or("not_started", |s| s.phase.name());
+    println!(
+        "{}",
+        serde_json::json!({
+            "phase": phase,
+            "alive": alive,
+            "run": holder,
+            "checkpoint": state,
+            "progress": progress,
+        })
+    );
+    Ok(())
 }

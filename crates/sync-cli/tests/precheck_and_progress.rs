@@ -774,8 +774,30 @@ async fn verify_before_a_run_one_table_and_as_json() {
         text(&out.stderr)
     );
 
+    let status = |args: &[&str]| -> serde_json::Value {
+        let out = run(args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("status json")
+    };
+    let v = status(&["status", "--json"]);
+    assert_eq!(
+        (v["phase"].as_str(), v["alive"].as_bool()),
+        (Some("not_started"), Some(false))
+    );
+
     let out = run(&["run", "--exit-when-caught-up"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let v = status(&["status", "--json"]);
+    assert_eq!(
+        (v["phase"].as_str(), v["alive"].as_bool()),
+        (Some("incremental"), Some(false))
+    );
+    assert_eq!(v["run"]["command"], "run", "{v}");
+    assert!(
+        v["checkpoint"]["phase"]["position"]["file"].is_string(),
+        "{v}"
+    );
+    assert_eq!(v["progress"]["last_stop"]["reason"], "caught_up", "{v}");
     let out = run(&["verify", "--table", &format!("{db}.items")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
