@@ -547,11 +547,25 @@ async fn privileges(
             "SELECT, REPLICATION SLAVE and REPLICATION CLIENT are granted",
         );
     } else {
+        // The account as the server matched it (a host pattern, say).
+        let account = conn
+            .query_strings("SELECT CURRENT_USER()")
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten())
+            .and_then(|u| {
+                u.rsplit_once('@')
+                    .map(|(user, host)| format!("'{user}'@'{host}'"))
+            })
+            .unwrap_or_else(|| "the task's account".to_owned());
         report.fail(
             "source_privileges",
-            format!("the source user lacks {}", missing.join("; ")),
-            "as an administrator: GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO \
-             '<user>'@'<host>' (MariaDB 10.5+: BINLOG MONITOR instead of REPLICATION CLIENT)",
+            format!("the source user {account} lacks {}", missing.join("; ")),
+            format!(
+                "as an administrator: GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* \
+                 TO {account} (MariaDB 10.5+: BINLOG MONITOR instead of REPLICATION CLIENT)"
+            ),
         );
     }
     Ok(())
@@ -1022,10 +1036,13 @@ async fn session_binlog_format(
                  cannot turn into row changes and stops at ([sync] unsupported_events): {}{scope}",
                 name_list(&risky)
             ),
-            "write with accounts that hold none of these privileges (REVOKE SUPER, BINLOG ADMIN \
-             ON *.* FROM '<user>'@'<host>'; MySQL 8: SYSTEM_VARIABLES_ADMIN, \
-             SESSION_VARIABLES_ADMIN), and keep binlog_format = ROW and binlog_row_image = FULL \
-             in the server's config file",
+            format!(
+                "write with accounts that hold none of these privileges (REVOKE SUPER, BINLOG \
+                 ADMIN ON *.* FROM {}; MySQL 8: SYSTEM_VARIABLES_ADMIN, SESSION_VARIABLES_ADMIN), \
+                 and keep binlog_format = ROW and binlog_row_image = FULL in the server's config \
+                 file",
+                risky.join(", ")
+            ),
         );
     }
     Ok(())

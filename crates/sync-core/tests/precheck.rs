@@ -239,8 +239,13 @@ async fn a_user_without_replication_slave_fails_the_privilege_check() {
     let m = outcome(&report, "source_privileges", Outcome::Failure);
     assert_eq!(
         m,
-        "the source user lacks REPLICATION SLAVE ON *.*; SELECT on pre_priv.u"
+        "the source user 'pre_noslave'@'%' lacks REPLICATION SLAVE ON *.*; SELECT on pre_priv.u"
     );
+    let fix = report
+        .get("source_privileges")
+        .and_then(|c| c.fix.clone())
+        .expect("fix");
+    assert!(fix.contains("ON *.* TO 'pre_noslave'@'%'"), "{fix}");
 
     conn.query_drop(
         "GRANT REPLICATION SLAVE ON *.* TO 'pre_noslave'@'%'; \
@@ -583,6 +588,14 @@ async fn changes_that_never_reach_the_binlog_warn_naming_their_tables_and_accoun
     assert!(
         !m.contains("pre_reader") && !m.contains("pre_writer") && !m.contains("only the task's"),
         "{m}"
+    );
+    let fix = report
+        .get("session_binlog_format")
+        .and_then(|c| c.fix.clone())
+        .expect("fix");
+    assert!(
+        fix.contains("ON *.* FROM ") && fix.contains("'pre_super'@'%'") && !fix.contains("<user>"),
+        "the fix names the real accounts: {fix}"
     );
     assert!(report.passed(), "warnings only:\n{report}");
 
