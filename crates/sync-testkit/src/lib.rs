@@ -14,11 +14,13 @@
 //! * [`records`] reads `t_log` record keys and finds doubled ones (the
 //!   exactly-once checks of the kill tests and `sync-chaos`).
 //! * [`cli`] drives the `sync-cli` binary: commands on a task file, a background run, `status` figures.
+//! * [`edges`]: the table of every edge value of every type, and pyodps's merge of it.
 //! * [`probe`]: a free port, polling for a condition, an HTTP GET, Prometheus samples.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod edges;
 pub mod emulator;
 pub mod memory;
 mod private_server;
