@@ -9,6 +9,7 @@ use mysql_async::prelude::Queryable;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
+use sync_testkit::edges;
 use sync_testkit::emulator::{ACCESS_ID, ACCESS_KEY, Emulator};
 use sync_testkit::records::{doubled, log_record_keys};
 use sync_testkit::rng::Rng;
@@ -98,7 +99,12 @@ async fn log_records(client: &odps_tunnel::Client, table: &str) -> Vec<(i64, Str
             .create_download_session(table, Some(&spec))
             .await
             .expect("download");
-        batches.extend(down.read_arrow(0, down.record_count()).await.expect("read"));
+        // The record format: it carries every timestamp MaxCompute holds.
+        batches.push(
+            down.read_records(0, down.record_count())
+                .await
+                .expect("read"),
+        );
     }
     log_record_keys(&batches).expect("keys")
 }
@@ -242,6 +248,189 @@ async fn killed_runs_with_tunnel_faults_resume_without_loss_or_duplicates() {
         "the writer's changes reached t_log ({total} records)"
     );
     conn.query_drop(format!("DROP DATABASE {DB}"))
+        .await
+        .expect("drop");
+    conn.disconnect().await.expect("disconnect");
+}
+
+const EDGE_DB: &str = "cli_mc_edges";
+const EDGE_PROJECT: &str = "mc_edges_kill";
+
+fn edge_task_file(dir: &Path, url: &str, emu: &Emulator) -> std::path::PathBuf {
+    let path = dir.join("task.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[source]\nurl = \"{url}\"\nserver_id = 7213\n\
+             [destination]\nkind = \"maxcompute\"\nendpoint = \"{}\"\ntunnel_endpoint = \"{}\"\nproject = \"{EDGE_PROJECT}\"\n\
+             access_id_env = \"MC_CRASH_ID\"\naccess_key_env = \"MC_CRASH_KEY\"\noversized_values = \"truncate\"\n\
+             [objects]\ninclude = [\"{EDGE_DB}.*\"]\n[sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\n\
+             state_dir = \"{}\"\nchunk_rows = 1\nbatch_rows = 2\nlog_partitions = [\"year\"]\n",
+            emu.endpoint,
+            emu.tunnel,
+            dir.join("state").display()
+        ),
+    )
+    .expect("task file");
+    path
+}
+
+/// The phase the task's checkpoint is in (`sync-cli status --json`).
+fn phase(task: &Path) -> String {
+    let out = cli(&["status", "--json"], task).output().expect("status");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["phase"].as_str().unwrap_or("unknown").to_owned()
+}
+
+/// Every edge value of every type (`sync_testkit::edges`) through a sync
+/// killed with SIGKILL while upload sessions are open and while units are
+/// committing, in the full phase (one row per chunk) and in the incremental
+/// phase (two rows per batch, the extremes moved, a key change, deletes, a
+/// multi-statement transaction): after the catch-up pyodps's own merge of
+/// `t_base` + `t_log` equals the source, `verify` says equal, and no record
+/// landed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_edge_value_lands_exactly_through_kill_9_in_both_phases() {
+    let Some(python) = sync_testkit::emulator::pyodps_python() else {
+        panic!(
+            "this test needs a Python with pyodps and pyarrow: run `scripts/pyodps-tests` \
+             (it creates .venv) or set ODPS_TEST_PYTHON"
+        );
+    };
+    let url = sync_testkit::mysql_url();
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    let columns = edges::columns();
+    // Zero dates need a lax sql_mode (MySQL keeps them then).
+    conn.query_drop(format!(
+        "SET sql_mode = ''; SET time_zone = '+00:00';
+         DROP DATABASE IF EXISTS {EDGE_DB}; CREATE DATABASE {EDGE_DB}; {};",
+        edges::create_sql(EDGE_DB, &columns)
+    ))
+    .await
+    .expect("edge table");
+    conn.query_drop(edges::insert_sql(
+        EDGE_DB,
+        &[1, 2, 3, 4, 5, 6, 7, 8],
+        0,
+        &columns,
+    ))
+    .await
+    .expect("snapshot rows");
+
+    // A delay on every block upload and commit widens the windows the kills aim at.
+    let emu = Emulator::start(&["--delay-ms", "40"]).expect("emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = edge_task_file(dir.path(), &url, &emu);
+    let mut kills: Vec<(String, &str)> = Vec::new();
+    for round in 0..8u32 {
+        if round == 4 {
+            // The full phase was killed through; finish it, then the
+            // incremental half under more kills.
+            let out = cli(&["run", "--exit-when-caught-up"], &task)
+                .output()
+                .expect("full phase");
+            assert!(
+                out.status.success(),
+                "the run after the full-phase kills failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            conn.query_drop(edges::insert_sql(
+                EDGE_DB,
+                &[1, 2, 3, 4, 5, 6, 7, 8],
+                10,
+                &columns,
+            ))
+            .await
+            .expect("incremental rows");
+            conn.query_drop(edges::changes_sql(EDGE_DB))
+                .await
+                .expect("changes");
+        }
+        let mut child = cli(&["run"], &task)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sync-cli");
+        let aim = ["open", "committing"][round as usize % 2];
+        let hit = wait_for_ledger(dir.path(), aim, &mut child, Duration::from_secs(20)).await;
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        if hit {
+            kills.push((phase(&task), aim));
+        }
+    }
+    eprintln!("kills (phase after the kill, ledger state): {kills:?}");
+    for want_phase in ["full_sync", "incremental"] {
+        for want_state in ["open", "committing"] {
+            assert!(
+                kills
+                    .iter()
+                    .any(|(p, s)| p == want_phase && *s == want_state),
+                "no kill landed in {want_phase} while a unit was {want_state}: {kills:?}"
+            );
+        }
+    }
+
+    let out = cli(&["run", "--exit-when-caught-up"], &task)
+        .output()
+        .expect("catch up");
+    assert!(
+        out.status.success(),
+        "catch-up failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["verify"], &task).output().expect("verify");
+    assert!(
+        out.status.success(),
+        "verify failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    conn.query_drop("SET time_zone = '+00:00'")
+        .await
+        .expect("zone");
+    let rows: Vec<mysql_async::Row> = conn
+        .query(edges::select_sql(EDGE_DB, &columns))
+        .await
+        .expect("select");
+    let raw = rows
+        .into_iter()
+        .map(|r| {
+            (0..columns.len())
+                .map(|i| r.get::<Option<Vec<u8>>, _>(i).flatten())
+                .collect()
+        })
+        .collect();
+    let source = edges::expected_rows(raw, &columns, |_| "truncate");
+    let project = edges::Project {
+        endpoint: &emu.endpoint,
+        tunnel: &emu.tunnel,
+        name: EDGE_PROJECT,
+        keys: (ACCESS_ID, ACCESS_KEY),
+    };
+    let ours = edges::pyodps_merge(&python, &project, &columns);
+    edges::assert_rows_equal("edge_values", &ours, &source, &columns);
+
+    let client = odps_tunnel::Client::new(
+        &emu.endpoint,
+        EDGE_PROJECT,
+        odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+    )
+    .expect("client");
+    let records = log_records(&client, "edge_values_log").await;
+    assert_eq!(
+        doubled(&records),
+        vec![],
+        "edge_values_log holds a doubled record"
+    );
+    assert!(
+        records.len() >= 16,
+        "the changes reached t_log: {records:?}"
+    );
+    conn.query_drop(format!("DROP DATABASE {EDGE_DB}"))
         .await
         .expect("drop");
     conn.disconnect().await.expect("disconnect");

@@ -671,21 +671,9 @@ async fn every_edge_value_lands_exactly_and_pyodps_merges_it() {
     ))
     .await
     .expect("incremental rows");
-    conn.query_drop(format!(
-        "SET sql_mode = ''; USE {EDGE_DB};
-         UPDATE edge_values SET dt6 = '9999-12-31 23:59:59.999999', dt4 = '1000-01-01 00:00:00.0001',
-           d = '9999-12-31', t6 = '838:59:59.999999', bu = 18446744073709551615, ts6 = '2038-01-19 03:14:07.999999'
-           WHERE id = 1;
-         UPDATE edge_values SET dt6 = '1000-01-01 00:00:00', dt0 = '0000-00-00 00:00:00', id = 102 WHERE id = 2;
-         UPDATE edge_values SET dt6 = '2262-04-11 23:47:16.854775', c_gbk = '新的', c_utf32 = '🚲' WHERE id = 5;
-         START TRANSACTION;
-         DELETE FROM edge_values WHERE id IN (6, 16);
-         UPDATE edge_values SET txt = 'short now', bl = X'00' WHERE id = 17;
-         COMMIT;
-         DELETE FROM edge_values WHERE id = 13;"
-    ))
-    .await
-    .expect("changes");
+    conn.query_drop(edges::changes_sql(EDGE_DB))
+        .await
+        .expect("changes");
     let state = runner.run(&opts).await.expect("incremental phase");
     let Phase::Incremental(inc) = &state.phase else {
         panic!("{:?}", state.phase)

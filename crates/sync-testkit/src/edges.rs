@@ -241,6 +241,26 @@ pub fn insert_sql(db: &str, ids: &[i64], offset: i64, columns: &[EdgeColumn]) ->
     )
 }
 
+/// After [`insert_sql`] of rows 1..=8 with offset 10: each extreme moved to
+/// the other end, a key change, deletes (their before images too), one
+/// multi-statement transaction. Each statement is its own transaction but
+/// the one marked.
+pub fn changes_sql(db: &str) -> String {
+    format!(
+        "SET sql_mode = ''; USE {db};
+         UPDATE edge_values SET dt6 = '9999-12-31 23:59:59.999999', dt4 = '1000-01-01 00:00:00.0001',
+           d = '9999-12-31', t6 = '838:59:59.999999', bu = 18446744073709551615, ts6 = '2038-01-19 03:14:07.999999'
+           WHERE id = 1;
+         UPDATE edge_values SET dt6 = '1000-01-01 00:00:00', dt0 = '0000-00-00 00:00:00', id = 102 WHERE id = 2;
+         UPDATE edge_values SET dt6 = '2262-04-11 23:47:16.854775', c_gbk = '新的', c_utf32 = '🚲' WHERE id = 5;
+         START TRANSACTION;
+         DELETE FROM edge_values WHERE id IN (6, 16);
+         UPDATE edge_values SET txt = 'short now', bl = X'00' WHERE id = 17;
+         COMMIT;
+         DELETE FROM edge_values WHERE id = 13;"
+    )
+}
+
 /// The `CREATE TABLE` of `db.edge_values`.
 pub fn create_sql(db: &str, columns: &[EdgeColumn]) -> String {
     let ddl: Vec<String> = columns
