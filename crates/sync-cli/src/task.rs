@@ -281,11 +281,26 @@ pub(crate) fn status(args: StatusArgs) -> Result<()> {
                 let done = full.tables.values().filter(|p| p.done).count();
                 let rows: u64 = full.tables.values().map(|p| p.rows).sum();
                 let chunks: u64 = full.tables.values().map(|p| p.chunks_done).sum();
-                println!(
-                    "  full phase: {done} of the {} tables started done; {rows} rows in {chunks} \
-                     chunks copied",
-                    full.tables.len()
-                );
+                match progress.as_ref().and_then(|p| p.full_estimate.as_ref()) {
+                    Some(e) => println!(
+                        "  full phase: {done} of {} done; {rows} of ~{} rows copied{} \
+                         in {chunks} chunks (the total is the server's estimate)",
+                        match e.tables.max(full.tables.len() as u64) {
+                            1 => "1 table".to_owned(),
+                            n => format!("{n} tables"),
+                        },
+                        e.rows,
+                        match (rows * 100).checked_div(e.rows) {
+                            Some(pct) => format!(" ({}%)", pct.min(100)),
+                            None => String::new(),
+                        }
+                    ),
+                    None => println!(
+                        "  full phase: {done} of the {} tables started done; {rows} rows in \
+                         {chunks} chunks copied",
+                        full.tables.len()
+                    ),
+                }
                 for (table, p) in &full.tables {
                     println!(
                         "  {table}: {} rows in {} chunks{}",

@@ -289,21 +289,8 @@ impl<S: Sink> TaskRunner<S> {
     pub async fn listing(&self) -> Result<Vec<crate::listing::TableListing>> {
         let tracked = self.tracked_tables().await?;
         let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
-        let rows = conn
-            .query_strings(
-                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
-                 WHERE TABLE_TYPE = 'BASE TABLE'",
-            )
-            .await
-            .map_err(source_err)?;
+        let estimates = row_estimates(&mut conn).await?;
         let _ = conn.close().await;
-        let estimates: HashMap<String, u64> = rows
-            .into_iter()
-            .filter_map(|r| match r.as_slice() {
-                [Some(db), Some(t), Some(n)] => Some((format!("{db}.{t}"), n.parse().ok()?)),
-                _ => None,
-            })
-            .collect();
         Ok(crate::listing::list(&self.cfg, &tracked, &estimates))
     }
 
@@ -1197,6 +1184,16 @@ impl<S: Sink> TaskRunner<S> {
         let Phase::FullSync(full) = &state.phase else {
             return Ok(state);
         };
+        // A guide for `status`; a server that cannot say leaves it out.
+        if let Ok(estimates) = row_estimates(&mut conn).await {
+            self.status.full_estimate(crate::status::FullEstimate {
+                tables: tables.len() as u64,
+                rows: tables
+                    .iter()
+                    .filter_map(|t| estimates.get(&t.source_name))
+                    .sum(),
+            });
+        }
         let mut jobs = Vec::new();
         let mut job_tables = Vec::new();
         let mut rows_done = Vec::new();
@@ -2943,6 +2940,25 @@ fn shorten_to(sql: &str, chars: usize) -> String {
         Some((i, _)) => format!("{} …", &sql[..i]),
         None => sql.to_owned(),
     }
+}
+
+/// The server's row estimate of every base table, by `db.table`
+/// (`information_schema.TABLES.TABLE_ROWS`).
+async fn row_estimates(conn: &mut RawConn) -> Result<HashMap<String, u64>> {
+    let rows = conn
+        .query_strings(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
+             WHERE TABLE_TYPE = 'BASE TABLE'",
+        )
+        .await
+        .map_err(source_err)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| match r.as_slice() {
+            [Some(db), Some(t), Some(n)] => Some((format!("{db}.{t}"), n.parse().ok()?)),
+            _ => None,
+        })
+        .collect())
 }
 
 fn position_of(cp: &mysql_source::replication::Checkpoint) -> SourcePosition {

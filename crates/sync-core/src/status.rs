@@ -61,6 +61,21 @@ pub struct Progress {
     /// changes wait for `XA COMMIT`), as of the position read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xa_prepared: Option<XaReport>,
+    /// What the full phase copies, by the server's estimate, taken when it
+    /// (re)starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_estimate: Option<FullEstimate>,
+}
+
+/// The full phase's size: every selected table and the server's row
+/// estimates (`information_schema.TABLES.TABLE_ROWS`, which InnoDB keeps
+/// only roughly: a guide for progress, never a check).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FullEstimate {
+    /// Tables the full phase copies (done or not).
+    pub tables: u64,
+    /// Rows of those tables by the server's estimate.
+    pub rows: u64,
 }
 
 /// Prepared, undecided XA branches ([`crate::xa`]).
@@ -455,6 +470,13 @@ impl StatusFile {
             reason,
             message: message.into(),
         });
+        self.write(&mut p);
+    }
+
+    /// The full phase copies `estimate` (the whole phase, done tables included).
+    pub fn full_estimate(&self, estimate: FullEstimate) {
+        let mut p = self.lock();
+        p.full_estimate = Some(estimate);
         self.write(&mut p);
     }
 
