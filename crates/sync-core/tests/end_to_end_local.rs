@@ -721,6 +721,27 @@ async fn duckdb_reads_the_warehouse_and_runs_merge_sql_over_it() {
     let reports = runner.verify().await.expect("verify");
     assert!(reports[0].is_equal(), "{:?}", reports[0]);
 
+    // The README's query: t_log's after images with their partitions, TIME
+    // as an INTERVAL.
+    let log = duckdb(
+        &python,
+        &[],
+        &[format!(
+            "SELECT CAST(id AS VARCHAR), tm, CAST(epoch_us(CAST(tm AS INTERVAL)) AS VARCHAR) \
+             FROM {} WHERE new_dts_sync_after_flag = 'Y' AND new_dts_sync_modifytime_year >= 2000 \
+             AND id IN (1, 5) ORDER BY new_dts_sync_record_id",
+            parquet_table(&warehouse, "edges_log")
+        )],
+    );
+    let text = |v: &[&str]| v.iter().map(|s| Some((*s).to_owned())).collect::<Vec<_>>();
+    assert_eq!(
+        log[0],
+        [
+            text(&["1", "838:59:59.999999", "3020399999999"]),
+            text(&["5", "-838:59:59.999999", "-3020399999999"])
+        ]
+    );
+
     // merge-sql's statements, as `sync-cli merge-sql` prints them, in DuckDB.
     let tables = runner.tables().await.expect("tables");
     let t = &tables[0];

@@ -40,9 +40,10 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use tracing::warn;
 
 /// Folder of the commit markers.
@@ -81,6 +82,8 @@ impl ParquetOptions {
 pub struct LocalWarehouse {
     root: PathBuf,
     parquet: ParquetOptions,
+    /// Tables whose INT64 TIME columns were warned about (once per process).
+    warned: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl LocalWarehouse {
@@ -90,6 +93,7 @@ impl LocalWarehouse {
         Self {
             root: root.into(),
             parquet: ParquetOptions::default(),
+            warned: Arc::default(),
         }
     }
 
@@ -124,6 +128,20 @@ impl LocalWarehouse {
         Ok(batches)
     }
 
+    /// Says once per table that its TIME columns keep the INT64 form.
+    fn warn_legacy(&self, table: &str, columns: &[String]) {
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        if warned.insert(table.to_owned()) {
+            warn!(
+                table,
+                columns = %columns.join(", "),
+                "these TIME columns were created by an older version as INT64 microseconds and \
+                 stay so in this table (merge and verify read them right; other Parquet engines \
+                 read a number of microseconds): a table created now stores TIME as its text"
+            );
+        }
+    }
+
     fn commit_blocking(&self, unit: &str, data: Vec<TableBatch>) -> Result<()> {
         // An earlier attempt at this unit may have left files (a crash before
         // its marker): its manifest names them, and they go first, so a redo
@@ -149,6 +167,9 @@ impl LocalWarehouse {
         let mut stored = Vec::with_capacity(data.len());
         for tb in &data {
             let def = stored_def(&self.root, &tb.table)?;
+            if !def.legacy_times.is_empty() {
+                self.warn_legacy(&tb.table, &def.legacy_times);
+            }
             let mut dir = within(Path::new(""), &tb.table)?;
             for (col, value) in def.partition_columns.iter().zip(&tb.partition) {
                 dir.push(format!("{col}={value}"));
@@ -345,17 +366,6 @@ impl Sink for LocalWarehouse {
         let dir = within(&self.root, &def.name)?;
         let path = dir.join("_table.json");
         if path.exists() {
-            let legacy = stored_def(&self.root, &def.name)?.legacy_times;
-            if !legacy.is_empty() {
-                warn!(
-                    table = %def.name,
-                    columns = %legacy.join(", "),
-                    "these TIME columns were created by an older version as INT64 microseconds \
-                     and stay so in this table (merge and verify read them right; other Parquet \
-                     engines read a number of microseconds): a table created now stores TIME as \
-                     its text"
-                );
-            }
             return Ok(());
         }
         private_fs::create_dir_all(&dir)?;
