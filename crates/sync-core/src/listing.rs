@@ -118,7 +118,7 @@ fn dest_type(field: &arrow_schema::Field, system: Option<TypeSystem>) -> String 
         Some(system) => mapping::odps_type_in(field, system)
             .map(|t| t.to_string())
             .unwrap_or_else(|e| format!("(none: {e})")),
-        None => field.data_type().to_string(),
+        None => mapping::parquet_type(field).to_string(),
     }
 }
 

@@ -17,7 +17,7 @@
 //! | DECIMAL with s > 18 or p > 38 | Decimal128 / Utf8 | string (the exact decimal text) |
 //! | FLOAT, DOUBLE | Float32, Float64 | float, double |
 //! | DATE | Date32 | date |
-//! | TIME(fsp) | Duration(µs) | string, `[-]HHH:MM:SS[.fraction]` as MySQL prints it |
+//! | TIME(fsp) | Duration(µs) | string, `[-]HHH:MM:SS[.fraction]` as MySQL prints it (the local warehouse's Parquet holds the same text: [`parquet_type`]) |
 //! | DATETIME(0..3) / TIMESTAMP(0..3) | Timestamp(µs) | datetime (milliseconds) |
 //! | DATETIME(4..6) | Timestamp(µs) | timestamp_ntz |
 //! | TIMESTAMP(4..6) | Timestamp(µs, UTC) | timestamp |
@@ -227,6 +227,70 @@ pub fn odps_type_in(field: &Field, system: TypeSystem) -> Result<OdpsType> {
         OdpsType::Boolean => OdpsType::Boolean,
         _ => OdpsType::String,
     })
+}
+
+/// The Arrow type the local warehouse (and `sync-cli merge --out`) stores a
+/// task column as in Parquet: TIME (Duration) as the text MaxCompute gets
+/// (`[-]HHH:MM:SS[.fraction]`), since Parquet has no type for a signed
+/// duration beyond 24 hours (its TIME is a time of day, its INTERVAL counts
+/// milliseconds) and a bare INT64 reads as a number in every engine but an
+/// Arrow one; every other type as is, each a type Parquet readers know.
+pub fn parquet_type(field: &Field) -> DataType {
+    match field.data_type() {
+        DataType::Duration(_) => DataType::Utf8,
+        other => other.clone(),
+    }
+}
+
+/// Whether a type recorded in a warehouse's `_table.json` is the Duration
+/// that versions before TIME became text stored (an INT64 in Parquet).
+pub fn is_legacy_time_type(recorded: &str) -> bool {
+    recorded.starts_with("Duration")
+}
+
+/// A task batch in the Parquet form of [`parquet_type`], leaving the
+/// columns named in `legacy` (tables written before TIME became text keep
+/// their INT64 column, so each file of a table has one type per column).
+///
+/// # Errors
+/// [`Error::Schema`] naming a column that does not convert.
+pub fn batch_to_parquet(batch: &RecordBatch, legacy: &[String]) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let converts =
+        |f: &Field| parquet_type(f) != *f.data_type() && !legacy.iter().any(|l| l == f.name());
+    if !schema.fields().iter().any(|f| converts(f)) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut arrays = Vec::with_capacity(schema.fields().len());
+    for (f, array) in schema.fields().iter().zip(batch.columns()) {
+        if converts(f) {
+            arrays.push(to_odps(array, f, &OdpsType::String)?);
+            fields.push(f.as_ref().clone().with_data_type(parquet_type(f)));
+        } else {
+            arrays.push(Arc::clone(array));
+            fields.push(f.as_ref().clone());
+        }
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+        arrays,
+        &options,
+    )?)
+}
+
+/// A column read from the warehouse as the task's `field`: TIME text back
+/// to Duration; a column in the task's type (a TIME written as Duration by
+/// an older version, every other type) as is.
+///
+/// # Errors
+/// [`Error::Schema`] naming the column when a value is not a TIME.
+pub fn array_from_parquet(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
+    match (array.data_type(), field.data_type()) {
+        (DataType::Utf8, DataType::Duration(TimeUnit::Microsecond)) => from_odps(array, field),
+        _ => Ok(Arc::clone(array)),
+    }
 }
 
 const EXACT: CastOptions<'static> = CastOptions {

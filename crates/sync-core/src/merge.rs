@@ -58,11 +58,15 @@ pub struct MergeSpec<'a> {
     pub added: &'a [AddedColumn],
 }
 
-/// Writes a batch as one Parquet file (zstd), atomically: temp file, fsync, rename.
+/// Writes a batch as one Parquet file (zstd), atomically: temp file, fsync,
+/// rename; its columns in the local warehouse's form
+/// ([`crate::mapping::parquet_type`]: TIME as text).
 ///
 /// # Errors
-/// [`Error::Parquet`] and [`Error::Io`].
+/// [`Error::Parquet`] and [`Error::Io`]; [`Error::Schema`] for a column
+/// that does not convert.
 pub fn write_parquet(path: &std::path::Path, batch: &RecordBatch) -> Result<()> {
+    let batch = &crate::mapping::batch_to_parquet(batch, &[])?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(
             parquet::basic::ZstdLevel::default(),

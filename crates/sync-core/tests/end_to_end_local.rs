@@ -410,3 +410,370 @@ async fn keyless_table_merges_as_a_multiset() {
         .expect("drop");
     conn.disconnect().await.expect("disconnect");
 }
+
+/// A Python with the `duckdb` package: `ODPS_TEST_PYTHON` (the venv that
+/// `scripts/pyodps-tests` makes from its pinned requirements, duckdb among
+/// them), else the repository's `.venv/bin/python`. `None`, said loudly,
+/// when neither imports it; under `CI` that fails the test.
+fn duckdb_python() -> Option<std::path::PathBuf> {
+    let candidate = std::env::var_os("ODPS_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+        });
+    let ok = std::process::Command::new(&candidate)
+        .args(["-c", "import duckdb"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        let message = format!(
+            "{} cannot import duckdb: this test needs it (run `scripts/pyodps-tests`, which \
+             installs the pinned requirements into .venv, or set ODPS_TEST_PYTHON)",
+            candidate.display()
+        );
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("\n!!! SKIPPED: {message} !!!\n");
+    }
+    ok.then_some(candidate)
+}
+
+/// One cell as text, `None` for NULL.
+type Rows = Vec<Vec<Option<String>>>;
+
+/// Runs `statements` in one in-memory DuckDB (session zone UTC), then each
+/// of `queries`; their rows, every cell as text.
+fn duckdb(python: &std::path::Path, statements: &[String], queries: &[String]) -> Vec<Rows> {
+    use std::io::Write;
+    const SCRIPT: &str = "import duckdb, json, sys\n\
+        job = json.load(sys.stdin)\n\
+        con = duckdb.connect()\n\
+        con.execute(\"SET TimeZone = 'UTC'\")\n\
+        for s in job['statements']:\n    con.execute(s)\n\
+        out = [[[None if v is None else str(v) for v in row] for row in con.execute(q).fetchall()] for q in job['queries']]\n\
+        print(json.dumps(out))\n";
+    let mut child = std::process::Command::new(python)
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    let job = serde_json::json!({"statements": statements, "queries": queries});
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(job.to_string().as_bytes())
+        .expect("job");
+    let out = child.wait_with_output().expect("duckdb ran");
+    assert!(
+        out.status.success(),
+        "duckdb failed: {}\n{statements:#?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("rows as json")
+}
+
+/// `read_parquet` over every Parquet file of a warehouse table (the README's
+/// query): files of one table may differ in columns (added later), so by
+/// name; `name=value` folders are `t_log`'s partitions.
+fn parquet_table(warehouse: &std::path::Path, table: &str) -> String {
+    format!(
+        "read_parquet('{}/{table}/**/*.parquet', union_by_name = true, hive_partitioning = true)",
+        warehouse.display()
+    )
+}
+
+/// The MaxCompute SQL of `merge-sql` in DuckDB's dialect, and nothing else
+/// changed: the `set odps.…` session flags go; backticked names take double
+/// quotes; each of `tables` becomes [`parquet_table`]; the result table's
+/// MaxCompute types become DuckDB's (`string` VARCHAR, `binary` BLOB,
+/// `datetime`/`timestamp_ntz` TIMESTAMP, `timestamp` TIMESTAMPTZ; the
+/// numeric types, `date` and `decimal(p,s)` are spelt alike); `INSERT
+/// OVERWRITE TABLE` into the table just created is an `INSERT INTO`. The
+/// window functions, `UNION ALL`, `CASE` and the `'I'`/`'Y'` literals are
+/// the same in both (a literal with a backslash escape would not be:
+/// refused).
+fn merge_sql_for_duckdb(sql: &str, warehouse: &std::path::Path, tables: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for statement in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        if statement.to_ascii_lowercase().starts_with("set odps.") {
+            continue;
+        }
+        assert!(
+            !statement.contains('\\'),
+            "a MaxCompute escape: {statement}"
+        );
+        let mut s = statement.replace('`', "\"");
+        if let Some(rest) = s.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
+            let (name, columns) = rest.split_once(" (").expect("column list");
+            let columns = columns.strip_suffix(')').expect("closing parenthesis");
+            let columns: Vec<String> = columns
+                .split(", ")
+                .map(|def| {
+                    let (column, ty) = def.rsplit_once(' ').expect("name and type");
+                    let ty = match ty {
+                        "string" => "VARCHAR",
+                        "binary" => "BLOB",
+                        "datetime" | "timestamp_ntz" => "TIMESTAMP",
+                        "timestamp" => "TIMESTAMPTZ",
+                        other => other,
+                    };
+                    format!("{column} {ty}")
+                })
+                .collect();
+            s = format!("CREATE TABLE {name} ({})", columns.join(", "));
+        }
+        s = s.replace("INSERT OVERWRITE TABLE", "INSERT INTO");
+        for t in tables {
+            s = s.replace(&format!("\"{t}\""), &parquet_table(warehouse, t));
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// The edge table's columns: name, its text in MariaDB (session zone UTC),
+/// its text in DuckDB; FLOAT and DOUBLE compare as numbers (the two print
+/// exponents differently).
+const EDGE_COLUMNS: &[(&str, &str, &str)] = &[
+    ("id", "CAST(id AS CHAR)", "CAST(id AS VARCHAR)"),
+    ("tm", "CAST(tm AS CHAR)", "tm"),
+    ("tm0", "CAST(tm0 AS CHAR)", "tm0"),
+    (
+        "dt6",
+        "DATE_FORMAT(dt6, '%Y-%m-%d %H:%i:%s.%f')",
+        "strftime(dt6, '%Y-%m-%d %H:%M:%S.%f')",
+    ),
+    (
+        "dt0",
+        "DATE_FORMAT(dt0, '%Y-%m-%d %H:%i:%s.%f')",
+        "strftime(dt0, '%Y-%m-%d %H:%M:%S.%f')",
+    ),
+    (
+        "ts",
+        "DATE_FORMAT(ts, '%Y-%m-%d %H:%i:%s.%f')",
+        "strftime(ts, '%Y-%m-%d %H:%M:%S.%f')",
+    ),
+    ("d65", "CAST(d65 AS CHAR)", "CAST(d65 AS VARCHAR)"),
+    ("d10", "CAST(d10 AS CHAR)", "CAST(d10 AS VARCHAR)"),
+    ("bu", "CAST(bu AS CHAR)", "CAST(bu AS VARCHAR)"),
+    ("b64", "CAST(b64 + 0 AS CHAR)", "CAST(b64 AS VARCHAR)"),
+    ("b5", "CAST(b5 + 0 AS CHAR)", "CAST(b5 AS VARCHAR)"),
+    ("j", "j", "j"),
+    ("e", "e", "e"),
+    ("st", "st", "st"),
+    ("u", "u", "u"),
+    ("bl", "HEX(bl)", "hex(bl)"),
+    ("vb", "HEX(vb)", "hex(vb)"),
+    ("y", "CAST(y + 0 AS CHAR)", "CAST(y AS VARCHAR)"),
+    ("d", "DATE_FORMAT(d, '%Y-%m-%d')", "strftime(d, '%Y-%m-%d')"),
+    ("ti", "CAST(ti AS CHAR)", "CAST(ti AS VARCHAR)"),
+    ("f", "CAST(f AS CHAR)", "CAST(f AS VARCHAR)"),
+    ("dbl", "CAST(dbl AS CHAR)", "CAST(dbl AS VARCHAR)"),
+];
+
+/// The `SELECT` of [`EDGE_COLUMNS`] (`mysql`: MariaDB's texts, else DuckDB's) over `from`, by id.
+fn edge_select(from: &str, mysql: bool) -> String {
+    let list: Vec<&str> = EDGE_COLUMNS
+        .iter()
+        .map(|(_, m, d)| if mysql { *m } else { *d })
+        .collect();
+    format!("SELECT {} FROM {from} ORDER BY id", list.join(", "))
+}
+
+/// The edge table's rows in MariaDB, as [`EDGE_COLUMNS`] prints them.
+async fn edge_rows(conn: &mut mysql_async::Conn, db: &str) -> Rows {
+    let rows: Vec<mysql_async::Row> = conn
+        .query(edge_select(&format!("{db}.edges"), true))
+        .await
+        .expect("select");
+    rows.into_iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| r.get::<Option<String>, _>(i).expect("text"))
+                .collect()
+        })
+        .collect()
+}
+
+/// Asserts two readings of the edge table hold the same values, cell by cell.
+fn assert_same_edges(source: &Rows, read: &Rows, what: &str) {
+    assert_eq!(source.len(), read.len(), "{what}: row count");
+    for (s, r) in source.iter().zip(read) {
+        for (((name, _, _), a), b) in EDGE_COLUMNS.iter().zip(s).zip(r) {
+            let same = match (*name, a, b) {
+                ("f" | "dbl", Some(a), Some(b)) => {
+                    a.parse::<f64>().expect("number") == b.parse::<f64>().expect("number")
+                }
+                _ => a == b,
+            };
+            assert!(
+                same,
+                "{what}: row {:?} column {name}: source {a:?}, read {b:?}",
+                s[0]
+            );
+        }
+    }
+}
+
+/// The local warehouse read by another engine: DuckDB reads every column
+/// of a table of edge values (TIME ±838:59:59.999999 as its text, DATETIME(6)
+/// over its whole range, DECIMAL(65,30), BIGINT UNSIGNED and BIT(64) at their
+/// maximum, JSON, ENUM, SET, utf8mb4, BLOB, YEAR, DATE, NULLs) as MariaDB
+/// shows it, and the SQL of `merge-sql`, translated only in dialect, merges
+/// its Parquet files into the source's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duckdb_reads_the_warehouse_and_runs_merge_sql_over_it() {
+    let Some(python) = duckdb_python() else {
+        return;
+    };
+    let url = sync_testkit::mysql_url();
+    let db = "core_e2e_duckdb";
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    let ones = "b'1111111111111111111111111111111111111111111111111111111111111111'";
+    conn.query_drop(format!(
+        "SET time_zone = '+00:00';
+         DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
+         CREATE TABLE edges (
+           id INT PRIMARY KEY, tm TIME(6), tm0 TIME, dt6 DATETIME(6), dt0 DATETIME,
+           ts TIMESTAMP(6) NULL, d65 DECIMAL(65,30), d10 DECIMAL(10,3), bu BIGINT UNSIGNED,
+           b64 BIT(64), b5 BIT(5), j JSON, e ENUM('a','b','c'), st SET('x','y','z'),
+           u VARCHAR(40), bl BLOB, vb VARBINARY(8), y YEAR, d DATE, ti TINYINT, f FLOAT,
+           dbl DOUBLE) CHARACTER SET utf8mb4;
+         INSERT INTO edges VALUES
+           (1, '-838:59:59.999999', '838:59:59', '1000-01-01 00:00:00', '9999-12-31 23:59:59',
+            '1970-01-01 00:00:01', -99999999999999999999999999999999999.999999999999999999999999999999,
+            -9999999.999, 18446744073709551615, {ones}, b'10101', '{{\"k\": [1, 2.5, null], \"s\": \"ü\"}}',
+            'c', 'x,z', '🚲 ünïcode 中文 ✓', X'00FF10', X'', 1901, '1000-01-01', -128, -1.5e-3,
+            1.7976931348623157e308),
+           (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+            NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+           (3, '838:59:59.999999', '-00:00:01', '9999-12-31 23:59:59.999999', '1000-01-01 00:00:00',
+            '2038-01-19 03:14:07.999999', 0.000000000000000000000000000001, 0, 0, b'0', b'0', '[]',
+            'a', '', '', X'', X'0000000000000000', 2155, '9999-12-31', 127, 0, -0.0),
+           (4, '-12:30:00.5', '00:00:00', '2024-02-29 12:34:56.000001', '2000-01-01 00:00:00',
+            '2024-02-29 23:59:59.5', 1.5, 1.5, 9223372036854775808, b'1', b'11111', 'null',
+            'b', 'x,y,z', 'naïve', X'FF', X'01', 0, '2024-02-29', 0, 3.25, 1e-300)"
+    ))
+    .await
+    .expect("source");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let warehouse = dir.path().join("warehouse");
+    let mut cfg = config(&url, db, dir.path());
+    // Its own replica id: the other tests stream at the same time.
+    cfg.source.server_id = 7103;
+    let runner = TaskRunner::new(cfg, LocalWarehouse::new(&warehouse)).expect("runner");
+    let opts = RunOptions {
+        exit_when_caught_up: true,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    runner.run(&opts).await.expect("first run");
+
+    // The snapshot's rows, read straight from t_base's Parquet files.
+    let snapshot = edge_rows(&mut conn, db).await;
+    assert_eq!(snapshot.len(), 4);
+    let base = duckdb(
+        &python,
+        &[],
+        &[
+            edge_select(&parquet_table(&warehouse, "edges_base"), false),
+            format!(
+                "SELECT column_name, column_type FROM (DESCRIBE SELECT tm, tm0 FROM {})",
+                parquet_table(&warehouse, "edges_base")
+            ),
+        ],
+    );
+    assert_same_edges(&snapshot, &base[0], "t_base in DuckDB");
+    assert_eq!(
+        base[1],
+        [
+            [Some("tm".to_owned()), Some("VARCHAR".to_owned())],
+            [Some("tm0".to_owned()), Some("VARCHAR".to_owned())]
+        ],
+        "TIME is text"
+    );
+
+    // Changes through the binlog: every edge again, on both images.
+    conn.query_drop(format!(
+        "SET time_zone = '+00:00'; USE {db};
+         UPDATE edges SET tm = '838:59:59.999999', tm0 = '-838:59:59', u = 'changed ✓',
+           bl = X'01', j = '{{\"a\": {{\"b\": \"😀\"}}}}', st = 'y', e = 'a' WHERE id = 1;
+         UPDATE edges SET id = 30, tm = '-00:00:00.000001' WHERE id = 3;
+         DELETE FROM edges WHERE id = 4;
+         UPDATE edges SET tm = '00:00:00.5', d65 = 12345678901234567890123456789012345.123456789012345678901234567891,
+           bu = 18446744073709551615, b64 = {ones}, y = 1901, d = '1000-01-01', dt6 = '1000-01-01 00:00:00.000001'
+           WHERE id = 2;
+         INSERT INTO edges VALUES
+           (5, '-838:59:59.999999', '838:59:59', '9999-12-31 23:59:59.999999', '9999-12-31 23:59:59',
+            '2038-01-19 03:14:07.999999', -0.000000000000000000000000000001, 9999999.999,
+            18446744073709551615, {ones}, b'11111', '{{}}', 'c', 'x,y,z', '𝄞 ✓ 中', X'000102', X'FFFFFFFFFFFFFFFF',
+            2155, '9999-12-31', -1, 1.5e38, -2.2250738585072014e-308),
+           (6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+            NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+    ))
+    .await
+    .expect("changes");
+    runner.run(&opts).await.expect("catch up");
+    let now = edge_rows(&mut conn, db).await;
+    let reports = runner.verify().await.expect("verify");
+    assert!(reports[0].is_equal(), "{:?}", reports[0]);
+
+    // The README's query: t_log's after images with their partitions, TIME
+    // as an INTERVAL.
+    let log = duckdb(
+        &python,
+        &[],
+        &[format!(
+            "SELECT CAST(id AS VARCHAR), tm, CAST(epoch_us(CAST(tm AS INTERVAL)) AS VARCHAR) \
+             FROM {} WHERE new_dts_sync_after_flag = 'Y' AND new_dts_sync_modifytime_year >= 2000 \
+             AND id IN (1, 5) ORDER BY new_dts_sync_record_id",
+            parquet_table(&warehouse, "edges_log")
+        )],
+    );
+    let text = |v: &[&str]| v.iter().map(|s| Some((*s).to_owned())).collect::<Vec<_>>();
+    assert_eq!(
+        log[0],
+        [
+            text(&["1", "838:59:59.999999", "3020399999999"]),
+            text(&["5", "-838:59:59.999999", "-3020399999999"])
+        ]
+    );
+
+    // merge-sql's statements, as `sync-cli merge-sql` prints them, in DuckDB.
+    let tables = runner.tables().await.expect("tables");
+    let t = &tables[0];
+    let result = format!("{}_merged", t.dest);
+    let sql = format!(
+        "{}{}",
+        runner.merge_sql_prelude(t, &result).expect("prelude"),
+        sync_core::merge::merge_sql(
+            &t.dest,
+            &result,
+            &t.dest_columns(),
+            &t.dest_key(),
+            runner.meta(),
+            4_000_000_000,
+        )
+        .expect("merge sql")
+    );
+    assert!(sql.contains("`tm` string"), "TIME is a string: {sql}");
+    let statements = merge_sql_for_duckdb(
+        &sql,
+        &warehouse,
+        &[&format!("{}_base", t.dest), &format!("{}_log", t.dest)],
+    );
+    let merged = duckdb(
+        &python,
+        &statements,
+        &[edge_select(&format!("\"{result}\""), false)],
+    );
+    assert_same_edges(&now, &merged[0], "merge-sql in DuckDB");
+
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+    conn.disconnect().await.expect("disconnect");
+}

@@ -2,6 +2,13 @@
 //! folders per partition level, Parquet files inside; readable by any
 //! Parquet tool (files and folders starting with `_` or `.` are ours).
 //!
+//! Columns are stored in the Parquet form of [`mapping::parquet_type`]:
+//! every engine (DuckDB, Spark, pandas) reads each value as the source shows
+//! it, TIME as its text. Tables written before TIME became text hold it as
+//! INT64 microseconds (an Arrow Duration); those keep that form for the
+//! columns `_table.json` records so (one type per column across a table's
+//! files), and reads take either.
+//!
 //! ```text
 //! warehouse/
 //!   customers_base/<unit>-<n>.parquet
@@ -25,6 +32,7 @@ use super::{Owners, Sink, TableBatch, TableDef};
 use crate::checkpoint::{sync_dir, write_durably};
 pub use crate::config::ParquetCompression;
 use crate::error::{Error, Result};
+use crate::mapping;
 use crate::private_fs::{self, file_component, within};
 use arrow_array::RecordBatch;
 use arrow_schema::{Field, SchemaRef};
@@ -32,9 +40,11 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tracing::warn;
 
 /// Folder of the commit markers.
 const COMMITS: &str = "_commits";
@@ -72,6 +82,8 @@ impl ParquetOptions {
 pub struct LocalWarehouse {
     root: PathBuf,
     parquet: ParquetOptions,
+    /// Tables whose INT64 TIME columns were warned about (once per process).
+    warned: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl LocalWarehouse {
@@ -81,6 +93,7 @@ impl LocalWarehouse {
         Self {
             root: root.into(),
             parquet: ParquetOptions::default(),
+            warned: Arc::default(),
         }
     }
 
@@ -95,7 +108,9 @@ impl LocalWarehouse {
         &self.root
     }
 
-    /// Every row of a table, all partitions, in file-name order.
+    /// Every row of a table, all partitions, in file-name order, as stored
+    /// (TIME as text: [`mapping::parquet_type`]; [`Sink::read_table`] gives
+    /// the task's types).
     ///
     /// # Errors
     /// [`Error::Io`] or [`Error::Parquet`] when a file cannot be read.
@@ -111,6 +126,20 @@ impl LocalWarehouse {
             }
         }
         Ok(batches)
+    }
+
+    /// Says once per table that its TIME columns keep the INT64 form.
+    fn warn_legacy(&self, table: &str, columns: &[String]) {
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        if warned.insert(table.to_owned()) {
+            warn!(
+                table,
+                columns = %columns.join(", "),
+                "these TIME columns were created by an older version as INT64 microseconds and \
+                 stay so in this table (merge and verify read them right; other Parquet engines \
+                 read a number of microseconds): a table created now stores TIME as its text"
+            );
+        }
     }
 
     fn commit_blocking(&self, unit: &str, data: Vec<TableBatch>) -> Result<()> {
@@ -135,27 +164,35 @@ impl LocalWarehouse {
         // One file per table partition (and schema) of the unit, however
         // many batches feed it: a snapshot chunk is one file, not one per
         // reader batch, which saves a writer, a footer and two fsyncs each.
+        let mut stored = Vec::with_capacity(data.len());
+        for tb in &data {
+            let def = stored_def(&self.root, &tb.table)?;
+            if !def.legacy_times.is_empty() {
+                self.warn_legacy(&tb.table, &def.legacy_times);
+            }
+            let mut dir = within(Path::new(""), &tb.table)?;
+            for (col, value) in def.partition_columns.iter().zip(&tb.partition) {
+                dir.push(format!("{col}={value}"));
+            }
+            stored.push((
+                dir,
+                mapping::batch_to_parquet(&tb.batch, &def.legacy_times)?,
+            ));
+        }
         let mut files: Vec<(PathBuf, Vec<&RecordBatch>)> = Vec::new();
         let mut seq: BTreeMap<PathBuf, usize> = BTreeMap::new();
         let mut last: BTreeMap<PathBuf, usize> = BTreeMap::new();
-        for tb in &data {
-            let mut dir = within(Path::new(""), &tb.table)?;
-            for (col, value) in partition_columns(&self.root, &tb.table)?
-                .iter()
-                .zip(&tb.partition)
+        for (dir, batch) in &stored {
+            if let Some(&i) = last.get(dir)
+                && files[i].1[0].schema() == batch.schema()
             {
-                dir.push(format!("{col}={value}"));
-            }
-            if let Some(&i) = last.get(&dir)
-                && files[i].1[0].schema() == tb.batch.schema()
-            {
-                files[i].1.push(&tb.batch);
+                files[i].1.push(batch);
                 continue;
             }
             let n = seq.entry(dir.clone()).or_default();
             last.insert(dir.clone(), files.len());
             let name = format!("{}-{n:05}.parquet", file_component(unit));
-            files.push((dir.join(name), vec![&tb.batch]));
+            files.push((dir.join(name), vec![batch]));
             *n += 1;
         }
         let planned: Vec<&PathBuf> = files.iter().map(|(p, _)| p).collect();
@@ -182,9 +219,9 @@ impl LocalWarehouse {
     }
 }
 
-/// A column's entry in `_table.json`.
+/// A column's entry in `_table.json`: its stored (Parquet) type.
 fn column_json(f: &Field) -> serde_json::Value {
-    serde_json::json!({"name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable()})
+    serde_json::json!({"name": f.name(), "type": mapping::parquet_type(f).to_string(), "nullable": f.is_nullable()})
 }
 
 /// One Parquet file of `batches` (at least one, all of one schema).
@@ -203,7 +240,16 @@ fn parquet_bytes(batches: &[&RecordBatch], opts: &ParquetOptions) -> Result<Vec<
     Ok(buf)
 }
 
-fn partition_columns(root: &Path, table: &str) -> Result<Vec<String>> {
+/// What `_table.json` says about how a table is stored.
+struct StoredDef {
+    /// Partition column names, coarse to fine.
+    partition_columns: Vec<String>,
+    /// TIME columns an older version created as Duration (INT64), which
+    /// keep that form.
+    legacy_times: Vec<String>,
+}
+
+fn stored_def(root: &Path, table: &str) -> Result<StoredDef> {
     let path = within(root, table)?.join("_table.json");
     let bytes = match fs::read(&path) {
         Ok(b) => b,
@@ -219,14 +265,64 @@ fn partition_columns(root: &Path, table: &str) -> Result<Vec<String>> {
     };
     let def: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Schema(format!("{}: {e}", path.display())))?;
-    Ok(def["partition_columns"]
+    let partition_columns = def["partition_columns"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect()
         })
-        .unwrap_or_default())
+        .unwrap_or_default();
+    let legacy_times = def["columns"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|c| c["type"].as_str().is_some_and(mapping::is_legacy_time_type))
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(StoredDef {
+        partition_columns,
+        legacy_times,
+    })
+}
+
+/// A stored batch with its TIME text read back as the Duration `schema`
+/// says (a column matched as [`super::conform_read`] matches it).
+fn times_from_text(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let have = batch.schema();
+    let mut columns = batch.columns().to_vec();
+    let mut fields: Vec<Field> = have.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut changed = false;
+    for want in schema.fields() {
+        if !matches!(want.data_type(), arrow_schema::DataType::Duration(_)) {
+            continue;
+        }
+        let found = have.index_of(want.name()).ok().or_else(|| {
+            have.fields()
+                .iter()
+                .position(|h| h.name().eq_ignore_ascii_case(want.name()))
+        });
+        if let Some(i) = found
+            && columns[i].data_type() != want.data_type()
+        {
+            columns[i] = mapping::array_from_parquet(&columns[i], want)?;
+            fields[i] = fields[i]
+                .clone()
+                .with_data_type(columns[i].data_type().clone());
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(batch.clone());
+    }
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        std::sync::Arc::new(arrow_schema::Schema::new(fields)),
+        columns,
+        &options,
+    )?)
 }
 
 fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -329,7 +425,7 @@ impl Sink for LocalWarehouse {
             .map_err(|e| Error::Schema(format!("read task failed: {e}")))??;
         batches
             .iter()
-            .map(|b| super::conform_read(b, schema))
+            .map(|b| super::conform_read(&times_from_text(b, schema)?, schema))
             .collect()
     }
 
@@ -531,6 +627,156 @@ mod tests {
             .collect();
         assert_eq!(extra, [None, None, Some(30)]);
         assert!(read[0].schema().field(2).is_nullable());
+    }
+
+    fn times(name: &str, us: Vec<Option<i64>>) -> RecordBatch {
+        use std::collections::HashMap;
+        let field = Field::new(
+            name,
+            DataType::Duration(arrow_schema::TimeUnit::Microsecond),
+            true,
+        )
+        .with_metadata(HashMap::from([(
+            mapping::MYSQL_TYPE.to_owned(),
+            "time(6)".to_owned(),
+        )]));
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![field])),
+            vec![Arc::new(arrow_array::DurationMicrosecondArray::from(us))],
+        )
+        .expect("batch")
+    }
+
+    fn stored_json(dir: &Path, table: &str) -> serde_json::Value {
+        serde_json::from_slice(&fs::read(dir.join(table).join("_table.json")).expect("def"))
+            .expect("json")
+    }
+
+    #[tokio::test]
+    async fn time_is_stored_as_text_and_older_int64_tables_keep_reading_right() {
+        let edges = vec![
+            Some(-3_020_399_999_999),
+            Some(3_020_399_999_999),
+            Some(1),
+            None,
+        ];
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wh = LocalWarehouse::new(dir.path());
+        let one = |table: &str, b: RecordBatch| {
+            vec![TableBatch {
+                table: table.into(),
+                partition: vec![],
+                batch: b,
+            }]
+        };
+        // A table created now: the text MaxCompute gets, read back exactly.
+        let new = times("tm", edges.clone());
+        let def = TableDef {
+            name: "new_base".into(),
+            schema: new.schema(),
+            partition_columns: vec![],
+        };
+        wh.ensure_table(&def).await.expect("create");
+        assert_eq!(
+            stored_json(dir.path(), "new_base")["columns"][0]["type"],
+            "Utf8"
+        );
+        wh.commit_unit("u1", one("new_base", new.clone()))
+            .await
+            .expect("commit");
+        let raw = wh.read_table_blocking("new_base").expect("raw");
+        let text = raw[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("TIME stored as text");
+        assert_eq!(
+            text.iter().collect::<Vec<_>>(),
+            [
+                Some("-838:59:59.999999"),
+                Some("838:59:59.999999"),
+                Some("00:00:00.000001"),
+                None
+            ]
+        );
+        let read = wh
+            .read_table("new_base", &new.schema())
+            .await
+            .expect("read");
+        assert_eq!(read[0].column(0).as_ref(), new.column(0).as_ref());
+
+        // A table an older version created: `_table.json` records the
+        // Duration, its files hold INT64 microseconds. It keeps that form
+        // (one type per column across its files), a TIME column added now
+        // is text, and reads give the task's Duration for both.
+        let old_dir = dir.path().join("old_base");
+        fs::create_dir_all(&old_dir).expect("dir");
+        fs::write(
+            old_dir.join("_table.json"),
+            r#"{"name":"old_base","columns":[{"name":"tm","type":"Duration(µs)","nullable":true}],"partition_columns":[]}"#,
+        )
+        .expect("old definition");
+        wh.ensure_table(&TableDef {
+            name: "old_base".into(),
+            schema: new.schema(),
+            partition_columns: vec![],
+        })
+        .await
+        .expect("exists: warned, kept");
+        wh.commit_unit("o1", one("old_base", new.clone()))
+            .await
+            .expect("old form");
+        let added = times("tm2", vec![Some(-45_000_500_000), None, None, Some(0)]);
+        wh.add_columns("old_base", &[added.schema().field(0).clone()])
+            .await
+            .expect("add");
+        let both = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                new.schema().field(0).clone(),
+                added.schema().field(0).clone(),
+            ])),
+            vec![new.column(0).clone(), added.column(0).clone()],
+        )
+        .expect("both");
+        wh.commit_unit("o2", one("old_base", both.clone()))
+            .await
+            .expect("new column");
+        let raw = wh.read_table_blocking("old_base").expect("raw");
+        for b in &raw {
+            assert_eq!(
+                b.column(0).data_type(),
+                &DataType::Duration(arrow_schema::TimeUnit::Microsecond)
+            );
+        }
+        assert_eq!(raw[1].column(1).data_type(), &DataType::Utf8);
+        let read = wh
+            .read_table("old_base", &both.schema())
+            .await
+            .expect("read");
+        assert_eq!(read[0].column(0).as_ref(), new.column(0).as_ref());
+        assert_eq!(read[0].column(1).null_count(), 4);
+        assert_eq!(read[1].column(0).as_ref(), new.column(0).as_ref());
+        assert_eq!(read[1].column(1).as_ref(), added.column(0).as_ref());
+
+        // Text that is no TIME is refused, naming the column.
+        let bad = Arc::new(Schema::new(vec![Field::new("tm", DataType::Utf8, true)]));
+        fs::write(
+            dir.path().join("new_base/x.parquet"),
+            parquet_bytes(
+                &[
+                    &RecordBatch::try_new(bad, vec![Arc::new(StringArray::from(vec!["25:61:00"]))])
+                        .expect("bad"),
+                ],
+                &ParquetOptions::default(),
+            )
+            .expect("bytes"),
+        )
+        .expect("bad file");
+        let err = wh
+            .read_table("new_base", &new.schema())
+            .await
+            .expect_err("not a TIME");
+        assert!(err.to_string().contains("`tm`"), "{err}");
     }
 
     #[tokio::test]
