@@ -63,15 +63,12 @@ pub fn list(
         DestinationConfig::Maxcompute(mc) => Some(mc.type_system),
         DestinationConfig::Local { .. } => None,
     };
-    let partitions: Vec<String> = {
-        let mut levels = cfg.sync.log_partitions.clone();
-        levels.sort();
-        levels.dedup();
-        levels
-            .into_iter()
-            .map(|l| cfg.sync.naming_rule.partition_column(l))
-            .collect()
-    };
+    let partitions: Vec<String> =
+        crate::records::LogPartitioning::new(cfg.sync.log_partitions.iter().copied())
+            .levels()
+            .iter()
+            .map(|&l| cfg.sync.naming_rule.partition_column(l))
+            .collect();
     tracked
         .iter()
         .map(|t| {
