@@ -11,6 +11,8 @@
 use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
 use std::sync::Arc;
+use sync_core::builder::TaskBuilder;
+use sync_core::config::SyncType;
 use sync_core::run::{RunOptions, SyncedTable, TaskRunner};
 use sync_core::sink::local::LocalWarehouse;
 use sync_core::transform::{Transform, Transformed};
@@ -58,15 +60,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "mysql://root@127.0.0.1:3307".into());
     let db = args.next().unwrap_or_else(|| "shop".into());
     let out = std::path::PathBuf::from(args.next().unwrap_or_else(|| "./warehouse-masked".into()));
-    let task = format!(
-        "[source]\nurl = \"{url}\"\nserver_id = 5599\n\
-         [destination]\nkind = \"local\"\npath = \"{wh}\"\n\
-         [objects]\ninclude = [\"{db}.customers\"]\n\
-         [sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\nstate_dir = \"{state}\"\n",
-        wh = out.join("warehouse").display(),
-        state = out.join("state").display(),
-    );
-    let cfg = sync_core::taskfile::parse(&task, "transform-example.toml")?;
+    let cfg = TaskBuilder::new(&url, 5599)
+        .include([format!("{db}.customers")])
+        .types([SyncType::Schema, SyncType::Full, SyncType::Incremental])
+        .state_dir(out.join("state"))
+        .build()?;
     let runner = TaskRunner::new(cfg, LocalWarehouse::new(out.join("warehouse")))?
         .with_transform(Arc::new(MaskEmails));
     let opts = RunOptions {

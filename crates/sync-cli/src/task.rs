@@ -54,7 +54,20 @@ pub(crate) struct MergeSqlArgs {
 }
 
 fn load(path: &Path) -> Result<TaskConfig> {
-    Ok(sync_core::taskfile::load(path)?)
+    let cfg = sync_core::taskfile::load(path)?;
+    // Only an embedding program, which passes its own sink, may leave it out.
+    if matches!(
+        cfg.destination,
+        sync_core::config::DestinationConfig::Embedded
+    ) {
+        anyhow::bail!(
+            "task file {}: no [destination] section: add one, e.g. `[destination]` with \
+             `kind = \"local\"` and `path = \"./warehouse\"`, or `kind = \"maxcompute\"` \
+             (see `sync-cli init`)",
+            path.display()
+        );
+    }
+    Ok(cfg)
 }
 
 fn runner(path: &Path) -> Result<TaskRunner<Box<dyn Sink>>> {

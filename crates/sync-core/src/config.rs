@@ -79,7 +79,10 @@ use std::path::PathBuf;
 pub struct TaskConfig {
     /// The MySQL side.
     pub source: SourceConfig,
-    /// The destination.
+    /// The destination. A program that passes its own [`crate::sink::Sink`]
+    /// to [`crate::run::TaskRunner::new`] may leave the section out
+    /// ([`DestinationConfig::Embedded`]); `sync-cli` needs it.
+    #[serde(default)]
     pub destination: DestinationConfig,
     /// Which tables.
     pub objects: ObjectsConfig,
@@ -200,7 +203,7 @@ pub enum ResumeBy {
 }
 
 /// The destination.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DestinationConfig {
     /// A directory of Parquet files.
@@ -220,6 +223,13 @@ pub enum DestinationConfig {
     },
     /// A MaxCompute project.
     Maxcompute(MaxComputeConfig),
+    /// No `[destination]` section: the sink is the one the embedding
+    /// program passes to [`crate::run::TaskRunner::new`], with no
+    /// destination settings (MaxCompute's type system, time zone and
+    /// oversized-value policy at their defaults).
+    #[serde(skip)]
+    #[default]
+    Embedded,
 }
 
 /// `[destination] compression` of the local warehouse's Parquet files.

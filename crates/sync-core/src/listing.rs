@@ -61,7 +61,7 @@ pub fn list(
     let naming = crate::naming::Naming::new(&cfg.objects);
     let system = match &cfg.destination {
         DestinationConfig::Maxcompute(mc) => Some(mc.type_system),
-        DestinationConfig::Local { .. } => None,
+        DestinationConfig::Local { .. } | DestinationConfig::Embedded => None,
     };
     let partitions: Vec<String> =
         crate::records::LogPartitioning::new(cfg.sync.log_partitions.iter().copied())

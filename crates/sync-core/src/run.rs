@@ -185,7 +185,8 @@ impl<S: Sink> TaskRunner<S> {
         let limit = self.sink.max_field_bytes()?;
         let policy = match &self.cfg.destination {
             crate::config::DestinationConfig::Maxcompute(mc) => mc.oversized_values,
-            crate::config::DestinationConfig::Local { .. } => OversizedPolicy::default(),
+            crate::config::DestinationConfig::Local { .. }
+            | crate::config::DestinationConfig::Embedded => OversizedPolicy::default(),
         };
         Some(OversizedRule { limit, policy })
     }
@@ -327,7 +328,8 @@ impl<S: Sink> TaskRunner<S> {
     pub fn merge_sql_prelude(&self, t: &SyncedTable, result: &str) -> Result<String> {
         let system = match &self.cfg.destination {
             crate::config::DestinationConfig::Maxcompute(mc) => mc.type_system,
-            crate::config::DestinationConfig::Local { .. } => crate::mapping::TypeSystem::default(),
+            crate::config::DestinationConfig::Local { .. }
+            | crate::config::DestinationConfig::Embedded => crate::mapping::TypeSystem::default(),
         };
         let mut out: String = system
             .sql_flags()

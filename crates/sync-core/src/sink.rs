@@ -239,6 +239,14 @@ pub fn open(cfg: &TaskConfig) -> Result<Box<dyn Sink>> {
                 }),
             )
         }
+        DestinationConfig::Embedded => {
+            return Err(Error::Config(
+                "the task file has no [destination] section: add one (kind = \"local\" with a \
+                 path, or kind = \"maxcompute\"); only a program that passes its own sink to \
+                 TaskRunner may leave it out"
+                    .to_owned(),
+            ));
+        }
         DestinationConfig::Maxcompute(mc) => {
             let client = mc.client()?;
             let zone = match &mc.timezone {
