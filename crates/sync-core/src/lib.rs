@@ -102,6 +102,7 @@ pub mod alert;
 pub mod charset;
 pub mod checkpoint;
 pub mod config;
+pub mod conflict;
 pub mod ddl;
 pub mod error;
 pub mod filter;
