@@ -1219,11 +1219,20 @@ async fn ignore_conflicts<S: Sink + ?Sized>(
             "destination tables exist already and will be written into (conflicting_tables = \
              \"ignore\"): {}. {}",
             found.tables.join(", "),
-            what.join("; ")
+            capitalized(&what.join("; "))
         ),
         "nothing to do if that is what you want; otherwise drop or rename those tables, or \
          give the task's tables other names ([objects.databases], [objects.tables])",
     );
+}
+
+/// `text` with its first letter in upper case.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// `state_dir`: the task can keep its checkpoint, lock and ledgers: the
