@@ -442,7 +442,9 @@ pub async fn survey<S: Sink + ?Sized>(
                     .column(0)
                     .as_any()
                     .downcast_ref::<Int64Array>()
-                    .ok_or_else(|| Error::Schema(format!("{}: record_id is not BIGINT", def.name)))?;
+                    .ok_or_else(|| {
+                        Error::Schema(format!("{}: record_id is not BIGINT", def.name))
+                    })?;
                 if let Some(m) = col.iter().flatten().max() {
                     max = Some(max.map_or(m, |x: i64| x.max(m)));
                 }
@@ -535,7 +537,10 @@ mod tests {
     fn keys(ids: &[i64], names: &[&str]) -> RecordBatch {
         RecordBatch::try_from_iter([
             ("id", Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef),
-            ("name", Arc::new(StringArray::from(names.to_vec())) as ArrayRef),
+            (
+                "name",
+                Arc::new(StringArray::from(names.to_vec())) as ArrayRef,
+            ),
         ])
         .expect("batch")
     }

@@ -45,7 +45,9 @@ pub enum ConflictMode {
     /// The precheck fails ("precheck and report errors").
     #[default]
     Error,
-    /// The precheck warns and the task writes into them ("ignore errors and proceed").
+    /// The precheck warns and the task writes into them ("ignore errors and
+    /// proceed"): the full phase keeps the rows whose key is there, changes
+    /// get record ids above the old ones ([`crate::conflict`]).
     Ignore,
 }
 

@@ -191,17 +191,15 @@ pub fn differences(
     for (name, ty) in want {
         match find(have, name) {
             None => out.push(format!("column `{name}` ({ty}) is missing")),
-            Some(t) if !t.eq_ignore_ascii_case(ty) => out.push(format!(
-                "column `{name}` is {t}, the task writes {ty}"
-            )),
+            Some(t) if !t.eq_ignore_ascii_case(ty) => {
+                out.push(format!("column `{name}` is {t}, the task writes {ty}"))
+            }
             Some(_) => {}
         }
     }
     for (name, ty) in have {
         if find(want, name).is_none() {
-            out.push(format!(
-                "column `{name}` ({ty}) is not one the task writes"
-            ));
+            out.push(format!("column `{name}` ({ty}) is not one the task writes"));
         }
     }
     let lower = |v: &[String]| v.iter().map(|p| p.to_ascii_lowercase()).collect::<Vec<_>>();

@@ -518,8 +518,10 @@ async fn ignore_keeps_existing_rows_and_outranks_old_records() {
     let c = report.get("destination_conflicts").expect("check");
     assert_eq!(c.outcome, sync_core::precheck::Outcome::Warning, "{report}");
     assert!(
-        c.message.contains("skips every source row whose key t_base holds already")
-            && c.message.contains("record_ids from counter 7 of record_id_tag 0 on")
+        c.message
+            .contains("skips every source row whose key t_base holds already")
+            && c.message
+                .contains("record_ids from counter 7 of record_id_tag 0 on")
             && c.message.contains("t_log up to record_id 6"),
         "{}",
         c.message
@@ -576,7 +578,11 @@ async fn ignore_keeps_existing_rows_and_outranks_old_records() {
         .map(|r| r.0)
         .filter(|id| !old.iter().any(|o| o.0 == *id))
         .collect();
-    assert_eq!(new_ids.len(), 6, "two updates of two images, a delete, an insert");
+    assert_eq!(
+        new_ids.len(),
+        6,
+        "two updates of two images, a delete, an insert"
+    );
     assert!(new_ids.iter().all(|&id| id > old_max), "{new_ids:?}");
     for r in runner.verify().await.expect("verify") {
         assert!(r.is_equal(), "{r:?}");

@@ -1538,11 +1538,24 @@ async fn a_1_0_project_gets_1_0_types_and_every_value() {
 /// before_flag)`, asserted to be there once each.
 async fn unique_mc_records(runner: &TaskRunner<MaxComputeSink>, table: &str) -> Vec<(i64, String)> {
     let schema = Arc::new(arrow_schema::Schema::new(vec![
-        arrow_schema::Field::new("new_dts_sync_record_id", arrow_schema::DataType::Int64, true),
-        arrow_schema::Field::new("new_dts_sync_before_flag", arrow_schema::DataType::Utf8, true),
+        arrow_schema::Field::new(
+            "new_dts_sync_record_id",
+            arrow_schema::DataType::Int64,
+            true,
+        ),
+        arrow_schema::Field::new(
+            "new_dts_sync_before_flag",
+            arrow_schema::DataType::Utf8,
+            true,
+        ),
     ]));
     let mut out = Vec::new();
-    for b in runner.sink().read_table(table, &schema).await.expect("t_log") {
+    for b in runner
+        .sink()
+        .read_table(table, &schema)
+        .await
+        .expect("t_log")
+    {
         let ids = b
             .column(0)
             .as_any()
@@ -1694,7 +1707,11 @@ async fn ignore_writes_into_an_earlier_tasks_maxcompute_tables() {
         .map(|r| r.0)
         .filter(|id| !old.iter().any(|o| o.0 == *id))
         .collect();
-    assert_eq!(new_ids.len(), 6, "two updates of two images, a delete, an insert");
+    assert_eq!(
+        new_ids.len(),
+        6,
+        "two updates of two images, a delete, an insert"
+    );
     assert!(new_ids.iter().all(|&id| id > old_max), "{new_ids:?}");
     let reports = runner.verify().await.expect("verify");
     assert_eq!(reports.len(), 1);

@@ -519,7 +519,12 @@ impl Sink for MaxComputeSink {
             .schema
             .fields()
             .iter()
-            .map(|f| Ok((f.name().clone(), mapping::odps_type_in(f, self.type_system)?.to_string())))
+            .map(|f| {
+                Ok((
+                    f.name().clone(),
+                    mapping::odps_type_in(f, self.type_system)?.to_string(),
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         let partitions: Vec<String> = info
             .schema
