@@ -137,7 +137,13 @@ impl LocalWarehouse {
                 })
                 .map(|(i, _)| i)
                 .collect();
-            let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+            // None of them in this file (all added later): read it whole,
+            // for its row count.
+            let mask = if roots.is_empty() {
+                parquet::arrow::ProjectionMask::all()
+            } else {
+                parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots)
+            };
             for batch in builder.with_projection(mask).build()? {
                 batches.push(super::conform_read(&batch?, schema)?);
             }
@@ -607,6 +613,18 @@ mod tests {
             .collect();
         assert_eq!(extra, [None, None, Some(30)]);
         assert!(read[0].schema().field(2).is_nullable());
+        // Only the added column: the older file's rows still count.
+        let only = Arc::new(Schema::new(vec![Field::new(
+            "extra",
+            DataType::Int64,
+            true,
+        )]));
+        let read = wh
+            .read_table("t_base", &only)
+            .await
+            .expect("read one column");
+        assert_eq!(read.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+        assert_eq!(read[0].num_columns(), 1);
     }
 
     #[tokio::test]
