@@ -1252,27 +1252,21 @@ impl<S: Sink> TaskRunner<S> {
             job_tables.push(t);
         }
         let _ = conn.close().await;
-        // Keys of t_base tables that existed before the task, read before
-        // the table's first chunk lands (conflicting_tables = "ignore").
-        let mut known: Vec<Option<crate::conflict::KeySet>> = Vec::with_capacity(job_tables.len());
-        for t in &job_tables {
-            let old = state
-                .existing
-                .as_ref()
-                .is_some_and(|e| e.base.contains(&t.source_name));
-            known.push(if old {
-                let first = full
-                    .tables
-                    .get(&t.source_name)
-                    .is_none_or(|p| p.chunks_done == 0);
-                Some(
-                    crate::conflict::load_or_read(&self.sink, &self.cfg.sync.state_dir, t, first)
-                        .await?,
-                )
-            } else {
-                None
-            });
-        }
+        // Keys of t_base tables that existed before the task
+        // (conflicting_tables = "ignore"): read when the table's first
+        // chunk is ready, before it is committed, and dropped after its
+        // last, so only the tables being copied hold theirs in memory.
+        let skips: Vec<bool> = job_tables
+            .iter()
+            .map(|t| {
+                state
+                    .existing
+                    .as_ref()
+                    .is_some_and(|e| e.base.contains(&t.source_name))
+            })
+            .collect();
+        let mut known: Vec<Option<crate::conflict::KeySet>> =
+            job_tables.iter().map(|_| None).collect();
         let mut skipped_of: HashMap<(usize, u32), u64> = HashMap::new();
         let mut sopts = self.snapshot_options();
         sopts.throttle = self.cfg.throttle.full_limits();
@@ -1301,6 +1295,25 @@ impl<S: Sink> TaskRunner<S> {
             if committing.is_none()
                 && let Some(mut c) = ready.pop_front()
             {
+                if skips[c.table] && known[c.table].is_none() {
+                    let t = job_tables[c.table];
+                    let first = match &state.phase {
+                        Phase::FullSync(f) => f
+                            .tables
+                            .get(&t.source_name)
+                            .is_none_or(|p| p.chunks_done == 0),
+                        _ => false,
+                    };
+                    known[c.table] = Some(
+                        crate::conflict::load_or_read(
+                            &self.sink,
+                            &self.cfg.sync.state_dir,
+                            t,
+                            first,
+                        )
+                        .await?,
+                    );
+                }
                 if let Some(keys) = &known[c.table] {
                     let mut skipped = 0;
                     let mut kept = Vec::with_capacity(c.batches.len());
@@ -1357,10 +1370,11 @@ impl<S: Sink> TaskRunner<S> {
                         },
                     )?;
                     if last
+                        && skips[table]
                         && let Phase::FullSync(f) = &state.phase
                         && let Some(p) = f.tables.get(&t.source_name)
-                        && known[table].is_some()
                     {
+                        known[table] = None;
                         info!(
                             table = %t.source_name,
                             skipped = p.skipped,
