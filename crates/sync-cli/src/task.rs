@@ -315,11 +315,29 @@ pub(crate) fn status(args: StatusArgs) -> Result<()> {
                     ),
                 }
                 for (table, p) in &full.tables {
+                    let skipped = if p.skipped > 0 {
+                        format!(
+                            " ({} skipped as already present in the destination)",
+                            p.skipped
+                        )
+                    } else {
+                        String::new()
+                    };
                     println!(
-                        "  {table}: {} rows in {} chunks{}",
+                        "  {table}: {} rows in {} chunks{skipped}{}",
                         p.rows,
                         p.chunks_done,
                         if p.done { ", done" } else { "" }
+                    );
+                }
+            }
+            if let Some(e) = &state.existing
+                && !matches!(state.phase, Phase::FullSync(_))
+            {
+                for (table, n) in &e.skipped {
+                    println!(
+                        "  {table}: the full phase skipped {n} rows as already present in the \
+                         destination (conflicting_tables = \"ignore\")"
                     );
                 }
             }

@@ -426,6 +426,24 @@ async fn a_second_task_over_the_same_tables_and_tag_is_refused() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("pass     destination_owners"), "{stdout}");
+    // It writes into them: every key is there already, so every row is
+    // skipped, and `status` says so.
+    let out = run_piped(&third);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(rows("items_base"), 20, "no row twice");
+    let out = cli()
+        .args(["status", "-c"])
+        .arg(&third)
+        .output()
+        .expect("status");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "cli_owners.items: the full phase skipped 20 rows as already present in the \
+             destination (conflicting_tables = \"ignore\")"
+        ),
+        "{stdout}"
+    );
 }
 
 /// A table without a key through the CLI: `verify` compares it as a

@@ -21,7 +21,7 @@
 //! include = ["shop.*"]                  # db.table patterns, `*` matches any run of characters
 //! exclude = ["shop.tmp_*"]
 //! capitalization = "lower"              # destination names: lower (default), upper, source
-//! conflicting_tables = "error"          # existing destination tables: error (precheck fails) or ignore
+//! conflicting_tables = "error"          # existing destination tables: error (precheck fails) or ignore (crate::conflict)
 //!
 //! [objects.databases]
 //! shop = "sales"                        # tables of `shop` land as sales_<table>_base / _log

@@ -34,6 +34,22 @@ pub enum Error {
         /// The warehouse folder or the MaxCompute project.
         destination: String,
     },
+    /// A destination table that existed before the task cannot be written
+    /// into as `conflicting_tables = "ignore"` promises (columns that differ
+    /// from what the task would create, a table without a key, record ids
+    /// that would not outrank the old ones). The precheck reports it first.
+    #[error(
+        "destination table {table} exists already and cannot be written into: {problem}\n  fix: \
+         {fix}. Retrying cannot mend this, so the task stopped at once"
+    )]
+    ConflictingTable {
+        /// The destination table's name.
+        table: String,
+        /// What differs or what would go wrong.
+        problem: String,
+        /// How to resolve it.
+        fix: String,
+    },
     /// A file name that would land outside its root (a source name with
     /// `/` or `..` that escaped the naming rules): refused, nothing written.
     #[error(

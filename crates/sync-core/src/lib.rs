@@ -103,6 +103,7 @@ pub mod builder;
 pub mod charset;
 pub mod checkpoint;
 pub mod config;
+pub mod conflict;
 pub mod ddl;
 pub mod error;
 pub mod filter;

@@ -68,6 +68,32 @@ pub struct TableProgress {
     pub resume_after: Option<serde_json::Value>,
     /// Every chunk of the table is committed.
     pub done: bool,
+    /// Rows read and not written because their key was in `t_base` before
+    /// the task (`conflicting_tables = "ignore"`, [`crate::conflict`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What the task found in destination tables that existed before it
+/// (`conflicting_tables = "ignore"`, [`crate::conflict`]), fixed before it
+/// writes anything and kept for its whole life.
+#[derive(Clone, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Existing {
+    /// The `record_id` counter the incremental phase starts at: above every
+    /// record of this task's `record_id_tag` already in its `t_log` tables.
+    pub next_record_id: u64,
+    /// Source tables (`db.table`) whose `t_base` existed: the full phase
+    /// skips the rows whose key it holds.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub base: std::collections::BTreeSet<String>,
+    /// Rows the full phase skipped that way, per source table (set when the
+    /// full phase ends; [`TableProgress::skipped`] counts them until then).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, u64>,
 }
 
 /// State of the full phase.
@@ -143,6 +169,24 @@ pub struct Incremental {
     /// their last chunk is committed).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resnapshots: BTreeMap<String, Resnapshot>,
+}
+
+impl Incremental {
+    /// The phase's state at its start: every change from `position` on is
+    /// to come, the first with counter `next_record_id`.
+    fn at(position: SourcePosition, next_record_id: u64) -> Self {
+        Self {
+            position,
+            next_record_id,
+            pending: None,
+            schemas: None,
+            xa: Vec::new(),
+            added: BTreeMap::new(),
+            removed: BTreeMap::new(),
+            baselines: BTreeMap::new(),
+            resnapshots: BTreeMap::new(),
+        }
+    }
 }
 
 /// A baseline generation of a table: a base table read after the position
@@ -251,6 +295,10 @@ impl Phase {
 pub enum Step {
     /// Every precheck passed (warnings allowed).
     PrecheckPassed,
+    /// Destination tables existed before the task (`conflicting_tables =
+    /// "ignore"`): what it found there (before the precheck passes; a
+    /// restart at the precheck looks again).
+    ExistingFound(Existing),
     /// The destination tables exist.
     SchemaSynced,
     /// The binlog position was captured (before any row is read in the full phase).
@@ -265,6 +313,8 @@ pub enum Step {
         resume_after: Option<serde_json::Value>,
         /// This was the table's last chunk.
         last: bool,
+        /// Rows of the chunk not written: their key was in `t_base` before the task.
+        skipped: u64,
     },
     /// Every table's chunks are committed.
     FullSyncFinished,
@@ -368,6 +418,7 @@ impl Step {
     fn name(&self) -> &'static str {
         match self {
             Self::PrecheckPassed => "precheck_passed",
+            Self::ExistingFound(_) => "existing_found",
             Self::SchemaSynced => "schema_synced",
             Self::PositionCaptured(_) => "position_captured",
             Self::ChunkCommitted { .. } => "chunk_committed",
@@ -411,6 +462,10 @@ pub struct TaskState {
     /// checkpoints written before it existed: their unit names stay as they were).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub task_id: String,
+    /// What the task found in destination tables that existed before it
+    /// (`conflicting_tables = "ignore"`); `None` when it found none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing: Option<Existing>,
 }
 
 impl TaskState {
@@ -420,6 +475,7 @@ impl TaskState {
             selected,
             phase: Phase::Precheck,
             task_id: String::new(),
+            existing: None,
         }
     }
 
@@ -464,7 +520,15 @@ impl TaskState {
         };
         let selected = self.selected;
         let task_id = self.task_id;
+        let mut existing = self.existing;
+        // The first counter of the incremental phase: above every record
+        // of the task's tag already in its destination tables.
+        let first_record_id = existing.as_ref().map_or(1, |e| e.next_record_id.max(1));
         let next = match (self.phase, step.clone()) {
+            (Phase::Precheck, Step::ExistingFound(found)) => {
+                existing = Some(found);
+                Phase::Precheck
+            }
             (Phase::Precheck, Step::PrecheckPassed) => {
                 if selected.schema {
                     Phase::SchemaSync
@@ -490,6 +554,7 @@ impl TaskState {
                     rows,
                     resume_after,
                     last,
+                    skipped,
                 },
             ) => {
                 if full.start.is_none() {
@@ -509,45 +574,39 @@ impl TaskState {
                 progress.rows += rows;
                 progress.resume_after = resume_after;
                 progress.done = last;
+                progress.skipped += skipped;
                 Phase::FullSync(full)
             }
-            (Phase::FullSync(full), Step::FullSyncFinished) => match full.start {
-                None => {
+            (Phase::FullSync(full), Step::FullSyncFinished) => {
+                let Some(start) = full.start.clone() else {
                     return Err(refuse(
                         &Phase::FullSync(full),
                         "the start position was never captured",
                     ));
-                }
-                Some(_) if full.tables.values().any(|t| !t.done) => {
+                };
+                if full.tables.values().any(|t| !t.done) {
                     return Err(refuse(
                         &Phase::FullSync(full),
                         "some tables still have chunks to copy",
                     ));
                 }
-                Some(start) if selected.incremental => Phase::Incremental(Incremental {
-                    position: start,
-                    next_record_id: 1,
-                    pending: None,
-                    schemas: None,
-                    xa: Vec::new(),
-                    added: BTreeMap::new(),
-                    removed: BTreeMap::new(),
-                    baselines: BTreeMap::new(),
-                    resnapshots: BTreeMap::new(),
-                }),
-                Some(_) => Phase::Finished,
-            },
-            (Phase::Positioning, Step::PositionCaptured(pos)) => Phase::Incremental(Incremental {
-                position: pos,
-                next_record_id: 1,
-                pending: None,
-                schemas: None,
-                xa: Vec::new(),
-                added: BTreeMap::new(),
-                removed: BTreeMap::new(),
-                baselines: BTreeMap::new(),
-                resnapshots: BTreeMap::new(),
-            }),
+                if let Some(e) = existing.as_mut() {
+                    e.skipped = full
+                        .tables
+                        .iter()
+                        .filter(|(_, t)| t.skipped > 0)
+                        .map(|(n, t)| (n.clone(), t.skipped))
+                        .collect();
+                }
+                if selected.incremental {
+                    Phase::Incremental(Incremental::at(start, first_record_id))
+                } else {
+                    Phase::Finished
+                }
+            }
+            (Phase::Positioning, Step::PositionCaptured(pos)) => {
+                Phase::Incremental(Incremental::at(pos, first_record_id))
+            }
             (Phase::Incremental(mut inc), Step::BatchPrepared(intent)) => {
                 if inc.pending.is_some() {
                     return Err(refuse(
@@ -783,6 +842,7 @@ impl TaskState {
             selected,
             phase: next,
             task_id,
+            existing,
         })
     }
 }
@@ -812,7 +872,54 @@ mod tests {
             rows,
             resume_after: Some(rows.into()),
             last,
+            skipped: 0,
         }
+    }
+
+    /// Destination tables found before the task: the incremental phase's
+    /// counter starts above their records, and the full phase's skips are
+    /// kept past it.
+    #[test]
+    fn existing_tables_set_the_first_record_id_and_keep_the_skip_counts() {
+        let found = Existing {
+            next_record_id: 42,
+            base: ["shop.a".to_owned()].into(),
+            skipped: BTreeMap::new(),
+        };
+        let s = TaskState::new(ALL)
+            .apply(Step::ExistingFound(found))
+            .and_then(|s| s.apply(Step::PrecheckPassed))
+            .and_then(|s| s.apply(Step::SchemaSynced))
+            .and_then(|s| s.apply(Step::PositionCaptured(pos("b.1", 4))))
+            .and_then(|s| {
+                s.apply(Step::ChunkCommitted {
+                    table: "shop.a".into(),
+                    rows: 10,
+                    resume_after: None,
+                    last: true,
+                    skipped: 7,
+                })
+            })
+            .and_then(|s| s.apply(Step::FullSyncFinished))
+            .expect("walk");
+        let Phase::Incremental(inc) = &s.phase else {
+            panic!("{:?}", s.phase)
+        };
+        assert_eq!(inc.next_record_id, 42);
+        let e = s.existing.as_ref().expect("existing");
+        assert_eq!(e.skipped.get("shop.a"), Some(&7));
+        // Only before the precheck passes.
+        assert!(s.apply(Step::ExistingFound(Existing::default())).is_err());
+        // Without it, the counter starts at 1.
+        let s = TaskState::new(SelectedPhases {
+            schema: false,
+            full: false,
+            incremental: true,
+        })
+        .apply(Step::PrecheckPassed)
+        .and_then(|s| s.apply(Step::PositionCaptured(pos("b.1", 4))))
+        .expect("walk");
+        assert!(matches!(&s.phase, Phase::Incremental(i) if i.next_record_id == 1));
     }
 
     #[test]

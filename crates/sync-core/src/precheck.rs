@@ -19,7 +19,8 @@
 //! | `memory_tables` | | a synced table is a MEMORY table (emptied by a server restart, which the binlog shows only as a statement) |
 //! | `session_binlog_format` | | an account that may write synced tables may also change its session's `binlog_format` / `binlog_row_image` (SUPER, BINLOG ADMIN, SYSTEM_VARIABLES_ADMIN, SESSION_VARIABLES_ADMIN) |
 //! | `row_keys` | | a table has neither a primary key nor a NOT NULL unique key (merged as a multiset; a write during the full phase can count twice) |
-//! | `destination_conflicts` | (mode `error`) a destination table exists already | (mode `ignore`) the same |
+//! | `destination_conflicts` | (mode `error`) a destination table exists already; (mode `ignore`) one the task cannot write into: a keyless table's `t_base` with the full phase, a `t_log` of a higher `record_id_tag` | (mode `ignore`) destination tables exist: it says what the task does with them ([`crate::conflict`]) |
+//! | `destination_schema` | (mode `ignore`) an existing destination table's columns or partitions differ from what the task would create | |
 //! | `destination_owners` | another task writes a destination table under this task's `record_id_tag` | |
 //! | `name_clashes` | two tables or columns land under one name | |
 //! | `metadata_columns` | a business column is named like a metadata column | |
@@ -44,7 +45,9 @@ pub enum ConflictMode {
     /// The precheck fails ("precheck and report errors").
     #[default]
     Error,
-    /// The precheck warns and the task writes into them ("ignore errors and proceed").
+    /// The precheck warns and the task writes into them ("ignore errors and
+    /// proceed"): the full phase keeps the rows whose key is there, changes
+    /// get record ids above the old ones ([`crate::conflict`]).
     Ignore,
 }
 
@@ -1119,15 +1122,119 @@ async fn conflicts<S: Sink + ?Sized>(
              rename the destination tables, or set conflicting_tables = \"ignore\" in [objects] to \
              write into them",
         ),
-        crate::precheck::ConflictMode::Ignore => report.warn(
-            "destination_conflicts",
-            format!(
-                "destination tables exist already and will be written into (conflicting_tables = \
-                 \"ignore\"): {list}"
-            ),
-            "make sure they have the same columns; rows already in them stay",
-        ),
+        crate::precheck::ConflictMode::Ignore => ignore_conflicts(inputs, tables, report).await,
     }
+}
+
+/// `conflicting_tables = "ignore"` with destination tables that exist: what
+/// the task will do with them, or why it cannot ([`crate::conflict`]).
+async fn ignore_conflicts<S: Sink + ?Sized>(
+    inputs: &Inputs<'_, S>,
+    tables: &[SyncedTable],
+    report: &mut Report,
+) {
+    let found = match crate::conflict::survey(
+        inputs.sink,
+        tables,
+        inputs.cfg,
+        inputs.meta,
+        inputs.partition_columns,
+    )
+    .await
+    {
+        Ok(f) => f,
+        Err(e) => {
+            report.fail(
+                "destination_conflicts",
+                format!("cannot read the destination tables that exist already: {e}"),
+                "check that the destination is reachable and readable",
+            );
+            return;
+        }
+    };
+    let mut schema = Vec::new();
+    let mut other = Vec::new();
+    for p in &found.problems {
+        let line = (format!("{}: {}", p.table, p.problem), p.fix.clone());
+        if p.check == "destination_schema" {
+            schema.push(line);
+        } else {
+            other.push(line);
+        }
+    }
+    let join = |v: &[(String, String)], i: usize| {
+        v.iter()
+            .map(|l| if i == 0 { l.0.clone() } else { l.1.clone() })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if schema.is_empty() {
+        report.pass(
+            "destination_schema",
+            "the existing destination tables have the columns the task writes",
+        );
+    } else {
+        report.fail("destination_schema", join(&schema, 0), join(&schema, 1));
+    }
+    if !other.is_empty() {
+        report.fail("destination_conflicts", join(&other, 0), join(&other, 1));
+        return;
+    }
+    let base: Vec<String> = tables
+        .iter()
+        .filter(|t| found.existing.base.contains(&t.source_name))
+        .map(|t| t.base_table())
+        .collect();
+    let mut what = Vec::new();
+    if !base.is_empty() {
+        what.push(format!(
+            "the full phase skips every source row whose key {} holds already (the row there \
+             stays as it is; status and the log count the skipped rows per table)",
+            base.join(", ")
+        ));
+    }
+    let logs: Vec<String> = found
+        .logs
+        .iter()
+        .map(|(name, max)| match max {
+            Some(max) => format!("{name} up to record_id {max}"),
+            None => format!("{name} empty"),
+        })
+        .collect();
+    if !logs.is_empty() {
+        what.push(format!(
+            "changes get record_ids from counter {} of record_id_tag {} on ({}), so they outrank \
+             every older record in merge, merge-sql and verify",
+            found.existing.next_record_id,
+            inputs.cfg.source.record_id_tag,
+            logs.join(", ")
+        ));
+    }
+    what.push(
+        "rows and records already there stay: a key the source no longer has, or changed while \
+         no task synced it, keeps its old state until its next change"
+            .to_owned(),
+    );
+    report.warn(
+        "destination_conflicts",
+        format!(
+            "destination tables exist already and will be written into (conflicting_tables = \
+             \"ignore\"): {}. {}",
+            found.tables.join(", "),
+            capitalized(&what.join("; "))
+        ),
+        "nothing to do if that is what you want; otherwise drop or rename those tables, or \
+         give the task's tables other names ([objects.databases], [objects.tables])",
+    );
+}
+
+/// `text` with its first letter in upper case.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// `state_dir`: the task can keep its checkpoint, lock and ledgers: the

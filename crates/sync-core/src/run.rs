@@ -748,6 +748,7 @@ impl<S: Sink> TaskRunner<S> {
     ) -> Result<(TaskState, bool)> {
         Ok(match &state.phase {
             Phase::Precheck => {
+                let state = self.survey_existing(state, tables).await?;
                 // The task id is in the checkpoint from here on: claims
                 // made with it outlive a crash.
                 let next = self.step(state, Step::PrecheckPassed)?;
@@ -1122,6 +1123,37 @@ impl<S: Sink> TaskRunner<S> {
         Ok(next)
     }
 
+    /// With `conflicting_tables = "ignore"`, before anything is written:
+    /// what the destination tables that exist already hold (checkpointed),
+    /// or a definite error for one the task cannot write into
+    /// ([`crate::conflict`]).
+    async fn survey_existing(&self, state: TaskState, tables: &[SyncedTable]) -> Result<TaskState> {
+        if self.cfg.objects.conflicting_tables != crate::precheck::ConflictMode::Ignore {
+            return Ok(state);
+        }
+        let found = crate::conflict::survey(
+            &self.sink,
+            tables,
+            &self.cfg,
+            &self.meta,
+            &self.partition_columns(),
+        )
+        .await?;
+        if let Some(p) = found.problems.into_iter().next() {
+            return Err(p.into_error());
+        }
+        if found.tables.is_empty() {
+            return Ok(state);
+        }
+        info!(
+            tables = %found.tables.join(", "),
+            next_record_id = found.existing.next_record_id,
+            "destination tables exist already (conflicting_tables = \"ignore\"): the full phase \
+             skips the keys their t_base holds, and record ids continue above their t_log's"
+        );
+        self.step(state, Step::ExistingFound(found.existing))
+    }
+
     /// Creates a table's `t_base` and `t_log` where missing, and claims them
     /// for task `task_id` ([`Sink::claim_table`]).
     async fn ensure_tables(&self, t: &SyncedTable, task_id: &str) -> Result<()> {
@@ -1219,6 +1251,22 @@ impl<S: Sink> TaskRunner<S> {
             job_tables.push(t);
         }
         let _ = conn.close().await;
+        // Keys of t_base tables that existed before the task
+        // (conflicting_tables = "ignore"): read when the table's first
+        // chunk is ready, before it is committed, and dropped after its
+        // last, so only the tables being copied hold theirs in memory.
+        let skips: Vec<bool> = job_tables
+            .iter()
+            .map(|t| {
+                state
+                    .existing
+                    .as_ref()
+                    .is_some_and(|e| e.base.contains(&t.source_name))
+            })
+            .collect();
+        let mut known: Vec<Option<crate::conflict::KeySet>> =
+            job_tables.iter().map(|_| None).collect();
+        let mut skipped_of: HashMap<(usize, u32), u64> = HashMap::new();
         let mut sopts = self.snapshot_options();
         sopts.throttle = self.cfg.throttle.full_limits();
         let chunk_counts: Vec<usize> = jobs.iter().map(|j| j.plan.chunks.len()).collect();
@@ -1244,8 +1292,40 @@ impl<S: Sink> TaskRunner<S> {
         let mut stopping = false;
         loop {
             if committing.is_none()
-                && let Some(c) = ready.pop_front()
+                && let Some(mut c) = ready.pop_front()
             {
+                if skips[c.table] && known[c.table].is_none() {
+                    let t = job_tables[c.table];
+                    let first = match &state.phase {
+                        Phase::FullSync(f) => f
+                            .tables
+                            .get(&t.source_name)
+                            .is_none_or(|p| p.chunks_done == 0),
+                        _ => false,
+                    };
+                    known[c.table] = Some(
+                        crate::conflict::load_or_read(
+                            &self.sink,
+                            &self.cfg.sync.state_dir,
+                            t,
+                            first,
+                        )
+                        .await?,
+                    );
+                }
+                if let Some(keys) = &known[c.table] {
+                    let mut skipped = 0;
+                    let mut kept = Vec::with_capacity(c.batches.len());
+                    for b in std::mem::take(&mut c.batches) {
+                        let (b, n) = keys.remove_known(b)?;
+                        skipped += n;
+                        if b.num_rows() > 0 {
+                            kept.push(b);
+                        }
+                    }
+                    c.batches = kept;
+                    skipped_of.insert((c.table, c.chunk), skipped);
+                }
                 let t = job_tables[c.table];
                 let unit = state.unit_name(&format!("base-{}-{:06}", t.source_name, c.chunk));
                 committing = Some(self.commit_chunk(t, unit, c));
@@ -1285,8 +1365,26 @@ impl<S: Sink> TaskRunner<S> {
                             rows,
                             resume_after,
                             last,
+                            skipped: skipped_of.remove(&(table, chunk)).unwrap_or(0),
                         },
                     )?;
+                    if last
+                        && skips[table]
+                        && let Phase::FullSync(f) = &state.phase
+                        && let Some(p) = f.tables.get(&t.source_name)
+                    {
+                        known[table] = None;
+                        info!(
+                            table = %t.source_name,
+                            skipped = p.skipped,
+                            written = p.rows.saturating_sub(p.skipped),
+                            "full sync: {} rows of {} skipped as already present in {} (their \
+                             key was there before the task; conflicting_tables = \"ignore\")",
+                            p.skipped,
+                            t.source_name,
+                            t.base_table()
+                        );
+                    }
                 }
                 item = run.items.recv(), if reading && ready.len() < READY_CHUNKS => {
                     let took = match item {

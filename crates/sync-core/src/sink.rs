@@ -80,6 +80,13 @@ pub trait Sink: Send + Sync {
     async fn table_exists(&self, name: &str) -> Result<bool>;
     /// Creates the table when it does not exist yet.
     async fn ensure_table(&self, def: &TableDef) -> Result<()>;
+    /// How an existing table differs from what [`Sink::ensure_table`] would
+    /// create for `def`, one line per column (missing, extra, or of another
+    /// type, in the destination's own type names) or partitioning; empty
+    /// when it matches or does not exist. The default finds no difference.
+    async fn table_differences(&self, _def: &TableDef) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// Makes every row of a unit visible. Idempotent per `unit` (see the module docs).
     async fn commit_unit(&self, unit: &str, data: Vec<TableBatch>) -> Result<()>;
     /// Whether `unit` was committed completely.
@@ -142,6 +149,9 @@ impl Sink for Box<dyn Sink> {
     async fn ensure_table(&self, def: &TableDef) -> Result<()> {
         self.as_ref().ensure_table(def).await
     }
+    async fn table_differences(&self, def: &TableDef) -> Result<Vec<String>> {
+        self.as_ref().table_differences(def).await
+    }
     async fn commit_unit(&self, unit: &str, data: Vec<TableBatch>) -> Result<()> {
         self.as_ref().commit_unit(unit, data).await
     }
@@ -160,6 +170,47 @@ impl Sink for Box<dyn Sink> {
     async fn claim_table(&self, table: &str, tag: u8, task: &str) -> Result<()> {
         self.as_ref().claim_table(table, tag, task).await
     }
+}
+
+/// The differences between a table's columns and partitioning as stored
+/// (`have`: name and type, in the destination's type names) and those the
+/// task would create (`want`), for [`Sink::table_differences`]. Names
+/// compare without case, as both destinations take them.
+pub fn differences(
+    have: &[(String, String)],
+    want: &[(String, String)],
+    have_partitions: &[String],
+    want_partitions: &[String],
+) -> Vec<String> {
+    let find = |list: &[(String, String)], name: &str| {
+        list.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, t)| t.clone())
+    };
+    let mut out = Vec::new();
+    for (name, ty) in want {
+        match find(have, name) {
+            None => out.push(format!("column `{name}` ({ty}) is missing")),
+            Some(t) if !t.eq_ignore_ascii_case(ty) => {
+                out.push(format!("column `{name}` is {t}, the task writes {ty}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, ty) in have {
+        if find(want, name).is_none() {
+            out.push(format!("column `{name}` ({ty}) is not one the task writes"));
+        }
+    }
+    let lower = |v: &[String]| v.iter().map(|p| p.to_ascii_lowercase()).collect::<Vec<_>>();
+    if lower(have_partitions) != lower(want_partitions) {
+        out.push(format!(
+            "it is partitioned by ({}), the task writes ({})",
+            have_partitions.join(", "),
+            want_partitions.join(", ")
+        ));
+    }
+    out
 }
 
 /// `schema` with every field nullable: what reads return, since rows written
@@ -258,7 +309,8 @@ pub fn open(cfg: &TaskConfig) -> Result<Box<dyn Sink>> {
                     client,
                     cfg.sync.state_dir.join("maxcompute-units"),
                 )
-                .with_timezone(zone),
+                .with_timezone(zone)
+                .with_type_system(mc.type_system),
             )
         }
     })

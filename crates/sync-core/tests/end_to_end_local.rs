@@ -411,6 +411,213 @@ async fn keyless_table_merges_as_a_multiset() {
     conn.disconnect().await.expect("disconnect");
 }
 
+/// Every `t_log` record as `(record_id, before_flag)`.
+fn log_records(batches: &[arrow_array::RecordBatch]) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    for b in batches {
+        let ids = b
+            .column_by_name("new_dts_sync_record_id")
+            .expect("record_id")
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .expect("i64")
+            .clone();
+        let flags = b
+            .column_by_name("new_dts_sync_before_flag")
+            .expect("before_flag")
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .expect("utf8")
+            .clone();
+        for i in 0..b.num_rows() {
+            out.push((ids.value(i), flags.value(i).to_owned()));
+        }
+    }
+    out
+}
+
+/// Asserts that no record is in `t_log` twice (an UPDATE's two images share
+/// one id, told apart by `before_flag`); returns the records.
+fn unique_records(runner: &TaskRunner<LocalWarehouse>) -> Vec<(i64, String)> {
+    let records = log_records(&runner.sink().read_table_blocking("t_log").expect("t_log"));
+    let mut seen = std::collections::HashSet::new();
+    for r in &records {
+        assert!(seen.insert(r.clone()), "{r:?} twice in t_log");
+    }
+    records
+}
+
+/// Stops the run after the first committed chunk of the full phase.
+struct StopAfterAChunk(Arc<AtomicBool>);
+
+impl sync_core::progress::FullSyncProgress for StopAfterAChunk {
+    fn table_started(&self, _: &str, _: u64, _: u64, _: u64) {}
+    fn chunk_committed(&self, _: &str, _: u64, _: u64, _: u64, _: u64) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn table_finished(&self, _: &str, _: u64) {}
+}
+
+/// `conflicting_tables = "ignore"` onto tables an earlier task filled: the
+/// full phase skips the keys `t_base` holds (counted, across a restart in
+/// the middle), new changes get record ids above the old ones, and the
+/// merge equals the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_keeps_existing_rows_and_outranks_old_records() {
+    let url = sync_testkit::mysql_url();
+    let db = "core_e2e_ignore";
+    let name = format!("{db}.t");
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
+         CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_40"
+    ))
+    .await
+    .expect("source");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let warehouse = dir.path().join("warehouse");
+    let opts = || RunOptions {
+        exit_when_caught_up: true,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+
+    // An earlier task fills t_base and writes changes into t_log.
+    let mut cfg = config(&url, db, dir.path());
+    cfg.source.server_id = 7103;
+    cfg.sync.state_dir = dir.path().join("state-earlier");
+    let earlier = TaskRunner::new(cfg, LocalWarehouse::new(&warehouse)).expect("runner");
+    earlier.run(&opts()).await.expect("earlier: full");
+    conn.query_drop(format!(
+        "USE {db}; UPDATE t SET v = 'old' WHERE id IN (2, 3); DELETE FROM t WHERE id IN (4, 5);
+         INSERT INTO t VALUES (101, 'a'), (102, 'b')"
+    ))
+    .await
+    .expect("earlier changes");
+    earlier.run(&opts()).await.expect("earlier: changes");
+    let old = unique_records(&earlier);
+    let old_max = old.iter().map(|r| r.0).max().expect("old records");
+    assert_eq!(old_max, 6, "2 updates, 2 deletes, 2 inserts");
+    // That task is gone for good: its owner markers go, as the README says.
+    for table in ["t_base", "t_log"] {
+        std::fs::remove_file(warehouse.join(table).join("_owner.tag-0")).expect("marker");
+    }
+
+    // A new task writes into them.
+    let new_task = || {
+        let mut cfg = config(&url, db, dir.path());
+        cfg.source.server_id = 7104;
+        cfg.sync.state_dir = dir.path().join("state-new");
+        cfg.sync.chunk_rows = 10;
+        cfg.objects.conflicting_tables = sync_core::config::ConflictMode::Ignore;
+        TaskRunner::new(cfg, LocalWarehouse::new(&warehouse)).expect("runner")
+    };
+    let report = new_task().precheck().await.expect("precheck");
+    let c = report.get("destination_conflicts").expect("check");
+    assert_eq!(c.outcome, sync_core::precheck::Outcome::Warning, "{report}");
+    assert!(
+        c.message
+            .contains("skips every source row whose key t_base holds already")
+            && c.message
+                .contains("record_ids from counter 7 of record_id_tag 0 on")
+            && c.message.contains("t_log up to record_id 6"),
+        "{}",
+        c.message
+    );
+    // Stopped after its first chunk, then restarted: the keys it reads are
+    // the ones from before it, not its own rows.
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = new_task()
+        .with_progress(Arc::new(StopAfterAChunk(stop.clone())))
+        .run(&RunOptions {
+            exit_when_caught_up: true,
+            stop,
+        })
+        .await
+        .expect("new: first chunk");
+    assert!(
+        matches!(stopped.phase, Phase::FullSync(_)),
+        "{:?}",
+        stopped.phase
+    );
+    let state = new_task().run(&opts()).await.expect("new: full");
+    let Phase::Incremental(inc) = &state.phase else {
+        panic!("{:?}", state.phase)
+    };
+    assert_eq!(inc.next_record_id, 7, "above the earlier task's records");
+    let existing = state.existing.as_ref().expect("existing tables found");
+    // 38 of the 40 source rows have keys t_base held (ids 1-40 but 4 and 5);
+    // 101 and 102 were only in t_log.
+    assert_eq!(existing.skipped.get(&name), Some(&38), "{existing:?}");
+    let base = new_task()
+        .sink()
+        .read_table_blocking("t_base")
+        .expect("t_base");
+    assert_eq!(base.iter().map(|b| b.num_rows()).sum::<usize>(), 42);
+    assert!(
+        std::fs::read_dir(dir.path().join("state-new/existing-keys"))
+            .expect("key sets")
+            .count()
+            == 1
+    );
+
+    // New changes, then a restart and more: ids above every older one.
+    conn.query_drop(format!(
+        "USE {db}; UPDATE t SET v = 'new' WHERE id IN (2, 101); DELETE FROM t WHERE id = 3;
+         INSERT INTO t VALUES (200, 'n')"
+    ))
+    .await
+    .expect("new changes");
+    let runner = new_task();
+    runner.run(&opts()).await.expect("new: changes");
+    let after = unique_records(&runner);
+    let new_ids: Vec<i64> = after
+        .iter()
+        .map(|r| r.0)
+        .filter(|id| !old.iter().any(|o| o.0 == *id))
+        .collect();
+    assert_eq!(
+        new_ids.len(),
+        6,
+        "two updates of two images, a delete, an insert"
+    );
+    assert!(new_ids.iter().all(|&id| id > old_max), "{new_ids:?}");
+    for r in runner.verify().await.expect("verify") {
+        assert!(r.is_equal(), "{r:?}");
+    }
+    let first_max = *new_ids.iter().max().expect("new");
+    conn.query_drop(format!(
+        "USE {db}; UPDATE t SET v = 'again' WHERE id IN (1, 2)"
+    ))
+    .await
+    .expect("after the restart");
+    let runner = new_task();
+    let state = runner.run(&opts()).await.expect("restarted");
+    let last = unique_records(&runner);
+    let newest: Vec<i64> = last
+        .iter()
+        .map(|r| r.0)
+        .filter(|id| !after.iter().any(|o| o.0 == *id))
+        .collect();
+    assert_eq!(newest.len(), 4);
+    assert!(newest.iter().all(|&id| id > first_max), "{newest:?}");
+    for r in runner.verify().await.expect("verify") {
+        assert!(r.is_equal(), "{r:?}");
+    }
+    let merged = runner.merged(&name, None).await.expect("merged");
+    assert_eq!(merged.num_rows(), 40);
+    assert_eq!(
+        state.existing.as_ref().and_then(|e| e.skipped.get(&name)),
+        Some(&38),
+        "the count outlives the full phase"
+    );
+    conn.query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
 /// A Python with the `duckdb` package: `ODPS_TEST_PYTHON` (the venv that
 /// `scripts/pyodps-tests` makes from its pinned requirements, duckdb among
 /// them), else the repository's `.venv/bin/python`. `None`, said loudly,
@@ -664,7 +871,7 @@ async fn duckdb_reads_the_warehouse_and_runs_merge_sql_over_it() {
     let warehouse = dir.path().join("warehouse");
     let mut cfg = config(&url, db, dir.path());
     // Its own replica id: the other tests stream at the same time.
-    cfg.source.server_id = 7103;
+    cfg.source.server_id = 7105;
     let runner = TaskRunner::new(cfg, LocalWarehouse::new(&warehouse)).expect("runner");
     let opts = RunOptions {
         exit_when_caught_up: true,

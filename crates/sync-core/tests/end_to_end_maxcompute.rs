@@ -1132,3 +1132,190 @@ async fn a_1_0_project_gets_1_0_types_and_every_value() {
         }
     }
 }
+
+/// Every `t_log` record of a MaxCompute table as `(record_id,
+/// before_flag)`, asserted to be there once each.
+async fn unique_mc_records(runner: &TaskRunner<MaxComputeSink>, table: &str) -> Vec<(i64, String)> {
+    let schema = Arc::new(arrow_schema::Schema::new(vec![
+        arrow_schema::Field::new(
+            "new_dts_sync_record_id",
+            arrow_schema::DataType::Int64,
+            true,
+        ),
+        arrow_schema::Field::new(
+            "new_dts_sync_before_flag",
+            arrow_schema::DataType::Utf8,
+            true,
+        ),
+    ]));
+    let mut out = Vec::new();
+    for b in runner
+        .sink()
+        .read_table(table, &schema)
+        .await
+        .expect("t_log")
+    {
+        let ids = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .expect("i64")
+            .clone();
+        let flags = b
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .expect("utf8")
+            .clone();
+        for i in 0..b.num_rows() {
+            out.push((ids.value(i), flags.value(i).to_owned()));
+        }
+    }
+    let mut seen = HashSet::new();
+    for r in &out {
+        assert!(seen.insert(r.clone()), "{r:?} twice in {table}");
+    }
+    out
+}
+
+/// `conflicting_tables = "ignore"` onto MaxCompute tables an earlier task
+/// filled: the full phase skips the keys `t_base` holds, new changes get
+/// record ids above the old ones, the merge equals the source; a table of
+/// other column types fails the precheck, naming the columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_writes_into_an_earlier_tasks_maxcompute_tables() {
+    const IDB: &str = "core_mc_ignore";
+    const IPROJECT: &str = "mc_ignore";
+    let url = sync_testkit::mysql_url();
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {IDB}; CREATE DATABASE {IDB}; USE {IDB};
+         CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_20;
+         CREATE TABLE u (id INT PRIMARY KEY, v VARCHAR(5))"
+    ))
+    .await
+    .expect("source");
+    let emu = Emulator::start(&[]).expect("emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = odps_tunnel::Client::new(
+        &emu.endpoint,
+        IPROJECT,
+        odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+    )
+    .expect("client");
+    let task = |state: &str, server_id: u32, include: &str, ignore: bool| {
+        let cfg: TaskConfig = toml::from_str(&format!(
+            r#"
+            [source]
+            url = "{url}"
+            server_id = {server_id}
+            [destination]
+            kind = "maxcompute"
+            endpoint = "{endpoint}"
+            project = "{IPROJECT}"
+            [objects]
+            include = ["{IDB}.{include}"]
+            conflicting_tables = "{mode}"
+            [sync]
+            types = ["schema", "full", "incremental"]
+            state_dir = "{state}"
+            log_partitions = ["year"]
+            chunk_rows = 7
+            "#,
+            endpoint = emu.endpoint,
+            mode = if ignore { "ignore" } else { "error" },
+            state = dir.path().join(state).display(),
+        ))
+        .expect("task file");
+        let sink = MaxComputeSink::new(client.clone(), dir.path().join(state).join("units"));
+        TaskRunner::new(cfg, sink).expect("runner")
+    };
+    let opts = || RunOptions {
+        exit_when_caught_up: true,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+
+    let earlier = task("state-earlier", 7115, "t", false);
+    earlier.run(&opts()).await.expect("earlier: full");
+    conn.query_drop(format!(
+        "USE {IDB}; UPDATE t SET v = 'old' WHERE id = 2; DELETE FROM t WHERE id = 3;
+         INSERT INTO t VALUES (101, 'a')"
+    ))
+    .await
+    .expect("earlier changes");
+    earlier.run(&opts()).await.expect("earlier: changes");
+    let old = unique_mc_records(&earlier, "t_log").await;
+    let old_max = old.iter().map(|r| r.0).max().expect("old records");
+    assert_eq!(old_max, 3);
+    // That task is gone for good: its owner list goes from the comments.
+    for table in ["t_base", "t_log"] {
+        client
+            .run_sql(&format!("ALTER TABLE {table} SET COMMENT ''"))
+            .await
+            .expect("comment");
+    }
+
+    // A table of other types is refused, naming the columns.
+    client
+        .run_sql("CREATE TABLE u_base (id BIGINT, v STRING, extra DOUBLE)")
+        .await
+        .expect("u_base");
+    let report = task("state-u", 7116, "u", true)
+        .precheck()
+        .await
+        .expect("precheck");
+    let c = report.get("destination_schema").expect("check");
+    assert_eq!(c.outcome, sync_core::precheck::Outcome::Failure, "{report}");
+    assert!(
+        c.message.contains(
+            "column `id` is bigint, the task writes int; column `extra` (double) is not one the \
+             task writes"
+        ),
+        "{}",
+        c.message
+    );
+
+    let runner = task("state-new", 7116, "t", true);
+    let state = runner.run(&opts()).await.expect("new: full");
+    let Phase::Incremental(inc) = &state.phase else {
+        panic!("{:?}", state.phase)
+    };
+    assert_eq!(inc.next_record_id, 4, "above the earlier task's records");
+    let skipped = state.existing.as_ref().map(|e| e.skipped.clone());
+    // 19 of the 20 source rows have keys t_base held: ids 1-20 but 3 (101
+    // was in t_log only).
+    assert_eq!(
+        skipped.unwrap_or_default().get(&format!("{IDB}.t")),
+        Some(&19)
+    );
+    conn.query_drop(format!(
+        "USE {IDB}; UPDATE t SET v = 'new' WHERE id IN (2, 101); DELETE FROM t WHERE id = 4;
+         INSERT INTO t VALUES (200, 'n')"
+    ))
+    .await
+    .expect("new changes");
+    // A new runner: a restart reads nothing again and keeps counting on.
+    let runner = task("state-new", 7116, "t", true);
+    runner.run(&opts()).await.expect("new: changes");
+    let all = unique_mc_records(&runner, "t_log").await;
+    let new_ids: Vec<i64> = all
+        .iter()
+        .map(|r| r.0)
+        .filter(|id| !old.iter().any(|o| o.0 == *id))
+        .collect();
+    assert_eq!(
+        new_ids.len(),
+        6,
+        "two updates of two images, a delete, an insert"
+    );
+    assert!(new_ids.iter().all(|&id| id > old_max), "{new_ids:?}");
+    let reports = runner.verify().await.expect("verify");
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].is_equal(), "{:?}", reports[0]);
+    conn.query_drop(format!("DROP DATABASE {IDB}"))
+        .await
+        .expect("drop");
+}

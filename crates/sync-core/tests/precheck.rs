@@ -334,9 +334,15 @@ async fn destination_conflicts_fail_or_warn_by_mode() {
     let report = precheck(&ignore, dir.path()).await;
     let m = outcome(&report, "destination_conflicts", Outcome::Warning);
     assert!(
-        m.ends_with("(conflicting_tables = \"ignore\"): orders_base"),
+        m.starts_with(
+            "destination tables exist already and will be written into (conflicting_tables = \
+             \"ignore\"): orders_base. The full phase skips every source row whose key \
+             orders_base holds already (the row there stays as it is; status and the log count \
+             the skipped rows per table); rows and records already there stay"
+        ),
         "{m}"
     );
+    outcome(&report, "destination_schema", Outcome::Pass);
     assert!(report.passed());
     // A rename avoids the conflict.
     let renamed = text.replace(
@@ -345,6 +351,86 @@ async fn destination_conflicts_fail_or_warn_by_mode() {
     );
     let report = precheck(&renamed, dir.path()).await;
     outcome(&report, "destination_conflicts", Outcome::Pass);
+}
+
+/// With `ignore`, an existing table whose columns differ from what the
+/// task writes fails (naming the columns), as does a keyless table's
+/// `t_base` with the full phase; `run` refuses both.
+#[tokio::test]
+async fn ignore_refuses_other_columns_and_keyless_baselines() {
+    let url = sync_testkit::mysql_url();
+    let mut conn = admin(&url).await;
+    fresh_db(
+        &mut conn,
+        "pre_ign",
+        "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(10), w INT);
+         CREATE TABLE loose (a INT);",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = LocalWarehouse::new(dir.path().join("warehouse"));
+    let field = |n: &str, t| arrow_schema::Field::new(n, t, true);
+    use arrow_schema::DataType::{Int32, Int64, Utf8};
+    for (name, fields) in [
+        (
+            "items_base",
+            vec![field("id", Int32), field("v", Int64), field("extra", Utf8)],
+        ),
+        ("loose_base", vec![field("a", Int32)]),
+    ] {
+        wh.ensure_table(&TableDef {
+            name: name.into(),
+            schema: Arc::new(arrow_schema::Schema::new(fields)),
+            partition_columns: vec![],
+        })
+        .await
+        .expect("existing table");
+    }
+    let text = task(
+        &url,
+        dir.path(),
+        "include = [\"pre_ign.*\"]\nconflicting_tables = \"ignore\"",
+        "",
+    );
+    let report = precheck(&text, dir.path()).await;
+    let m = outcome(&report, "destination_schema", Outcome::Failure);
+    assert_eq!(
+        m,
+        "items_base: it differs from the table the task writes for pre_ign.items: column `v` is \
+         Int64, the task writes Utf8; column `w` (Int32) is missing; column `extra` (Utf8) is not \
+         one the task writes"
+    );
+    let m = outcome(&report, "destination_conflicts", Outcome::Failure);
+    assert!(
+        m.starts_with("loose_base: pre_ign.loose has no primary key and no NOT NULL unique key"),
+        "{m}"
+    );
+    let fix = report
+        .get("destination_conflicts")
+        .and_then(|c| c.fix.clone())
+        .unwrap_or_default();
+    assert!(fix.contains("add a primary key to pre_ign.loose"), "{fix}");
+    match runner(&text, dir.path()).run(&RunOptions::default()).await {
+        Err(Error::Precheck(r)) => {
+            assert!(r.failures().any(|c| c.id == "destination_schema"), "{r}");
+        }
+        other => panic!("the run must refuse: {other:?}"),
+    }
+    assert!(
+        wh.read_table_blocking("items_base")
+            .expect("read")
+            .is_empty(),
+        "nothing written"
+    );
+    // Without the full phase a keyless table's t_base is not written: fine.
+    let incremental = text.replace(
+        "types = [\"schema\", \"full\", \"incremental\"]",
+        "types = [\"incremental\"]",
+    );
+    let incremental = incremental.replace("\"pre_ign.*\"", "\"pre_ign.loose\"");
+    let report = precheck(&incremental, dir.path()).await;
+    outcome(&report, "destination_schema", Outcome::Pass);
+    outcome(&report, "destination_conflicts", Outcome::Warning);
 }
 
 #[tokio::test]

@@ -301,17 +301,27 @@ async fn conflicting_tables_stop_the_task_or_are_written_into() {
     }
     assert_eq!(rows(&read(dir.path(), "items_base")), 3, "nothing written");
 
-    // ... but under another tag writes into them, keeping what they held.
+    // ... but under another tag writes into them, keeping what they held:
+    // rows whose key is there already are skipped and counted.
+    conn.query_drop("INSERT INTO opt_conf.items VALUES (4, 'd')")
+        .await
+        .expect("one more row");
     let second = tagged_task(&url, dir.path(), "state3", 1, ignore, full);
     let state = second.run(&caught_up()).await.expect("second task");
     assert_eq!(state.phase, Phase::Finished);
+    let skipped = state.existing.as_ref().map(|e| e.skipped.clone());
+    assert_eq!(
+        skipped.unwrap_or_default().get("opt_conf.items"),
+        Some(&3),
+        "three keys were there"
+    );
     let base = read(dir.path(), "items_base");
     assert_eq!(
         rows(&base),
-        6,
-        "the first task's rows stay, the second's are added"
+        4,
+        "the first task's rows stay, the second adds the new key only"
     );
-    assert_eq!(strings(&base, "label"), ["a", "a", "b", "b", "c", "c"]);
+    assert_eq!(strings(&base, "label"), ["a", "b", "c", "d"]);
 }
 
 /// Every file below `root`, relative to it.

@@ -235,11 +235,12 @@ impl<S: Sink> TaskRunner<S> {
     }
 
     /// A new table's destination tables must not exist already (a table
-    /// removed earlier, another task's) unless `conflicting_tables = "ignore"`.
+    /// removed earlier, another task's), whatever `conflicting_tables`
+    /// says: `ignore` applies to the tables a task starts with, whose keys
+    /// and record ids it reads before it writes ([`crate::conflict`]); a
+    /// table added while the task streams would get a baseline beside old
+    /// rows and record ids below old ones.
     async fn check_new_destination(&self, t: &SyncedTable) -> Result<()> {
-        if self.cfg.objects.conflicting_tables == crate::precheck::ConflictMode::Ignore {
-            return Ok(());
-        }
         for name in [t.base_table(), t.log_table()] {
             if self.sink.table_exists(&name).await? {
                 return Err(Error::TableSet {
@@ -247,9 +248,9 @@ impl<S: Sink> TaskRunner<S> {
                     message: format!(
                         "it was added to [objects] include, but its destination table {name} exists \
                          already (from an earlier sync of it, or another task), and a new baseline \
-                         beside old rows would double them. Drop or rename {} and {}, name it \
-                         differently ([objects.tables.\"{}\"] name), or set [objects] \
-                         conflicting_tables = \"ignore\" to write into them",
+                         beside old rows would double them (conflicting_tables = \"ignore\" \
+                         covers only the tables a task starts with). Drop or rename {} and {}, or \
+                         name it differently ([objects.tables.\"{}\"] name)",
                         t.base_table(),
                         t.log_table(),
                         t.source_name

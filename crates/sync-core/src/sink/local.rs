@@ -142,6 +142,47 @@ impl LocalWarehouse {
         }
     }
 
+    /// Every row of a table in `schema`'s columns ([`super::conform_read`]),
+    /// each file read for those columns only.
+    fn read_columns_blocking(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        let mut files = Vec::new();
+        collect_parquet(&within(&self.root, name)?, &mut files)?;
+        files.sort();
+        let mut batches = Vec::new();
+        for path in files {
+            let file = fs::File::open(&path).map_err(|e| Error::io("opening", &path, e))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+            // Top-level columns by name, without case, as conform_read matches them.
+            let stored = builder.schema().clone();
+            let roots: Vec<usize> = stored
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| {
+                    schema
+                        .fields()
+                        .iter()
+                        .any(|w| w.name().eq_ignore_ascii_case(f.name()))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            // None of them in this file (all added later): read it whole,
+            // for its row count.
+            let mask = if roots.is_empty() {
+                parquet::arrow::ProjectionMask::all()
+            } else {
+                parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots)
+            };
+            for batch in builder.with_projection(mask).build()? {
+                batches.push(super::conform_read(
+                    &times_from_text(&batch?, schema)?,
+                    schema,
+                )?);
+            }
+        }
+        Ok(batches)
+    }
+
     fn commit_blocking(&self, unit: &str, data: Vec<TableBatch>) -> Result<()> {
         // An earlier attempt at this unit may have left files (a crash before
         // its marker): its manifest names them, and they go first, so a redo
@@ -376,6 +417,51 @@ impl Sink for LocalWarehouse {
         sync_dir(&dir)
     }
 
+    async fn table_differences(&self, def: &TableDef) -> Result<Vec<String>> {
+        let path = within(&self.root, &def.name)?.join("_table.json");
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("reading table definition", &path, e)),
+        };
+        let stored: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Schema(format!("{}: {e}", path.display())))?;
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let have: Vec<(String, String)> = stored["columns"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        (
+                            c["name"].as_str().unwrap_or_default().to_owned(),
+                            c["type"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let want: Vec<(String, String)> = def
+            .schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().to_string()))
+            .collect();
+        Ok(super::differences(
+            &have,
+            &want,
+            &strings(&stored["partition_columns"]),
+            &def.partition_columns,
+        ))
+    }
+
     async fn commit_unit(&self, unit: &str, data: Vec<TableBatch>) -> Result<()> {
         let this = self.clone();
         let unit = unit.to_owned();
@@ -417,16 +503,15 @@ impl Sink for LocalWarehouse {
         Ok(())
     }
 
+    /// Reads only the columns of `schema` from each file (a key or the
+    /// `record_id` alone costs what those columns hold, not the rows).
     async fn read_table(&self, name: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
         let this = self.clone();
         let name = name.to_owned();
-        let batches = tokio::task::spawn_blocking(move || this.read_table_blocking(&name))
+        let schema = schema.clone();
+        tokio::task::spawn_blocking(move || this.read_columns_blocking(&name, &schema))
             .await
-            .map_err(|e| Error::Schema(format!("read task failed: {e}")))??;
-        batches
-            .iter()
-            .map(|b| super::conform_read(&times_from_text(b, schema)?, schema))
-            .collect()
+            .map_err(|e| Error::Schema(format!("read task failed: {e}")))?
     }
 
     async fn table_owners(&self, table: &str) -> Result<Owners> {
@@ -627,6 +712,18 @@ mod tests {
             .collect();
         assert_eq!(extra, [None, None, Some(30)]);
         assert!(read[0].schema().field(2).is_nullable());
+        // Only the added column: the older file's rows still count.
+        let only = Arc::new(Schema::new(vec![Field::new(
+            "extra",
+            DataType::Int64,
+            true,
+        )]));
+        let read = wh
+            .read_table("t_base", &only)
+            .await
+            .expect("read one column");
+        assert_eq!(read.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+        assert_eq!(read[0].num_columns(), 1);
     }
 
     fn times(name: &str, us: Vec<Option<i64>>) -> RecordBatch {

@@ -504,6 +504,42 @@ impl Sink for MaxComputeSink {
         Ok(())
     }
 
+    async fn table_differences(&self, def: &TableDef) -> Result<Vec<String>> {
+        if !self.client.table_exists(&def.name).await? {
+            return Ok(Vec::new());
+        }
+        let info = self.client.table(&def.name).await?;
+        let have: Vec<(String, String)> = info
+            .schema
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.ty.to_string()))
+            .collect();
+        let want = def
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                Ok((
+                    f.name().clone(),
+                    mapping::odps_type_in(f, self.type_system)?.to_string(),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let partitions: Vec<String> = info
+            .schema
+            .partition_keys
+            .iter()
+            .map(|k| k.name.clone())
+            .collect();
+        Ok(super::differences(
+            &have,
+            &want,
+            &partitions,
+            &def.partition_columns,
+        ))
+    }
+
     async fn commit_unit(&self, unit: &str, data: Vec<TableBatch>) -> Result<()> {
         let mut ledger = self.load(unit)?.unwrap_or_else(|| Ledger {
             unit: unit.to_owned(),
