@@ -545,8 +545,11 @@ mod tests {
             err.message,
             "the required key `state_dir` is missing in [sync]"
         );
-        let err = parse("[source]\nurl = \"x\"\n", "task.toml").expect_err("missing");
-        assert_eq!(err.key.as_deref(), Some("destination"));
+        // [destination] may be left out (a program passing its own sink);
+        // [objects] may not.
+        let err =
+            parse("[source]\nurl = \"x\"\nserver_id = 1\n", "task.toml").expect_err("missing");
+        assert_eq!(err.key.as_deref(), Some("objects"), "{err}");
     }
 
     #[test]
