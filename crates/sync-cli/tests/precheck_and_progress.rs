@@ -230,6 +230,34 @@ fn task_file_errors_name_the_key_and_the_line() {
     );
 }
 
+/// Only a program passing its own sink may leave `[destination]` out: the
+/// CLI names the section and how to write it, for every command.
+#[test]
+fn a_task_file_without_a_destination_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = dir.path().join("task.toml");
+    std::fs::write(
+        &task,
+        "[source]\nurl = \"mysql://root@127.0.0.1:1\"\nserver_id = 3\n\
+         [objects]\ninclude = [\"a.*\"]\n[sync]\ntypes = [\"schema\"]\nstate_dir = \"s\"\n",
+    )
+    .expect("write");
+    for command in ["status", "precheck", "run", "tables"] {
+        let out = cli()
+            .args([command, "-c"])
+            .arg(&task)
+            .output()
+            .expect("sync-cli");
+        assert!(!out.status.success(), "{command}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("no [destination] section: add one")
+                && stderr.contains("kind = \"local\""),
+            "{command}: {stderr}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn merge_sql_uses_the_destination_names() {
     let url = sync_testkit::mysql_url();
