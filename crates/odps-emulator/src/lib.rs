@@ -16,6 +16,7 @@
 //! | `sql` | parser of the DDL subset and `SELECT COUNT(*)` |
 //! | `instances` | runs SQL instances, their status and result XML |
 //! | `tunnel` | upload and download sessions |
+//! | `upsert` | primary-key Delta tables: DDL checks, upsert sessions, the merged state reads see |
 //! | `storage` | Parquet files of committed blocks |
 //! | `faults` | injected failures and delays for retry tests |
 //!
@@ -79,6 +80,7 @@ pub mod server;
 pub mod sql;
 pub mod storage;
 pub mod tunnel;
+pub mod upsert;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -172,6 +174,7 @@ impl Emulator {
                 meta_lock.clone(),
                 faults::Faults::new(config.faults.clone()),
             ),
+            upserts: upsert::Upserts::new(catalog.clone(), meta_lock.clone(), addr.to_string()),
             catalog,
             meta_lock,
             credentials: config.credentials.clone(),
