@@ -754,7 +754,10 @@ mod tests {
                 ("write.bucket.num".to_owned(), "4".to_owned())
             ]
         );
-        assert!(parse_script("CREATE TABLE t (a BIGINT) PARTITIONED BY (b STRING, PRIMARY KEY (b))").is_err());
+        assert!(
+            parse_script("CREATE TABLE t (a BIGINT) PARTITIONED BY (b STRING, PRIMARY KEY (b))")
+                .is_err()
+        );
         assert_eq!(
             parse_script("SELECT * FROM p.d WHERE pt='x'").unwrap(),
             vec![Statement::SelectAll {

@@ -58,7 +58,9 @@ pub fn check_delta_ddl(
     properties: &BTreeMap<String, String>,
 ) -> Result<(), String> {
     if let Some(n) = properties.get("write.bucket.num")
-        && !n.parse::<u32>().is_ok_and(|n| (1..=MAX_BUCKETS).contains(&n))
+        && !n
+            .parse::<u32>()
+            .is_ok_and(|n| (1..=MAX_BUCKETS).contains(&n))
     {
         return Err(format!(
             "write.bucket.num of {table} must be 1..={MAX_BUCKETS}, not {n:?}"
@@ -306,12 +308,13 @@ impl Upserts {
                     session.buckets
                 ))
             })?;
-        let declared: Option<u64> = match req.param("record_count") {
-            Some(n) => Some(n.parse().map_err(|_| {
-                OdpsError::invalid_argument(format!("invalid record_count {n:?}"))
-            })?),
-            None => None,
-        };
+        let declared: Option<u64> =
+            match req.param("record_count") {
+                Some(n) => Some(n.parse().map_err(|_| {
+                    OdpsError::invalid_argument(format!("invalid record_count {n:?}"))
+                })?),
+                None => None,
+            };
         let dir = self.dir(req.project, id)?;
         let file = format!("put-{:032x}.parquet", now_nanos());
         let path = dir.join(&file);
@@ -511,7 +514,9 @@ fn stage_block(
             ..c.clone()
         })
         .collect();
-    let data_batch = decoded.project(&(0..n).collect::<Vec<_>>()).map_err(internal)?;
+    let data_batch = decoded
+        .project(&(0..n).collect::<Vec<_>>())
+        .map_err(internal)?;
     let checked = conform_batch_in(&loose, &data_batch, usize::MAX, TimestampForm::SecNano)
         .map_err(|e| OdpsError::new(400, "InvalidData", format!("invalid data: {e}")))?;
     for (i, c) in data.iter().enumerate() {
@@ -520,9 +525,9 @@ fn stage_block(
             continue;
         }
         let array = checked.column(i);
-        if let Some(row) = (0..rows).find(|&r| {
-            array.is_null(r) && (is_key || ops.value(r) == Operation::Upsert.code())
-        }) {
+        if let Some(row) = (0..rows)
+            .find(|&r| array.is_null(r) && (is_key || ops.value(r) == Operation::Upsert.code()))
+        {
             return Err(OdpsError::new(
                 400,
                 "InvalidData",
@@ -548,7 +553,11 @@ fn stage_block(
         .iter()
         .map(|f| f.as_ref().clone())
         .collect();
-    fields.push(arrow_schema::Field::new(OP_COLUMN, arrow_schema::DataType::Int8, false));
+    fields.push(arrow_schema::Field::new(
+        OP_COLUMN,
+        arrow_schema::DataType::Int8,
+        false,
+    ));
     let mut arrays = checked.columns().to_vec();
     arrays.push(Arc::new(ops) as ArrayRef);
     let schema = Arc::new(arrow_schema::Schema::new(fields));
@@ -661,11 +670,15 @@ fn constant(key: &Column, value: &str, rows: usize) -> Result<ArrayRef, OdpsErro
             Arc::new(StringArray::from(vec![value; rows]))
         }
         OdpsType::Bigint => Arc::new(arrow_array::Int64Array::from(vec![
-            value.parse::<i64>().map_err(|_| bad())?;
+            value
+                .parse::<i64>()
+                .map_err(|_| bad())?;
             rows
         ])),
         OdpsType::Int => Arc::new(arrow_array::Int32Array::from(vec![
-            value.parse::<i32>().map_err(|_| bad())?;
+            value
+                .parse::<i32>()
+                .map_err(|_| bad())?;
             rows
         ])),
         other => {

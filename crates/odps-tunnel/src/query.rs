@@ -54,7 +54,11 @@ impl Client {
     pub async fn query_records(&self, sql: &str) -> Result<QueryResult> {
         let id = self.create_instance(sql).await?;
         self.wait_instance(&id).await?;
-        let path = format!("{}/instances/{}", self.project_path(), encode_component(&id));
+        let path = format!(
+            "{}/instances/{}",
+            self.project_path(),
+            encode_component(&id)
+        );
         let headers = [(TUNNEL_VERSION_HEADER, TUNNEL_VERSION)];
         let mut params = vec![("downloads", None)];
         if let Some(q) = &self.options().quota_name {
@@ -77,7 +81,10 @@ impl Client {
                 ("downloadid", Some(info.id.as_str())),
                 ("rowrange", Some(range.as_str())),
             ];
-            let body = self.get(Plane::Tunnel, &path, &params, &headers).await?.body;
+            let body = self
+                .get(Plane::Tunnel, &path, &params, &headers)
+                .await?
+                .body;
             batches.push(decoder.decode(&body)?.batch);
             start += count;
         }

@@ -179,7 +179,11 @@ impl<'a> DeltaTable<'a> {
             )));
         }
         for key in self.primary_key {
-            if !self.columns.iter().any(|c| c.name.eq_ignore_ascii_case(key)) {
+            if !self
+                .columns
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(key))
+            {
                 return Err(Error::invalid(format!(
                     "Delta table {}: primary key column {key} is not a data column",
                     self.name
@@ -189,7 +193,11 @@ impl<'a> DeltaTable<'a> {
         let quote = |n: &str| format!("`{}`", n.replace('`', "``"));
         let mut sql = format!(
             "CREATE TABLE {}{} (\n",
-            if self.if_not_exists { "IF NOT EXISTS " } else { "" },
+            if self.if_not_exists {
+                "IF NOT EXISTS "
+            } else {
+                ""
+            },
             quote(self.name)
         );
         for c in self.columns {
@@ -258,9 +266,7 @@ impl Client {
         if let Some(h) = &lifecycle {
             extra.push(("lifecycle", Some(h.as_str())));
         }
-        let body = target
-            .send(Method::POST, &extra, None, None)
-            .await?;
+        let body = target.send(Method::POST, &extra, None, None).await?;
         let info = parse_info(&body)?;
         tracing::debug!(session = %info.id, table, partition = %target.partition, "upsert session created");
         UpsertSession::new(target, info, options)
@@ -338,7 +344,10 @@ impl Target {
     async fn reload(&self, id: &str) -> Result<UpsertSessionInfo> {
         let mut attempt = 1;
         loop {
-            match self.send(Method::GET, &[("upsertid", Some(id))], None, None).await {
+            match self
+                .send(Method::GET, &[("upsertid", Some(id))], None, None)
+                .await
+            {
                 Ok(body) => return parse_info(&body),
                 Err(e) if e.is_retryable() && attempt < self.client.options().max_attempts => {
                     tracing::warn!(session = id, attempt, error = %e, "upsert session reload failed; retrying");
@@ -403,7 +412,10 @@ impl UpsertSession {
     fn new(target: Target, info: UpsertSessionInfo, options: UpsertOptions) -> Result<Self> {
         let columns = info.schema.data_columns();
         let hasher = Hasher::from_name(&info.hasher).ok_or_else(|| {
-            Error::protocol(format!("upsert session {}: unknown hasher {:?}", info.id, info.hasher))
+            Error::protocol(format!(
+                "upsert session {}: unknown hasher {:?}",
+                info.id, info.hasher
+            ))
         })?;
         let count = info.bucket_count().ok_or_else(|| {
             Error::protocol(format!(
@@ -556,7 +568,8 @@ impl UpsertSession {
             if rows.is_empty() {
                 continue;
             }
-            let part = arrow_select::take::take_record_batch(&full, &UInt32Array::from(rows.clone()))?;
+            let part =
+                arrow_select::take::take_record_batch(&full, &UInt32Array::from(rows.clone()))?;
             let encoder = &mut self.buckets[b].encoder;
             let before = encoder.buffered_len();
             encoder
@@ -590,13 +603,14 @@ impl UpsertSession {
         };
         for key in &self.key_columns {
             let Some(i) = find(key) else {
-                return Err(ErrorKind::UpsertRow(format!("the batch has no key column {key}")).into());
+                return Err(
+                    ErrorKind::UpsertRow(format!("the batch has no key column {key}")).into(),
+                );
             };
             if let Some(row) = (0..batch.num_rows()).find(|&r| batch.column(i).is_null(r)) {
-                return Err(ErrorKind::UpsertRow(format!(
-                    "key column {key} is NULL in row {row}"
-                ))
-                .into());
+                return Err(
+                    ErrorKind::UpsertRow(format!("key column {key} is NULL in row {row}")).into(),
+                );
             }
         }
         if op == Operation::Upsert {
@@ -628,17 +642,22 @@ impl UpsertSession {
                 }
                 None => {
                     fields.push(field.as_ref().clone());
-                    arrays.push(arrow_array::new_null_array(field.data_type(), batch.num_rows()));
+                    arrays.push(arrow_array::new_null_array(
+                        field.data_type(),
+                        batch.num_rows(),
+                    ));
                 }
             }
         }
         for f in schema.fields() {
             if !loose.iter().any(|c| c.name.eq_ignore_ascii_case(f.name())) {
-                return Err(ErrorKind::Type(crate::types::TypeError::MissingColumn(format!(
-                    "{} (batch column not in the table)",
-                    f.name()
-                )))
-                .into());
+                return Err(
+                    ErrorKind::Type(crate::types::TypeError::MissingColumn(format!(
+                        "{} (batch column not in the table)",
+                        f.name()
+                    )))
+                    .into(),
+                );
             }
         }
         let padded = RecordBatch::try_new_with_options(
@@ -716,8 +735,9 @@ impl UpsertSession {
                     return Ok(());
                 }
                 // 308: the bucket moved to another slot; reload and resend.
-                Err(e) if e.server().is_some_and(|s| s.status == 308)
-                    && attempt < self.options.retry.max_attempts.max(1) =>
+                Err(e)
+                    if e.server().is_some_and(|s| s.status == 308)
+                        && attempt < self.options.retry.max_attempts.max(1) =>
                 {
                     tracing::warn!(session = %self.info.id, bucket = b, "bucket reassigned; reloading the session");
                     self.reload().await?;
@@ -764,7 +784,12 @@ impl UpsertSession {
             let routed = self.routed_server();
             let result = self
                 .target
-                .send(Method::POST, &[("upsertid", Some(id.as_str()))], routed.as_deref(), None)
+                .send(
+                    Method::POST,
+                    &[("upsertid", Some(id.as_str()))],
+                    routed.as_deref(),
+                    None,
+                )
                 .await;
             match result {
                 Ok(body) => {
@@ -776,14 +801,17 @@ impl UpsertSession {
                     break;
                 }
                 Err(e) => {
-                    let retry = e.is_retryable() && attempt < self.options.retry.max_attempts.max(1);
+                    let retry =
+                        e.is_retryable() && attempt < self.options.retry.max_attempts.max(1);
                     match self.target.reload(&id).await {
                         Ok(info) if info.status == UpsertStatus::Committed => {
                             self.info = info;
                             break;
                         }
                         Ok(info) => self.info = info,
-                        Err(reload) => tracing::warn!(session = %id, error = %reload, "reload after a failed commit failed"),
+                        Err(reload) => {
+                            tracing::warn!(session = %id, error = %reload, "reload after a failed commit failed")
+                        }
                     }
                     if !retry {
                         return Err(e);
@@ -797,7 +825,10 @@ impl UpsertSession {
         }
         // The service may answer `committing` first: poll as the SDKs do.
         let mut delay = Duration::from_secs(1);
-        while matches!(self.info.status, UpsertStatus::Normal | UpsertStatus::Committing) {
+        while matches!(
+            self.info.status,
+            UpsertStatus::Normal | UpsertStatus::Committing
+        ) {
             if start.elapsed() > self.options.commit_timeout {
                 return Err(self.not_open("still not committed at the commit timeout"));
             }
@@ -806,10 +837,17 @@ impl UpsertSession {
             let routed = self.routed_server();
             if let Err(e) = self
                 .target
-                .send(Method::POST, &[("upsertid", Some(id.as_str()))], routed.as_deref(), None)
+                .send(
+                    Method::POST,
+                    &[("upsertid", Some(id.as_str()))],
+                    routed.as_deref(),
+                    None,
+                )
                 .await
             {
-                if e.server().is_some_and(|s| s.code.contains("SessionNotFound")) {
+                if e.server()
+                    .is_some_and(|s| s.code.contains("SessionNotFound"))
+                {
                     // pyodps and Java count a vanished session as committed.
                     self.info.status = UpsertStatus::Committed;
                     break;
@@ -838,7 +876,12 @@ impl UpsertSession {
         let routed = self.routed_server();
         let id = self.info.id.clone();
         self.target
-            .send(Method::DELETE, &[("upsertid", Some(id.as_str()))], routed.as_deref(), None)
+            .send(
+                Method::DELETE,
+                &[("upsertid", Some(id.as_str()))],
+                routed.as_deref(),
+                None,
+            )
             .await?;
         self.state = State::Aborted;
         tracing::info!(session = %id, "upsert session aborted");

@@ -163,7 +163,11 @@ impl KeyHasher {
     ///
     /// [`UnsupportedKey`] for a key column that is missing or of a type with
     /// no hash (complex types, `json`, intervals).
-    pub fn new(hasher: Hasher, columns: &[Column], hash_key: &[String]) -> Result<Self, UnsupportedKey> {
+    pub fn new(
+        hasher: Hasher,
+        columns: &[Column],
+        hash_key: &[String],
+    ) -> Result<Self, UnsupportedKey> {
         let keys = hash_key
             .iter()
             .map(|name| {
@@ -234,10 +238,12 @@ impl KeyHasher {
                 if array.is_null(row) {
                     continue;
                 }
-                let h = self.value_hash(ty, array.as_ref(), row).ok_or_else(|| UnsupportedKey {
-                    column: name.clone(),
-                    ty: format!("{ty} held as Arrow {}", array.data_type()),
-                })?;
+                let h = self
+                    .value_hash(ty, array.as_ref(), row)
+                    .ok_or_else(|| UnsupportedKey {
+                        column: name.clone(),
+                        ty: format!("{ty} held as Arrow {}", array.data_type()),
+                    })?;
                 *sum = sum.wrapping_add(h);
             }
         }
@@ -247,13 +253,21 @@ impl KeyHasher {
     fn value_hash(&self, ty: &OdpsType, array: &dyn Array, row: usize) -> Option<i32> {
         let h = self.hasher;
         Some(match (ty, array.data_type()) {
-            (OdpsType::Bigint, DataType::Int64) => h.hash_i64(array.as_primitive::<Int64Type>().value(row)),
-            (OdpsType::Int, DataType::Int32) => h.hash_i64(array.as_primitive::<Int32Type>().value(row).into()),
-            (OdpsType::Smallint, DataType::Int16) => h.hash_i64(array.as_primitive::<Int16Type>().value(row).into()),
-            (OdpsType::Tinyint, DataType::Int8) => h.hash_i64(array.as_primitive::<Int8Type>().value(row).into()),
-            (OdpsType::Float, DataType::Float32) => {
-                h.hash_i64(i64::from(array.as_primitive::<Float32Type>().value(row).to_bits() as i32))
+            (OdpsType::Bigint, DataType::Int64) => {
+                h.hash_i64(array.as_primitive::<Int64Type>().value(row))
             }
+            (OdpsType::Int, DataType::Int32) => {
+                h.hash_i64(array.as_primitive::<Int32Type>().value(row).into())
+            }
+            (OdpsType::Smallint, DataType::Int16) => {
+                h.hash_i64(array.as_primitive::<Int16Type>().value(row).into())
+            }
+            (OdpsType::Tinyint, DataType::Int8) => {
+                h.hash_i64(array.as_primitive::<Int8Type>().value(row).into())
+            }
+            (OdpsType::Float, DataType::Float32) => h.hash_i64(i64::from(
+                array.as_primitive::<Float32Type>().value(row).to_bits() as i32,
+            )),
             (OdpsType::Double, DataType::Float64) => {
                 h.hash_i64(array.as_primitive::<Float64Type>().value(row).to_bits() as i64)
             }
@@ -261,16 +275,24 @@ impl KeyHasher {
             (OdpsType::String | OdpsType::Varchar(_) | OdpsType::Char(_), DataType::Utf8) => {
                 h.hash_bytes(array.as_string::<i32>().value(row).as_bytes())
             }
-            (OdpsType::Binary, DataType::Binary) => h.hash_bytes(array.as_binary::<i32>().value(row)),
+            (OdpsType::Binary, DataType::Binary) => {
+                h.hash_bytes(array.as_binary::<i32>().value(row))
+            }
             (OdpsType::Date, DataType::Date32) => {
                 h.hash_i64(i64::from(array.as_primitive::<Date32Type>().value(row)) * 86_400)
             }
             (OdpsType::Datetime, DataType::Timestamp(TimeUnit::Millisecond, _)) => {
                 h.hash_i64(array.as_primitive::<TimestampMillisecondType>().value(row))
             }
-            (OdpsType::Timestamp | OdpsType::TimestampNtz, DataType::Timestamp(TimeUnit::Nanosecond, _)) => {
+            (
+                OdpsType::Timestamp | OdpsType::TimestampNtz,
+                DataType::Timestamp(TimeUnit::Nanosecond, _),
+            ) => {
                 let ns = array.as_primitive::<TimestampNanosecondType>().value(row);
-                h.hash_sec_nano(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as i32)
+                h.hash_sec_nano(
+                    ns.div_euclid(1_000_000_000),
+                    ns.rem_euclid(1_000_000_000) as i32,
+                )
             }
             (OdpsType::Timestamp | OdpsType::TimestampNtz, DataType::Struct(_)) => {
                 let s = array.as_struct();
@@ -309,11 +331,16 @@ mod tests {
         assert_eq!(h.hash_i64(1.5f64.to_bits() as i64), 356_777_983);
         assert_eq!(h.hash_bool(true), 388_737_479);
         assert_eq!(h.hash_decimal(1235, 10), -682_024_206);
-        assert_eq!(h.hash_decimal(-1_500_000_000_000_000_000, 38), -1_067_082_850);
+        assert_eq!(
+            h.hash_decimal(-1_500_000_000_000_000_000, 38),
+            -1_067_082_850
+        );
         let row = h.finish(h.hash_i64(42).wrapping_add(h.hash_bytes(b"alice")));
         assert_eq!(row, 2_129_151_659);
         assert_eq!((bucket(row, 16), bucket(row, 4)), (11, 3));
-        let buckets: Vec<u32> = (1..=7).map(|i| bucket(h.finish(h.hash_i64(i)), 16)).collect();
+        let buckets: Vec<u32> = (1..=7)
+            .map(|i| bucket(h.finish(h.hash_i64(i)), 16))
+            .collect();
         assert_eq!(buckets, [3, 14, 9, 12, 13, 10, 14]);
     }
 }

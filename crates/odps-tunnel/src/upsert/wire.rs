@@ -24,7 +24,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Int8Builder, ListBuilder, Int64Builder};
+use arrow_array::builder::{Int8Builder, Int64Builder, ListBuilder};
 use arrow_array::{Array, ArrayRef, Int64Array, ListArray, RecordBatch, RecordBatchOptions};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -140,7 +140,6 @@ pub fn with_hidden_columns(
     )
 }
 
-
 /// An upsert session's status (case-insensitive on input).
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
 #[non_exhaustive]
@@ -252,7 +251,11 @@ pub struct UpsertSessionInfo {
 impl UpsertSessionInfo {
     /// The number of buckets, when the slots name exactly `0..n`.
     pub fn bucket_count(&self) -> Option<u32> {
-        let mut all: Vec<u32> = self.slots.iter().flat_map(|s| s.buckets.iter().copied()).collect();
+        let mut all: Vec<u32> = self
+            .slots
+            .iter()
+            .flat_map(|s| s.buckets.iter().copied())
+            .collect();
         all.sort_unstable();
         let n = u32::try_from(all.len()).ok()?;
         (n > 0 && all.iter().copied().eq(0..n)).then_some(n)
@@ -287,7 +290,8 @@ mod tests {
             ],
         )
         .unwrap();
-        let full = with_hidden_columns(&data, &batch, Operation::Delete, TimestampForm::Nanos).unwrap();
+        let full =
+            with_hidden_columns(&data, &batch, Operation::Delete, TimestampForm::Nanos).unwrap();
         let mut encoder = RecordEncoder::try_new(&record_columns(&data));
         encoder.write(&full).unwrap();
         let body = encoder.finish();
@@ -295,18 +299,23 @@ mod tests {
         // sign-extended varint, as pyodps' C encoder does; the capture (Java
         // and pyodps' Python encoder) has the 5-byte form. Both decode alike.
         let want: Vec<u8> = vec![
-            0x08, 0x10, 0x30, 0x88, 0x01, 0x42, 0x00, 0x80, 0xc0, 0xff, 0x7f, 0x94, 0xcf, 0xad, 0xa9,
-            0xfe, 0xff, 0xff, 0xff, 0xff, 0x01, 0xf0, 0xff, 0xff, 0x7f, 0x02, 0xf8, 0xff, 0xff, 0x7f,
-            0xb7, 0xd3, 0xa4, 0xd7, 0xfd, 0xff, 0xff, 0xff, 0xff, 0x01,
+            0x08, 0x10, 0x30, 0x88, 0x01, 0x42, 0x00, 0x80, 0xc0, 0xff, 0x7f, 0x94, 0xcf, 0xad,
+            0xa9, 0xfe, 0xff, 0xff, 0xff, 0xff, 0x01, 0xf0, 0xff, 0xff, 0x7f, 0x02, 0xf8, 0xff,
+            0xff, 0x7f, 0xb7, 0xd3, 0xa4, 0xd7, 0xfd, 0xff, 0xff, 0xff, 0xff, 0x01,
         ];
         let captured: Vec<u8> = vec![
-            0x08, 0x10, 0x30, 0x88, 0x01, 0x42, 0x00, 0x80, 0xc0, 0xff, 0x7f, 0x94, 0xcf, 0xad, 0xa9,
-            0x0e, 0xf0, 0xff, 0xff, 0x7f, 0x02, 0xf8, 0xff, 0xff, 0x7f, 0xb7, 0xd3, 0xa4, 0xd7, 0x0d,
+            0x08, 0x10, 0x30, 0x88, 0x01, 0x42, 0x00, 0x80, 0xc0, 0xff, 0x7f, 0x94, 0xcf, 0xad,
+            0xa9, 0x0e, 0xf0, 0xff, 0xff, 0x7f, 0x02, 0xf8, 0xff, 0xff, 0x7f, 0xb7, 0xd3, 0xa4,
+            0xd7, 0x0d,
         ];
-        let decoded = RecordDecoder::new(&record_columns(&data)).decode(&captured).unwrap();
+        let decoded = RecordDecoder::new(&record_columns(&data))
+            .decode(&captured)
+            .unwrap();
         assert_eq!(decoded.batch, full);
         assert_eq!(body, want);
-        let back = RecordDecoder::new(&record_columns(&data)).decode(&body).unwrap();
+        let back = RecordDecoder::new(&record_columns(&data))
+            .decode(&body)
+            .unwrap();
         assert_eq!(back.batch.num_rows(), 1);
     }
 }
