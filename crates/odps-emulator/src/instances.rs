@@ -420,10 +420,17 @@ fn execute(
         Statement::SelectAll { table, filter } => {
             let meta = require(catalog, project, &table)?;
             if !meta.is_delta() {
-                return Err(OdpsError::unsupported(format!(
-                    "SELECT * on {table}: only primary-key Delta tables are read through SQL here \
-                     (read other tables with a download session)"
-                )));
+                // As before Delta tables: a parse error, as for any query
+                // outside the subset.
+                return Err(OdpsError::new(
+                    400,
+                    "ParseError",
+                    format!(
+                        "ODPS-0130161:[1,8] Parse exception - the MaxCompute emulator supports \
+                         SELECT * only on primary-key Delta tables, and {table} is not one \
+                         (read it with a download session)"
+                    ),
+                ));
             }
             let rows = crate::upsert::select_all(catalog, project, &meta, &filter)?;
             Ok(Output {

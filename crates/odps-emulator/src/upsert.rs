@@ -483,7 +483,15 @@ fn stage_block(
     path: &std::path::Path,
 ) -> Result<u64, OdpsError> {
     let data = catalog::tunnel_columns(columns)?;
-    let layout = record_columns(&data);
+    // Deletes carry only their key: NOT NULL applies to upserts, checked below.
+    let loose: Vec<_> = data
+        .iter()
+        .map(|c| odps_tunnel::types::Column {
+            nullable: true,
+            ..c.clone()
+        })
+        .collect();
+    let layout = record_columns(&loose);
     let decoded = RecordDecoder::new(&layout)
         .with_timestamp_form(TimestampForm::SecNano)
         .decode(body)
@@ -506,14 +514,6 @@ fn stage_block(
             )));
         }
     }
-    // Deletes carry only their key: NOT NULL applies to upserts.
-    let loose: Vec<_> = data
-        .iter()
-        .map(|c| odps_tunnel::types::Column {
-            nullable: true,
-            ..c.clone()
-        })
-        .collect();
     let data_batch = decoded
         .project(&(0..n).collect::<Vec<_>>())
         .map_err(internal)?;
