@@ -396,7 +396,11 @@ impl Upserts {
             }
             let merged = merge(&schema, &meta.columns, &meta.primary_key, base, ops)?;
             let name = format!("{id}-merged.parquet");
-            storage::write_parquet(&data_dir.join(&name), &schema, &[merged.clone()])?;
+            storage::write_parquet(
+                &data_dir.join(&name),
+                &schema,
+                std::slice::from_ref(&merged),
+            )?;
             let replaced = std::mem::take(&mut manifest.files);
             manifest.version += 1;
             manifest.files.push(storage::ManifestEntry {
@@ -521,7 +525,7 @@ fn stage_block(
         .map_err(|e| OdpsError::new(400, "InvalidData", format!("invalid data: {e}")))?;
     for (i, c) in data.iter().enumerate() {
         let is_key = key.iter().any(|k| k.eq_ignore_ascii_case(&c.name));
-        if !(is_key || !c.nullable) {
+        if !is_key && c.nullable {
             continue;
         }
         let array = checked.column(i);
@@ -724,4 +728,77 @@ pub fn csv(rows: &ResultSet) -> Result<String, OdpsError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, ty: &str) -> Column {
+        Column {
+            name: name.into(),
+            type_name: ty.into(),
+            comment: String::new(),
+            nullable: true,
+        }
+    }
+
+    #[test]
+    fn the_last_operation_per_key_wins() {
+        let columns = vec![col("id", "bigint"), col("v", "string")];
+        let schema = storage::arrow_schema(&columns).unwrap();
+        let batch = |ids: Vec<i64>, vs: Vec<&str>| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(arrow_array::Int64Array::from(ids)),
+                    Arc::new(StringArray::from(vs)),
+                ],
+            )
+            .unwrap()
+        };
+        let base = vec![batch(vec![1, 2, 3], vec!["a", "b", "c"])];
+        let u = Operation::Upsert.code();
+        let d = Operation::Delete.code();
+        let ops = vec![
+            (
+                batch(vec![2, 2, 4, 3], vec!["b1", "b2", "d", ""]),
+                Int8Array::from(vec![u, u, u, d]),
+            ),
+            (
+                batch(vec![4, 1, 4], vec!["", "a1", "d2"]),
+                Int8Array::from(vec![d, u, u]),
+            ),
+        ];
+        let merged = merge(&schema, &columns, &["id".into()], base, ops).unwrap();
+        let ids = merged
+            .column(0)
+            .as_primitive::<arrow_array::types::Int64Type>();
+        let vs = merged.column(1).as_string::<i32>();
+        let got: Vec<(i64, &str)> = (0..merged.num_rows())
+            .map(|r| (ids.value(r), vs.value(r)))
+            .collect();
+        assert_eq!(got, [(1, "a1"), (2, "b2"), (4, "d2")]);
+    }
+
+    #[test]
+    fn delta_ddl_checks() {
+        let props = BTreeMap::new();
+        let mut cols = vec![col("id", "bigint"), col("m", "map<string,string>")];
+        let pt = [col("pt", "string")];
+        assert!(check_delta_ddl("t", &mut cols, &pt, &["id".into()], true, &props).is_ok());
+        assert!(!cols[0].nullable);
+        for (key, transactional, fragment) in [
+            ("nope", true, "not a column"),
+            ("pt", true, "partition column"),
+            ("m", true, "cannot be a hash key"),
+            ("id", false, "transactional"),
+        ] {
+            let err = check_delta_ddl("t", &mut cols, &pt, &[key.into()], transactional, &props)
+                .unwrap_err();
+            assert!(err.contains(fragment), "{key}: {err}");
+        }
+        let big = BTreeMap::from([("write.bucket.num".to_owned(), "5000".to_owned())]);
+        assert!(check_delta_ddl("t", &mut cols, &pt, &[], false, &big).is_err());
+    }
 }

@@ -375,13 +375,21 @@ enum State {
     Open,
     Committed,
     Aborted,
+    /// An upload failed for good: what the server holds is unknown.
+    Failed,
 }
 
 /// An open upsert session. See the [module docs](self).
 ///
 /// Write with [`upsert`](Self::upsert) and [`delete`](Self::delete), then
 /// [`commit`](Self::commit) once. Dropping it without a commit leaves
-/// nothing visible (the server expires the session).
+/// nothing visible (the server expires the session). After an upload that
+/// failed for good the session refuses further writes and the commit
+/// ([`ErrorKind::UpsertSession`]): open a new one and write the unit again.
+///
+/// There is no background keep-alive: a session that stays open longer
+/// than its lifetime (`lifecycle_hours`, or the server's default) expires;
+/// call [`reload`](Self::reload) now and then when writing slowly.
 pub struct UpsertSession {
     target: Target,
     info: UpsertSessionInfo,
@@ -546,8 +554,16 @@ impl UpsertSession {
     ///
     /// As [`upsert`](Self::upsert).
     pub async fn write(&mut self, batch: &RecordBatch, op: Operation) -> Result<()> {
-        if self.state != State::Open {
-            return Err(self.not_open("rows written after the session ended"));
+        match self.state {
+            State::Open => {}
+            State::Failed => {
+                return Err(self.not_open(
+                    "an upload of this session failed; write the unit again in a new session",
+                ));
+            }
+            State::Committed | State::Aborted => {
+                return Err(self.not_open("rows written after the session ended"));
+            }
         }
         if batch.num_rows() == 0 {
             return Ok(());
@@ -686,6 +702,16 @@ impl UpsertSession {
     }
 
     async fn flush_bucket(&mut self, b: usize) -> Result<()> {
+        let result = self.upload_bucket(b).await;
+        if result.is_err() {
+            // Some of the session's rows may be on the server and others
+            // not: it must never be committed.
+            self.state = State::Failed;
+        }
+        result
+    }
+
+    async fn upload_bucket(&mut self, b: usize) -> Result<()> {
         let fresh = RecordEncoder::try_new(&self.record_columns);
         let encoder = std::mem::replace(&mut self.buckets[b].encoder, fresh);
         let rows = encoder.rows_written();
@@ -771,6 +797,11 @@ impl UpsertSession {
         match self.state {
             State::Committed => return Err(self.not_open("commit asked twice")),
             State::Aborted => return Err(self.not_open("commit asked of an ended session")),
+            State::Failed => {
+                return Err(self.not_open(
+                    "an upload of this session failed; write the unit again in a new session",
+                ));
+            }
             State::Open => {}
         }
         self.flush().await?;

@@ -618,9 +618,8 @@ print(json.dumps(rows))
     );
 
     fn batch_of(rows: &[Row]) -> RecordBatch {
-        let ts_fields = match sec_nano_type() {
-            DataType::Struct(f) => f,
-            _ => unreachable!(),
+        let DataType::Struct(ts_fields) = sec_nano_type() else {
+            unreachable!("sec_nano_type is a struct")
         };
         let secs = Int64Array::from_iter(rows.iter().map(|r| r.3.map(|t| t.0)));
         let nanos = arrow_array::Int32Array::from_iter(rows.iter().map(|r| r.3.map(|t| t.1)));
