@@ -174,7 +174,12 @@ impl Emulator {
                 meta_lock.clone(),
                 faults::Faults::new(config.faults.clone()),
             ),
-            upserts: upsert::Upserts::new(catalog.clone(), meta_lock.clone(), addr.to_string()),
+            upserts: upsert::Upserts::new(
+                catalog.clone(),
+                meta_lock.clone(),
+                addr.to_string(),
+                faults::Faults::new(config.faults.clone()),
+            ),
             catalog,
             meta_lock,
             credentials: config.credentials.clone(),

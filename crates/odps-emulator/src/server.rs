@@ -615,7 +615,7 @@ async fn tunnel(
                 state.upserts.put(&req, id, body.clone()).await?;
                 Ok(Reply::ok("application/json", Bytes::new()))
             }
-            (&Method::POST, Some(id)) => state.upserts.commit(&req, id).map(Reply::json),
+            (&Method::POST, Some(id)) => state.upserts.commit(&req, id).await.map(Reply::json),
             (&Method::DELETE, Some(id)) => state.upserts.abort(&req, id).map(Reply::json),
             _ => Err(unknown(method, segments, params)),
         };

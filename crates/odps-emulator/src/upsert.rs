@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{self, Catalog, Column, PartitionValues, TableMeta, now_secs};
 use crate::error::OdpsError;
+use crate::faults::{self, Faults};
 use crate::instances::{ResultSet, now_nanos};
 use crate::storage;
 use crate::tunnel::TableRequest;
@@ -145,6 +146,7 @@ pub struct Upserts {
     meta_lock: Arc<Mutex<()>>,
     sessions_lock: Mutex<()>,
     worker_addr: String,
+    faults: Faults,
 }
 
 fn refused(message: impl Into<String>) -> OdpsError {
@@ -173,13 +175,20 @@ fn internal(e: impl std::fmt::Display) -> OdpsError {
 
 impl Upserts {
     /// Sessions over the catalog; `worker_addr` (`ip:port`) is the slot
-    /// address sessions report.
-    pub fn new(catalog: Arc<Catalog>, meta_lock: Arc<Mutex<()>>, worker_addr: String) -> Self {
+    /// address sessions report; `faults` fail block PUTs and commits before
+    /// they change anything, as for upload sessions.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        meta_lock: Arc<Mutex<()>>,
+        worker_addr: String,
+        faults: Faults,
+    ) -> Self {
         Self {
             catalog,
             meta_lock,
             sessions_lock: Mutex::new(()),
             worker_addr,
+            faults,
         }
     }
 
@@ -291,6 +300,7 @@ impl Upserts {
         id: &str,
         body: bytes::Bytes,
     ) -> Result<(), OdpsError> {
+        self.faults.before(faults::Operation::Block).await?;
         let session = self.session_for(req, id)?;
         if session.status != Status::Normal {
             return Err(refused(format!(
@@ -345,7 +355,8 @@ impl Upserts {
     }
 
     /// `POST R/upserts?upsertid`: merges the staged rows into the table.
-    pub fn commit(&self, req: &TableRequest<'_>, id: &str) -> Result<String, OdpsError> {
+    pub async fn commit(&self, req: &TableRequest<'_>, id: &str) -> Result<String, OdpsError> {
+        self.faults.before(faults::Operation::Commit).await?;
         let _meta_guard = self.meta_lock.lock().unwrap_or_else(|p| p.into_inner());
         let _guard = self.sessions_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut session = self.session_for(req, id)?;

@@ -65,6 +65,8 @@
 pub mod hash;
 pub mod wire;
 
+pub use self::wire::{Operation, UpsertSessionInfo, UpsertStatus};
+
 use std::time::{Duration, Instant};
 
 use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
@@ -72,10 +74,7 @@ use bytes::Bytes;
 use hyper::Method;
 
 use self::hash::{Hasher, KeyHasher, bucket};
-use self::wire::{
-    Operation, ROUTED_SERVER_HEADER, UpsertSessionInfo, UpsertStatus, record_columns,
-    with_hidden_columns,
-};
+use self::wire::{ROUTED_SERVER_HEADER, record_columns, with_hidden_columns};
 use crate::compress::Compression;
 use crate::encode::proto::RecordEncoder;
 use crate::error::{Error, ErrorKind, Result};
