@@ -712,6 +712,35 @@ impl Client {
         }
     }
 
+    /// Creates a partition unless it exists (`ALTER TABLE t ADD IF NOT
+    /// EXISTS PARTITION (k='v', …)`). Upsert sessions need their partition
+    /// to exist (they have no `create_partition`); it is one SQL instance,
+    /// so call it once per new partition, not per session.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for an empty spec; as [`run_sql`](Self::run_sql).
+    pub async fn add_partition(&self, table: &str, partition: &PartitionSpec) -> Result<()> {
+        if partition.is_empty() {
+            return Err(Error::invalid(format!(
+                "add_partition on {table}: empty partition spec"
+            )));
+        }
+        let literal = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+        let pairs: Vec<String> = partition
+            .pairs
+            .iter()
+            .map(|(k, v)| format!("`{}`={}", k.replace('`', "``"), literal(v)))
+            .collect();
+        self.run_sql(&format!(
+            "ALTER TABLE `{}` ADD IF NOT EXISTS PARTITION ({});",
+            table.replace('`', "``"),
+            pairs.join(", ")
+        ))
+        .await
+        .map(drop)
+    }
+
     /// A table's partitions (all pages).
     ///
     /// # Errors

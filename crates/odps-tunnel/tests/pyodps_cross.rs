@@ -753,12 +753,12 @@ print(json.dumps(out))
             )
             .await
             .unwrap();
-        client
-            .run_sql("ALTER TABLE rs_delta ADD PARTITION (pt='a') PARTITION (pt='b')")
-            .await
-            .unwrap();
         let pa = PartitionSpec::new([("pt", "a")]);
         let pb = PartitionSpec::new([("pt", "b")]);
+        // An upsert session needs its partition; adding it twice is fine.
+        for p in [&pa, &pb, &pa] {
+            client.add_partition("rs_delta", p).await.unwrap();
+        }
         let mut state_a: BTreeMap<(i64, &str), Row> = BTreeMap::new();
         let mut state_b: BTreeMap<(i64, &str), Row> = BTreeMap::new();
         let options = || UpsertOptions {
