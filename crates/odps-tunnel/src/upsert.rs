@@ -67,6 +67,7 @@ pub mod wire;
 
 pub use self::wire::{Operation, UpsertSessionInfo, UpsertStatus};
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
@@ -74,7 +75,7 @@ use bytes::Bytes;
 use hyper::Method;
 
 use self::hash::{Hasher, KeyHasher, bucket};
-use self::wire::{ROUTED_SERVER_HEADER, record_columns, with_hidden_columns};
+use self::wire::{ROUTED_SERVER_HEADER, SlotInfo, record_columns, with_hidden_columns};
 use crate::compress::Compression;
 use crate::encode::proto::RecordEncoder;
 use crate::error::{Error, ErrorKind, Result};
@@ -268,7 +269,7 @@ impl Client {
         let body = target.send(Method::POST, &extra, None, None).await?;
         let info = parse_info(&body)?;
         tracing::debug!(session = %info.id, table, partition = %target.partition, "upsert session created");
-        UpsertSession::new(target, info, options)
+        UpsertSession::new(Arc::new(target), info, options)
     }
 
     /// Reopens an upsert session by id (to commit or abort it after a
@@ -291,7 +292,7 @@ impl Client {
             partition: partition.cloned().unwrap_or_default(),
         };
         let info = target.reload(id).await?;
-        UpsertSession::new(target, info, options)
+        UpsertSession::new(Arc::new(target), info, options)
     }
 }
 
@@ -368,6 +369,66 @@ struct Bucket {
     encoder: RecordEncoder,
 }
 
+/// A sealed bucket block waiting for its PUT.
+struct Block {
+    bucket: u32,
+    rows: u64,
+    body: Bytes,
+}
+
+/// What one block upload needs, owned so uploads can run in parallel.
+struct Put {
+    target: Arc<Target>,
+    id: String,
+    encoding: Option<&'static str>,
+    retry: RetryPolicy,
+}
+
+impl Put {
+    /// PUTs a block to its slot, retrying transient errors with the same
+    /// bytes (the block is applied once per try that reached the server,
+    /// and applying the same full rows twice in a row changes nothing). A
+    /// 308 comes back to the caller, which reloads the slot map.
+    async fn send(&self, slot: &SlotInfo, block: &Block) -> Result<()> {
+        let bucket = block.bucket.to_string();
+        let count = block.rows.to_string();
+        let extra = [
+            ("upsertid", Some(self.id.as_str())),
+            ("bucketid", Some(bucket.as_str())),
+            ("slotid", Some(slot.slot_id.as_str())),
+            ("record_count", Some(count.as_str())),
+        ];
+        let mut attempt = 1;
+        let mut backoff = self.retry.initial_backoff;
+        loop {
+            let result = self
+                .target
+                .send(
+                    Method::PUT,
+                    &extra,
+                    Some(&slot.worker_addr),
+                    Some((block.body.clone(), self.encoding)),
+                )
+                .await;
+            match result {
+                Ok(_) => {
+                    tracing::debug!(session = %self.id, bucket = block.bucket, rows = block.rows,
+                        bytes = block.body.len(), attempt, "upsert block uploaded");
+                    return Ok(());
+                }
+                Err(e) if e.is_retryable() && attempt < self.retry.max_attempts.max(1) => {
+                    tracing::warn!(session = %self.id, bucket = block.bucket, attempt, error = %e,
+                        "upsert block upload failed; sending it again");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.retry.max_backoff);
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 /// Where the session stands on the client side.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 enum State {
@@ -390,7 +451,7 @@ enum State {
 /// than its lifetime (`lifecycle_hours`, or the server's default) expires;
 /// call [`reload`](Self::reload) now and then when writing slowly.
 pub struct UpsertSession {
-    target: Target,
+    target: Arc<Target>,
     info: UpsertSessionInfo,
     options: UpsertOptions,
     columns: Vec<Column>,
@@ -416,7 +477,7 @@ impl std::fmt::Debug for UpsertSession {
 }
 
 impl UpsertSession {
-    fn new(target: Target, info: UpsertSessionInfo, options: UpsertOptions) -> Result<Self> {
+    fn new(target: Arc<Target>, info: UpsertSessionInfo, options: UpsertOptions) -> Result<Self> {
         let columns = info.schema.data_columns();
         let hasher = Hasher::from_name(&info.hasher).ok_or_else(|| {
             Error::protocol(format!(
@@ -587,9 +648,11 @@ impl UpsertSession {
                 arrow_select::take::take_record_batch(&full, &UInt32Array::from(rows.clone()))?;
             let encoder = &mut self.buckets[b].encoder;
             let before = encoder.buffered_len();
-            encoder
-                .write(&part)
-                .map_err(|e| Error::invalid(format!("encoding upsert rows: {e}")))?;
+            if let Err(e) = encoder.write(&part) {
+                // Other buckets may hold part of the batch already.
+                self.state = State::Failed;
+                return Err(Error::invalid(format!("encoding upsert rows: {e}")));
+            }
             self.buffered += encoder.buffered_len() - before;
             if encoder.buffered_len() >= self.options.bucket_flush_bytes {
                 full_buckets.push(b);
@@ -598,10 +661,12 @@ impl UpsertSession {
         self.rows[usize::from(op == Operation::Delete)] += batch.num_rows() as u64;
         if self.buffered >= self.options.max_buffer_bytes {
             self.flush().await?;
-        } else {
+        } else if !full_buckets.is_empty() {
+            let mut blocks = Vec::new();
             for b in full_buckets {
-                self.flush_bucket(b).await?;
+                blocks.extend(self.take_block(b)?);
             }
+            self.upload(blocks).await?;
         }
         Ok(())
     }
@@ -676,7 +741,7 @@ impl UpsertSession {
             }
         }
         let padded = RecordBatch::try_new_with_options(
-            std::sync::Arc::new(arrow_schema::Schema::new(fields)),
+            Arc::new(arrow_schema::Schema::new(fields)),
             arrays,
             &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
         )?;
@@ -688,20 +753,53 @@ impl UpsertSession {
         )?)
     }
 
-    /// Uploads every bucket's buffered rows.
+    /// Uploads every bucket's buffered rows, the buckets in parallel (as
+    /// both SDKs do; a bucket's blocks still go out in order).
     ///
     /// # Errors
     ///
     /// The error of an upload that failed for good.
     pub async fn flush(&mut self) -> Result<()> {
+        let mut jobs = Vec::new();
         for b in 0..self.buckets.len() {
-            self.flush_bucket(b).await?;
+            if let Some(job) = self.take_block(b)? {
+                jobs.push(job);
+            }
         }
-        Ok(())
+        self.upload(jobs).await
     }
 
-    async fn flush_bucket(&mut self, b: usize) -> Result<()> {
-        let result = self.upload_bucket(b).await;
+    /// Seals bucket `b`'s buffer into a block body, if it holds rows.
+    fn take_block(&mut self, b: usize) -> Result<Option<Block>> {
+        let fresh = RecordEncoder::try_new(&self.record_columns);
+        let encoder = std::mem::replace(&mut self.buckets[b].encoder, fresh);
+        let rows = encoder.rows_written();
+        if rows == 0 {
+            return Ok(None);
+        }
+        let raw = encoder.finish();
+        self.buffered = self.buffered.saturating_sub(raw.len());
+        let compression = self.options.compression;
+        let body = if compression == Compression::None {
+            Bytes::from(raw)
+        } else {
+            match compression.compress(&raw) {
+                Ok(c) => Bytes::from(c),
+                Err(e) => {
+                    self.state = State::Failed;
+                    return Err(Error::invalid(format!("compressing an upsert block: {e}")));
+                }
+            }
+        };
+        Ok(Some(Block {
+            bucket: b as u32,
+            rows,
+            body,
+        }))
+    }
+
+    async fn upload(&mut self, blocks: Vec<Block>) -> Result<()> {
+        let result = self.upload_blocks(blocks).await;
         if result.is_err() {
             // Some of the session's rows may be on the server and others
             // not: it must never be committed.
@@ -710,71 +808,56 @@ impl UpsertSession {
         result
     }
 
-    async fn upload_bucket(&mut self, b: usize) -> Result<()> {
-        let fresh = RecordEncoder::try_new(&self.record_columns);
-        let encoder = std::mem::replace(&mut self.buckets[b].encoder, fresh);
-        let rows = encoder.rows_written();
-        if rows == 0 {
-            return Ok(());
-        }
-        let raw = encoder.finish();
-        self.buffered = self.buffered.saturating_sub(raw.len());
-        let compression = self.options.compression;
-        let body = if compression == Compression::None {
-            Bytes::from(raw)
-        } else {
-            Bytes::from(
-                compression
-                    .compress(&raw)
-                    .map_err(|e| Error::invalid(format!("compressing an upsert block: {e}")))?,
-            )
-        };
-        let bucket_id = b.to_string();
-        let count = rows.to_string();
-        let mut attempt = 1;
-        let mut backoff = self.options.retry.initial_backoff;
+    async fn upload_blocks(&mut self, mut blocks: Vec<Block>) -> Result<()> {
+        let mut rounds = 1;
         loop {
-            let slot = self
-                .info
-                .slot_of(b as u32)
-                .ok_or_else(|| Error::protocol(format!("no slot serves bucket {b}")))?
-                .clone();
-            let extra = [
-                ("upsertid", Some(self.info.id.as_str())),
-                ("bucketid", Some(bucket_id.as_str())),
-                ("slotid", Some(slot.slot_id.as_str())),
-                ("record_count", Some(count.as_str())),
-            ];
-            let result = self
-                .target
-                .send(
-                    Method::PUT,
-                    &extra,
-                    Some(&slot.worker_addr),
-                    Some((body.clone(), compression.content_encoding())),
-                )
-                .await;
-            match result {
-                Ok(_) => {
-                    tracing::debug!(session = %self.info.id, bucket = b, rows, bytes = body.len(), attempt, "upsert block uploaded");
-                    return Ok(());
-                }
-                // 308: the bucket moved to another slot; reload and resend.
-                Err(e)
-                    if e.server().is_some_and(|s| s.status == 308)
-                        && attempt < self.options.retry.max_attempts.max(1) =>
-                {
-                    tracing::warn!(session = %self.info.id, bucket = b, "bucket reassigned; reloading the session");
-                    self.reload().await?;
-                }
-                Err(e) if e.is_retryable() && attempt < self.options.retry.max_attempts.max(1) => {
-                    tracing::warn!(session = %self.info.id, bucket = b, attempt, error = %e, "upsert block upload failed; sending it again");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.options.retry.max_backoff);
-                }
-                Err(e) => return Err(e),
+            let mut set = tokio::task::JoinSet::new();
+            for block in blocks.drain(..) {
+                let slot = self
+                    .info
+                    .slot_of(block.bucket)
+                    .ok_or_else(|| {
+                        Error::protocol(format!("no slot serves bucket {}", block.bucket))
+                    })?
+                    .clone();
+                let put = Put {
+                    target: Arc::clone(&self.target),
+                    id: self.info.id.clone(),
+                    encoding: self.options.compression.content_encoding(),
+                    retry: self.options.retry.clone(),
+                };
+                set.spawn(async move {
+                    let result = put.send(&slot, &block).await;
+                    (block, result)
+                });
             }
-            attempt += 1;
+            let mut moved = Vec::new();
+            let mut failed = None;
+            while let Some(joined) = set.join_next().await {
+                let (block, result) =
+                    joined.map_err(|e| Error::transport(format!("upsert upload task: {e}")))?;
+                match result {
+                    Ok(()) => {}
+                    // 308: the bucket moved to another slot; reload and resend.
+                    Err(e) if e.server().is_some_and(|s| s.status == 308) => moved.push(block),
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if moved.is_empty() {
+                return Ok(());
+            }
+            if rounds >= self.options.retry.max_attempts.max(1) {
+                return Err(self.not_open("buckets kept moving between slots (HTTP 308)"));
+            }
+            tracing::warn!(session = %self.info.id, buckets = moved.len(), "buckets reassigned; reloading the session");
+            self.reload().await?;
+            blocks = moved;
+            rounds += 1;
         }
     }
 
