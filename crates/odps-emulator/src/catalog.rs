@@ -87,9 +87,36 @@ pub struct TableMeta {
     pub ddl_modified: i64,
     /// Last data change, seconds since the epoch.
     pub data_modified: i64,
+    /// `TBLPROPERTIES ('transactional'='true')`.
+    #[serde(default)]
+    pub transactional: bool,
+    /// Primary key columns (a Delta table when also transactional).
+    #[serde(default)]
+    pub primary_key: Vec<String>,
+    /// Other table properties as given (`write.bucket.num`, …).
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
+/// Default of `write.bucket.num` (the service's documented default is
+/// not settled; 16 is what public examples use).
+pub const DEFAULT_BUCKETS: u32 = 16;
+
 impl TableMeta {
+    /// Whether this is a primary-key Delta table (transactional with a
+    /// primary key), written through upsert sessions only.
+    pub fn is_delta(&self) -> bool {
+        self.transactional && !self.primary_key.is_empty()
+    }
+
+    /// The table's bucket count (`write.bucket.num`).
+    pub fn buckets(&self) -> u32 {
+        self.properties
+            .get("write.bucket.num")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_BUCKETS)
+    }
+
     /// Whether the table has partition keys.
     pub fn is_partitioned(&self) -> bool {
         !self.partition_keys.is_empty()
@@ -131,6 +158,27 @@ impl TableMeta {
             .collect()
     }
 
+    /// The `Reserved` object (sent as a JSON string): `Transactional`,
+    /// and for a Delta table `PrimaryKey` (a list of names; the service's
+    /// exact shape is not documented, pyodps reads it as a list) and the
+    /// table properties.
+    pub fn reserved_json(&self) -> serde_json::Value {
+        let mut reserved = serde_json::Map::new();
+        reserved.insert(
+            "Transactional".into(),
+            if self.transactional { "true" } else { "false" }.into(),
+        );
+        if !self.primary_key.is_empty() {
+            reserved.insert("PrimaryKey".into(), self.primary_key.clone().into());
+        }
+        for (k, v) in &self.properties {
+            if k != "transactional" {
+                reserved.insert(k.clone(), v.clone().into());
+            }
+        }
+        serde_json::Value::Object(reserved)
+    }
+
     /// The column list as MaxCompute's schema JSON renders it.
     pub fn schema_json(&self) -> serde_json::Value {
         let col = |c: &Column| {
@@ -150,7 +198,7 @@ impl TableMeta {
             "isVirtualView": false,
             "isExternal": false,
             "size": 0,
-            "Reserved": "{\"Transactional\":\"false\"}",
+            "Reserved": self.reserved_json().to_string(),
             "columns": self.columns.iter().map(col).collect::<Vec<_>>(),
             "partitionKeys": self.partition_keys.iter().map(col).collect::<Vec<_>>(),
         })

@@ -25,10 +25,30 @@ pub struct Instance {
     pub result: String,
     /// The row count a `SELECT COUNT(*)` produced, for the instance tunnel.
     pub count: Option<u64>,
+    /// The rows a `SELECT *` produced, for the instance tunnel.
+    pub rows: Option<std::sync::Arc<ResultSet>>,
     /// Start time, seconds since the epoch.
     pub start: i64,
     /// End time, seconds since the epoch.
     pub end: i64,
+}
+
+/// A query's result rows: its columns and batches (timestamps as seconds
+/// and nanoseconds, as stored).
+#[derive(Debug, Default)]
+pub struct ResultSet {
+    /// Result columns.
+    pub columns: Vec<crate::catalog::Column>,
+    /// The rows.
+    pub batches: Vec<arrow_array::RecordBatch>,
+}
+
+/// What a statement produced.
+#[derive(Debug, Default)]
+struct Output {
+    text: String,
+    count: Option<u64>,
+    rows: Option<ResultSet>,
 }
 
 /// Finished instances by project and id.
@@ -186,16 +206,16 @@ pub fn run(
         .map_err(|e| e.to_string())
         .and_then(|statements| {
             let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-            let mut result = (String::new(), None);
+            let mut result = Output::default();
             for statement in statements {
                 result = execute(catalog, project, statement, odps2).map_err(|e| e.message)?;
             }
             Ok(result)
         });
     tracing::info!(%project, %id, ok = outcome.is_ok(), "instance finished");
-    let (success, result, count) = match outcome {
-        Ok((text, count)) => (true, text, count),
-        Err(e) => (false, e, None),
+    let (success, result, count, rows) = match outcome {
+        Ok(out) => (true, out.text, out.count, out.rows.map(std::sync::Arc::new)),
+        Err(e) => (false, e, None, None),
     };
     Instance {
         id,
@@ -204,6 +224,7 @@ pub fn run(
         success,
         result,
         count,
+        rows,
         start,
         end: now_secs(),
     }
@@ -217,13 +238,14 @@ fn semantic(message: String) -> OdpsError {
     )
 }
 
-/// Runs one statement: its result text, and the count of a `SELECT COUNT(*)`.
+/// Runs one statement: its result text, the count of a `SELECT COUNT(*)`,
+/// the rows of a `SELECT *`.
 fn execute(
     catalog: &Catalog,
     project: &str,
     statement: Statement,
     odps2: bool,
-) -> Result<(String, Option<u64>), OdpsError> {
+) -> Result<Output, OdpsError> {
     match statement {
         Statement::CreateTable {
             if_not_exists,
@@ -232,13 +254,30 @@ fn execute(
             partition_keys,
             comment,
             lifecycle,
+            primary_key,
+            properties,
         } => {
             if !odps2 {
                 refuse_odps2_types(&columns)?;
             }
+            let mut columns = columns;
+            let properties: std::collections::BTreeMap<String, String> =
+                properties.into_iter().collect();
+            let transactional = properties
+                .get("transactional")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            crate::upsert::check_delta_ddl(
+                &table,
+                &mut columns,
+                &partition_keys,
+                &primary_key,
+                transactional,
+                &properties,
+            )
+            .map_err(semantic)?;
             if catalog.load(project, &table)?.is_some() {
                 return if if_not_exists {
-                    Ok((String::new(), None))
+                    Ok(Output::default())
                 } else {
                     Err(semantic(format!(
                         "Table or view already exists - {project}.{table}"
@@ -267,9 +306,12 @@ fn execute(
                 created: now,
                 ddl_modified: now,
                 data_modified: now,
+                transactional,
+                primary_key,
+                properties,
             };
             catalog.save(project, &meta)?;
-            Ok((String::new(), None))
+            Ok(Output::default())
         }
         Statement::AddColumns { table, columns } => {
             if !odps2 {
@@ -293,14 +335,14 @@ fn execute(
             }
             meta.ddl_modified = now_secs();
             catalog.save(project, &meta)?;
-            Ok((String::new(), None))
+            Ok(Output::default())
         }
         Statement::SetComment { table, comment } => {
             let mut meta = require(catalog, project, &table)?;
             meta.comment = comment;
             meta.ddl_modified = now_secs();
             catalog.save(project, &meta)?;
-            Ok((String::new(), None))
+            Ok(Output::default())
         }
         Statement::AddPartitions {
             table,
@@ -332,7 +374,7 @@ fn execute(
                 });
             }
             catalog.save(project, &meta)?;
-            Ok((String::new(), None))
+            Ok(Output::default())
         }
         Statement::DropPartitions {
             table,
@@ -362,18 +404,40 @@ fn execute(
                 }
             }
             catalog.save(project, &meta)?;
-            Ok((String::new(), None))
+            Ok(Output::default())
         }
         Statement::DropTable { if_exists, table } => {
             if catalog.load(project, &table)?.is_none() {
                 return if if_exists {
-                    Ok((String::new(), None))
+                    Ok(Output::default())
                 } else {
                     Err(no_table(project, &table))
                 };
             }
             catalog.drop_table(project, &table)?;
-            Ok((String::new(), None))
+            Ok(Output::default())
+        }
+        Statement::SelectAll { table, filter } => {
+            let meta = require(catalog, project, &table)?;
+            if !meta.is_delta() {
+                // As before Delta tables: a parse error, as for any query
+                // outside the subset.
+                return Err(OdpsError::new(
+                    400,
+                    "ParseError",
+                    format!(
+                        "ODPS-0130161:[1,8] Parse exception - the MaxCompute emulator supports \
+                         SELECT * only on primary-key Delta tables, and {table} is not one \
+                         (read it with a download session)"
+                    ),
+                ));
+            }
+            let rows = crate::upsert::select_all(catalog, project, &meta, &filter)?;
+            Ok(Output {
+                text: crate::upsert::csv(&rows)?,
+                count: None,
+                rows: Some(rows),
+            })
         }
         Statement::SelectCount { table, filter } => {
             let meta = require(catalog, project, &table)?;
@@ -399,7 +463,11 @@ fn execute(
                     .map(|f| f.rows)
                     .sum::<u64>();
             }
-            Ok((format!("\"_c0\"\n{total}\n"), Some(total)))
+            Ok(Output {
+                text: format!("\"_c0\"\n{total}\n"),
+                count: Some(total),
+                rows: None,
+            })
         }
     }
 }

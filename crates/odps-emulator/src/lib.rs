@@ -16,6 +16,7 @@
 //! | `sql` | parser of the DDL subset and `SELECT COUNT(*)` |
 //! | `instances` | runs SQL instances, their status and result XML |
 //! | `tunnel` | upload and download sessions |
+//! | `upsert` | primary-key Delta tables: DDL checks, upsert sessions, the merged state reads see |
 //! | `storage` | Parquet files of committed blocks |
 //! | `faults` | injected failures and delays for retry tests |
 //!
@@ -79,6 +80,7 @@ pub mod server;
 pub mod sql;
 pub mod storage;
 pub mod tunnel;
+pub mod upsert;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -170,6 +172,12 @@ impl Emulator {
             tunnel: tunnel::Tunnel::new(
                 catalog.clone(),
                 meta_lock.clone(),
+                faults::Faults::new(config.faults.clone()),
+            ),
+            upserts: upsert::Upserts::new(
+                catalog.clone(),
+                meta_lock.clone(),
+                addr.to_string(),
                 faults::Faults::new(config.faults.clone()),
             ),
             catalog,

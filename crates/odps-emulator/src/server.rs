@@ -33,6 +33,8 @@ pub struct AppState {
     pub instances: Instances,
     /// Upload and download sessions.
     pub tunnel: Tunnel,
+    /// Upsert sessions of primary-key Delta tables.
+    pub upserts: crate::upsert::Upserts,
     /// `host:port` the Tunnel is reached at.
     pub tunnel_host: String,
     /// Largest request body in bytes, as received and once decompressed.
@@ -597,6 +599,26 @@ async fn tunnel(
 ) -> Result<Reply, OdpsError> {
     if let ["projects", project, "instances", instance_id] = segments {
         return instance_tunnel(state, method, project, instance_id, segments, params);
+    }
+    if let Some((&"upserts", table_segments)) = segments.split_last()
+        && let Some((project, table)) = table_path(table_segments)
+    {
+        let req = TableRequest {
+            project,
+            table,
+            params,
+        };
+        return match (method, get(params, "upsertid")) {
+            (&Method::POST, None) => state.upserts.create(&req).map(Reply::json),
+            (&Method::GET, Some(id)) => state.upserts.status(&req, id).map(Reply::json),
+            (&Method::PUT, Some(id)) => {
+                state.upserts.put(&req, id, body.clone()).await?;
+                Ok(Reply::ok("application/json", Bytes::new()))
+            }
+            (&Method::POST, Some(id)) => state.upserts.commit(&req, id).await.map(Reply::json),
+            (&Method::DELETE, Some(id)) => state.upserts.abort(&req, id).map(Reply::json),
+            _ => Err(unknown(method, segments, params)),
+        };
     }
     let Some((project, table)) = table_path(segments) else {
         return Err(unknown(method, segments, params));

@@ -1,7 +1,10 @@
 //! The SQL subset the emulator runs: `CREATE TABLE`, `ALTER TABLE … ADD
 //! COLUMNS`, `ALTER TABLE … ADD|DROP PARTITION`, `ALTER TABLE … SET
 //! COMMENT`, `DROP TABLE` and
-//! `SELECT COUNT(*) FROM t [WHERE k='v' AND …]`. Anything else is refused
+//! `SELECT COUNT(*) FROM t [WHERE k='v' AND …]`, and `SELECT * FROM t
+//! [WHERE k='v' AND …]` (run for primary-key Delta tables only). `CREATE
+//! TABLE` takes `PRIMARY KEY (…)` in the column list and `TBLPROPERTIES`.
+//! Anything else is refused
 //! with MaxCompute's parse-error format.
 
 use crate::catalog::Column;
@@ -24,6 +27,10 @@ pub enum Statement {
         comment: String,
         /// `LIFECYCLE n`.
         lifecycle: Option<i64>,
+        /// `PRIMARY KEY (a, b)` inside the column list (lower-case names).
+        primary_key: Vec<String>,
+        /// `TBLPROPERTIES ('k'='v', …)`, keys lower-case.
+        properties: Vec<(String, String)>,
     },
     /// `ALTER TABLE t ADD COLUMNS (...)`
     AddColumns {
@@ -63,6 +70,14 @@ pub enum Statement {
         if_exists: bool,
         /// Table name.
         table: String,
+    },
+    /// `SELECT * FROM t [WHERE k = 'v' AND ...]` (the read path of
+    /// primary-key Delta tables)
+    SelectAll {
+        /// Table name.
+        table: String,
+        /// Equality filters on partition keys.
+        filter: Vec<(String, String)>,
     },
     /// `SELECT COUNT(*) FROM t [WHERE k = 'v' AND ...]`
     SelectCount {
@@ -365,10 +380,11 @@ impl Parser<'_> {
             self.expect_kw("exists")?;
         }
         let table = self.table_name()?;
-        let columns = self.column_list()?;
+        let (columns, primary_key) = self.column_list_with_key()?;
         let mut comment = String::new();
         let mut partition_keys = Vec::new();
         let mut lifecycle = None;
+        let mut properties = Vec::new();
         while !self.at_end() && !self.peek_punct(';') {
             if self.eat_kw("comment") {
                 comment = self.string()?;
@@ -377,6 +393,17 @@ impl Parser<'_> {
                 partition_keys = self.column_list()?;
             } else if self.eat_kw("lifecycle") {
                 lifecycle = Some(self.number()?);
+            } else if self.eat_kw("tblproperties") {
+                self.expect_punct('(')?;
+                loop {
+                    let key = self.string()?.to_ascii_lowercase();
+                    self.expect_punct('=')?;
+                    properties.push((key, self.string()?));
+                    if !self.eat_punct(',') {
+                        break;
+                    }
+                }
+                self.expect_punct(')')?;
             } else {
                 return Err(self.error("unsupported CREATE TABLE clause"));
             }
@@ -391,6 +418,8 @@ impl Parser<'_> {
             partition_keys,
             comment,
             lifecycle,
+            primary_key,
+            properties,
         })
     }
 
@@ -464,9 +493,40 @@ impl Parser<'_> {
     }
 
     fn column_list(&mut self) -> Result<Vec<Column>, SqlError> {
+        let start = self.pos;
+        let (columns, key) = self.column_list_with_key()?;
+        if !key.is_empty() {
+            self.pos = start;
+            return Err(self.error("PRIMARY KEY is only allowed among a table's columns"));
+        }
+        Ok(columns)
+    }
+
+    /// A column list that may hold `PRIMARY KEY (a, b)` as an entry.
+    fn column_list_with_key(&mut self) -> Result<(Vec<Column>, Vec<String>), SqlError> {
         self.expect_punct('(')?;
         let mut columns = Vec::new();
+        let mut key = Vec::new();
         loop {
+            if self.peek_kw("primary") {
+                self.pos += 1;
+                self.expect_kw("key")?;
+                if !key.is_empty() {
+                    return Err(self.error("a table has one PRIMARY KEY"));
+                }
+                self.expect_punct('(')?;
+                loop {
+                    key.push(self.ident()?.to_ascii_lowercase());
+                    if !self.eat_punct(',') {
+                        break;
+                    }
+                }
+                self.expect_punct(')')?;
+                if !self.eat_punct(',') {
+                    break;
+                }
+                continue;
+            }
             let name = self.ident()?.to_ascii_lowercase();
             let type_name = self.type_name()?;
             let mut nullable = true;
@@ -493,7 +553,7 @@ impl Parser<'_> {
             }
         }
         self.expect_punct(')')?;
-        Ok(columns)
+        Ok((columns, key))
     }
 
     /// Collects a type's tokens up to the `,`/`)` that ends the column and
@@ -547,7 +607,13 @@ impl Parser<'_> {
     }
 
     fn select_count(&mut self) -> Result<Statement, SqlError> {
-        let unsupported = "the MaxCompute emulator supports only SELECT COUNT(*) FROM table [WHERE partition_key = 'value' AND ...]";
+        let unsupported = "the MaxCompute emulator supports only SELECT COUNT(*) FROM table [WHERE partition_key = 'value' AND ...] (and SELECT * on primary-key Delta tables)";
+        if self.eat_punct('*') {
+            self.expect_kw("from")?;
+            let table = self.table_name()?;
+            let filter = self.partition_filter(unsupported)?;
+            return Ok(Statement::SelectAll { table, filter });
+        }
         if !self.eat_kw("count") {
             return Err(self.error(unsupported));
         }
@@ -561,6 +627,12 @@ impl Parser<'_> {
         }
         self.expect_kw("from")?;
         let table = self.table_name()?;
+        let filter = self.partition_filter(unsupported)?;
+        Ok(Statement::SelectCount { table, filter })
+    }
+
+    /// `[WHERE k = 'v' AND ...]` up to the end of the statement.
+    fn partition_filter(&mut self, unsupported: &str) -> Result<Vec<(String, String)>, SqlError> {
         let mut filter = Vec::new();
         if self.eat_kw("where") {
             loop {
@@ -577,7 +649,7 @@ impl Parser<'_> {
         if !self.at_end() && !self.peek_punct(';') {
             return Err(self.error(unsupported));
         }
-        Ok(Statement::SelectCount { table, filter })
+        Ok(filter)
     }
 }
 
@@ -596,6 +668,7 @@ mod tests {
             partition_keys,
             comment,
             lifecycle,
+            ..
         } = &stmts[0]
         else {
             panic!("not a create: {stmts:?}");
@@ -659,8 +732,44 @@ mod tests {
     }
 
     #[test]
+    fn parses_delta_tables_and_select_all() {
+        let sql = "CREATE TABLE IF NOT EXISTS `d` (\n  `id` BIGINT NOT NULL,\n  `k2` STRING,\n  `v` DECIMAL(10,2),\n  PRIMARY KEY (`id`, k2)\n)\nPARTITIONED BY (pt STRING)\nTBLPROPERTIES (\n  'transactional' = 'true',\n  'write.bucket.num' = '4'\n);";
+        let Statement::CreateTable {
+            primary_key,
+            properties,
+            partition_keys,
+            columns,
+            ..
+        } = &parse_script(sql).unwrap()[0]
+        else {
+            panic!("not a create");
+        };
+        assert_eq!(primary_key, &["id", "k2"]);
+        assert_eq!(columns.len(), 3);
+        assert_eq!(partition_keys.len(), 1);
+        assert_eq!(
+            properties,
+            &[
+                ("transactional".to_owned(), "true".to_owned()),
+                ("write.bucket.num".to_owned(), "4".to_owned())
+            ]
+        );
+        assert!(
+            parse_script("CREATE TABLE t (a BIGINT) PARTITIONED BY (b STRING, PRIMARY KEY (b))")
+                .is_err()
+        );
+        assert_eq!(
+            parse_script("SELECT * FROM p.d WHERE pt='x'").unwrap(),
+            vec![Statement::SelectAll {
+                table: "d".into(),
+                filter: vec![("pt".into(), "x".into())]
+            }]
+        );
+    }
+
+    #[test]
     fn refuses_what_it_does_not_run() {
-        let err = parse_script("SELECT * FROM t").unwrap_err();
+        let err = parse_script("SELECT a FROM t").unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("ODPS-0130161:[1,8] Parse exception"),

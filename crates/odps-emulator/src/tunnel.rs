@@ -46,7 +46,7 @@ struct DownloadSession {
     meta: TableMeta,
     files: Vec<PathBuf>,
     /// An instance's result rows, served instead of files.
-    result: Option<RecordBatch>,
+    result: Vec<RecordBatch>,
     record_count: u64,
 }
 
@@ -163,6 +163,14 @@ impl Tunnel {
     pub fn create_upload(&self, req: &TableRequest<'_>) -> Result<String, OdpsError> {
         let _guard = self.meta_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut meta = self.catalog.require(req.project, req.table)?;
+        if meta.is_delta() {
+            // pyodps and Java write such tables through upsert sessions
+            // only; the service's answer to a batch upload is not documented.
+            return Err(OdpsError::unsupported(format!(
+                "batch upload sessions on the primary-key Delta table {}: write it through an upsert session",
+                meta.name
+            )));
+        }
         let spec = req.partition()?;
         let partition = if meta.is_partitioned() {
             let values = meta.full_partition(&spec)?;
@@ -429,7 +437,7 @@ impl Tunnel {
             DownloadSession {
                 meta,
                 files,
-                result: None,
+                result: Vec::new(),
                 record_count,
             },
         );
@@ -437,55 +445,69 @@ impl Tunnel {
     }
 
     /// `POST /projects/{p}/instances/{id}?downloads`: the instance tunnel
-    /// over a query's result (a `SELECT COUNT(*)` gives one `bigint` row).
+    /// over a query's result (a `SELECT COUNT(*)` gives one `bigint` row,
+    /// a `SELECT *` its rows).
     pub fn create_instance_download(
         &self,
         project: &str,
         instance: &crate::instances::Instance,
     ) -> Result<String, OdpsError> {
-        let Some(count) = instance.count.filter(|_| instance.success) else {
-            return Err(OdpsError::invalid_argument(format!(
+        let no_result = || {
+            OdpsError::invalid_argument(format!(
                 "instance {} has no result set to download",
                 instance.id
-            )));
+            ))
         };
-        let column = Column {
-            name: "_c0".into(),
-            type_name: "bigint".into(),
-            comment: String::new(),
-            nullable: true,
+        if !instance.success {
+            return Err(no_result());
+        }
+        let (columns, batches) = if let Some(rows) = &instance.rows {
+            (rows.columns.clone(), rows.batches.clone())
+        } else {
+            let count = instance.count.ok_or_else(no_result)?;
+            let column = Column {
+                name: "_c0".into(),
+                type_name: "bigint".into(),
+                comment: String::new(),
+                nullable: true,
+            };
+            let schema = storage::arrow_schema(std::slice::from_ref(&column))?;
+            let value = i64::try_from(count).unwrap_or(i64::MAX);
+            let batch = RecordBatch::try_new(
+                schema,
+                vec![std::sync::Arc::new(arrow_array::Int64Array::from(vec![
+                    value,
+                ]))],
+            )
+            .map_err(|e| OdpsError::internal(e.to_string()))?;
+            (vec![column], vec![batch])
         };
-        let schema = storage::arrow_schema(std::slice::from_ref(&column))?;
-        let value = i64::try_from(count).unwrap_or(i64::MAX);
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![std::sync::Arc::new(arrow_array::Int64Array::from(vec![
-                value,
-            ]))],
-        )
-        .map_err(|e| OdpsError::internal(e.to_string()))?;
+        let record_count = batches.iter().map(|b| b.num_rows() as u64).sum();
         let meta = TableMeta {
             name: String::new(),
             table_id: instance.id.clone(),
             comment: String::new(),
-            columns: vec![column],
+            columns,
             partition_keys: Vec::new(),
             partitions: Vec::new(),
             lifecycle: None,
             created: instance.start,
             ddl_modified: instance.end,
             data_modified: instance.end,
+            transactional: false,
+            primary_key: Vec::new(),
+            properties: Default::default(),
         };
         let id = format!("{:032x}", now_nanos());
-        let json = download_json(&id, &meta, 1);
+        let json = download_json(&id, &meta, record_count);
         let mut downloads = self.downloads.lock().unwrap_or_else(|p| p.into_inner());
         downloads.insert(
             (project.to_ascii_lowercase(), id),
             DownloadSession {
                 meta,
                 files: Vec::new(),
-                result: Some(batch),
-                record_count: 1,
+                result: batches,
+                record_count,
             },
         );
         Ok(json)

@@ -174,6 +174,24 @@ pub enum ErrorKind {
         /// The limit in force.
         limit: usize,
     },
+    /// An upsert session is not open for what was asked (written to after
+    /// its commit or abort), or its commit ended in a status other than
+    /// `committed` (expired, aborted, critical, or still committing at the
+    /// commit timeout). Nothing of an uncommitted session is visible.
+    #[error("upsert session {id} is {status}: {message}")]
+    UpsertSession {
+        /// Session id.
+        id: String,
+        /// The session's status as last seen (`committed`, `aborted`, …).
+        status: String,
+        /// What was asked of it.
+        message: String,
+    },
+    /// A row cannot go into an upsert session: a NULL or unhashable primary
+    /// key column, or a batch without the key columns. Nothing of the batch
+    /// was buffered.
+    #[error("upsert row refused: {0}")]
+    UpsertRow(String),
     /// A plain `http://` endpoint whose host is not loopback, without
     /// [`ClientOptions::allow_insecure_http`](crate::rest::ClientOptions::allow_insecure_http).
     #[error(

@@ -12,6 +12,8 @@
 //! | [`compress`] | whole-body compression of uploads (`Content-Encoding: deflate` or `zstd`) |
 //! | [`xml`] | the small XML tree used for REST bodies |
 //! | [`rest`] | signed HTTP client (hyper, rustls): SQL instances, table schemas and partitions, tunnel discovery |
+//! | [`upsert`] | upsert sessions on primary-key Delta tables: bucket hashing, UPSERT/DELETE blocks, commit; creating such tables |
+//! | [`query`] | SQL query results through the instance tunnel (how Delta tables are read) |
 //! | [`writer`] | upload sessions with the Arrow block writer (blocks in flight, retries, resume), download sessions |
 //!
 //! The no-I/O modules (`auth`, `types`, `session`, `encode`, `compress`, `xml`, and
@@ -28,9 +30,11 @@ pub mod backoff;
 pub mod compress;
 pub mod encode;
 pub mod error;
+pub mod query;
 pub mod rest;
 pub mod session;
 pub mod types;
+pub mod upsert;
 pub mod writer;
 pub mod xml;
 

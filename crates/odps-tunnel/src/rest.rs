@@ -172,6 +172,42 @@ pub struct TableInfo {
     pub schema: TableSchema,
 }
 
+impl TableInfo {
+    /// The schema's `Reserved` properties (a JSON object the service sends
+    /// as a string), e.g. `Transactional`, `PrimaryKey`.
+    pub fn reserved(&self) -> serde_json::Map<String, serde_json::Value> {
+        match self.schema.extra.get("Reserved") {
+            Some(serde_json::Value::String(text)) => serde_json::from_str(text).unwrap_or_default(),
+            Some(serde_json::Value::Object(map)) => map.clone(),
+            _ => serde_json::Map::new(),
+        }
+    }
+
+    /// Whether the table is transactional (`Reserved.Transactional`).
+    pub fn is_transactional(&self) -> bool {
+        self.reserved()
+            .get("Transactional")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// The primary key columns (`Reserved.PrimaryKey`), empty when none:
+    /// a transactional table with a primary key is a Delta table, written
+    /// through upsert sessions.
+    pub fn primary_key(&self) -> Vec<String> {
+        match self.reserved().get("PrimaryKey") {
+            Some(serde_json::Value::Array(keys)) => keys
+                .iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect(),
+            Some(serde_json::Value::String(k)) if !k.is_empty() => {
+                k.split(',').map(|s| s.trim().to_owned()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// Status of an instance and its tasks.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct InstanceStatus {
@@ -674,6 +710,35 @@ impl Client {
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Creates a partition unless it exists (`ALTER TABLE t ADD IF NOT
+    /// EXISTS PARTITION (k='v', …)`). Upsert sessions need their partition
+    /// to exist (they have no `create_partition`); it is one SQL instance,
+    /// so call it once per new partition, not per session.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for an empty spec; as [`run_sql`](Self::run_sql).
+    pub async fn add_partition(&self, table: &str, partition: &PartitionSpec) -> Result<()> {
+        if partition.is_empty() {
+            return Err(Error::invalid(format!(
+                "add_partition on {table}: empty partition spec"
+            )));
+        }
+        let literal = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+        let pairs: Vec<String> = partition
+            .pairs
+            .iter()
+            .map(|(k, v)| format!("`{}`={}", k.replace('`', "``"), literal(v)))
+            .collect();
+        self.run_sql(&format!(
+            "ALTER TABLE `{}` ADD IF NOT EXISTS PARTITION ({});",
+            table.replace('`', "``"),
+            pairs.join(", ")
+        ))
+        .await
+        .map(drop)
     }
 
     /// A table's partitions (all pages).

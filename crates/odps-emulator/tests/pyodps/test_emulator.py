@@ -459,3 +459,137 @@ def test_upload_session_survives_a_restart():
         import shutil
 
         shutil.rmtree(first.data_dir, ignore_errors=True)
+
+
+# --- Primary-key Delta tables and upsert sessions ---------------------------
+
+
+def delta_table(odps, partitioned=True, buckets="4"):
+    name = unique("delta")
+    schema = TableSchema.from_lists(
+        ["id", "k", "v", "amount"],
+        ["bigint", "string", "string", "decimal(10,2)"],
+        ["pt"] if partitioned else None,
+        ["string"] if partitioned else None,
+    )
+    table = odps.create_table(
+        name,
+        schema,
+        transactional=True,
+        primary_key=["id", "k"],
+        table_properties={"write.bucket.num": buckets},
+    )
+    return table
+
+
+def read_delta(table, partition=None):
+    with table.open_reader(partition=partition) as reader:
+        return sorted(tuple(r.values[:4]) for r in reader)
+
+
+def test_delta_table_upserts_merge_across_sessions(odps):
+    table = delta_table(odps)
+    table = odps.get_table(table.name)  # metadata as the service reports it
+    assert table.is_transactional
+    assert list(table.primary_key) == ["id", "k"]
+    table.create_partition("pt=x")
+    dec = decimal.Decimal
+    state = {}
+    # Session 1: the table writer (an upsert session under the hood).
+    with table.open_writer(partition="pt=x") as writer:
+        rows = [[i, f"k{i % 2}", f"v{i}", dec(f"{i}.25")] for i in range(20)]
+        writer.write(rows)
+        for r in rows:
+            state[(r[0], r[1])] = tuple(r)
+    # Session 2: the tunnel's upsert stream, updates (one key three times),
+    # deletes (key only), a delete then a re-insert, a key never written.
+    tunnel = TableTunnel(odps)
+    session = tunnel.create_upsert_session(table.name, partition_spec="pt=x")
+    stream = session.open_upsert_stream(compress=True)
+    for v in ["a", "b", "c"]:
+        stream.upsert(session.new_record([3, "k1", v, dec("3.00")]))
+    state[(3, "k1")] = (3, "k1", "c", dec("3.00"))
+    for i in (4, 5, 100):
+        stream.delete(session.new_record([i, f"k{i % 2}", None, None]))
+        state.pop((i, f"k{i % 2}"), None)
+    stream.upsert(session.new_record([5, "k1", None, None]))
+    state[(5, "k1")] = (5, "k1", None, None)
+    stream.close()
+    session.commit()
+    # Session 3: flushed, never committed; session 4: aborted.
+    for finish in (lambda s: None, lambda s: s.abort()):
+        s = tunnel.create_upsert_session(table.name, partition_spec="pt=x")
+        st = s.open_upsert_stream()
+        st.upsert(s.new_record([0, "k0", "lost", None]))
+        st.delete(s.new_record([1, "k1", None, None]))
+        st.close()
+        finish(s)
+    want = sorted(state.values())
+    assert read_delta(table, "pt=x") == want
+    assert count_rows(odps, table.name, "WHERE pt='x'") == len(want)
+    # A classic download session reads the same merged rows.
+    with table.open_reader(partition="pt=x", reopen=True) as reader:
+        assert reader.count == len(want)
+
+
+def test_delta_table_refusals(odps):
+    plain = unique("plain")
+    odps.execute_sql(f"CREATE TABLE {plain} (id BIGINT)")
+    bad = unique("bad")
+    # A key column that is not a column; a key without 'transactional'.
+    with pytest.raises(errors.ODPSError, match="not a column"):
+        odps.execute_sql(
+            f"CREATE TABLE {bad} (id BIGINT, PRIMARY KEY (nope)) TBLPROPERTIES ('transactional'='true')"
+        )
+    with pytest.raises(errors.ODPSError, match="transactional"):
+        odps.execute_sql(f"CREATE TABLE {bad} (id BIGINT, PRIMARY KEY (id))")
+    with pytest.raises(errors.ODPSError, match="write.bucket.num"):
+        odps.execute_sql(
+            f"CREATE TABLE {bad} (id BIGINT, PRIMARY KEY (id)) "
+            "TBLPROPERTIES ('transactional'='true', 'write.bucket.num'='0')"
+        )
+    tunnel = TableTunnel(odps)
+    # An upsert session on a table without a primary key.
+    with pytest.raises(errors.ODPSError, match="not a primary-key Delta table"):
+        tunnel.create_upsert_session(plain)
+
+    table = delta_table(odps, partitioned=False)
+    # A row sent to the wrong bucket.
+    session = tunnel.create_upsert_session(table.name)
+    stream = session.open_upsert_stream()
+    real = stream._hasher
+
+    class OffByOne:
+        def hash_record(self, record):
+            return real.hash_record(record) + 1
+
+    stream._hasher = OffByOne()
+    stream.upsert(session.new_record([1, "k", "v", None]))
+    with pytest.raises(errors.ODPSError, match="hashes to bucket"):
+        stream.close()
+    session.abort()
+
+    # Commit twice; write after the commit.
+    session = tunnel.create_upsert_session(table.name)
+    stream = session.open_upsert_stream()
+    stream.upsert(session.new_record([1, "k", "v", None]))
+    stream.close()
+    session.commit()
+    with pytest.raises(errors.ODPSError, match="commits once"):
+        session.commit()
+    late = session.open_upsert_stream()
+    late.upsert(session.new_record([2, "k", "late", None]))
+    with pytest.raises(errors.ODPSError, match="takes no more data"):
+        late.close()
+    assert read_delta(table) == [(1, "k", "v", None)]
+    # A NULL key; batch uploads (the Delta table is written by upserts only).
+    session = tunnel.create_upsert_session(table.name)
+    stream = session.open_upsert_stream()
+    stream.upsert(session.new_record([None, "k", "v", None]))
+    with pytest.raises(errors.ODPSError, match="is NULL"):
+        stream.close()
+    with pytest.raises(errors.ODPSError, match="upsert session"):
+        tunnel.create_upload_session(table.name)
+    # Non-Delta tables are still not read through SELECT *.
+    with pytest.raises(errors.ODPSError):
+        odps.execute_sql(f"SELECT * FROM {plain}")
