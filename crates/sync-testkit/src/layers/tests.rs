@@ -41,6 +41,10 @@ const KNOWN_DEBT: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The only crates that may carry a debt (others are reshaping them); every
+/// other library crate stays at zero cycles.
+const DEBT_CRATES: &[&str] = &["odps-tunnel", "odps-emulator", "sync-core"];
+
 /// Library crates that must be found (a rename must not drop one silently).
 const EXPECTED: &[&str] = &[
     "binlog-parser",
@@ -79,6 +83,12 @@ fn library_crates_have_no_import_cycles_beyond_the_known_debt() {
         assert!(
             names.iter().any(|n| n == expected),
             "library crate {expected} not found among {names:?}"
+        );
+    }
+    for (krate, _) in KNOWN_DEBT {
+        assert!(
+            DEBT_CRATES.contains(krate),
+            "{krate} must stay free of import cycles: fix the cycle instead of recording it"
         );
     }
     let mut failures = Vec::new();
