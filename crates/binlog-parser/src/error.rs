@@ -1,7 +1,7 @@
 //! Typed errors. Every error names the file offset of the event it concerns
 //! (0 when an event is decoded on its own, e.g. from a network packet).
 
-use crate::header::EventType;
+use crate::event_type::EventType;
 
 /// Everything that can go wrong while decoding a binlog.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,6 @@
 //! decodes a framed event with what earlier events established (format
 //! description, table maps).
 
-pub(crate) mod compression;
 pub mod format_description;
 pub mod gtid;
 pub mod mariadb;
@@ -18,8 +17,7 @@ pub mod xid;
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::header::{CHECKSUM_LEN, EventHeader, EventType, HEADER_LEN, verify_checksum};
-use crate::reader::RawEvent;
+use crate::header::{CHECKSUM_LEN, EventHeader, EventType, HEADER_LEN, RawEvent, verify_checksum};
 use format_description::FormatDescription;
 use gtid::{GtidEvent, PreviousGtidsEvent};
 use mariadb::{AnnotateRowsEvent, BinlogCheckpointEvent, MariadbGtidEvent, MariadbGtidListEvent};

@@ -5,7 +5,8 @@
 
 use std::fmt::Write as _;
 
-use crate::value::{DateTime, Decimal, Time};
+use crate::decimal::{Decimal, decimal_size};
+use crate::temporal::{DateTime, Time};
 
 const MAX_DEPTH: usize = 100;
 
@@ -270,7 +271,7 @@ fn write_opaque(out: &mut String, t: u8, data: &[u8]) -> JResult<()> {
         246 => {
             let (&p, rest) = data.split_first().ok_or(JsonError("short decimal"))?;
             let (&s, bytes) = rest.split_first().ok_or(JsonError("short decimal"))?;
-            if bytes.len() < crate::value::decimal_size(p, s) || p == 0 || s > p {
+            if bytes.len() < decimal_size(p, s) || p == 0 || s > p {
                 return Err(JsonError("short decimal"));
             }
             let _ = write!(

@@ -37,8 +37,15 @@
 #![forbid(unsafe_code)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+// Imports point down only, from leaves (event_type, calendar, column,
+// compression, decimal) through error, temporal, parse, header, json, value,
+// events to reader; sync-testkit's `layers` test holds the crate to that.
 pub mod calendar;
+mod column;
+pub(crate) mod compression;
+mod decimal;
 pub mod error;
+mod event_type;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -46,6 +53,7 @@ pub mod header;
 pub mod json;
 pub(crate) mod parse;
 pub mod reader;
+mod temporal;
 pub mod value;
 
 pub use error::{Error, Result};

@@ -5,7 +5,7 @@
 use nom::{IResult, Parser, error::ErrorKind};
 
 use crate::error::Error;
-use crate::header::EventType;
+use crate::event_type::EventType;
 
 /// nom error: where (as bytes left) and why parsing stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

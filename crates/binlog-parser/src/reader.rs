@@ -7,21 +7,9 @@ use crate::error::{Error, Result};
 use crate::events::{DecodeContext, Event};
 use crate::header::{BINLOG_MAGIC, EventHeader, HEADER_LEN, MAX_EVENT_SIZE};
 
-/// One framed event: where it is, its header, its bytes. Checksum verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawEvent<'a> {
-    /// Offset of the event's first byte in its file (inside a transaction
-    /// payload: the payload event's offset).
-    pub offset: u64,
-    /// Common header.
-    pub header: EventHeader,
-    /// The whole event: header, body, checksum.
-    pub bytes: &'a [u8],
-    /// The body: after the common header, before the checksum.
-    pub body: &'a [u8],
-    /// Whether the event came out of a TRANSACTION_PAYLOAD.
-    pub in_payload: bool,
-}
+// Framed events are the header's vocabulary (events decode them); this is
+// their public path.
+pub use crate::header::RawEvent;
 
 /// The error for input that ends inside an event's common header.
 fn short_header(offset: u64, available: usize) -> Error {

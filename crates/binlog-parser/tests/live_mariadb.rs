@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use binlog_parser::calendar::civil_from_days;
 use binlog_parser::{BinlogFile, Column, ColumnType, EventData, EventType, RowImage, Value};
 use mysql_async::prelude::Queryable;
 
@@ -138,19 +139,6 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
-/// Days since 1970-01-01 to a civil date (proleptic Gregorian).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 fn frac(micros: u32, fsp: u8) -> String {
     if fsp == 0 {
         return String::new();
@@ -194,7 +182,7 @@ fn render(col: &Column, v: &Value<'_>) -> Option<String> {
                 format!("0000-00-00 00:00:00{}", frac(t.micros, fsp))
             } else {
                 let s = i64::from(t.seconds);
-                let (y, m, d) = civil(s.div_euclid(86_400));
+                let (y, m, d) = civil_from_days(s.div_euclid(86_400));
                 let r = s.rem_euclid(86_400);
                 format!(
                     "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}{}",

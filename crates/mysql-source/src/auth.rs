@@ -26,8 +26,10 @@
 //! MySQL 8, which the project's sandbox does not run; the exchange follows
 //! the documentation, and the refusals are tested against a fake server.
 
-use crate::conn::{ConnectOptions, RawConn};
 use crate::error::{Error, Result};
+use crate::options::ConnectOptions;
+use crate::packet::{PacketIo, server_error};
+use mysql_common_037::constants::CapabilityFlags;
 use mysql_common_037::io::ParseBuf;
 use mysql_common_037::packets::{
     AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse,
@@ -36,7 +38,7 @@ use mysql_common_037::proto::MySerialize;
 
 /// How well the connection protects what travels over it.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
-enum Channel {
+pub(crate) enum Channel {
     /// No TLS.
     Plain,
     /// TLS without checking the server's certificate (`preferred`, `required`).
@@ -46,8 +48,9 @@ enum Channel {
 }
 
 impl Channel {
-    fn of(conn: &RawConn, opts: &ConnectOptions) -> Self {
-        match (conn.hello().tls, opts.tls.is_verified()) {
+    /// The channel of a connection that is encrypted (`tls`) or not.
+    pub(crate) fn of(tls: bool, opts: &ConnectOptions) -> Self {
+        match (tls, opts.tls.is_verified()) {
             (false, _) => Self::Plain,
             (true, false) => Self::UnverifiedTls,
             (true, true) => Self::VerifiedTls,
@@ -94,7 +97,9 @@ fn check_clear_password(channel: Channel, opts: &ConnectOptions) -> Result<()> {
 
 /// Runs the exchange until the server's OK; returns the plugin that was used.
 pub(crate) async fn authenticate(
-    conn: &mut RawConn,
+    io: &mut PacketIo,
+    caps: CapabilityFlags,
+    channel: Channel,
     handshake: &HandshakePacket<'_>,
     opts: &ConnectOptions,
 ) -> Result<String> {
@@ -104,7 +109,6 @@ pub(crate) async fn authenticate(
         .map(AuthPlugin::into_owned)
         .unwrap_or(AuthPlugin::MysqlNativePassword);
     let pass = opts.password.as_deref();
-    let channel = Channel::of(conn, opts);
     if plugin == AuthPlugin::MysqlClearPassword {
         check_clear_password(channel, opts)?;
     }
@@ -119,21 +123,21 @@ pub(crate) async fn authenticate(
         Some(opts.user.as_bytes()),
         opts.database.as_deref().map(str::as_bytes),
         Some(plugin.clone()),
-        conn.capabilities(),
+        caps,
         None,
         1 << 30,
     );
     let mut buf = Vec::new();
     response.serialize(&mut buf);
-    conn.write_packet(&buf).await?;
+    io.write_packet(&buf).await?;
 
     let mut switched = false;
     loop {
-        let packet = conn.read_packet().await?;
+        let packet = io.read_packet().await?;
         match packet.first() {
             Some(0x00) => return Ok(String::from_utf8_lossy(plugin.as_bytes()).into_owned()),
             Some(0xff) => {
-                return Err(match conn.server_error(&packet) {
+                return Err(match server_error(&packet, caps) {
                     Error::Server {
                         code: 1045,
                         message,
@@ -157,13 +161,13 @@ pub(crate) async fn authenticate(
                     check_clear_password(channel, opts)?;
                 }
                 let data = scramble(&plugin, pass, &nonce)?;
-                conn.write_packet(&data).await?;
+                io.write_packet(&data).await?;
             }
             Some(0x01) if plugin == AuthPlugin::CachingSha2Password => match packet.get(1) {
                 // Fast path: the server had the password hash cached; OK follows.
                 Some(0x03) => {}
                 // Full authentication.
-                Some(0x04) => caching_sha2_full(conn, opts, channel, &nonce).await?,
+                Some(0x04) => caching_sha2_full(io, caps, opts, channel, &nonce).await?,
                 _ => {
                     return Err(Error::Protocol(
                         "unexpected caching_sha2_password message".into(),
@@ -204,7 +208,8 @@ fn scramble(plugin: &AuthPlugin<'_>, pass: Option<&str>, nonce: &[u8]) -> Result
 /// TLS, else the password XOR nonce encrypted with the server's RSA key;
 /// each only where the module's table allows it.
 async fn caching_sha2_full(
-    conn: &mut RawConn,
+    io: &mut PacketIo,
+    caps: CapabilityFlags,
     opts: &ConnectOptions,
     channel: Channel,
     nonce: &[u8],
@@ -213,10 +218,10 @@ async fn caching_sha2_full(
     let mut pass = opts.password.as_deref().unwrap_or("").as_bytes().to_vec();
     pass.push(0);
     match channel {
-        Channel::VerifiedTls => return conn.write_packet(&pass).await,
+        Channel::VerifiedTls => return io.write_packet(&pass).await,
         Channel::UnverifiedTls => {
             if opts.enable_cleartext_plugin || !has_password(opts) {
-                return conn.write_packet(&pass).await;
+                return io.write_packet(&pass).await;
             }
             return Err(Error::InsecureAuth {
                 plugin: STEP,
@@ -229,11 +234,11 @@ async fn caching_sha2_full(
     let key = match &opts.server_rsa_key_pem {
         Some(k) => k.clone(),
         None if opts.get_server_public_key || !has_password(opts) => {
-            conn.write_packet(&[0x02]).await?;
-            let packet = conn.read_packet().await?;
+            io.write_packet(&[0x02]).await?;
+            let packet = io.read_packet().await?;
             match packet.split_first() {
                 Some((0x01, key)) => key.to_vec(),
-                Some((0xff, _)) => return Err(conn.server_error(&packet)),
+                Some((0xff, _)) => return Err(server_error(&packet, caps)),
                 _ => return Err(Error::Protocol("the server sent no RSA public key".into())),
             }
         }
@@ -258,7 +263,7 @@ async fn caching_sha2_full(
     // server must be an error, not a crash.
     let encrypted = std::panic::catch_unwind(|| mysql_common_037::crypto::encrypt(&pass, &key))
         .map_err(|_| Error::Protocol("the server's RSA public key is malformed".into()))?;
-    conn.write_packet(&encrypted).await
+    io.write_packet(&encrypted).await
 }
 
 #[cfg(test)]
@@ -267,6 +272,7 @@ mod tests {
     //! anything derived from the password leaves, and the opt-ins work.
 
     use super::*;
+    use crate::conn::RawConn;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
     use tokio::task::JoinHandle;

@@ -8,6 +8,8 @@
 //! | module | job |
 //! |---|---|
 //! | [`error`] | typed errors: unreachable, timeout, access denied, certificate, purged binlog, ... |
+//! | `options` | [`ConnectOptions`] and the `mysql://` URL they come from (public path: [`conn`]) |
+//! | `packet` | wire framing: frame headers, sequence ids, 16 MiB continuations, read timeout, TLS upgrade |
 //! | [`conn`] | raw async connection: packets as `Bytes`, handshake, text queries, prepared statements |
 //! | `auth` | `mysql_native_password`, `caching_sha2_password`, `client_ed25519`, `mysql_clear_password`; the password itself only over verified TLS or by opt-in |
 //! | [`tls`] | rustls with modes disabled / preferred / required / verify_ca / verify_identity |
@@ -19,6 +21,9 @@
 //! | [`throttle`] | token-bucket rate limits: queries, rows and bytes per second |
 //! | [`arrow`] | text- and binary-protocol values straight into Arrow builders |
 //! | [`binary_row`] | the binary row format of prepared-statement results, borrowed |
+//!
+//! Imports point down the table's wire layers (options, tls, packet, auth,
+//! conn); sync-testkit's `layers` test keeps the crate free of import cycles.
 //!
 //! # Following the binlog
 //!
@@ -80,6 +85,8 @@ pub mod binary_row;
 pub mod conn;
 pub mod error;
 pub mod gtid;
+mod options;
+mod packet;
 pub mod replication;
 pub mod schema;
 pub mod server;

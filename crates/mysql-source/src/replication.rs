@@ -423,7 +423,7 @@ impl BinlogStream {
                 "the server ended the binlog dump",
             ))),
             Some(0xff) => {
-                Err(self.classify(crate::conn::server_error(&packet, Default::default())))
+                Err(self.classify(crate::packet::server_error(&packet, Default::default())))
             }
             _ => Err(Error::Protocol(
                 "unexpected packet in the binlog stream".into(),

@@ -6,8 +6,8 @@
 
 use std::borrow::Cow;
 
+use crate::compression::mariadb_uncompress;
 use crate::error::{Error, Result};
-use crate::events::compression::mariadb_uncompress;
 use crate::events::format_description::FormatDescription;
 use crate::header::EventType;
 use crate::parse::{PResult, fail, run, take, u8_, u16_, u24_, u32_, u64_};

@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
+use crate::compression::mariadb_uncompress;
 use crate::error::{Error, Result};
-use crate::events::compression::mariadb_uncompress;
 use crate::events::format_description::FormatDescription;
 use crate::events::table_map::TableMap;
 use crate::header::EventType;

@@ -3,11 +3,10 @@
 
 use std::borrow::Cow;
 
+use crate::compression::zstd_all;
 use crate::error::{Error, Result};
-use crate::events::compression::zstd_all;
-use crate::header::{EventHeader, EventType, HEADER_LEN};
+use crate::header::{EventHeader, EventType, HEADER_LEN, RawEvent};
 use crate::parse::{fail, packed, run, take};
-use crate::reader::RawEvent;
 
 /// Compression of a transaction payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
