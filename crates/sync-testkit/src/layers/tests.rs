@@ -9,13 +9,21 @@ const KNOWN_DEBT: &[(&str, &[&str])] = &[
     ("odps-emulator", &["catalog", "error"]),
     (
         "odps-emulator",
-        &["crate", "instances", "server", "storage", "tunnel"],
+        &[
+            "crate",
+            "instances",
+            "server",
+            "storage",
+            "tunnel",
+            "upsert",
+        ],
     ),
     (
         "sync-core",
         &[
             "checkpoint",
             "config",
+            "conflict",
             "error",
             "heartbeat",
             "listing",
