@@ -213,6 +213,29 @@ pub fn conform_read(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBat
     )?)
 }
 
+/// The MaxCompute sink the mirror writes through ([`crate::mirror`]), when
+/// `[destination] mirror` is on; `None` otherwise.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_mirror(cfg: &TaskConfig) -> Result<Option<maxcompute::MaxComputeSink>> {
+    let DestinationConfig::Maxcompute(mc) = &cfg.destination else {
+        return Ok(None);
+    };
+    if !mc.mirror {
+        return Ok(None);
+    }
+    let zone = match &mc.timezone {
+        Some(name) => Some(crate::timezone::Zone::parse(name).map_err(Error::Config)?),
+        None => None,
+    };
+    Ok(Some(
+        maxcompute::MaxComputeSink::new(mc.client()?, cfg.sync.state_dir.join("maxcompute-units"))
+            .with_timezone(zone)
+            .with_type_system(mc.type_system),
+    ))
+}
+
 /// The sink a task file's `[destination]` names. The MaxCompute sink keeps
 /// its unit ledger in `<state_dir>/maxcompute-units`.
 ///

@@ -1,0 +1,476 @@
+//! The mirror: per table with a key, a primary-key Delta table named like
+//! the table's destination stem (`shop.orders` → `orders`), equal to the
+//! source, kept through Tunnel upsert sessions (`[destination] mirror`,
+//! MaxCompute only).
+//!
+//! # Exactly once, by derivation
+//!
+//! The mirror is never fed anything but what already landed: its state is
+//! [`crate::merge::merge`] of `t_base` and `t_log`, per key the record with
+//! the highest `(record_id, after image)`, the key absent when that record
+//! is a before image. So the mirror needs no ledger of its own beyond how far
+//! it got:
+//!
+//! * **Base fill.** Once a table's baseline is complete (the incremental
+//!   phase runs), `t_base` and every `t_log` record are read back, merged,
+//!   and written in one session: the merged rows as UPSERTs, every key the
+//!   log touched that did not survive as a DELETE. Then the table is marked
+//!   `base_filled`.
+//! * **Incremental feed.** Every `t_log` batch, once committed, is handed
+//!   over ([`Mirror::hand`]). Per table the batches wait until
+//!   `mirror_commit_seconds` passed since the last flush (and at every clean
+//!   stop); a flush merges them the same way, writes one session per table
+//!   (DELETEs, then UPSERTs, one row per key) and commits it.
+//! * **State.** `<state_dir>/mirror.json` ([`crate::checkpoint`]: versioned,
+//!   checksummed, replaced atomically) holds per table `base_filled` and
+//!   `applied_record_id` (the highest record counter whose effect a commit
+//!   holds), and `applied_through`, the task's record counter every earlier
+//!   record of which is in the mirror. It is written only after a commit.
+//! * **Recovery.** At the start of the incremental phase, a table whose base
+//!   is not filled is filled; when the task's committed record counter is
+//!   beyond `applied_through`, each table's `t_log` records above its
+//!   `applied_record_id` are applied. A commit that landed just before a
+//!   crash is thus applied again: upserting and deleting the same final
+//!   states leaves the same table.
+//!
+//! A failed mirror write fails the step like any other MaxCompute write
+//! (retried per `[retry]`); the main checkpoint never moves back for it.
+
+use crate::checkpoint::CheckpointStore;
+use crate::error::{Error, Result};
+use crate::merge::{MergeSpec, merge};
+use crate::naming::SyncedTable;
+use crate::records::{MetaColumns, RecordIds};
+use crate::sink::maxcompute::MaxComputeSink;
+use crate::sink::{Sink, conform_read};
+use arrow_array::{Array, Int64Array, RecordBatch, UInt32Array};
+use arrow_row::{RowConverter, SortField};
+use arrow_schema::SchemaRef;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tracing::info;
+
+/// The name of the mirror's state file in `state_dir` (plus `.json`).
+pub const STATE_NAME: &str = "mirror";
+
+/// What the mirror holds, per mirror table (see the module docs).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct MirrorState {
+    /// Per mirror table name.
+    pub tables: BTreeMap<String, TableState>,
+    /// Every record whose counter is below this is in the mirror.
+    pub applied_through: u64,
+    /// Unix seconds of the last mirror commit.
+    #[serde(default)]
+    pub last_commit_unix: Option<i64>,
+}
+
+/// One mirror table's progress.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct TableState {
+    /// `t_base` is in the mirror.
+    pub base_filled: bool,
+    /// The highest record counter whose effect a mirror commit holds.
+    pub applied_record_id: u64,
+}
+
+/// Reads the mirror's state file of a task (for `status`); `None` before
+/// the first mirror commit.
+///
+/// # Errors
+/// As [`CheckpointStore::load`].
+pub fn load_state(state_dir: &Path) -> Result<Option<MirrorState>> {
+    CheckpointStore::new(state_dir, STATE_NAME).load()
+}
+
+/// A table the mirror keeps.
+#[derive(Clone, Debug)]
+struct Target {
+    table: SyncedTable,
+    key: Vec<String>,
+}
+
+/// `t_log` rows handed over and not yet flushed, per mirror table.
+#[derive(Default)]
+struct Pending {
+    log: BTreeMap<String, Vec<RecordBatch>>,
+    rows: u64,
+    /// The task's record counter after the newest batch handed over.
+    through: u64,
+    /// `through` as of the last flush.
+    flushed: u64,
+}
+
+/// The mirror of one task (see the module docs).
+pub struct Mirror {
+    sink: MaxComputeSink,
+    meta: MetaColumns,
+    every: Duration,
+    store: CheckpointStore<MirrorState>,
+    targets: Mutex<BTreeMap<String, Target>>,
+    pending: Mutex<Pending>,
+    last_flush: Mutex<Option<Instant>>,
+}
+
+impl Mirror {
+    /// The mirror writing through `sink`, flushing at most every `every`,
+    /// its state in `state_dir`.
+    pub fn new(sink: MaxComputeSink, meta: MetaColumns, every: Duration, state_dir: &Path) -> Self {
+        Self {
+            sink,
+            meta,
+            every,
+            store: CheckpointStore::new(state_dir, STATE_NAME),
+            targets: Mutex::default(),
+            pending: Mutex::default(),
+            last_flush: Mutex::default(),
+        }
+    }
+
+    /// The mirror table of `t` (its destination stem), or `None` for a
+    /// table without a key, which gets no mirror.
+    pub fn name_of(t: &SyncedTable) -> Option<String> {
+        (!t.dest_key().is_empty()).then(|| t.dest.clone())
+    }
+
+    /// Creates `t`'s mirror table if it has a key, and keeps it from now on.
+    ///
+    /// # Errors
+    /// As [`MaxComputeSink::ensure_mirror_table`].
+    pub async fn ensure_table(&self, t: &SyncedTable) -> Result<()> {
+        let Some(name) = Self::name_of(t) else {
+            return Ok(());
+        };
+        let key: Vec<String> = t.dest_key().iter().map(|k| (*k).to_owned()).collect();
+        let keys: Vec<&str> = key.iter().map(String::as_str).collect();
+        self.sink
+            .ensure_mirror_table(&name, &t.base_schema, &keys)
+            .await?;
+        self.register(t);
+        Ok(())
+    }
+
+    /// Keeps `t` (a table whose mirror exists) from now on.
+    pub fn register(&self, t: &SyncedTable) {
+        let Some(name) = Self::name_of(t) else {
+            return;
+        };
+        let key = t.dest_key().iter().map(|k| (*k).to_owned()).collect();
+        lock(&self.targets).insert(
+            name,
+            Target {
+                table: t.clone(),
+                key,
+            },
+        );
+    }
+
+    /// Updates a kept table's schema after a DDL; a table not kept stays so.
+    pub fn refresh(&self, t: &SyncedTable) {
+        let known = Self::name_of(t).is_some_and(|n| lock(&self.targets).contains_key(&n));
+        if known {
+            self.register(t);
+        }
+    }
+
+    /// Adds `columns` to the mirror of the table whose `t_base` is
+    /// `base_table`, if it has one (as the task adds them to `t_base`).
+    ///
+    /// # Errors
+    /// As [`Sink::add_columns`].
+    pub async fn add_columns(&self, base_table: &str, columns: &[arrow_schema::Field]) -> Result<()> {
+        let name = lock(&self.targets)
+            .iter()
+            .find(|(_, t)| t.table.base_table() == base_table)
+            .map(|(n, _)| n.clone());
+        match name {
+            Some(name) => self.sink.add_columns(&name, columns).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Takes the `t_log` batches of a committed unit (destination table
+    /// name and rows); `through` is the task's record counter after it.
+    pub fn hand(&self, batches: Vec<(String, RecordBatch)>, through: u64) {
+        let targets = lock(&self.targets);
+        let mut pending = lock(&self.pending);
+        for (log_table, batch) in batches {
+            let Some((name, _)) = targets
+                .iter()
+                .find(|(_, t)| t.table.log_table() == log_table)
+            else {
+                continue;
+            };
+            pending.rows += batch.num_rows() as u64;
+            pending.log.entry(name.clone()).or_default().push(batch);
+        }
+        pending.through = pending.through.max(through);
+    }
+
+    /// Records handed over and not yet in the mirror.
+    pub fn pending_rows(&self) -> u64 {
+        lock(&self.pending).rows
+    }
+
+    /// Whether a flush is due: records wait and `mirror_commit_seconds`
+    /// passed since the last flush.
+    pub fn due(&self) -> bool {
+        let pending = lock(&self.pending);
+        if pending.log.is_empty() && pending.through <= pending.flushed {
+            return false;
+        }
+        lock(&self.last_flush).is_none_or(|t| t.elapsed() >= self.every)
+    }
+
+    fn load(&self) -> Result<MirrorState> {
+        Ok(self.store.load()?.unwrap_or_default())
+    }
+
+    /// Writes every waiting record into the mirror: one session per table,
+    /// then the state file.
+    ///
+    /// # Errors
+    /// Mirror writes and the state file; the records stay waiting then
+    /// (the next [`Self::recover`] reads them back from `t_log` anyway).
+    pub async fn flush(&self) -> Result<()> {
+        let (log, through) = {
+            let mut pending = lock(&self.pending);
+            if pending.log.is_empty() && pending.through <= pending.flushed {
+                return Ok(());
+            }
+            (std::mem::take(&mut pending.log), pending.through)
+        };
+        let targets = lock(&self.targets).clone();
+        let mut state = self.load()?;
+        for (name, batches) in &log {
+            let Some(target) = targets.get(name) else {
+                continue;
+            };
+            let highest = self.apply(name, target, &[], batches).await?;
+            let entry = state.tables.entry(name.clone()).or_default();
+            entry.applied_record_id = entry.applied_record_id.max(highest);
+            state.last_commit_unix = Some(crate::metrics::unix_now() as i64);
+            self.store.save(&state)?;
+        }
+        // Every record below `through` is in the mirror now.
+        if through > state.applied_through {
+            state.applied_through = through;
+            for t in state.tables.values_mut() {
+                if t.base_filled {
+                    t.applied_record_id = t.applied_record_id.max(through.saturating_sub(1));
+                }
+            }
+            self.store.save(&state)?;
+        }
+        {
+            let mut pending = lock(&self.pending);
+            pending.rows = pending
+                .rows
+                .saturating_sub(log.values().flatten().map(|b| b.num_rows() as u64).sum());
+            pending.flushed = pending.flushed.max(through);
+        }
+        *lock(&self.last_flush) = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Flushes when due ([`Self::due`]).
+    ///
+    /// # Errors
+    /// As [`Self::flush`].
+    pub async fn flush_if_due(&self) -> Result<()> {
+        if self.due() { self.flush().await } else { Ok(()) }
+    }
+
+    /// Brings every kept table up to what landed (module docs, "Recovery"):
+    /// fills bases not filled yet, applies `t_log` records the mirror has
+    /// not committed. `committed` is the task's checkpointed record counter;
+    /// `waiting` names source tables whose baseline is not complete yet.
+    ///
+    /// # Errors
+    /// Reads of `t_base`/`t_log`, mirror writes, the state file.
+    pub async fn recover(&self, sink: &dyn Sink, committed: u64, waiting: &[String]) -> Result<()> {
+        // What waited in memory is in `t_log` too: read back below.
+        *lock(&self.pending) = Pending::default();
+        let targets = lock(&self.targets).clone();
+        let mut state = self.load()?;
+        let behind = committed > state.applied_through;
+        for (name, target) in &targets {
+            if waiting.contains(&target.table.source_name) {
+                continue;
+            }
+            let done = state.tables.get(name).cloned().unwrap_or_default();
+            if done.base_filled && !behind {
+                continue;
+            }
+            let t = &target.table;
+            let log = sink.read_table(&t.log_table(), &t.log_schema).await?;
+            // A base not filled yet takes every log record.
+            let from = if done.base_filled {
+                done.applied_record_id
+            } else {
+                0
+            };
+            let log = above(log, &self.meta, from)?;
+            let base = if done.base_filled {
+                Vec::new()
+            } else {
+                sink.read_table(&t.base_table(), &t.base_schema).await?
+            };
+            if base.is_empty() && log.iter().all(|b| b.num_rows() == 0) && done.base_filled {
+                continue;
+            }
+            info!(
+                table = %name,
+                base_fill = !done.base_filled,
+                "bringing the mirror table up to what landed"
+            );
+            let highest = self.apply(name, target, &base, &log).await?;
+            let entry = state.tables.entry(name.clone()).or_default();
+            entry.base_filled = true;
+            entry.applied_record_id = entry
+                .applied_record_id
+                .max(highest)
+                .max(committed.saturating_sub(1));
+            state.last_commit_unix = Some(crate::metrics::unix_now() as i64);
+            self.store.save(&state)?;
+        }
+        if committed > state.applied_through {
+            state.applied_through = committed;
+            self.store.save(&state)?;
+        }
+        *lock(&self.last_flush) = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Writes merge(`base`, `log`) of one table into its mirror; returns the
+    /// highest record counter in `log` (0 when none).
+    async fn apply(
+        &self,
+        name: &str,
+        target: &Target,
+        base: &[RecordBatch],
+        log: &[RecordBatch],
+    ) -> Result<u64> {
+        let schema = &target.table.base_schema;
+        let key: Vec<&str> = target.key.iter().map(String::as_str).collect();
+        let merged = merge(
+            schema,
+            base,
+            log,
+            MergeSpec {
+                meta: &self.meta,
+                key: &key,
+                as_of: None,
+                added: &[],
+            },
+        )?;
+        let deletes = gone_keys(schema, &key, &merged, log)?;
+        let mut highest = 0;
+        for b in log {
+            if let Some(ids) = b
+                .column_by_name(&self.meta.record_id)
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            {
+                for id in ids.iter().flatten() {
+                    highest = highest.max(RecordIds::counter_of(id));
+                }
+            }
+        }
+        let upserts = if merged.num_rows() > 0 {
+            vec![merged]
+        } else {
+            Vec::new()
+        };
+        let deletes = if deletes.num_rows() > 0 {
+            vec![deletes]
+        } else {
+            Vec::new()
+        };
+        if upserts.is_empty() && deletes.is_empty() {
+            return Ok(highest);
+        }
+        let rows = (
+            upserts.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            deletes.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        );
+        self.sink.apply_mirror(name, &upserts, &deletes).await?;
+        info!(
+            table = name,
+            upserts = rows.0,
+            deletes = rows.1,
+            "committed into the mirror table"
+        );
+        Ok(highest)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The `t_log` rows whose record counter is above `applied`.
+fn above(log: Vec<RecordBatch>, meta: &MetaColumns, applied: u64) -> Result<Vec<RecordBatch>> {
+    log.into_iter()
+        .map(|b| {
+            let ids = b
+                .column_by_name(&meta.record_id)
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+                .ok_or_else(|| {
+                    Error::Schema(format!("a t_log batch without `{}`", meta.record_id))
+                })?;
+            let keep: arrow_array::BooleanArray = ids
+                .iter()
+                .map(|id| Some(id.is_some_and(|id| RecordIds::counter_of(id) > applied)))
+                .collect();
+            Ok(arrow_select::filter::filter_record_batch(&b, &keep)?)
+        })
+        .collect()
+}
+
+/// One row (as `schema`) per key the log touched that `merged` does not
+/// hold: the keys to delete.
+fn gone_keys(
+    schema: &SchemaRef,
+    key: &[&str],
+    merged: &RecordBatch,
+    log: &[RecordBatch],
+) -> Result<RecordBatch> {
+    let idx: Vec<usize> = key
+        .iter()
+        .map(|k| {
+            schema
+                .index_of(k)
+                .map_err(|_| Error::Schema(format!("key column `{k}` is not in the table")))
+        })
+        .collect::<Result<_>>()?;
+    let converter = RowConverter::new(
+        idx.iter()
+            .map(|&i| SortField::new(schema.field(i).data_type().clone()))
+            .collect(),
+    )?;
+    let keys_of = |b: &RecordBatch| {
+        converter.convert_columns(&idx.iter().map(|&i| b.column(i).clone()).collect::<Vec<_>>())
+    };
+    let kept = keys_of(merged)?;
+    let mut seen: HashSet<Vec<u8>> = kept.iter().map(|r| r.as_ref().to_vec()).collect();
+    let mut out = Vec::new();
+    for b in log {
+        let rows = conform_read(b, schema)?;
+        let keys = keys_of(&rows)?;
+        let take: Vec<u32> = (0..rows.num_rows())
+            .filter(|&r| seen.insert(keys.row(r).as_ref().to_vec()))
+            .map(|r| r as u32)
+            .collect();
+        if !take.is_empty() {
+            out.push(arrow_select::take::take_record_batch(
+                &rows,
+                &UInt32Array::from(take),
+            )?);
+        }
+    }
+    let schema = crate::sink::nullable(schema);
+    Ok(arrow_select::concat::concat_batches(&schema, &out)?)
+}
