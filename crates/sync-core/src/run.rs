@@ -136,7 +136,7 @@ impl<S: Sink> TaskRunner<S> {
         }
         let metrics = Metrics::new();
         let (status, retry) = reporting(&cfg, &metrics);
-        let mirror = crate::sink::open_mirror(&cfg)?.map(|sink| {
+        let mirror = mirror_on(&cfg).then(|| sink.as_maxcompute().cloned()).flatten().map(|sink| {
             Arc::new(crate::mirror::Mirror::new(
                 sink,
                 meta.clone(),
@@ -2872,6 +2872,11 @@ fn phase_metric(phase: &Phase) -> &'static str {
 }
 
 /// The progress file and the retrier of a runner, reporting into `metrics`.
+/// `[destination] mirror` (MaxCompute only).
+fn mirror_on(cfg: &TaskConfig) -> bool {
+    matches!(&cfg.destination, crate::config::DestinationConfig::Maxcompute(mc) if mc.mirror)
+}
+
 /// `[destination] mirror_commit_seconds`.
 fn mirror_every(cfg: &TaskConfig) -> Duration {
     match &cfg.destination {

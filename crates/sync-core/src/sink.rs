@@ -78,6 +78,11 @@ pub trait Sink: Send + Sync {
     }
     /// Whether a table exists (for the conflicting-tables precheck).
     async fn table_exists(&self, name: &str) -> Result<bool>;
+    /// The MaxCompute sink this is, if it is one (the mirror writes
+    /// through it: [`crate::mirror`]).
+    fn as_maxcompute(&self) -> Option<&maxcompute::MaxComputeSink> {
+        None
+    }
     /// Creates the table when it does not exist yet.
     async fn ensure_table(&self, def: &TableDef) -> Result<()>;
     /// Makes every row of a unit visible. Idempotent per `unit` (see the module docs).
@@ -138,6 +143,9 @@ impl Sink for Box<dyn Sink> {
     }
     async fn table_exists(&self, name: &str) -> Result<bool> {
         self.as_ref().table_exists(name).await
+    }
+    fn as_maxcompute(&self) -> Option<&maxcompute::MaxComputeSink> {
+        self.as_ref().as_maxcompute()
     }
     async fn ensure_table(&self, def: &TableDef) -> Result<()> {
         self.as_ref().ensure_table(def).await
@@ -213,29 +221,6 @@ pub fn conform_read(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBat
     )?)
 }
 
-/// The MaxCompute sink the mirror writes through ([`crate::mirror`]), when
-/// `[destination] mirror` is on; `None` otherwise.
-///
-/// # Errors
-/// As [`open`].
-pub fn open_mirror(cfg: &TaskConfig) -> Result<Option<maxcompute::MaxComputeSink>> {
-    let DestinationConfig::Maxcompute(mc) = &cfg.destination else {
-        return Ok(None);
-    };
-    if !mc.mirror {
-        return Ok(None);
-    }
-    let zone = match &mc.timezone {
-        Some(name) => Some(crate::timezone::Zone::parse(name).map_err(Error::Config)?),
-        None => None,
-    };
-    Ok(Some(
-        maxcompute::MaxComputeSink::new(mc.client()?, cfg.sync.state_dir.join("maxcompute-units"))
-            .with_timezone(zone)
-            .with_type_system(mc.type_system),
-    ))
-}
-
 /// The sink a task file's `[destination]` names. The MaxCompute sink keeps
 /// its unit ledger in `<state_dir>/maxcompute-units`.
 ///
@@ -273,7 +258,8 @@ pub fn open(cfg: &TaskConfig) -> Result<Box<dyn Sink>> {
                     client,
                     cfg.sync.state_dir.join("maxcompute-units"),
                 )
-                .with_timezone(zone),
+                .with_timezone(zone)
+                .with_type_system(mc.type_system),
             )
         }
     })

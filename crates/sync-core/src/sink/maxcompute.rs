@@ -545,6 +545,10 @@ impl Sink for MaxComputeSink {
         Ok(self.client.table_exists(name).await?)
     }
 
+    fn as_maxcompute(&self) -> Option<&MaxComputeSink> {
+        Some(self)
+    }
+
     async fn ensure_table(&self, def: &TableDef) -> Result<()> {
         if !self.client.table_exists(&def.name).await? {
             let sql = create_table_sql(def, self.type_system)?;
