@@ -113,6 +113,8 @@ pub struct Mirror {
     targets: Mutex<BTreeMap<String, Target>>,
     pending: Mutex<Pending>,
     last_flush: Mutex<Option<Instant>>,
+    /// Unix seconds of the last mirror commit (for `status` and metrics).
+    last_commit: Mutex<Option<i64>>,
 }
 
 impl Mirror {
@@ -127,6 +129,7 @@ impl Mirror {
             targets: Mutex::default(),
             pending: Mutex::default(),
             last_flush: Mutex::default(),
+            last_commit: Mutex::default(),
         }
     }
 
@@ -210,9 +213,10 @@ impl Mirror {
         pending.through = pending.through.max(through);
     }
 
-    /// Records handed over and not yet in the mirror.
-    pub fn pending_rows(&self) -> u64 {
-        lock(&self.pending).rows
+    /// `t_log` rows committed and not yet in the mirror, and the Unix time
+    /// of the last mirror commit (`None` before the first).
+    pub fn lag(&self) -> (u64, Option<i64>) {
+        (lock(&self.pending).rows, *lock(&self.last_commit))
     }
 
     /// Whether a flush is due: records wait and `mirror_commit_seconds`
@@ -226,7 +230,16 @@ impl Mirror {
     }
 
     fn load(&self) -> Result<MirrorState> {
-        Ok(self.store.load()?.unwrap_or_default())
+        let state = self.store.load()?.unwrap_or_default();
+        let mut last = lock(&self.last_commit);
+        *last = last.max(state.last_commit_unix);
+        Ok(state)
+    }
+
+    fn committed_now(&self, state: &mut MirrorState) {
+        let now = crate::metrics::unix_now() as i64;
+        state.last_commit_unix = Some(now);
+        *lock(&self.last_commit) = Some(now);
     }
 
     /// Writes every waiting record into the mirror: one session per table,
@@ -252,7 +265,7 @@ impl Mirror {
             let highest = self.apply(name, target, &[], batches).await?;
             let entry = state.tables.entry(name.clone()).or_default();
             entry.applied_record_id = entry.applied_record_id.max(highest);
-            state.last_commit_unix = Some(crate::metrics::unix_now() as i64);
+            self.committed_now(&mut state);
             self.store.save(&state)?;
         }
         // Every record below `through` is in the mirror now.
@@ -334,7 +347,7 @@ impl Mirror {
                 .applied_record_id
                 .max(highest)
                 .max(committed.saturating_sub(1));
-            state.last_commit_unix = Some(crate::metrics::unix_now() as i64);
+            self.committed_now(&mut state);
             self.store.save(&state)?;
         }
         if committed > state.applied_through {

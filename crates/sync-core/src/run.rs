@@ -714,10 +714,26 @@ impl<S: Sink> TaskRunner<S> {
 
     /// Commits what waits for the mirror (at a clean stop or exit).
     async fn flush_mirror(&self) -> Result<()> {
-        match &self.mirror {
-            Some(m) => m.flush().await,
-            None => Ok(()),
+        if let Some(m) = &self.mirror {
+            m.flush().await?;
+            self.note_mirror(m);
         }
+        Ok(())
+    }
+
+    fn mirror_report(&self, m: &crate::mirror::Mirror) -> crate::status::MirrorReport {
+        let (pending_rows, last_commit_unix) = m.lag();
+        crate::status::MirrorReport {
+            pending_rows,
+            last_commit_unix,
+        }
+    }
+
+    /// The mirror's lag into the metrics and the status file.
+    fn note_mirror(&self, m: &crate::mirror::Mirror) {
+        let (pending, last) = m.lag();
+        self.metrics.set_mirror(pending, last);
+        self.status.mirror(self.mirror_report(m));
     }
 
     /// Waits, within the `[retry]` connection window, until the sink and the
@@ -1584,6 +1600,7 @@ impl<S: Sink> TaskRunner<S> {
                 .map(|(n, _)| n)
                 .collect();
             m.recover(&self.sink, inc.next_record_id, &waiting).await?;
+            self.note_mirror(m);
         }
         let state = self.stream(state, tracked, opts).await?;
         // Caught up before the start of a table being added (captured after
@@ -2651,6 +2668,7 @@ impl<S: Sink> TaskRunner<S> {
         let next = self.step(state, Step::BatchCommitted)?;
         if let (Some(m), Phase::Incremental(inc)) = (&self.mirror, &next.phase) {
             m.hand(mirrored, inc.next_record_id);
+            self.note_mirror(m);
         }
         self.write_progress(&next, last_event_time, lag);
         Ok(next)
@@ -2668,6 +2686,7 @@ impl<S: Sink> TaskRunner<S> {
                 let state = self.landed(state, landing.done)?;
                 if let Some(m) = &self.mirror {
                     m.flush_if_due().await?;
+                    self.note_mirror(m);
                 }
                 Ok(state)
             }

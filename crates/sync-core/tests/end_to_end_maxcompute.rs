@@ -1780,6 +1780,19 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
     assert!(mirror.tables["acct"].base_filled && mirror.tables["pair"].base_filled);
     assert_eq!(mirror.applied_through, inc.next_record_id);
     assert!(!mirror.tables.contains_key("nokey"));
+    // status and /metrics show the mirror's lag: nothing waits after a clean exit.
+    let progress = sync_core::status::read(&dir.path().join("state")).expect("progress.json");
+    let lag = progress.mirror.clone().expect("the mirror's lag in progress.json");
+    assert_eq!(lag.pending_rows, 0);
+    assert_eq!(lag.last_commit_unix, mirror.last_commit_unix);
+    let text = sync_core::status::describe(&progress, "incremental", lag.last_commit_unix.unwrap_or(0) as f64, None);
+    assert!(
+        text.iter().any(|l| l.starts_with("mirror: 0 t_log rows not yet in the mirror tables")),
+        "{text:?}"
+    );
+    let metrics = runner.metrics().render();
+    assert!(metrics.contains("sync_mirror_pending_rows 0"), "{metrics}");
+    assert!(metrics.contains("sync_mirror_last_commit_timestamp_seconds "), "{metrics}");
     // t_base + t_log still merge to the source too.
     for r in runner.verify().await.expect("verify") {
         assert!(r.is_equal(), "{} differs: {r:?}", r.table);
