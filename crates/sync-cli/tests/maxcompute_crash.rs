@@ -418,7 +418,10 @@ async fn killed_runs_keep_the_mirror_exactly_once() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let rounds = writer.await.expect("writer");
     eprintln!("writer rounds: {rounds}; kills right after a mirror commit: {after_mirror_commit}");
-    assert!(after_mirror_commit > 0, "no kill landed after a mirror commit");
+    assert!(
+        after_mirror_commit > 0,
+        "no kill landed after a mirror commit"
+    );
 
     let out = cli(&["run", "--exit-when-caught-up"], &task)
         .output()

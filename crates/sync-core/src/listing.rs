@@ -66,8 +66,7 @@ pub fn list(
         DestinationConfig::Maxcompute(mc) => Some(mc.type_system),
         DestinationConfig::Local { .. } => None,
     };
-    let mirror =
-        matches!(&cfg.destination, DestinationConfig::Maxcompute(mc) if mc.mirror);
+    let mirror = matches!(&cfg.destination, DestinationConfig::Maxcompute(mc) if mc.mirror);
     let partitions: Vec<String> = {
         let mut levels = cfg.sync.log_partitions.clone();
         levels.sort();

@@ -184,7 +184,11 @@ impl Mirror {
     ///
     /// # Errors
     /// As [`Sink::add_columns`].
-    pub async fn add_columns(&self, base_table: &str, columns: &[arrow_schema::Field]) -> Result<()> {
+    pub async fn add_columns(
+        &self,
+        base_table: &str,
+        columns: &[arrow_schema::Field],
+    ) -> Result<()> {
         let name = lock(&self.targets)
             .iter()
             .find(|(_, t)| t.table.base_table() == base_table)
@@ -294,7 +298,11 @@ impl Mirror {
     /// # Errors
     /// As [`Self::flush`].
     pub async fn flush_if_due(&self) -> Result<()> {
-        if self.due() { self.flush().await } else { Ok(()) }
+        if self.due() {
+            self.flush().await
+        } else {
+            Ok(())
+        }
     }
 
     /// Brings every kept table up to what landed (module docs, "Recovery"):

@@ -136,14 +136,17 @@ impl<S: Sink> TaskRunner<S> {
         }
         let metrics = Metrics::new();
         let (status, retry) = reporting(&cfg, &metrics);
-        let mirror = mirror_on(&cfg).then(|| sink.as_maxcompute().cloned()).flatten().map(|sink| {
-            Arc::new(crate::mirror::Mirror::new(
-                sink,
-                meta.clone(),
-                mirror_every(&cfg),
-                &cfg.sync.state_dir,
-            ))
-        });
+        let mirror = mirror_on(&cfg)
+            .then(|| sink.as_maxcompute().cloned())
+            .flatten()
+            .map(|sink| {
+                Arc::new(crate::mirror::Mirror::new(
+                    sink,
+                    meta.clone(),
+                    mirror_every(&cfg),
+                    &cfg.sync.state_dir,
+                ))
+            });
         Ok(Self {
             mirror,
             throttle: cfg.throttle.incremental(),

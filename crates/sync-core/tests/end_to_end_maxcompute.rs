@@ -1559,11 +1559,7 @@ print(json.dumps(out))
 "#;
 
 /// The mirror tables as pyodps reads them: per table its key and rows.
-fn pyodps_mirrors(
-    python: &std::path::Path,
-    emu: &Emulator,
-    tables: &[&str],
-) -> serde_json::Value {
+fn pyodps_mirrors(python: &std::path::Path, emu: &Emulator, tables: &[&str]) -> serde_json::Value {
     let out = Command::new(python)
         .args([
             "-c",
@@ -1586,7 +1582,11 @@ fn pyodps_mirrors(
 }
 
 /// The source's rows of `select` as text, sorted like the pyodps script sorts.
-async fn source_text(conn: &mut mysql_async::Conn, select: &str, n: usize) -> Vec<Vec<Option<String>>> {
+async fn source_text(
+    conn: &mut mysql_async::Conn,
+    select: &str,
+    n: usize,
+) -> Vec<Vec<Option<String>>> {
     let rows: Vec<mysql_async::Row> = conn.query(select).await.expect("select");
     let mut out: Vec<Vec<Option<String>>> = rows
         .into_iter()
@@ -1596,12 +1596,20 @@ async fn source_text(conn: &mut mysql_async::Conn, select: &str, n: usize) -> Ve
                 .collect()
         })
         .collect();
-    out.sort_by_key(|r| r.iter().map(|v| v.clone().unwrap_or_default()).collect::<Vec<_>>());
+    out.sort_by_key(|r| {
+        r.iter()
+            .map(|v| v.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    });
     out
 }
 
 /// Every mirror table, read by pyodps, equals its source table.
-async fn assert_mirrors_equal(python: &std::path::Path, emu: &Emulator, conn: &mut mysql_async::Conn) {
+async fn assert_mirrors_equal(
+    python: &std::path::Path,
+    emu: &Emulator,
+    conn: &mut mysql_async::Conn,
+) {
     let read = pyodps_mirrors(python, emu, &["acct", "pair"]);
     let acct = source_text(
         conn,
@@ -1670,7 +1678,11 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
         .expect("connect");
     let mut rows = Vec::new();
     for i in 1..=300 {
-        rows.push(format!("({i}, 'n{i}', {}, {})", i % 17, i64::from(i) * 1_000_000_007));
+        rows.push(format!(
+            "({i}, 'n{i}', {}, {})",
+            i % 17,
+            i64::from(i) * 1_000_000_007
+        ));
     }
     conn.query_drop(format!(
         "DROP DATABASE IF EXISTS {MIRROR_DB};
@@ -1689,8 +1701,11 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
 
     let emu = Emulator::start(&[]).expect("emulator");
     let dir = tempfile::tempdir().expect("tempdir");
-    let runner = TaskRunner::new(mirror_config(&url, &emu, dir.path()), sink(&emu, dir.path()))
-        .expect("runner");
+    let runner = TaskRunner::new(
+        mirror_config(&url, &emu, dir.path()),
+        sink(&emu, dir.path()),
+    )
+    .expect("runner");
     let report = runner.precheck().await.expect("precheck");
     let warning = report
         .checks
@@ -1731,7 +1746,11 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
     };
     let state = runner.run(&opts).await.expect("first run");
     writer.await.expect("writer");
-    assert!(matches!(state.phase, Phase::Incremental(_)), "{:?}", state.phase);
+    assert!(
+        matches!(state.phase, Phase::Incremental(_)),
+        "{:?}",
+        state.phase
+    );
     // Catch up with whatever the writer did after the first run's end.
     runner.run(&opts).await.expect("catch up");
     let client = runner.sink().client().clone();
@@ -1782,17 +1801,29 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
     assert!(!mirror.tables.contains_key("nokey"));
     // status and /metrics show the mirror's lag: nothing waits after a clean exit.
     let progress = sync_core::status::read(&dir.path().join("state")).expect("progress.json");
-    let lag = progress.mirror.clone().expect("the mirror's lag in progress.json");
+    let lag = progress
+        .mirror
+        .clone()
+        .expect("the mirror's lag in progress.json");
     assert_eq!(lag.pending_rows, 0);
     assert_eq!(lag.last_commit_unix, mirror.last_commit_unix);
-    let text = sync_core::status::describe(&progress, "incremental", lag.last_commit_unix.unwrap_or(0) as f64, None);
+    let text = sync_core::status::describe(
+        &progress,
+        "incremental",
+        lag.last_commit_unix.unwrap_or(0) as f64,
+        None,
+    );
     assert!(
-        text.iter().any(|l| l.starts_with("mirror: 0 t_log rows not yet in the mirror tables")),
+        text.iter()
+            .any(|l| l.starts_with("mirror: 0 t_log rows not yet in the mirror tables")),
         "{text:?}"
     );
     let metrics = runner.metrics().render();
     assert!(metrics.contains("sync_mirror_pending_rows 0"), "{metrics}");
-    assert!(metrics.contains("sync_mirror_last_commit_timestamp_seconds "), "{metrics}");
+    assert!(
+        metrics.contains("sync_mirror_last_commit_timestamp_seconds "),
+        "{metrics}"
+    );
     // t_base + t_log still merge to the source too.
     for r in runner.verify().await.expect("verify") {
         assert!(r.is_equal(), "{} differs: {r:?}", r.table);
