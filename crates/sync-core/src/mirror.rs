@@ -53,6 +53,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tracing::info;
 
+/// Rows of one table waiting in memory beyond which they are reduced to
+/// one per key (between flushes, a busy table would otherwise hold every
+/// change of `mirror_commit_seconds`).
+const COMPACT_ROWS: usize = 100_000;
+
 /// The name of the mirror's state file in `state_dir` (plus `.json`).
 pub const STATE_NAME: &str = "mirror";
 
@@ -201,26 +206,134 @@ impl Mirror {
 
     /// Takes the `t_log` batches of a committed unit (destination table
     /// name and rows); `through` is the task's record counter after it.
-    pub fn hand(&self, batches: Vec<(String, RecordBatch)>, through: u64) {
+    ///
+    /// # Errors
+    /// From reducing a busy table's waiting rows to one per key (a batch
+    /// without the metadata columns); nothing is lost then: the rows stay
+    /// in `t_log`, and the next start applies them.
+    pub fn hand(&self, batches: Vec<(String, RecordBatch)>, through: u64) -> Result<()> {
         let targets = lock(&self.targets);
         let mut pending = lock(&self.pending);
         for (log_table, batch) in batches {
-            let Some((name, _)) = targets
+            let Some((name, target)) = targets
                 .iter()
                 .find(|(_, t)| t.table.log_table() == log_table)
             else {
                 continue;
             };
             pending.rows += batch.num_rows() as u64;
-            pending.log.entry(name.clone()).or_default().push(batch);
+            let waiting = pending.log.entry(name.clone()).or_default();
+            waiting.push(batch);
+            if waiting.iter().map(RecordBatch::num_rows).sum::<usize>() > COMPACT_ROWS {
+                let reduced = self.reduce(target, waiting)?;
+                *waiting = vec![reduced];
+            }
         }
         pending.through = pending.through.max(through);
+        Ok(())
+    }
+
+    /// `log` as one record per key with the same merged effect: the
+    /// winning row as an after image, or a deleted key as a before image,
+    /// each under the highest `record_id` of `log` (later records have
+    /// higher ones, so they still win over it).
+    fn reduce(&self, target: &Target, log: &[RecordBatch]) -> Result<RecordBatch> {
+        let schema = &target.table.base_schema;
+        let key: Vec<&str> = target.key.iter().map(String::as_str).collect();
+        let merged = merge(
+            schema,
+            &[],
+            log,
+            MergeSpec {
+                meta: &self.meta,
+                key: &key,
+                as_of: None,
+                added: &[],
+            },
+        )?;
+        let gone = gone_keys(schema, &key, &merged, log)?;
+        let mut highest = None;
+        for b in log {
+            if let Some(ids) = b
+                .column_by_name(&self.meta.record_id)
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            {
+                highest = ids.iter().flatten().chain(highest).max();
+            }
+        }
+        let id = highest.unwrap_or(0);
+        let log_schema = &target.table.log_schema;
+        let as_log = |rows: &RecordBatch, after: bool| -> Result<RecordBatch> {
+            let n = rows.num_rows();
+            let flag = |on: bool| {
+                std::sync::Arc::new(arrow_array::StringArray::from(vec![
+                    if on {
+                        "Y"
+                    } else {
+                        "N"
+                    };
+                    n
+                ])) as arrow_array::ArrayRef
+            };
+            let columns = log_schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    let name = f.name();
+                    Ok(if *name == self.meta.record_id {
+                        std::sync::Arc::new(Int64Array::from(vec![id; n])) as arrow_array::ArrayRef
+                    } else if *name == self.meta.operation_flag {
+                        std::sync::Arc::new(arrow_array::StringArray::from(vec![
+                            if after {
+                                "I"
+                            } else {
+                                "D"
+                            };
+                            n
+                        ])) as arrow_array::ArrayRef
+                    } else if *name == self.meta.utc_timestamp {
+                        std::sync::Arc::new(Int64Array::from(vec![0; n])) as arrow_array::ArrayRef
+                    } else if *name == self.meta.before_flag {
+                        flag(!after)
+                    } else if *name == self.meta.after_flag {
+                        flag(after)
+                    } else {
+                        rows.column_by_name(name).cloned().ok_or_else(|| {
+                            Error::Schema(format!("mirror: column `{name}` missing"))
+                        })?
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(RecordBatch::try_new_with_options(
+                crate::sink::nullable(log_schema),
+                columns,
+                &arrow_array::RecordBatchOptions::new().with_row_count(Some(n)),
+            )?)
+        };
+        let parts = [as_log(&merged, true)?, as_log(&gone, false)?];
+        Ok(arrow_select::concat::concat_batches(
+            &crate::sink::nullable(log_schema),
+            &parts,
+        )?)
     }
 
     /// `t_log` rows committed and not yet in the mirror, and the Unix time
     /// of the last mirror commit (`None` before the first).
     pub fn lag(&self) -> (u64, Option<i64>) {
         (lock(&self.pending).rows, *lock(&self.last_commit))
+    }
+
+    /// When the next flush is due (`None`: nothing waits), so that a quiet
+    /// source still sees its last changes reach the mirror.
+    pub fn next_due(&self) -> Option<Instant> {
+        let pending = lock(&self.pending);
+        if pending.log.is_empty() && pending.through <= pending.flushed {
+            return None;
+        }
+        Some(match *lock(&self.last_flush) {
+            Some(t) => t + self.every,
+            None => Instant::now(),
+        })
     }
 
     /// Whether a flush is due: records wait and `mirror_commit_seconds`
@@ -253,12 +366,16 @@ impl Mirror {
     /// Mirror writes and the state file; the records stay waiting then
     /// (the next [`Self::recover`] reads them back from `t_log` anyway).
     pub async fn flush(&self) -> Result<()> {
-        let (log, through) = {
+        let (log, through, taken) = {
             let mut pending = lock(&self.pending);
             if pending.log.is_empty() && pending.through <= pending.flushed {
                 return Ok(());
             }
-            (std::mem::take(&mut pending.log), pending.through)
+            (
+                std::mem::take(&mut pending.log),
+                pending.through,
+                pending.rows,
+            )
         };
         let targets = lock(&self.targets).clone();
         let mut state = self.load()?;
@@ -284,9 +401,7 @@ impl Mirror {
         }
         {
             let mut pending = lock(&self.pending);
-            pending.rows = pending
-                .rows
-                .saturating_sub(log.values().flatten().map(|b| b.num_rows() as u64).sum());
+            pending.rows = pending.rows.saturating_sub(taken);
             pending.flushed = pending.flushed.max(through);
         }
         *lock(&self.last_flush) = Some(Instant::now());
@@ -494,4 +609,143 @@ fn gone_keys(
     }
     let schema = crate::sink::nullable(schema);
     Ok(arrow_select::concat::concat_batches(&schema, &out)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::NamingRule;
+    use arrow_array::{ArrayRef, Int32Array, StringArray};
+    use mysql_source::schema::{ColumnSchema, ColumnType, TableSchema};
+    use std::sync::Arc;
+
+    fn col(name: &str, ordinal: u32) -> ColumnSchema {
+        ColumnSchema {
+            name: name.into(),
+            ordinal,
+            column_type: ColumnType::Int,
+            column_type_text: "int(11)".into(),
+            unsigned: false,
+            nullable: ordinal != 1,
+            charset: None,
+            collation: None,
+            default: None,
+            auto_increment: false,
+            generated: None,
+            invisible: false,
+            comment: String::new(),
+        }
+    }
+
+    fn table() -> SyncedTable {
+        let schema = TableSchema {
+            database: "shop".into(),
+            table: "orders".into(),
+            columns: vec![col("id", 1), col("v", 2)],
+            primary_key: vec!["id".into()],
+            unique_keys: vec![],
+            engine: "InnoDB".into(),
+        };
+        let objects = toml::from_str("include = [\"shop.*\"]").expect("objects");
+        crate::naming::Naming::new(&objects)
+            .table(&schema, &NamingRule::New.meta_columns())
+            .expect("table")
+    }
+
+    /// `t_log` rows: (record_id, before image?, id, v).
+    fn log(t: &SyncedTable, rows: &[(i64, bool, i32, i32)]) -> RecordBatch {
+        let s = |f: &dyn Fn(&(i64, bool, i32, i32)) -> &'static str| {
+            Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef
+        };
+        RecordBatch::try_new(
+            t.log_schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(
+                    rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                )),
+                s(&|_| "U"),
+                Arc::new(Int64Array::from(vec![0; rows.len()])),
+                s(&|r| if r.1 { "Y" } else { "N" }),
+                s(&|r| if r.1 { "N" } else { "Y" }),
+                Arc::new(Int32Array::from(
+                    rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int32Array::from(
+                    rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .expect("log batch")
+    }
+
+    /// Reducing waiting rows to one per key keeps what they do to the
+    /// mirror, alone and with later records on top.
+    #[test]
+    fn reduced_rows_keep_their_merged_effect() {
+        let t = table();
+        let meta = NamingRule::New.meta_columns();
+        let mirror = Mirror::new(
+            MaxComputeSink::new(
+                odps_tunnel::Client::new(
+                    "http://127.0.0.1:9/api",
+                    "p",
+                    odps_tunnel::auth::Credentials::new("a", "b"),
+                )
+                .expect("client"),
+                "units",
+            ),
+            meta.clone(),
+            Duration::ZERO,
+            Path::new("unused"),
+        );
+        let target = Target {
+            key: vec!["id".into()],
+            table: t.clone(),
+        };
+        // 1 inserted then updated; 2 deleted; 3 moved to 4; 5 inserted and deleted.
+        let early = vec![
+            log(
+                &t,
+                &[(1, false, 1, 10), (2, true, 1, 10), (2, false, 1, 11)],
+            ),
+            log(&t, &[(3, true, 2, 20), (4, true, 3, 30), (4, false, 4, 30)]),
+            log(&t, &[(5, false, 5, 50), (6, true, 5, 50)]),
+        ];
+        let later = log(&t, &[(7, false, 2, 21), (8, true, 4, 30)]);
+        let reduced = mirror.reduce(&target, &early).expect("reduce");
+        let spec = MergeSpec {
+            meta: &meta,
+            key: &["id"],
+            as_of: None,
+            added: &[],
+        };
+        let schema = &t.base_schema;
+        for (a, b) in [
+            (early.clone(), vec![reduced.clone()]),
+            (
+                early.iter().cloned().chain([later.clone()]).collect(),
+                vec![reduced.clone(), later.clone()],
+            ),
+        ] {
+            let full = merge(schema, &[], &a, spec).expect("merge");
+            let short = merge(schema, &[], &b, spec).expect("merge");
+            assert!(crate::merge::same_rows(&full, &short));
+            let gone_full = gone_keys(schema, &["id"], &full, &a).expect("gone");
+            let gone_short = gone_keys(schema, &["id"], &short, &b).expect("gone");
+            let ids = |b: &RecordBatch| {
+                let mut v: Vec<i32> = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int32Array>()
+                    .expect("i32")
+                    .iter()
+                    .flatten()
+                    .collect();
+                v.sort_unstable();
+                v
+            };
+            assert_eq!(ids(&gone_full), ids(&gone_short));
+        }
+        assert_eq!(reduced.num_rows(), 5, "one row per key touched");
+    }
 }

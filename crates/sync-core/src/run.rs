@@ -1782,7 +1782,19 @@ impl<S: Sink> TaskRunner<S> {
                     flush_interval.max(IDLE_CHECKPOINT_INTERVAL)
                 }
             });
+            let mirror_due = self
+                .mirror
+                .as_ref()
+                .and_then(|m| m.next_due())
+                .map(tokio::time::Instant::from_std);
             let next = tokio::select! {
+                () = sleep_until(mirror_due), if mirror_due.is_some() => {
+                    if let Some(m) = &self.mirror {
+                        m.flush().await?;
+                        self.note_mirror(m);
+                    }
+                    continue;
+                }
                 landed = async {
                     match in_flight.as_mut() {
                         Some(landing) => (&mut landing.write).await,
@@ -2670,7 +2682,7 @@ impl<S: Sink> TaskRunner<S> {
         }
         let next = self.step(state, Step::BatchCommitted)?;
         if let (Some(m), Phase::Incremental(inc)) = (&self.mirror, &next.phase) {
-            m.hand(mirrored, inc.next_record_id);
+            m.hand(mirrored, inc.next_record_id)?;
             self.note_mirror(m);
         }
         self.write_progress(&next, last_event_time, lag);
