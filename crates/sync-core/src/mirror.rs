@@ -652,9 +652,11 @@ mod tests {
             .expect("table")
     }
 
-    /// `t_log` rows: (record_id, before image?, id, v).
-    fn log(t: &SyncedTable, rows: &[(i64, bool, i32, i32)]) -> RecordBatch {
-        let s = |f: &dyn Fn(&(i64, bool, i32, i32)) -> &'static str| {
+    /// One `t_log` row: (record_id, before image?, id, v).
+    type Row = (i64, bool, i32, i32);
+
+    fn log(t: &SyncedTable, rows: &[Row]) -> RecordBatch {
+        let s = |f: &dyn Fn(&Row) -> &'static str| {
             Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef
         };
         RecordBatch::try_new(
@@ -724,7 +726,7 @@ mod tests {
             (early.clone(), vec![reduced.clone()]),
             (
                 early.iter().cloned().chain([later.clone()]).collect(),
-                vec![reduced.clone(), later.clone()],
+                vec![reduced.clone(), later],
             ),
         ] {
             let full = merge(schema, &[], &a, spec).expect("merge");
