@@ -1092,6 +1092,36 @@ fn mirror_keyless(cfg: &crate::config::TaskConfig, tables: &[SyncedTable], repor
         .filter(|t| crate::mirror::Mirror::name_of(t).is_none())
         .map(|t| t.source_name.clone())
         .collect();
+    // A mirror is named like a stem: `orders_base`'s mirror would be `orders`'s t_base.
+    let landed: std::collections::HashMap<String, &str> = tables
+        .iter()
+        .flat_map(|t| {
+            [t.base_table(), t.log_table()].map(|n| (n.to_lowercase(), t.source_name.as_str()))
+        })
+        .collect();
+    let clashes: Vec<String> = tables
+        .iter()
+        .filter_map(|t| {
+            let name = crate::mirror::Mirror::name_of(t)?;
+            let other = landed.get(&name.to_lowercase())?;
+            Some(format!(
+                "the mirror table of {} is {name}, which is a table of {other}",
+                t.source_name
+            ))
+        })
+        .collect();
+    if clashes.is_empty() {
+        report.pass(
+            "mirror_names",
+            "no mirror table is named like another table",
+        );
+    } else {
+        report.fail(
+            "mirror_names",
+            clashes.join("; "),
+            "rename one of the tables ([objects.tables.\"db.t\"] name)",
+        );
+    }
     if keyless.is_empty() {
         report.pass("mirror_keyless", "every table gets its mirror table");
     } else {
