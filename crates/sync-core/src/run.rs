@@ -694,12 +694,12 @@ impl<S: Sink> TaskRunner<S> {
         self.status.started(state.phase.name());
         loop {
             if opts.stop.load(Ordering::Relaxed) {
-                self.flush_mirror().await?;
+                self.flush_mirror(&state).await?;
                 return Ok(state);
             }
             match self.advance(state, &tracked, &tables, opts).await {
                 Ok((next, done)) if done => {
-                    self.flush_mirror().await?;
+                    self.flush_mirror(&next).await?;
                     return Ok(next);
                 }
                 Ok((next, _)) => state = next,
@@ -715,10 +715,14 @@ impl<S: Sink> TaskRunner<S> {
         }
     }
 
-    /// Commits what waits for the mirror (at a clean stop or exit).
-    async fn flush_mirror(&self) -> Result<()> {
+    /// Commits what waits for the mirror (at a clean stop or exit); a task
+    /// without an incremental phase fills it once its full phase is done.
+    async fn flush_mirror(&self, state: &TaskState) -> Result<()> {
         if let Some(m) = &self.mirror {
             m.flush().await?;
+            if matches!(state.phase, Phase::Finished) {
+                m.recover(&self.sink, 0, &[]).await?;
+            }
             self.note_mirror(m);
         }
         Ok(())

@@ -1559,13 +1559,18 @@ print(json.dumps(out))
 "#;
 
 /// The mirror tables as pyodps reads them: per table its key and rows.
-fn pyodps_mirrors(python: &std::path::Path, emu: &Emulator, tables: &[&str]) -> serde_json::Value {
+fn pyodps_mirrors(
+    python: &std::path::Path,
+    emu: &Emulator,
+    project: &str,
+    tables: &[&str],
+) -> serde_json::Value {
     let out = Command::new(python)
         .args([
             "-c",
             PYODPS_READ_MIRRORS,
             &emu.endpoint,
-            PROJECT,
+            project,
             ACCESS_ID,
             ACCESS_KEY,
         ])
@@ -1608,9 +1613,10 @@ async fn source_text(
 async fn assert_mirrors_equal(
     python: &std::path::Path,
     emu: &Emulator,
+    project: &str,
     conn: &mut mysql_async::Conn,
 ) {
-    let read = pyodps_mirrors(python, emu, &["acct", "pair"]);
+    let read = pyodps_mirrors(python, emu, project, &["acct", "pair"]);
     let acct = source_text(
         conn,
         &format!("SELECT CAST(id AS CHAR), name, CAST(qty AS CHAR), CAST(big AS CHAR) FROM {MIRROR_DB}.acct"),
@@ -1634,7 +1640,13 @@ async fn assert_mirrors_equal(
     }
 }
 
-fn mirror_config(url: &str, emu: &Emulator, dir: &std::path::Path) -> TaskConfig {
+fn mirror_config(
+    url: &str,
+    emu: &Emulator,
+    dir: &std::path::Path,
+    project: &str,
+    types: &str,
+) -> TaskConfig {
     toml::from_str(&format!(
         r#"
         [source]
@@ -1643,13 +1655,13 @@ fn mirror_config(url: &str, emu: &Emulator, dir: &std::path::Path) -> TaskConfig
         [destination]
         kind = "maxcompute"
         endpoint = "{endpoint}"
-        project = "{PROJECT}"
+        project = "{project}"
         mirror = true
         mirror_commit_seconds = 0
         [objects]
         include = ["{MIRROR_DB}.*"]
         [sync]
-        types = ["schema", "full", "incremental"]
+        types = [{types}]
         state_dir = "{state}"
         chunk_rows = 40
         batch_rows = 25
@@ -1702,7 +1714,13 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
     let emu = Emulator::start(&[]).expect("emulator");
     let dir = tempfile::tempdir().expect("tempdir");
     let runner = TaskRunner::new(
-        mirror_config(&url, &emu, dir.path()),
+        mirror_config(
+            &url,
+            &emu,
+            dir.path(),
+            PROJECT,
+            r#""schema", "full", "incremental""#,
+        ),
         sink(&emu, dir.path()),
     )
     .expect("runner");
@@ -1759,7 +1777,7 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
         !client.table_exists("nokey").await.expect("exists"),
         "a table without a key gets no mirror"
     );
-    assert_mirrors_equal(&python, &emu, &mut conn).await;
+    assert_mirrors_equal(&python, &emu, PROJECT, &mut conn).await;
 
     // After the full phase: updates, primary-key changes (one onto a key
     // just freed), deletes, an insert deleted again, multi-statement
@@ -1790,7 +1808,7 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
     let Phase::Incremental(inc) = &state.phase else {
         panic!("{:?}", state.phase)
     };
-    assert_mirrors_equal(&python, &emu, &mut conn).await;
+    assert_mirrors_equal(&python, &emu, PROJECT, &mut conn).await;
 
     // The state file says what the mirror holds: every record committed.
     let mirror = sync_core::mirror::load_state(&dir.path().join("state"))
@@ -1828,6 +1846,27 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
     for r in runner.verify().await.expect("verify") {
         assert!(r.is_equal(), "{} differs: {r:?}", r.table);
     }
+
+    // A task without an incremental phase fills its mirrors at the end.
+    let full_dir = tempfile::tempdir().expect("tempdir");
+    let project = "mc_mirror_full";
+    let client = odps_tunnel::Client::new(
+        &emu.endpoint,
+        project,
+        odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+    )
+    .expect("client");
+    let full = TaskRunner::new(
+        mirror_config(&url, &emu, full_dir.path(), project, r#""schema", "full""#),
+        MaxComputeSink::new(
+            client,
+            full_dir.path().join("state").join("maxcompute-units"),
+        ),
+    )
+    .expect("runner");
+    let state = full.run(&opts).await.expect("full only");
+    assert!(matches!(state.phase, Phase::Finished), "{:?}", state.phase);
+    assert_mirrors_equal(&python, &emu, project, &mut conn).await;
 
     conn.query_drop(format!("DROP DATABASE {MIRROR_DB}"))
         .await
