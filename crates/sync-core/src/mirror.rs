@@ -532,6 +532,11 @@ impl Mirror {
             upserts.iter().map(RecordBatch::num_rows).sum::<usize>(),
             deletes.iter().map(RecordBatch::num_rows).sum::<usize>(),
         );
+        // Columns added by DDL since the table was made (a no-op otherwise):
+        // the rows carry every column of the table's current schema.
+        let fields: Vec<arrow_schema::Field> =
+            schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        self.sink.add_columns(name, &fields).await?;
         self.sink.apply_mirror(name, &upserts, &deletes).await?;
         info!(
             table = name,

@@ -1615,12 +1615,21 @@ async fn assert_mirrors_equal(
     emu: &Emulator,
     project: &str,
     conn: &mut mysql_async::Conn,
+    extra: bool,
 ) {
     let read = pyodps_mirrors(python, emu, project, &["acct", "pair"]);
+    // After `ALTER TABLE acct ADD COLUMN extra`, the mirror has it too.
+    let (more, n) = if extra {
+        (", CAST(extra AS CHAR)", 5)
+    } else {
+        ("", 4)
+    };
     let acct = source_text(
         conn,
-        &format!("SELECT CAST(id AS CHAR), name, CAST(qty AS CHAR), CAST(big AS CHAR) FROM {MIRROR_DB}.acct"),
-        4,
+        &format!(
+            "SELECT CAST(id AS CHAR), name, CAST(qty AS CHAR), CAST(big AS CHAR){more} FROM {MIRROR_DB}.acct"
+        ),
+        n,
     )
     .await;
     let pair = source_text(
@@ -1777,7 +1786,7 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
         !client.table_exists("nokey").await.expect("exists"),
         "a table without a key gets no mirror"
     );
-    assert_mirrors_equal(&python, &emu, PROJECT, &mut conn).await;
+    assert_mirrors_equal(&python, &emu, PROJECT, &mut conn, false).await;
 
     // After the full phase: updates, primary-key changes (one onto a key
     // just freed), deletes, an insert deleted again, multi-statement
@@ -1800,6 +1809,9 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
          UPDATE pair SET v = 2 WHERE a = 99;
          UPDATE pair SET a = 98 WHERE a = 99;
          COMMIT;
+         ALTER TABLE acct ADD COLUMN extra INT;
+         UPDATE acct SET extra = id * 3 WHERE id % 5 = 0;
+         DELETE FROM acct WHERE id = 10;
          UPDATE nokey SET y = 5 WHERE x = 1 LIMIT 1;"
     ))
     .await
@@ -1808,7 +1820,7 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
     let Phase::Incremental(inc) = &state.phase else {
         panic!("{:?}", state.phase)
     };
-    assert_mirrors_equal(&python, &emu, PROJECT, &mut conn).await;
+    assert_mirrors_equal(&python, &emu, PROJECT, &mut conn, true).await;
 
     // The state file says what the mirror holds: every record committed.
     let mirror = sync_core::mirror::load_state(&dir.path().join("state"))
@@ -1866,7 +1878,7 @@ async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
     .expect("runner");
     let state = full.run(&opts).await.expect("full only");
     assert!(matches!(state.phase, Phase::Finished), "{:?}", state.phase);
-    assert_mirrors_equal(&python, &emu, project, &mut conn).await;
+    assert_mirrors_equal(&python, &emu, project, &mut conn, true).await;
 
     conn.query_drop(format!("DROP DATABASE {MIRROR_DB}"))
         .await
