@@ -144,7 +144,9 @@ fn destination_section(spec: &str) -> Result<String> {
              # access_key_env = \"ALIBABA_CLOUD_ACCESS_KEY_SECRET\"  #  the AccessKey (never in this file)\n\
              # timezone = \"Asia/Shanghai\"        # default: the project's own odps.sql.timezone\n\
              # type_system = \"odps2\"             # \"odps1\" for projects on the 1.0 types\n\
-             # oversized_values = \"stop\"         # values over the 8 MiB field limit: stop, null, truncate\n",
+             # oversized_values = \"stop\"         # values over the 8 MiB field limit: stop, null, truncate\n\
+             # mirror = false                    # also keep a primary-key Delta table per keyed table\n\
+             # mirror_commit_seconds = 60        # least time between two commits into one mirror table\n",
             toml_string(endpoint),
             toml_string(project)
         ));

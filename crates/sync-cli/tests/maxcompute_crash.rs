@@ -4,6 +4,11 @@
 //! ledger says `committing`), and at random moments, while a writer keeps
 //! changing the source. After a final catch-up `verify` reports every table
 //! equal and `t_log` holds no record twice.
+//!
+//! `killed_runs_keep_the_mirror_exactly_once` does the same with `[destination]
+//! mirror` on, aiming kills right after mirror commits: each mirror table
+//! then equals the merge of what landed (which `verify` proves equal to the
+//! source).
 
 use mysql_async::prelude::Queryable;
 use std::path::Path;
@@ -26,14 +31,25 @@ const TABLES: [&str; 5] = [
 ];
 
 fn task_file(dir: &Path, url: &str, emu: &Emulator) -> std::path::PathBuf {
+    task_file_with(dir, url, emu, 7212, DB, "")
+}
+
+fn task_file_with(
+    dir: &Path,
+    url: &str,
+    emu: &Emulator,
+    server_id: u32,
+    db: &str,
+    destination: &str,
+) -> std::path::PathBuf {
     let path = dir.join("task.toml");
     std::fs::write(
         &path,
         format!(
-            "[source]\nurl = \"{url}\"\nserver_id = 7212\n\
+            "[source]\nurl = \"{url}\"\nserver_id = {server_id}\n\
              [destination]\nkind = \"maxcompute\"\nendpoint = \"{}\"\ntunnel_endpoint = \"{}\"\nproject = \"{PROJECT}\"\n\
-             access_id_env = \"MC_CRASH_ID\"\naccess_key_env = \"MC_CRASH_KEY\"\n\
-             [objects]\ninclude = [\"{DB}.*\"]\n[sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\n\
+             access_id_env = \"MC_CRASH_ID\"\naccess_key_env = \"MC_CRASH_KEY\"\n{destination}\
+             [objects]\ninclude = [\"{db}.*\"]\n[sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\n\
              state_dir = \"{}\"\nchunk_rows = 150\nbatch_rows = 40\nlog_partitions = [\"day\", \"hour\"]\n",
             emu.endpoint,
             emu.tunnel,
@@ -431,6 +447,201 @@ async fn every_edge_value_lands_exactly_through_kill_9_in_both_phases() {
         "the changes reached t_log: {records:?}"
     );
     conn.query_drop(format!("DROP DATABASE {EDGE_DB}"))
+        .await
+        .expect("drop");
+    conn.disconnect().await.expect("disconnect");
+}
+
+const MIRROR_DB: &str = "cli_mc_crash_mirror";
+
+/// Whether `state/mirror.json` was written since `since`.
+fn mirror_written(dir: &Path, since: SystemTime) -> bool {
+    std::fs::metadata(dir.join("state").join("mirror.json"))
+        .and_then(|m| m.modified())
+        .is_ok_and(|m| m >= since)
+}
+
+/// Each mirror table equals the merge of its `t_base` + `t_log`, read back
+/// through a Tunnel download of the Delta table (the merged state).
+async fn assert_mirrors_match_merge(task: &Path) -> usize {
+    use sync_core::sink::Sink;
+    let cfg = sync_core::taskfile::load(task).expect("task file");
+    let sync_core::config::DestinationConfig::Maxcompute(mc) = &cfg.destination else {
+        panic!("a MaxCompute task")
+    };
+    let sink = sync_core::sink::maxcompute::MaxComputeSink::new(
+        odps_tunnel::Client::new(
+            &mc.endpoint,
+            PROJECT,
+            odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+        )
+        .expect("client"),
+        cfg.sync.state_dir.join("maxcompute-units"),
+    );
+    let meta = cfg.sync.naming_rule.meta_columns();
+    let runner = sync_core::run::TaskRunner::new(cfg, sink).expect("runner");
+    let mut mirrored = 0;
+    for t in runner.tables().await.expect("tables") {
+        let key = t.dest_key();
+        if key.is_empty() {
+            assert!(
+                !runner.sink().table_exists(&t.dest).await.expect("exists"),
+                "{} has no key and no mirror",
+                t.source_name
+            );
+            continue;
+        }
+        let merged = runner.merged(&t.source_name, None).await.expect("merge");
+        let mirror = runner
+            .sink()
+            .read_table(&t.dest, &t.base_schema)
+            .await
+            .expect("read the mirror");
+        // The mirror's rows, sorted by key the way merge sorts them.
+        let spec = sync_core::merge::MergeSpec {
+            meta: &meta,
+            key: &key,
+            as_of: None,
+            added: &[],
+        };
+        let mirror = sync_core::merge::merge(&t.base_schema, &mirror, &[], spec).expect("sort");
+        assert!(merged.num_rows() > 0, "{} is empty", t.source_name);
+        assert_eq!(
+            mirror.num_rows(),
+            merged.num_rows(),
+            "{}: the mirror's row count",
+            t.source_name
+        );
+        assert!(
+            sync_core::merge::same_rows(&mirror, &merged),
+            "{}: the mirror differs from the merge of what landed",
+            t.source_name
+        );
+        mirrored += 1;
+    }
+    mirrored
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_runs_keep_the_mirror_exactly_once() {
+    let url = sync_testkit::mysql_url();
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    conn.query_drop(format!("DROP DATABASE IF EXISTS {MIRROR_DB}"))
+        .await
+        .expect("drop");
+    conn.query_drop(shop_sql(
+        MIRROR_DB,
+        Scale {
+            customers: 600,
+            products: 100,
+            orders: 500,
+            events: 50,
+        },
+        23,
+    ))
+    .await
+    .expect("load");
+    let emu = Emulator::start(&["--delay-ms", "5"]).expect("emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = task_file_with(
+        dir.path(),
+        &url,
+        &emu,
+        7214,
+        MIRROR_DB,
+        "mirror = true\nmirror_commit_seconds = 0\n",
+    );
+
+    // A writer changes the source all along (inserts, updates, key
+    // changes, deletes, multi-statement transactions).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let url = url.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut w = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+                .await
+                .expect("connect");
+            let mut rng = Rng::new(91);
+            let mut round = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                w.query_drop(changes_sql(MIRROR_DB, &mut rng, 400_000 + round))
+                    .await
+                    .expect("writer");
+                round += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            round
+        })
+    };
+
+    let mut rng = Rng::new(78);
+    let mut after_mirror_commit = 0;
+    for round in 0..6u32 {
+        let mut child = cli(&["run"], &task)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sync-cli");
+        if round % 2 == 0 {
+            // Right after a mirror commit (its state file written).
+            let since = SystemTime::now();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(30) && !mirror_written(dir.path(), since) {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            if mirror_written(dir.path(), since) {
+                after_mirror_commit += 1;
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(rng.range(300, 2500) as u64)).await;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = writer.await.expect("writer");
+    eprintln!("writer rounds: {rounds}; kills right after a mirror commit: {after_mirror_commit}");
+    assert!(
+        after_mirror_commit > 0,
+        "no kill landed after a mirror commit"
+    );
+
+    let out = cli(&["run", "--exit-when-caught-up"], &task)
+        .output()
+        .expect("catch up");
+    assert!(
+        out.status.success(),
+        "catch-up failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["verify"], &task).output().expect("verify");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "verify failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("5 tables equal"), "{text}");
+    let mirrored = assert_mirrors_match_merge(&task).await;
+    assert_eq!(mirrored, 4, "four shop tables have a key");
+
+    let client = odps_tunnel::Client::new(
+        &emu.endpoint,
+        PROJECT,
+        odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+    )
+    .expect("client");
+    for t in TABLES {
+        let records = log_records(&client, &format!("{t}_log")).await;
+        assert_eq!(doubled(&records), vec![], "{t}_log holds a doubled record");
+    }
+    conn.query_drop(format!("DROP DATABASE {MIRROR_DB}"))
         .await
         .expect("drop");
     conn.disconnect().await.expect("disconnect");

@@ -305,6 +305,20 @@ pub struct MaxComputeConfig {
     /// (default) or `"odps1"` ([`crate::mapping::odps_type_in`]).
     #[serde(default)]
     pub type_system: crate::mapping::TypeSystem,
+    /// Also keep, per table with a key, a primary-key Delta table named
+    /// like the table's destination stem, equal to the source
+    /// ([`crate::mirror`]).
+    #[serde(default)]
+    pub mirror: bool,
+    /// The least time between two commits into one mirror table, in seconds
+    /// (default 60: the service asks for at most about one commit per
+    /// minute per table; 0 commits after every `t_log` batch).
+    #[serde(default = "default_mirror_commit_seconds")]
+    pub mirror_commit_seconds: u64,
+}
+
+fn default_mirror_commit_seconds() -> u64 {
+    60
 }
 
 fn default_access_id_env() -> String {

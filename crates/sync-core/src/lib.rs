@@ -113,6 +113,7 @@ pub mod machine;
 pub mod mapping;
 pub mod merge;
 pub mod metrics;
+pub mod mirror;
 pub mod naming;
 pub mod odps_sql;
 pub mod osc;

@@ -17,6 +17,9 @@ pub struct TableListing {
     pub base: String,
     /// The destination's `t_log`.
     pub log: String,
+    /// The mirror table (`[destination] mirror`), `None` without one (off,
+    /// or a table without a key).
+    pub mirror: Option<String>,
     /// `t_log`'s partition columns.
     pub log_partitions: Vec<String>,
     /// The destination names of the row key (primary key, else a NOT NULL
@@ -63,6 +66,7 @@ pub fn list(
         DestinationConfig::Maxcompute(mc) => Some(mc.type_system),
         DestinationConfig::Local { .. } | DestinationConfig::Embedded => None,
     };
+    let mirror = matches!(&cfg.destination, DestinationConfig::Maxcompute(mc) if mc.mirror);
     let partitions: Vec<String> =
         crate::records::LogPartitioning::new(cfg.sync.log_partitions.iter().copied())
             .levels()
@@ -99,6 +103,7 @@ pub fn list(
                 source: t.source_name(),
                 base: synced.base_table(),
                 log: synced.log_table(),
+                mirror: crate::mirror::Mirror::name_of(&synced).filter(|_| mirror),
                 log_partitions: partitions.clone(),
                 key: synced.dest_key().into_iter().map(str::to_owned).collect(),
                 rows_estimate: estimates.get(&t.source_name()).copied(),
@@ -142,6 +147,9 @@ pub fn render(tables: &[TableListing]) -> String {
                 format!(" (partitioned by {})", t.log_partitions.join(", "))
             }
         ));
+        if let Some(m) = &t.mirror {
+            out.push_str(&format!("  mirror: {m}\n"));
+        }
         if let Some(f) = &t.filter {
             out.push_str(&format!("  filter: {f}\n"));
         }

@@ -63,6 +63,8 @@ struct State {
     /// XA branches prepared and undecided at the position read.
     xa_prepared: u64,
     lag_seconds: Option<f64>,
+    /// `[destination] mirror`: rows waiting, last commit (Unix seconds).
+    mirror: Option<(u64, Option<i64>)>,
     last_event_unix: Option<i64>,
     last_commit_unix: Option<f64>,
     failed: bool,
@@ -198,6 +200,12 @@ impl Metrics {
         self.lock().xa_prepared = n;
     }
 
+    /// The mirror's lag: `t_log` rows not yet in the mirror tables, and
+    /// the Unix time of the last mirror commit.
+    pub fn set_mirror(&self, pending_rows: u64, last_commit_unix: Option<i64>) {
+        self.lock().mirror = Some((pending_rows, last_commit_unix));
+    }
+
     /// One error of `kind`.
     pub fn add_error(&self, kind: &str) {
         *self.lock().errors.entry(kind.to_owned()).or_default() += 1;
@@ -282,6 +290,24 @@ impl Metrics {
             "Bytes committed per second over the last 10 seconds.",
         );
         let _ = writeln!(out, "sync_bytes_per_second {bps}");
+        if let Some((pending, last)) = s.mirror {
+            family(
+                &mut out,
+                "sync_mirror_pending_rows",
+                "gauge",
+                "t_log rows committed and not yet committed into the mirror tables.",
+            );
+            let _ = writeln!(out, "sync_mirror_pending_rows {pending}");
+            if let Some(t) = last {
+                family(
+                    &mut out,
+                    "sync_mirror_last_commit_timestamp_seconds",
+                    "gauge",
+                    "When the last mirror commit happened (Unix seconds).",
+                );
+                let _ = writeln!(out, "sync_mirror_last_commit_timestamp_seconds {t}");
+            }
+        }
         if let Some(lag) = s.lag_seconds {
             family(
                 &mut out,

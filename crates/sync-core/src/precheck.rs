@@ -398,6 +398,7 @@ async fn source_checks<S: Sink + ?Sized>(
         );
     }
     row_keys(&schemas, report);
+    mirror_keyless(inputs.cfg, &tables, report);
     if dest_ok {
         conflicts(inputs, &tables, report).await;
         owners(inputs, &tables, report).await;
@@ -1080,6 +1081,65 @@ fn row_keys(schemas: &[TableSchema], report: &mut Report) {
     }
 }
 
+fn mirror_on(cfg: &crate::config::TaskConfig) -> bool {
+    matches!(&cfg.destination, crate::config::DestinationConfig::Maxcompute(mc) if mc.mirror)
+}
+
+/// `[destination] mirror`: a table without a key gets no mirror table.
+fn mirror_keyless(cfg: &crate::config::TaskConfig, tables: &[SyncedTable], report: &mut Report) {
+    if !mirror_on(cfg) {
+        return;
+    }
+    let keyless: Vec<String> = tables
+        .iter()
+        .filter(|t| crate::mirror::Mirror::name_of(t).is_none())
+        .map(|t| t.source_name.clone())
+        .collect();
+    // A mirror is named like a stem: `orders_base`'s mirror would be `orders`'s t_base.
+    let landed: std::collections::HashMap<String, &str> = tables
+        .iter()
+        .flat_map(|t| {
+            [t.base_table(), t.log_table()].map(|n| (n.to_lowercase(), t.source_name.as_str()))
+        })
+        .collect();
+    let clashes: Vec<String> = tables
+        .iter()
+        .filter_map(|t| {
+            let name = crate::mirror::Mirror::name_of(t)?;
+            let other = landed.get(&name.to_lowercase())?;
+            Some(format!(
+                "the mirror table of {} is {name}, which is a table of {other}",
+                t.source_name
+            ))
+        })
+        .collect();
+    if clashes.is_empty() {
+        report.pass(
+            "mirror_names",
+            "no mirror table is named like another table",
+        );
+    } else {
+        report.fail(
+            "mirror_names",
+            clashes.join("; "),
+            "rename one of the tables ([objects.tables.\"db.t\"] name)",
+        );
+    }
+    if keyless.is_empty() {
+        report.pass("mirror_keyless", "every table gets its mirror table");
+    } else {
+        report.warn(
+            "mirror_keyless",
+            format!(
+                "no primary key and no NOT NULL unique key on {}: they get no mirror table \
+                 (a Delta table needs a primary key); their t_base and t_log are written as usual",
+                keyless.join(", ")
+            ),
+            "add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)) to mirror them",
+        );
+    }
+}
+
 async fn conflicts<S: Sink + ?Sized>(
     inputs: &Inputs<'_, S>,
     tables: &[SyncedTable],
@@ -1093,8 +1153,10 @@ async fn conflicts<S: Sink + ?Sized>(
         return;
     }
     let mut existing = Vec::new();
+    let mirror = mirror_on(inputs.cfg);
     for t in tables {
-        for name in [t.base_table(), t.log_table()] {
+        let own = crate::mirror::Mirror::name_of(t).filter(|_| mirror);
+        for name in [t.base_table(), t.log_table()].into_iter().chain(own) {
             match inputs.sink.table_exists(&name).await {
                 Ok(true) => existing.push(name),
                 Ok(false) => {}

@@ -101,6 +101,8 @@ pub struct TaskRunner<S: Sink> {
     /// The XA branches prepared and undecided at the position the stream
     /// has read to: what a checkpoint moving there records ([`crate::xa`]).
     xa_held: std::sync::Mutex<Vec<PreparedXa>>,
+    /// `[destination] mirror` ([`crate::mirror`]).
+    mirror: Option<Arc<crate::mirror::Mirror>>,
 }
 
 impl<S: Sink> TaskRunner<S> {
@@ -134,7 +136,19 @@ impl<S: Sink> TaskRunner<S> {
         }
         let metrics = Metrics::new();
         let (status, retry) = reporting(&cfg, &metrics);
+        let mirror = mirror_on(&cfg)
+            .then(|| sink.as_maxcompute().cloned())
+            .flatten()
+            .map(|sink| {
+                Arc::new(crate::mirror::Mirror::new(
+                    sink,
+                    meta.clone(),
+                    mirror_every(&cfg),
+                    &cfg.sync.state_dir,
+                ))
+            });
         Ok(Self {
+            mirror,
             throttle: cfg.throttle.incremental(),
             cfg,
             connect,
@@ -659,13 +673,24 @@ impl<S: Sink> TaskRunner<S> {
         if !matches!(state.phase, Phase::Precheck) {
             self.claim_tables(&state, &tables).await?;
         }
+        if let Some(m) = &self.mirror
+            && !matches!(state.phase, Phase::Precheck | Phase::SchemaSync)
+        {
+            for t in &tables {
+                m.register(t);
+            }
+        }
         self.status.started(state.phase.name());
         loop {
             if opts.stop.load(Ordering::Relaxed) {
+                self.flush_mirror(&state).await?;
                 return Ok(state);
             }
             match self.advance(state, &tracked, &tables, opts).await {
-                Ok((next, done)) if done => return Ok(next),
+                Ok((next, done)) if done => {
+                    self.flush_mirror(&next).await?;
+                    return Ok(next);
+                }
                 Ok((next, _)) => state = next,
                 // Every step is checkpointed: after a retryable failure the
                 // task goes on from the last checkpoint, as after a restart
@@ -677,6 +702,34 @@ impl<S: Sink> TaskRunner<S> {
                 }
             }
         }
+    }
+
+    /// Commits what waits for the mirror (at a clean stop or exit); a task
+    /// without an incremental phase fills it once its full phase is done.
+    async fn flush_mirror(&self, state: &TaskState) -> Result<()> {
+        if let Some(m) = &self.mirror {
+            m.flush().await?;
+            if matches!(state.phase, Phase::Finished) {
+                m.recover(&self.sink, 0, &[]).await?;
+            }
+            self.note_mirror(m);
+        }
+        Ok(())
+    }
+
+    fn mirror_report(&self, m: &crate::mirror::Mirror) -> crate::status::MirrorReport {
+        let (pending_rows, last_commit_unix) = m.lag();
+        crate::status::MirrorReport {
+            pending_rows,
+            last_commit_unix,
+        }
+    }
+
+    /// The mirror's lag into the metrics and the status file.
+    fn note_mirror(&self, m: &crate::mirror::Mirror) {
+        let (pending, last) = m.lag();
+        self.metrics.set_mirror(pending, last);
+        self.status.mirror(self.mirror_report(m));
     }
 
     /// Waits, within the `[retry]` connection window, until the sink and the
@@ -1172,6 +1225,9 @@ impl<S: Sink> TaskRunner<S> {
                 partition_columns: partitions,
             })
             .await?;
+        if let Some(m) = &self.mirror {
+            m.ensure_table(t).await?;
+        }
         self.claim(&t.base_table(), task_id).await?;
         self.claim(&t.log_table(), task_id).await
     }
@@ -1642,6 +1698,14 @@ impl<S: Sink> TaskRunner<S> {
             !table_set::waiting(s).is_empty() || !table_set::publishing(s).is_empty()
         };
         let none_waiting = !pending(&state);
+        if let (Some(m), Phase::Incremental(inc)) = (&self.mirror, &state.phase) {
+            let waiting: Vec<String> = table_set::waiting(&state)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            m.recover(&self.sink, inc.next_record_id, &waiting).await?;
+            self.note_mirror(m);
+        }
         let state = self.stream(state, tracked, opts).await?;
         // Caught up before the start of a table being added (captured after
         // the stream's end was): read on to it, so that a run that exits
@@ -1819,7 +1883,19 @@ impl<S: Sink> TaskRunner<S> {
                     flush_interval.max(IDLE_CHECKPOINT_INTERVAL)
                 }
             });
+            let mirror_due = self
+                .mirror
+                .as_ref()
+                .and_then(|m| m.next_due())
+                .map(tokio::time::Instant::from_std);
             let next = tokio::select! {
+                () = sleep_until(mirror_due), if mirror_due.is_some() => {
+                    if let Some(m) = &self.mirror {
+                        m.flush().await?;
+                        self.note_mirror(m);
+                    }
+                    continue;
+                }
                 landed = async {
                     match in_flight.as_mut() {
                         Some(landing) => (&mut landing.write).await,
@@ -2499,9 +2575,17 @@ impl<S: Sink> TaskRunner<S> {
         };
         for (table, fields) in &add_columns {
             self.sink.add_columns(table, fields).await?;
+            if let Some(m) = &self.mirror {
+                m.add_columns(table, fields).await?;
+            }
             let prefix = format!("{table}_g");
             for g in generations.iter().filter(|g| g.starts_with(&prefix)) {
                 self.sink.add_columns(g, fields).await?;
+            }
+        }
+        if let Some(m) = &self.mirror {
+            for t in next.tables.values() {
+                m.refresh(&t.synced(&self.meta));
             }
         }
         for name in &created {
@@ -2613,6 +2697,14 @@ impl<S: Sink> TaskRunner<S> {
             }
         }
         let data: Vec<TableBatch> = data.into_iter().map(|(d, _)| d).collect();
+        // What lands is what the mirror gets, once it landed.
+        let mirrored: Vec<(String, RecordBatch)> = match &self.mirror {
+            Some(_) => data
+                .iter()
+                .map(|d| (d.table.clone(), d.batch.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
         let moved: Vec<(String, u64, u64)> = data
             .iter()
             .map(|d| {
@@ -2660,6 +2752,7 @@ impl<S: Sink> TaskRunner<S> {
         let write = Box::pin(async move { self.sink.commit_unit(&write_unit, data).await });
         let done = SentBatch {
             unit,
+            mirrored,
             moved,
             last_event_time,
             oversized,
@@ -2671,6 +2764,7 @@ impl<S: Sink> TaskRunner<S> {
     fn landed(&self, state: TaskState, done: SentBatch) -> Result<TaskState> {
         let SentBatch {
             unit,
+            mirrored,
             moved,
             last_event_time,
             oversized,
@@ -2688,6 +2782,10 @@ impl<S: Sink> TaskRunner<S> {
             self.metrics.set_lag_seconds(lag);
         }
         let next = self.step(state, Step::BatchCommitted)?;
+        if let (Some(m), Phase::Incremental(inc)) = (&self.mirror, &next.phase) {
+            m.hand(mirrored, inc.next_record_id)?;
+            self.note_mirror(m);
+        }
         self.write_progress(&next, last_event_time, lag);
         Ok(next)
     }
@@ -2701,7 +2799,12 @@ impl<S: Sink> TaskRunner<S> {
         match in_flight.take() {
             Some(mut landing) => {
                 (&mut landing.write).await?;
-                self.landed(state, landing.done)
+                let state = self.landed(state, landing.done)?;
+                if let Some(m) = &self.mirror {
+                    m.flush_if_due().await?;
+                    self.note_mirror(m);
+                }
+                Ok(state)
             }
             None => Ok(state),
         }
@@ -2767,6 +2870,8 @@ struct Landing<'s> {
 /// What is reported and checkpointed once a batch has landed.
 struct SentBatch {
     unit: String,
+    /// The `t_log` rows as they land, for the mirror (empty without one).
+    mirrored: Vec<(String, RecordBatch)>,
     /// Per table: rows and Arrow bytes (for the metrics).
     moved: Vec<(String, u64, u64)>,
     last_event_time: Option<i64>,
@@ -2902,6 +3007,22 @@ fn phase_metric(phase: &Phase) -> &'static str {
 }
 
 /// The progress file and the retrier of a runner, reporting into `metrics`.
+/// `[destination] mirror` (MaxCompute only).
+fn mirror_on(cfg: &TaskConfig) -> bool {
+    matches!(&cfg.destination, crate::config::DestinationConfig::Maxcompute(mc) if mc.mirror)
+}
+
+/// `[destination] mirror_commit_seconds`.
+fn mirror_every(cfg: &TaskConfig) -> Duration {
+    match &cfg.destination {
+        crate::config::DestinationConfig::Maxcompute(mc) => {
+            Duration::from_secs(mc.mirror_commit_seconds)
+        }
+        crate::config::DestinationConfig::Local { .. }
+        | crate::config::DestinationConfig::Embedded => Duration::ZERO,
+    }
+}
+
 fn reporting(cfg: &TaskConfig, metrics: &Metrics) -> (Arc<StatusFile>, Retrier) {
     let status = Arc::new(StatusFile::new(&cfg.sync.state_dir, metrics.clone()));
     let retry = Retrier::new(cfg.retry.clone(), metrics.clone(), status.clone());

@@ -78,6 +78,11 @@ pub trait Sink: Send + Sync {
     }
     /// Whether a table exists (for the conflicting-tables precheck).
     async fn table_exists(&self, name: &str) -> Result<bool>;
+    /// The MaxCompute sink this is, if it is one (the mirror writes
+    /// through it: [`crate::mirror`]).
+    fn as_maxcompute(&self) -> Option<&maxcompute::MaxComputeSink> {
+        None
+    }
     /// Creates the table when it does not exist yet.
     async fn ensure_table(&self, def: &TableDef) -> Result<()>;
     /// How an existing table differs from what [`Sink::ensure_table`] would
@@ -145,6 +150,9 @@ impl Sink for Box<dyn Sink> {
     }
     async fn table_exists(&self, name: &str) -> Result<bool> {
         self.as_ref().table_exists(name).await
+    }
+    fn as_maxcompute(&self) -> Option<&maxcompute::MaxComputeSink> {
+        self.as_ref().as_maxcompute()
     }
     async fn ensure_table(&self, def: &TableDef) -> Result<()> {
         self.as_ref().ensure_table(def).await

@@ -65,6 +65,9 @@ pub struct Progress {
     /// (re)starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_estimate: Option<FullEstimate>,
+    /// The mirror tables' lag (`[destination] mirror`), as of this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<MirrorReport>,
 }
 
 /// The full phase's size: every selected table and the server's row
@@ -76,6 +79,15 @@ pub struct FullEstimate {
     pub tables: u64,
     /// Rows of those tables by the server's estimate.
     pub rows: u64,
+}
+
+/// How far the mirror tables are behind `t_log` ([`crate::mirror`]).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MirrorReport {
+    /// `t_log` rows committed and not yet committed into the mirror tables.
+    pub pending_rows: u64,
+    /// When the last mirror commit happened (Unix seconds).
+    pub last_commit_unix: Option<i64>,
 }
 
 /// Prepared, undecided XA branches ([`crate::xa`]).
@@ -227,6 +239,16 @@ pub fn describe(p: &Progress, phase: &str, now: f64, heartbeat: Option<u64>) -> 
         "{commit}; {} rows this run ({:.0} rows/s), {} retries",
         p.metrics.rows, p.metrics.rows_per_second, p.metrics.retries
     ));
+    if let Some(m) = &p.mirror {
+        let last = match m.last_commit_unix {
+            Some(t) => format!("last mirror commit {} ago", secs(now - t as f64)),
+            None => "no mirror commit yet".to_owned(),
+        };
+        lines.push(format!(
+            "mirror: {} t_log rows not yet in the mirror tables; {last}",
+            m.pending_rows
+        ));
+    }
     if let Some(o) = &p.oversized {
         let shown = |x: &crate::oversized::Occurrence| {
             format!(
@@ -508,6 +530,11 @@ impl StatusFile {
         }
         p.xa_prepared = report;
         self.write(&mut p);
+    }
+
+    /// The mirror's lag now; written with the next update of the file.
+    pub fn mirror(&self, report: MirrorReport) {
+        self.lock().mirror = Some(report);
     }
 
     /// A retry is under way (`Some`) or over (`None`).

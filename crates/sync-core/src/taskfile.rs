@@ -187,6 +187,20 @@ fn invalid_value(cfg: &TaskConfig) -> Option<(Vec<&str>, String)> {
             format!("`destination.timezone`: {e}"),
         ));
     }
+    // An upsert session lives at most 24 hours; a day between commits
+    // would be no mirror at all.
+    if let crate::config::DestinationConfig::Maxcompute(mc) = &cfg.destination
+        && mc.mirror_commit_seconds > 86_400
+    {
+        return Some((
+            vec!["destination", "mirror_commit_seconds"],
+            format!(
+                "`destination.mirror_commit_seconds` is {}: at most 86400 (a day); 60 suits the \
+                 service's limit of about one commit per minute per table",
+                mc.mirror_commit_seconds
+            ),
+        ));
+    }
     if let Some(zone) = &cfg.sync.partition_timezone
         && let Err(e) = crate::timezone::Zone::parse(zone)
     {
@@ -420,6 +434,39 @@ mod tests {
                         [destination]\nkind = \"local\"\npath = \"w\"\n\
                         [objects]\ninclude = [\"shop.*\"]\n\
                         [sync]\ntypes = [\"schema\"]\nstate_dir = \"s\"\n";
+
+    #[test]
+    fn mirror_keys_parse_with_their_defaults_and_a_bound() {
+        let mc = |extra: &str| {
+            GOOD.replace(
+                "kind = \"local\"\npath = \"w\"\n",
+                &format!(
+                    "kind = \"maxcompute\"\nendpoint = \"http://127.0.0.1:1/api\"\nproject = \"p\"\n{extra}"
+                ),
+            )
+        };
+        let mirror = |cfg: TaskConfig| match cfg.destination {
+            crate::config::DestinationConfig::Maxcompute(m) => (m.mirror, m.mirror_commit_seconds),
+            other => panic!("maxcompute, not {other:?}"),
+        };
+        let cfg = parse(&mc(""), "task.toml").expect("defaults");
+        assert_eq!(mirror(cfg), (false, 60));
+        let cfg = parse(
+            &mc("mirror = true\nmirror_commit_seconds = 0\n"),
+            "task.toml",
+        )
+        .expect("on");
+        assert_eq!(mirror(cfg), (true, 0));
+        let err = parse(
+            &mc("mirror = true\nmirror_commit_seconds = 90000\n"),
+            "task.toml",
+        )
+        .expect_err("over a day");
+        assert_eq!(
+            err.key.as_deref(),
+            Some("destination.mirror_commit_seconds")
+        );
+    }
 
     #[test]
     fn a_good_file_parses() {

@@ -1319,3 +1319,354 @@ async fn ignore_writes_into_an_earlier_tasks_maxcompute_tables() {
         .await
         .expect("drop");
 }
+
+// ---------------------------------------------------------------------------
+// The mirror table (`[destination] mirror`).
+
+const MIRROR_DB: &str = "core_mc_mirror";
+
+/// pyodps reads each mirror table as a user would: `open_reader` on the
+/// Delta table (which runs `SELECT *`), every value as text.
+const PYODPS_READ_MIRRORS: &str = r#"
+import json, sys
+from odps import ODPS
+
+endpoint, project, id_, key = sys.argv[1:5]
+tables = json.loads(sys.argv[5])
+o = ODPS(id_, key, project=project, endpoint=endpoint)
+out = {}
+for name in tables:
+    t = o.get_table(name)
+    assert t.is_transactional and list(t.primary_key), name
+    with t.open_reader() as reader:
+        rows = [[None if v is None else str(v) for v in r.values] for r in reader]
+    out[name] = {"key": list(t.primary_key), "rows": sorted(rows, key=lambda r: [x or "" for x in r])}
+print(json.dumps(out))
+"#;
+
+/// The mirror tables as pyodps reads them: per table its key and rows.
+fn pyodps_mirrors(
+    python: &std::path::Path,
+    emu: &Emulator,
+    project: &str,
+    tables: &[&str],
+) -> serde_json::Value {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            PYODPS_READ_MIRRORS,
+            &emu.endpoint,
+            project,
+            ACCESS_ID,
+            ACCESS_KEY,
+        ])
+        .arg(serde_json::json!(tables).to_string())
+        .env("TZ", "UTC")
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "pyodps read of the mirrors failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json from python")
+}
+
+/// The source's rows of `select` as text, sorted like the pyodps script sorts.
+async fn source_text(
+    conn: &mut mysql_async::Conn,
+    select: &str,
+    n: usize,
+) -> Vec<Vec<Option<String>>> {
+    let rows: Vec<mysql_async::Row> = conn.query(select).await.expect("select");
+    let mut out: Vec<Vec<Option<String>>> = rows
+        .into_iter()
+        .map(|r| {
+            (0..n)
+                .map(|i| r.get::<Option<String>, _>(i).flatten())
+                .collect()
+        })
+        .collect();
+    out.sort_by_key(|r| {
+        r.iter()
+            .map(|v| v.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    });
+    out
+}
+
+/// Every mirror table, read by pyodps, equals its source table.
+async fn assert_mirrors_equal(
+    python: &std::path::Path,
+    emu: &Emulator,
+    project: &str,
+    conn: &mut mysql_async::Conn,
+    extra: bool,
+) {
+    let read = pyodps_mirrors(python, emu, project, &["acct", "pair"]);
+    // After `ALTER TABLE acct ADD COLUMN extra`, the mirror has it too.
+    let (more, n) = if extra {
+        (", CAST(extra AS CHAR)", 5)
+    } else {
+        ("", 4)
+    };
+    let acct = source_text(
+        conn,
+        &format!(
+            "SELECT CAST(id AS CHAR), name, CAST(qty AS CHAR), CAST(big AS CHAR){more} FROM {MIRROR_DB}.acct"
+        ),
+        n,
+    )
+    .await;
+    let pair = source_text(
+        conn,
+        &format!("SELECT CAST(a AS CHAR), b, CAST(v AS CHAR) FROM {MIRROR_DB}.pair"),
+        3,
+    )
+    .await;
+    for (name, source, key) in [("acct", acct, vec!["id"]), ("pair", pair, vec!["a", "b"])] {
+        let ours: Vec<Vec<Option<String>>> =
+            serde_json::from_value(read[name]["rows"].clone()).expect("rows");
+        let keys: Vec<String> = serde_json::from_value(read[name]["key"].clone()).expect("key");
+        assert_eq!(keys, key, "{name}: the mirror's primary key");
+        assert!(!source.is_empty(), "{name} is empty");
+        assert_eq!(ours.len(), source.len(), "{name}: the mirror's row count");
+        assert_eq!(ours, source, "{name}: the mirror differs from the source");
+    }
+}
+
+fn mirror_config(
+    url: &str,
+    emu: &Emulator,
+    dir: &std::path::Path,
+    project: &str,
+    types: &str,
+) -> TaskConfig {
+    toml::from_str(&format!(
+        r#"
+        [source]
+        url = "{url}"
+        server_id = 7117
+        [destination]
+        kind = "maxcompute"
+        endpoint = "{endpoint}"
+        project = "{project}"
+        mirror = true
+        mirror_commit_seconds = 0
+        [objects]
+        include = ["{MIRROR_DB}.*"]
+        [sync]
+        types = [{types}]
+        state_dir = "{state}"
+        chunk_rows = 40
+        batch_rows = 25
+        "#,
+        endpoint = emu.endpoint,
+        state = dir.join("state").display(),
+    ))
+    .expect("task file")
+}
+
+/// `[destination] mirror`: inserts, updates, primary-key changes, deletes
+/// and multi-statement transactions, during the full phase and after it,
+/// land in each keyed table's Delta mirror, which pyodps reads as is equal
+/// to the source; the key-less table gets none, and a precheck warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mirror_table_equals_the_source_through_full_and_incremental() {
+    let Some(python) = pyodps_python() else {
+        panic!(
+            "this test needs a Python with pyodps and pyarrow: run `scripts/pyodps-tests` \
+             (it creates .venv) or set ODPS_TEST_PYTHON"
+        );
+    };
+    let url = sync_testkit::mysql_url();
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+        .await
+        .expect("connect");
+    let mut rows = Vec::new();
+    for i in 1..=300 {
+        rows.push(format!(
+            "({i}, 'n{i}', {}, {})",
+            i % 17,
+            i64::from(i) * 1_000_000_007
+        ));
+    }
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {MIRROR_DB};
+         CREATE DATABASE {MIRROR_DB};
+         USE {MIRROR_DB};
+         CREATE TABLE acct (id INT PRIMARY KEY, name VARCHAR(20), qty INT, big BIGINT);
+         INSERT INTO acct VALUES {};
+         CREATE TABLE pair (a INT, b VARCHAR(8), v INT, PRIMARY KEY (a, b));
+         INSERT INTO pair SELECT id % 10, CONCAT('k', id % 7), id FROM acct WHERE id <= 70;
+         CREATE TABLE nokey (x INT, y INT);
+         INSERT INTO nokey VALUES (1, 1), (1, 1), (2, 2);",
+        rows.join(", ")
+    ))
+    .await
+    .expect("load");
+
+    let emu = Emulator::start(&[]).expect("emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = TaskRunner::new(
+        mirror_config(
+            &url,
+            &emu,
+            dir.path(),
+            PROJECT,
+            r#""schema", "full", "incremental""#,
+        ),
+        sink(&emu, dir.path()),
+    )
+    .expect("runner");
+    let report = runner.precheck().await.expect("precheck");
+    let warning = report
+        .checks
+        .iter()
+        .find(|c| c.id == "mirror_keyless")
+        .expect("the mirror_keyless check");
+    assert_eq!(warning.outcome, sync_core::precheck::Outcome::Warning);
+    assert!(warning.message.contains("nokey"), "{}", warning.message);
+
+    // Changes while the full phase runs (the snapshot and the log overlap).
+    let writer_url = url.clone();
+    let writer = tokio::spawn(async move {
+        let mut w = mysql_async::Conn::new(mysql_async::Opts::from_url(&writer_url).expect("url"))
+            .await
+            .expect("connect");
+        for i in 0..20 {
+            w.query_drop(format!(
+                "USE {MIRROR_DB};
+                 UPDATE acct SET qty = qty + 1, name = CONCAT(name, '+') WHERE id % 20 = {i};
+                 INSERT INTO acct VALUES ({}, 'during', {i}, NULL);
+                 DELETE FROM acct WHERE id = {};
+                 START TRANSACTION;
+                 UPDATE pair SET v = v + 100 WHERE a = {};
+                 UPDATE acct SET id = id + 10000 WHERE id = {};
+                 COMMIT;",
+                1000 + i,
+                3 + i * 7,
+                i % 10,
+                100 + i
+            ))
+            .await
+            .expect("changes during the full phase");
+        }
+    });
+    let opts = RunOptions {
+        exit_when_caught_up: true,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let state = runner.run(&opts).await.expect("first run");
+    writer.await.expect("writer");
+    assert!(
+        matches!(state.phase, Phase::Incremental(_)),
+        "{:?}",
+        state.phase
+    );
+    // Catch up with whatever the writer did after the first run's end.
+    runner.run(&opts).await.expect("catch up");
+    let client = runner.sink().client().clone();
+    assert!(client.table_exists("acct").await.expect("exists"));
+    assert!(
+        !client.table_exists("nokey").await.expect("exists"),
+        "a table without a key gets no mirror"
+    );
+    assert_mirrors_equal(&python, &emu, PROJECT, &mut conn, false).await;
+
+    // After the full phase: updates, primary-key changes (one onto a key
+    // just freed), deletes, an insert deleted again, multi-statement
+    // transactions, on both tables.
+    conn.query_drop(format!(
+        "USE {MIRROR_DB};
+         UPDATE acct SET name = 'upd', qty = NULL WHERE id % 9 = 0;
+         DELETE FROM acct WHERE id BETWEEN 200 AND 220;
+         UPDATE acct SET id = 200 WHERE id = 230;
+         INSERT INTO acct VALUES (5000, 'gone', 1, 1);
+         DELETE FROM acct WHERE id = 5000;
+         START TRANSACTION;
+         UPDATE acct SET id = id + 100000 WHERE id BETWEEN 50 AND 60;
+         INSERT INTO acct VALUES (55, 'back', 55, -1);
+         DELETE FROM pair WHERE a = 3;
+         UPDATE pair SET b = CONCAT(b, 'x') WHERE a = 4;
+         COMMIT;
+         START TRANSACTION;
+         INSERT INTO pair VALUES (99, 'z', 1);
+         UPDATE pair SET v = 2 WHERE a = 99;
+         UPDATE pair SET a = 98 WHERE a = 99;
+         COMMIT;
+         ALTER TABLE acct ADD COLUMN extra INT;
+         UPDATE acct SET extra = id * 3 WHERE id % 5 = 0;
+         DELETE FROM acct WHERE id = 10;
+         UPDATE nokey SET y = 5 WHERE x = 1 LIMIT 1;"
+    ))
+    .await
+    .expect("changes");
+    let state = runner.run(&opts).await.expect("incremental");
+    let Phase::Incremental(inc) = &state.phase else {
+        panic!("{:?}", state.phase)
+    };
+    assert_mirrors_equal(&python, &emu, PROJECT, &mut conn, true).await;
+
+    // The state file says what the mirror holds: every record committed.
+    let mirror = sync_core::mirror::load_state(&dir.path().join("state"))
+        .expect("mirror state")
+        .expect("written");
+    assert!(mirror.tables["acct"].base_filled && mirror.tables["pair"].base_filled);
+    assert_eq!(mirror.applied_through, inc.next_record_id);
+    assert!(!mirror.tables.contains_key("nokey"));
+    // status and /metrics show the mirror's lag: nothing waits after a clean exit.
+    let progress = sync_core::status::read(&dir.path().join("state")).expect("progress.json");
+    let lag = progress
+        .mirror
+        .clone()
+        .expect("the mirror's lag in progress.json");
+    assert_eq!(lag.pending_rows, 0);
+    assert_eq!(lag.last_commit_unix, mirror.last_commit_unix);
+    let text = sync_core::status::describe(
+        &progress,
+        "incremental",
+        lag.last_commit_unix.unwrap_or(0) as f64,
+        None,
+    );
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("mirror: 0 t_log rows not yet in the mirror tables")),
+        "{text:?}"
+    );
+    let metrics = runner.metrics().render();
+    assert!(metrics.contains("sync_mirror_pending_rows 0"), "{metrics}");
+    assert!(
+        metrics.contains("sync_mirror_last_commit_timestamp_seconds "),
+        "{metrics}"
+    );
+    // t_base + t_log still merge to the source too.
+    for r in runner.verify().await.expect("verify") {
+        assert!(r.is_equal(), "{} differs: {r:?}", r.table);
+    }
+
+    // A task without an incremental phase fills its mirrors at the end.
+    let full_dir = tempfile::tempdir().expect("tempdir");
+    let project = "mc_mirror_full";
+    let client = odps_tunnel::Client::new(
+        &emu.endpoint,
+        project,
+        odps_tunnel::auth::Credentials::new(ACCESS_ID, ACCESS_KEY),
+    )
+    .expect("client");
+    let full = TaskRunner::new(
+        mirror_config(&url, &emu, full_dir.path(), project, r#""schema", "full""#),
+        MaxComputeSink::new(
+            client,
+            full_dir.path().join("state").join("maxcompute-units"),
+        ),
+    )
+    .expect("runner");
+    let state = full.run(&opts).await.expect("full only");
+    assert!(matches!(state.phase, Phase::Finished), "{:?}", state.phase);
+    assert_mirrors_equal(&python, &emu, project, &mut conn, true).await;
+
+    conn.query_drop(format!("DROP DATABASE {MIRROR_DB}"))
+        .await
+        .expect("drop");
+}

@@ -60,6 +60,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{Field, SchemaRef};
 use odps_tunnel::Client;
 use odps_tunnel::session::{BlockId, PartitionSpec, SessionStatus};
+use odps_tunnel::upsert::{DeltaTable, UpsertOptions};
 use odps_tunnel::writer::{BlockFormat, UploadOptions, UploadSession, WriterOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -192,6 +193,91 @@ impl MaxComputeSink {
             })
             .await
             .cloned()
+    }
+
+    /// Creates the primary-key Delta table `name` ([`crate::mirror`]) with
+    /// `schema`'s columns (in this sink's type system) and `key` as its
+    /// primary key, unless it exists; an existing table must have every
+    /// column.
+    ///
+    /// # Errors
+    /// [`Error::Schema`] for a column without a MaxCompute type or an
+    /// existing table that lacks a column; service errors.
+    pub async fn ensure_mirror_table(
+        &self,
+        name: &str,
+        schema: &SchemaRef,
+        key: &[&str],
+    ) -> Result<()> {
+        if !self.client.table_exists(name).await? {
+            let columns = schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    Ok(odps_tunnel::types::Column::new(
+                        f.name(),
+                        mapping::odps_type_in(f, self.type_system)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            info!(table = name, "creating the MaxCompute mirror table");
+            self.client
+                .create_delta_table(&DeltaTable::new(name, &columns, key))
+                .await?;
+        }
+        let info = self.client.table(name).await?;
+        for f in schema.fields() {
+            if !info
+                .schema
+                .columns
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(f.name()))
+            {
+                return Err(Error::Schema(format!(
+                    "MaxCompute mirror table {name} exists without column `{}`",
+                    f.name()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one upsert session into the Delta table `table`: `deletes`
+    /// (whole rows or key columns) and `upserts` (whole rows), under the
+    /// task's column names and Arrow types, then commits it. Each key must
+    /// appear once across both; nothing shows before the commit.
+    ///
+    /// # Errors
+    /// [`Error::DestinationTableMissing`], [`Error::Schema`] for rows that
+    /// do not fit the table, and service errors (the session is abandoned
+    /// unseen).
+    pub async fn apply_mirror(
+        &self,
+        table: &str,
+        upserts: &[RecordBatch],
+        deletes: &[RecordBatch],
+    ) -> Result<()> {
+        let zone = self.timezone().await?;
+        let mut session = self
+            .client
+            .create_upsert_session(table, None, UpsertOptions::default())
+            .await
+            .map_err(|e| self.missing_table(table, e))?;
+        let columns = session.columns().to_vec();
+        let convert = |b: &RecordBatch| {
+            mapping::batch_to_odps(b, &columns, &zone)
+                .map_err(|e| Error::Schema(format!("mirror table {table}: {e}")))
+        };
+        for b in deletes {
+            let odps = convert(b)?;
+            session.delete(&odps).await?;
+        }
+        for b in upserts {
+            let odps = convert(b)?;
+            session.upsert(&odps).await?;
+        }
+        session.commit().await?;
+        Ok(())
     }
 
     /// The MaxCompute client.
@@ -457,6 +543,10 @@ impl Sink for MaxComputeSink {
 
     async fn table_exists(&self, name: &str) -> Result<bool> {
         Ok(self.client.table_exists(name).await?)
+    }
+
+    fn as_maxcompute(&self) -> Option<&MaxComputeSink> {
+        Some(self)
     }
 
     async fn ensure_table(&self, def: &TableDef) -> Result<()> {

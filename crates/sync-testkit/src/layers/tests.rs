@@ -29,6 +29,7 @@ const KNOWN_DEBT: &[(&str, &[&str])] = &[
             "listing",
             "mapping",
             "merge",
+            "mirror",
             "naming",
             "odps_sql",
             "osc",
