@@ -231,13 +231,13 @@ async fn full_bench(cli: &Path) {
         s,
         &format!("sync-cli → emulator ({}) ÷ mariadb-dump, rows/s", conns(p)),
         e_n / r_d,
-        None,
+        Some("full_vs_dump"),
     );
     ratio(
         s,
         "sync-cli → emulator (1 connection) ÷ mariadb-dump, rows/s",
         e_1 / r_d,
-        None,
+        Some("full_vs_dump"),
     );
     if let Some((m_n, m_1)) = myd {
         let d_n = report(

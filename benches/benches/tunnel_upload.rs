@@ -31,6 +31,7 @@ use odps_tunnel::rest::Client;
 use odps_tunnel::session::{BlockId, PartitionSpec};
 use odps_tunnel::types::{Column, OdpsType};
 use odps_tunnel::writer::{UploadOptions, WriterOptions};
+use sync_benches::results::{Figure, Meta, Ratio};
 use sync_testkit::emulator::{EmulatorProcess, emulator_binary};
 
 const ID: &str = "bench-id";
@@ -197,6 +198,14 @@ fn main() {
         .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
     let python = python.exists().then_some(python);
 
+    Meta::record(
+        "tunnel_upload",
+        &format!(
+            "TUNNEL_BENCH_ROWS={rows}, TUNNEL_BENCH_RUNS={runs}, TUNNEL_BENCH_BLOCK_MB={}, TUNNEL_BENCH_IN_FLIGHT={}",
+            env_or("TUNNEL_BENCH_BLOCK_MB", 8),
+            env_or("TUNNEL_BENCH_IN_FLIGHT", 4)
+        ),
+    );
     let dir = tempfile::tempdir().unwrap();
     let batches = make_batches(rows);
     let stream = ipc_stream(&batches);
@@ -247,16 +256,43 @@ fn main() {
     let encode_mbs = mb * runs as f64 / start.elapsed().as_secs_f64();
     assert!(framed > 0);
 
-    let ours_mbs = mb / median(ours_t).as_secs_f64();
+    let ours_s = median(ours_t).as_secs_f64();
+    let ours_mbs = mb / ours_s;
     println!("tunnel_upload: {rows} rows, {mb:.1} MB as Arrow IPC, {runs} runs, median");
     println!("  odps-tunnel ArrowBlockWriter: {ours_mbs:8.1} MB/s");
     println!("    (its BlockEncoder alone, no I/O: {encode_mbs:.1} MB/s)");
+    let case = format!(
+        "{} rows × 4 columns, {mb:.1} MB as Arrow IPC",
+        sync_benches::report::thousands(rows as f64)
+    );
+    let figure = |tool: &str, setting: &str, ours: bool, secs: f64| {
+        Figure::new("tunnel_upload", &case, tool, setting, ours)
+            .metric("input_mb", mb)
+            .metric("seconds", secs)
+            .metric("mb_per_s", mb / secs)
+            .metric("rows_per_s", rows as f64 / secs)
+            .record();
+    };
+    figure(
+        "odps-tunnel ArrowBlockWriter",
+        "8 MB blocks, 4 in flight",
+        true,
+        ours_s,
+    );
     if theirs_t.len() == runs {
-        let theirs_mbs = mb / median(theirs_t).as_secs_f64();
+        let theirs_s = median(theirs_t).as_secs_f64();
+        let theirs_mbs = mb / theirs_s;
+        figure("pyodps open_arrow_writer", "1 block", false, theirs_s);
         println!("  pyodps ArrowWriter:           {theirs_mbs:8.1} MB/s");
         println!(
             "  ratio odps-tunnel / pyodps:   {:8.2}x",
             ours_mbs / theirs_mbs
+        );
+        Ratio::record(
+            "tunnel_upload",
+            "odps-tunnel ÷ pyodps, MB/s",
+            ours_mbs / theirs_mbs,
+            Some("upload_vs_pyodps"),
         );
     } else {
         println!("  pyodps: not measured (no Python with pyodps, or its upload failed)");

@@ -20,6 +20,16 @@ use std::io::Write as _;
 /// Environment variable naming the results file (JSON lines, appended).
 pub const RESULTS_ENV: &str = "SYNC_BENCH_RESULTS";
 
+/// Environment variable naming the run that measures (e.g. ``commit `abc1234`,
+/// 2026-12-07``); every line records it, so a report that keeps some
+/// sections of an earlier run says which run measured each.
+pub const RUN_ENV: &str = "SYNC_BENCH_RUN";
+
+/// The run label of [`RUN_ENV`], if set.
+fn run_label() -> Option<String> {
+    std::env::var(RUN_ENV).ok().filter(|r| !r.is_empty())
+}
+
 /// One line of the results file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -51,6 +61,9 @@ pub struct Figure {
     pub x: Option<f64>,
     /// Named values, e.g. `rows_per_s`, `peak_rss_mb`, `p99_ms`.
     pub metrics: BTreeMap<String, f64>,
+    /// The run that measured it ([`RUN_ENV`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl Figure {
@@ -64,6 +77,7 @@ impl Figure {
             ours,
             x: None,
             metrics: BTreeMap::new(),
+            run: run_label(),
         }
     }
 
@@ -100,6 +114,9 @@ pub struct Ratio {
     /// A goal's id, when the ratio decides one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goal: Option<String>,
+    /// The run that measured it ([`RUN_ENV`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl Ratio {
@@ -111,6 +128,7 @@ impl Ratio {
                 label: label.into(),
                 value,
                 goal: goal.map(Into::into),
+                run: run_label(),
             }));
         }
     }
@@ -125,6 +143,9 @@ pub struct Meta {
     pub machine: String,
     /// Its sizes, as `NAME=value` pairs.
     pub settings: String,
+    /// The run ([`RUN_ENV`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl Meta {
@@ -134,6 +155,7 @@ impl Meta {
             bench: bench.into(),
             machine: crate::machine_line(),
             settings: settings.into(),
+            run: run_label(),
         }));
     }
 }
@@ -152,6 +174,44 @@ fn append(line: &Line) {
         .open(&path)
         .unwrap_or_else(|e| panic!("opening {}: {e}", path.to_string_lossy()));
     writeln!(file, "{text}").unwrap_or_else(|e| panic!("writing {}: {e}", path.to_string_lossy()));
+}
+
+/// The lines of an earlier run `old` that `new` does not measure again
+/// (figures and ratios of sections `new` has no figure of, and the metas of
+/// the runs those belong to), followed by `new`: a partial run
+/// (`scripts/bench --only`) keeps the rest of the last report, each line
+/// still naming the run that measured it.
+pub fn merge(old: Vec<Line>, new: Vec<Line>) -> Vec<Line> {
+    use std::collections::BTreeSet;
+    let sections: BTreeSet<String> = new
+        .iter()
+        .filter_map(|l| match l {
+            Line::Figure(f) => Some(f.section.clone()),
+            _ => None,
+        })
+        .collect();
+    let kept: Vec<Line> = old
+        .into_iter()
+        .filter(|l| match l {
+            Line::Figure(f) => !sections.contains(&f.section),
+            Line::Ratio(r) => !sections.contains(&r.section),
+            Line::Meta(_) => true,
+        })
+        .collect();
+    let kept_runs: BTreeSet<Option<String>> = kept
+        .iter()
+        .filter_map(|l| match l {
+            Line::Figure(f) => Some(f.run.clone()),
+            _ => None,
+        })
+        .collect();
+    kept.into_iter()
+        .filter(|l| match l {
+            Line::Meta(m) => kept_runs.contains(&m.run),
+            _ => true,
+        })
+        .chain(new)
+        .collect()
 }
 
 /// Parses a results file; lines that are not JSON of a [`Line`] are errors
@@ -182,6 +242,7 @@ mod tests {
             label: "a ÷ b".into(),
             value: 2.0,
             goal: Some("g".into()),
+            run: None,
         });
         let text = format!(
             "{}\n\n{}\n",
@@ -196,5 +257,55 @@ mod tests {
         assert!(!back.metrics.contains_key("nan"));
         let err = parse("{\"kind\":\"figure\"}\nnot json").unwrap_err();
         assert!(err.starts_with("line 1:"), "{err}");
+    }
+
+    #[test]
+    fn a_partial_run_replaces_only_the_sections_it_measured() {
+        let run = |r: &str| Some(r.to_owned());
+        let fig = |section: &str, r: &str| {
+            let mut f = Figure::new(section, "c", "t", "x", true);
+            f.run = run(r);
+            Line::Figure(f)
+        };
+        let meta = |bench: &str, r: &str| {
+            Line::Meta(Meta {
+                bench: bench.into(),
+                machine: "m".into(),
+                settings: String::new(),
+                run: run(r),
+            })
+        };
+        let ratio = |section: &str, r: &str| {
+            Line::Ratio(Ratio {
+                section: section.into(),
+                label: "a ÷ b".into(),
+                value: 1.0,
+                goal: None,
+                run: run(r),
+            })
+        };
+        let old = vec![
+            meta("decode", "old"),
+            fig("binlog_decode", "old"),
+            meta("sync", "old"),
+            fig("full_sync", "old"),
+            ratio("full_sync", "old"),
+            fig("catch_up", "old"),
+            meta("gone", "older"),
+        ];
+        let new = vec![
+            meta("sync", "new"),
+            fig("full_sync", "new"),
+            ratio("full_sync", "new"),
+        ];
+        let merged = merge(old, new.clone());
+        let mut want = vec![
+            meta("decode", "old"),
+            fig("binlog_decode", "old"),
+            meta("sync", "old"),
+            fig("catch_up", "old"),
+        ];
+        want.extend(new);
+        assert_eq!(merged, want);
     }
 }

@@ -1,8 +1,11 @@
 //! `bench-report RESULTS.jsonl --out BENCHMARKS.md --charts DIR [--commit C]
-//! [--command CMD] [--records DIR]`: turns the JSON lines the benches
-//! appended into `BENCHMARKS.md` and SVG charts in DIR (linked relative to
-//! the document), with the soak and fuzz records (`soak.jsonl`,
-//! `fuzz.jsonl`) of the records directory (default: the results file's).
+//! [--command CMD] [--records DIR] [--merge OLD.jsonl] [--keep FILE.jsonl]`:
+//! turns the JSON lines the benches appended into `BENCHMARKS.md` and SVG
+//! charts in DIR (linked relative to the document), with the soak and fuzz
+//! records (`soak.jsonl`, `fuzz.jsonl`) of the records directory (default:
+//! the results file's). `--merge` keeps the sections of an earlier run's
+//! lines that RESULTS does not measure again; `--keep` writes the lines the
+//! report was made of (for the next `--merge`).
 
 use std::path::{Path, PathBuf};
 use sync_benches::report::{self, RunInfo};
@@ -17,6 +20,7 @@ fn main() {
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let (mut input, mut out, mut charts, mut records) = (None, None, None, None);
+    let (mut merge, mut keep) = (None, None);
     let mut info = RunInfo {
         date: today(),
         commit: "unknown".into(),
@@ -29,6 +33,8 @@ fn run() -> Result<(), String> {
             "--out" => out = Some(PathBuf::from(value()?)),
             "--charts" => charts = Some(PathBuf::from(value()?)),
             "--records" => records = Some(PathBuf::from(value()?)),
+            "--merge" => merge = Some(PathBuf::from(value()?)),
+            "--keep" => keep = Some(PathBuf::from(value()?)),
             "--commit" => info.commit = value()?,
             "--command" => info.command = value()?,
             "--date" => info.date = value()?,
@@ -42,8 +48,23 @@ fn run() -> Result<(), String> {
     info.charts_dir = relative(&charts, out.parent().unwrap_or(Path::new("")));
     let text =
         std::fs::read_to_string(&input).map_err(|e| format!("reading {}: {e}", input.display()))?;
-    let lines =
+    let mut lines =
         sync_benches::results::parse(&text).map_err(|e| format!("{}: {e}", input.display()))?;
+    if let Some(old) = &merge {
+        let text =
+            std::fs::read_to_string(old).map_err(|e| format!("reading {}: {e}", old.display()))?;
+        let old_lines =
+            sync_benches::results::parse(&text).map_err(|e| format!("{}: {e}", old.display()))?;
+        lines = sync_benches::results::merge(old_lines, lines);
+    }
+    if let Some(keep) = &keep {
+        let mut text = String::new();
+        for l in &lines {
+            text.push_str(&serde_json::to_string(l).map_err(|e| e.to_string())?);
+            text.push('\n');
+        }
+        std::fs::write(keep, text).map_err(|e| format!("writing {}: {e}", keep.display()))?;
+    }
     let records = records.unwrap_or_else(|| input.parent().unwrap_or(Path::new("")).to_path_buf());
     let records = sync_benches::records::load(&records)?;
     let r = report::build(&lines, &info, &records);
