@@ -478,7 +478,7 @@ pub async fn serve_with(
     let bound = listener.local_addr()?;
     let handle = tokio::spawn(async move {
         let mut backoff =
-            crate::retry::Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+            crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         loop {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => {
