@@ -7,8 +7,9 @@
 //! An outage starts at its first failure and ends at the next checkpointed
 //! step (or, for the source, when the binlog stream is connected again).
 //! Within its window each attempt waits twice as long as the one before
-//! (from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`], the last wait cut to end
-//! with the window); past the window the task stops with
+//! (from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`], each wait up to 20 %
+//! shorter at random, the last wait cut to end with the window: a
+//! [`Backoff`] per outage); past the window the task stops with
 //! [`Error::GaveUp`], which says what failed and for how long. Every step is
 //! checkpointed before the next begins, so a retry — and a later run after
 //! giving up — resumes from the last checkpoint exactly as after a crash.
