@@ -559,8 +559,8 @@ fn io_fix(e: &std::io::Error, path: &std::path::Path) -> String {
     format!("\n  fix: {fix}. Retrying cannot mend this, so the task stopped at once")
 }
 
-/// Where in the binlog an event is: `file:position`, or unknown (an event
-/// replayed from the task's own files); [`Error::at_binlog`] fills it in.
+/// Where in the binlog an event is: `file:position`, or not known yet (the
+/// driver fills it in where it knows the event).
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
 pub struct BinlogAt(Option<(String, u64)>);
 
