@@ -33,11 +33,9 @@ struct ArrowFiles {
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_owned();
-    move |source| Error::Io {
-        action,
-        path,
-        source,
-    }
+    // `Error::io` decides whether the failure may heal (a full disk) or
+    // not (a folder the task may not write) from the kind of `source`.
+    move |source| Error::io(action, path, source)
 }
 
 impl ArrowFiles {

@@ -160,4 +160,24 @@ impl Error {
             _ => false,
         }
     }
+
+    /// True when the server refused who we are or what we may do: a wrong
+    /// user or password, a missing privilege, an expired password, or an
+    /// authentication this client will not or cannot speak. Retrying with
+    /// the same credentials cannot help; the user must fix them.
+    pub fn is_auth(&self) -> bool {
+        match self {
+            Error::AccessDenied { .. }
+            | Error::InsecureAuth { .. }
+            | Error::UnsupportedAuthPlugin(_) => true,
+            // ER_DBACCESS_DENIED_ERROR, ER_ACCESS_DENIED_ERROR,
+            // ER_TABLEACCESS_DENIED_ERROR, ER_COLUMNACCESS_DENIED_ERROR,
+            // ER_SPECIFIC_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR,
+            // ER_MUST_CHANGE_PASSWORD, ER_MUST_CHANGE_PASSWORD_LOGIN.
+            Error::Server { code, .. } => {
+                matches!(code, 1044 | 1045 | 1142 | 1143 | 1227 | 1698 | 1820 | 1862)
+            }
+            _ => false,
+        }
+    }
 }

@@ -47,8 +47,7 @@ struct Envelope<T> {
 
 /// The checksum of a state value (see the module docs).
 fn checksum(state: &serde_json::Value) -> Result<u32> {
-    let bytes = serde_json::to_vec(state)
-        .map_err(|e| Error::Schema(format!("checkpoint state does not serialize: {e}")))?;
+    let bytes = serde_json::to_vec(state).map_err(Error::serialize("checkpoint state"))?;
     Ok(crc32fast::hash(&bytes))
 }
 
@@ -121,15 +120,14 @@ impl<T: Serialize + DeserializeOwned> CheckpointStore<T> {
     pub fn save(&self, state: &T) -> Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         crate::private_fs::create_dir_all(dir)?;
-        let state = serde_json::to_value(state)
-            .map_err(|e| Error::Schema(format!("checkpoint state does not serialize: {e}")))?;
+        let state = serde_json::to_value(state).map_err(Error::serialize("checkpoint state"))?;
         let envelope = Envelope {
             version: CHECKPOINT_VERSION,
             crc32: Some(checksum(&state)?),
             state,
         };
-        let json = serde_json::to_vec_pretty(&envelope)
-            .map_err(|e| Error::Schema(format!("checkpoint state does not serialize: {e}")))?;
+        let json =
+            serde_json::to_vec_pretty(&envelope).map_err(Error::serialize("checkpoint state"))?;
         let tmp = self.path.with_extension("json.tmp");
         write_durably(&tmp, &json)?;
         fs::rename(&tmp, &self.path)

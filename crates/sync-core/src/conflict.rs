@@ -77,7 +77,7 @@ impl std::fmt::Debug for KeySet {
 /// `base_schema`'s key columns, in key order.
 ///
 /// # Errors
-/// [`Error::Schema`] when a key column is not in it.
+/// [`Error::Mapping`] when a key column is not in it.
 pub fn key_schema(t: &SyncedTable) -> Result<SchemaRef> {
     let fields = t
         .dest_key()
@@ -87,7 +87,7 @@ pub fn key_schema(t: &SyncedTable) -> Result<SchemaRef> {
                 .field_with_name(k)
                 .map(|f| f.clone().with_nullable(true))
                 .map_err(|_| {
-                    Error::Schema(format!(
+                    Error::Mapping(format!(
                         "{}: key column `{k}` is not among its columns",
                         t.base_table()
                     ))
@@ -191,7 +191,7 @@ impl KeySet {
     /// and how many those were.
     ///
     /// # Errors
-    /// [`Error::Schema`] when the batch lacks a key column; [`Error::Arrow`].
+    /// [`Error::Mapping`] when the batch lacks a key column; [`Error::Arrow`].
     pub fn remove_known(&self, batch: RecordBatch) -> Result<(RecordBatch, u64)> {
         if self.is_empty() || batch.num_rows() == 0 {
             return Ok((batch, 0));
@@ -203,7 +203,7 @@ impl KeySet {
                 batch
                     .column_by_name(c)
                     .cloned()
-                    .ok_or_else(|| Error::Schema(format!("a t_base batch without key `{c}`")))
+                    .ok_or_else(|| Error::Mapping(format!("a t_base batch without key `{c}`")))
             })
             .collect::<Result<Vec<_>>>()?;
         let rows = self.converter.convert_columns(&columns)?;
@@ -444,7 +444,7 @@ pub async fn survey<S: Sink + ?Sized>(
                     .as_any()
                     .downcast_ref::<Int64Array>()
                     .ok_or_else(|| {
-                        Error::Schema(format!("{}: record_id is not BIGINT", def.name))
+                        Error::Mapping(format!("{}: record_id is not BIGINT", def.name))
                     })?;
                 if let Some(m) = col.iter().flatten().max() {
                     max = Some(max.map_or(m, |x: i64| x.max(m)));

@@ -1,15 +1,130 @@
 //! Errors of the sync task.
+//!
+//! # What a variant says
+//!
+//! Each variant names what failed, so a caller matches on the kind of
+//! failure rather than on message text: a binlog event that does not decode
+//! ([`Error::Decode`], with its file:position), data or a table that does
+//! not fit the other side ([`Error::Mapping`]), a task setting
+//! ([`Error::Config`]), state the task wrote and cannot read back
+//! ([`Error::Unreadable`]), a broken invariant ([`Error::Internal`]), and
+//! the failures of the lower crates ([`Error::Source`],
+//! [`Error::MaxCompute`], [`Error::Io`]).
+//!
+//! # Whether a retry can mend it
+//!
+//! [`Error::recovery`] answers, and it is decided once: when a lower error
+//! converts into this one, by that crate's own predicates
+//! (`mysql_source::Error::is_auth`/`is_transient`,
+//! `odps_tunnel::Error::is_auth`/`is_retryable`, the kind of a
+//! `std::io::Error`), and stored in the variant. Every other variant is
+//! definite by its type, in one exhaustive `match` without a catch-all, so a
+//! new variant must say whether it heals. A refused login is definite
+//! before anything else: retrying the same password cannot help.
 
+use std::fmt;
 use std::path::PathBuf;
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Which `[retry]` window a transient failure counts against.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum RetryKind {
+    /// The source (or the MaxCompute service) cannot be reached or the
+    /// connection broke.
+    Connection,
+    /// The destination refused an operation (DDL, upload, commit) or a file
+    /// could not be written.
+    Destination,
+}
+
+impl RetryKind {
+    /// The metrics label: `connection` or `destination`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Connection => "connection",
+            Self::Destination => "destination",
+        }
+    }
+
+    /// What kept failing, for [`Error::GaveUp`]'s message.
+    pub(crate) fn what(self) -> &'static str {
+        match self {
+            Self::Connection => "a failed connection",
+            Self::Destination => "a failing destination operation",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Self::Connection => 0,
+            Self::Destination => 1,
+        }
+    }
+}
+
+/// Whether trying again may mend a failure ([`Error::recovery`]).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Recovery {
+    /// Retrying cannot mend it: the task stops at once and says the fix.
+    Definite,
+    /// Trying again may succeed, within the `[retry]` window of this kind.
+    Transient(RetryKind),
+}
+
+impl Recovery {
+    /// How a source error may heal, by mysql-source's own predicates.
+    fn of_source(e: &mysql_source::Error) -> Self {
+        if e.is_auth() {
+            Self::Definite
+        } else if e.is_transient() {
+            Self::Transient(RetryKind::Connection)
+        } else {
+            Self::Definite
+        }
+    }
+
+    /// How a MaxCompute error may heal, by odps-tunnel's own predicates
+    /// plus what a retry from the checkpoint adds (a new session).
+    fn of_maxcompute(e: &odps_tunnel::Error) -> Self {
+        use odps_tunnel::error::ErrorKind as Mc;
+        if e.is_auth() {
+            // 401/403, a refused signature or key, a clock MaxCompute
+            // calls skewed: the user must fix credentials or the clock.
+            return Self::Definite;
+        }
+        match e.kind() {
+            Mc::Transport(_) | Mc::Timeout(_) => Self::Transient(RetryKind::Connection),
+            Mc::Server(s) if healable_by_a_new_session(&s.code) => {
+                Self::Transient(RetryKind::Destination)
+            }
+            Mc::Sql { message, .. } if system_failure(message) => {
+                Self::Transient(RetryKind::Destination)
+            }
+            // A reply that is not MaxCompute's (a proxy's error page).
+            Mc::Protocol(_) => Self::Transient(RetryKind::Destination),
+            _ if e.is_retryable() => Self::Transient(RetryKind::Destination),
+            _ => Self::Definite,
+        }
+    }
+
+    /// How a file operation's failure may heal: a full disk can (someone
+    /// frees room), a path the task may not write cannot.
+    fn of_io(e: &std::io::Error) -> Self {
+        if io_is_definite(e) {
+            Self::Definite
+        } else {
+            Self::Transient(RetryKind::Destination)
+        }
+    }
+}
+
 /// What stopped the task.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Reading or writing a file failed.
+    /// Reading or writing a file failed ([`Error::io`] builds it).
     #[error("{action} {path}: {source}{}", io_fix(.source, .path))]
     Io {
         /// What was being done, e.g. "writing checkpoint".
@@ -18,6 +133,8 @@ pub enum Error {
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
+        /// Whether it may heal, decided from `source` when it was made.
+        recovery: Recovery,
     },
     /// A destination table the task created (its checkpoint says so) is
     /// gone: writing on would recreate it without its earlier rows.
@@ -129,20 +246,97 @@ pub enum Error {
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
     /// The source failed: unreachable, refused, purged binlog, ...
-    #[error("source: {0}")]
-    Source(#[from] mysql_source::Error),
+    #[error("source: {source}")]
+    Source {
+        /// The source's error.
+        source: mysql_source::Error,
+        /// Whether it may heal, decided by mysql-source's predicates when
+        /// it converted (`From`).
+        recovery: Recovery,
+    },
     /// The precheck found failures; the task did not start.
     #[error("the precheck failed, nothing was written:\n{0}")]
     Precheck(crate::precheck::Report),
     /// MaxCompute refused a request or could not be reached.
-    #[error("maxcompute: {0}")]
-    MaxCompute(#[from] odps_tunnel::Error),
+    #[error("maxcompute: {source}")]
+    MaxCompute {
+        /// The tunnel's error.
+        source: odps_tunnel::Error,
+        /// Whether it may heal, decided by odps-tunnel's predicates when it
+        /// converted (`From`).
+        recovery: Recovery,
+    },
     /// A task file setting that cannot be used; the message names it.
     #[error("{0}")]
     Config(String),
-    /// Data that does not fit what the destination table expects.
+    /// Data, a column or a table that does not fit the other side: a type
+    /// with no destination mapping, a value that does not convert, a
+    /// destination table (or a file to merge) without a column the task
+    /// needs. The message names the table or column.
     #[error("{0}")]
-    Schema(String),
+    Mapping(String),
+    /// A binlog event (or a row image in it) that binlog-parser could not
+    /// decode.
+    #[error("binlog {at}: cannot decode the {what}: {source}")]
+    Decode {
+        /// Where the event is.
+        at: BinlogAt,
+        /// What was being decoded: `event`, `rows event`, `row`, ...
+        what: &'static str,
+        /// The parser's error.
+        source: binlog_parser::Error,
+    },
+    /// A binlog event that decodes but that the task cannot follow (an XA
+    /// statement it cannot read, a rows event without the image it needs).
+    #[error("binlog {at}: {message}")]
+    BinlogEvent {
+        /// Where the event is.
+        at: BinlogAt,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Replaying a prepared batch from its checkpointed intent did not
+    /// reproduce it: the binlog changed under the task.
+    #[error("{0}")]
+    ReplayDiverged(String),
+    /// A `[transform]` broke its contract (row count, schema).
+    #[error("{0}")]
+    Transform(String),
+    /// A value the task saves (checkpoint state, a ledger, a report) did
+    /// not serialize.
+    #[error("{what} does not serialize: {source}")]
+    Serialize {
+        /// What was being saved.
+        what: String,
+        /// Serde's error.
+        source: serde_json::Error,
+    },
+    /// Something the task wrote earlier (the checkpoint's schemas, a
+    /// table definition, a partition in a ledger) cannot be read back.
+    #[error("{what}: {reason}")]
+    Unreadable {
+        /// What it is, and where.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The destination is in a state the task cannot go on from by itself
+    /// (a session it no longer knows mid-commit, a marker that did not
+    /// read back); the message says what to check.
+    #[error("{0}")]
+    Destination(String),
+    /// A blocking task the sink ran on a worker thread panicked or was
+    /// cancelled.
+    #[error("{what} task failed: {source}")]
+    Join {
+        /// Which task: `commit`, `read`.
+        what: &'static str,
+        /// Tokio's error.
+        source: tokio::task::JoinError,
+    },
+    /// An invariant of the task itself does not hold: a bug.
+    #[error("internal error: {0} (a bug in the sync task: please report it)")]
+    Internal(String),
     /// The task stopped at a DDL statement: its `[sync.ddl]` policy says
     /// stop, or the task cannot follow it. Everything before it is
     /// committed; the next run starts at the statement again.
@@ -365,25 +559,156 @@ fn io_fix(e: &std::io::Error, path: &std::path::Path) -> String {
     format!("\n  fix: {fix}. Retrying cannot mend this, so the task stopped at once")
 }
 
-impl Error {
-    /// Whether trying again may succeed: a lost connection, a timeout, a
-    /// busy server or lock wait, a 5xx or throttled reply, a full disk.
-    /// Everything else (a refused password, a missing destination table, a
-    /// path the task may not write, data that does not map) fails at once.
-    pub fn is_transient(&self) -> bool {
-        crate::retry::classify(self).is_some()
+/// Where in the binlog an event is: `file:position`, or not known yet (the
+/// driver fills it in where it knows the event).
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct BinlogAt(Option<(String, u64)>);
+
+impl BinlogAt {
+    /// The event at `position` (its first byte) in binlog `file`.
+    pub fn new(file: impl Into<String>, position: u64) -> Self {
+        Self(Some((file.into(), position)))
     }
 
-    /// An I/O error with what was being done and where.
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
+    /// The binlog file and position, when known.
+    pub fn position(&self) -> Option<(&str, u64)> {
+        self.0.as_ref().map(|(f, p)| (f.as_str(), *p))
+    }
+}
+
+impl fmt::Display for BinlogAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some((file, position)) => write!(f, "{file}:{position}"),
+            None => f.write_str("(position not known)"),
+        }
+    }
+}
+
+impl Error {
+    /// Whether trying again may succeed, and under which `[retry]` window:
+    /// a lost connection, a timeout, a busy server or lock wait, a 5xx or
+    /// throttled reply, a full disk heal; a refused login (MySQL 1045,
+    /// MaxCompute 401/403), a missing destination table, a path the task may
+    /// not write, data that does not map, a broken invariant do not.
+    pub fn recovery(&self) -> Recovery {
+        match self {
+            Self::Io { recovery, .. }
+            | Self::Source { recovery, .. }
+            | Self::MaxCompute { recovery, .. } => *recovery,
+            // No catch-all: a new variant must say here whether it heals.
+            Self::DestinationTableMissing { .. }
+            | Self::ConflictingTable { .. }
+            | Self::UnsafePath { .. }
+            | Self::CorruptCheckpoint { .. }
+            | Self::CheckpointTooNew { .. }
+            | Self::Locked { .. }
+            | Self::TableOwned { .. }
+            | Self::Transition(_)
+            | Self::Arrow(_)
+            | Self::Parquet(_)
+            | Self::Precheck(_)
+            | Self::Config(_)
+            | Self::Mapping(_)
+            | Self::Decode { .. }
+            | Self::BinlogEvent { .. }
+            | Self::ReplayDiverged(_)
+            | Self::Transform(_)
+            | Self::Serialize { .. }
+            | Self::Unreadable { .. }
+            | Self::Destination(_)
+            | Self::Join { .. }
+            | Self::Internal(_)
+            | Self::Ddl { .. }
+            | Self::OversizedValue { .. }
+            | Self::StatementLogged { .. }
+            | Self::RowImageNotFull(_)
+            | Self::XaUnknownBranch { .. }
+            | Self::XaBranchFile { .. }
+            | Self::SchemaDrift { .. }
+            | Self::TableSet { .. }
+            | Self::GaveUp { .. } => Recovery::Definite,
+        }
+    }
+
+    /// Whether trying again may succeed ([`Error::recovery`]).
+    pub fn is_transient(&self) -> bool {
+        matches!(self.recovery(), Recovery::Transient(_))
+    }
+
+    /// An I/O error with what was being done and where; whether it may heal
+    /// is decided here, from the kind of `source`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             action,
             path: path.into(),
+            recovery: Recovery::of_io(&source),
             source,
         }
     }
+
+    /// A binlog-parser error while decoding `what` of the event at `at`.
+    pub(crate) fn decode(at: BinlogAt, what: &'static str, source: binlog_parser::Error) -> Self {
+        Self::Decode { at, what, source }
+    }
+
+    /// This error, placed at binlog `file:position` if it concerns an event
+    /// whose place it does not know yet.
+    pub(crate) fn at_binlog(mut self, file: &str, position: u64) -> Self {
+        if let Self::Decode { at, .. } | Self::BinlogEvent { at, .. } = &mut self
+            && at.0.is_none()
+        {
+            *at = BinlogAt::new(file, position);
+        }
+        self
+    }
+
+    /// A value that did not serialize while saving `what`.
+    pub(crate) fn serialize(what: impl Into<String>) -> impl FnOnce(serde_json::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Serialize { what, source }
+    }
+
+    /// `what` (named with where it is) cannot be read back: `reason`.
+    pub(crate) fn unreadable(what: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Self::Unreadable {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<mysql_source::Error> for Error {
+    fn from(source: mysql_source::Error) -> Self {
+        Self::Source {
+            recovery: Recovery::of_source(&source),
+            source,
+        }
+    }
+}
+
+impl From<odps_tunnel::Error> for Error {
+    fn from(source: odps_tunnel::Error) -> Self {
+        Self::MaxCompute {
+            recovery: Recovery::of_maxcompute(&source),
+            source,
+        }
+    }
+}
+
+/// Tunnel refusals that a retry from the checkpoint mends: it opens a new
+/// upload or download session instead of the one that expired, was already
+/// ended, or received a torn block.
+fn healable_by_a_new_session(code: &str) -> bool {
+    matches!(
+        code,
+        "NoSuchUpload" | "NoSuchDownload" | "InvalidStatusChange" | "MalformedDataStream"
+    )
+}
+
+/// Whether a failed SQL instance failed inside MaxCompute (`ODPS-00…`:
+/// system errors) rather than on the statement (`ODPS-01…` semantic
+/// errors such as a missing table, `ODPS-04…` access and arguments).
+fn system_failure(message: &str) -> bool {
+    message.trim_start().starts_with("ODPS-00")
 }

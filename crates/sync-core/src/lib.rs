@@ -30,6 +30,7 @@
 //! | [`osc`] | online schema-change tools (gh-ost, pt-online-schema-change, DMS): their tables by name, a change's state until its cut-over | here |
 //! | [`schema_history`] | the synced tables' schemas in force at each binlog position: DDL under the `[sync.ddl]` policy, table-map checks, generations saved with the checkpoint | here |
 //! | [`retry`] | the `[retry]` windows: which failures are retried, backoff, giving up | here |
+//! | [`backoff`] | the one backoff type: waits that grow by a factor up to a ceiling, with seeded jitter | here |
 //! | [`throttle`] | the `[throttle]` limits of the full and incremental phases | here |
 //! | [`heartbeat`] | `[heartbeat]` writes on the source, so an idle source still moves the position and the lag | here |
 //! | [`state_lock`] | one writer per task: the `state_dir` lock a run holds, and whether a run is alive | here |
@@ -99,6 +100,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod backoff;
 pub mod builder;
 pub mod charset;
 pub mod checkpoint;

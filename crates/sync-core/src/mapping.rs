@@ -114,7 +114,7 @@ fn fsp(field: &Field) -> u32 {
 /// The MaxCompute type of a destination column (see the module table).
 ///
 /// # Errors
-/// [`Error::Schema`] for an Arrow type the task never builds.
+/// [`Error::Mapping`] for an Arrow type the task never builds.
 pub fn odps_type(field: &Field) -> Result<OdpsType> {
     Ok(match field.data_type() {
         DataType::Boolean => OdpsType::Boolean,
@@ -155,7 +155,7 @@ pub fn odps_type(field: &Field) -> Result<OdpsType> {
             }
         }
         other => {
-            return Err(Error::Schema(format!(
+            return Err(Error::Mapping(format!(
                 "column `{}`: Arrow type {other} has no MaxCompute mapping",
                 field.name()
             )));
@@ -253,7 +253,7 @@ pub fn is_legacy_time_type(recorded: &str) -> bool {
 /// their INT64 column, so each file of a table has one type per column).
 ///
 /// # Errors
-/// [`Error::Schema`] naming a column that does not convert.
+/// [`Error::Mapping`] naming a column that does not convert.
 pub fn batch_to_parquet(batch: &RecordBatch, legacy: &[String]) -> Result<RecordBatch> {
     let schema = batch.schema();
     let converts =
@@ -285,7 +285,7 @@ pub fn batch_to_parquet(batch: &RecordBatch, legacy: &[String]) -> Result<Record
 /// an older version, every other type) as is.
 ///
 /// # Errors
-/// [`Error::Schema`] naming the column when a value is not a TIME.
+/// [`Error::Mapping`] naming the column when a value is not a TIME.
 pub fn array_from_parquet(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
     match (array.data_type(), field.data_type()) {
         (DataType::Utf8, DataType::Duration(TimeUnit::Microsecond)) => from_odps(array, field),
@@ -304,7 +304,7 @@ fn conversion_error(
     to: &DataType,
     why: impl std::fmt::Display,
 ) -> Error {
-    Error::Schema(format!(
+    Error::Mapping(format!(
         "column `{column}`: cannot convert {from} to {to}: {why}"
     ))
 }
@@ -312,7 +312,7 @@ fn conversion_error(
 /// Converts a task array (`field`) into the Arrow form of MaxCompute type `ty`.
 ///
 /// # Errors
-/// [`Error::Schema`] naming the column when a value does not fit exactly.
+/// [`Error::Mapping`] naming the column when a value does not fit exactly.
 pub fn to_odps(array: &ArrayRef, field: &Field, ty: &OdpsType) -> Result<ArrayRef> {
     let target = ty.to_arrow();
     let from = array.data_type();
@@ -461,7 +461,7 @@ fn sec_nano_micros(
 /// of `field`.
 ///
 /// # Errors
-/// [`Error::Schema`] naming the column when a value does not fit exactly.
+/// [`Error::Mapping`] naming the column when a value does not fit exactly.
 pub fn from_odps(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
     let target = field.data_type();
     let from = array.data_type();
@@ -574,7 +574,7 @@ fn shift(
         out.push(match v {
             None => None,
             Some(us) => Some(f(us).map_err(|why| {
-                Error::Schema(format!(
+                Error::Mapping(format!(
                     "column `{}`: {why}, so no instant reads as this DATETIME in the \
                      destination's time zone; set [destination] timezone to a fixed offset \
                      (e.g. \"+08:00\", which has no clock changes) or \"UTC\"",
@@ -683,7 +683,7 @@ fn parse_time(text: &str) -> Option<i64> {
 /// docs).
 ///
 /// # Errors
-/// [`Error::Schema`] for a batch column the table lacks (data is never
+/// [`Error::Mapping`] for a batch column the table lacks (data is never
 /// dropped), a table column the batch lacks, or a value that does not fit.
 pub fn batch_to_odps(batch: &RecordBatch, columns: &[Column], zone: &Zone) -> Result<RecordBatch> {
     let schema = batch.schema();
@@ -692,7 +692,7 @@ pub fn batch_to_odps(batch: &RecordBatch, columns: &[Column], zone: &Zone) -> Re
             .iter()
             .any(|c| c.name.eq_ignore_ascii_case(f.name()))
         {
-            return Err(Error::Schema(format!(
+            return Err(Error::Mapping(format!(
                 "column `{}` is not in the destination table (its columns: {})",
                 f.name(),
                 columns
@@ -711,7 +711,7 @@ pub fn batch_to_odps(batch: &RecordBatch, columns: &[Column], zone: &Zone) -> Re
             .enumerate()
             .find(|(_, f)| f.name().eq_ignore_ascii_case(&c.name))
             .ok_or_else(|| {
-                Error::Schema(format!(
+                Error::Mapping(format!(
                     "the destination table has a column `{}` the task does not write",
                     c.name
                 ))
@@ -746,7 +746,7 @@ pub fn batch_to_odps(batch: &RecordBatch, columns: &[Column], zone: &Zone) -> Re
 /// name (case-insensitively) and converted back.
 ///
 /// # Errors
-/// [`Error::Schema`] for a column of `schema` the table lacks, or a value
+/// [`Error::Mapping`] for a column of `schema` the table lacks, or a value
 /// that does not fit.
 pub fn batch_from_odps(
     batch: &RecordBatch,
@@ -761,7 +761,7 @@ pub fn batch_from_odps(
             .iter()
             .position(|f| f.name().eq_ignore_ascii_case(field.name()))
             .ok_or_else(|| {
-                Error::Schema(format!(
+                Error::Mapping(format!(
                     "column `{}` is missing from the destination table",
                     field.name()
                 ))
@@ -774,7 +774,7 @@ pub fn batch_from_odps(
             );
         arrays.push(if wall_clock && !zone.is_utc() {
             let us = rescale(read, TimeUnit::Millisecond, TimeUnit::Microsecond, None)
-                .map_err(|e| Error::Schema(format!("column `{}`: {e}", field.name())))?;
+                .map_err(|e| Error::Mapping(format!("column `{}`: {e}", field.name())))?;
             from_odps(
                 &shift(&us, field, |us| Ok(zone.instant_to_wall(us)))?,
                 field,

@@ -63,7 +63,7 @@ pub struct MergeSpec<'a> {
 /// ([`crate::mapping::parquet_type`]: TIME as text).
 ///
 /// # Errors
-/// [`Error::Parquet`] and [`Error::Io`]; [`Error::Schema`] for a column
+/// [`Error::Parquet`] and [`Error::Io`]; [`Error::Mapping`] for a column
 /// that does not convert.
 pub fn write_parquet(path: &std::path::Path, batch: &RecordBatch) -> Result<()> {
     let batch = &crate::mapping::batch_to_parquet(batch, &[])?;
@@ -85,7 +85,7 @@ pub fn write_parquet(path: &std::path::Path, batch: &RecordBatch) -> Result<()> 
 /// baseline generation published by `resnapshot`, whose cutoff it is).
 ///
 /// # Errors
-/// [`Error::Schema`] when a batch lacks the `record_id` column;
+/// [`Error::Mapping`] when a batch lacks the `record_id` column;
 /// [`Error::Arrow`] from Arrow itself.
 pub fn log_from(log: Vec<RecordBatch>, meta: &MetaColumns, from: i64) -> Result<Vec<RecordBatch>> {
     log.into_iter()
@@ -94,7 +94,7 @@ pub fn log_from(log: Vec<RecordBatch>, meta: &MetaColumns, from: i64) -> Result<
                 .column_by_name(&meta.record_id)
                 .and_then(|c| c.as_any().downcast_ref::<arrow_array::Int64Array>())
                 .ok_or_else(|| {
-                    Error::Schema(format!("a t_log batch without `{}`", meta.record_id))
+                    Error::Mapping(format!("a t_log batch without `{}`", meta.record_id))
                 })?;
             let keep: arrow_array::BooleanArray = ids
                 .iter()
@@ -132,7 +132,7 @@ struct Held {
 /// column a batch lacks (written before an `ADD COLUMN`) is NULL.
 ///
 /// # Errors
-/// [`Error::Schema`] when a log batch lacks a metadata column, or a column
+/// [`Error::Mapping`] when a log batch lacks a metadata column, or a column
 /// has the wrong type; [`Error::Arrow`] from Arrow itself.
 pub fn merge(
     schema: &SchemaRef,
@@ -182,7 +182,7 @@ fn fill_defaults(merged: RecordBatch, ids: &[i64], added: &[AddedColumn]) -> Res
         }
         let text = arrow_array::StringArray::from(vec![default.as_str(); merged.num_rows()]);
         let value = arrow_cast::cast(&text, old.data_type()).map_err(|e| {
-            Error::Schema(format!(
+            Error::Mapping(format!(
                 "the default {default:?} of added column `{}` does not fit its type {}: {e}",
                 a.column,
                 old.data_type()
@@ -220,7 +220,7 @@ fn merge_ranked_raw(
         .map(|k| {
             schema
                 .index_of(k)
-                .map_err(|_| Error::Schema(format!("key column `{k}` is not in the table")))
+                .map_err(|_| Error::Mapping(format!("key column `{k}` is not in the table")))
         })
         .collect::<Result<_>>()?;
     let converter = RowConverter::new(
@@ -467,7 +467,7 @@ pub(crate) fn project(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordB
                 return Ok(arrow_array::new_null_array(f.data_type(), batch.num_rows()));
             };
             if col.data_type() != f.data_type() {
-                return Err(Error::Schema(format!(
+                return Err(Error::Mapping(format!(
                     "column `{}` is {} in a batch to merge, expected {}",
                     f.name(),
                     col.data_type(),
@@ -517,15 +517,17 @@ impl<'b> LogMeta<'b> {
 
 fn column<'b, T: 'static>(batch: &'b RecordBatch, name: &str) -> Result<&'b T> {
     let col = batch.column_by_name(name).ok_or_else(|| {
-        Error::Schema(format!(
+        Error::Mapping(format!(
             "metadata column `{name}` is missing from a t_log batch"
         ))
     })?;
     if col.null_count() > 0 {
-        return Err(Error::Schema(format!("metadata column `{name}` has NULLs")));
+        return Err(Error::Mapping(format!(
+            "metadata column `{name}` has NULLs"
+        )));
     }
     col.as_any().downcast_ref::<T>().ok_or_else(|| {
-        Error::Schema(format!(
+        Error::Mapping(format!(
             "metadata column `{name}` has type {}",
             col.data_type()
         ))
@@ -546,7 +548,7 @@ fn column<'b, T: 'static>(batch: &'b RecordBatch, name: &str) -> Result<&'b T> {
 /// column, also in columns added during the incremental phase.
 ///
 /// # Errors
-/// [`Error::Schema`] for a name MaxCompute cannot take.
+/// [`Error::Mapping`] for a name MaxCompute cannot take.
 pub fn merge_sql(
     table: &str,
     result: &str,

@@ -477,7 +477,8 @@ pub async fn serve_with(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let handle = tokio::spawn(async move {
-        let mut backoff = odps_tunnel::backoff::Doubling::for_accept();
+        let mut backoff =
+            crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         loop {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => {
@@ -487,7 +488,7 @@ pub async fn serve_with(
                 Err(e) => {
                     // E.g. EMFILE: retrying at once would spin on the same
                     // error; pause, longer while it lasts.
-                    let pause = backoff.next_pause();
+                    let pause = backoff.next_delay();
                     tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "metrics endpoint: accept failed; pausing");
                     tokio::time::sleep(pause).await;
                     continue;

@@ -299,7 +299,7 @@ impl Mirror {
                         flag(after)
                     } else {
                         rows.column_by_name(name).cloned().ok_or_else(|| {
-                            Error::Schema(format!("mirror: column `{name}` missing"))
+                            Error::Internal(format!("mirror: column `{name}` missing"))
                         })?
                     })
                 })
@@ -560,7 +560,7 @@ fn above(log: Vec<RecordBatch>, meta: &MetaColumns, applied: u64) -> Result<Vec<
                 .column_by_name(&meta.record_id)
                 .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
                 .ok_or_else(|| {
-                    Error::Schema(format!("a t_log batch without `{}`", meta.record_id))
+                    Error::Mapping(format!("a t_log batch without `{}`", meta.record_id))
                 })?;
             let keep: arrow_array::BooleanArray = ids
                 .iter()
@@ -584,7 +584,7 @@ fn gone_keys(
         .map(|k| {
             schema
                 .index_of(k)
-                .map_err(|_| Error::Schema(format!("key column `{k}` is not in the table")))
+                .map_err(|_| Error::Mapping(format!("key column `{k}` is not in the table")))
         })
         .collect::<Result<_>>()?;
     let converter = RowConverter::new(

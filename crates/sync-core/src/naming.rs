@@ -198,7 +198,7 @@ impl SyncedTable {
     /// its types, NULL where no source column feeds one.
     ///
     /// # Errors
-    /// [`crate::Error::Schema`] naming the column when a value does not fit
+    /// [`crate::Error::Mapping`] naming the column when a value does not fit
     /// the destination type exactly.
     pub fn conform(&self, columns: Vec<ArrayRef>, rows: usize) -> crate::Result<Vec<ArrayRef>> {
         let fields = self.base_schema.fields();
@@ -228,7 +228,7 @@ impl SyncedTable {
                 .map_err(|_| {
                     // Arrow's message quotes the value: row data stays out
                     // of errors and logs, so only the column and types go.
-                    crate::Error::Schema(format!(
+                    crate::Error::Mapping(format!(
                         "{}: a value of column `{}` ({}) does not fit its destination type {}",
                         self.source_name,
                         field.name(),

@@ -20,10 +20,10 @@ use crate::error::{Error, Result};
 /// [`crate::naming::destination_name`] gives never are.
 ///
 /// # Errors
-/// [`Error::Schema`] naming the refused name.
+/// [`Error::Mapping`] naming the refused name.
 pub fn ident(name: &str) -> Result<String> {
     if name.is_empty() || name.chars().any(|c| c == '`' || c.is_control()) {
-        return Err(Error::Schema(format!(
+        return Err(Error::Mapping(format!(
             "{name:?} cannot be a MaxCompute table or column name (empty, or holding a backtick \
              or a control character)"
         )));

@@ -7,8 +7,9 @@
 //! An outage starts at its first failure and ends at the next checkpointed
 //! step (or, for the source, when the binlog stream is connected again).
 //! Within its window each attempt waits twice as long as the one before
-//! (from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`], the last wait cut to end
-//! with the window); past the window the task stops with
+//! (from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`], each wait up to 20 %
+//! shorter at random, the last wait cut to end with the window: a
+//! [`Backoff`] per outage); past the window the task stops with
 //! [`Error::GaveUp`], which says what failed and for how long. Every step is
 //! checkpointed before the next begins, so a retry — and a later run after
 //! giving up — resumes from the last checkpoint exactly as after a crash.
@@ -20,12 +21,14 @@
 //!
 //! ```
 //! use sync_core::retry::{RetryKind, classify};
-//! let down = sync_core::Error::Source(mysql_source::Error::Io(std::io::ErrorKind::ConnectionReset.into()));
+//! let down = sync_core::Error::from(mysql_source::Error::Io(std::io::ErrorKind::ConnectionReset.into()));
 //! assert_eq!(classify(&down), Some(RetryKind::Connection));
-//! assert_eq!(classify(&sync_core::Error::Schema("bad row".into())), None);
+//! assert_eq!(classify(&sync_core::Error::Mapping("bad row".into())), None);
 //! ```
 
-use crate::error::{Error, Result};
+pub use crate::backoff::Backoff;
+pub use crate::error::RetryKind;
+use crate::error::{Error, Recovery, Result};
 use crate::metrics::{Metrics, unix_now};
 use crate::status::{RetryReport, StatusFile};
 use mysql_source::replication::{ReconnectEvent, ReconnectObserver, ReconnectPolicy};
@@ -40,6 +43,9 @@ use tracing::{error, info, warn};
 pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait between attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The part of each wait that [`Retrier`] leaves to chance (up to 20 %
+/// shorter), so that tasks failing together do not retry together.
+const RETRY_JITTER: f64 = 0.2;
 
 /// The `[retry]` section.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -145,81 +151,15 @@ impl RetryConfig {
     }
 }
 
-/// Which window a failure counts against.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum RetryKind {
-    /// The source (or the MaxCompute service) cannot be reached or the
-    /// connection broke.
-    Connection,
-    /// The destination refused an operation (DDL, upload, commit) or a file
-    /// could not be written.
-    Destination,
-}
-
-impl RetryKind {
-    /// The metrics label: `connection` or `destination`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Connection => "connection",
-            Self::Destination => "destination",
-        }
-    }
-
-    fn what(self) -> &'static str {
-        match self {
-            Self::Connection => "a failed connection",
-            Self::Destination => "a failing destination operation",
-        }
-    }
-
-    fn index(self) -> usize {
-        match self {
-            Self::Connection => 0,
-            Self::Destination => 1,
-        }
-    }
-}
-
 /// Which window `e` is retried under; `None` for failures a retry cannot
 /// mend (bad data, a corrupt checkpoint, a purged binlog, a refused password,
-/// a table missing in the destination, a file the task may not write).
+/// a table missing in the destination, a file the task may not write). The
+/// decision is [`Error::recovery`]'s, made when the failure was made.
 pub fn classify(e: &Error) -> Option<RetryKind> {
-    use odps_tunnel::error::ErrorKind as Mc;
-    match e {
-        Error::Source(s) if s.is_transient() => Some(RetryKind::Connection),
-        Error::MaxCompute(m) => match m.kind() {
-            Mc::Transport(_) | Mc::Timeout(_) => Some(RetryKind::Connection),
-            Mc::Server(s) if s.is_retryable() || healable_by_a_new_session(&s.code) => {
-                Some(RetryKind::Destination)
-            }
-            Mc::Sql { message, .. } if system_failure(message) => Some(RetryKind::Destination),
-            // A reply that is not MaxCompute's (a proxy's error page).
-            Mc::Protocol(_) => Some(RetryKind::Destination),
-            _ if m.is_retryable() => Some(RetryKind::Destination),
-            _ => None,
-        },
-        Error::Io { source, .. } if !crate::error::io_is_definite(source) => {
-            Some(RetryKind::Destination)
-        }
-        _ => None,
+    match e.recovery() {
+        Recovery::Transient(kind) => Some(kind),
+        Recovery::Definite => None,
     }
-}
-
-/// Tunnel refusals that a retry from the checkpoint mends: it opens a new
-/// upload or download session instead of the one that expired, was already
-/// ended, or received a torn block.
-fn healable_by_a_new_session(code: &str) -> bool {
-    matches!(
-        code,
-        "NoSuchUpload" | "NoSuchDownload" | "InvalidStatusChange" | "MalformedDataStream"
-    )
-}
-
-/// Whether a failed SQL instance failed inside MaxCompute (`ODPS-00…`:
-/// system errors) rather than on the statement (`ODPS-01…` semantic
-/// errors such as a missing table, `ODPS-04…` access and arguments).
-fn system_failure(message: &str) -> bool {
-    message.trim_start().starts_with("ODPS-00")
 }
 
 pub(crate) fn human(d: Duration) -> String {
@@ -244,11 +184,15 @@ struct Outage {
     since_unix: f64,
     attempts: u32,
     reason: String,
+    /// The waits of this outage; a new outage starts short again.
+    backoff: Backoff,
 }
 
 #[derive(Debug)]
 struct Inner {
     cfg: RetryConfig,
+    /// The waits each outage starts from.
+    backoff: Backoff,
     metrics: Metrics,
     status: Arc<StatusFile>,
     /// One per [`RetryKind`].
@@ -264,9 +208,23 @@ pub struct Retrier {
 impl Retrier {
     /// Retries per `cfg`, counting into `metrics` and reporting to `status`.
     pub fn new(cfg: RetryConfig, metrics: Metrics, status: Arc<StatusFile>) -> Self {
+        // Tasks of one host or fleet differ in process id or start time.
+        let seed = u64::from(std::process::id()) ^ (unix_now() * 1e9) as u64;
+        let backoff = Backoff::new(INITIAL_BACKOFF, MAX_BACKOFF).with_jitter(RETRY_JITTER, seed);
+        Self::with_backoff(cfg, metrics, status, backoff)
+    }
+
+    /// As [`Retrier::new`], waiting as `backoff` says.
+    fn with_backoff(
+        cfg: RetryConfig,
+        metrics: Metrics,
+        status: Arc<StatusFile>,
+        backoff: Backoff,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 cfg,
+                backoff,
                 metrics,
                 status,
                 outages: Mutex::new([None, None]),
@@ -295,17 +253,19 @@ impl Retrier {
         self.inner.metrics.add_error(kind.label());
         let window = self.inner.cfg.window(kind);
         let reason = e.to_string();
-        let (attempt, elapsed, since_unix) = {
+        let (attempt, elapsed, since_unix, delay) = {
             let mut outages = self.outages();
             let o = outages[kind.index()].get_or_insert_with(|| Outage {
                 since: Instant::now(),
                 since_unix: unix_now(),
                 attempts: 0,
                 reason: String::new(),
+                backoff: self.inner.backoff.clone(),
             });
             o.attempts += 1;
             o.reason.clone_from(&reason);
-            (o.attempts, o.since.elapsed(), o.since_unix)
+            let delay = o.backoff.next_delay();
+            (o.attempts, o.since.elapsed(), o.since_unix, delay)
         };
         let key = self.inner.cfg.key(kind);
         let mut report = RetryReport {
@@ -337,9 +297,7 @@ impl Retrier {
                 source: Box::new(e),
             });
         }
-        let wait = policy(&self.inner.cfg)
-            .backoff(attempt)
-            .min(window.saturating_sub(elapsed));
+        let wait = delay.min(window.saturating_sub(elapsed));
         self.inner.metrics.add_retry(kind.label());
         warn!(
             kind = kind.label(),
@@ -420,9 +378,13 @@ impl Retrier {
                         since_unix: unix_now() - since.elapsed().as_secs_f64(),
                         attempts: 0,
                         reason: String::new(),
+                        backoff: self.inner.backoff.clone(),
                     });
                     o.attempts += 1;
                     o.reason.clone_from(&reason);
+                    // The stream waited this one itself; a retry here
+                    // afterwards goes on from the longer wait.
+                    let _ = o.backoff.next_delay();
                     o.since_unix
                 };
                 self.inner.metrics.add_error(kind.label());
@@ -443,7 +405,8 @@ impl Retrier {
     }
 }
 
-/// The backoff (and, for the stream, the window) both loops use.
+/// The stream's reconnect policy: the waits of [`Retrier`] (without the
+/// jitter: mysql-source's loop doubles on its own) and the connection window.
 fn policy(cfg: &RetryConfig) -> ReconnectPolicy {
     ReconnectPolicy {
         max_attempts: u32::MAX,
@@ -458,14 +421,17 @@ fn policy(cfg: &RetryConfig) -> ReconnectPolicy {
 mod tests {
     use super::*;
 
+    /// A retrier whose waits double exactly (no jitter), so that the
+    /// paused clock shows them.
     fn retrier(dir: &std::path::Path, cfg: RetryConfig) -> (Retrier, Metrics) {
         let m = Metrics::new();
         let status = Arc::new(StatusFile::new(dir, m.clone()));
-        (Retrier::new(cfg, m.clone(), status), m)
+        let backoff = Backoff::new(INITIAL_BACKOFF, MAX_BACKOFF);
+        (Retrier::with_backoff(cfg, m.clone(), status, backoff), m)
     }
 
     fn down() -> Error {
-        Error::Source(mysql_source::Error::Io(
+        Error::from(mysql_source::Error::Io(
             std::io::ErrorKind::ConnectionRefused.into(),
         ))
     }
@@ -539,8 +505,8 @@ mod tests {
         let t0 = Instant::now();
         r.failed(down(), &stop).await.expect("new outage");
         assert_eq!(t0.elapsed().as_secs(), 1);
-        let fatal = r.failed(Error::Schema("bad".into()), &stop).await;
-        assert!(matches!(fatal, Err(Error::Schema(_))));
+        let fatal = r.failed(Error::Mapping("bad".into()), &stop).await;
+        assert!(matches!(fatal, Err(Error::Mapping(_))));
     }
 
     #[test]
@@ -573,53 +539,171 @@ mod tests {
         assert_eq!(human(Duration::from_secs(750)), "12.5 min");
     }
 
-    #[test]
-    fn only_what_can_heal_is_retried() {
+    #[tokio::test]
+    async fn only_what_can_heal_is_retried() {
         use odps_tunnel::ServerError;
         use odps_tunnel::error::ErrorKind;
         let mc = |status: u16, code: &str| {
-            Error::MaxCompute(odps_tunnel::Error::from(ServerError::new(
+            Error::from(odps_tunnel::Error::from(ServerError::new(
                 status, code, "x",
             )))
         };
+        let mc_kind = |kind: ErrorKind| Error::from(odps_tunnel::Error::from(kind));
         let sql = |message: &str| {
-            Error::MaxCompute(odps_tunnel::Error::from(ErrorKind::Sql {
+            mc_kind(ErrorKind::Sql {
                 instance_id: "i1".into(),
                 message: message.into(),
-            }))
+            })
         };
         let io = |kind: std::io::ErrorKind| Error::io("writing", "/w/t", kind.into());
         let mysql = |code: u16| {
-            Error::Source(mysql_source::Error::Server {
+            Error::from(mysql_source::Error::Server {
                 code,
                 state: "HY000".into(),
                 message: "x".into(),
             })
         };
+        let source = |e: mysql_source::Error| Error::from(e);
+        let decode = || {
+            Error::decode(
+                crate::error::BinlogAt::new("mysql-bin.000003", 4711),
+                "rows event",
+                binlog_parser::Error::MissingTableMap {
+                    offset: 4711,
+                    table_id: 9,
+                },
+            )
+        };
+        let cancelled = {
+            let task = tokio::spawn(std::future::pending::<()>());
+            task.abort();
+            task.await.expect_err("aborted")
+        };
         let d = Some(RetryKind::Destination);
         let c = Some(RetryKind::Connection);
         for (e, want) in [
+            // MaxCompute, by odps-tunnel's is_auth / is_retryable.
             (mc(503, "ServiceUnavailable"), d),
+            (mc(500, "InternalServerError"), d),
             (mc(429, "Throttled"), d),
             (mc(404, "NoSuchUpload"), d),
+            (mc(409, "InvalidStatusChange"), d),
             (mc(404, "NoSuchTable"), None),
             (mc(403, "AccessDenied"), None),
             (mc(401, "Unauthorized"), None),
+            (mc(403, "RequestTimeTooSkewed"), None),
+            (mc(400, "InvalidSignature"), None),
             (mc(400, "InvalidArgument"), None),
+            (mc_kind(ErrorKind::Transport("connection reset".into())), c),
+            (mc_kind(ErrorKind::Timeout("upload".into())), c),
+            (mc_kind(ErrorKind::Protocol("a proxy's page".into())), d),
+            (mc_kind(ErrorKind::InvalidArgument("bad".into())), None),
             (sql("ODPS-0010000: System internal error"), d),
             (sql("ODPS-0130131: Table not found"), None),
+            // Files, by the kind of the std::io::Error.
             (io(std::io::ErrorKind::StorageFull), d),
+            (io(std::io::ErrorKind::Interrupted), d),
             (io(std::io::ErrorKind::PermissionDenied), None),
             (io(std::io::ErrorKind::NotADirectory), None),
+            // MySQL, by mysql-source's is_auth / is_transient.
+            (
+                source(mysql_source::Error::Io(
+                    std::io::ErrorKind::ConnectionReset.into(),
+                )),
+                c,
+            ),
+            (
+                source(mysql_source::Error::Unreachable {
+                    addr: "db:3306".into(),
+                    source: std::io::ErrorKind::ConnectionRefused.into(),
+                }),
+                c,
+            ),
+            (mysql(2013), c),
             (mysql(1205), c),
             (mysql(1213), c),
             (mysql(1040), c),
             (mysql(1045), None),
+            (mysql(1227), None),
+            (
+                source(mysql_source::Error::AccessDenied {
+                    user: "sync".into(),
+                    message: "x".into(),
+                }),
+                None,
+            ),
             (mysql(1146), None),
+            (
+                source(mysql_source::Error::BinlogPurged {
+                    file: "mysql-bin.000001".into(),
+                    message: "x".into(),
+                }),
+                None,
+            ),
+            // The task's own failures are definite by their type.
+            (Error::Config("x".into()), None),
+            (Error::Mapping("x".into()), None),
+            (decode(), None),
+            (
+                Error::BinlogEvent {
+                    at: crate::error::BinlogAt::new("mysql-bin.000003", 4),
+                    message: "x".into(),
+                },
+                None,
+            ),
+            (Error::ReplayDiverged("x".into()), None),
+            (Error::Transform("x".into()), None),
+            (
+                Error::serialize("checkpoint state")(
+                    serde_json::from_str::<u8>("x").expect_err("not json"),
+                ),
+                None,
+            ),
+            (
+                Error::unreadable("the checkpoint's schema of d.t", "x"),
+                None,
+            ),
+            (Error::Destination("x".into()), None),
+            (
+                Error::Join {
+                    what: "commit",
+                    source: cancelled,
+                },
+                None,
+            ),
+            (Error::Internal("x".into()), None),
         ] {
             assert_eq!(classify(&e), want, "{e}");
             assert_eq!(e.is_transient(), want.is_some(), "{e}");
         }
+        // A refused login stays definite even when the reply also says
+        // "retryable" (a 5xx status with an access-denied code).
+        assert_eq!(classify(&mc(503, "AccessDenied")), None);
+        // A decode error says where it is; one placed later keeps the place.
+        let text = decode().to_string();
+        assert!(
+            text.starts_with("binlog mysql-bin.000003:4711: cannot decode the rows event:"),
+            "{text}"
+        );
+        let unplaced = Error::decode(
+            crate::error::BinlogAt::default(),
+            "row",
+            binlog_parser::Error::MissingTableMap {
+                offset: 0,
+                table_id: 9,
+            },
+        );
+        assert!(unplaced.to_string().contains("(position not known)"));
+        let placed = unplaced.at_binlog("mysql-bin.000007", 120).to_string();
+        assert!(
+            placed.starts_with("binlog mysql-bin.000007:120: cannot decode the row:"),
+            "{placed}"
+        );
+        assert!(
+            Error::Internal("x".into())
+                .to_string()
+                .contains("a bug in the sync task")
+        );
         let denied = io(std::io::ErrorKind::PermissionDenied).to_string();
         assert!(
             denied.contains("fix: let the task's user write /w/t"),

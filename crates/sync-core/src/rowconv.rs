@@ -13,7 +13,7 @@
 //! its bytes.
 
 use crate::charset::TextDecoding;
-use crate::error::{Error, Result};
+use crate::error::{BinlogAt, Error, Result};
 use arrow_array::ArrayRef;
 use arrow_array::builder::{
     BinaryBuilder, Date32Builder, Decimal128Builder, DurationMicrosecondBuilder, Float32Builder,
@@ -132,7 +132,7 @@ impl RowColumns {
     /// them leaves the schema's names in use.
     ///
     /// # Errors
-    /// [`Error::Schema`] for a member name not valid in its column's
+    /// [`Error::Mapping`] for a member name not valid in its column's
     /// character set.
     pub fn use_logged_members(&mut self, map: &binlog_parser::TableMap) -> Result<()> {
         for (pos, column) in map.columns.iter().enumerate() {
@@ -156,7 +156,7 @@ impl RowColumns {
                 .iter()
                 .map(|m| {
                     decoding.decode(m).map(|t| t.into_owned()).map_err(|why| {
-                        Error::Schema(format!(
+                        Error::Mapping(format!(
                             "column `{}`: a member name in the binlog's table map: {why}",
                             self.columns[slot].0.name
                         ))
@@ -182,17 +182,19 @@ impl RowColumns {
     /// skips (absent from a MINIMAL image) are appended as NULL.
     ///
     /// # Errors
-    /// [`Error::Schema`] when the image has more columns than the table, or a
-    /// value does not fit its column's type (the binlog and the schema disagree).
+    /// [`Error::Decode`] for a value the parser rejects; [`Error::Mapping`]
+    /// when the image has more columns than the table, or a value does not
+    /// fit its column's type (the binlog and the schema disagree).
     pub fn append<'a>(
         &mut self,
         values: impl Iterator<Item = binlog_parser::Result<(usize, Value<'a>)>>,
     ) -> Result<()> {
         let mut next = 0;
         for item in values {
-            let (idx, value) = item.map_err(|e| Error::Schema(format!("row image: {e}")))?;
+            let (idx, value) =
+                item.map_err(|e| Error::decode(BinlogAt::default(), "row image", e))?;
             let Some(&slot) = self.slots.get(idx) else {
-                return Err(Error::Schema(format!(
+                return Err(Error::Mapping(format!(
                     "row image has column {} but the table has {} columns: the table's schema changed",
                     idx + 1,
                     self.slots.len()
@@ -270,7 +272,7 @@ impl RowColumns {
         let logged = self.logged[idx].as_ref().map(|(_, names)| names.as_slice());
         let (col, builder) = &mut self.columns[idx];
         let mismatch = || {
-            Error::Schema(format!(
+            Error::Mapping(format!(
                 "column `{}` ({}): a binlog value of kind {} does not fit; the binlog and the \
                  table schema disagree",
                 col.name,
@@ -373,7 +375,7 @@ impl RowColumns {
                 match (value, &col.column_type) {
                     (Value::String(s) | Value::Bytes(s), _) => {
                         let text = decoding.decode(s).map_err(|why| {
-                            Error::Schema(format!(
+                            Error::Mapping(format!(
                                 "column `{}` ({}, character set {}): {why}",
                                 col.name,
                                 col.column_type_text,

@@ -26,7 +26,7 @@
 
 use crate::checkpoint::CheckpointStore;
 use crate::config::{TaskConfig, UnsupportedEvents};
-use crate::error::{Error, Result};
+use crate::error::{BinlogAt, Error, Result};
 use crate::machine::{Incremental, Intent, Phase, PreparedXa, SourcePosition, Step, TaskState};
 use crate::metrics::{Metrics, unix_now};
 use crate::naming::Naming;
@@ -109,7 +109,7 @@ impl<S: Sink> TaskRunner<S> {
     /// A runner for `cfg` writing into `sink`.
     ///
     /// # Errors
-    /// [`Error::Schema`] for a source URL that does not parse.
+    /// [`Error::Config`] for a source URL that does not parse.
     pub fn new(mut cfg: TaskConfig, sink: S) -> Result<Self> {
         crate::heartbeat::exclude(&mut cfg);
         let mut servers = Vec::new();
@@ -120,7 +120,7 @@ impl<S: Sink> TaskRunner<S> {
                 .map(|u| ("failover_urls", u)),
         ) {
             let mut connect = ConnectOptions::from_url(url)
-                .map_err(|e| Error::Schema(format!("[source] {key}: {e}")))?;
+                .map_err(|e| Error::Config(format!("[source] {key}: {e}")))?;
             if connect.password.is_none() {
                 connect.password = std::env::var("SYNC_SOURCE_PASSWORD").ok();
             }
@@ -284,7 +284,7 @@ impl<S: Sink> TaskRunner<S> {
     /// The selected source tables with their destination schemas.
     ///
     /// # Errors
-    /// Source errors; [`Error::Schema`] when `[objects.tables]` names a
+    /// Source errors; [`Error::Config`] when `[objects.tables]` names a
     /// column a table does not have (the precheck reports it first).
     pub async fn tables(&self) -> Result<Vec<SyncedTable>> {
         Ok(self
@@ -380,7 +380,7 @@ impl<S: Sink> TaskRunner<S> {
         let naming = Naming::new(&self.cfg.objects);
         schemas
             .iter()
-            .map(|s| naming.tracked(s).map_err(Error::Schema))
+            .map(|s| naming.tracked(s).map_err(Error::Config))
             .collect()
     }
 
@@ -1030,7 +1030,7 @@ impl<S: Sink> TaskRunner<S> {
     ) -> Result<(Tracker, TaskState)> {
         let store = SchemaStore::new(&self.cfg.sync.state_dir);
         let Phase::Incremental(inc) = &state.phase else {
-            return Err(Error::Schema(
+            return Err(Error::Internal(
                 "schema tracking outside the incremental phase".into(),
             ));
         };
@@ -1084,9 +1084,9 @@ impl<S: Sink> TaskRunner<S> {
         };
         for change in ctx
             .rows(rows)
-            .map_err(|e| Error::Schema(format!("rows event: {e}")))?
+            .map_err(|e| Error::decode(BinlogAt::default(), "rows event", e))?
         {
-            let change = change.map_err(|e| Error::Schema(format!("row: {e}")))?;
+            let change = change.map_err(|e| Error::decode(BinlogAt::default(), "row", e))?;
             *counted += 1;
             if *counted <= skip {
                 continue;
@@ -1098,8 +1098,9 @@ impl<S: Sink> TaskRunner<S> {
                 } else {
                     change.after
                 };
-                let image = image.ok_or_else(|| {
-                    Error::Schema(format!("{} event without a row image", op.flag()))
+                let image = image.ok_or_else(|| Error::BinlogEvent {
+                    at: BinlogAt::default(),
+                    message: format!("{} event without a row image", op.flag()),
                 })?;
                 let partition = self.partitioning.values(timestamp);
                 let builder = batch.builder(t, partition);
@@ -1485,7 +1486,7 @@ impl<S: Sink> TaskRunner<S> {
         // Tables that were empty in every chunk still need their last mark.
         for (i, t) in job_tables.iter().enumerate() {
             if done_sets[i].len() != chunk_counts[i] {
-                return Err(Error::Schema(format!(
+                return Err(Error::Internal(format!(
                     "snapshot of {} ended with chunks missing",
                     t.source_name
                 )));
@@ -1942,9 +1943,14 @@ impl<S: Sink> TaskRunner<S> {
             // server writes each transaction whole.
             let Some(ev) = next else { break };
             at_boundary = ev.ends_transaction;
-            let event = ctx
-                .decode_packet(&ev.bytes)
-                .map_err(|e| Error::Schema(format!("binlog event at {}: {e}", ev.log_pos)))?;
+            let event = ctx.decode_packet(&ev.bytes).map_err(|e| {
+                let at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
+                Error::decode(
+                    BinlogAt::new(&stream.checkpoint().position.file, at),
+                    "event",
+                    e,
+                )
+            })?;
             let timestamp = i64::from(event.header().timestamp);
             if timestamp > 0 {
                 batch.last_event_time = Some(timestamp);
@@ -2043,15 +2049,20 @@ impl<S: Sink> TaskRunner<S> {
                     // A branch's rows wait for its XA COMMIT.
                     xa.hold(&ev.bytes, true)?;
                 } else if let Some(t) = table {
-                    let changes = self.append_changes(
-                        &mut batch,
-                        &ctx,
-                        rows,
-                        t,
-                        &mut ids,
-                        (&mut txn_changes, skip_changes),
-                        timestamp,
-                    )?;
+                    let changes = self
+                        .append_changes(
+                            &mut batch,
+                            &ctx,
+                            rows,
+                            t,
+                            &mut ids,
+                            (&mut txn_changes, skip_changes),
+                            timestamp,
+                        )
+                        .map_err(|e| {
+                            let at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
+                            e.at_binlog(&stream.checkpoint().position.file, at)
+                        })?;
                     // A stop cuts the wait short; the loop then stops at
                     // the next boundary (or drops the open transaction).
                     tokio::select! {
@@ -2093,8 +2104,9 @@ impl<S: Sink> TaskRunner<S> {
             }
             if let Some(statement) = xa_statement {
                 let file = stream.checkpoint().position.file.clone();
-                let statement = statement.map_err(|message| {
-                    Error::Schema(format!("binlog {file}:{event_at}: {message}"))
+                let statement = statement.map_err(|message| Error::BinlogEvent {
+                    at: BinlogAt::new(file.as_str(), event_at),
+                    message,
                 })?;
                 match statement {
                     XaStatement::Start(xid) => {
@@ -2229,9 +2241,10 @@ impl<S: Sink> TaskRunner<S> {
             if let Some((mut events, decided)) = replay {
                 let mut held_ctx = DecodeContext::new();
                 while let Some(bytes) = events.next_event()? {
-                    let e = held_ctx
-                        .decode_packet(&bytes)
-                        .map_err(|e| Error::Schema(format!("held XA branch event: {e}")))?;
+                    let e = held_ctx.decode_packet(&bytes).map_err(|e| {
+                        let at = BinlogAt::new(&stream.checkpoint().position.file, event_at);
+                        Error::decode(at, "XA branch event held for the commit here", e)
+                    })?;
                     let EventData::Rows(rows) = &e.data else {
                         continue;
                     };
@@ -2249,7 +2262,8 @@ impl<S: Sink> TaskRunner<S> {
                         &mut ids,
                         (&mut txn_changes, skip_changes),
                         timestamp,
-                    )?;
+                    )
+                    .map_err(|e| e.at_binlog(&stream.checkpoint().position.file, event_at))?;
                     // A large branch lands in parts, inside the commit's group.
                     let part_end = SourcePosition {
                         within: Some(txn_changes),
@@ -2720,7 +2734,7 @@ impl<S: Sink> TaskRunner<S> {
             // reproduced exactly its range and ids, or something is wrong.
             Some(intent) => {
                 if intent.to != to || intent.next_record_id != next_record_id {
-                    return Err(Error::Schema(format!(
+                    return Err(Error::ReplayDiverged(format!(
                         "replaying pending batch {} ended at {}:{} with next record id {}, \
                          but it was prepared to end at {}:{} with {}: the binlog changed under the task",
                         intent.unit,
@@ -3089,7 +3103,7 @@ fn part_ends_here(
     };
     let same = same_txn(by_gtid, &intent.to, part_end);
     if intent.to.within.is_some_and(|w| w < changes) && same {
-        return Err(Error::Schema(format!(
+        return Err(Error::ReplayDiverged(format!(
             "replaying pending part {} passed its end ({} changes into the transaction at \
              {}:{}, the part ended after {}): the binlog changed under the task",
             intent.unit,
@@ -3226,7 +3240,7 @@ pub(crate) async fn read_selected(
 }
 
 fn source_err(e: mysql_source::Error) -> Error {
-    Error::Source(e)
+    Error::from(e)
 }
 
 fn plan_to_json(plan: &TablePlan) -> serde_json::Value {

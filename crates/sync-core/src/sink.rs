@@ -238,7 +238,7 @@ pub fn nullable(schema: &SchemaRef) -> SchemaRef {
 /// without case): a column it lacks is NULL.
 ///
 /// # Errors
-/// [`Error::Schema`] when a column has another type than `schema` says.
+/// [`Error::Mapping`] when a column has another type than `schema` says.
 pub fn conform_read(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let have = batch.schema();
     let out = nullable(schema);
@@ -256,7 +256,7 @@ pub fn conform_read(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBat
                 Some(i) if batch.column(i).data_type() == f.data_type() => {
                     Ok(batch.column(i).clone())
                 }
-                Some(i) => Err(Error::Schema(format!(
+                Some(i) => Err(Error::Mapping(format!(
                     "column `{}` is stored as {}, the task expects {}",
                     f.name(),
                     batch.column(i).data_type(),

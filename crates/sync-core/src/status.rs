@@ -552,7 +552,7 @@ impl StatusFile {
         let written = crate::private_fs::create_dir_all(dir)
             .and_then(|()| {
                 serde_json::to_vec_pretty(&*p)
-                    .map_err(|e| crate::Error::Schema(format!("progress report: {e}")))
+                    .map_err(crate::Error::serialize("the progress report"))
             })
             .and_then(|bytes| crate::private_fs::write_durably(&tmp, &bytes))
             .and_then(|()| {

@@ -76,7 +76,7 @@ pub(crate) fn shape_rows(
             || next.keep.len() != out.keep.len()
             || next.rows.schema() != t.base_schema
         {
-            return Err(Error::Schema(format!(
+            return Err(Error::Transform(format!(
                 "the transform of {} returned {} rows and {} keep flags for {} rows, or another schema: \
                  a transform keeps the rows' count and schema and says which to drop",
                 t.source_name,

@@ -76,7 +76,7 @@ impl Sink for FailingCommit {
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         // An error no `[retry]` window covers: the run stops there, as a
         // crash would stop it.
-        let injected = || Error::Schema(format!("injected failure of commit {n} ({unit})"));
+        let injected = || Error::Destination(format!("injected failure of commit {n} ({unit})"));
         match self.fault {
             Fault::BeforeLanding(at) if at == n => Err(injected()),
             Fault::AfterLanding(at) if at == n => {

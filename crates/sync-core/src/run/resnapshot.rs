@@ -188,7 +188,7 @@ impl<S: Sink> TaskRunner<S> {
             }
         }
         if done.len() < chunks {
-            return Err(Error::Schema(format!(
+            return Err(Error::Internal(format!(
                 "the new baseline of {source_name} ended with chunks missing"
             )));
         }

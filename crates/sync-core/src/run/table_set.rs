@@ -218,7 +218,7 @@ impl<S: Sink> TaskRunner<S> {
         };
         for (name, a) in unfinished {
             let t: TrackedTable = serde_json::from_value(a.table.clone())
-                .map_err(|e| Error::Schema(format!("the checkpoint's schema of {name}: {e}")))?;
+                .map_err(|e| Error::unreadable(format!("the checkpoint's schema of {name}"), e))?;
             let synced = t.synced(&self.meta);
             if self
                 .sink
@@ -291,8 +291,8 @@ impl<S: Sink> TaskRunner<S> {
         };
         let _ = conn.close().await;
         let start = position_of(&cp);
-        let table = serde_json::to_value(t)
-            .map_err(|e| Error::Schema(format!("the schema of {name} does not serialize: {e}")))?;
+        let table =
+            serde_json::to_value(t).map_err(Error::serialize(format!("the schema of {name}")))?;
         let state = self.step(
             state,
             Step::TableAdded {
@@ -383,7 +383,7 @@ impl<S: Sink> TaskRunner<S> {
                 continue;
             };
             let t: TrackedTable = serde_json::from_value(a.table.clone())
-                .map_err(|e| Error::Schema(format!("the checkpoint's schema of {name}: {e}")))?;
+                .map_err(|e| Error::unreadable(format!("the checkpoint's schema of {name}"), e))?;
             if tracker.set().tables.contains_key(name) {
                 return Err(Error::TableSet {
                     table: name.clone(),
@@ -457,7 +457,7 @@ impl<S: Sink> TaskRunner<S> {
                 continue;
             }
             let t: TrackedTable = serde_json::from_value(a.table.clone())
-                .map_err(|e| Error::Schema(format!("the checkpoint's schema of {name}: {e}")))?;
+                .map_err(|e| Error::unreadable(format!("the checkpoint's schema of {name}"), e))?;
             let done: BTreeSet<u32> = a
                 .baseline
                 .resume_after

@@ -237,7 +237,8 @@ impl LocalWarehouse {
             *n += 1;
         }
         let planned: Vec<&PathBuf> = files.iter().map(|(p, _)| p).collect();
-        let listing = serde_json::to_vec(&planned).map_err(|e| Error::Schema(e.to_string()))?;
+        let listing = serde_json::to_vec(&planned)
+            .map_err(Error::serialize(format!("the file list of unit {unit}")))?;
         write_durably(&manifest, &listing)?;
         sync_dir(&pending_dir)?;
         for (rel, batches) in &files {
@@ -268,7 +269,7 @@ fn column_json(f: &Field) -> serde_json::Value {
 /// One Parquet file of `batches` (at least one, all of one schema).
 fn parquet_bytes(batches: &[&RecordBatch], opts: &ParquetOptions) -> Result<Vec<u8>> {
     let Some(first) = batches.first() else {
-        return Err(Error::Schema("a Parquet file of no batches".into()));
+        return Err(Error::Internal("a Parquet file of no batches".into()));
     };
     // Room for the file at a guessed 1:2 ratio saves the growing copies.
     let memory: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
@@ -305,7 +306,7 @@ fn stored_def(root: &Path, table: &str) -> Result<StoredDef> {
         Err(e) => return Err(Error::io("reading table definition", &path, e)),
     };
     let def: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Schema(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::unreadable(path.display().to_string(), e))?;
     let partition_columns = def["partition_columns"]
         .as_array()
         .map(|a| {
@@ -425,7 +426,7 @@ impl Sink for LocalWarehouse {
             Err(e) => return Err(Error::io("reading table definition", &path, e)),
         };
         let stored: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Schema(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::unreadable(path.display().to_string(), e))?;
         let strings = |v: &serde_json::Value| -> Vec<String> {
             v.as_array()
                 .map(|a| {
@@ -467,7 +468,10 @@ impl Sink for LocalWarehouse {
         let unit = unit.to_owned();
         tokio::task::spawn_blocking(move || this.commit_blocking(&unit, data))
             .await
-            .map_err(|e| Error::Schema(format!("commit task failed: {e}")))?
+            .map_err(|source| Error::Join {
+                what: "commit",
+                source,
+            })?
     }
 
     async fn is_committed(&self, unit: &str) -> Result<bool> {
@@ -480,9 +484,12 @@ impl Sink for LocalWarehouse {
         let path = within(&self.root, table)?.join("_table.json");
         let bytes = fs::read(&path).map_err(|e| Error::io("reading table definition", &path, e))?;
         let mut def: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Schema(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::unreadable(path.display().to_string(), e))?;
         let Some(list) = def["columns"].as_array_mut() else {
-            return Err(Error::Schema(format!("{}: no column list", path.display())));
+            return Err(Error::unreadable(
+                path.display().to_string(),
+                "no column list",
+            ));
         };
         let mut added = false;
         for f in columns {
@@ -511,7 +518,10 @@ impl Sink for LocalWarehouse {
         let schema = schema.clone();
         tokio::task::spawn_blocking(move || this.read_columns_blocking(&name, &schema))
             .await
-            .map_err(|e| Error::Schema(format!("read task failed: {e}")))?
+            .map_err(|source| Error::Join {
+                what: "read",
+                source,
+            })?
     }
 
     async fn table_owners(&self, table: &str) -> Result<Owners> {

@@ -126,7 +126,7 @@ impl MaxComputeSink {
                     destination: format!("MaxCompute project {}", self.client.project()),
                 }
             }
-            _ => Error::MaxCompute(e),
+            _ => Error::from(e),
         }
     }
 
@@ -201,7 +201,7 @@ impl MaxComputeSink {
     /// column.
     ///
     /// # Errors
-    /// [`Error::Schema`] for a column without a MaxCompute type or an
+    /// [`Error::Mapping`] for a column without a MaxCompute type or an
     /// existing table that lacks a column; service errors.
     pub async fn ensure_mirror_table(
         &self,
@@ -233,7 +233,7 @@ impl MaxComputeSink {
                 .iter()
                 .any(|c| c.name.eq_ignore_ascii_case(f.name()))
             {
-                return Err(Error::Schema(format!(
+                return Err(Error::Mapping(format!(
                     "MaxCompute mirror table {name} exists without column `{}`",
                     f.name()
                 )));
@@ -248,7 +248,7 @@ impl MaxComputeSink {
     /// appear once across both; nothing shows before the commit.
     ///
     /// # Errors
-    /// [`Error::DestinationTableMissing`], [`Error::Schema`] for rows that
+    /// [`Error::DestinationTableMissing`], [`Error::Mapping`] for rows that
     /// do not fit the table, and service errors (the session is abandoned
     /// unseen).
     pub async fn apply_mirror(
@@ -266,7 +266,7 @@ impl MaxComputeSink {
         let columns = session.columns().to_vec();
         let convert = |b: &RecordBatch| {
             mapping::batch_to_odps(b, &columns, &zone)
-                .map_err(|e| Error::Schema(format!("mirror table {table}: {e}")))
+                .map_err(|e| Error::Mapping(format!("mirror table {table}: {e}")))
         };
         for b in deletes {
             let odps = convert(b)?;
@@ -342,7 +342,10 @@ impl MaxComputeSink {
 
     fn save(&self, ledger: &Ledger) -> Result<()> {
         crate::private_fs::create_dir_all(&self.ledger_dir)?;
-        let bytes = serde_json::to_vec(ledger).map_err(|e| Error::Schema(e.to_string()))?;
+        let bytes = serde_json::to_vec(ledger).map_err(Error::serialize(format!(
+            "the ledger of unit {}",
+            ledger.unit
+        )))?;
         write_durably(&self.ledger_path(&ledger.unit), &bytes)?;
         sync_dir(&self.ledger_dir)
     }
@@ -357,7 +360,7 @@ impl MaxComputeSink {
         {
             Ok(s) => s,
             Err(e) if e.is_not_found() => {
-                return Err(Error::Schema(format!(
+                return Err(Error::Destination(format!(
                     "upload session {} of table {} partition {:?} was being committed and the \
                      server no longer knows it (sessions live 24 hours): cannot tell whether its \
                      rows landed; check that partition, then remove {} to redo it",
@@ -374,7 +377,7 @@ impl MaxComputeSink {
             SessionStatus::Normal | SessionStatus::Closing if commit => {}
             SessionStatus::Normal | SessionStatus::Closing => return Ok(false),
             other => {
-                return Err(Error::Schema(format!(
+                return Err(Error::Destination(format!(
                     "upload session {} of table {} partition {:?} is {}: cannot tell whether \
                      its rows landed",
                     part.session,
@@ -411,7 +414,7 @@ impl MaxComputeSink {
         let mut writer = session.block_writer(self.writer.clone(), format);
         for b in batches {
             let odps = mapping::batch_to_odps(b, &columns, &zone)
-                .map_err(|e| Error::Schema(format!("table {table}: {e}")))?;
+                .map_err(|e| Error::Mapping(format!("table {table}: {e}")))?;
             writer.write(&odps).await?;
         }
         Ok(writer
@@ -449,13 +452,20 @@ fn spec_of(text: &str) -> Result<Option<PartitionSpec>> {
     }
     text.parse()
         .map(Some)
-        .map_err(|e: odps_tunnel::session::PartitionSpecError| Error::Schema(e.to_string()))
+        .map_err(|e: odps_tunnel::session::PartitionSpecError| {
+            Error::unreadable(format!("partition {text:?} of a commit ledger"), e)
+        })
 }
 
 fn block_ids(ids: &[u32]) -> Result<Vec<BlockId>> {
     ids.iter()
         .map(|&b| {
-            BlockId::new(b).ok_or_else(|| Error::Schema(format!("block id {b} out of range")))
+            BlockId::new(b).ok_or_else(|| {
+                Error::unreadable(
+                    "a block id of a commit ledger",
+                    format!("{b} is out of range"),
+                )
+            })
         })
         .collect()
 }
@@ -503,7 +513,7 @@ fn table_comment(info: &odps_tunnel::rest::TableInfo) -> String {
 /// The `CREATE TABLE IF NOT EXISTS` statement of a destination table.
 ///
 /// # Errors
-/// [`Error::Schema`] for a column without a MaxCompute type or a name
+/// [`Error::Mapping`] for a column without a MaxCompute type or a name
 /// MaxCompute cannot take.
 pub fn create_table_sql(def: &TableDef, system: mapping::TypeSystem) -> Result<String> {
     let mut columns = Vec::with_capacity(def.schema.fields().len());
@@ -565,7 +575,7 @@ impl Sink for MaxComputeSink {
                 .iter()
                 .any(|c| c.name.eq_ignore_ascii_case(f.name()))
             {
-                return Err(Error::Schema(format!(
+                return Err(Error::Mapping(format!(
                     "MaxCompute table {} exists without column `{}`",
                     def.name,
                     f.name()
@@ -584,7 +594,7 @@ impl Sink for MaxComputeSink {
             .map(|k| k.to_ascii_lowercase())
             .collect();
         if keys != wanted {
-            return Err(Error::Schema(format!(
+            return Err(Error::Mapping(format!(
                 "MaxCompute table {} is partitioned by ({}), the task needs ({})",
                 def.name,
                 keys.join(", "),
@@ -670,7 +680,7 @@ impl Sink for MaxComputeSink {
             } else {
                 let keys = self.partition_keys(&tb.table).await?;
                 if keys.len() != tb.partition.len() {
-                    return Err(Error::Schema(format!(
+                    return Err(Error::Mapping(format!(
                         "table {} has {} partition columns, the batch names {} values",
                         tb.table,
                         keys.len(),
@@ -825,7 +835,7 @@ impl Sink for MaxComputeSink {
         if super::check_owner(&read, table, tag, task)? {
             Ok(())
         } else {
-            Err(Error::Schema(format!(
+            Err(Error::Destination(format!(
                 "MaxCompute table {table}: the owner marker written into its comment did not \
                  read back"
             )))
