@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod error;
 pub mod faults;
 pub mod instances;
+pub mod request;
 pub mod server;
 pub mod sql;
 pub mod storage;
@@ -190,52 +191,5 @@ impl Emulator {
     /// Serves until the accept loop ends (it ends only on error or shutdown).
     pub async fn wait(self) {
         let _ = self.task.await;
-    }
-}
-
-/// RFC 1123 date in GMT, as HTTP and MaxCompute's XML use it.
-pub fn http_date(secs: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (proleptic Gregorian), see H. Hinnant's date algorithms.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[days.rem_euclid(7) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-
-    #[test]
-    fn formats_http_dates() {
-        assert_eq!(super::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(
-            super::http_date(1_735_689_600),
-            "Wed, 01 Jan 2025 00:00:00 GMT"
-        );
-        assert_eq!(
-            super::http_date(951_782_400),
-            "Tue, 29 Feb 2000 00:00:00 GMT"
-        );
     }
 }
