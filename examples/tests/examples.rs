@@ -3,11 +3,16 @@
 //! Each example is included as a module and its work function called; its
 //! `main` only parses the command line.
 
+use mysql_source::{ConnectOptions, RawConn};
 use odps_tunnel::Client;
 use odps_tunnel::auth::Credentials;
 use sync_testkit::emulator::{ACCESS_ID, ACCESS_KEY, Emulator};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+#[path = "../stream_changes.rs"]
+#[allow(dead_code)] // `main` is the command line's
+mod stream_changes;
 
 #[path = "../upload_arrow.rs"]
 #[allow(dead_code)] // `main` is the command line's
@@ -26,5 +31,53 @@ async fn upload_arrow_commits_a_batch_and_counts_it_back() -> TestResult {
     )?;
     assert_eq!(upload_arrow::upload(&client).await?, 3);
     assert_eq!(upload_arrow::upload(&client).await?, 6);
+    Ok(())
+}
+
+/// `stream_changes` on the sandbox MariaDB: from the position it would
+/// start at, an INSERT of two rows, an UPDATE and a DELETE come out as one
+/// line per row change, in order, each transaction closed by the position to
+/// resume from.
+#[tokio::test]
+async fn stream_changes_prints_every_row_change_in_order() -> TestResult {
+    let connect = ConnectOptions::from_url(&sync_testkit::mysql_url())?;
+    let from = stream_changes::current_position(&connect).await?;
+    let mut conn = RawConn::connect(&connect).await?;
+    for sql in [
+        "CREATE DATABASE IF NOT EXISTS examples_stream",
+        "DROP TABLE IF EXISTS examples_stream.t",
+        "CREATE TABLE examples_stream.t (id INT PRIMARY KEY, v TEXT)",
+        "INSERT INTO examples_stream.t VALUES (1, 'x'), (2, 'y')",
+        "UPDATE examples_stream.t SET v = 'z' WHERE id = 2",
+        "DELETE FROM examples_stream.t WHERE id = 1",
+    ] {
+        conn.query_drop(sql).await?;
+    }
+    conn.close().await?;
+
+    let mut out = Vec::new();
+    // A replica id of this process only (`--once`: stop at the binlog's end).
+    let server_id = 4_300_000 + std::process::id() % 100_000;
+    stream_changes::stream_changes(connect, server_id, from, true, &mut out).await?;
+    let text = String::from_utf8(out)?;
+    let changes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" examples_stream.t "))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "INSERT examples_stream.t {id=1, v='x'}",
+            "INSERT examples_stream.t {id=2, v='y'}",
+            "UPDATE examples_stream.t {id=2, v='y'} -> {id=2, v='z'}",
+            "DELETE examples_stream.t {id=1, v='x'}",
+        ],
+        "{text}"
+    );
+    let commits = text
+        .lines()
+        .filter(|l| l.starts_with("-- committed; resume from "))
+        .count();
+    assert!(commits >= 3, "{text}");
     Ok(())
 }
