@@ -4,36 +4,39 @@ use super::*;
 /// exact member sets. A cycle may shrink or vanish (the test then says which
 /// entry to update); it may not grow, merge with another, or appear anew.
 /// [`ROOT`] (`crate`) stands for items written in the crate's `lib.rs`.
-const KNOWN_DEBT: &[(&str, &[&str])] = &[(
-    "sync-core",
-    &[
-        "checkpoint",
-        "config",
-        "conflict",
-        "error",
-        "heartbeat",
-        "listing",
-        "mapping",
-        "merge",
-        "mirror",
-        "naming",
-        "odps_sql",
-        "osc",
-        "oversized",
-        "precheck",
-        "private_fs",
-        "retry",
-        "rowconv",
-        "run",
-        "schema_history",
-        "sink",
-        "state_lock",
-        "status",
-        "transform",
-        "verify",
-        "xa",
-    ],
-)];
+const KNOWN_DEBT: &[(&str, &[&str])] = &[
+    // Every other library crate is free of cycles (odps-tunnel and odps-emulator since issue 19).
+    (
+        "sync-core",
+        &[
+            "checkpoint",
+            "config",
+            "conflict",
+            "error",
+            "heartbeat",
+            "listing",
+            "mapping",
+            "merge",
+            "mirror",
+            "naming",
+            "odps_sql",
+            "osc",
+            "oversized",
+            "precheck",
+            "private_fs",
+            "retry",
+            "rowconv",
+            "run",
+            "schema_history",
+            "sink",
+            "state_lock",
+            "status",
+            "transform",
+            "verify",
+            "xa",
+        ],
+    ),
+];
 
 /// The only crates that may carry a debt (others are reshaping them); every
 /// other library crate stays at zero cycles.
