@@ -137,15 +137,15 @@ impl Sink for ArrowFiles {
     }
 }
 
-#[tokio::main]
-async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let url = args
-        .next()
-        .unwrap_or_else(|| "mysql://root@127.0.0.1:3307".into());
-    let db = args.next().unwrap_or_else(|| "shop".into());
-    let out = PathBuf::from(args.next().unwrap_or_else(|| "./arrow-out".into()));
-    let cfg = TaskBuilder::new(&url, 5598)
+/// Syncs database `db` of the server at `url` into Arrow files under `out`
+/// until caught up, then verifies them against the source: an error if any
+/// table differs.
+pub(crate) async fn sync_to_arrow_files(
+    url: &str,
+    db: &str,
+    out: &Path,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let cfg = TaskBuilder::new(url, 5598)
         .include([format!("{db}.*")])
         .types([SyncType::Schema, SyncType::Full, SyncType::Incremental])
         .state_dir(out.join("state"))
@@ -175,4 +175,15 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         return Err("the Arrow files differ from the source".into());
     }
     Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let url = args
+        .next()
+        .unwrap_or_else(|| "mysql://root@127.0.0.1:3307".into());
+    let db = args.next().unwrap_or_else(|| "shop".into());
+    let out = PathBuf::from(args.next().unwrap_or_else(|| "./arrow-out".into()));
+    sync_to_arrow_files(&url, &db, &out).await
 }

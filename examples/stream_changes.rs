@@ -15,27 +15,35 @@
 //! the server holds instead of waiting for more. Each committed transaction
 //! ends with the position a restart would resume from.
 
+use std::io::Write;
+
 use binlog_parser::{DecodeContext, EventData, RowsKind};
+use mysql_source::BinlogPosition;
 use mysql_source::conn::{ConnectOptions, RawConn};
 use mysql_source::replication::{BinlogStream, ReplicationOptions, StartPosition};
 use sync_examples::show;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let usage = "usage: stream_changes URL SERVER_ID [--once]";
-    let url = args.next().ok_or(usage)?;
-    let server_id: u32 = args.next().ok_or(usage)?.parse()?;
-    let once = args.any(|a| a == "--once");
-
-    let connect = ConnectOptions::from_url(&url)?;
-    // Where the binlog ends now: the stream starts there.
-    let mut conn = RawConn::connect(&connect).await?;
+/// Where the server's binlog ends now.
+pub(crate) async fn current_position(
+    connect: &ConnectOptions,
+) -> Result<BinlogPosition, Box<dyn std::error::Error>> {
+    let mut conn = RawConn::connect(connect).await?;
     let here = mysql_source::snapshot::capture_position(&mut conn).await?;
     conn.close().await?;
-    println!("-- from {}:{}", here.position.file, here.position.position);
+    Ok(here.position)
+}
 
-    let mut opts = ReplicationOptions::new(connect, server_id, StartPosition::File(here.position));
+/// Streams the row changes from `from` on as replica `server_id`, one line
+/// per change into `out`; with `once`, stops at the end of what the server
+/// holds instead of waiting for more.
+pub(crate) async fn stream_changes(
+    connect: ConnectOptions,
+    server_id: u32,
+    from: BinlogPosition,
+    once: bool,
+    out: &mut impl Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut opts = ReplicationOptions::new(connect, server_id, StartPosition::File(from));
     opts.stop_at_end = once;
     let mut stream = BinlogStream::start(opts).await?;
     let mut ctx = DecodeContext::new();
@@ -49,10 +57,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             for change in rows.rows(table)? {
                 let change = change?;
                 match (rows.kind, change.before, change.after) {
-                    (RowsKind::Write, _, Some(a)) => println!("INSERT {name} {{{}}}", show(&a)),
-                    (RowsKind::Delete, Some(b), _) => println!("DELETE {name} {{{}}}", show(&b)),
+                    (RowsKind::Write, _, Some(a)) => {
+                        writeln!(out, "INSERT {name} {{{}}}", show(&a))?
+                    }
+                    (RowsKind::Delete, Some(b), _) => {
+                        writeln!(out, "DELETE {name} {{{}}}", show(&b))?
+                    }
                     (_, Some(b), Some(a)) => {
-                        println!("UPDATE {name} {{{}}} -> {{{}}}", show(&b), show(&a))
+                        writeln!(out, "UPDATE {name} {{{}}} -> {{{}}}", show(&b), show(&a))?
                     }
                     _ => {}
                 }
@@ -60,9 +72,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         if ev.ends_transaction {
             let at = &stream.checkpoint().position;
-            println!("-- committed; resume from {}:{}", at.file, at.position);
+            writeln!(out, "-- committed; resume from {}:{}", at.file, at.position)?;
         }
     }
     stream.close().await?;
     Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: stream_changes URL SERVER_ID [--once]";
+    let url = args.next().ok_or(usage)?;
+    let server_id: u32 = args.next().ok_or(usage)?.parse()?;
+    let once = args.any(|a| a == "--once");
+
+    let connect = ConnectOptions::from_url(&url)?;
+    // Where the binlog ends now: the stream starts there.
+    let here = current_position(&connect).await?;
+    println!("-- from {}:{}", here.file, here.position);
+    stream_changes(
+        connect,
+        server_id,
+        here,
+        once,
+        &mut std::io::stdout().lock(),
+    )
+    .await
 }

@@ -52,15 +52,15 @@ impl Transform for MaskEmails {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let url = args
-        .next()
-        .unwrap_or_else(|| "mysql://root@127.0.0.1:3307".into());
-    let db = args.next().unwrap_or_else(|| "shop".into());
-    let out = std::path::PathBuf::from(args.next().unwrap_or_else(|| "./warehouse-masked".into()));
-    let cfg = TaskBuilder::new(&url, 5599)
+/// Syncs `db.customers` of the server at `url` into a local warehouse under
+/// `out`, emails masked, until caught up; then verifies it against the
+/// source read through the same transform, an error if they differ.
+pub(crate) async fn sync_masked(
+    url: &str,
+    db: &str,
+    out: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = TaskBuilder::new(url, 5599)
         .include([format!("{db}.customers")])
         .types([SyncType::Schema, SyncType::Full, SyncType::Incremental])
         .state_dir(out.join("state"))
@@ -73,6 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let state = runner.run(&opts).await?;
     println!("synced to {}: phase {}", out.display(), state.phase.name());
+    let mut equal = true;
     for report in runner.verify().await? {
         println!(
             "{}: {} source rows after the transform, {} in the destination, equal: {}",
@@ -81,6 +82,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             report.destination_rows,
             report.is_equal()
         );
+        equal &= report.is_equal();
+    }
+    if !equal {
+        return Err("the warehouse differs from the transformed source".into());
     }
     Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let url = args
+        .next()
+        .unwrap_or_else(|| "mysql://root@127.0.0.1:3307".into());
+    let db = args.next().unwrap_or_else(|| "shop".into());
+    let out = std::path::PathBuf::from(args.next().unwrap_or_else(|| "./warehouse-masked".into()));
+    sync_masked(&url, &db, &out).await
 }

@@ -1,5 +1,7 @@
 //! Runnable examples of embedding the toolkit: see the `*.rs` files beside
 //! this crate's manifest and run them with `cargo run -p sync-examples --example NAME`.
+//! `tests/examples.rs` runs them (each included as a module) against the
+//! sandbox MariaDB and the emulator: `cargo test -p sync-examples --test examples`.
 #![deny(missing_docs)]
 
 use binlog_parser::{RowImage, Value};

@@ -539,9 +539,11 @@ async fn snapshot_under_writes_plus_binlog_from_its_position_is_the_final_table(
         }
     }
     // log: every change after the captured position, latest wins.
+    // Replica ids outside replication.rs's 3_000_000..4_000_000: the two
+    // files run in one test process, at the same time.
     let mut opts = ReplicationOptions::new(
         sandbox(),
-        3_100_000 + std::process::id() % 100_000,
+        4_100_000 + std::process::id() % 100_000,
         StartPosition::File(position.position.clone()),
     );
     opts.stop_at_end = true;
@@ -663,7 +665,7 @@ async fn values_larger_than_one_packet_arrive_whole() {
 
     let mut opts = ReplicationOptions::new(
         sandbox(),
-        3_200_000 + std::process::id() % 100_000,
+        4_200_000 + std::process::id() % 100_000,
         StartPosition::File(position.position.clone()),
     );
     opts.stop_at_end = true;

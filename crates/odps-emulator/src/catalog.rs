@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::OdpsError;
+use odps_tunnel::session::{PartitionSpec, PartitionSpecError};
 use odps_tunnel::types::{self as tunnel_types, OdpsType};
 
 /// One column or partition key.
@@ -213,30 +214,24 @@ pub fn tunnel_columns(columns: &[Column]) -> Result<Vec<tunnel_types::Column>, O
 /// The owner every object reports.
 pub const OWNER: &str = "ALIYUN$odps-emulator";
 
-/// Renders partition values as MaxCompute prints a spec: `k1=v1,k2=v2`.
+/// Renders partition values as MaxCompute prints a spec: `k1=v1,k2=v2`
+/// (odps-tunnel's [`PartitionSpec`] form, the one its clients send).
 pub fn spec_string(values: &[(String, String)]) -> String {
-    values
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    PartitionSpec::new(values.iter().cloned()).to_string()
 }
 
-/// Parses `k1=v1,k2='v2'` (quotes optional, as the SDK strips them).
-pub fn parse_spec(text: &str) -> Result<Vec<(String, String)>, OdpsError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(Vec::new());
-    }
-    text.split(',')
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').ok_or_else(|| {
-                OdpsError::invalid_argument(format!("invalid partition spec {text:?}"))
-            })?;
-            let v = v.trim().trim_matches(|c| c == '\'' || c == '"');
-            Ok((k.trim().to_ascii_lowercase(), v.to_owned()))
-        })
-        .collect()
+/// Parses a request's spec as the client's own [`PartitionSpec`] does
+/// (`k1=v1,k2='v2'`, quotes optional), keys lower-cased: partition keys are
+/// column names, which MaxCompute compares without case.
+pub fn parse_spec(text: &str) -> Result<PartitionValues, OdpsError> {
+    let spec: PartitionSpec = text
+        .parse()
+        .map_err(|e: PartitionSpecError| OdpsError::invalid_argument(e.to_string()))?;
+    Ok(spec
+        .pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect())
 }
 
 /// The on-disk catalog.
@@ -334,6 +329,24 @@ pub fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// A unique, increasing number for ids.
+pub fn now_nanos() -> u128 {
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    *last = (*last + 1).max(now);
+    *last
+}
+
+/// A time the catalog keeps (seconds since the epoch) as an HTTP date, in
+/// odps-tunnel's format, the one the client parses.
+pub fn http_date(secs: i64) -> String {
+    let secs = u64::try_from(secs).unwrap_or(0);
+    odps_tunnel::auth::http_date(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// Project, table and column names: letters, digits and `_` only, so a name
 /// can never escape the data directory.
 pub fn check_name(name: &str, what: &str) -> Result<(), OdpsError> {
@@ -383,5 +396,20 @@ mod tests {
             ]
         );
         assert!(parse_spec("nonsense").is_err());
+        assert_eq!(parse_spec(" ").unwrap(), PartitionValues::new());
+        let values = parse_spec("pt=\"1\"/Region=cn").unwrap();
+        assert_eq!(spec_string(&values), "pt=1,region=cn");
+    }
+
+    #[test]
+    fn formats_http_dates_as_the_client_parses_them() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        let secs = 1_735_689_600;
+        assert_eq!(http_date(secs), "Wed, 01 Jan 2025 00:00:00 GMT");
+        assert_eq!(
+            odps_tunnel::auth::parse_http_date(&http_date(secs)),
+            Some(secs)
+        );
     }
 }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use odps_tunnel::session::PartitionSpec;
+
 /// An error the emulator reports to the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OdpsError {
@@ -55,7 +57,7 @@ impl OdpsError {
     pub fn invalid_partition(table: &str, spec: &[(String, String)]) -> Self {
         Self::invalid_argument(format!(
             "partition spec {} does not match the partition keys of table {table}",
-            crate::catalog::spec_string(spec)
+            PartitionSpec::new(spec.iter().cloned())
         ))
     }
 

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::catalog::{self, Catalog, PartitionMeta, TableMeta, now_secs};
+use crate::catalog::{self, Catalog, PartitionMeta, TableMeta, now_nanos, now_secs};
 use crate::error::{OdpsError, xml_escape};
 use crate::sql::{self, Statement};
-use crate::storage;
+use crate::storage::{self, ResultSet};
 
 /// A finished instance.
 #[derive(Clone, Debug)]
@@ -31,16 +31,6 @@ pub struct Instance {
     pub start: i64,
     /// End time, seconds since the epoch.
     pub end: i64,
-}
-
-/// A query's result rows: its columns and batches (timestamps as seconds
-/// and nanoseconds, as stored).
-#[derive(Debug, Default)]
-pub struct ResultSet {
-    /// Result columns.
-    pub columns: Vec<crate::catalog::Column>,
-    /// The rows.
-    pub batches: Vec<arrow_array::RecordBatch>,
 }
 
 /// What a statement produced.
@@ -486,23 +476,12 @@ fn require(catalog: &Catalog, project: &str, table: &str) -> Result<TableMeta, O
         .ok_or_else(|| no_table(project, table))
 }
 
-/// A unique, increasing number for ids.
-pub fn now_nanos() -> u128 {
-    static LAST: Mutex<u128> = Mutex::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
-    *last = (*last + 1).max(now);
-    *last
-}
-
 /// `GET …/instances/{id}`: the instance status.
 pub fn status_xml(instance: &Instance) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Instance>\n  <Status>Terminated</Status>\n  <StartTime>{}</StartTime>\n  <EndTime>{}</EndTime>\n</Instance>\n",
-        crate::http_date(instance.start),
-        crate::http_date(instance.end)
+        catalog::http_date(instance.start),
+        catalog::http_date(instance.end)
     )
 }
 
@@ -519,8 +498,8 @@ pub fn task_status_xml(instance: &Instance) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Instance>\n  <Status>Terminated</Status>\n  <Tasks>\n    <Task Type=\"SQL\">\n      <Name>{}</Name>\n      <StartTime>{}</StartTime>\n      <EndTime>{}</EndTime>\n      <Status>{}</Status>\n      <Histories/>\n    </Task>\n  </Tasks>\n</Instance>\n",
         xml_escape(&instance.task_name),
-        crate::http_date(instance.start),
-        crate::http_date(instance.end),
+        catalog::http_date(instance.start),
+        catalog::http_date(instance.end),
         task_status(instance)
     )
 }

@@ -1,72 +1,4 @@
-//! `odps-emulator`: a local MaxCompute-compatible server.
-//!
-//! It serves the REST API under `http://127.0.0.1:PORT/api` and the batch
-//! Tunnel under `http://127.0.0.1:PORT`, checks every request's signature
-//! against one configured AccessKey, runs a small SQL subset as instances and
-//! stores committed uploads as Parquet files under a data directory. Any
-//! project a client names is created on first use.
-//!
-//! # Modules
-//!
-//! | module | job |
-//! |---|---|
-//! | `server` | HTTP routing for `/api` and the Tunnel, error bodies |
-//! | `auth` | recomputes and compares the request signature |
-//! | `catalog` | projects, tables and partitions as JSON under the data directory |
-//! | `sql` | parser of the DDL subset and `SELECT COUNT(*)` |
-//! | `instances` | runs SQL instances, their status and result XML |
-//! | `tunnel` | upload and download sessions |
-//! | `upsert` | primary-key Delta tables: DDL checks, upsert sessions, the merged state reads see |
-//! | `storage` | Parquet files of committed blocks |
-//! | `faults` | injected failures and delays for retry tests |
-//!
-//! # Limits
-//!
-//! Every length a client controls is capped: a request body (as sent and
-//! again after `Content-Encoding` is undone) may hold at most
-//! [`Config::max_body_bytes`] (256 MiB by default; larger ones are refused
-//! with `413 RequestEntityTooLarge` in MaxCompute's error format), a client
-//! has [`Config::header_read_timeout`] (30 s) to send a request's headers,
-//! and errors of `accept()` (such as running out of file descriptors) pause
-//! the accept loop for 100 ms, doubling up to 1 s, instead of spinning.
-//!
-//! The type system, the Arrow and protobuf body codecs and the signer come
-//! from `odps-tunnel`, so the client and this server share one implementation.
-//!
-//! # Data directory
-//!
-//! ```text
-//! DIR/projects/<project>/tables/<table>/table.json        schema, partitions
-//! DIR/projects/<project>/tables/<table>/data/[k=v/...]     Parquet files, _manifest.json
-//! DIR/projects/<project>/uploads/<upload id>/              session.json, staged blocks
-//! ```
-//!
-//! A block is staged as its own Parquet file beside its session. Commit moves
-//! the staged files into the data directory and then publishes them all at
-//! once by renaming a new `_manifest.json` into place; readers see only the
-//! files a manifest names. So a block that is never committed is never read,
-//! and a commit cut off at any point (even by a killed process) is either
-//! wholly visible or not at all; the client's retry of the commit finishes
-//! it. Upload sessions survive a restart; SQL instances and download
-//! sessions live in memory.
-//!
-//! # Faults
-//!
-//! [`FaultConfig`] makes a seeded share of block uploads and commits fail with
-//! a retryable `500 InternalServerError` before they change anything, can
-//! delay both, and can stall a seeded share of them for a long time (a
-//! congested service), for the writer's retry tests and `sync-chaos`.
-//!
-//! # Example
-//!
-//! ```no_run
-//! # async fn demo() -> std::io::Result<()> {
-//! let dir = std::env::temp_dir().join("odps-emulator-doc");
-//! let emulator = odps_emulator::Emulator::start(odps_emulator::Config::new(dir, "AK", "SK")).await?;
-//! println!("point the client at {}", emulator.endpoint());
-//! emulator.shutdown().await;
-//! # Ok(()) }
-//! ```
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -76,6 +8,7 @@ pub mod catalog;
 pub mod error;
 pub mod faults;
 pub mod instances;
+pub mod request;
 pub mod server;
 pub mod sql;
 pub mod storage;
@@ -258,52 +191,5 @@ impl Emulator {
     /// Serves until the accept loop ends (it ends only on error or shutdown).
     pub async fn wait(self) {
         let _ = self.task.await;
-    }
-}
-
-/// RFC 1123 date in GMT, as HTTP and MaxCompute's XML use it.
-pub fn http_date(secs: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (proleptic Gregorian), see H. Hinnant's date algorithms.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[days.rem_euclid(7) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-
-    #[test]
-    fn formats_http_dates() {
-        assert_eq!(super::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(
-            super::http_date(1_735_689_600),
-            "Wed, 01 Jan 2025 00:00:00 GMT"
-        );
-        assert_eq!(
-            super::http_date(951_782_400),
-            "Tue, 29 Feb 2000 00:00:00 GMT"
-        );
     }
 }

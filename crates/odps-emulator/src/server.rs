@@ -13,9 +13,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::auth::{Credentials, SignedParts};
 use crate::catalog::{self, Catalog, OWNER, TableMeta};
 use crate::error::{OdpsError, xml_escape};
-use crate::http_date;
 use crate::instances::{self, Instances};
-use crate::tunnel::{Format, TableRequest, Tunnel};
+use crate::request::TableRequest;
+use crate::tunnel::{Format, Tunnel};
 
 /// Path prefix of the REST API.
 const API_PREFIX: &str = "/api";
@@ -85,7 +85,7 @@ pub async fn handle(
     state: Arc<AppState>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let request_id = format!("{:032x}", instances::now_nanos());
+    let request_id = format!("{:032x}", catalog::now_nanos());
     let path = req.uri().path().to_owned();
     let (plane, local_path) = match path.strip_prefix(API_PREFIX) {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => (Plane::Rest, rest.to_owned()),
@@ -113,7 +113,10 @@ pub async fn handle(
         .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header("content-type", reply.content_type)
         .header("x-odps-request-id", &request_id)
-        .header("date", http_date(catalog::now_secs()));
+        .header(
+            "date",
+            odps_tunnel::auth::http_date(std::time::SystemTime::now()),
+        );
     if let Some(location) = reply.location {
         builder = builder.header("location", location);
     }
@@ -409,7 +412,7 @@ fn rest(
             let xml = std::str::from_utf8(body)
                 .map_err(|_| OdpsError::invalid_argument("instance XML is not UTF-8"))?;
             let job = instances::parse_sql_job(xml)?;
-            let id = format!("{:x}", instances::now_nanos());
+            let id = format!("{:x}", catalog::now_nanos());
             let query = job.query.clone();
             tracing::info!(%project, %id, %query, "running SQL");
             let instance = instances::run(
@@ -542,8 +545,8 @@ fn table_xml(meta: &TableMeta, rows: u64, bytes: u64) -> String {
         xml_escape(&meta.table_id),
         xml_escape(&meta.comment),
         xml_escape(OWNER),
-        http_date(meta.created),
-        http_date(meta.data_modified),
+        catalog::http_date(meta.created),
+        catalog::http_date(meta.data_modified),
         schema.to_string().replace("]]>", "]]]]><![CDATA[>")
     )
 }

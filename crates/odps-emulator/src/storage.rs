@@ -111,7 +111,7 @@ pub fn write_parquet(
         std::fs::create_dir_all(dir).map_err(OdpsError::io)?;
     }
     // A unique temporary name: a retried block may race with its first try.
-    let tmp = path.with_extension(format!("{:x}.tmp", crate::instances::now_nanos()));
+    let tmp = path.with_extension(format!("{:x}.tmp", crate::catalog::now_nanos()));
     let file = File::create(&tmp).map_err(OdpsError::io)?;
     // Plain encoding without statistics: the emulator stores data for reading
     // it back, and must keep up with the fastest client it is tested with.
@@ -137,6 +137,16 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, OdpsError> {
         .build()
         .map_err(internal)?;
     reader.map(|b| b.map_err(internal)).collect()
+}
+
+/// A query's result rows: its columns and batches (timestamps as seconds
+/// and nanoseconds, as stored).
+#[derive(Debug, Default)]
+pub struct ResultSet {
+    /// Result columns.
+    pub columns: Vec<Column>,
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
 }
 
 /// A published data file.

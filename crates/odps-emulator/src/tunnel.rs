@@ -10,10 +10,12 @@ use std::sync::{Arc, Mutex};
 use arrow_array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{self, Catalog, Column, PartitionMeta, PartitionValues, TableMeta, now_secs};
+use crate::catalog::{
+    self, Catalog, Column, PartitionMeta, PartitionValues, TableMeta, now_nanos, now_secs,
+};
 use crate::error::OdpsError;
 use crate::faults::{CrashPoint, Faults, Operation};
-use crate::instances::now_nanos;
+use crate::request::TableRequest;
 use odps_tunnel::encode::arrow::{BlockEncoder, EncoderOptions, decode_block};
 use odps_tunnel::encode::proto::{RecordDecoder, RecordEncoder};
 use odps_tunnel::types::{TimestampForm, conform_batch_in};
@@ -67,31 +69,6 @@ pub enum Format {
     Arrow,
     /// The protobuf record format.
     Protobuf,
-}
-
-/// What a tunnel request asks for, from its query parameters.
-#[derive(Debug)]
-pub struct TableRequest<'a> {
-    /// Project name.
-    pub project: &'a str,
-    /// Table name.
-    pub table: &'a str,
-    /// Decoded query parameters.
-    pub params: &'a [(String, String)],
-}
-
-impl TableRequest<'_> {
-    /// A parameter's value, if present.
-    pub fn param(&self, key: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn partition(&self) -> Result<Vec<(String, String)>, OdpsError> {
-        catalog::parse_spec(self.param("partition").unwrap_or(""))
-    }
 }
 
 fn session_error(message: impl Into<String>) -> OdpsError {

@@ -26,12 +26,12 @@ use arrow_array::{Array, ArrayRef, Int8Array, RecordBatch, StringArray};
 use arrow_row::{RowConverter, SortField};
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::now_nanos;
 use crate::catalog::{self, Catalog, Column, PartitionValues, TableMeta, now_secs};
 use crate::error::OdpsError;
 use crate::faults::{self, Faults};
-use crate::instances::{ResultSet, now_nanos};
-use crate::storage;
-use crate::tunnel::TableRequest;
+use crate::request::TableRequest;
+use crate::storage::{self, ResultSet};
 use odps_tunnel::encode::proto::RecordDecoder;
 use odps_tunnel::types::{TimestampForm, conform_batch_in};
 use odps_tunnel::upsert::hash::{Hasher, KeyHasher, bucket};
@@ -467,7 +467,7 @@ impl Upserts {
 /// The session's partition: it must exist (whether the service creates a
 /// missing partition for an upsert session is not documented).
 fn partition_of(meta: &TableMeta, req: &TableRequest<'_>) -> Result<PartitionValues, OdpsError> {
-    let spec = catalog::parse_spec(req.param("partition").unwrap_or(""))?;
+    let spec = req.partition()?;
     if meta.is_partitioned() {
         let values = meta.full_partition(&spec)?;
         if meta.find_partition(&values).is_none() {

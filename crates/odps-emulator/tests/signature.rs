@@ -68,7 +68,8 @@ async fn signed_request(
     extra: &[(&str, &str)],
     body: Bytes,
 ) -> (u16, hyper::HeaderMap, String) {
-    let date = odps_emulator::http_date(secs);
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    let date = odps_tunnel::auth::http_date(time);
     // The signed resource is the part after the endpoint, so `/api` is not in it.
     let signed_path = path.strip_prefix("/api").unwrap_or(path);
     let mut headers = vec![

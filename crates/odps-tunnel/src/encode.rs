@@ -106,12 +106,3 @@ pub enum EncodeError {
     #[error("chunk size must be at least 1")]
     InvalidChunkSize,
 }
-
-impl From<EncodeError> for crate::Error {
-    fn from(e: EncodeError) -> Self {
-        match e {
-            EncodeError::Type(t) => t.into(),
-            other => crate::ErrorKind::InvalidArgument(other.to_string()).into(),
-        }
-    }
-}

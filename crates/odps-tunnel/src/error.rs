@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::encode::DecodeError;
+use crate::encode::{DecodeError, EncodeError};
 use crate::types::TypeError;
 use crate::xml::{self, Element};
 
@@ -311,6 +311,15 @@ impl From<DecodeError> for Error {
 impl From<TypeError> for Error {
     fn from(e: TypeError) -> Self {
         ErrorKind::Type(e).into()
+    }
+}
+
+impl From<EncodeError> for Error {
+    fn from(e: EncodeError) -> Self {
+        match e {
+            EncodeError::Type(t) => t.into(),
+            other => ErrorKind::InvalidArgument(other.to_string()).into(),
+        }
     }
 }
 
