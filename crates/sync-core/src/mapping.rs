@@ -324,11 +324,9 @@ pub fn to_odps(array: &ArrayRef, field: &Field, ty: &OdpsType) -> Result<ArrayRe
         (DataType::Duration(TimeUnit::Microsecond), DataType::Utf8) => {
             let d = array.as_primitive::<DurationMicrosecondType>();
             let digits = fsp(field);
-            Ok(Arc::new(
-                d.iter()
-                    .map(|v| v.map(|us| format_time(us, digits)))
-                    .collect::<StringArray>(),
-            ))
+            Ok(Arc::new(texts(d.iter(), 16, |us, out| {
+                push_time(out, us, digits)
+            })))
         }
         // `timestamp`/`timestamp_ntz`: kept in microseconds (the Tunnel
         // writers convert into the form their format carries).
@@ -351,17 +349,16 @@ pub fn to_odps(array: &ArrayRef, field: &Field, ty: &OdpsType) -> Result<ArrayRe
         // 1.0: sub-millisecond times and binary strings as text.
         (DataType::Timestamp(TimeUnit::Microsecond, _), DataType::Utf8) => {
             let t = array.as_primitive::<arrow_array::types::TimestampMicrosecondType>();
-            Ok(Arc::new(
-                t.iter()
-                    .map(|v| v.map(format_datetime))
-                    .collect::<StringArray>(),
-            ))
+            Ok(Arc::new(texts(t.iter(), 26, push_datetime)))
         }
         (DataType::Binary, DataType::Utf8) => {
             let b = array.as_binary::<i32>();
-            Ok(Arc::new(
-                b.iter().map(|v| v.map(hex_upper)).collect::<StringArray>(),
-            ))
+            let bytes = b.value_data().len() * 2;
+            Ok(Arc::new(texts(
+                b.iter(),
+                bytes / b.len().max(1),
+                |v, out| push_hex_upper(out, v),
+            )))
         }
         _ => cast_with_options(array, &target, &EXACT).map_err(|e| fail(&e)),
     }
@@ -377,21 +374,82 @@ fn date_micros(array: &ArrayRef) -> ArrayRef {
     )
 }
 
-/// `YYYY-MM-DD HH:MM:SS.ffffff` of microseconds since the epoch.
-fn format_datetime(us: i64) -> String {
-    let secs = us.div_euclid(1_000_000);
-    let (y, m, d) = binlog_parser::calendar::civil_from_days(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}",
-        t / 3600,
-        t % 3600 / 60,
-        t % 60,
-        us.rem_euclid(1_000_000)
-    )
+/// A text column of `values`, each written by `write` into one reused
+/// buffer (no allocation per value: these run once per row and column).
+fn texts<T>(
+    values: impl ExactSizeIterator<Item = Option<T>>,
+    bytes_per_value: usize,
+    mut write: impl FnMut(T, &mut String),
+) -> StringArray {
+    let mut b = arrow_array::builder::StringBuilder::with_capacity(
+        values.len(),
+        values.len() * bytes_per_value,
+    );
+    let mut text = String::new();
+    for v in values {
+        match v {
+            None => b.append_null(),
+            Some(v) => {
+                text.clear();
+                write(v, &mut text);
+                b.append_value(&text);
+            }
+        }
+    }
+    b.finish()
 }
 
-/// The inverse of [`format_datetime`].
+/// Appends `v` in decimal with at least `width` digits.
+fn push_padded(out: &mut String, v: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let start = i.min(digits.len().saturating_sub(width));
+    for &d in &digits[start..] {
+        out.push(char::from(d));
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff` of microseconds since the epoch.
+fn push_datetime(us: i64, out: &mut String) {
+    let secs = us.div_euclid(1_000_000);
+    let (y, m, d) = binlog_parser::calendar::civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400) as u64;
+    if y < 0 {
+        out.push('-');
+    }
+    push_padded(out, y.unsigned_abs(), 4);
+    out.push('-');
+    push_padded(out, u64::from(m), 2);
+    out.push('-');
+    push_padded(out, u64::from(d), 2);
+    out.push(' ');
+    push_padded(out, t / 3600, 2);
+    out.push(':');
+    push_padded(out, t % 3600 / 60, 2);
+    out.push(':');
+    push_padded(out, t % 60, 2);
+    out.push('.');
+    push_padded(out, us.rem_euclid(1_000_000) as u64, 6);
+}
+
+/// [`push_datetime`] into a new string.
+#[cfg(test)]
+fn format_datetime(us: i64) -> String {
+    let mut out = String::new();
+    push_datetime(us, &mut out);
+    out
+}
+
+/// The inverse of [`push_datetime`].
 fn parse_datetime(text: &str) -> Option<i64> {
     let b = text.as_bytes();
     if b.len() != 26 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[19] != b'.' {
@@ -407,8 +465,12 @@ fn parse_datetime(text: &str) -> Option<i64> {
     Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000) + f)
 }
 
-fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+fn push_hex_upper(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -633,24 +695,37 @@ fn rescale(
 
 /// A TIME value as MySQL prints it: `[-]H:MM:SS` (at least two hour digits)
 /// and `digits` fractional digits.
-fn format_time(us: i64, digits: u32) -> String {
-    let sign = if us < 0 { "-" } else { "" };
+fn push_time(out: &mut String, us: i64, digits: u32) {
+    if us < 0 {
+        out.push('-');
+    }
     let a = us.unsigned_abs();
     let (secs, frac) = (a / 1_000_000, a % 1_000_000);
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = format!("{sign}{h:02}:{m:02}:{s:02}");
+    push_padded(out, secs / 3600, 2);
+    out.push(':');
+    push_padded(out, secs / 60 % 60, 2);
+    out.push(':');
+    push_padded(out, secs % 60, 2);
     if digits > 0 {
-        let f = format!("{frac:06}");
+        let digits = digits.min(6);
         out.push('.');
-        out.push_str(&f[..digits as usize]);
+        push_padded(out, frac / 10u64.pow(6 - digits), digits as usize);
     } else if frac != 0 {
         // More digits than the column declares: keep them rather than lose them.
-        out.push_str(&format!(".{frac:06}"));
+        out.push('.');
+        push_padded(out, frac, 6);
     }
+}
+
+/// [`push_time`] into a new string.
+#[cfg(test)]
+fn format_time(us: i64, digits: u32) -> String {
+    let mut out = String::new();
+    push_time(&mut out, us, digits);
     out
 }
 
-/// Parses what [`format_time`] prints.
+/// Parses what [`push_time`] prints.
 fn parse_time(text: &str) -> Option<i64> {
     let (neg, rest) = match text.strip_prefix('-') {
         Some(r) => (true, r),
@@ -1012,6 +1087,34 @@ mod tests {
         );
         assert_eq!(parse_datetime("2024-13-01 00:00:00.000000"), None);
         assert_eq!(unhex("0G"), None);
+    }
+
+    #[test]
+    fn text_forms_are_written_exactly() {
+        let cases = [
+            (0, 0, "00:00:00"),
+            (-3_020_399_000_000, 0, "-838:59:59"),
+            (3_020_399_999_999, 6, "838:59:59.999999"),
+            (3_020_399_999_999, 3, "838:59:59.999"),
+            (-1_500_000, 1, "-00:00:01.5"),
+            (1_000_042, 0, "00:00:01.000042"),
+        ];
+        for (us, digits, want) in cases {
+            assert_eq!(format_time(us, digits), want);
+            assert!(parse_time(want).is_some(), "{want} parses back");
+        }
+        assert_eq!(format_datetime(0), "1970-01-01 00:00:00.000000");
+        assert_eq!(
+            format_datetime(253_402_300_799_999_999),
+            "9999-12-31 23:59:59.999999"
+        );
+        assert_eq!(
+            format_datetime(-30_610_224_000_000_000),
+            "1000-01-01 00:00:00.000000"
+        );
+        let mut hex = String::new();
+        push_hex_upper(&mut hex, &[0x00, 0xAB, 0x7F, 0xFF]);
+        assert_eq!(hex, "00AB7FFF");
     }
 
     #[test]

@@ -212,10 +212,37 @@ pub fn apply(
     Ok((out, found))
 }
 
+/// The rows of a STRING/BINARY column with a value over `limit`, with its
+/// size; empty for other types. A column whose values sum to at most
+/// `limit` bytes (nearly always) is judged from two offsets.
+fn oversized_rows(array: &dyn Array, limit: usize) -> Vec<(usize, usize)> {
+    let offsets = match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().value_offsets(),
+        DataType::Binary => array.as_binary::<i32>().value_offsets(),
+        _ => return Vec::new(),
+    };
+    let (Some(first), Some(last)) = (offsets.first(), offsets.last()) else {
+        return Vec::new();
+    };
+    if usize::try_from(last - first).unwrap_or(usize::MAX) <= limit {
+        return Vec::new();
+    }
+    offsets
+        .windows(2)
+        .enumerate()
+        .filter_map(|(row, w)| {
+            let len = usize::try_from(w[1] - w[0]).unwrap_or(usize::MAX);
+            (len > limit && !array.is_null(row)).then_some((row, len))
+        })
+        .collect()
+}
+
 /// The first value of `batch` over `limit`: `(row, column, bytes)`.
 fn first_oversized(limit: usize, batch: &RecordBatch) -> Option<(usize, usize, usize)> {
     batch.columns().iter().enumerate().find_map(|(i, array)| {
-        (0..array.len()).find_map(|r| oversized_at(array.as_ref(), r, limit).map(|n| (r, i, n)))
+        oversized_rows(array.as_ref(), limit)
+            .first()
+            .map(|&(row, bytes)| (row, i, bytes))
     })
 }
 
@@ -246,12 +273,7 @@ pub fn rewrite_batch(
     }
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     for (i, array) in batch.columns().iter().enumerate() {
-        if !matches!(array.data_type(), DataType::Utf8 | DataType::Binary) {
-            continue;
-        }
-        let rows: Vec<(usize, usize)> = (0..array.len())
-            .filter_map(|r| oversized_at(array.as_ref(), r, rule.limit).map(|n| (r, n)))
-            .collect();
+        let rows = oversized_rows(array.as_ref(), rule.limit);
         if rows.is_empty() {
             continue;
         }
