@@ -99,6 +99,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod batcher;
 pub mod builder;
 pub mod charset;
 pub mod checkpoint;
