@@ -510,6 +510,9 @@ fn part_ends_here(
 }
 
 #[cfg(test)]
+mod sim;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::machine::SelectedPhases;
