@@ -121,11 +121,12 @@ fn file_name(n: u32) -> String {
     format!("sim-bin.{n:06}")
 }
 
-fn at(file: u32, position: u64) -> SourcePosition {
+/// A position; `seq` transactions are in the GTID state there.
+fn at(file: u32, position: u64, seq: u64) -> SourcePosition {
     SourcePosition {
         file: file_name(file),
         position,
-        gtid: None,
+        gtid: Some(format!("0-1-{seq}")),
         within: None,
     }
 }
@@ -198,21 +199,22 @@ impl Source {
                 }
             })
             .collect();
-        let (mut file, mut pos) = (1u32, 4u64);
+        let (mut file, mut pos, mut seq) = (1u32, 4u64, 0u64);
         let mut events = Vec::new();
         let mut changes = Vec::new();
+        // An event; one that ends a transaction adds it to the GTID state.
         let push = |events: &mut Vec<Event>,
-                    file: &mut u32,
-                    pos: &mut u64,
+                    (file, pos, seq): (&mut u32, &mut u64, &mut u64),
                     rng: &mut Rng,
                     ev_changes: Vec<Change>,
                     ends: bool| {
             let start = (*file, *pos);
             *pos += rng.range(20, 400);
+            *seq += u64::from(ends);
             events.push(Event {
                 start,
                 changes: ev_changes,
-                ends: ends.then(|| at(*file, *pos)),
+                ends: ends.then(|| at(*file, *pos, *seq)),
             });
         };
         for _ in 0..rng.range(5, 60) {
@@ -221,17 +223,29 @@ impl Source {
                 events.push(Event {
                     start: (file, pos),
                     changes: Vec::new(),
-                    ends: Some(at(file + 1, 4)),
+                    ends: Some(at(file + 1, 4, seq)),
                 });
                 file += 1;
                 pos = 4;
             }
             if rng.chance(150) {
                 // A heartbeat or a transaction of a table not synced.
-                push(&mut events, &mut file, &mut pos, rng, Vec::new(), true);
+                push(
+                    &mut events,
+                    (&mut file, &mut pos, &mut seq),
+                    rng,
+                    Vec::new(),
+                    true,
+                );
             }
             // BEGIN
-            push(&mut events, &mut file, &mut pos, rng, Vec::new(), false);
+            push(
+                &mut events,
+                (&mut file, &mut pos, &mut seq),
+                rng,
+                Vec::new(),
+                false,
+            );
             let large = rng.chance(40);
             let n_events = if large {
                 rng.range(10, 40)
@@ -304,10 +318,22 @@ impl Source {
                     ev_changes.push(change);
                 }
                 changes.extend(ev_changes.iter().cloned());
-                push(&mut events, &mut file, &mut pos, rng, ev_changes, false);
+                push(
+                    &mut events,
+                    (&mut file, &mut pos, &mut seq),
+                    rng,
+                    ev_changes,
+                    false,
+                );
             }
             // COMMIT (XID)
-            push(&mut events, &mut file, &mut pos, rng, Vec::new(), true);
+            push(
+                &mut events,
+                (&mut file, &mut pos, &mut seq),
+                rng,
+                Vec::new(),
+                true,
+            );
         }
         let starts = events
             .iter()
@@ -318,7 +344,7 @@ impl Source {
             tables,
             events,
             changes,
-            end: at(file, pos),
+            end: at(file, pos, seq),
             starts,
         }
     }
@@ -816,7 +842,7 @@ fn simulate(seed: u64) -> Result<Stats, String> {
         max_batch_records: rng.range(1, 50) as usize,
         flush_interval: Duration::from_millis(rng.range(1, 2_000)),
         idle_interval: Duration::from_secs(10),
-        by_gtid: false,
+        by_gtid: rng.chance(500),
     };
     let selected = SelectedPhases {
         schema: false,
@@ -826,7 +852,7 @@ fn simulate(seed: u64) -> Result<Stats, String> {
     let start = TaskState::new(selected)
         .with_task_id("sim")
         .apply(Step::PrecheckPassed)
-        .and_then(|s| s.apply(Step::PositionCaptured(at(1, 4))))
+        .and_then(|s| s.apply(Step::PositionCaptured(at(1, 4, 0))))
         .map_err(|e| e.to_string())?;
     let faults = Faults {
         reconnect: rng.below(8),
