@@ -413,6 +413,8 @@ impl Batcher {
 
 /// The intent of a [`Commit`], and the step that checkpoints it (`None`
 /// when the commit redoes a pending intent, already checkpointed).
+/// `by_gtid`: positions are compared by their GTID state (as
+/// [`Limits::by_gtid`]).
 ///
 /// # Errors
 /// [`Diverged`] when a redone batch did not reproduce its intent's
@@ -421,6 +423,7 @@ pub fn prepare(
     state: &TaskState,
     commit: Commit,
     xa: Vec<PreparedXa>,
+    by_gtid: bool,
 ) -> Result<(Intent, Option<Step>)> {
     let Commit {
         from,
@@ -430,9 +433,18 @@ pub fn prepare(
     } = commit;
     match replay {
         // The intent is already in the checkpoint: the replay must have
-        // reproduced exactly its range and ids, or something is wrong.
+        // reproduced exactly its range and ids, or something is wrong. By
+        // GTID, the events that end no transaction of their own (ROTATE,
+        // FORMAT_DESCRIPTION, GTID_LIST, BINLOG_CHECKPOINT) make several
+        // boundaries with one GTID state and no change between them; the
+        // replay ends at the first of them, which holds the same batch.
         Some(intent) => {
-            if intent.to != to || intent.next_record_id != next_record_id {
+            let same_end = if by_gtid {
+                intent.to.gtid == to.gtid && intent.to.within == to.within
+            } else {
+                intent.to == to
+            };
+            if !same_end || intent.next_record_id != next_record_id {
                 return Err(Diverged::Elsewhere {
                     unit: intent.unit,
                     file: to.file,
@@ -693,7 +705,7 @@ mod tests {
             full: false,
             incremental: true,
         });
-        let (again, step) = prepare(&state, c, Vec::new()).expect("as planned");
+        let (again, step) = prepare(&state, c, Vec::new(), false).expect("as planned");
         assert_eq!((again, step), (intent, None));
         assert!(b.standalone(true));
     }
@@ -747,7 +759,7 @@ mod tests {
             full: false,
             incremental: true,
         });
-        let e = prepare(&state, c, Vec::new()).expect_err("an error");
+        let e = prepare(&state, c, Vec::new(), false).expect_err("an error");
         assert!(e.to_string().contains("the binlog changed under the task"));
         assert!(matches!(
             e,
@@ -757,6 +769,38 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn by_gtid_a_replay_may_end_at_another_boundary_of_the_same_gtid_state() {
+        // The batch ended after a ROTATE (same GTID state as the XID before
+        // it); the replay ends at the XID: the same batch.
+        let gtid = |p: SourcePosition, g: &str| SourcePosition {
+            gtid: Some(g.into()),
+            ..p
+        };
+        let intent = Intent {
+            unit: "u".into(),
+            to: gtid(pos("b.2", 4), "0-1-7"),
+            next_record_id: 2,
+            xa: Vec::new(),
+        };
+        let state = TaskState::new(SelectedPhases {
+            schema: true,
+            full: false,
+            incremental: true,
+        });
+        let by_gtid = Limits {
+            by_gtid: true,
+            ..limits()
+        };
+        let start = gtid(pos("b.1", 4), "0-1-6");
+        let mut b = Batcher::new(by_gtid, start, 0, 1, Some(intent.clone()));
+        let c = commit_of(txn(&mut b, 1, gtid(pos("b.1", 900), "0-1-7"), ms(0)));
+        let (again, step) = prepare(&state, c.clone(), Vec::new(), true).expect("the same batch");
+        assert_eq!((again, step), (intent, None));
+        // By file and position it is another end.
+        assert!(prepare(&state, c, Vec::new(), false).is_err());
     }
 
     #[test]
@@ -772,7 +816,7 @@ mod tests {
             next_record_id: 12,
             replay: None,
         };
-        let (intent, step) = prepare(&state, c, Vec::new()).expect("as planned");
+        let (intent, step) = prepare(&state, c, Vec::new(), false).expect("as planned");
         assert!(intent.unit.ends_with("log-b.1-000000000004-000000000006"));
         assert_eq!(step, Some(Step::BatchPrepared(intent)));
     }

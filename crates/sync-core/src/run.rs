@@ -2551,7 +2551,8 @@ impl<S: Sink> TaskRunner<S> {
             })
             .collect();
         let (intent, step) =
-            crate::batcher::prepare(&state, commit, self.xa_held()).map_err(diverged)?;
+            crate::batcher::prepare(&state, commit, self.xa_held(), self.batch_limits().by_gtid)
+                .map_err(diverged)?;
         let unit = intent.unit;
         let state = match step {
             Some(step) => self.step(state, step)?,

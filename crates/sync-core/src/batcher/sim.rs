@@ -132,9 +132,19 @@ fn at(file: u32, position: u64, seq: u64) -> SourcePosition {
 }
 
 /// Checkpoint order: a part inside a transaction lies after its start and
-/// before its end.
-fn order(p: &SourcePosition) -> (String, u64, u64) {
-    (p.file.clone(), p.position, p.within.map_or(0, |k| k + 1))
+/// before its end. By GTID only the GTID state counts (the boundaries that
+/// end no transaction of their own share one).
+fn order(p: &SourcePosition, by_gtid: bool) -> (String, u64, u64) {
+    let within = p.within.map_or(0, |k| k + 1);
+    if by_gtid {
+        let seq = p
+            .gtid
+            .as_deref()
+            .and_then(|g| g.rsplit('-').next()?.parse().ok());
+        (String::new(), seq.unwrap_or(0), within)
+    } else {
+        (p.file.clone(), p.position, within)
+    }
 }
 
 fn value(rng: &mut Rng, ty: Ty) -> Val {
@@ -449,7 +459,9 @@ impl World {
         else {
             return Err(Abort::Bug("left the incremental phase".into()));
         };
-        if order(&new.position) < order(&old.position) || new.next_record_id < old.next_record_id {
+        if order(&new.position, self.limits.by_gtid) < order(&old.position, self.limits.by_gtid)
+            || new.next_record_id < old.next_record_id
+        {
             return Err(Abort::Bug(format!(
                 "the checkpoint went backwards: {:?}/{} after {:?}/{}",
                 new.position, new.next_record_id, old.position, old.next_record_id
@@ -506,7 +518,8 @@ impl World {
         if commit.to.within.is_some() {
             self.stats.parts += 1;
         }
-        let (intent, step): (Intent, Option<Step>) = prepare(&state, commit, Vec::new())?;
+        let (intent, step): (Intent, Option<Step>) =
+            prepare(&state, commit, Vec::new(), self.limits.by_gtid)?;
         if let Some(step) = step {
             state = self.step(state, step)?;
         }
