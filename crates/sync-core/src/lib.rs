@@ -12,6 +12,7 @@
 //! | [`machine`] | the phases `Precheck → SchemaSync → FullSync → Incremental` and their transitions, in one place | here |
 //! | [`private_fs`] | files with rows or state: `0600` in `0700` folders, never outside their root | here |
 //! | [`checkpoint`] | versioned checkpoints written atomically (temp file, fsync, rename) | here |
+//! | [`batcher`] | the incremental batcher, sans-IO: which changes go into which `t_log` batch and where it ends (`on_event → Decision`, `poll_timeout(now)`); its deterministic simulation (`SIM_SEED`/`SIM_SEEDS`) | here |
 //! | [`records`] | row changes to `_log` records: flags, naming rules, partitions, deterministic `record_id`s | here |
 //! | [`sink`] | the `Sink` trait, the local Parquet warehouse and the MaxCompute sink | here |
 //! | [`merge`] | rebuild current state from `t_base` + `t_log`, and the same as MaxCompute SQL | here |
