@@ -105,6 +105,8 @@ struct Event {
     changes: Vec<Change>,
     /// The stream's checkpoint after it when it ends a transaction.
     ends: Option<SourcePosition>,
+    /// A DDL of a synced table (its own transaction).
+    ddl: bool,
 }
 
 /// One `_log` record.
@@ -225,6 +227,7 @@ impl Source {
                 start,
                 changes: ev_changes,
                 ends: ends.then(|| at(*file, *pos, *seq)),
+                ddl: false,
             });
         };
         for _ in 0..rng.range(5, 60) {
@@ -234,9 +237,23 @@ impl Source {
                     start: (file, pos),
                     changes: Vec::new(),
                     ends: Some(at(file + 1, 4, seq)),
+                    ddl: false,
                 });
                 file += 1;
                 pos = 4;
+            }
+            if rng.chance(60) {
+                // A DDL of a synced table: the batch before it lands first.
+                push(
+                    &mut events,
+                    (&mut file, &mut pos, &mut seq),
+                    rng,
+                    Vec::new(),
+                    true,
+                );
+                if let Some(e) = events.last_mut() {
+                    e.ddl = true;
+                }
             }
             if rng.chance(150) {
                 // A heartbeat or a transaction of a table not synced.
@@ -428,6 +445,8 @@ struct Stats {
     /// Commits the clock made.
     timeouts: u64,
     rotations: usize,
+    /// DDLs followed.
+    ddls: u64,
 }
 
 /// The simulated destination, checkpoint store and clock.
@@ -624,6 +643,36 @@ impl World {
                 continue;
             };
             cp = ends.clone();
+            if ev.ddl {
+                // What `on_query` does with a DDL it follows.
+                if !batcher.standalone(true) {
+                    return Err(Abort::Bug(format!(
+                        "a DDL at {:?} inside a batch being redone",
+                        ev.start
+                    )));
+                }
+                state = self.settle(state, &mut in_flight)?;
+                if let Some(commit) = batcher.commit_before_statement() {
+                    state = self.hand_over(state, &mut in_flight, &mut batch, commit)?;
+                    state = self.settle(state, &mut in_flight)?;
+                }
+                let generation = match &state.phase {
+                    Phase::Incremental(inc) => inc.schemas.map_or(1, |g| g + 1),
+                    _ => 1,
+                };
+                let to = cp.clone();
+                state = self.step(
+                    state,
+                    Step::SchemaChanged {
+                        generation,
+                        to,
+                        xa: Vec::new(),
+                    },
+                )?;
+                self.stats.ddls += 1;
+                batcher.moved_to(cp.clone());
+                continue;
+            }
             if stop_requested {
                 batcher.on_stop();
             }
@@ -937,6 +986,7 @@ fn seeds() {
                 total.parts += s.parts;
                 total.timeouts += s.timeouts;
                 total.rotations += s.rotations;
+                total.ddls += s.ddls;
             }
             Ok(Err(message)) => panic!("SIM_SEED={seed}: {message}"),
             Err(_) => panic!("SIM_SEED={seed}: panicked (see above)"),
