@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod backoff;
+pub mod batcher;
 pub mod builder;
 pub mod charset;
 pub mod checkpoint;

@@ -24,6 +24,7 @@
 //! (crate docs). Each stop, and why, is recorded for `status`
 //! ([`crate::status`]).
 
+use crate::batcher::{Batcher, Commit, Decision, End, Limits, Read};
 use crate::checkpoint::CheckpointStore;
 use crate::config::{TaskConfig, UnsupportedEvents};
 use crate::error::{BinlogAt, Error, Result};
@@ -1061,22 +1062,20 @@ impl<S: Sink> TaskRunner<S> {
     }
 
     /// Appends the row changes of a rows event of synced table `t` to the
-    /// batch, each with the next record id, at time `timestamp`; the first
-    /// `skip` changes of the transaction (`counted.0` counts them) landed
-    /// before. Returns the number of ids allocated.
-    #[allow(clippy::too_many_arguments)]
+    /// batch, each with the record id `batcher` gives it (none for a change
+    /// that landed before a restart), at time `timestamp`. Returns the
+    /// number of ids allocated.
     fn append_changes(
         &self,
         batch: &mut LogBatch,
         ctx: &DecodeContext,
         rows: &binlog_parser::RowsEvent<'_>,
         t: &SyncedTable,
-        ids: &mut RecordIds,
-        (counted, skip): (&mut u64, u64),
+        batcher: &mut Batcher,
         timestamp: i64,
     ) -> Result<u64> {
         let map = ctx.table(rows.table_id);
-        let changes_before = ids.next_counter();
+        let changes_before = batcher.next_record_id();
         let op = match rows.kind {
             RowsKind::Write => Op::Insert,
             RowsKind::Update | RowsKind::PartialUpdate => Op::Update,
@@ -1087,11 +1086,10 @@ impl<S: Sink> TaskRunner<S> {
             .map_err(|e| Error::decode(BinlogAt::default(), "rows event", e))?
         {
             let change = change.map_err(|e| Error::decode(BinlogAt::default(), "row", e))?;
-            *counted += 1;
-            if *counted <= skip {
+            let metas = LogRecordMeta::for_change(op, 0, 0).count();
+            let Some(record_id) = batcher.take_change(metas) else {
                 continue;
-            }
-            let record_id = ids.allocate();
+            };
             for meta in LogRecordMeta::for_change(op, record_id, timestamp) {
                 let image = if meta.before_flag() == "Y" {
                     change.before
@@ -1108,10 +1106,9 @@ impl<S: Sink> TaskRunner<S> {
                     builder.row.use_logged_members(map)?;
                 }
                 builder.append(&meta, image.values())?;
-                batch.records += 1;
             }
         }
-        Ok(ids.next_counter() - changes_before)
+        Ok(batcher.next_record_id() - changes_before)
     }
 
     /// An `XA COMMIT` of branch `xid` at `file:position` that this task
@@ -1725,11 +1722,11 @@ impl<S: Sink> TaskRunner<S> {
         tracked: &[TrackedTable],
         opts: &RunOptions,
     ) -> Result<TaskState> {
-        let Phase::Incremental(inc) = &state.phase else {
+        if !matches!(state.phase, Phase::Incremental(_)) {
             return Ok(state);
-        };
+        }
         let mut forced: Option<Intent> = None;
-        if let Some(intent) = inc.pending.clone() {
+        if let Some(intent) = crate::batcher::pending(&state).cloned() {
             if self.sink.is_committed(&intent.unit).await? {
                 info!(unit = %intent.unit, "the pending batch landed before the restart");
                 state = self.step(state, Step::BatchCommitted)?;
@@ -1795,26 +1792,18 @@ impl<S: Sink> TaskRunner<S> {
             self.cfg.source.server_id,
         );
         let mut ctx = DecodeContext::new();
-        let mut ids = RecordIds::new(self.cfg.source.record_id_tag, next_record_id);
         let mut batch = LogBatch::default();
-        // Resuming inside a transaction committed in parts: its first
-        // `skip_changes` row changes already landed. Counting changes rather
-        // than bytes keeps this valid on another server of the replication
-        // group (failover), whose binlog offsets differ.
-        let mut skip_changes = position.within.unwrap_or(0);
-        let mut txn_changes: u64 = 0;
-        let mut batch_start = position;
-        // The last transaction boundary: where a DDL's own transaction starts.
-        let mut boundary = batch_start.clone();
-        // Whether the last event read ended a transaction: only there may a
-        // batch end, so that no transaction is ever split across commits.
-        let mut at_boundary = true;
+        // The batching decisions (sans-IO); this loop feeds it what it read
+        // and the time, and executes what it decides.
+        let mut batcher = Batcher::new(
+            self.batch_limits(),
+            position,
+            self.cfg.source.record_id_tag,
+            next_record_id,
+            forced,
+        );
+        let clock = tokio::time::Instant::now();
         let mut stopped_by_request = false;
-        // A batch also ends when it has waited `flush_interval` since its
-        // first record (or longer when it only moves the position), so a
-        // quiet source still sees its changes land within about a second.
-        let flush_interval = Duration::from_millis(self.cfg.sync.flush_interval_ms.max(1));
-        let mut open_since: Option<tokio::time::Instant> = None;
         // The batch the sink is writing while the stream reads on (the
         // second core encodes it): at most one, landed before the next is
         // sent and before anything else steps the state.
@@ -1830,8 +1819,8 @@ impl<S: Sink> TaskRunner<S> {
         let mut publishing = table_set::publishing(&state);
         self.metrics.set_phase(phase_metric(&state.phase));
         loop {
-            if forced.is_none()
-                && at_boundary
+            if batcher.replaying().is_none()
+                && batcher.at_boundary()
                 && (table_set_due || !waiting.is_empty() || !publishing.is_empty())
             {
                 let here = position_of(stream.checkpoint());
@@ -1845,17 +1834,8 @@ impl<S: Sink> TaskRunner<S> {
                 if table_set_due || !due(&waiting).is_empty() || !due(&publishing).is_empty() {
                     // Nothing of the old set may be open across the change.
                     state = self.settle(state, &mut in_flight).await?;
-                    if batch.records > 0 {
-                        state = self
-                            .commit_batch(
-                                state,
-                                &mut batch,
-                                &batch_start,
-                                here.clone(),
-                                ids.next_counter(),
-                                None,
-                            )
-                            .await?;
+                    if let Some(commit) = batcher.commit_at_boundary(here.clone()) {
+                        state = self.commit_batch(state, &mut batch, commit).await?;
                     }
                     if table_set_due {
                         table_set_due = false;
@@ -1867,23 +1847,15 @@ impl<S: Sink> TaskRunner<S> {
                     let now_due = due(&table_set::waiting(&state));
                     state = self.go_live(state, &mut tracker, &now_due, &here)?;
                     let now_due = due(&table_set::publishing(&state));
-                    state = self.publish_due(state, &now_due, &here, ids.next_counter())?;
+                    state = self.publish_due(state, &now_due, &here, batcher.next_record_id())?;
                     waiting = table_set::waiting(&state);
                     publishing = table_set::publishing(&state);
                     if matches!(&state.phase, Phase::Incremental(i) if i.position == here) {
-                        boundary = here.clone();
-                        batch_start = here;
-                        open_since = None;
+                        batcher.moved_to(here);
                     }
                 }
             }
-            let due = open_since.map(|t| {
-                t + if batch.records > 0 {
-                    flush_interval
-                } else {
-                    flush_interval.max(IDLE_CHECKPOINT_INTERVAL)
-                }
-            });
+            let due = batcher.deadline().map(|d| clock + d);
             let mirror_due = self
                 .mirror
                 .as_ref()
@@ -1928,21 +1900,17 @@ impl<S: Sink> TaskRunner<S> {
                     stopped_by_request = true;
                     None
                 }
-                () = sleep_until(due), if forced.is_none() && at_boundary && due.is_some() => {
+                () = sleep_until(due), if due.is_some() => {
                     let here = position_of(stream.checkpoint());
-                    state = self
-                        .hand_over(state, &mut in_flight, &mut batch, &batch_start, here.clone(), ids.next_counter(), None)
-                        .await?;
-                    boundary = here.clone();
-                    batch_start = here;
-                    open_since = None;
+                    if let Some(Decision::Commit(commit)) = batcher.poll_timeout(clock.elapsed(), &here) {
+                        state = self.hand_over(state, &mut in_flight, &mut batch, *commit).await?;
+                    }
                     continue;
                 }
             };
             // The end of the binlog is always a transaction boundary: the
             // server writes each transaction whole.
             let Some(ev) = next else { break };
-            at_boundary = ev.ends_transaction;
             let event = ctx.decode_packet(&ev.bytes).map_err(|e| {
                 let at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
                 Error::decode(
@@ -2006,16 +1974,8 @@ impl<S: Sink> TaskRunner<S> {
                             // Nothing partial lands: the batch only when it
                             // holds none of this event's transaction.
                             state = self.settle(state, &mut in_flight).await?;
-                            if forced.is_none() && txn_changes == 0 && batch.records > 0 {
-                                self.commit_batch(
-                                    state,
-                                    &mut batch,
-                                    &batch_start,
-                                    boundary.clone(),
-                                    ids.next_counter(),
-                                    None,
-                                )
-                                .await?;
+                            if let Some(commit) = batcher.commit_before_error() {
+                                self.commit_batch(state, &mut batch, commit).await?;
                             }
                             let _ = stream.close().await;
                             return Err(Error::RowImageNotFull(Box::new(
@@ -2050,15 +2010,7 @@ impl<S: Sink> TaskRunner<S> {
                     xa.hold(&ev.bytes, true)?;
                 } else if let Some(t) = table {
                     let changes = self
-                        .append_changes(
-                            &mut batch,
-                            &ctx,
-                            rows,
-                            t,
-                            &mut ids,
-                            (&mut txn_changes, skip_changes),
-                            timestamp,
-                        )
+                        .append_changes(&mut batch, &ctx, rows, t, &mut batcher, timestamp)
                         .map_err(|e| {
                             let at = u64::from(ev.log_pos).saturating_sub(ev.bytes.len() as u64);
                             e.at_binlog(&stream.checkpoint().position.file, at)
@@ -2127,16 +2079,8 @@ impl<S: Sink> TaskRunner<S> {
                             match self.cfg.sync.unsupported_events {
                                 UnsupportedEvents::Stop => {
                                     state = self.settle(state, &mut in_flight).await?;
-                                    if forced.is_none() && txn_changes == 0 && batch.records > 0 {
-                                        self.commit_batch(
-                                            state,
-                                            &mut batch,
-                                            &batch_start,
-                                            boundary.clone(),
-                                            ids.next_counter(),
-                                            None,
-                                        )
-                                        .await?;
+                                    if let Some(commit) = batcher.commit_before_error() {
+                                        self.commit_batch(state, &mut batch, commit).await?;
                                     }
                                     let _ = stream.close().await;
                                     return Err(Error::XaUnknownBranch {
@@ -2174,38 +2118,27 @@ impl<S: Sink> TaskRunner<S> {
                     }
                 }
             } else if let EventData::Query(q) = &event.data {
-                let mut query = Query {
+                let query = Query {
                     sql: &q.query_lossy(),
                     default_db: &String::from_utf8_lossy(q.schema),
                     sql_mode: q.sql_mode(),
                     at: event_at,
-                    standalone: ev.ends_transaction && forced.is_none(),
-                    stop_at: None,
+                    standalone: batcher.standalone(ev.ends_transaction),
                 };
                 let open = OpenBatch {
                     batch: &mut batch,
-                    from: &batch_start,
-                    boundary: &boundary,
+                    batcher: &mut batcher,
                 };
                 let adding: Vec<String> = waiting.iter().map(|(n, _)| n.clone()).collect();
                 let cx = PlanContext {
                     policy: &self.cfg.sync.ddl,
                     naming: &naming,
                     reserved: &reserved,
-                    next_record_id: ids.next_counter(),
+                    next_record_id: open.batcher.next_record_id(),
                     database_charsets: &database_charsets,
                     adding: &adding,
                 };
                 let plan = tracker.plan_query(query.sql, query.default_db, query.sql_mode, &cx);
-                if matches!(plan, Plan::StatementLogged { .. })
-                    && forced.is_none()
-                    && txn_changes == 0
-                {
-                    // Stopping here, the batch may land up to the start of
-                    // the statement's transaction when it holds nothing of
-                    // that transaction.
-                    query.stop_at = Some(boundary.clone());
-                }
                 // BEGIN, DML in statement form, DDL of other tables: the
                 // batch in flight need not land first.
                 if !matches!(plan, Plan::Unchanged { .. }) {
@@ -2227,9 +2160,7 @@ impl<S: Sink> TaskRunner<S> {
                     Ok((next, Some(here))) => {
                         // The DDL was followed: the next batch starts after it.
                         state = next;
-                        boundary = here.clone();
-                        batch_start = here;
-                        open_since = None;
+                        batcher.moved_to(here);
                         continue;
                     }
                     Err(e) => {
@@ -2254,42 +2185,13 @@ impl<S: Sink> TaskRunner<S> {
                     else {
                         continue;
                     };
-                    self.append_changes(
-                        &mut batch,
-                        &held_ctx,
-                        rows,
-                        t,
-                        &mut ids,
-                        (&mut txn_changes, skip_changes),
-                        timestamp,
-                    )
-                    .map_err(|e| e.at_binlog(&stream.checkpoint().position.file, event_at))?;
+                    self.append_changes(&mut batch, &held_ctx, rows, t, &mut batcher, timestamp)
+                        .map_err(|e| e.at_binlog(&stream.checkpoint().position.file, event_at))?;
                     // A large branch lands in parts, inside the commit's group.
-                    let part_end = SourcePosition {
-                        within: Some(txn_changes),
-                        ..boundary.clone()
-                    };
-                    if part_ends_here(
-                        forced.as_ref(),
-                        &part_end,
-                        txn_changes,
-                        batch.records,
-                        self.cfg.sync.max_batch_records,
-                        by_gtid,
-                    )? {
+                    if let Decision::Commit(commit) = batcher.on_held_rows().map_err(diverged)? {
                         state = self
-                            .hand_over(
-                                state,
-                                &mut in_flight,
-                                &mut batch,
-                                &batch_start,
-                                part_end.clone(),
-                                ids.next_counter(),
-                                forced.take(),
-                            )
+                            .hand_over(state, &mut in_flight, &mut batch, *commit)
                             .await?;
-                        batch_start = part_end;
-                        open_since = None;
                     }
                 }
                 if let Some(xid) = decided {
@@ -2298,109 +2200,60 @@ impl<S: Sink> TaskRunner<S> {
                     self.note_xa(xa.held());
                 }
             }
-            if ev.ends_transaction {
-                txn_changes = 0;
-                skip_changes = 0;
-            } else {
-                // A transaction too large for one batch is committed in parts,
-                // each ending after a whole event; a replay ends its part
-                // after the very same change.
-                let part_end = SourcePosition {
-                    within: Some(txn_changes),
-                    ..position_of(stream.checkpoint())
-                };
-                let split = part_ends_here(
-                    forced.as_ref(),
-                    &part_end,
-                    txn_changes,
-                    batch.records,
-                    self.cfg.sync.max_batch_records,
-                    by_gtid,
-                )?;
-                if split {
+            if !ev.ends_transaction {
+                let at = position_of(stream.checkpoint());
+                if let Decision::Commit(commit) = batcher
+                    .on_event(Read::Inside { at }, clock.elapsed())
+                    .map_err(diverged)?
+                {
                     state = self
-                        .hand_over(
-                            state,
-                            &mut in_flight,
-                            &mut batch,
-                            &batch_start,
-                            part_end.clone(),
-                            ids.next_counter(),
-                            forced.take(),
-                        )
+                        .hand_over(state, &mut in_flight, &mut batch, *commit)
                         .await?;
-                    batch_start = part_end;
-                    open_since = None;
                 }
                 continue;
             }
-            if batch.records == 0 && in_flight.is_none() {
+            if batcher.records() == 0 && in_flight.is_none() {
                 self.status.caught_up(batch.last_event_time);
             }
-            let cp = stream.checkpoint();
-            let here = position_of(cp);
-            boundary = here.clone();
-            let opened = *open_since.get_or_insert_with(tokio::time::Instant::now);
-            let flush = match &forced {
-                Some(intent) if by_gtid => {
-                    intent.to.within.is_none() && here.gtid == intent.to.gtid
-                }
-                Some(intent) => {
-                    intent.to.within.is_none()
-                        && here.file == intent.to.file
-                        && here.position >= intent.to.position
-                }
-                None => {
-                    batch.records >= self.cfg.sync.batch_rows
-                        || opts.stop.load(Ordering::Relaxed)
-                        || (batch.records > 0 && opened.elapsed() >= flush_interval)
-                }
-            };
-            if flush {
+            if opts.stop.load(Ordering::Relaxed) {
+                batcher.on_stop();
+            }
+            let at = position_of(stream.checkpoint());
+            if let Decision::Commit(commit) = batcher
+                .on_event(Read::TxnEnd { at }, clock.elapsed())
+                .map_err(diverged)?
+            {
                 state = self
-                    .hand_over(
-                        state,
-                        &mut in_flight,
-                        &mut batch,
-                        &batch_start,
-                        here.clone(),
-                        ids.next_counter(),
-                        forced.take(),
-                    )
+                    .hand_over(state, &mut in_flight, &mut batch, *commit)
                     .await?;
-                batch_start = here;
-                open_since = None;
                 xa.collect(&saved_xa(&state))?;
             }
         }
         state = self.settle(state, &mut in_flight).await?;
         let cp = position_of(stream.checkpoint());
-        if stopped_by_request && !at_boundary {
-            // Stopped inside a transaction: its records are dropped here and
-            // read again from the last committed position on the next run.
-            info!("stopped inside a transaction; the next run resumes at the last committed batch");
-            let _ = stream.close().await;
-            return self
-                .finish_backfill(state, None, &mut chunk_rx, &opts.stop)
-                .await;
-        }
-        if batch.records > 0 || cp != batch_start {
-            if forced.is_some() {
+        match batcher.on_end(cp.clone(), stopped_by_request) {
+            End::DropOpenTransaction => {
+                // Stopped inside a transaction: its records are dropped here
+                // and read again from the last committed position on the
+                // next run.
+                info!(
+                    "stopped inside a transaction; the next run resumes at the last committed batch"
+                );
+                let _ = stream.close().await;
+                return self
+                    .finish_backfill(state, None, &mut chunk_rx, &opts.stop)
+                    .await;
+            }
+            End::KeepPending => {
                 warn!(
                     "the stream ended before the pending batch's end position; the batch stays pending"
                 );
                 return Ok(state);
             }
-            state = self
-                .commit_batch(
-                    state,
-                    &mut batch,
-                    &batch_start,
-                    cp.clone(),
-                    ids.next_counter(),
-                    None,
-                )
-                .await?;
+            End::Commit(commit) => {
+                state = self.commit_batch(state, &mut batch, *commit).await?;
+            }
+            End::Done => {}
         }
         xa.collect(&saved_xa(&state))?;
         let _ = stream.close().await;
@@ -2426,7 +2279,7 @@ impl<S: Sink> TaskRunner<S> {
             .map(|(n, _)| n.clone())
             .collect();
         if !due.is_empty() && at_cp {
-            state = self.publish_due(state, &due, &cp, ids.next_counter())?;
+            state = self.publish_due(state, &due, &cp, batcher.next_record_id())?;
         }
         self.finish_backfill(state, backfill, &mut chunk_rx, &opts.stop)
             .await
@@ -2447,8 +2300,9 @@ impl<S: Sink> TaskRunner<S> {
         cx: &PlanContext<'_>,
         after: &mysql_source::replication::Checkpoint,
     ) -> Result<(TaskState, Option<SourcePosition>)> {
+        let file = open.batcher.boundary().file.clone();
         let stop = |message: String| Error::Ddl {
-            file: open.boundary.file.clone(),
+            file: file.clone(),
             position: q.at,
             statement: shorten(q.sql),
             message,
@@ -2460,22 +2314,14 @@ impl<S: Sink> TaskRunner<S> {
                 match self.cfg.sync.unsupported_events {
                     UnsupportedEvents::Stop => {
                         // The checkpoint never passes the statement: what
-                        // came before lands, the next run stops here again.
-                        if let Some(to) = q.stop_at.clone()
-                            && open.batch.records > 0
-                        {
-                            self.commit_batch(
-                                state,
-                                open.batch,
-                                open.from,
-                                to,
-                                cx.next_record_id,
-                                None,
-                            )
-                            .await?;
+                        // came before lands (up to the start of the
+                        // statement's transaction, when the batch holds
+                        // nothing of it), the next run stops here again.
+                        if let Some(commit) = open.batcher.commit_before_error() {
+                            self.commit_batch(state, open.batch, commit).await?;
                         }
                         return Err(Error::StatementLogged {
-                            file: open.boundary.file.clone(),
+                            file: file.clone(),
                             position: q.at,
                             tables,
                             kind,
@@ -2484,13 +2330,13 @@ impl<S: Sink> TaskRunner<S> {
                     }
                     UnsupportedEvents::Skip => {
                         warn!(
-                            file = %open.boundary.file,
+                            file = %file,
                             position = q.at,
                             tables = %tables,
                             statement = %statement,
                             "skipped a {kind} logged as a statement at {}:{}: its changes are not \
                              in the destination (`sync.unsupported_events` = \"skip\")",
-                            open.boundary.file,
+                            file,
                             q.at
                         );
                         self.status.skipped_unsupported();
@@ -2509,7 +2355,7 @@ impl<S: Sink> TaskRunner<S> {
             }
             Plan::Unchanged { notes } => {
                 for note in notes {
-                    warn!(file = %open.boundary.file, position = q.at, "{note}");
+                    warn!(file = %file, position = q.at, "{note}");
                 }
                 return Ok((state, None));
             }
@@ -2518,8 +2364,7 @@ impl<S: Sink> TaskRunner<S> {
                 // at it. (Inside a transaction the batch holds part of
                 // it: that part is read again instead.)
                 if q.standalone {
-                    self.commit_before(state, &mut open, cx.next_record_id)
-                        .await?;
+                    self.commit_before(state, &mut open).await?;
                 }
                 return Err(stop(message));
             }
@@ -2545,8 +2390,7 @@ impl<S: Sink> TaskRunner<S> {
                 }
             } else if !a.baseline.done && next.tables.get(name) != tracker.set().tables.get(name) {
                 if q.standalone {
-                    self.commit_before(state, &mut open, cx.next_record_id)
-                        .await?;
+                    self.commit_before(state, &mut open).await?;
                 }
                 return Err(stop(format!(
                     "it changes {name}, whose baseline is still being copied ({}): its t_base \
@@ -2570,13 +2414,11 @@ impl<S: Sink> TaskRunner<S> {
             ));
         }
         for note in notes {
-            warn!(file = %open.boundary.file, position = q.at, "{note}");
+            warn!(file = %file, position = q.at, "{note}");
         }
         // A DDL is its own transaction: what came before commits first, so
         // that no batch spans two schemas.
-        state = self
-            .commit_before(state, &mut open, cx.next_record_id)
-            .await?;
+        state = self.commit_before(state, &mut open).await?;
         // Baseline generations of `resnapshot` gain the columns of `t_base`.
         let generations: Vec<String> = match &state.phase {
             Phase::Incremental(inc) => inc
@@ -2643,18 +2485,26 @@ impl<S: Sink> TaskRunner<S> {
     }
 
     /// Commits the batch gathered before a statement, if it holds records.
-    async fn commit_before(
-        &self,
-        state: TaskState,
-        open: &mut OpenBatch<'_>,
-        next_record_id: u64,
-    ) -> Result<TaskState> {
-        if open.batch.records == 0 {
-            return Ok(state);
+    async fn commit_before(&self, state: TaskState, open: &mut OpenBatch<'_>) -> Result<TaskState> {
+        match open.batcher.commit_before_statement() {
+            Some(commit) => self.commit_batch(state, open.batch, commit).await,
+            None => Ok(state),
         }
-        let to = open.boundary.clone();
-        self.commit_batch(state, open.batch, open.from, to, next_record_id, None)
-            .await
+    }
+
+    /// Where batches end ([`Batcher`]), from the task file.
+    fn batch_limits(&self) -> Limits {
+        Limits {
+            batch_rows: self.cfg.sync.batch_rows,
+            max_batch_records: self.cfg.sync.max_batch_records,
+            // A batch also ends when it has waited `flush_interval` since
+            // its first boundary (or longer when it only moves the
+            // position), so a quiet source still sees its changes land
+            // within about a second.
+            flush_interval: Duration::from_millis(self.cfg.sync.flush_interval_ms.max(1)),
+            idle_interval: IDLE_CHECKPOINT_INTERVAL,
+            by_gtid: self.cfg.source.resume == crate::config::ResumeBy::Gtid,
+        }
     }
 
     /// Commits a batch and waits for it to land (where nothing may be read
@@ -2663,23 +2513,10 @@ impl<S: Sink> TaskRunner<S> {
         &self,
         state: TaskState,
         batch: &mut LogBatch,
-        from: &SourcePosition,
-        to: SourcePosition,
-        next_record_id: u64,
-        forced: Option<Intent>,
+        commit: Commit,
     ) -> Result<TaskState> {
         let mut in_flight = None;
-        let state = self
-            .hand_over(
-                state,
-                &mut in_flight,
-                batch,
-                from,
-                to,
-                next_record_id,
-                forced,
-            )
-            .await?;
+        let state = self.hand_over(state, &mut in_flight, batch, commit).await?;
         self.settle(state, &mut in_flight).await
     }
 
@@ -2691,10 +2528,7 @@ impl<S: Sink> TaskRunner<S> {
         &self,
         state: TaskState,
         batch: &mut LogBatch,
-        from: &SourcePosition,
-        to: SourcePosition,
-        next_record_id: u64,
-        forced: Option<Intent>,
+        commit: Commit,
     ) -> Result<(TaskState, Landing<'_>)> {
         let last_event_time = batch.last_event_time;
         let rule = self.oversized_rule();
@@ -2729,38 +2563,13 @@ impl<S: Sink> TaskRunner<S> {
                 )
             })
             .collect();
-        let (unit, state) = match forced {
-            // The intent is already in the checkpoint: the replay must have
-            // reproduced exactly its range and ids, or something is wrong.
-            Some(intent) => {
-                if intent.to != to || intent.next_record_id != next_record_id {
-                    return Err(Error::ReplayDiverged(format!(
-                        "replaying pending batch {} ended at {}:{} with next record id {}, \
-                         but it was prepared to end at {}:{} with {}: the binlog changed under the task",
-                        intent.unit,
-                        to.file,
-                        to.position,
-                        next_record_id,
-                        intent.to.file,
-                        intent.to.position,
-                        intent.next_record_id
-                    )));
-                }
-                (intent.unit, state)
-            }
-            None => {
-                let unit = state.unit_name(&match from.within {
-                    None => format!("log-{}-{:012}", from.file, from.position),
-                    Some(k) => format!("log-{}-{:012}-{k:012}", from.file, from.position),
-                });
-                let intent = Intent {
-                    unit: unit.clone(),
-                    to,
-                    next_record_id,
-                    xa: self.xa_held(),
-                };
-                (unit, self.step(state, Step::BatchPrepared(intent))?)
-            }
+        let (intent, step) =
+            crate::batcher::prepare(&state, commit, self.xa_held(), self.batch_limits().by_gtid)
+                .map_err(diverged)?;
+        let unit = intent.unit;
+        let state = match step {
+            Some(step) => self.step(state, step)?,
+            None => state,
         };
         let write_unit = unit.clone();
         let write = Box::pin(async move { self.sink.commit_unit(&write_unit, data).await });
@@ -2826,19 +2635,15 @@ impl<S: Sink> TaskRunner<S> {
 
     /// Lets the batch in flight land, then sends the next one; the stream
     /// reads on while the sink writes it.
-    #[allow(clippy::too_many_arguments)]
     async fn hand_over<'s>(
         &'s self,
         state: TaskState,
         in_flight: &mut Option<Landing<'s>>,
         batch: &mut LogBatch,
-        from: &SourcePosition,
-        to: SourcePosition,
-        next_record_id: u64,
-        forced: Option<Intent>,
+        commit: Commit,
     ) -> Result<TaskState> {
         let state = self.settle(state, in_flight).await?;
-        let (state, landing) = self.send_batch(state, batch, from, to, next_record_id, forced)?;
+        let (state, landing) = self.send_batch(state, batch, commit)?;
         *in_flight = Some(landing);
         Ok(state)
     }
@@ -2860,18 +2665,12 @@ struct Query<'a> {
     at: u64,
     /// A transaction of its own (and no batch being replayed).
     standalone: bool,
-    /// Where the batch read before the statement may end when the task
-    /// stops at it (`None`: it may not commit, a batch is being replayed).
-    /// Set only for [`Plan::StatementLogged`].
-    stop_at: Option<SourcePosition>,
 }
 
-/// The batch gathered before a QUERY event.
+/// The batch gathered before a QUERY event, and where it ends.
 struct OpenBatch<'a> {
     batch: &'a mut LogBatch,
-    from: &'a SourcePosition,
-    /// Where the QUERY event's transaction starts.
-    boundary: &'a SourcePosition,
+    batcher: &'a mut Batcher,
 }
 
 /// A `t_log` batch whose intent is checkpointed and whose write to the
@@ -2897,7 +2696,6 @@ struct SentBatch {
 #[derive(Default)]
 struct LogBatch {
     tables: BTreeMap<(String, Vec<String>), LogBuilder>,
-    records: usize,
     /// Binlog time of the newest event read (for the lag at commit).
     last_event_time: Option<i64>,
 }
@@ -2929,7 +2727,6 @@ impl LogBatch {
                 ));
             }
         }
-        self.records = 0;
         Ok(out)
     }
 }
@@ -3076,44 +2873,9 @@ fn saved_xa(state: &TaskState) -> Vec<PreparedXa> {
     }
 }
 
-/// Whether `a` and `b` start the same transaction: by GTID the file and
-/// offset are those of whichever server the stream reads from, so only the
-/// GTID counts.
-fn same_txn(by_gtid: bool, a: &SourcePosition, b: &SourcePosition) -> bool {
-    if by_gtid {
-        a.gtid == b.gtid
-    } else {
-        a.file == b.file && a.position == b.position
-    }
-}
-
-/// Whether a part of a transaction committed in parts ends at `part_end`
-/// (`changes` row changes into it): at the pending intent's end when one is
-/// replayed, else when the batch is full.
-fn part_ends_here(
-    forced: Option<&Intent>,
-    part_end: &SourcePosition,
-    changes: u64,
-    records: usize,
-    max_records: usize,
-    by_gtid: bool,
-) -> Result<bool> {
-    let Some(intent) = forced else {
-        return Ok(records >= max_records);
-    };
-    let same = same_txn(by_gtid, &intent.to, part_end);
-    if intent.to.within.is_some_and(|w| w < changes) && same {
-        return Err(Error::ReplayDiverged(format!(
-            "replaying pending part {} passed its end ({} changes into the transaction at \
-             {}:{}, the part ended after {}): the binlog changed under the task",
-            intent.unit,
-            changes,
-            part_end.file,
-            part_end.position,
-            intent.to.within.unwrap_or(0)
-        )));
-    }
-    Ok(same && intent.to.within == part_end.within)
+/// A batch redone after a restart that did not reproduce its intent.
+fn diverged(e: crate::batcher::Diverged) -> Error {
+    Error::ReplayDiverged(e.to_string())
 }
 
 fn gtid_start(position: &SourcePosition) -> Result<StartPosition> {
