@@ -697,7 +697,7 @@ mod tests {
             assert_eq!(payload, whole, "pieces of {piece}");
         }
         // A flipped byte is caught at the same offset whatever the pieces.
-        let mut bad = body.clone();
+        let mut bad = body;
         bad[4 + 10] ^= 1;
         let whole_err = deframe(&bad).unwrap_err().to_string();
         for piece in [1, 5, 70] {
