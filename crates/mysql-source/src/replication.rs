@@ -345,6 +345,9 @@ impl BinlogStream {
                 Ok(Some(p)) => p,
                 Ok(None) => {
                     self.finished = true;
+                    // The server ends the connection after the dump (a
+                    // COM_QUIT now would race its close: EPIPE): let it go.
+                    self.conn = None;
                     return Ok(None);
                 }
                 Err(e) if e.is_transient() && self.may_retry(attempts, since) => {
