@@ -380,7 +380,8 @@ fn ranges(first: u64, last: u64, step: u64) -> impl Iterator<Item = (u64, u64)> 
 }
 
 /// One full-sync point of a sweep: `task` (schema, full, incremental) from
-/// scratch vs mariadb-dump of the database and mydumper with N threads.
+/// scratch vs mariadb-dump of the database and mydumper with N threads;
+/// yields ours ÷ mariadb-dump, the faster peer, and ours ÷ that peer.
 fn sweep_full(
     cli: &Path,
     task: &Task,
@@ -388,7 +389,7 @@ fn sweep_full(
     rows: u64,
     bytes: Option<u64>,
     fig: impl Fn(&str, String, bool) -> Figure,
-) -> f64 {
+) -> (f64, &'static str, f64) {
     let p = env_num("SYNC_BENCH_PARALLELISM", 4);
     let with_mb = |f: Figure, m: &Measured| match bytes {
         Some(b) => f.metric("mb_per_s", b as f64 / 1e6 / m.elapsed.as_secs_f64()),
@@ -416,17 +417,21 @@ fn sweep_full(
         "rows",
         &dump,
     );
+    let mut best = ("mariadb-dump", r_dump);
     if have_mydumper() {
         let out = target_dir().join("sync-bench/mydumper-out");
         let m = mydumper(PORT, db, &[], p, CHUNK_ROWS, rows, &out);
-        report(
+        let r_my = report(
             with_mb(fig("mydumper → SQL files", threads(p), false), &m),
             rows,
             "rows",
             &m,
         );
+        if r_my > best.1 {
+            best = ("mydumper", r_my);
+        }
     }
-    r_ours / r_dump
+    (r_ours / r_dump, best.0, r_ours / best.1)
 }
 
 async fn sweep_bench(cli: &Path) {
@@ -459,7 +464,7 @@ async fn sweep_bench(cli: &Path) {
         let case = format!("{tables} tables × {} rows, 22 columns", th(per as f64));
         println!("sweep, full sync of {case}:");
         let x = tables as f64;
-        let q = sweep_full(
+        let (q, peer, b) = sweep_full(
             cli,
             &task,
             &db,
@@ -472,6 +477,12 @@ async fn sweep_bench(cli: &Path) {
             &format!("{tables} tables: sync-cli ÷ mariadb-dump, rows/s"),
             q,
             None,
+        );
+        ratio(
+            "sweep_tables",
+            &format!("{tables} tables: sync-cli ÷ the faster peer ({peer}), rows/s"),
+            b,
+            Some("full_vs_best_peer"),
         );
 
         let first = new_binlog(&mut conn).await;
@@ -492,7 +503,7 @@ async fn sweep_bench(cli: &Path) {
             "sweep_tables_catch_up",
             &format!("{tables} tables: sync-cli ÷ mariadb-binlog, row changes/s"),
             o / pe,
-            None,
+            Some("catch_up_vs_binlog"),
         );
         sql(&mut conn, &[format!("DROP DATABASE {db}")]).await;
         purge_binlogs(&mut conn).await;
@@ -528,7 +539,7 @@ async fn sweep_bench(cli: &Path) {
         let case = format!("{} rows × {width}-byte payload", th(rows as f64));
         println!("sweep, full sync of {case}:");
         let x = width as f64;
-        let q = sweep_full(
+        let (q, peer, b) = sweep_full(
             cli,
             &task,
             &db,
@@ -541,6 +552,12 @@ async fn sweep_bench(cli: &Path) {
             &format!("{width}-byte rows: sync-cli ÷ mariadb-dump, rows/s"),
             q,
             None,
+        );
+        ratio(
+            "sweep_width",
+            &format!("{width}-byte rows: sync-cli ÷ the faster peer ({peer}), rows/s"),
+            b,
+            Some("full_vs_best_peer"),
         );
 
         let first = new_binlog(&mut conn).await;
@@ -558,7 +575,7 @@ async fn sweep_bench(cli: &Path) {
             "sweep_width_catch_up",
             &format!("{width}-byte rows: sync-cli ÷ mariadb-binlog, row changes/s"),
             o / pe,
-            None,
+            Some("catch_up_vs_binlog"),
         );
         sql(&mut conn, &[format!("DROP DATABASE {db}")]).await;
         purge_binlogs(&mut conn).await;
@@ -612,7 +629,7 @@ async fn sweep_bench(cli: &Path) {
             "sweep_txn",
             &format!("{k} rows per transaction: sync-cli ÷ mariadb-binlog, row changes/s"),
             o / pe,
-            None,
+            Some("catch_up_vs_binlog"),
         );
         sql(&mut conn, &[format!("DROP DATABASE {db}")]).await;
         purge_binlogs(&mut conn).await;

@@ -223,7 +223,7 @@ const METRICS: &[(&str, &str)] = &[
 ];
 
 /// The catch-up goal, row changes per second.
-const CATCH_UP_GOAL: f64 = 100_000.0;
+const CATCH_UP_GOAL: f64 = 500_000.0;
 /// The Tunnel upload goal, odps-tunnel ÷ pyodps.
 const UPLOAD_GOAL: f64 = 2.0;
 /// The memory goal, MB.
@@ -381,11 +381,33 @@ fn goals(md: &mut String, figures: &[&Figure], ratios: &[&Ratio]) {
             yes(r.value >= UPLOAD_GOAL)
         );
     }
+    // Every sweep case against its best peer of the same run.
+    for (goal, text) in [
+        (
+            "full_vs_best_peer",
+            "full sync at least as fast as the best peer (rows/s), every sweep case",
+        ),
+        (
+            "catch_up_vs_binlog",
+            "catch-up at least as fast as mariadb-binlog (row changes/s), every sweep case",
+        ),
+    ] {
+        for r in ratios.iter().filter(|r| r.goal.as_deref() == Some(goal)) {
+            let _ = writeln!(
+                md,
+                "| {text} | {}: {:.2}×{} | {} |",
+                r.label,
+                r.value,
+                run(&r.run),
+                yes(r.value >= 1.0)
+            );
+        }
+    }
     for f in figures.iter().filter(|f| f.section == "catch_up" && f.ours) {
         if let Some(v) = f.metrics.get("changes_per_s") {
             let _ = writeln!(
                 md,
-                "| catch-up ≥ 100,000 row changes/s | {} ({}): {} row changes/s{} | {} |",
+                "| catch-up ≥ 500,000 row changes/s | {} ({}): {} row changes/s{} | {} |",
                 f.tool,
                 f.case,
                 thousands(*v),
@@ -776,6 +798,13 @@ mod tests {
             Line::Figure(
                 fig("catch_up", "sync-cli run → t_log", "", true).metric("changes_per_s", 90_000.0),
             ),
+            Line::Ratio(Ratio {
+                section: "sweep_txn".into(),
+                label: "100 rows per transaction: sync-cli ÷ mariadb-binlog".into(),
+                value: 0.8,
+                goal: Some("catch_up_vs_binlog".into()),
+                run: None,
+            }),
             Line::Figure(
                 fig("lag", "sync-cli", "", true)
                     .x(100.0)
@@ -813,6 +842,10 @@ mod tests {
         assert!(md.contains("- sync-cli (4 connections) ÷ mariadb-dump: **1.20×**"));
         assert!(md.contains(": 1.20× | yes |"));
         assert!(md.contains("90,000 row changes/s | **no** |"));
+        assert!(
+            md.contains("| catch-up at least as fast as mariadb-binlog (row changes/s), every sweep case | 100 rows per transaction: sync-cli ÷ mariadb-binlog: 0.80× | **no** |"),
+            "{md}"
+        );
         assert!(md.contains("highest of ours: 612 MB (full_sync, sync-cli run → local warehouse (4 connections)) | **no** |"));
         assert!(md.contains("![2. Full sync](benches/charts/full_sync.svg)"));
         assert!(

@@ -356,6 +356,23 @@ async fn plan_by_scan(
         .iter()
         .map(|k| schema.column(k).is_some_and(is_binary))
         .collect();
+    // A table of fewer rows is one chunk: the server skips along the index
+    // without sending the keys, where the scan below would send them all.
+    let probe = format!(
+        "SELECT 1 FROM {} ORDER BY {cols} LIMIT 1 OFFSET {}",
+        table_ref(schema),
+        chunk_rows - 1
+    );
+    if conn.query_strings(&probe).await?.is_empty() {
+        return Ok(TablePlan {
+            key,
+            chunks: vec![ChunkPlan {
+                id: 0,
+                lower: None,
+                upper: None,
+            }],
+        });
+    }
     let sql = format!("SELECT {cols} FROM {} ORDER BY {cols}", table_ref(schema));
     conn.start_query(&sql).await?;
     let mut bounds: Vec<Vec<String>> = Vec::new();

@@ -1044,3 +1044,51 @@ async fn a_dense_integer_key_is_planned_by_spans_and_a_sparse_one_by_a_scan() {
     assert_ne!(plan.chunks[0].upper, Some(vec!["700".to_owned()]));
     drop_table(&mut conn, &table).await;
 }
+
+#[tokio::test]
+async fn a_table_smaller_than_a_chunk_is_one_chunk_and_one_row_more_splits_it() {
+    let table = format!("small_{}", std::process::id());
+    let mut conn = RawConn::connect(&sandbox()).await.expect("connect");
+    create_database(&mut conn).await;
+    conn.query_drop(&format!("DROP TABLE IF EXISTS {DB}.{table}"))
+        .await
+        .expect("drop");
+    // A string key: no span plan, so the row count alone decides.
+    conn.query_drop(&format!(
+        "CREATE TABLE {DB}.{table} (k VARCHAR(20) PRIMARY KEY, v INT)"
+    ))
+    .await
+    .expect("create");
+    conn.query_drop(&format!(
+        "INSERT INTO {DB}.{table} SELECT LPAD(seq, 6, '0'), seq FROM mysql.seq_1_to_99"
+    ))
+    .await
+    .expect("fill");
+    let s = schema::read_table(&mut conn, DB, &table)
+        .await
+        .expect("schema");
+    let plan = snapshot::plan_table(&mut conn, &s, 100)
+        .await
+        .expect("plan");
+    assert_eq!(plan.key, vec!["k".to_owned()]);
+    assert_eq!(plan.chunks.len(), 1, "99 rows, chunks of 100");
+    assert_eq!(
+        (&plan.chunks[0].lower, &plan.chunks[0].upper),
+        (&None, &None)
+    );
+
+    // The 100th row is a boundary: the scan plan, as before the probe.
+    conn.query_drop(&format!("INSERT INTO {DB}.{table} VALUES ('000100', 100)"))
+        .await
+        .expect("one more");
+    let plan = snapshot::plan_table(&mut conn, &s, 100)
+        .await
+        .expect("plan");
+    assert_eq!(plan.chunks.len(), 2, "100 rows, chunks of 100");
+    assert_eq!(plan.chunks[0].upper, Some(vec!["'000100'".to_owned()]));
+    assert_eq!(plan.chunks[1].upper, None);
+    let job = whole_table_job(s, plan);
+    let (_, chunks) = snapshot_all(vec![job], 2, ThrottleLimits::default()).await;
+    assert_eq!(chunks.values().sum::<u64>(), 100, "every row once");
+    drop_table(&mut conn, &table).await;
+}

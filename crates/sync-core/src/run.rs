@@ -52,9 +52,12 @@ use mysql_source::schema::TableSchema;
 use mysql_source::snapshot::{self, ChunkPlan, SnapshotItem, SnapshotOptions, TableJob, TablePlan};
 use mysql_source::{BinlogPosition, ConnectOptions, RawConn};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -810,9 +813,13 @@ impl<S: Sink> TaskRunner<S> {
                 (next, false)
             }
             Phase::SchemaSync => {
-                for t in tables {
-                    self.ensure_tables(t, &state.task_id).await?;
-                }
+                // Tables at a time, like the readers: many small tables
+                // overlap their DDL round trips and fsyncs.
+                let task_id = state.task_id.as_str();
+                for_each_limited(tables, self.cfg.sync.parallelism, |t| {
+                    Box::pin(self.ensure_tables(t, task_id))
+                })
+                .await?;
                 (self.step(state, Step::SchemaSynced)?, false)
             }
             Phase::Positioning => {
@@ -1285,13 +1292,14 @@ impl<S: Sink> TaskRunner<S> {
         let mut jobs = Vec::new();
         let mut job_tables = Vec::new();
         let mut rows_done = Vec::new();
-        for t in tables {
+        let todo: Vec<&SyncedTable> = tables
+            .iter()
+            .filter(|t| !full.tables.get(&t.source_name).is_some_and(|p| p.done))
+            .collect();
+        let plans = self.load_or_plan_all(&mut conn, &todo).await?;
+        for (t, plan) in todo.into_iter().zip(plans) {
             let progress = full.tables.get(&t.source_name).cloned().unwrap_or_default();
-            if progress.done {
-                continue;
-            }
             rows_done.push(progress.rows);
-            let plan = self.load_or_plan(&mut conn, t).await?;
             let done: BTreeSet<u32> = progress
                 .resume_after
                 .as_ref()
@@ -1340,12 +1348,14 @@ impl<S: Sink> TaskRunner<S> {
         // A chunk's checkpoint step follows its own commit, so a crash
         // loses only uncommitted chunks, which the resume reads again.
         let mut ready: VecDeque<ReadyChunk> = VecDeque::new();
-        let mut committing: Option<CommitFuture<'_>> = None;
+        let mut committing: Vec<CommitFuture<'_>> = Vec::new();
+        let commits_in_flight = self.cfg.sync.parallelism.clamp(1, COMMITS_IN_FLIGHT);
         let mut reading = true;
         let mut failure = None;
         let mut stopping = false;
         loop {
-            if committing.is_none()
+            while committing.len() < commits_in_flight
+                && failure.is_none()
                 && let Some(mut c) = ready.pop_front()
             {
                 if skips[c.table] && known[c.table].is_none() {
@@ -1382,20 +1392,26 @@ impl<S: Sink> TaskRunner<S> {
                 }
                 let t = job_tables[c.table];
                 let unit = state.unit_name(&format!("base-{}-{:06}", t.source_name, c.chunk));
-                committing = Some(self.commit_chunk(t, unit, c));
+                committing.push(self.commit_chunk(t, unit, c));
             }
-            if !reading && committing.is_none() {
+            if !reading && committing.is_empty() {
                 break;
             }
             tokio::select! {
-                done = async {
-                    match committing.as_mut() {
-                        Some(f) => f.await,
-                        None => std::future::pending().await,
-                    }
-                }, if committing.is_some() => {
-                    committing = None;
-                    let (table, chunk, rows) = done?;
+                done = first_done(&mut committing), if !committing.is_empty() => {
+                    // The other commits in flight finish (and are
+                    // checkpointed) before the error ends the attempt.
+                    let (table, chunk, rows) = match done {
+                        Ok(done) => done,
+                        Err(e) => {
+                            failure.get_or_insert(e);
+                            reading = false;
+                            ready.clear();
+                            pending.clear();
+                            run.items.close();
+                            continue;
+                        }
+                    };
                     let t = job_tables[table];
                     done_sets[table].insert(chunk);
                     let last = done_sets[table].len() == chunk_counts[table];
@@ -1452,7 +1468,7 @@ impl<S: Sink> TaskRunner<S> {
                     // before the error ends the attempt: a retry must not
                     // race a commit of the same unit still running.
                     if let Err(e) = took {
-                        failure = Some(e);
+                        failure.get_or_insert(e);
                         reading = false;
                         ready.clear();
                     }
@@ -1468,7 +1484,7 @@ impl<S: Sink> TaskRunner<S> {
                     pending.clear();
                     run.items.close();
                     info!(
-                        committing = committing.is_some(),
+                        committing = committing.len(),
                         "stopping the full phase: the chunks being read are dropped"
                     );
                 }
@@ -1607,8 +1623,87 @@ impl<S: Sink> TaskRunner<S> {
         }
     }
 
-    async fn load_or_plan(&self, conn: &mut RawConn, t: &SyncedTable) -> Result<TablePlan> {
-        self.load_or_plan_at(conn, t, self.plan_path(t)).await
+    /// The chunk plan of each of `tables`, in their order: the saved ones,
+    /// and new ones planned over up to `parallelism` connections, so many
+    /// small tables do not wait on each other's planning queries.
+    async fn load_or_plan_all(
+        &self,
+        conn: &mut RawConn,
+        tables: &[&SyncedTable],
+    ) -> Result<Vec<TablePlan>> {
+        let mut plans: Vec<Option<TablePlan>> = Vec::with_capacity(tables.len());
+        for t in tables {
+            plans.push(self.saved_plan(&self.plan_path(t))?);
+        }
+        let missing: Vec<usize> = (0..tables.len()).filter(|&i| plans[i].is_none()).collect();
+        let lanes = self.cfg.sync.parallelism.clamp(1, missing.len().max(1));
+        let mut planners: Vec<PlanFuture<'_>> = Vec::with_capacity(lanes);
+        let mut first = Some(conn);
+        for lane in 0..lanes {
+            let mine: Vec<usize> = missing.iter().copied().skip(lane).step_by(lanes).collect();
+            let given = first.take();
+            planners.push(Box::pin(async move {
+                let mut own = None;
+                let conn = match given {
+                    Some(c) => c,
+                    None => own.insert(RawConn::connect(&self.source()).await.map_err(source_err)?),
+                };
+                let mut out = Vec::with_capacity(mine.len());
+                for i in mine {
+                    out.push((
+                        i,
+                        self.load_or_plan_at(conn, tables[i], self.plan_path(tables[i]))
+                            .await?,
+                    ));
+                }
+                if let Some(c) = own {
+                    let _ = c.close().await;
+                }
+                Ok(out)
+            }));
+        }
+        // Every planner finishes (or fails) before the first error returns.
+        let mut failure = None;
+        while !planners.is_empty() {
+            match first_done(&mut planners).await {
+                Ok(done) => {
+                    for (i, plan) in done {
+                        plans[i] = Some(plan);
+                    }
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        plans
+            .into_iter()
+            .zip(tables)
+            .map(|(p, t)| {
+                p.ok_or_else(|| Error::Internal(format!("no chunk plan for {}", t.source_name)))
+            })
+            .collect()
+    }
+
+    /// The chunk plan saved at `path`, if there is one.
+    fn saved_plan(&self, path: &std::path::Path) -> Result<Option<TablePlan>> {
+        let Ok(bytes) = std::fs::read(path) else {
+            return Ok(None);
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::CorruptCheckpoint {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        plan_from_json(&v)
+            .map(Some)
+            .ok_or_else(|| Error::CorruptCheckpoint {
+                path: path.to_path_buf(),
+                reason: "not a chunk plan".into(),
+            })
     }
 
     /// The chunk plan saved at `path`, else a new one saved there.
@@ -1618,16 +1713,8 @@ impl<S: Sink> TaskRunner<S> {
         t: &SyncedTable,
         path: PathBuf,
     ) -> Result<TablePlan> {
-        if let Ok(bytes) = std::fs::read(&path) {
-            let v: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| Error::CorruptCheckpoint {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-            return plan_from_json(&v).ok_or_else(|| Error::CorruptCheckpoint {
-                path,
-                reason: "not a chunk plan".into(),
-            });
+        if let Some(plan) = self.saved_plan(&path)? {
+            return Ok(plan);
         }
         let plan = self.plan_chunks(conn, t).await?;
         let dir = self.cfg.sync.state_dir.join("plans");
@@ -2792,6 +2879,54 @@ const IDLE_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 /// Chunks read in full and held for their commit at most (beyond the one
 /// being committed): bounds memory when the sink is slower than the reads.
 const READY_CHUNKS: usize = 1;
+
+/// Snapshot chunk commits under way at most: one encodes while another
+/// waits on its fsyncs, so many small tables do not commit one by one.
+const COMMITS_IN_FLIGHT: usize = 2;
+
+/// Resolves with the output of the first of `futures` to finish, and drops
+/// it from the list; the others stay as they are (cancel-safe).
+async fn first_done<T>(futures: &mut Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>) -> T {
+    std::future::poll_fn(|cx| {
+        for i in 0..futures.len() {
+            if let Poll::Ready(out) = futures[i].as_mut().poll(cx) {
+                drop(futures.swap_remove(i));
+                return Poll::Ready(out);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// One planning connection's work: each table's index and chunk plan.
+type PlanFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<(usize, TablePlan)>>> + Send + 'a>>;
+
+/// Runs `work` on each item, at most `limit` at a time; the ones started
+/// finish before the first error returns.
+async fn for_each_limited<'a, I: IntoIterator>(
+    items: I,
+    limit: usize,
+    work: impl Fn(I::Item) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>,
+) -> Result<()> {
+    let mut items = items.into_iter();
+    let mut running = Vec::new();
+    let mut failure = None;
+    loop {
+        while failure.is_none() && running.len() < limit.max(1) {
+            match items.next() {
+                Some(item) => running.push(work(item)),
+                None => break,
+            }
+        }
+        if running.is_empty() {
+            return failure.map_or(Ok(()), Err);
+        }
+        if let Err(e) = first_done(&mut running).await {
+            failure.get_or_insert(e);
+        }
+    }
+}
 
 /// A snapshot chunk read in full.
 struct ReadyChunk {

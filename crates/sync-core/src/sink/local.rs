@@ -183,6 +183,82 @@ impl LocalWarehouse {
         Ok(batches)
     }
 
+    /// Runs file system work on a blocking thread, so the tables of a
+    /// schema phase overlap their fsyncs.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|source| Error::Join { what, source })?
+    }
+
+    /// [`Sink::ensure_table`] (file system calls: on a blocking thread).
+    fn ensure_table_blocking(&self, def: &TableDef) -> Result<()> {
+        let dir = within(&self.root, &def.name)?;
+        let path = dir.join("_table.json");
+        if path.exists() {
+            return Ok(());
+        }
+        private_fs::create_dir_all(&dir)?;
+        let columns: Vec<serde_json::Value> =
+            def.schema.fields().iter().map(|f| column_json(f)).collect();
+        let json = serde_json::json!({"name": def.name, "columns": columns, "partition_columns": def.partition_columns});
+        write_durably(&path, json.to_string().as_bytes())?;
+        sync_dir(&dir)
+    }
+
+    /// The owner markers of `table` (tag → task id).
+    fn owners_blocking(&self, table: &str) -> Result<Owners> {
+        let dir = within(&self.root, table)?;
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Owners::new()),
+            Err(e) => return Err(Error::io("listing", &dir, e)),
+        };
+        let mut owners = Owners::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("listing", &dir, e))?;
+            let name = entry.file_name();
+            let Some(tag) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(OWNER_PREFIX))
+                .and_then(|t| t.parse::<u8>().ok())
+            else {
+                continue;
+            };
+            let path = entry.path();
+            let task = fs::read_to_string(&path)
+                .map_err(|e| Error::io("reading the owner marker", &path, e))?;
+            owners.insert(tag, task.trim().to_owned());
+        }
+        Ok(owners)
+    }
+
+    /// [`Sink::claim_table`] (file system calls: on a blocking thread).
+    fn claim_table_blocking(&self, table: &str, tag: u8, task: &str) -> Result<()> {
+        if super::check_owner(&self.owners_blocking(table)?, table, tag, task)? {
+            return Ok(());
+        }
+        let dir = within(&self.root, table)?;
+        private_fs::create_dir_all(&dir)?;
+        let marker = dir.join(format!("{OWNER_PREFIX}{tag}"));
+        let tmp = dir.join(format!(".owner.tag-{tag}.{}.tmp", std::process::id()));
+        write_durably(&tmp, task.as_bytes())?;
+        let linked = fs::hard_link(&tmp, &marker);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => sync_dir(&dir),
+            // Another task claimed the tag since the read: it wins.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                super::check_owner(&self.owners_blocking(table)?, table, tag, task).map(|_| ())
+            }
+            Err(e) => Err(Error::io("writing the owner marker", &marker, e)),
+        }
+    }
+
     fn commit_blocking(&self, unit: &str, data: Vec<TableBatch>) -> Result<()> {
         // An earlier attempt at this unit may have left files (a crash before
         // its marker): its manifest names them, and they go first, so a redo
@@ -405,17 +481,9 @@ impl Sink for LocalWarehouse {
     }
 
     async fn ensure_table(&self, def: &TableDef) -> Result<()> {
-        let dir = within(&self.root, &def.name)?;
-        let path = dir.join("_table.json");
-        if path.exists() {
-            return Ok(());
-        }
-        private_fs::create_dir_all(&dir)?;
-        let columns: Vec<serde_json::Value> =
-            def.schema.fields().iter().map(|f| column_json(f)).collect();
-        let json = serde_json::json!({"name": def.name, "columns": columns, "partition_columns": def.partition_columns});
-        write_durably(&path, json.to_string().as_bytes())?;
-        sync_dir(&dir)
+        let (this, def) = (self.clone(), def.clone());
+        self.blocking("create a table", move || this.ensure_table_blocking(&def))
+            .await
     }
 
     async fn table_differences(&self, def: &TableDef) -> Result<Vec<String>> {
@@ -525,50 +593,15 @@ impl Sink for LocalWarehouse {
     }
 
     async fn table_owners(&self, table: &str) -> Result<Owners> {
-        let dir = within(&self.root, table)?;
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Owners::new()),
-            Err(e) => return Err(Error::io("listing", &dir, e)),
-        };
-        let mut owners = Owners::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("listing", &dir, e))?;
-            let name = entry.file_name();
-            let Some(tag) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix(OWNER_PREFIX))
-                .and_then(|t| t.parse::<u8>().ok())
-            else {
-                continue;
-            };
-            let path = entry.path();
-            let task = fs::read_to_string(&path)
-                .map_err(|e| Error::io("reading the owner marker", &path, e))?;
-            owners.insert(tag, task.trim().to_owned());
-        }
-        Ok(owners)
+        self.owners_blocking(table)
     }
 
     async fn claim_table(&self, table: &str, tag: u8, task: &str) -> Result<()> {
-        if super::check_owner(&self.table_owners(table).await?, table, tag, task)? {
-            return Ok(());
-        }
-        let dir = within(&self.root, table)?;
-        private_fs::create_dir_all(&dir)?;
-        let marker = dir.join(format!("{OWNER_PREFIX}{tag}"));
-        let tmp = dir.join(format!(".owner.tag-{tag}.{}.tmp", std::process::id()));
-        write_durably(&tmp, task.as_bytes())?;
-        let linked = fs::hard_link(&tmp, &marker);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => sync_dir(&dir),
-            // Another task claimed the tag since the read: it wins.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                super::check_owner(&self.table_owners(table).await?, table, tag, task).map(|_| ())
-            }
-            Err(e) => Err(Error::io("writing the owner marker", &marker, e)),
-        }
+        let (this, table, task) = (self.clone(), table.to_owned(), task.to_owned());
+        self.blocking("claim a table", move || {
+            this.claim_table_blocking(&table, tag, &task)
+        })
+        .await
     }
 }
 
@@ -662,6 +695,34 @@ mod tests {
         wh.commit_unit("u1", smaller).await.expect("redo");
         assert_eq!(rows(&wh.read_table_blocking("t_log").expect("read")), 2);
         assert!(!dir.path().join("_pending/u1.json").exists());
+    }
+
+    #[tokio::test]
+    async fn every_codec_a_task_file_may_name_writes_and_reads_back() {
+        for name in ParquetCompression::NAMES {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let compression = ParquetCompression::from_name(name).expect("codec");
+            let wh = LocalWarehouse::new(dir.path()).with_parquet(ParquetOptions {
+                compression,
+                dictionary: false,
+            });
+            let def = TableDef {
+                name: "t_base".into(),
+                schema: batch(&[]).schema(),
+                partition_columns: vec![],
+            };
+            wh.ensure_table(&def).await.expect("create");
+            let unit = vec![TableBatch {
+                table: "t_base".into(),
+                partition: vec![],
+                batch: batch(&[1, 2, 3]),
+            }];
+            wh.commit_unit("u1", unit)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let back = wh.read_table_blocking("t_base").expect("read");
+            assert_eq!(back, vec![batch(&[1, 2, 3])], "{name}");
+        }
     }
 
     #[tokio::test]
