@@ -308,7 +308,11 @@ impl<S: Sink> TaskRunner<S> {
     pub async fn listing(&self) -> Result<Vec<crate::listing::TableListing>> {
         let tracked = self.tracked_tables().await?;
         let mut conn = RawConn::connect(&self.source()).await.map_err(source_err)?;
-        let estimates = row_estimates(&mut conn).await?;
+        let estimates = row_estimates(
+            &mut conn,
+            tracked.iter().map(|t| t.source.database.as_str()),
+        )
+        .await?;
         let _ = conn.close().await;
         Ok(crate::listing::list(&self.cfg, &tracked, &estimates))
     }
@@ -1280,7 +1284,9 @@ impl<S: Sink> TaskRunner<S> {
             return Ok(state);
         };
         // A guide for `status`; a server that cannot say leaves it out.
-        if let Ok(estimates) = row_estimates(&mut conn).await {
+        if let Ok(estimates) =
+            row_estimates(&mut conn, tables.iter().map(|t| t.schema.database.as_str())).await
+        {
             self.status.full_estimate(crate::status::FullEstimate {
                 tables: tables.len() as u64,
                 rows: tables
@@ -3076,12 +3082,27 @@ fn shorten_to(sql: &str, chars: usize) -> String {
 
 /// The server's row estimate of every base table, by `db.table`
 /// (`information_schema.TABLES.TABLE_ROWS`).
-async fn row_estimates(conn: &mut RawConn) -> Result<HashMap<String, u64>> {
+/// The server's row estimate of each table of `databases`, by
+/// `db.table`. Only those databases: on a server of many tables, asking for
+/// all of them opens every one.
+async fn row_estimates<'a>(
+    conn: &mut RawConn,
+    databases: impl IntoIterator<Item = &'a str>,
+) -> Result<HashMap<String, u64>> {
+    let list: BTreeSet<&str> = databases.into_iter().collect();
+    if list.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list: Vec<String> = list
+        .into_iter()
+        .map(mysql_source::schema::quote_str)
+        .collect();
     let rows = conn
-        .query_strings(
+        .query_strings(&format!(
             "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
-             WHERE TABLE_TYPE = 'BASE TABLE'",
-        )
+             WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA IN ({})",
+            list.join(", ")
+        ))
         .await
         .map_err(source_err)?;
     Ok(rows
