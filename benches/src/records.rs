@@ -20,6 +20,8 @@ use std::path::Path;
 pub const SOAK_FILE: &str = "soak.jsonl";
 /// The fuzz run's file in the records directory.
 pub const FUZZ_FILE: &str = "fuzz.jsonl";
+/// The hand-written profile notes in the records folder.
+pub const NOTES_FILE: &str = "notes.md";
 
 /// One soak run (`sync-chaos --soak`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -111,6 +113,9 @@ pub struct Records {
     pub soak: Vec<Soak>,
     /// Fuzz targets' runs, in file order.
     pub fuzz: Vec<Fuzz>,
+    /// `notes.md`: what profiles showed and what each speed change did,
+    /// written by hand and shown as the report's last section.
+    pub notes: Option<String>,
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<Vec<T>, String> {
@@ -157,5 +162,8 @@ pub fn load(dir: &Path) -> Result<Records, String> {
     if let Some((text, path)) = read(FUZZ_FILE)? {
         records.fuzz = parse_fuzz(&text).map_err(|e| format!("{path}: {e}"))?;
     }
+    records.notes = read(NOTES_FILE)?
+        .map(|(text, _)| text.trim().to_owned())
+        .filter(|t| !t.is_empty());
     Ok(records)
 }

@@ -301,6 +301,13 @@ pub fn build(lines: &[Line], info: &RunInfo, records: &Records) -> Report {
     memory(&mut md, &figures, info, &mut charts);
     soak(&mut md, &records.soak);
     fuzzing(&mut md, &records.fuzz);
+    if let Some(notes) = &records.notes {
+        let _ = writeln!(
+            md,
+            "## 9. Profile notes\n\nWhat `perf` showed in the cases above and what each change \
+             did, from `benches/results/notes.md` (written by hand).\n\n{notes}"
+        );
+    }
     Report {
         markdown: md,
         charts,
@@ -871,10 +878,33 @@ mod tests {
     }
 
     #[test]
+    fn profile_notes_render_as_the_last_section() {
+        let records = Records {
+            notes: Some("- one change, and why".into()),
+            ..Records::default()
+        };
+        let info = RunInfo {
+            date: "2026-01-02".into(),
+            commit: "abc1234".into(),
+            command: "scripts/bench".into(),
+            charts_dir: "benches/charts/".into(),
+        };
+        let md = build(&[], &info, &records).markdown;
+        assert!(
+            md.trim_end().ends_with("## 9. Profile notes\n\nWhat `perf` showed in the cases above and what each change did, from `benches/results/notes.md` (written by hand).\n\n- one change, and why"),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn soak_and_fuzz_records_render_as_sections() {
         let soak = crate::records::parse_soak(SOAK_LINE).unwrap();
         let fuzz = crate::records::parse_fuzz(FUZZ_LINES).unwrap();
-        let records = Records { soak, fuzz };
+        let records = Records {
+            soak,
+            fuzz,
+            notes: None,
+        };
         let r = build(&[], &RunInfo::default(), &records);
         let md = &r.markdown;
         assert!(md.contains("## 7. Soak\n"), "{md}");
