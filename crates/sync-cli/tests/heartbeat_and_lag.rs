@@ -4,9 +4,9 @@
 //! inside the synced database — is never synced; without them the lag grows
 //! with the quiet and `status` says the source may be idle.
 
+use crate::common::{connect, start, stop};
 use mysql_async::prelude::Queryable;
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 use sync_testkit::PrivateServer;
 use sync_testkit::cli::{Cli, status_lag, status_position};
@@ -26,21 +26,6 @@ fn task_file(dir: &Path, url: &str, db: &str, port: u16, extra: &str) -> std::pa
     )
     .expect("task file");
     path
-}
-
-async fn connect(url: &str) -> mysql_async::Conn {
-    mysql_async::Conn::new(mysql_async::Opts::from_url(url).expect("url"))
-        .await
-        .expect("connect")
-}
-
-/// Starts `run` (log in `dir/run.log`) and waits for the incremental phase.
-fn start(cli: &Cli, dir: &Path) -> Child {
-    cli.start_incremental(&dir.join("run.log"))
-}
-
-fn stop(child: Child, dir: &Path) {
-    sync_testkit::cli::stop_run(child, &dir.join("run.log"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

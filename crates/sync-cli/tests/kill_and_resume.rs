@@ -10,6 +10,7 @@
 //! committed and the next run resumes exactly; a second signal aborts at
 //! once; `status` says whether a run is alive and why the last one stopped.
 
+use crate::common::cli;
 use mysql_async::prelude::Queryable;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -26,7 +27,7 @@ fn task_file(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[source]\nurl = \"{url}\"\nserver_id = 7202\n[destination]\nkind = \"local\"\npath = \"{}\"\n\
+            "[source]\nurl = \"{url}\"\nserver_id = 7410\n[destination]\nkind = \"local\"\npath = \"{}\"\n\
              [objects]\ninclude = [\"{DB}.*\"]\n[sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\n\
              state_dir = \"{}\"\nchunk_rows = 150\nbatch_rows = 40\nlog_partitions = [\"day\"]\n",
             dir.join("warehouse").display(),
@@ -55,10 +56,6 @@ async fn wait_for_position(checkpoint: &std::path::Path) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn cli() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sync-cli"))
 }
 
 async fn write_some(conn: &mut mysql_async::Conn, rng: &mut Rng, round: u32) {
@@ -250,8 +247,8 @@ async fn a_second_run_fails_at_once_naming_the_holder_and_a_killed_holder_is_tak
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("run.log");
     // The report's case: two task files that differ only in server_id.
-    let task_a = small_task(dir.path(), "a.toml", &url, db, 7231, "");
-    let task_b = small_task(dir.path(), "b.toml", &url, db, 7232, "");
+    let task_a = small_task(dir.path(), "a.toml", &url, db, 7411, "");
+    let task_b = small_task(dir.path(), "b.toml", &url, db, 7412, "");
     let a = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task_a);
     let b = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task_b);
     assert!(
@@ -340,7 +337,7 @@ async fn sigint_in_the_full_phase_stops_within_2_s_and_the_next_run_resumes_exac
         "task.toml",
         &url,
         db,
-        7233,
+        7413,
         "chunk_rows = 1000\nparallelism = 2\n[throttle]\nfull_rows_per_second = 6000",
     );
     let cli = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task);
@@ -458,7 +455,7 @@ fn silent_source() -> String {
 fn a_stuck_run_stops_within_2_s_and_a_second_signal_aborts_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("run.log");
-    let task = small_task(dir.path(), "task.toml", &silent_source(), "any", 7234, "");
+    let task = small_task(dir.path(), "task.toml", &silent_source(), "any", 7414, "");
     let cli = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task);
     let wait_alive = |child: &Child| {
         let pid = format!("run alive: pid {}", child.id());
@@ -530,7 +527,7 @@ async fn a_table_added_to_include_survives_kill_9_mid_backfill() {
         "task.toml",
         &url,
         db,
-        7234,
+        7415,
         "chunk_rows = 1000\nparallelism = 2\n[throttle]\nfull_qps = 4",
     );
     let only_a = std::fs::read_to_string(&task)
@@ -644,7 +641,7 @@ async fn a_prepared_xa_branch_survives_kill_9_and_lands_at_its_commit_in_the_nex
     .expect("setup");
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("run.log");
-    let task = small_task(dir.path(), "task.toml", &url, db, 7241, "");
+    let task = small_task(dir.path(), "task.toml", &url, db, 7416, "");
     let cli = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task);
     let out = cli
         .output(&["run", "--exit-when-caught-up"])
@@ -748,7 +745,7 @@ async fn pt_online_schema_change_under_a_writer_survives_kill_9_of_the_sync() {
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("run.log");
-    let task = small_task(dir.path(), "task.toml", &url, db, 7243, "");
+    let task = small_task(dir.path(), "task.toml", &url, db, 7417, "");
     let cli = sync_testkit::cli::Cli::new(env!("CARGO_BIN_EXE_sync-cli"), &task);
     let out = cli
         .output(&["run", "--exit-when-caught-up"])

@@ -31,7 +31,7 @@ const TABLES: [&str; 5] = [
 ];
 
 fn task_file(dir: &Path, url: &str, emu: &Emulator) -> std::path::PathBuf {
-    task_file_with(dir, url, emu, 7212, DB, "")
+    task_file_with(dir, url, emu, 7420, DB, "")
 }
 
 fn task_file_with(
@@ -277,7 +277,7 @@ fn edge_task_file(dir: &Path, url: &str, emu: &Emulator) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[source]\nurl = \"{url}\"\nserver_id = 7213\n\
+            "[source]\nurl = \"{url}\"\nserver_id = 7421\n\
              [destination]\nkind = \"maxcompute\"\nendpoint = \"{}\"\ntunnel_endpoint = \"{}\"\nproject = \"{EDGE_PROJECT}\"\n\
              access_id_env = \"MC_CRASH_ID\"\naccess_key_env = \"MC_CRASH_KEY\"\noversized_values = \"truncate\"\n\
              [objects]\ninclude = [\"{EDGE_DB}.*\"]\n[sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\n\
@@ -549,7 +549,7 @@ async fn killed_runs_keep_the_mirror_exactly_once() {
         dir.path(),
         &url,
         &emu,
-        7214,
+        7422,
         MIRROR_DB,
         "mirror = true\nmirror_commit_seconds = 0\n",
     );

@@ -9,22 +9,16 @@ use std::io::{Read as _, Write as _};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use sync_core::sink::local::LocalWarehouse;
+use sync_testkit::probe::free_port;
 
 const DB: &str = "cli_monitor";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 fn task_file(dir: &std::path::Path, url: &str, extra: &str) -> std::path::PathBuf {
     let path = dir.join("task.toml");
     std::fs::write(
         &path,
         format!(
-            "[source]\nurl = \"{url}\"\nserver_id = 7205\n[destination]\nkind = \"local\"\npath = \"{}\"\n\
+            "[source]\nurl = \"{url}\"\nserver_id = 7430\n[destination]\nkind = \"local\"\npath = \"{}\"\n\
              [objects]\ninclude = [\"{DB}.*\"]\n[sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\n\
              state_dir = \"{}\"\nbatch_rows = 1000000\nflush_interval_ms = 300\n{extra}",
             dir.join("warehouse").display(),

@@ -3,20 +3,19 @@
 //! task file is reported by key and line; a second task over one task's
 //! destination tables and `record_id_tag` is refused.
 
+use crate::common::cli;
 use mysql_async::prelude::Queryable;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn cli() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sync-cli"))
-}
-
-fn write_task(dir: &Path, url: &str, db: &str, sync_extra: &str) -> PathBuf {
+/// A task file in `dir`; `server_id` is the test's own replica id (the
+/// tests of this binary stream from one server at the same time).
+fn write_task(server_id: u32, dir: &Path, url: &str, db: &str, sync_extra: &str) -> PathBuf {
     let path = dir.join("task.toml");
     std::fs::write(
         &path,
         format!(
-            "[source]\nurl = \"{url}\"\nserver_id = 7321\n[destination]\nkind = \"local\"\npath = \"{}\"\n\
+            "[source]\nurl = \"{url}\"\nserver_id = {server_id}\n[destination]\nkind = \"local\"\npath = \"{}\"\n\
              [objects]\ninclude = [\"{db}.*\"]\n[sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\n\
              state_dir = \"{}\"\nchunk_rows = 10\n{sync_extra}\n",
             dir.join("warehouse").display(),
@@ -62,7 +61,7 @@ async fn precheck_prints_each_check_and_exits_1_on_a_failure() {
     )
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let task = write_task(dir.path(), &url, db, "naming_rule = \"previous\"");
+    let task = write_task(7441, dir.path(), &url, db, "naming_rule = \"previous\"");
     let out = cli()
         .args(["precheck", "-c"])
         .arg(&task)
@@ -108,7 +107,7 @@ async fn precheck_prints_each_check_and_exits_1_on_a_failure() {
     assert!(!dir.path().join("warehouse/t_base").exists());
 
     // Fixed: exit 0.
-    let task = write_task(dir.path(), &url, db, "naming_rule = \"new\"");
+    let task = write_task(7441, dir.path(), &url, db, "naming_rule = \"new\"");
     let out = cli()
         .args(["precheck", "-c"])
         .arg(&task)
@@ -119,7 +118,7 @@ async fn precheck_prints_each_check_and_exits_1_on_a_failure() {
 
     // `--json`: one object a script can read, the same exit code.
     let json = |naming: &str| {
-        let task = write_task(dir.path(), &url, db, naming);
+        let task = write_task(7441, dir.path(), &url, db, naming);
         let out = cli()
             .args(["precheck", "--json", "-c"])
             .arg(&task)
@@ -168,7 +167,7 @@ async fn run_logs_plain_lines_without_a_terminal_and_draws_bars_on_one() {
     load(&url, db, &rows_sql(35)).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let task = write_task(dir.path(), &url, db, "");
+    let task = write_task(7442, dir.path(), &url, db, "");
     let out = run_piped(&task);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -183,7 +182,7 @@ async fn run_logs_plain_lines_without_a_terminal_and_draws_bars_on_one() {
 
     // The same under a pseudo-terminal (util-linux `script`).
     let dir = tempfile::tempdir().expect("tempdir");
-    let task = write_task(dir.path(), &url, db, "");
+    let task = write_task(7442, dir.path(), &url, db, "");
     let command = format!(
         "'{}' run --exit-when-caught-up -c '{}'",
         env!("CARGO_BIN_EXE_sync-cli"),
@@ -264,7 +263,7 @@ async fn merge_sql_uses_the_destination_names() {
     let db = "cli_merge_names";
     load(&url, db, &rows_sql(2)).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let task = write_task(dir.path(), &url, db, "");
+    let task = write_task(7443, dir.path(), &url, db, "");
     let edited = std::fs::read_to_string(&task).expect("read").replace(
         "[sync]",
         "capitalization = \"upper\"\n[objects.tables.\"cli_merge_names.items\"]\n\
@@ -332,7 +331,7 @@ async fn a_password_with_url_delimiters_never_reaches_the_output() {
             }
         }
     };
-    let task = write_task(dir.path(), &good, db, "");
+    let task = write_task(7444, dir.path(), &good, db, "");
     for args in [
         &["precheck", "-c"][..],
         &["run", "--exit-when-caught-up", "-c"],
@@ -354,7 +353,7 @@ async fn a_password_with_url_delimiters_never_reaches_the_output() {
     }
     for (case, url) in [("wrong password", &wrong), ("bad port", &bad_port)] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let task = write_task(dir.path(), url, db, "");
+        let task = write_task(7444, dir.path(), url, db, "");
         for cmd in ["precheck", "run"] {
             let out = cli()
                 .args([cmd, "-c"])
@@ -374,7 +373,7 @@ fn owner_task(dir: &Path, url: &str, db: &str, state: &str, tag: u8) -> PathBuf 
     std::fs::write(
         &path,
         format!(
-            "[source]\nurl = \"{url}\"\nserver_id = 7331\nrecord_id_tag = {tag}\n\
+            "[source]\nurl = \"{url}\"\nserver_id = 7445\nrecord_id_tag = {tag}\n\
              [destination]\nkind = \"local\"\npath = \"{}\"\n\
              [objects]\ninclude = [\"{db}.*\"]\nconflicting_tables = \"ignore\"\n\
              [sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\nstate_dir = \"{}\"\n",
@@ -490,12 +489,7 @@ async fn keyless_table_through_verify_merge_and_merge_sql() {
     )
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let task = write_task(dir.path(), &url, db, "");
-    // Its own replica id: other tests here stream at the same time.
-    let edited = std::fs::read_to_string(&task)
-        .expect("read")
-        .replace("server_id = 7321", "server_id = 7322");
-    std::fs::write(&task, edited).expect("write");
+    let task = write_task(7446, dir.path(), &url, db, "");
     let command = |args: &[&str]| {
         let out = cli()
             .args(args)
@@ -629,7 +623,7 @@ async fn tables_lists_every_selected_table_with_its_destination_names() {
     )
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let task = write_task(dir.path(), &url, db, "log_partitions = [\"day\"]");
+    let task = write_task(7447, dir.path(), &url, db, "log_partitions = [\"day\"]");
     let text_task = std::fs::read_to_string(&task).expect("read") .replace(
         "[sync]\n",
         &format!(
@@ -781,11 +775,7 @@ async fn verify_before_a_run_one_table_and_as_json() {
     )
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let task = write_task(dir.path(), &url, db, "");
-    let edited = std::fs::read_to_string(&task)
-        .expect("read")
-        .replace("server_id = 7321", "server_id = 7323");
-    std::fs::write(&task, edited).expect("write");
+    let task = write_task(7448, dir.path(), &url, db, "");
     let run = |args: &[&str]| {
         cli()
             .args(args)

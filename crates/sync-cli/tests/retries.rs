@@ -7,6 +7,7 @@
 //! Windows are set in seconds (`connection_seconds`, `other_seconds`, the
 //! test-only keys) so the tests stay short.
 
+use crate::common::{connect, start, stop};
 use mysql_async::prelude::Queryable;
 use std::path::Path;
 use std::process::Child;
@@ -47,12 +48,6 @@ fn task_file(
     path
 }
 
-async fn connect(url: &str) -> mysql_async::Conn {
-    mysql_async::Conn::new(mysql_async::Opts::from_url(url).expect("url"))
-        .await
-        .expect("connect")
-}
-
 async fn insert(url: &str, db: &str, ids: std::ops::Range<u32>) {
     let mut c = connect(url).await;
     for id in ids {
@@ -90,15 +85,6 @@ fn scrape(port: u16, name: &str) -> f64 {
 
 fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("run.log")).unwrap_or_default()
-}
-
-/// Starts `run` (log in `dir/run.log`) and waits for the incremental phase.
-fn start(cli: &Cli, dir: &Path) -> Child {
-    cli.start_incremental(&dir.join("run.log"))
-}
-
-fn stop(child: Child, dir: &Path) {
-    sync_testkit::cli::stop_run(child, &dir.join("run.log"));
 }
 
 /// Waits for `child` to end by itself.

@@ -528,15 +528,7 @@ mod sim;
 mod tests {
     use super::*;
     use crate::machine::SelectedPhases;
-
-    fn pos(file: &str, position: u64) -> SourcePosition {
-        SourcePosition {
-            file: file.into(),
-            position,
-            gtid: None,
-            within: None,
-        }
-    }
+    use crate::machine::fixtures::pos;
 
     fn within(p: SourcePosition, k: u64) -> SourcePosition {
         SourcePosition {

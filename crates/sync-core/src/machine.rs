@@ -847,17 +847,13 @@ impl TaskState {
     }
 }
 
+/// Fixtures shared by the tests of this module and of the batcher.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use super::SourcePosition;
 
-    const ALL: SelectedPhases = SelectedPhases {
-        schema: true,
-        full: true,
-        incremental: true,
-    };
-
-    fn pos(file: &str, position: u64) -> SourcePosition {
+    /// `file:position`, without a GTID or a place inside a transaction.
+    pub(crate) fn pos(file: &str, position: u64) -> SourcePosition {
         SourcePosition {
             file: file.into(),
             position,
@@ -865,6 +861,18 @@ mod tests {
             within: None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::pos;
+    use super::*;
+
+    const ALL: SelectedPhases = SelectedPhases {
+        schema: true,
+        full: true,
+        incremental: true,
+    };
 
     fn chunk(table: &str, rows: u64, last: bool) -> Step {
         Step::ChunkCommitted {

@@ -89,17 +89,26 @@ fn text_prefix(s: &str, limit: usize) -> &str {
     &s[..end]
 }
 
+/// The value offsets of a column the rule covers (STRING and BINARY);
+/// `None` for other types.
+fn value_offsets(array: &dyn Array) -> Option<&[i32]> {
+    match array.data_type() {
+        DataType::Utf8 => Some(array.as_string::<i32>().value_offsets()),
+        DataType::Binary => Some(array.as_binary::<i32>().value_offsets()),
+        _ => None,
+    }
+}
+
+/// The rule, for the value at `row` spanning `offsets[row]..offsets[row + 1]`:
+/// its size when it is not NULL and over `limit`.
+fn over_limit(array: &dyn Array, offsets: &[i32], row: usize, limit: usize) -> Option<usize> {
+    let len = usize::try_from(offsets.get(row + 1)? - offsets.get(row)?).unwrap_or(usize::MAX);
+    (len > limit && !array.is_null(row)).then_some(len)
+}
+
 /// Where the value of `array` at `row` is over `limit`: its size.
 fn oversized_at(array: &dyn Array, row: usize, limit: usize) -> Option<usize> {
-    if array.is_null(row) {
-        return None;
-    }
-    let len = match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().value(row).len(),
-        DataType::Binary => array.as_binary::<i32>().value(row).len(),
-        _ => return None,
-    };
-    (len > limit).then_some(len)
+    over_limit(array, value_offsets(array)?, row, limit)
 }
 
 /// Whether `dest` (a destination value) is what a policy other than stop
@@ -216,10 +225,8 @@ pub fn apply(
 /// size; empty for other types. A column whose values sum to at most
 /// `limit` bytes (nearly always) is judged from two offsets.
 fn oversized_rows(array: &dyn Array, limit: usize) -> Vec<(usize, usize)> {
-    let offsets = match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().value_offsets(),
-        DataType::Binary => array.as_binary::<i32>().value_offsets(),
-        _ => return Vec::new(),
+    let Some(offsets) = value_offsets(array) else {
+        return Vec::new();
     };
     let (Some(first), Some(last)) = (offsets.first(), offsets.last()) else {
         return Vec::new();
@@ -227,13 +234,8 @@ fn oversized_rows(array: &dyn Array, limit: usize) -> Vec<(usize, usize)> {
     if usize::try_from(last - first).unwrap_or(usize::MAX) <= limit {
         return Vec::new();
     }
-    offsets
-        .windows(2)
-        .enumerate()
-        .filter_map(|(row, w)| {
-            let len = usize::try_from(w[1] - w[0]).unwrap_or(usize::MAX);
-            (len > limit && !array.is_null(row)).then_some((row, len))
-        })
+    (0..array.len())
+        .filter_map(|row| over_limit(array, offsets, row, limit).map(|len| (row, len)))
         .collect()
 }
 
@@ -355,6 +357,23 @@ mod tests {
 
     fn rule(policy: OversizedPolicy) -> OversizedRule {
         OversizedRule { limit: 5, policy }
+    }
+
+    #[test]
+    fn the_writers_and_verify_judge_each_value_alike() {
+        // Whole columns and a slice (offsets not starting at 0).
+        let batch = batch();
+        for b in [batch.clone(), batch.slice(1, 2)] {
+            for column in b.columns() {
+                let per_column = oversized_rows(column.as_ref(), 5);
+                let per_value: Vec<(usize, usize)> = (0..b.num_rows())
+                    .filter_map(|row| oversized_at(column.as_ref(), row, 5).map(|n| (row, n)))
+                    .collect();
+                assert_eq!(per_column, per_value);
+            }
+        }
+        assert_eq!(oversized_rows(batch.column(1).as_ref(), 5), vec![(1, 6)]);
+        assert_eq!(oversized_rows(batch.column(2).as_ref(), 5), vec![(0, 6)]);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! followed under a writer and across restarts: `t` keeps syncing, their
 //! tables never land.
 
+use crate::common::caught_up;
 use arrow_array::{Array, RecordBatch};
 use mysql_async::prelude::Queryable;
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,13 +53,6 @@ fn local_task(db: &str, server_id: u32, dir: &Path, extra: &str) -> TaskRunner<L
     );
     let cfg = sync_core::taskfile::parse(&text, "task.toml").expect("task file");
     TaskRunner::new(cfg, LocalWarehouse::new(wh)).expect("runner")
-}
-
-fn caught_up() -> RunOptions {
-    RunOptions {
-        exit_when_caught_up: true,
-        ..RunOptions::default()
-    }
 }
 
 async fn connect() -> mysql_async::Conn {
@@ -460,19 +454,40 @@ async fn tables_created_while_the_task_is_stopped_are_added_and_their_alters_fol
         .expect("drop");
 }
 
+/// A row of `SHOW BINLOG EVENTS`: file, position, type, server id, end
+/// position, info.
+type BinlogEvent = (String, u64, String, u32, u64, String);
+
+/// The event `pick` chooses among a binlog file's events (its index),
+/// searching the server's binlogs newest first: other tests of this binary
+/// write to the same server and may rotate its binlog between a test's
+/// change and this look-up. Returns the file, its events and the index.
+async fn find_event(
+    conn: &mut mysql_async::Conn,
+    what: &str,
+    pick: impl Fn(&[BinlogEvent]) -> Option<usize>,
+) -> (String, Vec<BinlogEvent>, usize) {
+    let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.expect("logs");
+    for row in logs.iter().rev() {
+        let file: String = row.get(0).expect("file");
+        let events: Vec<BinlogEvent> = conn
+            .query(format!("SHOW BINLOG EVENTS IN '{file}'"))
+            .await
+            .expect("events");
+        if let Some(i) = pick(&events) {
+            return (file, events, i);
+        }
+    }
+    panic!("no {what} in the binlogs")
+}
+
 /// `(file, position of the last event whose text contains `needle`,
-/// position of the event before it)` in the server's current binlog.
+/// position of the event before it)` in the server's binlogs.
 async fn event_position(conn: &mut mysql_async::Conn, needle: &str) -> (String, u64, u64) {
-    let status: Vec<mysql_async::Row> = conn.query("SHOW MASTER STATUS").await.expect("status");
-    let file: String = status[0].get(0).expect("file");
-    let events: Vec<(String, u64, String, u32, u64, String)> = conn
-        .query(format!("SHOW BINLOG EVENTS IN '{file}'"))
-        .await
-        .expect("events");
-    let i = events
-        .iter()
-        .rposition(|e| e.5.contains(needle))
-        .unwrap_or_else(|| panic!("no event with {needle}"));
+    let (file, events, i) = find_event(conn, needle, |events| {
+        events.iter().rposition(|e| e.5.contains(needle))
+    })
+    .await;
     (file, events[i].1, events[i - 1].1)
 }
 
@@ -497,7 +512,11 @@ async fn a_drop_column_under_stop_names_the_statement_and_position_then_ignore_g
     ))
     .await
     .expect("changes");
-    let (file, at, gtid_at) = event_position(&mut conn, "DROP COLUMN v").await;
+    let (file, at, gtid_at) = event_position(
+        &mut conn,
+        &format!("use `{db}`; ALTER TABLE t DROP COLUMN v"),
+    )
+    .await;
 
     for attempt in 0..2 {
         let err = runner
@@ -598,22 +617,25 @@ async fn a_schema_change_outside_the_binlog_stops_the_task_at_the_next_row() {
 }
 
 /// `(file, position)` of the last event of `event_type` (a prefix, e.g.
-/// `Update_rows`) in the server's current binlog, and of the GTID event
-/// that starts its transaction.
+/// `Update_rows`) on `table` (`db.t`) in the server's binlogs, and of the
+/// GTID event that starts its transaction. (Other tests write rows events
+/// of their own tables at the same time.)
 async fn typed_event_position(
     conn: &mut mysql_async::Conn,
     event_type: &str,
+    table: &str,
 ) -> (String, u64, u64) {
-    let status: Vec<mysql_async::Row> = conn.query("SHOW MASTER STATUS").await.expect("status");
-    let file: String = status[0].get(0).expect("file");
-    let events: Vec<(String, u64, String, u32, u64, String)> = conn
-        .query(format!("SHOW BINLOG EVENTS IN '{file}'"))
-        .await
-        .expect("events");
-    let i = events
-        .iter()
-        .rposition(|e| e.2.starts_with(event_type))
-        .unwrap_or_else(|| panic!("no {event_type} event"));
+    let mapped = format!("({table})");
+    let (file, events, i) = find_event(conn, event_type, |events| {
+        (0..events.len()).rev().find(|&i| {
+            events[i].2.starts_with(event_type)
+                && events[..i]
+                    .iter()
+                    .rfind(|e| e.2 == "Table_map")
+                    .is_some_and(|m| m.5.ends_with(&mapped))
+        })
+    })
+    .await;
     let gtid = events[..i]
         .iter()
         .rposition(|e| e.2 == "Gtid")
@@ -658,7 +680,11 @@ async fn statement_logged_write(
     ))
     .await
     .expect("changes");
-    let (file, at, gtid_at) = event_position(&mut conn, "VALUES (3, 'stmt')").await;
+    let (file, at, gtid_at) = event_position(
+        &mut conn,
+        &format!("use `{db}`; /* app */ INSERT INTO t VALUES (3, 'stmt')"),
+    )
+    .await;
     (dir, runner, conn, file, at, gtid_at)
 }
 
@@ -825,7 +851,8 @@ async fn a_row_image_that_is_not_full_stops_the_task_and_nothing_of_it_lands() {
     ))
     .await
     .expect("changes");
-    let (file, at, gtid_at) = typed_event_position(&mut conn, "Update_rows").await;
+    let (file, at, gtid_at) =
+        typed_event_position(&mut conn, "Update_rows", &format!("{db}.t")).await;
     for attempt in 0..2 {
         // Before: "Column 'id' is declared as non-nullable but contains
         // null values", or NULLs landing in nullable columns.
@@ -1008,7 +1035,7 @@ async fn add_column_lands_in_maxcompute_and_pyodps_reads_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = task_file(
         db,
-        7205,
+        7210,
         dir.path(),
         &format!(
             "kind = \"maxcompute\"\nendpoint = \"{}\"\nproject = \"{project}\"",

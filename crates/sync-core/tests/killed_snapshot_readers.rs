@@ -21,7 +21,7 @@ fn config(url: &str, dir: &std::path::Path) -> TaskConfig {
         r#"
         [source]
         url = "{url}"
-        server_id = 7111
+        server_id = 7121
         [destination]
         kind = "local"
         path = "{wh}"

@@ -10,12 +10,12 @@
 //! transaction; the commit of a branch prepared before the task started
 //! stops the task.
 
+use crate::common::{caught_up, connect};
 use mysql_async::prelude::Queryable;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use sync_core::config::TaskConfig;
 use sync_core::machine::{Phase, TaskState};
-use sync_core::run::{RunOptions, TaskRunner};
+use sync_core::run::TaskRunner;
 use sync_core::sink::local::LocalWarehouse;
 use sync_core::sink::{Sink, TableBatch, TableDef};
 use sync_core::{Error, Result};
@@ -98,13 +98,6 @@ impl Sink for FailingCommit {
         schema: &arrow_schema::SchemaRef,
     ) -> Result<Vec<arrow_array::RecordBatch>> {
         self.inner.read_table(name, schema).await
-    }
-}
-
-fn caught_up() -> RunOptions {
-    RunOptions {
-        exit_when_caught_up: true,
-        stop: Arc::new(AtomicBool::new(false)),
     }
 }
 
@@ -243,12 +236,6 @@ fn assert_ids_once(ids: &[i64], changes: usize, updates: usize) {
     assert_eq!(per_id.len(), changes, "one id per change: {per_id:?}");
     assert_eq!(per_id.values().filter(|&&n| n == 2).count(), updates);
     assert!(per_id.values().all(|&n| n <= 2), "an id twice: {per_id:?}");
-}
-
-async fn connect(url: &str) -> mysql_async::Conn {
-    mysql_async::Conn::new(mysql_async::Opts::from_url(url).expect("url"))
-        .await
-        .expect("connect")
 }
 
 /// Rolls back branches a failed earlier run of a test left prepared (they

@@ -2,7 +2,8 @@
 //! syncs with memory bounded by `max_batch_records`, not by the
 //! transaction: the run's peak resident memory is asserted, then `verify`.
 //!
-//! Alone in its test binary, so the process's peak is this test's.
+//! Alone in its test binary (see Cargo.toml), so the process's peak is
+//! this test's.
 
 use mysql_async::prelude::Queryable;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ fn config(url: &str, dir: &std::path::Path) -> TaskConfig {
         r#"
         [source]
         url = "{url}"
-        server_id = 7152
+        server_id = 7155
         [destination]
         kind = "local"
         path = "{wh}"

@@ -21,7 +21,7 @@ fn config(url: &str, dir: &std::path::Path) -> TaskConfig {
         r#"
         [source]
         url = "{url}"
-        server_id = 7301
+        server_id = 7361
         [destination]
         kind = "local"
         path = "{wh}"

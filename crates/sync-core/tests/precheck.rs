@@ -11,9 +11,11 @@ use sync_core::run::{RunOptions, TaskRunner};
 use sync_core::sink::local::LocalWarehouse;
 use sync_core::sink::{Sink, TableDef};
 
-fn task(url: &str, dir: &Path, objects: &str, sync: &str) -> String {
+/// A task over `url`; `server_id` is the test's own replica id (the tests
+/// of this binary stream from one server at the same time).
+fn task(server_id: u32, url: &str, dir: &Path, objects: &str, sync: &str) -> String {
     format!(
-        "[source]\nurl = \"{url}\"\nserver_id = 7301\n\
+        "[source]\nurl = \"{url}\"\nserver_id = {server_id}\n\
          [destination]\nkind = \"local\"\npath = \"{}\"\n\
          [objects]\n{objects}\n\
          [sync]\ntypes = [\"schema\", \"full\", \"incremental\"]\nstate_dir = \"{}\"\n{sync}\n",
@@ -71,7 +73,13 @@ async fn wrong_binlog_settings_fail_with_their_fix() {
     let mut conn = admin(&server.url()).await;
     fresh_db(&mut conn, "pre_bl", "CREATE TABLE t (id INT PRIMARY KEY);").await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = task(&server.url(), dir.path(), "include = [\"pre_bl.*\"]", "");
+    let text = task(
+        7341,
+        &server.url(),
+        dir.path(),
+        "include = [\"pre_bl.*\"]",
+        "",
+    );
     let report = precheck(&text, dir.path()).await;
     outcome(&report, "log_bin", Outcome::Pass);
     let m = outcome(&report, "binlog_format", Outcome::Failure);
@@ -195,7 +203,13 @@ async fn binary_logging_off_fails() {
     )
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = task(&server.url(), dir.path(), "include = [\"pre_nolog.*\"]", "");
+    let text = task(
+        7342,
+        &server.url(),
+        dir.path(),
+        "include = [\"pre_nolog.*\"]",
+        "",
+    );
     let report = precheck(&text, dir.path()).await;
     let m = outcome(&report, "log_bin", Outcome::Failure);
     assert_eq!(m, "binary logging is off (log_bin = OFF)");
@@ -234,7 +248,7 @@ async fn a_user_without_replication_slave_fails_the_privilege_check() {
     .expect("user");
     let dir = tempfile::tempdir().expect("tempdir");
     let limited = url.replacen("root@", "pre_noslave:pw@", 1);
-    let text = task(&limited, dir.path(), "include = [\"pre_priv.*\"]", "");
+    let text = task(7343, &limited, dir.path(), "include = [\"pre_priv.*\"]", "");
     let report = precheck(&text, dir.path()).await;
     let m = outcome(&report, "source_privileges", Outcome::Failure);
     assert_eq!(
@@ -262,7 +276,7 @@ async fn a_user_without_replication_slave_fails_the_privilege_check() {
     // The wrong password: the source is not reachable as that user.
     let wrong = url.replacen("root@", "pre_noslave:nope@", 1);
     let report = precheck(
-        &task(&wrong, dir.path(), "include = [\"pre_priv.*\"]", ""),
+        &task(7343, &wrong, dir.path(), "include = [\"pre_priv.*\"]", ""),
         dir.path(),
     )
     .await;
@@ -280,6 +294,7 @@ async fn unreachable_ends_fail() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("warehouse"), b"a file, not a folder").expect("file");
     let text = task(
+        7344,
         &format!("mysql://root@127.0.0.1:{port}"),
         dir.path(),
         "include = [\"x.*\"]",
@@ -323,7 +338,7 @@ async fn destination_conflicts_fail_or_warn_by_mode() {
     })
     .await
     .expect("existing table");
-    let text = task(&url, dir.path(), "include = [\"pre_conf.*\"]", "");
+    let text = task(7345, &url, dir.path(), "include = [\"pre_conf.*\"]", "");
     let report = precheck(&text, dir.path()).await;
     let m = outcome(&report, "destination_conflicts", Outcome::Failure);
     assert_eq!(m, "destination tables exist already: orders_base");
@@ -387,6 +402,7 @@ async fn ignore_refuses_other_columns_and_keyless_baselines() {
         .expect("existing table");
     }
     let text = task(
+        7346,
         &url,
         dir.path(),
         "include = [\"pre_ign.*\"]\nconflicting_tables = \"ignore\"",
@@ -454,6 +470,7 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let text = task(
+        7347,
         &url,
         dir.path(),
         "include = [\"pre_clash.*\", \"pre_clash2.*\"]",
@@ -495,6 +512,7 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
 
     // The fixes the hints name: the new naming rule, a rename, a column list.
     let fixed = task(
+        7347,
         &url,
         dir.path(),
         "include = [\"pre_clash.*\", \"pre_clash2.*\"]\nexclude = [\"pre_clash.merged\"]\n\
@@ -515,6 +533,7 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
 
     // Object edits that name nothing real.
     let typo = task(
+        7347,
         &url,
         dir.path(),
         "include = [\"pre_clash.*\"]\n[objects.tables.\"pre_clash.hostz\"]\nname = \"h\"",
@@ -529,7 +548,13 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
         m.starts_with("[objects.tables.\"pre_clash.hostz\"] names a table"),
         "{m}"
     );
-    let none = task(&url, dir.path(), "include = [\"pre_nothing_here.*\"]", "");
+    let none = task(
+        7347,
+        &url,
+        dir.path(),
+        "include = [\"pre_nothing_here.*\"]",
+        "",
+    );
     let m = outcome(
         &precheck(&none, dir.path()).await,
         "objects",
@@ -540,6 +565,7 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
     // Each include entry must select something: a literal table that does
     // not exist fails, a pattern that selects nothing warns.
     let missing = task(
+        7347,
         &url,
         dir.path(),
         "include = [\"pre_clash.*\", \"pre_clash.orderz\", \"pre_later_*.x\"]",
@@ -550,6 +576,7 @@ async fn clashing_names_and_unmappable_types_fail_keyless_tables_warn() {
     assert!(m.contains("\"pre_clash.orderz\""), "{m}");
     assert!(!m.contains("pre_later_"), "{m}");
     let later = task(
+        7347,
         &url,
         dir.path(),
         "include = [\"pre_clash.*\", \"pre_later_*.x\"]",
@@ -572,10 +599,11 @@ async fn more_than_a_thousand_edited_tables_fail() {
         .collect();
     fresh_db(&mut conn, "pre_many", &creates).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let plain = task(&url, dir.path(), "include = [\"pre_many.*\"]", "");
+    let plain = task(7348, &url, dir.path(), "include = [\"pre_many.*\"]", "");
     let report = precheck(&plain, dir.path()).await;
     outcome(&report, "table_limit", Outcome::Pass);
     let edited = task(
+        7348,
         &url,
         dir.path(),
         "include = [\"pre_many.*\"]\n[objects.tables.\"pre_many.t0000\"]\nname = \"first\"",
@@ -603,8 +631,8 @@ async fn the_sources_own_server_id_fails() {
         .expect("server id")
         .expect("a row");
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = task(&url, dir.path(), "include = [\"pre_sid.*\"]", "")
-        .replace("server_id = 7301", &format!("server_id = {theirs}"));
+    let text = task(7349, &url, dir.path(), "include = [\"pre_sid.*\"]", "")
+        .replace("server_id = 7349", &format!("server_id = {theirs}"));
     let m = outcome(
         &precheck(&text, dir.path()).await,
         "server_id",
@@ -614,7 +642,7 @@ async fn the_sources_own_server_id_fails() {
         m,
         format!("[source] server_id = {theirs} is the source's own server id")
     );
-    let text = task(&url, dir.path(), "include = [\"pre_sid.*\"]", "");
+    let text = task(7349, &url, dir.path(), "include = [\"pre_sid.*\"]", "");
     outcome(
         &precheck(&text, dir.path()).await,
         "server_id",
@@ -654,7 +682,7 @@ async fn changes_that_never_reach_the_binlog_warn_naming_their_tables_and_accoun
     .await
     .expect("users");
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = task(&url, dir.path(), "include = [\"pre_unlogged.*\"]", "");
+    let text = task(7350, &url, dir.path(), "include = [\"pre_unlogged.*\"]", "");
     let report = precheck(&text, dir.path()).await;
     let m = outcome(&report, "cascading_foreign_keys", Outcome::Warning);
     assert!(
@@ -687,6 +715,7 @@ async fn changes_that_never_reach_the_binlog_warn_naming_their_tables_and_accoun
 
     // Neither the child of a cascade nor the MEMORY table synced: no warning.
     let text = task(
+        7350,
         &url,
         dir.path(),
         "include = [\"pre_unlogged.*\"]\nexclude = [\"pre_unlogged.child\", \"pre_unlogged.mem\"]",
@@ -723,7 +752,7 @@ async fn definite_failures_are_found_before_the_run_and_never_retried() {
     // A state_dir under a regular file.
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("state"), b"a file, not a folder").expect("file");
-    let text = format!("{}{quick}", task(&url, dir.path(), objects, ""));
+    let text = format!("{}{quick}", task(7351, &url, dir.path(), objects, ""));
     let report = precheck(&text, dir.path()).await;
     let m = outcome(&report, "state_dir", Outcome::Failure);
     assert!(
@@ -733,7 +762,7 @@ async fn definite_failures_are_found_before_the_run_and_never_retried() {
 
     // `types` without "schema" on an empty destination.
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = format!("{}{quick}", task(&url, dir.path(), objects, "")).replace(
+    let text = format!("{}{quick}", task(7351, &url, dir.path(), objects, "")).replace(
         "types = [\"schema\", \"full\", \"incremental\"]",
         "types = [\"full\", \"incremental\"]",
     );
@@ -755,7 +784,7 @@ async fn definite_failures_are_found_before_the_run_and_never_retried() {
 
     // A task in its incremental phase whose log table is gone.
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = format!("{}{quick}", task(&url, dir.path(), objects, ""));
+    let text = format!("{}{quick}", task(7351, &url, dir.path(), objects, ""));
     let caught_up = RunOptions {
         exit_when_caught_up: true,
         ..RunOptions::default()

@@ -2,27 +2,30 @@
 //! warehouse: capitalization, database / table / column renames, column
 //! lists, and the conflicting-tables mode.
 
+use crate::common::caught_up;
 use arrow_array::{Array, RecordBatch};
 use mysql_async::prelude::Queryable;
 use std::collections::BTreeSet;
 use std::path::Path;
 use sync_core::Error;
 use sync_core::machine::Phase;
-use sync_core::run::{RunOptions, TaskRunner};
+use sync_core::run::TaskRunner;
 use sync_core::sink::local::LocalWarehouse;
 
 fn task(
+    server_id: u32,
     url: &str,
     dir: &Path,
     state: &str,
     objects: &str,
     types: &str,
 ) -> TaskRunner<LocalWarehouse> {
-    tagged_task(url, dir, state, 0, objects, types)
+    tagged_task(server_id, url, dir, state, 0, objects, types)
 }
 
 /// [`task`] writing under `record_id_tag = tag`.
 fn tagged_task(
+    server_id: u32,
     url: &str,
     dir: &Path,
     state: &str,
@@ -31,7 +34,7 @@ fn tagged_task(
     types: &str,
 ) -> TaskRunner<LocalWarehouse> {
     let text = format!(
-        "[source]\nurl = \"{url}\"\nserver_id = 7311\nrecord_id_tag = {tag}\n\
+        "[source]\nurl = \"{url}\"\nserver_id = {server_id}\nrecord_id_tag = {tag}\n\
          [destination]\nkind = \"local\"\npath = \"{}\"\n\
          [objects]\n{objects}\n\
          [sync]\ntypes = {types}\nstate_dir = \"{}\"\nchunk_rows = 7\nbatch_rows = 5\n",
@@ -40,13 +43,6 @@ fn tagged_task(
     );
     let cfg = sync_core::taskfile::parse(&text, "task.toml").expect("task file");
     TaskRunner::new(cfg, LocalWarehouse::new(dir.join("warehouse"))).expect("runner")
-}
-
-fn caught_up() -> RunOptions {
-    RunOptions {
-        exit_when_caught_up: true,
-        ..RunOptions::default()
-    }
 }
 
 /// The table folders of the warehouse (bookkeeping left out).
@@ -129,6 +125,7 @@ async fn renames_column_lists_and_capitalization_land_as_configured() {
                    [objects.tables.\"opt_names.Customers\"]\nname = \"Clients\"\n\
                    columns = [\"Id\", \"Email\", \"FullName\"]\nrename_columns = { Email = \"Mail\" }";
     let runner = task(
+        7311,
         &url,
         dir.path(),
         "state",
@@ -200,6 +197,7 @@ async fn renames_column_lists_and_capitalization_land_as_configured() {
     // The same source with the source's case, in another warehouse.
     let other = tempfile::tempdir().expect("tempdir");
     let runner = task(
+        7311,
         &url,
         other.path(),
         "state",
@@ -225,6 +223,7 @@ async fn renames_column_lists_and_capitalization_land_as_configured() {
     // And the default: lower case, no prefix.
     let lower = tempfile::tempdir().expect("tempdir");
     let runner = task(
+        7311,
         &url,
         lower.path(),
         "state",
@@ -255,6 +254,7 @@ async fn conflicting_tables_stop_the_task_or_are_written_into() {
     let dir = tempfile::tempdir().expect("tempdir");
     let full = "[\"schema\", \"full\"]";
     let first = task(
+        7312,
         &url,
         dir.path(),
         "state1",
@@ -266,6 +266,7 @@ async fn conflicting_tables_stop_the_task_or_are_written_into() {
 
     // A second task onto the same tables: mode "error" refuses ...
     let second = task(
+        7312,
         &url,
         dir.path(),
         "state2",
@@ -287,7 +288,7 @@ async fn conflicting_tables_stop_the_task_or_are_written_into() {
     // ... mode "ignore" does not let a second task write them under the
     // first one's record_id_tag (its rows would collide on record ids) ...
     let ignore = "include = [\"opt_conf.*\"]\nconflicting_tables = \"ignore\"";
-    let second = task(&url, dir.path(), "state2", ignore, full);
+    let second = task(7312, &url, dir.path(), "state2", ignore, full);
     match second.run(&caught_up()).await {
         Err(Error::Precheck(r)) => {
             let c = r.get("destination_owners").expect("check");
@@ -306,7 +307,7 @@ async fn conflicting_tables_stop_the_task_or_are_written_into() {
     conn.query_drop("INSERT INTO opt_conf.items VALUES (4, 'd')")
         .await
         .expect("one more row");
-    let second = tagged_task(&url, dir.path(), "state3", 1, ignore, full);
+    let second = tagged_task(7312, &url, dir.path(), "state3", 1, ignore, full);
     let state = second.run(&caught_up()).await.expect("second task");
     assert_eq!(state.phase, Phase::Finished);
     let skipped = state.existing.as_ref().map(|e| e.skipped.clone());
@@ -361,6 +362,7 @@ async fn hostile_source_names_land_under_safe_names_inside_the_warehouse() {
     let target = dir.path().join("warehouse/../../../escape_base");
     let before = target.exists();
     let runner = task(
+        7313,
         &url,
         dir.path(),
         "state",

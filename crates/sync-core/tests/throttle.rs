@@ -6,6 +6,9 @@
 //! work unthrottled ran at least three times faster than the limit.
 //!
 //! The achieved rates are printed (`cargo test ... -- --nocapture`).
+//!
+//! A test binary of its own (see Cargo.toml): other tests in the same
+//! process would load the CPU and write to the binlog it measures.
 
 use mysql_async::prelude::Queryable;
 use std::sync::{Arc, Mutex};

@@ -1,28 +1,14 @@
 //! Topologies on real servers: a failover to a promoted replica (resume by
 //! GTID), one source into two destinations, two sources into one.
 
+use crate::common::{caught_up, connect};
 use mysql_async::prelude::Queryable;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use sync_core::config::TaskConfig;
 use sync_core::machine::Phase;
-use sync_core::run::{RunOptions, TaskRunner};
+use sync_core::run::TaskRunner;
 use sync_core::sink::local::LocalWarehouse;
 use sync_testkit::PrivateServer;
-
-async fn connect(url: &str) -> mysql_async::Conn {
-    mysql_async::Conn::new(mysql_async::Opts::from_url(url).expect("url"))
-        .await
-        .expect("connect")
-}
-
-fn caught_up() -> RunOptions {
-    RunOptions {
-        exit_when_caught_up: true,
-        stop: Arc::new(AtomicBool::new(false)),
-    }
-}
 
 fn runner(source: &str, objects: &str, dir: &Path, server_id: u32) -> TaskRunner<LocalWarehouse> {
     let text = format!(

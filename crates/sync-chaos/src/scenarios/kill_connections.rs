@@ -4,16 +4,30 @@
 //! the incremental phase, while a writer changes the source. The task must
 //! ride through every kill without exiting (snapshot chunks are re-read,
 //! the binlog stream reconnects at its checkpoint) and verify equal.
+//!
+//! The snapshot readers are held where they can be caught instead of raced
+//! for: once every table's chunk plan is made, an admin session holds
+//! `LOCK TABLES … WRITE` on the largest table, so a reader of it waits on
+//! the metadata lock (its chunk query listed in the processlist) until it is
+//! killed, and the lock is released after the last kill. The full phase is
+//! throttled (`[throttle] full_qps`) so that the table is still unread when
+//! the lock is taken, however fast the machine.
 
 use crate::faults::kill_dump;
 use crate::harness::{Ctx, Dest, Source, Supervised, Task, TaskSpec, Verdict, Writer, wait_for};
 use anyhow::{Result, ensure};
+use mysql_async::prelude::Queryable;
 use std::time::{Duration, Instant};
 use sync_testkit::shop::Scale;
 
 const DB: &str = "chaos_kill_conn";
 const SNAPSHOT_KILLS: u32 = 6;
 const DUMP_KILLS: u32 = 4;
+/// The table whose readers are held: the one with the most chunks.
+const HELD_TABLE: &str = "order_items";
+/// Chunk queries per second in the full phase (about 100 chunks): `HELD_TABLE`
+/// alone takes ~50 of them, so it is far from read when the plans are made.
+const FULL_QPS: u32 = 8;
 
 pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
     let source = Source::start(&[]).await?;
@@ -32,11 +46,45 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
     ));
     let mut spec = TaskSpec::new(&source, DB, Dest::Local(ctx.dir.join("warehouse")));
     spec.chunk_rows = 300;
+    spec.extra = format!("[throttle]\nfull_qps = {FULL_QPS}\n");
     let mut task = Task::new(&ctx, spec)?;
     let writer = Writer::start(&source, DB, 8, 500_000, (30, 150));
     let mut run = Supervised::start(&mut task)?;
 
-    // Full phase: kill one chunk reader at a time.
+    // Full phase: once the chunk plans are made (planning reads the tables
+    // too), hold the readers of HELD_TABLE on its metadata lock.
+    let plans = task.state_dir.join("plans");
+    let tables = [
+        "customers",
+        "products",
+        "orders",
+        "order_items",
+        "event_log",
+    ];
+    wait_for("the chunk plans", Duration::from_secs(120), || {
+        if let Some(e) = run.check(&mut task)? {
+            ctx.say(format!("the task exited (restarted): {e}"));
+        }
+        Ok(tables
+            .iter()
+            .all(|t| plans.join(format!("{DB}.{t}.json")).exists()))
+    })
+    .await?;
+    ensure!(
+        task.phase() == "full_sync",
+        "the full phase ended before its readers could be held (phase {})",
+        task.phase()
+    );
+    let mut lock = source.conn().await?;
+    lock.query_drop("SET SESSION lock_wait_timeout = 30")
+        .await?;
+    lock.query_drop(format!("LOCK TABLES `{DB}`.`{HELD_TABLE}` WRITE"))
+        .await?;
+    ctx.say(format!(
+        "chunk plans made; {HELD_TABLE} write-locked: its readers wait"
+    ));
+
+    // Kill one chunk reader at a time.
     let mut snapshot_kills = 0;
     let deadline = Instant::now() + Duration::from_secs(120);
     while snapshot_kills < SNAPSHOT_KILLS && task.phase() != "incremental" {
@@ -52,7 +100,8 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
             .await?
             .into_iter()
             .filter(|(_, cmd, info)| {
-                cmd == "Query"
+                // Text protocol: Query; binary (the default): Prepare, Execute.
+                matches!(cmd.as_str(), "Query" | "Prepare" | "Execute")
                     && info.starts_with("SELECT")
                     && info.contains(&format!("FROM `{DB}`."))
             })
@@ -74,6 +123,9 @@ pub(crate) async fn run(mut ctx: Ctx) -> Result<Verdict> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    lock.query_drop("UNLOCK TABLES").await?;
+    lock.disconnect().await?;
+    ctx.say(format!("{HELD_TABLE} unlocked"));
     wait_for("the incremental phase", Duration::from_secs(120), || {
         if let Some(e) = run.check(&mut task)? {
             ctx.say(format!("the task exited (restarted): {e}"));
