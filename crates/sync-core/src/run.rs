@@ -1356,12 +1356,20 @@ impl<S: Sink> TaskRunner<S> {
         let mut ready: VecDeque<ReadyChunk> = VecDeque::new();
         let mut committing: Vec<CommitFuture<'_>> = Vec::new();
         let commits_in_flight = self.cfg.sync.parallelism.clamp(1, COMMITS_IN_FLIGHT);
+        // A second commit only while both fit the memory of one chunk
+        // (`chunk_mb`): small tables overlap, big chunks commit one by one.
+        let budget =
+            usize::try_from(self.cfg.sync.chunk_mb.saturating_mul(1_000_000)).unwrap_or(usize::MAX);
+        let mut in_flight_bytes: HashMap<(usize, u32), usize> = HashMap::new();
         let mut reading = true;
         let mut failure = None;
         let mut stopping = false;
         loop {
             while committing.len() < commits_in_flight
                 && failure.is_none()
+                && let Some(next) = ready.front()
+                && (committing.is_empty()
+                    || in_flight_bytes.values().sum::<usize>() + next.bytes() <= budget)
                 && let Some(mut c) = ready.pop_front()
             {
                 if skips[c.table] && known[c.table].is_none() {
@@ -1398,6 +1406,7 @@ impl<S: Sink> TaskRunner<S> {
                 }
                 let t = job_tables[c.table];
                 let unit = state.unit_name(&format!("base-{}-{:06}", t.source_name, c.chunk));
+                in_flight_bytes.insert((c.table, c.chunk), c.bytes());
                 committing.push(self.commit_chunk(t, unit, c));
             }
             if !reading && committing.is_empty() {
@@ -1418,6 +1427,7 @@ impl<S: Sink> TaskRunner<S> {
                             continue;
                         }
                     };
+                    in_flight_bytes.remove(&(table, chunk));
                     let t = job_tables[table];
                     done_sets[table].insert(chunk);
                     let last = done_sets[table].len() == chunk_counts[table];
@@ -2887,7 +2897,8 @@ const IDLE_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 const READY_CHUNKS: usize = 1;
 
 /// Snapshot chunk commits under way at most: one encodes while another
-/// waits on its fsyncs, so many small tables do not commit one by one.
+/// waits on its fsyncs, so many small tables do not commit one by one
+/// (together within the memory of one chunk).
 const COMMITS_IN_FLIGHT: usize = 2;
 
 /// Resolves with the output of the first of `futures` to finish, and drops
@@ -2940,6 +2951,16 @@ struct ReadyChunk {
     chunk: u32,
     rows: u64,
     batches: Vec<RecordBatch>,
+}
+
+impl ReadyChunk {
+    /// The memory its rows take.
+    fn bytes(&self) -> usize {
+        self.batches
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum()
+    }
 }
 
 /// A chunk's commit: its table index, chunk id and row count.
