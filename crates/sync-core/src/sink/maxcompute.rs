@@ -346,7 +346,12 @@ impl MaxComputeSink {
             "the ledger of unit {}",
             ledger.unit
         )))?;
-        write_durably(&self.ledger_path(&ledger.unit), &bytes)?;
+        // A temp file and a rename: a kill while writing leaves the old
+        // ledger whole, never an empty one (each unit has its own temp name).
+        let path = self.ledger_path(&ledger.unit);
+        let tmp = path.with_extension("json.tmp");
+        write_durably(&tmp, &bytes)?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming into place", &path, e))?;
         sync_dir(&self.ledger_dir)
     }
 
